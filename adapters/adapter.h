@@ -1,0 +1,69 @@
+/* adapter.h — the contract between lienthong and one kind of peer.
+ *
+ * An adapter translates between a peer's wire format and canonical events
+ * (DESIGN.md §4) and knows how that peer signals success. It never does I/O.
+ * Adapters are constant tables listed once in adapters/registry.c. */
+#ifndef LT_ADAPTER_H
+#define LT_ADAPTER_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include "lt.h"
+
+struct lt_peer;
+
+/* A request an adapter builds for a peer; the dispatcher sends it. */
+struct lt_request {
+	char method[8];            /* "POST" */
+	char path[256];            /* appended to the peer's url; "" = the url itself */
+	char content_type[64];
+	struct lt_buf body;
+};
+
+/* What a peer answered to a delivery. */
+struct lt_response {
+	long status;               /* HTTP status, 0 when no answer (timeout, reset) */
+	const char *body;
+	size_t len;
+	const char *content_type;
+};
+
+enum lt_verdict { LT_DONE = 0, LT_RETRY = 1, LT_DEAD = 2 };
+
+struct lt_adapter {
+	const char *name;
+	const char *content_type;  /* what it accepts inbound */
+	/* Called once at start; loads schemas. 0 or LT_E* with err. */
+	int (*init)(struct lt_err *err);
+	/* Peer bytes → canonical events appended to `out` (a JSON array). Each
+	 * event gets "source" set to the peer. 0, or LT_EINVAL (400) / LT_ESCHEMA
+	 * (422) with err naming the field. */
+	int (*decode)(const struct lt_peer *peer, const char *body, size_t len, json_t *out, struct lt_err *err);
+	/* Canonical event → request for this peer. */
+	int (*encode)(const struct lt_peer *peer, const json_t *event, struct lt_request *out, struct lt_err *err);
+	/* Peer answer → verdict; may append events the answer carries to `out`. */
+	enum lt_verdict (*outcome)(const struct lt_peer *peer, const struct lt_response *rsp, json_t *out, struct lt_err *err);
+};
+
+/* Look up an adapter by its config name; NULL if unknown. */
+const struct lt_adapter *lt_adapter_find(const char *name);
+/* "canonical, onestop, …" for error messages. */
+const char *lt_adapter_names(void);
+/* Run every adapter's init; 0 or the first error. */
+int lt_adapters_init(struct lt_err *err);
+
+/* The canonical event types of DESIGN.md §4. */
+extern const char *const lt_event_types[];
+int lt_event_type_known(const char *type);
+
+/* Where schema files live: LT_SCHEMA_DIR env, else ./schemas, else next to
+ * the executable (../schemas), else /usr/share/lienthong/schemas. */
+const char *lt_schema_dir(void);
+
+/* The default outcome rule of DESIGN.md §3: 2xx done; 408/425/429/5xx and
+ * no answer retried; other 4xx (and anything else) dead. */
+enum lt_verdict lt_outcome_default(const struct lt_response *rsp, struct lt_err *err);
+
+extern const struct lt_adapter lt_adapter_canonical;
+
+#endif

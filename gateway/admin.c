@@ -1,0 +1,201 @@
+/* admin.c — health, readiness, Prometheus metrics and a JSON status.
+ * Queue figures come from the store thread (a stats op), never from the loop. */
+#include "admin.h"
+#include "http.h"
+#include "store.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct lt_admin {
+	struct evhttp *http;
+};
+
+struct stats_req {
+	struct lt_stats st;
+	struct lt_gateway *gw;
+	struct evhttp_request *req;
+	int json;
+};
+
+static void metrics_text(struct lt_gateway *gw, const struct lt_stats *st, struct lt_buf *b)
+{
+	const struct lt_config *cfg = gw->cfg;
+	int64_t now = lt_now_ms();
+	lt_buf_printf(b, "# HELP lienthong_up 1 while the gateway runs.\n# TYPE lienthong_up gauge\nlienthong_up 1\n");
+	lt_buf_printf(b, "# HELP lienthong_uptime_seconds Seconds since start.\n# TYPE lienthong_uptime_seconds gauge\n"
+			 "lienthong_uptime_seconds %.1f\n", (double)(now - gw->started_ms) / 1000);
+	lt_buf_printf(b, "# HELP lienthong_messages_in_total Inbound messages by peer and answer.\n"
+			 "# TYPE lienthong_messages_in_total counter\n");
+	for (size_t i = 0; i < cfg->npeers; i++)
+		for (int k = 0; k < 8; k++)
+			if (gw->counters[i].messages_in[k])
+				lt_buf_printf(b, "lienthong_messages_in_total{peer=\"%s\",answer=\"%s\"} %lld\n",
+					      cfg->peers[i].name, lt_answer_names[k],
+					      (long long)gw->counters[i].messages_in[k]);
+	lt_buf_printf(b, "# HELP lienthong_events_in_total Events accepted (durable) by source peer.\n"
+			 "# TYPE lienthong_events_in_total counter\n");
+	for (size_t i = 0; i < cfg->npeers; i++)
+		lt_buf_printf(b, "lienthong_events_in_total{peer=\"%s\"} %lld\n", cfg->peers[i].name,
+			      (long long)gw->counters[i].events_in);
+	lt_buf_printf(b, "# HELP lienthong_events_unrouted_total Events that matched no route (kept).\n"
+			 "# TYPE lienthong_events_unrouted_total counter\nlienthong_events_unrouted_total %lld\n",
+		      (long long)gw->events_unrouted);
+	lt_buf_printf(b, "# HELP lienthong_deliveries_total Delivery attempts by destination and outcome.\n"
+			 "# TYPE lienthong_deliveries_total counter\n");
+	for (size_t i = 0; i < cfg->npeers; i++) {
+		if (!cfg->peers[i].url)
+			continue;
+		const struct lt_peer_counters *c = &gw->counters[i];
+		lt_buf_printf(b, "lienthong_deliveries_total{peer=\"%s\",outcome=\"done\"} %lld\n"
+				 "lienthong_deliveries_total{peer=\"%s\",outcome=\"retry\"} %lld\n"
+				 "lienthong_deliveries_total{peer=\"%s\",outcome=\"dead\"} %lld\n",
+			      cfg->peers[i].name, (long long)c->delivered, cfg->peers[i].name, (long long)c->retried,
+			      cfg->peers[i].name, (long long)c->dead);
+	}
+	lt_buf_printf(b, "# HELP lienthong_inflight Deliveries in flight per destination.\n# TYPE lienthong_inflight gauge\n");
+	for (size_t i = 0; i < cfg->npeers; i++)
+		if (cfg->peers[i].url)
+			lt_buf_printf(b, "lienthong_inflight{peer=\"%s\"} %lld\n", cfg->peers[i].name,
+				      (long long)gw->counters[i].inflight);
+	lt_buf_printf(b, "# HELP lienthong_queue_depth Deliveries not yet done (pending, in flight, waiting for order).\n"
+			 "# TYPE lienthong_queue_depth gauge\n");
+	for (size_t i = 0; i < cfg->npeers; i++) {
+		if (!cfg->peers[i].url)
+			continue;
+		const struct lt_peer_stats *p = NULL;
+		for (int k = 0; k < st->n; k++)
+			if (strcmp(st->peers[k].dest, cfg->peers[i].name) == 0)
+				p = &st->peers[k];
+		lt_buf_printf(b, "lienthong_queue_depth{peer=\"%s\"} %lld\n", cfg->peers[i].name,
+			      p ? (long long)(p->pending + p->inflight + p->blocked) : 0LL);
+		lt_buf_printf(b, "lienthong_queue_oldest_age_seconds{peer=\"%s\"} %.3f\n", cfg->peers[i].name,
+			      p && p->oldest_created_ms ? (double)(now - p->oldest_created_ms) / 1000 : 0.0);
+		lt_buf_printf(b, "lienthong_dead_letters{peer=\"%s\"} %lld\n", cfg->peers[i].name,
+			      p ? (long long)p->dead : 0LL);
+	}
+	lt_buf_printf(b, "# TYPE lienthong_queue_oldest_age_seconds gauge\n# TYPE lienthong_dead_letters gauge\n");
+	double sum;
+	int64_t count, buckets[8];
+	lt_store_commit_stats(gw->store, &sum, &count, buckets);
+	lt_buf_printf(b, "# HELP lienthong_store_commit_seconds Group commit latency (fsync included).\n"
+			 "# TYPE lienthong_store_commit_seconds histogram\n");
+	for (int i = 0; i < 8; i++)
+		lt_buf_printf(b, "lienthong_store_commit_seconds_bucket{le=\"%g\"} %lld\n",
+			      lt_store_commit_bounds_ms[i] / 1000, (long long)buckets[i]);
+	lt_buf_printf(b, "lienthong_store_commit_seconds_bucket{le=\"+Inf\"} %lld\n"
+			 "lienthong_store_commit_seconds_sum %.6f\nlienthong_store_commit_seconds_count %lld\n",
+		      (long long)count, sum / 1000, (long long)count);
+	lt_buf_printf(b, "# HELP lienthong_store_queue Operations waiting for the store thread.\n"
+			 "# TYPE lienthong_store_queue gauge\nlienthong_store_queue %d\n", lt_store_queue_len(gw->store));
+	lt_buf_printf(b, "# TYPE lienthong_events_stored gauge\nlienthong_events_stored %lld\n", (long long)st->events);
+}
+
+static json_t *status_json(struct lt_gateway *gw, const struct lt_stats *st)
+{
+	json_t *peers = json_array();
+	for (size_t i = 0; i < gw->cfg->npeers; i++) {
+		const struct lt_peer *peer = &gw->cfg->peers[i];
+		const struct lt_peer_counters *c = &gw->counters[i];
+		const struct lt_peer_stats *p = NULL;
+		for (int k = 0; k < st->n; k++)
+			if (strcmp(st->peers[k].dest, peer->name) == 0)
+				p = &st->peers[k];
+		json_array_append_new(peers, json_pack("{s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+						       "name", peer->name, "adapter", peer->adapter_name,
+						       "destination", peer->url != NULL,
+						       "events_in", (json_int_t)c->events_in,
+						       "delivered", (json_int_t)c->delivered,
+						       "retried", (json_int_t)c->retried, "dead_total", (json_int_t)c->dead,
+						       "pending", (json_int_t)(p ? p->pending : 0),
+						       "inflight", (json_int_t)(p ? p->inflight : 0),
+						       "waiting_for_order", (json_int_t)(p ? p->blocked : 0),
+						       "dead_letters", (json_int_t)(p ? p->dead : 0)));
+	}
+	return json_pack("{s:s,s:s,s:I,s:I,s:I,s:b,s:o}", "node_id", gw->cfg->node_id, "version", LT_VERSION,
+			 "uptime_s", (json_int_t)((lt_now_ms() - gw->started_ms) / 1000),
+			 "events_stored", (json_int_t)st->events, "messages_stored", (json_int_t)st->messages,
+			 "store_healthy", lt_store_healthy(gw->store), "peers", peers);
+}
+
+static void stats_done(struct lt_store_op *op)
+{
+	struct stats_req *r = (struct stats_req *)op;
+	if (op->rc) {
+		lt_http_reply_error(r->req, 503, "store_unavailable", op->err.msg, 5);
+	} else if (r->json) {
+		lt_http_reply_json(r->req, 200, status_json(r->gw, &r->st), 0);
+	} else {
+		struct lt_buf b = { 0 };
+		metrics_text(r->gw, &r->st, &b);
+		struct evbuffer *out = evbuffer_new();
+		evbuffer_add(out, b.data, b.len);
+		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Type",
+				  "text/plain; version=0.0.4");
+		evhttp_send_reply(r->req, 200, "OK", out);
+		evbuffer_free(out);
+		lt_buf_free(&b);
+	}
+	free(r->st.peers);
+	free(r);
+}
+
+static void on_admin(struct evhttp_request *req, void *arg)
+{
+	struct lt_gateway *gw = arg;
+	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	if (!path)
+		path = "/";
+	if (strcmp(path, "/healthz") == 0) {
+		lt_http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"), 0);
+	} else if (strcmp(path, "/readyz") == 0) {
+		int ready = !gw->stopping && lt_store_healthy(gw->store);
+		lt_http_reply_json(req, ready ? 200 : 503,
+				   json_pack("{s:s,s:b,s:b}", "status", ready ? "ready" : "not_ready", "store_healthy",
+					     lt_store_healthy(gw->store), "stopping", gw->stopping),
+				   ready ? 0 : 5);
+	} else if (strcmp(path, "/metrics") == 0 || strcmp(path, "/v1/admin/status") == 0) {
+		struct stats_req *r = calloc(1, sizeof *r);
+		r->gw = gw;
+		r->req = req;
+		r->json = path[1] == 'v';
+		r->st.op.kind = LT_OP_STATS;
+		r->st.op.done = stats_done;
+		if (lt_store_submit(gw->store, &r->st.op)) {
+			free(r);
+			lt_http_reply_error(req, 503, "busy", "the store is not taking requests", 2);
+		}
+	} else {
+		lt_http_reply_error(req, 404, "not_found", "admin endpoints: /healthz /readyz /metrics /v1/admin/status", 0);
+	}
+}
+
+int lt_admin_start(struct lt_gateway *gw, struct lt_err *err)
+{
+	char host[256];
+	int port;
+	if (lt_split_hostport(gw->cfg->admin_listen, host, sizeof host, &port))
+		return lt_err_set(err, LT_ECONFIG, "admin_listen = %s: expected HOST:PORT", gw->cfg->admin_listen);
+	struct lt_admin *a = calloc(1, sizeof *a);
+	a->http = evhttp_new(gw->base);
+	evhttp_set_gencb(a->http, on_admin, gw);
+	evhttp_set_timeout(a->http, 30);
+	if (evhttp_bind_socket(a->http, host, (ev_uint16_t)port)) {
+		evhttp_free(a->http);
+		free(a);
+		return lt_err_set(err, LT_EIO, "cannot listen on admin address %s", gw->cfg->admin_listen);
+	}
+	gw->admin = a;
+	return LT_OK;
+}
+
+void lt_admin_free(struct lt_gateway *gw)
+{
+	if (!gw->admin)
+		return;
+	evhttp_free(gw->admin->http);
+	free(gw->admin);
+	gw->admin = NULL;
+}

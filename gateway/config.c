@@ -1,0 +1,443 @@
+/* config.c — INI parsing and checking with a line number for every mistake.
+ *
+ * Written by hand rather than with inih: we need the line of every key to
+ * report all mistakes at once, which the Debian build of inih does not give. */
+#include "config.h"
+#include "adapter.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void cfg_error(struct lt_buf *errors, const char *path, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void cfg_error(struct lt_buf *errors, const char *path, int line, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	lt_buf_printf(errors, "%s:%d: %s\n", path, line, msg);
+}
+
+int64_t lt_parse_duration(const char *s)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (end == s || errno || v < 0)
+		return -1;
+	double mul;
+	if (strcmp(end, "ms") == 0) mul = 1;
+	else if (strcmp(end, "s") == 0 || *end == '\0') mul = 1000;
+	else if (strcmp(end, "m") == 0) mul = 60000;
+	else if (strcmp(end, "h") == 0) mul = 3600000;
+	else if (strcmp(end, "d") == 0) mul = 86400000;
+	else return -1;
+	return (int64_t)(v * mul);
+}
+
+size_t lt_parse_size(const char *s)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (end == s || errno || s[0] == '-')
+		return 0;
+	if (*end == 'k' || *end == 'K') { v *= 1024; end++; }
+	else if (*end == 'm' || *end == 'M') { v *= 1024 * 1024; end++; }
+	if (*end == 'i' || *end == 'B' || *end == 'b') end++;
+	if (*end == 'B') end++;
+	return *end ? 0 : (size_t)v;
+}
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/* Cut an inline comment: ";" or "#" preceded by whitespace. */
+static void cut_comment(char *s)
+{
+	for (char *p = s; *p; p++)
+		if ((*p == ';' || *p == '#') && (p == s || isspace((unsigned char)p[-1]))) {
+			*p = '\0';
+			return;
+		}
+}
+
+/* Split a space- or comma-separated list into a NULL-terminated array. */
+static char **split_list(const char *v)
+{
+	size_t n = 0, cap = 4;
+	char **out = calloc(cap + 1, sizeof *out);
+	char *copy = strdup(v), *save = NULL;
+	for (char *t = strtok_r(copy, " ,\t", &save); t; t = strtok_r(NULL, " ,\t", &save)) {
+		if (n == cap) {
+			cap *= 2;
+			out = realloc(out, (cap + 1) * sizeof *out);
+		}
+		out[n++] = strdup(t);
+	}
+	out[n] = NULL;
+	free(copy);
+	return out;
+}
+
+static void free_list(char **l)
+{
+	for (char **p = l; p && *p; p++)
+		free(*p);
+	free(l);
+}
+
+static int valid_name(const char *s)
+{
+	if (!*s || strlen(s) > 63)
+		return 0;
+	for (const char *p = s; *p; p++)
+		if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '-' || *p == '_' || *p == '.'))
+			return 0;
+	return 1;
+}
+
+static void set_str(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = strdup(v);
+}
+
+struct parse_state {
+	struct lt_config *c;
+	struct lt_buf *errors;
+	const char *path;
+	int nerr;
+	enum { SEC_NONE, SEC_GATEWAY, SEC_RETRY, SEC_PEER, SEC_ROUTE, SEC_UNKNOWN } sec;
+};
+
+#define ERR(line, ...) do { cfg_error(st->errors, st->path, line, __VA_ARGS__); st->nerr++; } while (0)
+
+static void gateway_key(struct parse_state *st, int line, const char *k, const char *v)
+{
+	struct lt_config *c = st->c;
+	static const struct { const char *key; size_t off; } strs[] = {
+		{ "node_id", offsetof(struct lt_config, node_id) },
+		{ "listen", offsetof(struct lt_config, listen) },
+		{ "admin_listen", offsetof(struct lt_config, admin_listen) },
+		{ "store", offsetof(struct lt_config, store) },
+		{ "log_format", offsetof(struct lt_config, log_format) },
+		{ "log_level", offsetof(struct lt_config, log_level) },
+		{ "tls_cert", offsetof(struct lt_config, tls_cert) },
+		{ "tls_key", offsetof(struct lt_config, tls_key) },
+		{ "trust", offsetof(struct lt_config, trust) },
+		{ "sign_key", offsetof(struct lt_config, sign_key) },
+		{ "sign_cert", offsetof(struct lt_config, sign_cert) },
+	};
+	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
+		if (strcmp(k, strs[i].key) == 0) {
+			set_str((char **)((char *)c + strs[i].off), v);
+			if (strcmp(k, "log_format") == 0 && strcmp(v, "json") && strcmp(v, "text"))
+				ERR(line, "log_format must be json or text, not \"%s\"", v);
+			if (strcmp(k, "log_level") == 0 && strcmp(v, "debug") && strcmp(v, "info") &&
+			    strcmp(v, "warn") && strcmp(v, "error"))
+				ERR(line, "log_level must be debug, info, warn or error, not \"%s\"", v);
+			if (strcmp(k, "store") == 0 && strncmp(v, "sqlite:", 7) && strncmp(v, "postgresql://", 13))
+				ERR(line, "store must be sqlite:PATH or postgresql://…, not \"%s\"", v);
+			return;
+		}
+	if (strcmp(k, "max_body") == 0 || strcmp(k, "max_headers") == 0) {
+		size_t n = lt_parse_size(v);
+		if (!n)
+			ERR(line, "%s must be a size like 1m or 65536, not \"%s\"", k, v);
+		else if (k[4] == 'b')
+			c->max_body = n;
+		else
+			c->max_headers = n;
+	} else if (strcmp(k, "max_backlog") == 0) {
+		size_t n = lt_parse_size(v);
+		if (!n)
+			ERR(line, "max_backlog must be a positive number, not \"%s\"", v);
+		c->max_backlog = n;
+	} else if (strcmp(k, "read_timeout") == 0) {
+		int64_t ms = lt_parse_duration(v);
+		if (ms <= 0)
+			ERR(line, "read_timeout must be a duration like 30s, not \"%s\"", v);
+		c->read_timeout_ms = ms;
+	} else {
+		ERR(line, "unknown key \"%s\" in [gateway]", k);
+	}
+}
+
+static void retry_key(struct parse_state *st, int line, const char *k, const char *v)
+{
+	int64_t ms = lt_parse_duration(v);
+	int64_t *dst = strcmp(k, "initial") == 0 ? &st->c->retry_initial_ms :
+		       strcmp(k, "max_delay") == 0 ? &st->c->retry_max_delay_ms :
+		       strcmp(k, "max_age") == 0 ? &st->c->retry_max_age_ms : NULL;
+	if (!dst)
+		ERR(line, "unknown key \"%s\" in [retry] (known: initial, max_delay, max_age)", k);
+	else if (ms <= 0)
+		ERR(line, "%s must be a positive duration like 1s, 10m or 72h, not \"%s\"", k, v);
+	else
+		*dst = ms;
+}
+
+static void peer_key(struct parse_state *st, int line, const char *k, const char *v)
+{
+	struct lt_peer *p = &st->c->peers[st->c->npeers - 1];
+	if (strcmp(k, "adapter") == 0) {
+		set_str(&p->adapter_name, v);
+		p->adapter = lt_adapter_find(v);
+		if (!p->adapter)
+			ERR(line, "peer %s: unknown adapter \"%s\" (known: %s)", p->name, v, lt_adapter_names());
+	} else if (strcmp(k, "inbound") == 0) {
+		set_str(&p->inbound, v);
+		if (strcmp(v, "push") && strcmp(v, "pull") && strcmp(v, "none"))
+			ERR(line, "peer %s: inbound must be push, pull or none, not \"%s\"", p->name, v);
+	} else if (strcmp(k, "url") == 0) {
+		set_str(&p->url, v);
+		if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8))
+			ERR(line, "peer %s: url must start with https:// (or http:// for tests), not \"%s\"", p->name, v);
+	} else if (strcmp(k, "identity") == 0) {
+		set_str(&p->identity, v);
+	} else if (strcmp(k, "keys") == 0) {
+		set_str(&p->keys, v);
+	} else if (strcmp(k, "concurrency") == 0) {
+		char *end;
+		long n = strtol(v, &end, 10);
+		if (*end || n < 1 || n > 1024)
+			ERR(line, "peer %s: concurrency must be 1..1024, not \"%s\"", p->name, v);
+		else
+			p->concurrency = (int)n;
+	} else if (strcmp(k, "rate") == 0) {
+		char *end;
+		double r = strtod(v, &end);
+		if (end == v || (*end && strcmp(end, "/s")) || r < 0)
+			ERR(line, "peer %s: rate must look like 20/s, not \"%s\"", p->name, v);
+		else
+			p->rate = r;
+	} else if (strcmp(k, "timeout") == 0) {
+		int64_t ms = lt_parse_duration(v);
+		if (ms <= 0)
+			ERR(line, "peer %s: timeout must be a duration like 30s, not \"%s\"", p->name, v);
+		else
+			p->timeout_ms = ms;
+	} else {
+		ERR(line, "peer %s: unknown key \"%s\"", p->name, k);
+	}
+}
+
+static void route_key(struct parse_state *st, int line, const char *k, const char *v)
+{
+	struct lt_route *r = &st->c->routes[st->c->nroutes - 1];
+	char ***dst = strcmp(k, "events") == 0 ? &r->events :
+		      strcmp(k, "procedures") == 0 ? &r->procedures :
+		      strcmp(k, "to") == 0 ? &r->to : NULL;
+	if (strcmp(k, "from") == 0) {
+		set_str(&r->from, v);
+	} else if (dst) {
+		free_list(*dst);
+		*dst = split_list(v);
+	} else {
+		ERR(line, "route %s: unknown key \"%s\" (known: from, events, procedures, to)", r->name, k);
+	}
+}
+
+static void section(struct parse_state *st, int line, const char *name)
+{
+	struct lt_config *c = st->c;
+	if (strcmp(name, "gateway") == 0) {
+		st->sec = SEC_GATEWAY;
+	} else if (strcmp(name, "retry") == 0) {
+		st->sec = SEC_RETRY;
+	} else if (strncmp(name, "peer.", 5) == 0) {
+		st->sec = SEC_PEER;
+		if (!valid_name(name + 5))
+			ERR(line, "peer name \"%s\" must be 1-63 of a-z 0-9 . _ -", name + 5);
+		if (lt_config_peer(c, name + 5))
+			ERR(line, "peer %s is defined twice", name + 5);
+		c->peers = realloc(c->peers, (c->npeers + 1) * sizeof *c->peers);
+		struct lt_peer *p = &c->peers[c->npeers++];
+		memset(p, 0, sizeof *p);
+		p->name = strdup(name + 5);
+		p->concurrency = 4;
+		p->timeout_ms = 30000;
+		p->index = (int)c->npeers - 1;
+		p->line = line;
+	} else if (strncmp(name, "route.", 6) == 0) {
+		st->sec = SEC_ROUTE;
+		c->routes = realloc(c->routes, (c->nroutes + 1) * sizeof *c->routes);
+		struct lt_route *r = &c->routes[c->nroutes++];
+		memset(r, 0, sizeof *r);
+		r->name = strdup(name + 6);
+		r->line = line;
+	} else {
+		st->sec = SEC_UNKNOWN;
+		ERR(line, "unknown section [%s] (known: gateway, retry, peer.NAME, route.NAME)", name);
+	}
+}
+
+/* Checks that need the whole file: references between sections, required keys. */
+static void check_refs(struct parse_state *st)
+{
+	struct lt_config *c = st->c;
+	for (size_t i = 0; i < c->npeers; i++) {
+		struct lt_peer *p = &c->peers[i];
+		if (!p->adapter_name)
+			ERR(p->line, "peer %s: missing key \"adapter\"", p->name);
+		if (!p->inbound)
+			p->inbound = strdup(p->url ? "none" : "push");
+	}
+	for (size_t i = 0; i < c->nroutes; i++) {
+		struct lt_route *r = &c->routes[i];
+		if (!r->from)
+			ERR(r->line, "route %s: missing key \"from\"", r->name);
+		else if (strcmp(r->from, "*") && !lt_config_peer(c, r->from))
+			ERR(r->line, "route %s: from names unknown peer \"%s\"", r->name, r->from);
+		if (!r->to || !r->to[0])
+			ERR(r->line, "route %s: missing key \"to\" (destination peers)", r->name);
+		for (char **t = r->to; t && *t; t++) {
+			const struct lt_peer *p = lt_config_peer(c, *t);
+			if (!p)
+				ERR(r->line, "route %s: to names unknown peer \"%s\"", r->name, *t);
+			else if (!p->url)
+				ERR(r->line, "route %s: destination peer %s has no url", r->name, *t);
+		}
+		for (char **e = r->events; e && *e; e++)
+			if (!lt_event_type_known(*e))
+				ERR(r->line, "route %s: unknown event type \"%s\"", r->name, *e);
+		if (!r->events)
+			r->events = split_list("");
+		if (!r->procedures)
+			r->procedures = split_list("");
+	}
+	if (!c->store)
+		c->store = strdup("sqlite:lienthong.db");
+	if (!c->listen)
+		c->listen = strdup("0.0.0.0:8443");
+	if (!c->admin_listen)
+		c->admin_listen = strdup("127.0.0.1:8081");
+	if (!c->node_id)
+		c->node_id = strdup("gw-1");
+	if (!c->log_format)
+		c->log_format = strdup("json");
+	if (!c->log_level)
+		c->log_level = strdup("info");
+	if (c->retry_max_delay_ms < c->retry_initial_ms)
+		ERR(0, "[retry] max_delay (%lld ms) is shorter than initial (%lld ms)",
+		    (long long)c->retry_max_delay_ms, (long long)c->retry_initial_ms);
+}
+
+int lt_config_load(const char *path, struct lt_config **out, struct lt_buf *errors)
+{
+	*out = NULL;
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		lt_buf_printf(errors, "%s: cannot open: %s\n", path, strerror(errno));
+		return LT_ECONFIG;
+	}
+	struct lt_config *c = calloc(1, sizeof *c);
+	c->path = strdup(path);
+	c->max_body = 1024 * 1024;
+	c->max_headers = 16 * 1024;
+	c->read_timeout_ms = 30000;
+	c->max_backlog = 1000000;
+	c->retry_initial_ms = 1000;
+	c->retry_max_delay_ms = 600000;
+	c->retry_max_age_ms = 72 * 3600000LL;
+	struct parse_state st_ = { .c = c, .errors = errors, .path = path, .sec = SEC_NONE };
+	struct parse_state *st = &st_;
+
+	char raw[4096];
+	int line = 0;
+	while (fgets(raw, sizeof raw, f)) {
+		line++;
+		if (!strchr(raw, '\n') && !feof(f)) {
+			ERR(line, "line longer than %zu characters", sizeof raw - 1);
+			int ch;
+			while ((ch = fgetc(f)) != EOF && ch != '\n')
+				;
+			continue;
+		}
+		cut_comment(raw);
+		char *s = trim(raw);
+		if (!*s)
+			continue;
+		if (*s == '[') {
+			char *e = strchr(s, ']');
+			if (!e || e[1]) {
+				ERR(line, "section header must look like [name]");
+				st->sec = SEC_UNKNOWN;
+				continue;
+			}
+			*e = '\0';
+			section(st, line, trim(s + 1));
+			continue;
+		}
+		char *eq = strchr(s, '=');
+		if (!eq) {
+			ERR(line, "expected key = value, got \"%s\"", s);
+			continue;
+		}
+		*eq = '\0';
+		char *k = trim(s), *v = trim(eq + 1);
+		if (!*v) {
+			ERR(line, "key \"%s\" has an empty value", k);
+			continue;
+		}
+		switch (st->sec) {
+		case SEC_NONE: ERR(line, "key \"%s\" outside any section", k); break;
+		case SEC_GATEWAY: gateway_key(st, line, k, v); break;
+		case SEC_RETRY: retry_key(st, line, k, v); break;
+		case SEC_PEER: peer_key(st, line, k, v); break;
+		case SEC_ROUTE: route_key(st, line, k, v); break;
+		case SEC_UNKNOWN: break;
+		}
+	}
+	fclose(f);
+	check_refs(st);
+	if (st->nerr) {
+		lt_config_free(c);
+		return LT_ECONFIG;
+	}
+	*out = c;
+	return LT_OK;
+}
+
+const struct lt_peer *lt_config_peer(const struct lt_config *c, const char *name)
+{
+	for (size_t i = 0; i < c->npeers; i++)
+		if (strcmp(c->peers[i].name, name) == 0)
+			return &c->peers[i];
+	return NULL;
+}
+
+void lt_config_free(struct lt_config *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->npeers; i++) {
+		struct lt_peer *p = &c->peers[i];
+		free(p->name); free(p->adapter_name); free(p->inbound); free(p->url);
+		free(p->identity); free(p->keys);
+	}
+	for (size_t i = 0; i < c->nroutes; i++) {
+		struct lt_route *r = &c->routes[i];
+		free(r->name); free(r->from);
+		free_list(r->events); free_list(r->procedures); free_list(r->to);
+	}
+	free(c->peers); free(c->routes);
+	free(c->path); free(c->node_id); free(c->listen); free(c->admin_listen); free(c->store);
+	free(c->log_format); free(c->log_level); free(c->tls_cert); free(c->tls_key);
+	free(c->trust); free(c->sign_key); free(c->sign_cert);
+	free(c);
+}

@@ -1,0 +1,68 @@
+/* config.h — the one INI file: [gateway], [retry], [peer.NAME], [route.NAME]. */
+#ifndef LT_CONFIG_H
+#define LT_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "lt.h"
+
+struct lt_adapter;
+
+struct lt_peer {
+	char *name;
+	char *adapter_name;
+	const struct lt_adapter *adapter;
+	char *inbound;          /* push | pull | none */
+	char *url;              /* where deliveries go; NULL = receive only */
+	char *identity;         /* required client-certificate subject (issue 3) */
+	char *keys;             /* signing certificates accepted from it (issue 3) */
+	int concurrency;        /* deliveries in flight at once */
+	double rate;            /* deliveries per second; 0 = unlimited */
+	int64_t timeout_ms;     /* one delivery attempt */
+	int index;              /* position in lt_config.peers */
+	int line;
+};
+
+struct lt_route {
+	char *name;
+	char *from;             /* peer name or "*" */
+	char **events;          /* event types; NULL-terminated; empty = all */
+	char **procedures;      /* procedure codes; empty = all */
+	char **to;              /* destination peer names */
+	int line;
+};
+
+struct lt_config {
+	char *path;
+	char *node_id;
+	char *listen;
+	char *admin_listen;
+	char *store;            /* sqlite:PATH or postgresql://… */
+	char *log_format;       /* json | text */
+	char *log_level;
+	char *tls_cert, *tls_key, *trust, *sign_key, *sign_cert;
+	size_t max_body;        /* bytes */
+	size_t max_headers;     /* bytes */
+	int64_t read_timeout_ms;
+	size_t max_backlog;     /* pending deliveries before 503 */
+	int64_t retry_initial_ms, retry_max_delay_ms, retry_max_age_ms;
+	struct lt_peer *peers;
+	size_t npeers;
+	struct lt_route *routes;
+	size_t nroutes;
+};
+
+/* Load and check a config file. On success *out owns a config (free with
+ * lt_config_free). On failure returns LT_ECONFIG and `errors` holds one line
+ * "FILE:LINE: problem" per mistake found — every mistake, not just the first. */
+int lt_config_load(const char *path, struct lt_config **out, struct lt_buf *errors);
+void lt_config_free(struct lt_config *c);
+
+const struct lt_peer *lt_config_peer(const struct lt_config *c, const char *name);
+
+/* "1s", "250ms", "10m", "72h", "2d" → milliseconds; -1 when malformed. */
+int64_t lt_parse_duration(const char *s);
+/* "1048576", "1m", "64k" (KiB/MiB) → bytes; 0 when malformed. */
+size_t lt_parse_size(const char *s);
+
+#endif

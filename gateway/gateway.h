@@ -1,0 +1,56 @@
+/* gateway.h — the running daemon: its parts and the counters they share.
+ * Everything here is touched only on the event-loop thread. */
+#ifndef LT_GATEWAY_H
+#define LT_GATEWAY_H
+
+#include <stdint.h>
+#include <jansson.h>
+#include "config.h"
+
+struct event_base;
+struct lt_store;
+struct lt_http;
+struct lt_dispatch;
+struct lt_admin;
+
+/* Counters for /metrics, one slot per configured peer. */
+struct lt_peer_counters {
+	int64_t messages_in[8];     /* by answer: see lt_answer_slot() */
+	int64_t events_in;
+	int64_t delivered, retried, dead, attempts;
+	int64_t inflight;
+};
+
+struct lt_gateway {
+	struct lt_config *cfg;
+	struct event_base *base;
+	struct lt_store *store;
+	struct lt_http *http;
+	struct lt_dispatch *dispatch;
+	struct lt_admin *admin;
+	struct lt_peer_counters *counters;   /* cfg->npeers entries */
+	int64_t events_unrouted;
+	int64_t started_ms;
+	int stopping;
+};
+
+/* Answer classes counted per peer: 202, 200, 400, 401/403, 409, 413/415, 422, 429/503. */
+int lt_answer_slot(int status);
+extern const char *const lt_answer_names[8];
+
+/* Route one event: append the destination peer names to `dests` (a JSON
+ * array), each once, in config order. An event no route matches gets none. */
+void lt_route_event(const struct lt_config *cfg, const char *from, const json_t *event, json_t *dests);
+
+/* A new time-ordered event id (26 characters, Crockford base32, ULID-style). */
+void lt_event_id(char out[27]);
+
+/* Delay before attempt `attempt`+1 after `attempt` failures: full jitter
+ * between 0 and min(max_delay, initial·2^(attempt-1)), but never less than
+ * retry_after_ms (the peer's Retry-After; 0 = none). */
+int64_t lt_retry_delay(int attempt, int64_t initial_ms, int64_t max_delay_ms, int64_t retry_after_ms);
+
+/* Parse Retry-After (delta seconds or an HTTP date) into ms from now; 0 if absent or bad. */
+int64_t lt_parse_retry_after(const char *v);
+
+#endif

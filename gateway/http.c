@@ -1,0 +1,364 @@
+/* http.c — ingress: size limits, peer lookup, decode, route, then a durable
+ * commit before the 202. Every refusal is answered with a JSON error naming
+ * its reason and logged as one line; a refused request stores nothing. */
+#include "http.h"
+#include "adapter.h"
+#include "dispatch.h"
+#include "log.h"
+#include "store.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct lt_http {
+	struct evhttp *http;
+	struct evhttp_bound_socket *bound;
+	int pending;
+};
+
+/* One inbound request waiting for its commit; freed in ingest_done. */
+struct ingress {
+	struct lt_ingest ing;
+	struct lt_gateway *gw;
+	struct evhttp_request *req;
+	const struct lt_peer *peer;
+	char message_id[129];
+	int64_t t0;
+};
+
+const char *const lt_answer_names[8] = { "accepted", "duplicate", "malformed", "unauthorized",
+					 "conflict", "refused_size_or_type", "schema", "busy" };
+
+int lt_answer_slot(int status)
+{
+	switch (status) {
+	case 202: return 0;
+	case 200: return 1;
+	case 401: case 403: return 3;
+	case 409: return 4;
+	case 413: case 415: return 5;
+	case 422: return 6;
+	case 429: case 503: return 7;
+	default: return 2;
+	}
+}
+
+void lt_http_reply_json(struct evhttp_request *req, int status, json_t *body, int retry_after_s)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	evhttp_add_header(h, "Content-Type", "application/json");
+	if (retry_after_s > 0) {
+		char v[16];
+		snprintf(v, sizeof v, "%d", retry_after_s);
+		evhttp_add_header(h, "Retry-After", v);
+	}
+	char *s = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(body);
+	struct evbuffer *out = evbuffer_new();
+	evbuffer_add(out, s, strlen(s));
+	evbuffer_add(out, "\n", 1);
+	free(s);
+	static const char *const reasons[] = { [200] = "OK", [202] = "Accepted", [400] = "Bad Request",
+					       [401] = "Unauthorized", [403] = "Forbidden", [404] = "Not Found",
+					       [405] = "Method Not Allowed", [409] = "Conflict",
+					       [413] = "Payload Too Large", [415] = "Unsupported Media Type",
+					       [422] = "Unprocessable Entity", [429] = "Too Many Requests",
+					       [500] = "Internal Server Error", [503] = "Service Unavailable" };
+	const char *reason = status < 504 && reasons[status] ? reasons[status] : "Status";
+	evhttp_send_reply(req, status, reason, out);
+	evbuffer_free(out);
+}
+
+void lt_http_reply_error(struct evhttp_request *req, int status, const char *code, const char *detail,
+			 int retry_after_s)
+{
+	lt_http_reply_json(req, status, json_pack("{s:s,s:s}", "error", code, "detail", detail), retry_after_s);
+}
+
+int lt_split_hostport(const char *s, char *host, size_t hostlen, int *port)
+{
+	const char *colon;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (!close || close[1] != ':')
+			return LT_EINVAL;
+		snprintf(host, hostlen, "%.*s", (int)(close - s - 1), s + 1);
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return LT_EINVAL;
+		snprintf(host, hostlen, "%.*s", (int)(colon - s), s);
+	}
+	char *end;
+	long p = strtol(colon + 1, &end, 10);
+	if (*end || p < 0 || p > 65535)
+		return LT_EINVAL;
+	*port = (int)p;
+	return LT_OK;
+}
+
+/* Refuse: answer, log one line, count. */
+static void refuse(struct lt_gateway *gw, struct evhttp_request *req, const struct lt_peer *peer,
+		   const char *message_id, int status, const char *code, const char *detail, int retry_after)
+{
+	lt_log(status >= 500 ? LT_ERROR : LT_WARN, "ingress.refused",
+	       json_pack("{s:s?,s:s?,s:i,s:s}", "peer", peer ? peer->name : NULL, "message_id", message_id,
+			 "status", status, "error", code),
+	       "refused inbound message: %s", detail);
+	if (peer)
+		gw->counters[peer->index].messages_in[lt_answer_slot(status)]++;
+	lt_http_reply_error(req, status, code, detail, retry_after);
+}
+
+static int valid_message_id(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 128)
+		return 0;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      strchr("._:-", *p)))
+			return 0;
+	return 1;
+}
+
+static int content_type_is(const char *have, const char *want)
+{
+	if (!have)
+		return 0;
+	size_t n = strlen(want);
+	return strncasecmp(have, want, n) == 0 && (have[n] == '\0' || have[n] == ';' || have[n] == ' ');
+}
+
+static void ingest_done(struct lt_store_op *op)
+{
+	struct ingress *in = (struct ingress *)op;
+	struct lt_gateway *gw = in->gw;
+	struct lt_peer_counters *pc = &gw->counters[in->peer->index];
+	gw->http->pending--;
+	if (op->rc == LT_ECONFLICT) {
+		refuse(gw, in->req, in->peer, in->message_id, 409, "conflict", op->err.msg, 0);
+	} else if (op->rc) {
+		refuse(gw, in->req, in->peer, in->message_id, 503, "store_unavailable",
+		       "the gateway could not make the message durable; nothing was kept, send it again", 5);
+	} else if (in->ing.duplicate) {
+		json_t *r = in->ing.original ? json_incref(in->ing.original) : json_object();
+		json_object_set_new(r, "status", json_string("duplicate"));
+		lt_log(LT_INFO, "ingress.duplicate",
+		       json_pack("{s:s,s:s}", "peer", in->peer->name, "message_id", in->message_id),
+		       "message seen before with the same body; original receipt returned");
+		pc->messages_in[lt_answer_slot(200)]++;
+		lt_http_reply_json(in->req, 200, r, 0);
+	} else {
+		size_t i;
+		json_t *ev;
+		json_array_foreach(in->ing.events, i, ev) {
+			json_t *dests = json_array_get(in->ing.routes, i);
+			const char *dossier = json_string_value(json_object_get(ev, "dossier_code"));
+			pc->events_in++;
+			if (json_array_size(dests) == 0) {
+				gw->events_unrouted++;
+				lt_log(LT_WARN, "event.unrouted",
+				       json_pack("{s:s,s:s,s:s,s:O}", "dossier_code", dossier, "message_id", in->message_id,
+						 "peer", in->peer->name, "event_id", json_object_get(ev, "event_id")),
+				       "event %s matches no route; kept, not delivered",
+				       json_string_value(json_object_get(ev, "type")));
+			} else {
+				lt_log(LT_INFO, "event.received",
+				       json_pack("{s:s,s:s,s:s,s:O,s:O,s:O}", "dossier_code", dossier, "message_id",
+						 in->message_id, "peer", in->peer->name, "event_id",
+						 json_object_get(ev, "event_id"), "type", json_object_get(ev, "type"),
+						 "routed_to", dests),
+				       "event stored and queued");
+			}
+			size_t j;
+			json_t *d;
+			json_array_foreach(dests, j, d)
+				lt_dispatch_kick(gw, json_string_value(d));
+		}
+		pc->messages_in[lt_answer_slot(202)]++;
+		lt_http_reply_json(in->req, 202, json_incref(in->ing.receipt), 0);
+	}
+	json_decref(in->ing.events);
+	json_decref(in->ing.routes);
+	json_decref(in->ing.receipt);
+	json_decref(in->ing.original);
+	free(in);
+}
+
+static void handle_inbound(struct lt_gateway *gw, struct evhttp_request *req, const char *peer_name)
+{
+	const struct lt_peer *peer = lt_config_peer(gw->cfg, peer_name);
+	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+	const char *mid = evhttp_find_header(h, "X-Message-Id");
+	char detail[700];
+
+	if (!peer) {
+		snprintf(detail, sizeof detail, "no peer named \"%.64s\" is configured", peer_name);
+		refuse(gw, req, NULL, mid, 404, "unknown_peer", detail, 0);
+		return;
+	}
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		refuse(gw, req, peer, mid, 405, "method_not_allowed", "only POST is accepted here", 0);
+		return;
+	}
+	if (gw->stopping) {
+		refuse(gw, req, peer, mid, 503, "shutting_down", "the gateway is shutting down; send it again shortly", 5);
+		return;
+	}
+	struct evbuffer *in_buf = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in_buf);
+	if (len > gw->cfg->max_body || evhttp_request_get_response_code(req) == 413) {
+		snprintf(detail, sizeof detail, "body of %zu bytes is over the limit of %zu bytes", len, gw->cfg->max_body);
+		refuse(gw, req, peer, mid, 413, "too_large", detail, 0);
+		return;
+	}
+	const char *ctype = evhttp_find_header(h, "Content-Type");
+	if (!content_type_is(ctype, peer->adapter->content_type)) {
+		snprintf(detail, sizeof detail, "Content-Type must be %s for peer %s (adapter %s), not %.64s",
+			 peer->adapter->content_type, peer->name, peer->adapter->name, ctype ? ctype : "missing");
+		refuse(gw, req, peer, mid, 415, "content_type", detail, 0);
+		return;
+	}
+	if (!mid) {
+		refuse(gw, req, peer, NULL, 400, "missing_message_id", "header X-Message-Id is required", 0);
+		return;
+	}
+	if (!valid_message_id(mid)) {
+		refuse(gw, req, peer, NULL, 400, "bad_message_id",
+		       "header X-Message-Id must be 1-128 characters of A-Z a-z 0-9 . _ : -", 0);
+		return;
+	}
+
+	const char *body = (const char *)evbuffer_pullup(in_buf, -1);
+	struct lt_err err = { 0 };
+	json_t *events = json_array();
+	int rc = peer->adapter->decode(peer, body ? body : "", len, events, &err);
+	if (rc) {
+		int status = rc == LT_ESCHEMA ? 422 : 400;
+		refuse(gw, req, peer, mid, status, rc == LT_ESCHEMA ? "schema" : "malformed", err.msg, 0);
+		json_decref(events);
+		return;
+	}
+
+	struct ingress *in = calloc(1, sizeof *in);
+	in->gw = gw;
+	in->req = req;
+	in->peer = peer;
+	in->t0 = lt_mono_ms();
+	snprintf(in->message_id, sizeof in->message_id, "%s", mid);
+	in->ing.op.kind = LT_OP_INGEST;
+	in->ing.op.done = ingest_done;
+	in->ing.peer = peer->name;
+	in->ing.message_id = in->message_id;
+	lt_sha256_hex(body ? body : "", len, in->ing.digest);
+	in->ing.events = events;
+	in->ing.routes = json_array();
+	in->ing.now_ms = lt_now_ms();
+	json_t *receipt_events = json_array();
+	size_t i;
+	json_t *ev;
+	json_array_foreach(events, i, ev) {
+		if (!json_object_get(ev, "event_id")) {
+			char id[27];
+			lt_event_id(id);
+			json_object_set_new(ev, "event_id", json_string(id));
+		}
+		json_t *dests = json_array();
+		lt_route_event(gw->cfg, peer->name, ev, dests);
+		json_array_append_new(in->ing.routes, dests);
+		json_array_append_new(receipt_events,
+				      json_pack("{s:O,s:O,s:O,s:O}", "event_id", json_object_get(ev, "event_id"),
+						"type", json_object_get(ev, "type"), "dossier_code",
+						json_object_get(ev, "dossier_code"), "routed_to", dests));
+	}
+	in->ing.receipt = json_pack("{s:s,s:s,s:s,s:o}", "status", "accepted", "message_id", mid, "peer", peer->name,
+				    "events", receipt_events);
+	if (lt_store_submit(gw->store, &in->ing.op)) {
+		in->ing.op.rc = LT_EBUSY;
+		json_decref(in->ing.events);
+		json_decref(in->ing.routes);
+		json_decref(in->ing.receipt);
+		free(in);
+		refuse(gw, req, peer, mid, 503, "busy", "the gateway has too many messages waiting to be stored; retry later", 2);
+		return;
+	}
+	gw->http->pending++;
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+	struct lt_gateway *gw = arg;
+	const char *uri = evhttp_request_get_uri(req);
+	const char *prefix = "/v1/inbound/";
+	if (strncmp(uri, prefix, strlen(prefix)) == 0) {
+		char peer[80];
+		const char *p = uri + strlen(prefix);
+		size_t n = strcspn(p, "?/");
+		if (n == 0 || n >= sizeof peer || p[n] == '/') {
+			lt_http_reply_error(req, 404, "not_found", "expected /v1/inbound/{peer}", 0);
+			return;
+		}
+		memcpy(peer, p, n);
+		peer[n] = '\0';
+		handle_inbound(gw, req, peer);
+		return;
+	}
+	lt_http_reply_error(req, 404, "not_found", "no such endpoint; peers post to /v1/inbound/{peer}", 0);
+}
+
+int lt_http_start(struct lt_gateway *gw, struct lt_err *err)
+{
+	char host[256];
+	int port;
+	if (lt_split_hostport(gw->cfg->listen, host, sizeof host, &port))
+		return lt_err_set(err, LT_ECONFIG, "listen = %s: expected HOST:PORT", gw->cfg->listen);
+	struct lt_http *h = calloc(1, sizeof *h);
+	h->http = evhttp_new(gw->base);
+	/* evhttp answers bodies over its own limit with an HTML 413 before we see
+	 * them; give it room so that a JSON 413 naming the limit is what peers
+	 * normally get, while memory stays bounded by the hard cap. */
+	evhttp_set_max_body_size(h->http, (ev_ssize_t)(gw->cfg->max_body * 4 + 65536));
+	evhttp_set_max_headers_size(h->http, (ev_ssize_t)gw->cfg->max_headers);
+	evhttp_set_timeout(h->http, (int)((gw->cfg->read_timeout_ms + 999) / 1000));
+	evhttp_set_allowed_methods(h->http, EVHTTP_REQ_POST | EVHTTP_REQ_GET | EVHTTP_REQ_PUT |
+					    EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
+	evhttp_set_gencb(h->http, on_request, gw);
+	h->bound = evhttp_bind_socket_with_handle(h->http, host, (ev_uint16_t)port);
+	if (!h->bound) {
+		evhttp_free(h->http);
+		free(h);
+		return lt_err_set(err, LT_EIO, "cannot listen on %s (address in use or not local?)", gw->cfg->listen);
+	}
+	gw->http = h;
+	return LT_OK;
+}
+
+void lt_http_stop_accepting(struct lt_gateway *gw)
+{
+	if (gw->http && gw->http->bound) {
+		evhttp_del_accept_socket(gw->http->http, gw->http->bound);
+		gw->http->bound = NULL;
+	}
+}
+
+int lt_http_pending(struct lt_gateway *gw)
+{
+	return gw->http ? gw->http->pending : 0;
+}
+
+void lt_http_free(struct lt_gateway *gw)
+{
+	if (!gw->http)
+		return;
+	evhttp_free(gw->http->http);
+	free(gw->http);
+	gw->http = NULL;
+}

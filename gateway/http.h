@@ -1,0 +1,25 @@
+/* http.h — the peer-facing listener: POST /v1/inbound/{peer}. */
+#ifndef LT_HTTP_H
+#define LT_HTTP_H
+
+#include "gateway.h"
+
+struct evhttp_request;
+
+/* Bind the peer listener of gw->cfg->listen. 0 or LT_E* with err. */
+int lt_http_start(struct lt_gateway *gw, struct lt_err *err);
+/* Stop accepting connections; requests already read still get answers. */
+void lt_http_stop_accepting(struct lt_gateway *gw);
+/* Requests waiting for their commit. */
+int lt_http_pending(struct lt_gateway *gw);
+void lt_http_free(struct lt_gateway *gw);
+
+/* Send a JSON answer (takes ownership of body) with optional Retry-After. */
+void lt_http_reply_json(struct evhttp_request *req, int status, json_t *body, int retry_after_s);
+/* Send {"error":code,"detail":…}. */
+void lt_http_reply_error(struct evhttp_request *req, int status, const char *code, const char *detail,
+			 int retry_after_s);
+/* "HOST:PORT" or "[V6]:PORT" → host and port. */
+int lt_split_hostport(const char *s, char *host, size_t hostlen, int *port);
+
+#endif

@@ -1,0 +1,61 @@
+/* lt.h — types and helpers shared by every part of lienthong.
+ *
+ * Functions return 0 (LT_OK) or a negative LT_E* code and, on failure, fill a
+ * caller-supplied struct lt_err with a sentence naming what was wrong. */
+#ifndef LT_H
+#define LT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+
+#define LT_VERSION "0.1.0"
+
+enum lt_code {
+	LT_OK = 0,
+	LT_EINVAL = -1,     /* malformed input (400) */
+	LT_ESCHEMA = -2,    /* input fails its schema (422) */
+	LT_ETOOBIG = -3,    /* over a size limit (413) */
+	LT_ENOMEM = -4,
+	LT_EIO = -5,        /* store or file system */
+	LT_ENOTFOUND = -6,  /* unknown peer, file, key (404) */
+	LT_ECONFLICT = -7,  /* message id reused with another body (409) */
+	LT_EAUTH = -8,      /* missing or invalid signature (401) */
+	LT_EFORBIDDEN = -9, /* wrong client identity (403) */
+	LT_EBUSY = -10,     /* cannot take more now (503 / 429) */
+	LT_ETYPE = -11,     /* wrong content type (415) */
+	LT_ECONFIG = -12,   /* configuration mistake */
+};
+
+struct lt_err {
+	int code;
+	char msg[512];
+};
+
+/* Fill err (may be NULL) with code and a printf-style sentence; returns code. */
+int lt_err_set(struct lt_err *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Short machine name for a code: "malformed", "schema", "too_large"… */
+const char *lt_code_name(int code);
+
+/* A growable byte buffer; data is always NUL-terminated for convenience. */
+struct lt_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+
+int lt_buf_append(struct lt_buf *b, const void *p, size_t n);
+int lt_buf_printf(struct lt_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void lt_buf_reset(struct lt_buf *b);
+void lt_buf_free(struct lt_buf *b);
+
+/* Wall clock in milliseconds since the epoch, and monotonic milliseconds. */
+int64_t lt_now_ms(void);
+int64_t lt_mono_ms(void);
+
+/* Hex SHA-256 of data into out (65 bytes incl. NUL). */
+void lt_sha256_hex(const void *data, size_t len, char out[65]);
+
+#endif

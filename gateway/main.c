@@ -1,0 +1,143 @@
+/* main.c — the one binary: `lienthong run` (the daemon) and the CLI. */
+#include "admin.h"
+#include "adapter.h"
+#include "cli.h"
+#include "dispatch.h"
+#include "gateway.h"
+#include "http.h"
+#include "log.h"
+#include "store.h"
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SHUTDOWN_GRACE_MS 20000
+
+struct shutdown {
+	struct lt_gateway *gw;
+	struct event *tick;
+	int64_t deadline;
+};
+
+/* Wait until every request has its answer and every attempt its recorded
+ * outcome (or the grace period ran out), then leave the loop. */
+static void on_shutdown_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct shutdown *sd = arg;
+	struct lt_gateway *gw = sd->gw;
+	int pending = lt_http_pending(gw), busy = lt_dispatch_busy(gw);
+	if ((pending == 0 && busy == 0) || lt_mono_ms() > sd->deadline) {
+		if (pending || busy)
+			lt_log(LT_WARN, "gateway.shutdown_timeout",
+			       json_pack("{s:i,s:i}", "pending_requests", pending, "inflight", busy),
+			       "grace period over; what is still in flight is sent again after restart");
+		event_base_loopexit(gw->base, NULL);
+		return;
+	}
+	struct timeval tv = { 0, 20000 };
+	evtimer_add(sd->tick, &tv);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	struct shutdown *sd = arg;
+	struct lt_gateway *gw = sd->gw;
+	if (gw->stopping) {
+		lt_log(LT_WARN, "gateway.shutdown_now", NULL, "second signal: stopping at once");
+		event_base_loopexit(gw->base, NULL);
+		return;
+	}
+	gw->stopping = 1;
+	lt_log(LT_INFO, "gateway.stopping", json_pack("{s:i}", "signal", (int)sig),
+	       "stopping: no new input; finishing in-flight work");
+	lt_http_stop_accepting(gw);
+	lt_dispatch_drain(gw);
+	sd->deadline = lt_mono_ms() + SHUTDOWN_GRACE_MS;
+	on_shutdown_tick(-1, 0, sd);
+}
+
+static int cmd_run(const char *config_path)
+{
+	struct lt_buf errors = { 0 };
+	struct lt_config *cfg;
+	if (lt_config_load(config_path, &cfg, &errors)) {
+		fprintf(stderr, "%s", errors.data);
+		lt_buf_free(&errors);
+		return 2;
+	}
+	lt_buf_free(&errors);
+	enum lt_level lvl = LT_INFO;
+	lt_log_parse_level(cfg->log_level, &lvl);
+	lt_log_init(strcmp(cfg->log_format, "text") != 0, lvl, stderr);
+
+	struct lt_err err = { 0 };
+	if (lt_adapters_init(&err)) {
+		lt_log(LT_ERROR, "gateway.start_failed", NULL, "adapters: %s", err.msg);
+		lt_config_free(cfg);
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	evthread_use_pthreads();
+	struct lt_gateway gw = { .cfg = cfg, .started_ms = lt_now_ms() };
+	gw.base = event_base_new();
+	gw.counters = calloc(cfg->npeers ? cfg->npeers : 1, sizeof *gw.counters);
+	int rc = lt_store_open(cfg->store, gw.base, &gw.store, &err);
+	if (!rc)
+		rc = lt_dispatch_start(&gw, &err);
+	if (!rc)
+		rc = lt_admin_start(&gw, &err);
+	if (!rc)
+		rc = lt_http_start(&gw, &err);
+	if (rc) {
+		lt_log(LT_ERROR, "gateway.start_failed", NULL, "%s", err.msg);
+		lt_dispatch_abort(&gw);
+		lt_store_close(gw.store);
+		lt_dispatch_free(&gw);
+		lt_admin_free(&gw);
+		event_base_free(gw.base);
+		free(gw.counters);
+		lt_config_free(cfg);
+		return 1;
+	}
+
+	struct shutdown sd = { .gw = &gw };
+	sd.tick = evtimer_new(gw.base, on_shutdown_tick, &sd);
+	struct event *sigterm = evsignal_new(gw.base, SIGTERM, on_signal, &sd);
+	struct event *sigint = evsignal_new(gw.base, SIGINT, on_signal, &sd);
+	event_add(sigterm, NULL);
+	event_add(sigint, NULL);
+	lt_log(LT_INFO, "gateway.started",
+	       json_pack("{s:s,s:s,s:s,s:s,s:i}", "node_id", cfg->node_id, "listen", cfg->listen, "admin_listen",
+			 cfg->admin_listen, "store", cfg->store, "peers", (int)cfg->npeers),
+	       "lienthong %s ready", LT_VERSION);
+
+	event_base_dispatch(gw.base);
+
+	lt_dispatch_abort(&gw);
+	lt_store_close(gw.store);
+	gw.store = NULL;
+	lt_dispatch_free(&gw);
+	lt_http_free(&gw);
+	lt_admin_free(&gw);
+	event_free(sigterm);
+	event_free(sigint);
+	event_free(sd.tick);
+	event_base_free(gw.base);
+	lt_log(LT_INFO, "gateway.stopped", NULL, "store closed cleanly");
+	free(gw.counters);
+	lt_config_free(cfg);
+	libevent_global_shutdown();
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	return lt_cli_main(argc, argv, cmd_run);
+}

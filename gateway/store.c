@@ -1,0 +1,245 @@
+/* store.c — the store thread and its group commit.
+ *
+ * The loop thread submits ops into `queue`. The store thread takes the whole
+ * queue at once, runs each op inside one transaction (each op under its own
+ * savepoint, so one failing op does not spoil the others), commits with fsync,
+ * and moves the batch to `done`; the loop is woken by an activated event and
+ * runs each op's callback. No op's callback runs before its commit returned. */
+#include "store.h"
+#include "log.h"
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STORE_QUEUE_LIMIT 20000
+
+static const struct lt_store_backend *const backends[] = {
+	&lt_store_sqlite,
+};
+
+const double lt_store_commit_bounds_ms[8] = { 1, 2, 5, 10, 25, 50, 100, 1000 };
+
+struct lt_store {
+	const struct lt_store_backend *be;
+	void *db;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct lt_store_op *queue, **queue_tail;
+	int queue_len;
+	struct lt_store_op *done, **done_tail;
+	struct event *wake;
+	int closing;
+	int healthy;
+	/* commit latency, written by the store thread under lock */
+	double commit_sum_ms;
+	int64_t commit_count;
+	int64_t commit_buckets[8];
+};
+
+static int run_op(struct lt_store *s, struct lt_store_op *op)
+{
+	switch (op->kind) {
+	case LT_OP_INGEST: return s->be->ingest(s->db, (struct lt_ingest *)op);
+	case LT_OP_CLAIM: return s->be->claim(s->db, (struct lt_claim *)op);
+	case LT_OP_FINISH: return s->be->finish(s->db, (struct lt_finish *)op);
+	case LT_OP_STATS: return s->be->stats(s->db, (struct lt_stats *)op);
+	}
+	return LT_EINVAL;
+}
+
+/* One group commit over a batch of ops. */
+static void run_batch(struct lt_store *s, struct lt_store_op *batch)
+{
+	struct lt_err err = { 0 };
+	int64_t t0 = lt_mono_ms();
+	struct timespec ts0, ts1;
+	clock_gettime(CLOCK_MONOTONIC, &ts0);
+	int rc = s->be->begin(s->db, &err);
+	for (struct lt_store_op *op = batch; op && !rc; op = op->next) {
+		if (s->be->savepoint(s->db)) {
+			op->rc = lt_err_set(&op->err, LT_EIO, "store: cannot open savepoint");
+			continue;
+		}
+		op->rc = run_op(s, op);
+		s->be->release(s->db, op->rc == 0);
+	}
+	if (!rc)
+		rc = s->be->commit(s->db, &err);
+	if (rc) {
+		s->be->rollback(s->db);
+		for (struct lt_store_op *op = batch; op; op = op->next) {
+			op->rc = LT_EIO;
+			op->err = err;
+			op->err.code = LT_EIO;
+		}
+		lt_log(LT_ERROR, "store.commit_failed", json_pack("{s:s}", "error", err.msg),
+		       "group commit failed: %s", err.msg);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts1);
+	double ms = (ts1.tv_sec - ts0.tv_sec) * 1e3 + (ts1.tv_nsec - ts0.tv_nsec) / 1e6;
+	(void)t0;
+	pthread_mutex_lock(&s->lock);
+	s->healthy = rc == 0;
+	s->commit_sum_ms += ms;
+	s->commit_count++;
+	for (int i = 0; i < 8; i++)
+		if (ms <= lt_store_commit_bounds_ms[i])
+			s->commit_buckets[i]++;
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void *store_main(void *arg)
+{
+	struct lt_store *s = arg;
+	for (;;) {
+		pthread_mutex_lock(&s->lock);
+		while (!s->queue && !s->closing)
+			pthread_cond_wait(&s->cond, &s->lock);
+		struct lt_store_op *batch = s->queue;
+		s->queue = NULL;
+		s->queue_tail = &s->queue;
+		s->queue_len = 0;
+		int closing = s->closing;
+		pthread_mutex_unlock(&s->lock);
+		if (!batch && closing)
+			break;
+		run_batch(s, batch);
+		pthread_mutex_lock(&s->lock);
+		*s->done_tail = batch;
+		struct lt_store_op *last = batch;
+		while (last->next)
+			last = last->next;
+		s->done_tail = &last->next;
+		pthread_mutex_unlock(&s->lock);
+		event_active(s->wake, EV_READ, 0);
+	}
+	return NULL;
+}
+
+/* On the loop thread: run the callbacks of every committed op. */
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct lt_store *s = arg;
+	pthread_mutex_lock(&s->lock);
+	struct lt_store_op *list = s->done;
+	s->done = NULL;
+	s->done_tail = &s->done;
+	pthread_mutex_unlock(&s->lock);
+	while (list) {
+		struct lt_store_op *next = list->next;
+		list->next = NULL;
+		list->done(list);
+		list = next;
+	}
+}
+
+int lt_store_open(const char *dsn, struct event_base *base, struct lt_store **out, struct lt_err *err)
+{
+	const struct lt_store_backend *be = NULL;
+	for (size_t i = 0; i < sizeof backends / sizeof *backends; i++)
+		if (strncmp(dsn, backends[i]->scheme, strlen(backends[i]->scheme)) == 0)
+			be = backends[i];
+	if (!be)
+		return lt_err_set(err, LT_ECONFIG, "store \"%s\": no backend for this scheme", dsn);
+	struct lt_store *s = calloc(1, sizeof *s);
+	s->be = be;
+	int rc = be->open(dsn, &s->db, err);
+	if (!rc)
+		rc = be->recover(s->db, err);
+	if (rc) {
+		if (s->db)
+			be->close(s->db);
+		free(s);
+		return rc;
+	}
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	s->queue_tail = &s->queue;
+	s->done_tail = &s->done;
+	s->healthy = 1;
+	s->wake = event_new(base, -1, 0, on_wake, s);
+	if (pthread_create(&s->thread, NULL, store_main, s)) {
+		event_free(s->wake);
+		be->close(s->db);
+		free(s);
+		return lt_err_set(err, LT_EIO, "cannot start the store thread");
+	}
+	*out = s;
+	return LT_OK;
+}
+
+int lt_store_submit(struct lt_store *s, struct lt_store_op *op)
+{
+	op->next = NULL;
+	op->rc = 0;
+	op->err.code = 0;
+	op->err.msg[0] = '\0';
+	pthread_mutex_lock(&s->lock);
+	if (s->closing || (op->kind == LT_OP_INGEST && s->queue_len >= STORE_QUEUE_LIMIT)) {
+		pthread_mutex_unlock(&s->lock);
+		return LT_EBUSY;
+	}
+	*s->queue_tail = op;
+	s->queue_tail = &op->next;
+	s->queue_len++;
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	return LT_OK;
+}
+
+int lt_store_queue_len(struct lt_store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	int n = s->queue_len;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+int lt_store_healthy(struct lt_store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	int h = s->healthy;
+	pthread_mutex_unlock(&s->lock);
+	return h;
+}
+
+void lt_store_commit_stats(struct lt_store *s, double *sum_ms, int64_t *count, int64_t buckets[8])
+{
+	pthread_mutex_lock(&s->lock);
+	*sum_ms = s->commit_sum_ms;
+	*count = s->commit_count;
+	memcpy(buckets, s->commit_buckets, sizeof s->commit_buckets);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void lt_store_close(struct lt_store *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->closing = 1;
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->thread, NULL);
+	/* run callbacks of the last batches so nothing waits forever */
+	on_wake(-1, 0, s);
+	s->be->close(s->db);
+	event_free(s->wake);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->cond);
+	free(s);
+}
+
+void lt_claim_release(struct lt_claim *c)
+{
+	for (int i = 0; i < c->n; i++)
+		free(c->rows[i].body);
+	free(c->rows);
+	c->rows = NULL;
+	c->n = 0;
+}

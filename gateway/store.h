@@ -1,0 +1,139 @@
+/* store.h — the durable journal: messages, events, deliveries, attempts.
+ *
+ * All database work runs on one store thread. Callers on the event loop
+ * submit operations; the thread takes every operation waiting, runs them in
+ * ONE transaction (group commit, fsync'd), then hands each back to the loop,
+ * where its `done` callback runs. A caller must not touch an op between
+ * submit and done. */
+#ifndef LT_STORE_H
+#define LT_STORE_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include "lt.h"
+
+struct event_base;
+
+enum lt_delivery_state {
+	LT_DS_PENDING = 0,   /* ready to send at next_at */
+	LT_DS_INFLIGHT = 1,  /* claimed by the dispatcher */
+	LT_DS_DONE = 2,
+	LT_DS_DEAD = 3,
+	LT_DS_BLOCKED = 4,   /* waits for an earlier delivery of the same dossier to the same peer */
+};
+
+enum lt_op_kind { LT_OP_INGEST, LT_OP_CLAIM, LT_OP_FINISH, LT_OP_STATS };
+
+struct lt_store_op {
+	enum lt_op_kind kind;
+	int rc;                         /* result: 0 or LT_E* */
+	struct lt_err err;
+	void (*done)(struct lt_store_op *op);  /* runs on the loop thread */
+	void *arg;
+	struct lt_store_op *next;       /* queue link, store-owned */
+};
+
+/* One inbound message and the events it carries. */
+struct lt_ingest {
+	struct lt_store_op op;
+	const char *peer;
+	const char *message_id;
+	char digest[65];                /* sha256 of the body */
+	json_t *events;                 /* array of event objects, each with event_id set */
+	json_t *routes;                 /* array (parallel to events) of arrays of destination names */
+	json_t *receipt;                /* the answer to keep for duplicates */
+	int64_t now_ms;
+	/* out */
+	int duplicate;                  /* 1: same id, same body — `original` holds the receipt */
+	json_t *original;               /* owned by the op; decref in done */
+};
+
+struct lt_claimed {
+	int64_t id;
+	char event_id[40];
+	char dossier_code[72];
+	char type[40];
+	int attempts;                   /* attempts before this one */
+	int64_t created_at;
+	char *body;                     /* the event JSON; free() it */
+};
+
+/* Claim up to `max` ready deliveries of one destination, marking them in flight. */
+struct lt_claim {
+	struct lt_store_op op;
+	const char *dest;
+	int max;
+	int64_t now_ms;
+	/* out */
+	struct lt_claimed *rows;        /* free with lt_claim_release */
+	int n;
+	int64_t next_due_ms;            /* earliest next_at of a pending delivery; 0 = none */
+};
+
+/* Record one attempt and move the delivery to done, dead or pending again. */
+struct lt_finish {
+	struct lt_store_op op;
+	int64_t delivery_id;
+	const char *dest;
+	const char *dossier_code;
+	int verdict;                    /* enum lt_verdict */
+	int attempt;                    /* 1-based number of this attempt */
+	long status;
+	char error[256];
+	char *response;                 /* kept for dead letters; owned by the op */
+	int64_t at_ms, duration_ms, next_at_ms;
+};
+
+struct lt_peer_stats {
+	char dest[64];
+	int64_t pending, inflight, blocked, dead, done;
+	int64_t oldest_created_ms;      /* 0 = none waiting */
+};
+
+struct lt_stats {
+	struct lt_store_op op;
+	struct lt_peer_stats *peers;    /* free() */
+	int n;
+	int64_t events, messages;
+};
+
+struct lt_store;
+
+/* Open the store named by a config DSN ("sqlite:PATH"), create tables,
+ * return in-flight deliveries of a previous run to the queue, and start the
+ * store thread. Completions are delivered on `base`. */
+int lt_store_open(const char *dsn, struct event_base *base, struct lt_store **out, struct lt_err *err);
+/* Queue an op for the next group commit. Returns LT_EBUSY (op not taken)
+ * when the queue is over its limit or the store is closing. */
+int lt_store_submit(struct lt_store *s, struct lt_store_op *op);
+/* Stop taking ops, finish the ones queued, join the thread, close the db. */
+void lt_store_close(struct lt_store *s);
+/* Ops waiting for the store thread, and whether the last commit failed. */
+int lt_store_queue_len(struct lt_store *s);
+int lt_store_healthy(struct lt_store *s);
+/* Commit latency figures (ms) for /metrics. */
+void lt_store_commit_stats(struct lt_store *s, double *sum_ms, int64_t *count, int64_t buckets[8]);
+extern const double lt_store_commit_bounds_ms[8];
+
+void lt_claim_release(struct lt_claim *c);
+
+/* A backend: one constant table per database (store_sqlite.c, store_pg.c). */
+struct lt_store_backend {
+	const char *scheme;             /* "sqlite:" */
+	int (*open)(const char *dsn, void **db, struct lt_err *err);
+	void (*close)(void *db);
+	int (*recover)(void *db, struct lt_err *err);
+	int (*begin)(void *db, struct lt_err *err);
+	int (*commit)(void *db, struct lt_err *err);
+	void (*rollback)(void *db);
+	int (*savepoint)(void *db);
+	void (*release)(void *db, int ok);
+	int (*ingest)(void *db, struct lt_ingest *op);
+	int (*claim)(void *db, struct lt_claim *op);
+	int (*finish)(void *db, struct lt_finish *op);
+	int (*stats)(void *db, struct lt_stats *op);
+};
+
+extern const struct lt_store_backend lt_store_sqlite;
+
+#endif

@@ -1,0 +1,439 @@
+/* store_sqlite.c — the embedded default store: one SQLite file in WAL mode
+ * with synchronous=FULL, used only by the store thread. */
+#include "store.h"
+#include "adapter.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const schema_sql =
+	"CREATE TABLE IF NOT EXISTS messages("
+	" peer TEXT NOT NULL, message_id TEXT NOT NULL, digest TEXT NOT NULL,"
+	" received_at INTEGER NOT NULL, receipt TEXT NOT NULL,"
+	" PRIMARY KEY(peer, message_id)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS events("
+	" seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, dossier_code TEXT NOT NULL,"
+	" dossier_seq INTEGER NOT NULL, type TEXT NOT NULL, source TEXT NOT NULL,"
+	" message_id TEXT NOT NULL, received_at INTEGER NOT NULL, routed INTEGER NOT NULL,"
+	" body TEXT NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS events_dossier ON events(dossier_code, dossier_seq);"
+	"CREATE TABLE IF NOT EXISTS deliveries("
+	" id INTEGER PRIMARY KEY, event_seq INTEGER NOT NULL, dest TEXT NOT NULL,"
+	" dossier_code TEXT NOT NULL, state INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+	" created_at INTEGER NOT NULL, next_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+	" last_status INTEGER, last_error TEXT, last_response TEXT);"
+	"CREATE INDEX IF NOT EXISTS deliveries_ready ON deliveries(dest, next_at) WHERE state = 0;"
+	"CREATE INDEX IF NOT EXISTS deliveries_chain ON deliveries(dest, dossier_code, id) WHERE state IN (0, 1, 4);"
+	"CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries(state, dest);"
+	"CREATE INDEX IF NOT EXISTS deliveries_event ON deliveries(event_seq);"
+	"CREATE TABLE IF NOT EXISTS attempts("
+	" delivery_id INTEGER NOT NULL, n INTEGER NOT NULL, at INTEGER NOT NULL,"
+	" duration_ms INTEGER NOT NULL, status INTEGER, error TEXT, outcome TEXT NOT NULL,"
+	" PRIMARY KEY(delivery_id, n)) WITHOUT ROWID;";
+
+enum {
+	Q_MSG_GET, Q_MSG_PUT, Q_DOSSIER_SEQ, Q_EVENT_PUT, Q_CHAIN_BUSY, Q_DELIVERY_PUT,
+	Q_READY, Q_MARK_INFLIGHT, Q_NEXT_DUE, Q_ATTEMPT_PUT, Q_DONE, Q_RETRY, Q_PROMOTE,
+	Q_STATS, Q_COUNTS, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
+	Q_COUNT
+};
+
+static const char *const sql[Q_COUNT] = {
+	[Q_MSG_GET] = "SELECT digest, receipt FROM messages WHERE peer = ?1 AND message_id = ?2",
+	[Q_MSG_PUT] = "INSERT INTO messages(peer, message_id, digest, received_at, receipt) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[Q_DOSSIER_SEQ] = "SELECT COALESCE(MAX(dossier_seq), 0) + 1 FROM events WHERE dossier_code = ?1",
+	[Q_EVENT_PUT] = "INSERT INTO events(event_id, dossier_code, dossier_seq, type, source, message_id, received_at, routed, body)"
+			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[Q_CHAIN_BUSY] = "SELECT 1 FROM deliveries WHERE dest = ?1 AND dossier_code = ?2 AND state IN (0, 1, 4) LIMIT 1",
+	[Q_DELIVERY_PUT] = "INSERT INTO deliveries(event_seq, dest, dossier_code, state, created_at, next_at, updated_at)"
+			   " VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5)",
+	[Q_READY] = "SELECT d.id, e.event_id, d.dossier_code, e.type, d.attempts, d.created_at, e.body"
+		    " FROM deliveries d JOIN events e ON e.seq = d.event_seq"
+		    " WHERE d.dest = ?1 AND d.state = 0 AND d.next_at <= ?2 ORDER BY d.next_at, d.id LIMIT ?3",
+	[Q_MARK_INFLIGHT] = "UPDATE deliveries SET state = 1, updated_at = ?2 WHERE id = ?1",
+	[Q_NEXT_DUE] = "SELECT MIN(next_at) FROM deliveries WHERE dest = ?1 AND state = 0",
+	[Q_ATTEMPT_PUT] = "INSERT OR REPLACE INTO attempts(delivery_id, n, at, duration_ms, status, error, outcome)"
+			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[Q_DONE] = "UPDATE deliveries SET state = ?2, attempts = ?3, updated_at = ?4, last_status = ?5,"
+		   " last_error = ?6, last_response = ?7 WHERE id = ?1",
+	[Q_RETRY] = "UPDATE deliveries SET state = 0, attempts = ?2, updated_at = ?3, next_at = ?4,"
+		    " last_status = ?5, last_error = ?6, last_response = ?7 WHERE id = ?1",
+	[Q_PROMOTE] = "UPDATE deliveries SET state = 0, next_at = ?3 WHERE id ="
+		      " (SELECT id FROM deliveries WHERE dest = ?1 AND dossier_code = ?2 AND state = 4 ORDER BY id LIMIT 1)",
+	[Q_STATS] = "SELECT dest, state, COUNT(*), MIN(created_at) FROM deliveries"
+		    " WHERE state IN (0, 1, 3, 4) GROUP BY dest, state",
+	[Q_COUNTS] = "SELECT (SELECT COUNT(*) FROM events), (SELECT COUNT(*) FROM messages)",
+	[Q_SAVEPOINT] = "SAVEPOINT op",
+	[Q_RELEASE] = "RELEASE op",
+	[Q_ROLLBACK_TO] = "ROLLBACK TO op",
+	[Q_BEGIN] = "BEGIN IMMEDIATE",
+	[Q_COMMIT] = "COMMIT",
+	[Q_ROLLBACK] = "ROLLBACK",
+};
+
+struct sq {
+	sqlite3 *db;
+	sqlite3_stmt *st[Q_COUNT];
+	struct lt_err *err;     /* where the current op's error goes */
+};
+
+static int sq_fail(struct sq *q, struct lt_err *err, const char *what)
+{
+	return lt_err_set(err, LT_EIO, "store: %s: %s", what, sqlite3_errmsg(q->db));
+}
+
+/* Reset and return a cached statement. */
+static sqlite3_stmt *stmt(struct sq *q, int id)
+{
+	sqlite3_stmt *s = q->st[id];
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return s;
+}
+
+static int exec1(struct sq *q, int id)
+{
+	sqlite3_stmt *s = stmt(q, id);
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : rc;
+}
+
+static void sq_close(void *db)
+{
+	struct sq *q = db;
+	if (!q)
+		return;
+	for (int i = 0; i < Q_COUNT; i++)
+		sqlite3_finalize(q->st[i]);
+	sqlite3_close(q->db);
+	free(q);
+}
+
+static int sq_open(const char *dsn, void **out, struct lt_err *err)
+{
+	const char *path = dsn + strlen("sqlite:");
+	struct sq *q = calloc(1, sizeof *q);
+	*out = NULL;
+	if (sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)) {
+		lt_err_set(err, LT_EIO, "store %s: cannot open: %s", path, sqlite3_errmsg(q->db));
+		sq_close(q);
+		return LT_EIO;
+	}
+	sqlite3_busy_timeout(q->db, 5000);
+	char *msg = NULL;
+	if (sqlite3_exec(q->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;",
+			 NULL, NULL, &msg) ||
+	    sqlite3_exec(q->db, schema_sql, NULL, NULL, &msg)) {
+		lt_err_set(err, LT_EIO, "store %s: %s", path, msg ? msg : sqlite3_errmsg(q->db));
+		sqlite3_free(msg);
+		sq_close(q);
+		return LT_EIO;
+	}
+	for (int i = 0; i < Q_COUNT; i++)
+		if (sqlite3_prepare_v3(q->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->st[i], NULL)) {
+			lt_err_set(err, LT_EIO, "store: preparing statement %d: %s", i, sqlite3_errmsg(q->db));
+			sq_close(q);
+			return LT_EIO;
+		}
+	*out = q;
+	return LT_OK;
+}
+
+/* A previous process may have died with deliveries in flight: they go back
+ * to the queue, to be sent again with the same message id. */
+static int sq_recover(void *db, struct lt_err *err)
+{
+	struct sq *q = db;
+	char *msg = NULL;
+	if (sqlite3_exec(q->db, "UPDATE deliveries SET state = 0 WHERE state = 1", NULL, NULL, &msg)) {
+		lt_err_set(err, LT_EIO, "store: recovering in-flight deliveries: %s", msg);
+		sqlite3_free(msg);
+		return LT_EIO;
+	}
+	return LT_OK;
+}
+
+static int sq_begin(void *db, struct lt_err *err)
+{
+	struct sq *q = db;
+	return exec1(q, Q_BEGIN) ? sq_fail(q, err, "begin") : 0;
+}
+
+static int sq_commit(void *db, struct lt_err *err)
+{
+	struct sq *q = db;
+	return exec1(q, Q_COMMIT) ? sq_fail(q, err, "commit") : 0;
+}
+
+static void sq_rollback(void *db)
+{
+	struct sq *q = db;
+	if (!sqlite3_get_autocommit(q->db))
+		exec1(q, Q_ROLLBACK);
+}
+
+static int sq_savepoint(void *db)
+{
+	return exec1(db, Q_SAVEPOINT);
+}
+
+static void sq_release(void *db, int ok)
+{
+	if (!ok)
+		exec1(db, Q_ROLLBACK_TO);
+	exec1(db, Q_RELEASE);
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+static char *dump(const json_t *j)
+{
+	return json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+}
+
+static int sq_ingest(void *db, struct lt_ingest *op)
+{
+	struct sq *q = db;
+	struct lt_err *err = &op->op.err;
+	sqlite3_stmt *s = stmt(q, Q_MSG_GET);
+	bind_text(s, 1, op->peer);
+	bind_text(s, 2, op->message_id);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		int same = strcmp((const char *)sqlite3_column_text(s, 0), op->digest) == 0;
+		if (!same) {
+			sqlite3_reset(s);
+			return lt_err_set(err, LT_ECONFLICT,
+					  "message id %s was already used by peer %s for a different body",
+					  op->message_id, op->peer);
+		}
+		op->duplicate = 1;
+		op->original = json_loads((const char *)sqlite3_column_text(s, 1), 0, NULL);
+		sqlite3_reset(s);
+		return LT_OK;
+	}
+	if (rc != SQLITE_DONE)
+		return sq_fail(q, err, "reading messages");
+
+	char *receipt = dump(op->receipt);
+	s = stmt(q, Q_MSG_PUT);
+	bind_text(s, 1, op->peer);
+	bind_text(s, 2, op->message_id);
+	bind_text(s, 3, op->digest);
+	sqlite3_bind_int64(s, 4, op->now_ms);
+	bind_text(s, 5, receipt);
+	free(receipt);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return sq_fail(q, err, "writing message");
+
+	size_t i;
+	json_t *ev;
+	json_array_foreach(op->events, i, ev) {
+		const char *dossier = json_string_value(json_object_get(ev, "dossier_code"));
+		json_t *dests = json_array_get(op->routes, i);
+		s = stmt(q, Q_DOSSIER_SEQ);
+		bind_text(s, 1, dossier);
+		if (sqlite3_step(s) != SQLITE_ROW)
+			return sq_fail(q, err, "reading dossier sequence");
+		int64_t dseq = sqlite3_column_int64(s, 0);
+		sqlite3_reset(s);
+
+		char *body = dump(ev);
+		s = stmt(q, Q_EVENT_PUT);
+		bind_text(s, 1, json_string_value(json_object_get(ev, "event_id")));
+		bind_text(s, 2, dossier);
+		sqlite3_bind_int64(s, 3, dseq);
+		bind_text(s, 4, json_string_value(json_object_get(ev, "type")));
+		bind_text(s, 5, op->peer);
+		bind_text(s, 6, op->message_id);
+		sqlite3_bind_int64(s, 7, op->now_ms);
+		sqlite3_bind_int(s, 8, (int)json_array_size(dests));
+		bind_text(s, 9, body);
+		free(body);
+		if ((rc = sqlite3_step(s)) != SQLITE_DONE) {
+			if ((rc & 0xff) == SQLITE_CONSTRAINT)
+				return lt_err_set(err, LT_ECONFLICT, "event_id %s is already stored; event ids must be unique",
+						  json_string_value(json_object_get(ev, "event_id")));
+			return sq_fail(q, err, "writing event");
+		}
+		int64_t seq = sqlite3_last_insert_rowid(q->db);
+
+		size_t j;
+		json_t *d;
+		json_array_foreach(dests, j, d) {
+			s = stmt(q, Q_CHAIN_BUSY);
+			bind_text(s, 1, json_string_value(d));
+			bind_text(s, 2, dossier);
+			int busy = sqlite3_step(s) == SQLITE_ROW;
+			sqlite3_reset(s);
+			s = stmt(q, Q_DELIVERY_PUT);
+			sqlite3_bind_int64(s, 1, seq);
+			bind_text(s, 2, json_string_value(d));
+			bind_text(s, 3, dossier);
+			sqlite3_bind_int(s, 4, busy ? LT_DS_BLOCKED : LT_DS_PENDING);
+			sqlite3_bind_int64(s, 5, op->now_ms);
+			if (sqlite3_step(s) != SQLITE_DONE)
+				return sq_fail(q, err, "writing delivery");
+		}
+	}
+	return LT_OK;
+}
+
+static void copy_col(char *dst, size_t n, sqlite3_stmt *s, int col)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+	snprintf(dst, n, "%s", t ? (const char *)t : "");
+}
+
+static int sq_claim(void *db, struct lt_claim *op)
+{
+	struct sq *q = db;
+	struct lt_err *err = &op->op.err;
+	op->rows = calloc((size_t)op->max, sizeof *op->rows);
+	op->n = 0;
+	sqlite3_stmt *s = stmt(q, Q_READY);
+	bind_text(s, 1, op->dest);
+	sqlite3_bind_int64(s, 2, op->now_ms);
+	sqlite3_bind_int(s, 3, op->max);
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct lt_claimed *c = &op->rows[op->n++];
+		c->id = sqlite3_column_int64(s, 0);
+		copy_col(c->event_id, sizeof c->event_id, s, 1);
+		copy_col(c->dossier_code, sizeof c->dossier_code, s, 2);
+		copy_col(c->type, sizeof c->type, s, 3);
+		c->attempts = sqlite3_column_int(s, 4);
+		c->created_at = sqlite3_column_int64(s, 5);
+		c->body = strdup((const char *)sqlite3_column_text(s, 6));
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		lt_claim_release(op);
+		return sq_fail(q, err, "reading ready deliveries");
+	}
+	for (int i = 0; i < op->n; i++) {
+		s = stmt(q, Q_MARK_INFLIGHT);
+		sqlite3_bind_int64(s, 1, op->rows[i].id);
+		sqlite3_bind_int64(s, 2, op->now_ms);
+		if (sqlite3_step(s) != SQLITE_DONE) {
+			lt_claim_release(op);
+			return sq_fail(q, err, "claiming delivery");
+		}
+	}
+	s = stmt(q, Q_NEXT_DUE);
+	bind_text(s, 1, op->dest);
+	op->next_due_ms = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	return LT_OK;
+}
+
+static int sq_finish(void *db, struct lt_finish *op)
+{
+	struct sq *q = db;
+	struct lt_err *err = &op->op.err;
+	static const char *const outcome[] = { "done", "retry", "dead" };
+	sqlite3_stmt *s = stmt(q, Q_ATTEMPT_PUT);
+	sqlite3_bind_int64(s, 1, op->delivery_id);
+	sqlite3_bind_int(s, 2, op->attempt);
+	sqlite3_bind_int64(s, 3, op->at_ms);
+	sqlite3_bind_int64(s, 4, op->duration_ms);
+	if (op->status)
+		sqlite3_bind_int64(s, 5, op->status);
+	bind_text(s, 6, op->error[0] ? op->error : NULL);
+	bind_text(s, 7, outcome[op->verdict]);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return sq_fail(q, err, "writing attempt");
+
+	if (op->verdict == LT_RETRY) {
+		s = stmt(q, Q_RETRY);
+		sqlite3_bind_int64(s, 4, op->next_at_ms);
+	} else {
+		s = stmt(q, Q_DONE);
+		sqlite3_bind_int(s, 2, op->verdict == LT_DONE ? LT_DS_DONE : LT_DS_DEAD);
+	}
+	sqlite3_bind_int64(s, 1, op->delivery_id);
+	sqlite3_bind_int(s, op->verdict == LT_RETRY ? 2 : 3, op->attempt);
+	sqlite3_bind_int64(s, op->verdict == LT_RETRY ? 3 : 4, op->at_ms + op->duration_ms);
+	if (op->status)
+		sqlite3_bind_int64(s, 5, op->status);
+	bind_text(s, 6, op->error[0] ? op->error : NULL);
+	bind_text(s, 7, op->response);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return sq_fail(q, err, "updating delivery");
+
+	if (op->verdict != LT_RETRY) {
+		s = stmt(q, Q_PROMOTE);
+		bind_text(s, 1, op->dest);
+		bind_text(s, 2, op->dossier_code);
+		sqlite3_bind_int64(s, 3, op->at_ms);
+		if (sqlite3_step(s) != SQLITE_DONE)
+			return sq_fail(q, err, "releasing the next delivery of the dossier");
+	}
+	return LT_OK;
+}
+
+static struct lt_peer_stats *stats_for(struct lt_stats *op, const char *dest)
+{
+	for (int i = 0; i < op->n; i++)
+		if (strcmp(op->peers[i].dest, dest) == 0)
+			return &op->peers[i];
+	op->peers = realloc(op->peers, (size_t)(op->n + 1) * sizeof *op->peers);
+	struct lt_peer_stats *p = &op->peers[op->n++];
+	memset(p, 0, sizeof *p);
+	snprintf(p->dest, sizeof p->dest, "%s", dest);
+	return p;
+}
+
+static int sq_stats(void *db, struct lt_stats *op)
+{
+	struct sq *q = db;
+	sqlite3_stmt *s = stmt(q, Q_STATS);
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct lt_peer_stats *p = stats_for(op, (const char *)sqlite3_column_text(s, 0));
+		int state = sqlite3_column_int(s, 1);
+		int64_t n = sqlite3_column_int64(s, 2), oldest = sqlite3_column_int64(s, 3);
+		switch (state) {
+		case LT_DS_PENDING: p->pending = n; break;
+		case LT_DS_INFLIGHT: p->inflight = n; break;
+		case LT_DS_DEAD: p->dead = n; break;
+		case LT_DS_BLOCKED: p->blocked = n; break;
+		}
+		if (state != LT_DS_DEAD && oldest && (!p->oldest_created_ms || oldest < p->oldest_created_ms))
+			p->oldest_created_ms = oldest;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return sq_fail(q, &op->op.err, "reading queue figures");
+	s = stmt(q, Q_COUNTS);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		op->events = sqlite3_column_int64(s, 0);
+		op->messages = sqlite3_column_int64(s, 1);
+	}
+	sqlite3_reset(s);
+	return LT_OK;
+}
+
+const struct lt_store_backend lt_store_sqlite = {
+	.scheme = "sqlite:",
+	.open = sq_open,
+	.close = sq_close,
+	.recover = sq_recover,
+	.begin = sq_begin,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.savepoint = sq_savepoint,
+	.release = sq_release,
+	.ingest = sq_ingest,
+	.claim = sq_claim,
+	.finish = sq_finish,
+	.stats = sq_stats,
+};

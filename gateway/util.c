@@ -1,0 +1,119 @@
+/* util.c — errors, buffers, clocks and digests shared by every part. */
+#include "lt.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/evp.h>
+
+int lt_err_set(struct lt_err *err, int code, const char *fmt, ...)
+{
+	if (err) {
+		va_list ap;
+		err->code = code;
+		va_start(ap, fmt);
+		vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+const char *lt_code_name(int code)
+{
+	switch (code) {
+	case LT_OK: return "ok";
+	case LT_EINVAL: return "malformed";
+	case LT_ESCHEMA: return "schema";
+	case LT_ETOOBIG: return "too_large";
+	case LT_ENOMEM: return "no_memory";
+	case LT_EIO: return "store";
+	case LT_ENOTFOUND: return "not_found";
+	case LT_ECONFLICT: return "conflict";
+	case LT_EAUTH: return "signature";
+	case LT_EFORBIDDEN: return "forbidden";
+	case LT_EBUSY: return "busy";
+	case LT_ETYPE: return "content_type";
+	case LT_ECONFIG: return "config";
+	default: return "error";
+	}
+}
+
+int lt_buf_append(struct lt_buf *b, const void *p, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *d = realloc(b->data, cap);
+		if (!d)
+			return LT_ENOMEM;
+		b->data = d;
+		b->cap = cap;
+	}
+	if (n)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return LT_OK;
+}
+
+int lt_buf_printf(struct lt_buf *b, const char *fmt, ...)
+{
+	char small[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(small, sizeof small, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return LT_EINVAL;
+	if ((size_t)n < sizeof small)
+		return lt_buf_append(b, small, (size_t)n);
+	char *big = malloc((size_t)n + 1);
+	if (!big)
+		return LT_ENOMEM;
+	va_start(ap, fmt);
+	vsnprintf(big, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	int rc = lt_buf_append(b, big, (size_t)n);
+	free(big);
+	return rc;
+}
+
+void lt_buf_reset(struct lt_buf *b)
+{
+	b->len = 0;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+void lt_buf_free(struct lt_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+int64_t lt_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t lt_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void lt_sha256_hex(const void *data, size_t len, char out[65])
+{
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	out[64] = '\0';
+}
