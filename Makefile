@@ -19,7 +19,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 .PHONY: all deps test unit integration demo bench clean certs
 
-all: $(B)/lienthong $(B)/peersim
+all: $(B)/lienthong $(B)/peersim $(B)/benchload
 
 deps:
 	@bash scripts/deps.sh
@@ -37,6 +37,9 @@ $(B)/lienthong: $(B)/obj/gateway/main.o $(B)/liblt.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/peersim: $(B)/obj/tests/peersim.o $(B)/liblt.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/benchload: $(B)/obj/tests/benchload.o
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/liblt.a

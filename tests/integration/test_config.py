@@ -1,0 +1,48 @@
+"""`lienthong check-config` names the line of every mistake."""
+import os
+import subprocess
+
+from harness import LIENTHONG
+
+
+def test_check_config_reports_every_mistake_with_its_line(tmp, cleanup):
+    path = os.path.join(tmp, "bad.ini")
+    with open(path, "w") as f:
+        f.write("""[gateway]
+listen = 127.0.0.1:9999
+log_format = xml
+bogus = 1
+
+[retry]
+initial = soon
+
+[peer.portal]
+adapter = martian
+concurrency = 0
+
+[route.r1]
+from = nobody
+to = portal ghost
+events = dossier.teleported
+""")
+    p = subprocess.run([LIENTHONG, "check-config", "-c", path], capture_output=True, text=True)
+    assert p.returncode == 2
+    err = p.stderr
+    for line, words in [(3, "log_format"), (4, "bogus"), (7, "initial"), (10, "martian"), (11, "concurrency"),
+                        (13, "nobody"), (13, "ghost"), (13, "dossier.teleported")]:
+        assert ("%s:%d:" % (path, line)) in err and words in err, (line, words, err)
+
+
+def test_check_config_accepts_a_good_file(tmp, cleanup):
+    path = os.path.join(tmp, "good.ini")
+    with open(path, "w") as f:
+        f.write("[gateway]\nstore = sqlite:%s/x.db\n\n[peer.a]\nadapter = canonical\n\n"
+                "[peer.b]\nadapter = canonical\nurl = http://127.0.0.1:1/x\n\n[route.r]\nfrom = a\nto = b\n" % tmp)
+    p = subprocess.run([LIENTHONG, "check-config", "-c", path], capture_output=True, text=True)
+    assert p.returncode == 0 and "ok" in p.stdout, p.stderr
+
+
+def test_every_command_has_help(tmp, cleanup):
+    for cmd in ["run", "check-config", "status", "version"]:
+        p = subprocess.run([LIENTHONG, cmd, "--help"], capture_output=True, text=True)
+        assert p.returncode == 0 and "usage: lienthong " + cmd in p.stdout, cmd

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs every test suite and ends with one line: `N passed, N failed`.
+#   tests/run-all.sh            all suites
+#   tests/run-all.sh unit       unit tests and schema cross-checks only
+#   tests/run-all.sh integration [NAME…]   integration tests (optionally filtered)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-all}
+[ $# -gt 0 ] && shift
+passed=0
+failed=0
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+count() {   # add the "N passed, N failed" line of a suite's output
+	local line p f
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
+	if [ -z "$line" ]; then
+		echo "!! $1 printed no result line; counted as one failure"
+		failed=$((failed + 1))
+		return
+	fi
+	p=${line%% passed*}
+	f=${line#*, }
+	f=${f%% failed*}
+	passed=$((passed + p))
+	failed=$((failed + f))
+}
+
+if [ "$what" = all ] || [ "$what" = unit ]; then
+	for t in build/tests/test_*; do
+		[ -x "$t" ] || continue
+		echo "== $t"
+		"$t" >"$out" 2>&1
+		rc=$?
+		cat "$out"
+		# cmocka prints "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s)…"
+		p=$(grep -Eo '^\[  PASSED  \] [0-9]+' "$out" | grep -Eo '[0-9]+$' | tail -1)
+		f=$(grep -Eo '^\[  FAILED  \] [0-9]+' "$out" | grep -Eo '[0-9]+$' | tail -1)
+		passed=$((passed + ${p:-0}))
+		failed=$((failed + ${f:-0}))
+		if [ $rc -ne 0 ] && [ -z "$f" ]; then failed=$((failed + 1)); fi
+	done
+	echo "== schema samples cross-checked with python3-jsonschema"
+	python3 tests/schemas_check.py >"$out" 2>&1
+	cat "$out"
+	count schemas_check
+fi
+
+if [ "$what" = all ] || [ "$what" = integration ]; then
+	echo "== integration tests (real sockets, real processes, real SQLite)"
+	python3 -u tests/integration/run.py "$@" 2>&1 | tee "$out"
+	count integration
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
