@@ -186,9 +186,6 @@ static void finish_done(struct lt_store_op *op)
 	struct attempt *a = (struct attempt *)op;
 	struct peer_q *pq = a->pq;
 	struct lt_gateway *gw = pq->gw;
-	struct lt_peer_counters *pc = &gw->counters[pq->peer->index];
-	pq->inflight--;
-	pc->inflight = pq->inflight;
 	gw->dispatch->busy--;
 	if (op->rc)
 		lt_log(LT_ERROR, "delivery.unrecorded",
@@ -197,6 +194,25 @@ static void finish_done(struct lt_store_op *op)
 		       "could not record the attempt (%s); the delivery stays in flight and is sent again after restart",
 		       op->err.msg);
 	attempt_free(a);
+	claim(pq);
+}
+
+/* Hand the outcome to the store and free the peer's slot at once: the next
+ * claim, queued behind this outcome, shares its commit and cannot see this
+ * delivery again (it is in flight until the outcome is written). */
+static void submit_finish(struct attempt *a)
+{
+	struct peer_q *pq = a->pq;
+	struct lt_gateway *gw = pq->gw;
+	pq->inflight--;
+	gw->counters[pq->peer->index].inflight = pq->inflight;
+	if (lt_store_submit(gw->store, &a->fin.op)) {
+		/* store closing: the delivery stays in flight and is retried after restart */
+		a->fin.op.rc = LT_EBUSY;
+		snprintf(a->fin.op.err.msg, sizeof a->fin.op.err.msg, "store closing");
+		finish_done(&a->fin.op);
+		return;
+	}
 	claim(pq);
 }
 
@@ -271,12 +287,7 @@ static void attempt_ended(struct attempt *a, CURLcode cc)
 	unlink_live(a);
 	curl_easy_cleanup(a->easy);
 	a->easy = NULL;
-	if (lt_store_submit(gw->store, &f->op)) {
-		/* store closing: the delivery stays in flight and is retried after restart */
-		f->op.rc = LT_EBUSY;
-		snprintf(f->op.err.msg, sizeof f->op.err.msg, "store closing");
-		finish_done(&f->op);
-	}
+	submit_finish(a);
 }
 
 static void check_done(struct lt_dispatch *d)
@@ -332,8 +343,7 @@ static void start_attempt(struct peer_q *pq, struct lt_claimed *row)
 				 "peer", peer->name),
 		       "%s", a->curl_err);
 		gw->counters[peer->index].dead++;
-		if (lt_store_submit(gw->store, &a->fin.op))
-			finish_done(&a->fin.op);
+		submit_finish(a);
 		return;
 	}
 

@@ -25,6 +25,7 @@ static const char *const schema_sql =
 	" last_status INTEGER, last_error TEXT, last_response TEXT);"
 	"CREATE INDEX IF NOT EXISTS deliveries_ready ON deliveries(dest, next_at) WHERE state = 0;"
 	"CREATE INDEX IF NOT EXISTS deliveries_chain ON deliveries(dest, dossier_code, id) WHERE state IN (0, 1, 4);"
+	"CREATE INDEX IF NOT EXISTS deliveries_blocked ON deliveries(dest, dossier_code, id) WHERE state = 4;"
 	"CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries(state, dest);"
 	"CREATE INDEX IF NOT EXISTS deliveries_event ON deliveries(event_seq);"
 	"CREATE TABLE IF NOT EXISTS attempts("
