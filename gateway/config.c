@@ -167,6 +167,12 @@ static void gateway_key(struct parse_state *st, int line, const char *k, const c
 		if (!n)
 			ERR(line, "max_backlog must be a positive number, not \"%s\"", v);
 		c->max_backlog = n;
+	} else if (strcmp(k, "workers") == 0) {
+		char *end;
+		long n = strtol(v, &end, 10);
+		if (*end || n < 0 || n > 64)
+			ERR(line, "workers must be 0..64 (0 = one per CPU), not \"%s\"", v);
+		c->workers = (int)n;
 	} else if (strcmp(k, "read_timeout") == 0) {
 		int64_t ms = lt_parse_duration(v);
 		if (ms <= 0)

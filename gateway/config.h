@@ -45,6 +45,7 @@ struct lt_config {
 	size_t max_headers;     /* bytes */
 	int64_t read_timeout_ms;
 	size_t max_backlog;     /* pending deliveries before 503 */
+	int workers;            /* worker threads; 0 = one per CPU */
 	int64_t retry_initial_ms, retry_max_delay_ms, retry_max_age_ms;
 	struct lt_peer *peers;
 	size_t npeers;

@@ -8,10 +8,12 @@
 #include "dispatch.h"
 #include "adapter.h"
 #include "log.h"
+#include "pool.h"
 #include "store.h"
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +43,9 @@ struct lt_dispatch {
 
 struct attempt {
 	struct lt_finish fin;   /* first: the store op */
+	struct lt_job job;      /* encode (and sign) on a worker */
+	int encode_rc;
+	struct lt_err encode_err;
 	struct peer_q *pq;
 	CURL *easy;
 	struct curl_slist *headers;
@@ -306,44 +311,75 @@ static void check_done(struct lt_dispatch *d)
 	}
 }
 
+#define ATTEMPT_OF(j) ((struct attempt *)((char *)(j) - offsetof(struct attempt, job)))
+
+/* Worker thread: the adapter builds the peer's request from the event. */
+static void encode_run(struct lt_job *job)
+{
+	struct attempt *a = ATTEMPT_OF(job);
+	const struct lt_peer *peer = a->pq->peer;
+	json_t *ev = json_loads(a->row.body, 0, NULL);
+	a->encode_rc = ev ? peer->adapter->encode(peer, ev, &a->req, &a->encode_err)
+			  : lt_err_set(&a->encode_err, LT_EINVAL, "stored event is not valid JSON");
+	json_decref(ev);
+}
+
+static void encode_done(struct lt_job *job);
+
 static void start_attempt(struct peer_q *pq, struct lt_claimed *row)
 {
 	struct lt_gateway *gw = pq->gw;
-	const struct lt_peer *peer = pq->peer;
 	struct attempt *a = calloc(1, sizeof *a);
 	a->pq = pq;
 	a->row = *row;
 	row->body = NULL;
 	a->t0 = lt_mono_ms();
 	pq->inflight++;
-	gw->counters[peer->index].inflight = pq->inflight;
+	gw->counters[pq->peer->index].inflight = pq->inflight;
 	gw->dispatch->busy++;
+	a->job.run = encode_run;
+	a->job.done = encode_done;
+	if (lt_pool_submit(gw->pool, &a->job)) {
+		lt_err_set(&a->encode_err, LT_EBUSY, "worker pool full");
+		a->encode_rc = LT_EBUSY;
+		encode_done(&a->job);
+	}
+}
 
-	struct lt_err err = { 0 };
-	json_t *ev = json_loads(a->row.body, 0, NULL);
-	int rc = ev ? peer->adapter->encode(peer, ev, &a->req, &err)
-		    : lt_err_set(&err, LT_EINVAL, "stored event is not valid JSON");
-	json_decref(ev);
-	if (rc) {
-		/* cannot be encoded for this peer: no retry will help */
-		a->easy = curl_easy_init();
-		a->fin.status = 0;
-		snprintf(a->curl_err, sizeof a->curl_err, "cannot encode for %s: %s", peer->name, err.msg);
+/* Loop thread: send what was encoded; an event that cannot be encoded for
+ * this peer is dead at once — no retry would help. */
+static void encode_done(struct lt_job *job)
+{
+	struct attempt *a = ATTEMPT_OF(job);
+	struct peer_q *pq = a->pq;
+	struct lt_gateway *gw = pq->gw;
+	const struct lt_peer *peer = pq->peer;
+	if (a->encode_rc) {
+		snprintf(a->curl_err, sizeof a->curl_err, "cannot encode for %s: %s", peer->name, a->encode_err.msg);
 		a->fin.op.kind = LT_OP_FINISH;
 		a->fin.op.done = finish_done;
 		a->fin.delivery_id = a->row.id;
 		a->fin.dest = peer->name;
 		a->fin.dossier_code = a->row.dossier_code;
 		a->fin.attempt = a->row.attempts + 1;
-		a->fin.verdict = LT_DEAD;
+		a->fin.verdict = a->encode_rc == LT_EBUSY ? LT_RETRY : LT_DEAD;
 		a->fin.at_ms = lt_now_ms();
+		a->fin.next_at_ms = a->fin.at_ms + 1000;
 		snprintf(a->fin.error, sizeof a->fin.error, "%s", a->curl_err);
-		lt_log(LT_ERROR, "delivery.dead",
+		lt_log(LT_ERROR, a->fin.verdict == LT_DEAD ? "delivery.dead" : "delivery.retry",
 		       json_pack("{s:s,s:s,s:s}", "dossier_code", a->row.dossier_code, "message_id", a->row.event_id,
 				 "peer", peer->name),
 		       "%s", a->curl_err);
-		gw->counters[peer->index].dead++;
+		if (a->fin.verdict == LT_DEAD)
+			gw->counters[peer->index].dead++;
 		submit_finish(a);
+		return;
+	}
+	if (gw->dispatch->draining) {
+		/* shutting down: left in flight, sent after restart */
+		pq->inflight--;
+		gw->dispatch->busy--;
+		attempt_free(a);
 		return;
 	}
 

@@ -12,6 +12,7 @@ struct lt_store;
 struct lt_http;
 struct lt_dispatch;
 struct lt_admin;
+struct lt_pool;
 
 /* Counters for /metrics, one slot per configured peer. */
 struct lt_peer_counters {
@@ -25,6 +26,7 @@ struct lt_gateway {
 	struct lt_config *cfg;
 	struct event_base *base;
 	struct lt_store *store;
+	struct lt_pool *pool;            /* decode, verify, encode, sign */
 	struct lt_http *http;
 	struct lt_dispatch *dispatch;
 	struct lt_admin *admin;

@@ -5,12 +5,14 @@
 #include "adapter.h"
 #include "dispatch.h"
 #include "log.h"
+#include "pool.h"
 #include "store.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,15 +24,30 @@ struct lt_http {
 	int pending;
 };
 
-/* One inbound request waiting for its commit; freed in ingest_done. */
+/* One inbound request: decoded on a worker, then committed by the store;
+ * freed in ingest_done (or decode_done when refused). */
 struct ingress {
-	struct lt_ingest ing;
+	struct lt_ingest ing;       /* first: the store op */
+	struct lt_job job;
 	struct lt_gateway *gw;
 	struct evhttp_request *req;
 	const struct lt_peer *peer;
 	char message_id[129];
-	int64_t t0;
+	char *body;
+	size_t len;
+	int rc;                     /* decode result */
+	struct lt_err err;
 };
+
+static void ingress_free(struct ingress *in)
+{
+	json_decref(in->ing.events);
+	json_decref(in->ing.routes);
+	json_decref(in->ing.receipt);
+	json_decref(in->ing.original);
+	free(in->body);
+	free(in);
+}
 
 const char *const lt_answer_names[8] = { "accepted", "duplicate", "malformed", "unauthorized",
 					 "conflict", "refused_size_or_type", "schema", "busy" };
@@ -186,11 +203,65 @@ static void ingest_done(struct lt_store_op *op)
 		pc->messages_in[lt_answer_slot(202)]++;
 		lt_http_reply_json(in->req, 202, json_incref(in->ing.receipt), 0);
 	}
-	json_decref(in->ing.events);
-	json_decref(in->ing.routes);
-	json_decref(in->ing.receipt);
-	json_decref(in->ing.original);
-	free(in);
+	ingress_free(in);
+}
+
+/* Worker thread: everything CPU-bound about a message — decode and schema
+ * check, event ids, routing, the receipt. Touches only read-only config. */
+static void decode_run(struct lt_job *job)
+{
+	struct ingress *in = (struct ingress *)((char *)job - offsetof(struct ingress, job));
+	const struct lt_peer *peer = in->peer;
+	json_t *events = json_array();
+	in->rc = peer->adapter->decode(peer, in->body, in->len, events, &in->err);
+	if (in->rc) {
+		json_decref(events);
+		return;
+	}
+	in->ing.events = events;
+	in->ing.routes = json_array();
+	lt_sha256_hex(in->body, in->len, in->ing.digest);
+	json_t *receipt_events = json_array();
+	size_t i;
+	json_t *ev;
+	json_array_foreach(events, i, ev) {
+		if (!json_object_get(ev, "event_id")) {
+			char id[27];
+			lt_event_id(id);
+			json_object_set_new(ev, "event_id", json_string(id));
+		}
+		json_t *dests = json_array();
+		lt_route_event(in->gw->cfg, peer->name, ev, dests);
+		json_array_append_new(in->ing.routes, dests);
+		json_array_append_new(receipt_events,
+				      json_pack("{s:O,s:O,s:O,s:O}", "event_id", json_object_get(ev, "event_id"),
+						"type", json_object_get(ev, "type"), "dossier_code",
+						json_object_get(ev, "dossier_code"), "routed_to", dests));
+	}
+	in->ing.receipt = json_pack("{s:s,s:s,s:s,s:o}", "status", "accepted", "message_id", in->message_id,
+				    "peer", peer->name, "events", receipt_events);
+}
+
+/* Loop thread: refuse what did not decode, hand the rest to the store. */
+static void decode_done(struct lt_job *job)
+{
+	struct ingress *in = (struct ingress *)((char *)job - offsetof(struct ingress, job));
+	struct lt_gateway *gw = in->gw;
+	if (in->rc) {
+		gw->http->pending--;
+		int status = in->rc == LT_ESCHEMA ? 422 : 400;
+		refuse(gw, in->req, in->peer, in->message_id, status, in->rc == LT_ESCHEMA ? "schema" : "malformed",
+		       in->err.msg, 0);
+		ingress_free(in);
+		return;
+	}
+	in->ing.now_ms = lt_now_ms();
+	if (lt_store_submit(gw->store, &in->ing.op)) {
+		gw->http->pending--;
+		refuse(gw, in->req, in->peer, in->message_id, 503, "busy",
+		       "the gateway has too many messages waiting to be stored; retry later", 2);
+		ingress_free(in);
+	}
 }
 
 static void handle_inbound(struct lt_gateway *gw, struct evhttp_request *req, const char *peer_name)
@@ -237,57 +308,24 @@ static void handle_inbound(struct lt_gateway *gw, struct evhttp_request *req, co
 		return;
 	}
 
-	const char *body = (const char *)evbuffer_pullup(in_buf, -1);
-	struct lt_err err = { 0 };
-	json_t *events = json_array();
-	int rc = peer->adapter->decode(peer, body ? body : "", len, events, &err);
-	if (rc) {
-		int status = rc == LT_ESCHEMA ? 422 : 400;
-		refuse(gw, req, peer, mid, status, rc == LT_ESCHEMA ? "schema" : "malformed", err.msg, 0);
-		json_decref(events);
-		return;
-	}
-
 	struct ingress *in = calloc(1, sizeof *in);
 	in->gw = gw;
 	in->req = req;
 	in->peer = peer;
-	in->t0 = lt_mono_ms();
 	snprintf(in->message_id, sizeof in->message_id, "%s", mid);
+	in->len = len;
+	in->body = malloc(len + 1);
+	evbuffer_copyout(in_buf, in->body, len);
+	in->body[len] = '\0';
 	in->ing.op.kind = LT_OP_INGEST;
 	in->ing.op.done = ingest_done;
 	in->ing.peer = peer->name;
 	in->ing.message_id = in->message_id;
-	lt_sha256_hex(body ? body : "", len, in->ing.digest);
-	in->ing.events = events;
-	in->ing.routes = json_array();
-	in->ing.now_ms = lt_now_ms();
-	json_t *receipt_events = json_array();
-	size_t i;
-	json_t *ev;
-	json_array_foreach(events, i, ev) {
-		if (!json_object_get(ev, "event_id")) {
-			char id[27];
-			lt_event_id(id);
-			json_object_set_new(ev, "event_id", json_string(id));
-		}
-		json_t *dests = json_array();
-		lt_route_event(gw->cfg, peer->name, ev, dests);
-		json_array_append_new(in->ing.routes, dests);
-		json_array_append_new(receipt_events,
-				      json_pack("{s:O,s:O,s:O,s:O}", "event_id", json_object_get(ev, "event_id"),
-						"type", json_object_get(ev, "type"), "dossier_code",
-						json_object_get(ev, "dossier_code"), "routed_to", dests));
-	}
-	in->ing.receipt = json_pack("{s:s,s:s,s:s,s:o}", "status", "accepted", "message_id", mid, "peer", peer->name,
-				    "events", receipt_events);
-	if (lt_store_submit(gw->store, &in->ing.op)) {
-		in->ing.op.rc = LT_EBUSY;
-		json_decref(in->ing.events);
-		json_decref(in->ing.routes);
-		json_decref(in->ing.receipt);
-		free(in);
-		refuse(gw, req, peer, mid, 503, "busy", "the gateway has too many messages waiting to be stored; retry later", 2);
+	in->job.run = decode_run;
+	in->job.done = decode_done;
+	if (lt_pool_submit(gw->pool, &in->job)) {
+		ingress_free(in);
+		refuse(gw, req, peer, mid, 503, "busy", "the gateway has too many messages waiting to be checked; retry later", 2);
 		return;
 	}
 	gw->http->pending++;

@@ -6,10 +6,12 @@
 #include "gateway.h"
 #include "http.h"
 #include "log.h"
+#include "pool.h"
 #include "store.h"
 
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,10 +86,16 @@ static int cmd_run(const char *config_path)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* glibc returns freed memory of worker arenas with madvise at once,
+	 * which costs a TLB shootdown across CPUs per commit; keep a modest
+	 * cushion instead (measured: a fifth of all CPU time under load). */
+	mallopt(M_TRIM_THRESHOLD, 32 * 1024 * 1024);
+	mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
 	evthread_use_pthreads();
 	struct lt_gateway gw = { .cfg = cfg, .started_ms = lt_now_ms() };
 	gw.base = event_base_new();
 	gw.counters = calloc(cfg->npeers ? cfg->npeers : 1, sizeof *gw.counters);
+	gw.pool = lt_pool_new(gw.base, cfg->workers);
 	int rc = lt_store_open(cfg->store, gw.base, &gw.store, &err);
 	if (!rc)
 		rc = lt_dispatch_start(&gw, &err);
@@ -98,6 +106,7 @@ static int cmd_run(const char *config_path)
 	if (rc) {
 		lt_log(LT_ERROR, "gateway.start_failed", NULL, "%s", err.msg);
 		lt_dispatch_abort(&gw);
+		lt_pool_free(gw.pool);
 		lt_store_close(gw.store);
 		lt_dispatch_free(&gw);
 		lt_admin_free(&gw);
@@ -121,6 +130,7 @@ static int cmd_run(const char *config_path)
 	event_base_dispatch(gw.base);
 
 	lt_dispatch_abort(&gw);
+	lt_pool_free(gw.pool);     /* finishes queued jobs; their callbacks may still use the store */
 	lt_store_close(gw.store);
 	gw.store = NULL;
 	lt_dispatch_free(&gw);

@@ -40,6 +40,7 @@ def main():
         t_all = time.monotonic() - t0
         rss = peak_rss_kb(gw.proc.pid)
         commits = gw.metric("lienthong_store_commit_seconds_count") or 0
+        commit_s = gw.metric("lienthong_store_commit_seconds_sum") or 0
         print("lienthong bench: %d events, %d in flight, canonical JSON, SQLite WAL synchronous=FULL, "
               "unsigned, plain HTTP on loopback" % (N, CONC))
         print("  ingest (202, durable):   %8.0f events/s   p50 %.2f ms   p99 %.2f ms   answers %s" % (
@@ -47,6 +48,8 @@ def main():
         print("  end to end (delivered):  %8.0f events/s   (%.1f s for all)" % (N / t_all, t_all))
         print("  group commits:           %8d            (%.1f events per commit, incl. claims/outcomes)" % (
             commits, N / commits if commits else 0))
+        print("  store busy committing:   %8.1f s            (%.2f ms per commit)" % (
+            commit_s, 1000 * commit_s / commits if commits else 0))
         print("  gateway peak RSS:        %8.1f MiB" % (rss / 1024))
         print("  ingest phase:            %8.1f s" % t_ingest)
     finally:
