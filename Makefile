@@ -65,11 +65,11 @@ integration: all certs
 
 demo: deps
 	$(MAKE) all certs
-	python3 scripts/demo.py
+	/usr/bin/python3 scripts/demo.py
 
 bench: deps
 	$(MAKE) all certs
-	python3 tests/bench.py
+	/usr/bin/python3 tests/bench.py
 
 clean:
 	rm -rf $(B)

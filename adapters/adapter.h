@@ -18,6 +18,7 @@ struct lt_request {
 	char path[256];            /* appended to the peer's url; "" = the url itself */
 	char content_type[64];
 	struct lt_buf body;
+	char *signature;           /* X-Signature value set by the gateway after signing; malloc'd */
 };
 
 /* What a peer answered to a delivery. */

@@ -3,6 +3,7 @@
 #include "adapter.h"
 #include "config.h"
 #include "http.h"
+#include "security.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -88,9 +89,25 @@ static int cmd_check(const char *path)
 		lt_buf_free(&errors);
 		return 2;
 	}
-	printf("%s: ok (%zu peers, %zu routes, store %s)\n", path, cfg->npeers, cfg->nroutes, cfg->store);
+	struct lt_security *sec = NULL;
+	struct lt_buf warnings = { 0 };
+	int rc = lt_security_load(cfg, &sec, &errors, &warnings);
+	if (warnings.len)
+		fprintf(stderr, "warning: %s", warnings.data);
+	if (rc) {
+		fprintf(stderr, "%s", errors.data);
+		fprintf(stderr, "%s: keys or certificates are not usable\n", path);
+	} else {
+		for (size_t i = 0; i < sec->ncerts; i++)
+			printf("  %-32s CN=%-36s %5d days left  %s\n", sec->certs[i].what, sec->certs[i].cn,
+			       sec->certs[i].days_left, sec->certs[i].path);
+		printf("%s: ok (%zu peers, %zu routes, store %s)\n", path, cfg->npeers, cfg->nroutes, cfg->store);
+	}
+	lt_security_free(sec);
+	lt_buf_free(&errors);
+	lt_buf_free(&warnings);
 	lt_config_free(cfg);
-	return 0;
+	return rc ? 2 : 0;
 }
 
 static size_t write_out(char *p, size_t size, size_t n, void *arg)

@@ -122,6 +122,7 @@ struct parse_state {
 	const char *path;
 	int nerr;
 	enum { SEC_NONE, SEC_GATEWAY, SEC_RETRY, SEC_PEER, SEC_ROUTE, SEC_UNKNOWN } sec;
+	int gateway_line, retry_line;
 };
 
 #define ERR(line, ...) do { cfg_error(st->errors, st->path, line, __VA_ARGS__); st->nerr++; } while (0)
@@ -141,6 +142,7 @@ static void gateway_key(struct parse_state *st, int line, const char *k, const c
 		{ "trust", offsetof(struct lt_config, trust) },
 		{ "sign_key", offsetof(struct lt_config, sign_key) },
 		{ "sign_cert", offsetof(struct lt_config, sign_cert) },
+		{ "key_password_file", offsetof(struct lt_config, key_password_file) },
 	};
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
 		if (strcmp(k, strs[i].key) == 0) {
@@ -167,6 +169,15 @@ static void gateway_key(struct parse_state *st, int line, const char *k, const c
 		if (!n)
 			ERR(line, "max_backlog must be a positive number, not \"%s\"", v);
 		c->max_backlog = n;
+	} else if (strcmp(k, "tls") == 0) {
+		if (strcmp(v, "on") && strcmp(v, "off"))
+			ERR(line, "tls must be on or off, not \"%s\"", v);
+		c->tls = strcmp(v, "on") == 0;
+	} else if (strcmp(k, "replay_window") == 0) {
+		int64_t ms = lt_parse_duration(v);
+		if (ms <= 0)
+			ERR(line, "replay_window must be a duration like 300s, not \"%s\"", v);
+		c->replay_window_ms = ms;
 	} else if (strcmp(k, "workers") == 0) {
 		char *end;
 		long n = strtol(v, &end, 10);
@@ -217,6 +228,16 @@ static void peer_key(struct parse_state *st, int line, const char *k, const char
 		set_str(&p->identity, v);
 	} else if (strcmp(k, "keys") == 0) {
 		set_str(&p->keys, v);
+	} else if (strcmp(k, "trust") == 0) {
+		set_str(&p->trust, v);
+	} else if (strcmp(k, "pin") == 0) {
+		set_str(&p->pin, v);
+		if (strncmp(v, "sha256//", 8))
+			ERR(line, "peer %s: pin must look like sha256//BASE64, not \"%s\"", p->name, v);
+	} else if (strcmp(k, "verify") == 0 || strcmp(k, "sign") == 0) {
+		set_str(k[0] == 'v' ? &p->verify : &p->sign, v);
+		if (strcmp(v, "jws") && strcmp(v, "xmldsig") && strcmp(v, "none"))
+			ERR(line, "peer %s: %s must be jws, xmldsig or none, not \"%s\"", p->name, k, v);
 	} else if (strcmp(k, "concurrency") == 0) {
 		char *end;
 		long n = strtol(v, &end, 10);
@@ -263,8 +284,10 @@ static void section(struct parse_state *st, int line, const char *name)
 	struct lt_config *c = st->c;
 	if (strcmp(name, "gateway") == 0) {
 		st->sec = SEC_GATEWAY;
+		st->gateway_line = line;
 	} else if (strcmp(name, "retry") == 0) {
 		st->sec = SEC_RETRY;
+		st->retry_line = line;
 	} else if (strncmp(name, "peer.", 5) == 0) {
 		st->sec = SEC_PEER;
 		if (!valid_name(name + 5))
@@ -302,6 +325,21 @@ static void check_refs(struct parse_state *st)
 			ERR(p->line, "peer %s: missing key \"adapter\"", p->name);
 		if (!p->inbound)
 			p->inbound = strdup(p->url ? "none" : "push");
+		if (!p->identity)
+			p->identity = strdup(p->name);
+		else if (strncmp(p->identity, "CN=", 3) == 0)
+			memmove(p->identity, p->identity + 3, strlen(p->identity) - 2);
+		const char *wire = p->adapter && strstr(p->adapter->content_type, "xml") ? "xmldsig" : "jws";
+		if (!p->verify)
+			p->verify = strdup(wire);
+		if (!p->sign)
+			p->sign = strdup(wire);
+		if (strcmp(p->verify, "none") && strcmp(p->inbound, "none") && !p->keys && strcmp(p->verify, "xmldsig"))
+			ERR(p->line, "peer %s: verify = %s needs \"keys\" (the certificates it signs with), or verify = none",
+			    p->name, p->verify);
+		if (strcmp(p->sign, "none") && p->url && (!c->sign_key || !c->sign_cert))
+			ERR(p->line, "peer %s: sign = %s needs sign_key and sign_cert in [gateway], or sign = none",
+			    p->name, p->sign);
 	}
 	for (size_t i = 0; i < c->nroutes; i++) {
 		struct lt_route *r = &c->routes[i];
@@ -326,6 +364,8 @@ static void check_refs(struct parse_state *st)
 		if (!r->procedures)
 			r->procedures = split_list("");
 	}
+	if (c->tls && (!c->tls_cert || !c->tls_key || !c->trust))
+		ERR(st->gateway_line, "[gateway] tls_cert, tls_key and trust are required for the peer listener (or tls = off, for tests only)");
 	if (!c->store)
 		c->store = strdup("sqlite:lienthong.db");
 	if (!c->listen)
@@ -339,7 +379,7 @@ static void check_refs(struct parse_state *st)
 	if (!c->log_level)
 		c->log_level = strdup("info");
 	if (c->retry_max_delay_ms < c->retry_initial_ms)
-		ERR(0, "[retry] max_delay (%lld ms) is shorter than initial (%lld ms)",
+		ERR(st->retry_line, "[retry] max_delay (%lld ms) is shorter than initial (%lld ms)",
 		    (long long)c->retry_max_delay_ms, (long long)c->retry_initial_ms);
 }
 
@@ -360,6 +400,8 @@ int lt_config_load(const char *path, struct lt_config **out, struct lt_buf *erro
 	c->retry_initial_ms = 1000;
 	c->retry_max_delay_ms = 600000;
 	c->retry_max_age_ms = 72 * 3600000LL;
+	c->tls = 1;
+	c->replay_window_ms = 300000;
 	struct parse_state st_ = { .c = c, .errors = errors, .path = path, .sec = SEC_NONE };
 	struct parse_state *st = &st_;
 
@@ -434,7 +476,7 @@ void lt_config_free(struct lt_config *c)
 	for (size_t i = 0; i < c->npeers; i++) {
 		struct lt_peer *p = &c->peers[i];
 		free(p->name); free(p->adapter_name); free(p->inbound); free(p->url);
-		free(p->identity); free(p->keys);
+		free(p->identity); free(p->keys); free(p->trust); free(p->pin); free(p->verify); free(p->sign);
 	}
 	for (size_t i = 0; i < c->nroutes; i++) {
 		struct lt_route *r = &c->routes[i];
@@ -444,6 +486,6 @@ void lt_config_free(struct lt_config *c)
 	free(c->peers); free(c->routes);
 	free(c->path); free(c->node_id); free(c->listen); free(c->admin_listen); free(c->store);
 	free(c->log_format); free(c->log_level); free(c->tls_cert); free(c->tls_key);
-	free(c->trust); free(c->sign_key); free(c->sign_cert);
+	free(c->trust); free(c->sign_key); free(c->sign_cert); free(c->key_password_file);
 	free(c);
 }

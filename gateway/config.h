@@ -14,8 +14,12 @@ struct lt_peer {
 	const struct lt_adapter *adapter;
 	char *inbound;          /* push | pull | none */
 	char *url;              /* where deliveries go; NULL = receive only */
-	char *identity;         /* required client-certificate subject (issue 3) */
-	char *keys;             /* signing certificates accepted from it (issue 3) */
+	char *identity;         /* required client-certificate CN (default: the peer name) */
+	char *keys;             /* PEM files of the signing certificates accepted from it */
+	char *trust;            /* CA bundle for its server certificate and XML signers (default: gateway trust) */
+	char *pin;              /* optional sha256//BASE64 public-key pin of its server certificate */
+	char *verify;           /* inbound signatures: jws | xmldsig | none (default by adapter) */
+	char *sign;             /* outbound signatures: jws | xmldsig | none (default by adapter) */
 	int concurrency;        /* deliveries in flight at once */
 	double rate;            /* deliveries per second; 0 = unlimited */
 	int64_t timeout_ms;     /* one delivery attempt */
@@ -41,6 +45,9 @@ struct lt_config {
 	char *log_format;       /* json | text */
 	char *log_level;
 	char *tls_cert, *tls_key, *trust, *sign_key, *sign_cert;
+	char *key_password_file;  /* for PKCS#12 or encrypted PEM keys */
+	int tls;                  /* 1 (default): peer listener is HTTPS with client certificates */
+	int64_t replay_window_ms; /* signed messages whose timestamp is further off are refused */
 	size_t max_body;        /* bytes */
 	size_t max_headers;     /* bytes */
 	int64_t read_timeout_ms;

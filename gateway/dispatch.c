@@ -9,6 +9,9 @@
 #include "adapter.h"
 #include "log.h"
 #include "pool.h"
+#include "security.h"
+#include "sign_jws.h"
+#include "sign_xml.h"
 #include "store.h"
 
 #include <curl/curl.h>
@@ -180,6 +183,7 @@ static void attempt_free(struct attempt *a)
 		curl_easy_cleanup(a->easy);
 	curl_slist_free_all(a->headers);
 	lt_buf_free(&a->req.body);
+	free(a->req.signature);
 	lt_buf_free(&a->rsp);
 	free(a->row.body);
 	free(a->fin.response);
@@ -311,6 +315,30 @@ static void check_done(struct lt_dispatch *d)
 	}
 }
 
+/* Worker thread: sign the encoded body as the peer wants it — a detached
+ * JWS in X-Signature (jti = the delivery's message id, iat = now), or an
+ * enveloped XML-DSig in the body. Signed again on every attempt. */
+static int sign_request(struct attempt *a)
+{
+	const struct lt_peer *peer = a->pq->peer;
+	const struct lt_security *sec = a->pq->gw->sec;
+	if (strcmp(peer->sign, "jws") == 0)
+		return lt_jws_sign(sec->jws, a->req.body.data ? a->req.body.data : "", a->req.body.len, a->row.event_id,
+				   lt_now_ms() / 1000, &a->req.signature, &a->encode_err);
+	if (strcmp(peer->sign, "xmldsig") == 0) {
+		char *out = NULL;
+		size_t outlen = 0;
+		int rc = lt_xml_sign(sec->xml, a->req.body.data ? a->req.body.data : "", a->req.body.len, &out, &outlen,
+				     &a->encode_err);
+		if (rc)
+			return rc;
+		lt_buf_reset(&a->req.body);
+		lt_buf_append(&a->req.body, out, outlen);
+		free(out);
+	}
+	return LT_OK;
+}
+
 #define ATTEMPT_OF(j) ((struct attempt *)((char *)(j) - offsetof(struct attempt, job)))
 
 /* Worker thread: the adapter builds the peer's request from the event. */
@@ -322,6 +350,8 @@ static void encode_run(struct lt_job *job)
 	a->encode_rc = ev ? peer->adapter->encode(peer, ev, &a->req, &a->encode_err)
 			  : lt_err_set(&a->encode_err, LT_EINVAL, "stored event is not valid JSON");
 	json_decref(ev);
+	if (!a->encode_rc)
+		a->encode_rc = sign_request(a);
 }
 
 static void encode_done(struct lt_job *job);
@@ -396,6 +426,25 @@ static void encode_done(struct lt_job *job)
 	snprintf(h, sizeof h, "X-Dossier-Code: %s", a->row.dossier_code);
 	a->headers = curl_slist_append(a->headers, h);
 	a->headers = curl_slist_append(a->headers, "Expect:");
+	if (a->req.signature) {
+		struct lt_buf sh = { 0 };
+		lt_buf_printf(&sh, "X-Signature: %s", a->req.signature);
+		a->headers = curl_slist_append(a->headers, sh.data);
+		lt_buf_free(&sh);
+	}
+	if (strncmp(url, "https://", 8) == 0) {
+		const struct lt_peer_security *ps = &gw->sec->peers[peer->index];
+		if (ps->ca_file)
+			curl_easy_setopt(e, CURLOPT_CAINFO, ps->ca_file);
+		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+		curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+		curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, lt_tls_curl_ctx);
+		curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, gw->sec);
+		if (peer->pin)
+			curl_easy_setopt(e, CURLOPT_PINNEDPUBLICKEY, peer->pin);
+	}
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, strcmp(a->req.method, "POST") ? a->req.method : NULL);
 	curl_easy_setopt(e, CURLOPT_POST, 1L);

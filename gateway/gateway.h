@@ -13,6 +13,7 @@ struct lt_http;
 struct lt_dispatch;
 struct lt_admin;
 struct lt_pool;
+struct lt_security;
 
 /* Counters for /metrics, one slot per configured peer. */
 struct lt_peer_counters {
@@ -27,6 +28,7 @@ struct lt_gateway {
 	struct event_base *base;
 	struct lt_store *store;
 	struct lt_pool *pool;            /* decode, verify, encode, sign */
+	struct lt_security *sec;         /* TLS context, signers, peer keys */
 	struct lt_http *http;
 	struct lt_dispatch *dispatch;
 	struct lt_admin *admin;

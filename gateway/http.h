@@ -19,6 +19,8 @@ void lt_http_reply_json(struct evhttp_request *req, int status, json_t *body, in
 /* Send {"error":code,"detail":…}. */
 void lt_http_reply_error(struct evhttp_request *req, int status, const char *code, const char *detail,
 			 int retry_after_s);
+/* Set TCP_NODELAY on a (listening) socket. */
+void lt_socket_nodelay(int fd);
 /* "HOST:PORT" or "[V6]:PORT" → host and port. */
 int lt_split_hostport(const char *s, char *host, size_t hostlen, int *port);
 

@@ -7,6 +7,8 @@
 #include "http.h"
 #include "log.h"
 #include "pool.h"
+#include "security.h"
+#include "sign_xml.h"
 #include "store.h"
 
 #include <event2/event.h>
@@ -74,14 +76,31 @@ static int cmd_run(const char *config_path)
 		lt_buf_free(&errors);
 		return 2;
 	}
-	lt_buf_free(&errors);
 	enum lt_level lvl = LT_INFO;
 	lt_log_parse_level(cfg->log_level, &lvl);
 	lt_log_init(strcmp(cfg->log_format, "text") != 0, lvl, stderr);
 
 	struct lt_err err = { 0 };
+	struct lt_security *sec = NULL;
+	struct lt_buf warnings = { 0 };
+	if (lt_security_load(cfg, &sec, &errors, &warnings)) {
+		lt_log(LT_ERROR, "gateway.start_failed", NULL, "keys and certificates: %s", errors.data);
+		lt_buf_free(&errors);
+		lt_buf_free(&warnings);
+		lt_config_free(cfg);
+		return 2;
+	}
+	for (char *line = warnings.data, *nl; line && *line; line = nl + 1) {
+		nl = strchr(line, '\n');
+		if (!nl)
+			break;
+		*nl = '\0';
+		lt_log(LT_WARN, "certificate.expiring", NULL, "%s", line);
+	}
+	lt_buf_free(&warnings);
 	if (lt_adapters_init(&err)) {
 		lt_log(LT_ERROR, "gateway.start_failed", NULL, "adapters: %s", err.msg);
+		lt_security_free(sec);
 		lt_config_free(cfg);
 		return 1;
 	}
@@ -92,7 +111,10 @@ static int cmd_run(const char *config_path)
 	mallopt(M_TRIM_THRESHOLD, 32 * 1024 * 1024);
 	mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
 	evthread_use_pthreads();
-	struct lt_gateway gw = { .cfg = cfg, .started_ms = lt_now_ms() };
+	struct lt_gateway gw = { .cfg = cfg, .sec = sec, .started_ms = lt_now_ms() };
+	if (!cfg->tls)
+		lt_log(LT_WARN, "gateway.insecure", NULL,
+		       "tls = off: the peer listener is plain HTTP without client certificates; for tests only");
 	gw.base = event_base_new();
 	gw.counters = calloc(cfg->npeers ? cfg->npeers : 1, sizeof *gw.counters);
 	gw.pool = lt_pool_new(gw.base, cfg->workers);
@@ -112,6 +134,7 @@ static int cmd_run(const char *config_path)
 		lt_admin_free(&gw);
 		event_base_free(gw.base);
 		free(gw.counters);
+		lt_security_free(sec);
 		lt_config_free(cfg);
 		return 1;
 	}
@@ -142,6 +165,8 @@ static int cmd_run(const char *config_path)
 	event_base_free(gw.base);
 	lt_log(LT_INFO, "gateway.stopped", NULL, "store closed cleanly");
 	free(gw.counters);
+	lt_security_free(sec);
+	lt_xml_shutdown();
 	lt_config_free(cfg);
 	libevent_global_shutdown();
 	return 0;

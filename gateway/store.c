@@ -46,6 +46,7 @@ static int run_op(struct lt_store *s, struct lt_store_op *op)
 	case LT_OP_CLAIM: return s->be->claim(s->db, (struct lt_claim *)op);
 	case LT_OP_FINISH: return s->be->finish(s->db, (struct lt_finish *)op);
 	case LT_OP_STATS: return s->be->stats(s->db, (struct lt_stats *)op);
+	case LT_OP_REFUSAL: return s->be->refusal(s->db, (struct lt_refusal *)op);
 	}
 	return LT_EINVAL;
 }

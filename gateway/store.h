@@ -22,7 +22,7 @@ enum lt_delivery_state {
 	LT_DS_BLOCKED = 4,   /* waits for an earlier delivery of the same dossier to the same peer */
 };
 
-enum lt_op_kind { LT_OP_INGEST, LT_OP_CLAIM, LT_OP_FINISH, LT_OP_STATS };
+enum lt_op_kind { LT_OP_INGEST, LT_OP_CLAIM, LT_OP_FINISH, LT_OP_STATS, LT_OP_REFUSAL };
 
 struct lt_store_op {
 	enum lt_op_kind kind;
@@ -97,6 +97,17 @@ struct lt_stats {
 	int64_t events, messages;
 };
 
+/* A refused signed message: who, why, and the digest of what was sent. */
+struct lt_refusal {
+	struct lt_store_op op;
+	char peer[64];
+	char message_id[129];
+	char reason[512];
+	char digest[65];
+	int status;
+	int64_t at_ms;
+};
+
 struct lt_store;
 
 /* Open the store named by a config DSN ("sqlite:PATH"), create tables,
@@ -132,6 +143,7 @@ struct lt_store_backend {
 	int (*claim)(void *db, struct lt_claim *op);
 	int (*finish)(void *db, struct lt_finish *op);
 	int (*stats)(void *db, struct lt_stats *op);
+	int (*refusal)(void *db, struct lt_refusal *op);
 };
 
 extern const struct lt_store_backend lt_store_sqlite;

@@ -31,12 +31,15 @@ static const char *const schema_sql =
 	"CREATE TABLE IF NOT EXISTS attempts("
 	" delivery_id INTEGER NOT NULL, n INTEGER NOT NULL, at INTEGER NOT NULL,"
 	" duration_ms INTEGER NOT NULL, status INTEGER, error TEXT, outcome TEXT NOT NULL,"
-	" PRIMARY KEY(delivery_id, n)) WITHOUT ROWID;";
+	" PRIMARY KEY(delivery_id, n)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS refusals("
+	" id INTEGER PRIMARY KEY, at INTEGER NOT NULL, peer TEXT NOT NULL, message_id TEXT,"
+	" status INTEGER NOT NULL, reason TEXT NOT NULL, body_sha256 TEXT NOT NULL);";
 
 enum {
 	Q_MSG_GET, Q_MSG_PUT, Q_DOSSIER_SEQ, Q_EVENT_PUT, Q_CHAIN_BUSY, Q_DELIVERY_PUT,
 	Q_READY, Q_MARK_INFLIGHT, Q_NEXT_DUE, Q_ATTEMPT_PUT, Q_DONE, Q_RETRY, Q_PROMOTE,
-	Q_STATS, Q_COUNTS, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
+	Q_STATS, Q_COUNTS, Q_REFUSAL, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
 	Q_COUNT
 };
 
@@ -65,6 +68,7 @@ static const char *const sql[Q_COUNT] = {
 	[Q_STATS] = "SELECT dest, state, COUNT(*), MIN(created_at) FROM deliveries"
 		    " WHERE state IN (0, 1, 3, 4) GROUP BY dest, state",
 	[Q_COUNTS] = "SELECT (SELECT COUNT(*) FROM events), (SELECT COUNT(*) FROM messages)",
+	[Q_REFUSAL] = "INSERT INTO refusals(at, peer, message_id, status, reason, body_sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[Q_SAVEPOINT] = "SAVEPOINT op",
 	[Q_RELEASE] = "RELEASE op",
 	[Q_ROLLBACK_TO] = "ROLLBACK TO op",
@@ -423,6 +427,19 @@ static int sq_stats(void *db, struct lt_stats *op)
 	return LT_OK;
 }
 
+static int sq_refusal(void *db, struct lt_refusal *op)
+{
+	struct sq *q = db;
+	sqlite3_stmt *s = stmt(q, Q_REFUSAL);
+	sqlite3_bind_int64(s, 1, op->at_ms);
+	bind_text(s, 2, op->peer);
+	bind_text(s, 3, op->message_id[0] ? op->message_id : NULL);
+	sqlite3_bind_int(s, 4, op->status);
+	bind_text(s, 5, op->reason);
+	bind_text(s, 6, op->digest);
+	return sqlite3_step(s) == SQLITE_DONE ? LT_OK : sq_fail(q, &op->op.err, "writing refusal");
+}
+
 const struct lt_store_backend lt_store_sqlite = {
 	.scheme = "sqlite:",
 	.open = sq_open,
@@ -437,4 +454,5 @@ const struct lt_store_backend lt_store_sqlite = {
 	.claim = sq_claim,
 	.finish = sq_finish,
 	.stats = sq_stats,
+	.refusal = sq_refusal,
 };

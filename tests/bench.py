@@ -26,8 +26,8 @@ def peak_rss_kb(pid):
 def main():
     tmp = tempfile.mkdtemp(prefix="lt-bench-")
     sim = Peersim(tmp, "portal")
-    gw = Gateway(tmp, {"motcua-a": {}, "portal": {"url": sim.url, "concurrency": 32}},
-                 {"all": {"from": "motcua-a", "to": "portal"}})
+    gw = Gateway(tmp, {"peer-a": {}, "portal": {"url": sim.url, "concurrency": 32}},
+                 {"all": {"from": "peer-a", "to": "portal"}})
     try:
         url = "http://127.0.0.1:%d/v1/inbound/motcua-a" % gw.port
         t0 = time.monotonic()

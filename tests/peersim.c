@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -919,6 +920,9 @@ static struct evhttp *listen_on(const char *spec, int *port, void *arg)
 		die("cannot listen on %s: %s", spec, strerror(errno));
 	if (getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss, &slen) < 0)
 		die("getsockname: %s", strerror(errno));
+	/* accepted sockets inherit it: answers are not held back by Nagle */
+	int one = 1;
+	setsockopt(evconnlistener_get_fd(l), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	*port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
 					       : ((struct sockaddr_in *)&ss)->sin_port);
 	if (!(http = evhttp_new(sim.base)) || !evhttp_bind_listener(http, l))

@@ -5,6 +5,7 @@
 #   tests/run-all.sh integration [NAME…]   integration tests (optionally filtered)
 set -uo pipefail
 cd "$(dirname "$0")/.."
+PY=${PYTHON:-/usr/bin/python3}
 what=${1:-all}
 [ $# -gt 0 ] && shift
 passed=0
@@ -42,14 +43,14 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
 		if [ $rc -ne 0 ] && [ -z "$f" ]; then failed=$((failed + 1)); fi
 	done
 	echo "== schema samples cross-checked with python3-jsonschema"
-	python3 tests/schemas_check.py >"$out" 2>&1
+	"$PY" tests/schemas_check.py >"$out" 2>&1
 	cat "$out"
 	count schemas_check
 fi
 
 if [ "$what" = all ] || [ "$what" = integration ]; then
 	echo "== integration tests (real sockets, real processes, real SQLite)"
-	python3 -u tests/integration/run.py "$@" 2>&1 | tee "$out"
+	"$PY" -u tests/integration/run.py "$@" 2>&1 | tee "$out"
 	count integration
 fi
 

@@ -1,19 +1,98 @@
 """Fixtures for integration tests: a real gateway process, real peer
 simulators, real sockets on loopback, a real SQLite file."""
+import base64
+import functools
+import hashlib
 import http.client
 import json
 import os
 import signal
 import socket
 import sqlite3
+import ssl
 import subprocess
 import time
 import urllib.request
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(ROOT, "build")
 LIENTHONG = os.path.join(BUILD, "lienthong")
 PEERSIM = os.path.join(BUILD, "peersim")
+PKI = os.environ.get("LT_TEST_PKI", os.path.join(BUILD, "certs"))
+KIND = os.environ.get("LT_TEST_KIND", "rsa")     # rsa | ec: the key type every test runs with
+PKI_PEERS = ("motcua-xa-duongphong", "cong-dvc-tinh", "hotich-tinh", "buudien-tinh", "motcua-phuong-binhhung",
+             "vpdk-dat-thanhpho", "peer-a", "peer-b", "peer-c")
+
+
+def pki(*parts, kind=None):
+    path = os.path.join(PKI, kind or KIND, *parts)
+    if not os.path.exists(path):
+        raise AssertionError("%s is missing: run `make certs`" % path)
+    return path
+
+
+def peer_files(name, kind=None):
+    """TLS and signing files of a dev-PKI peer; names outside the PKI borrow peer-b's."""
+    who = name if name in PKI_PEERS else "peer-b"
+    d = ("peers", who)
+    return {"tls_chain": pki(*d, "tls-chain.pem", kind=kind), "tls_key": pki(*d, "tls.key", kind=kind),
+            "sign_cert": pki(*d, "sign.pem", kind=kind), "sign_key": pki(*d, "sign.key", kind=kind), "cn": who}
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@functools.lru_cache(maxsize=None)
+def cert_kid(cert_path):
+    with open(cert_path, "rb") as f:
+        cert = x509.load_pem_x509_certificate(f.read())
+    return b64url(hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).digest())
+
+
+@functools.lru_cache(maxsize=None)
+def _load_key(path):
+    with open(path, "rb") as f:
+        return serialization.load_pem_private_key(f.read(), None)
+
+
+def jws_detached(body, key_path, cert_path, jti, iat=None, alg=None, header=None, kid=None):
+    """A detached JWS (RFC 7515 appendix F) over the exact body bytes, made with
+    python3-cryptography — an implementation independent of the gateway's."""
+    key = _load_key(key_path)
+    if alg is None:
+        alg = "ES256" if isinstance(key, ec.EllipticCurvePrivateKey) else "RS256"
+    h = {"alg": alg, "kid": kid or cert_kid(cert_path), "iat": int(time.time()) if iat is None else iat, "jti": jti}
+    h.update(header or {})
+    h = {k: v for k, v in h.items() if v is not None}
+    protected = b64url(json.dumps(h, separators=(",", ":")).encode())
+    signing_input = (protected + "." + b64url(body)).encode()
+    if alg == "RS256":
+        sig = key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+    elif alg == "PS256":
+        sig = key.sign(signing_input, padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256())
+    elif alg == "ES256":
+        r, s_ = decode_dss_signature(key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+        sig = r.to_bytes(32, "big") + s_.to_bytes(32, "big")
+    else:
+        sig = b""
+    return protected + ".." + b64url(sig)
+
+
+@functools.lru_cache(maxsize=None)
+def client_context(name, kind=None):
+    """TLS client context presenting the dev-PKI certificate of `name` (None: no certificate)."""
+    ctx = ssl.create_default_context(cafile=pki("trust.pem", kind=kind))
+    ctx.check_hostname = False        # connecting to 127.0.0.1; the chain is still verified
+    if name:
+        f = peer_files(name, kind)
+        ctx.load_cert_chain(f["tls_chain"], f["tls_key"])
+    return ctx
 
 
 def free_port():
@@ -44,8 +123,9 @@ def event(code, type_="dossier.received", **extra):
 class Peersim:
     """A peer simulator process: a real HTTP server that records and fails on demand."""
 
-    def __init__(self, tmp, name, extra=()):
+    def __init__(self, tmp, name, extra=(), tls=True):
         self.name = name
+        self.tls = tls
         self.tmp = tmp
         self.port_file = os.path.join(tmp, "peersim-%s.port" % name)
         self.record = os.path.join(tmp, "peersim-%s.jsonl" % name)
@@ -58,21 +138,28 @@ class Peersim:
         if os.path.exists(self.port_file):
             os.unlink(self.port_file)
         listen = "127.0.0.1:%d" % (port or self.port or 0)
+        control = "127.0.0.1:%d" % getattr(self, "control_port", 0) if getattr(self, "control_port", None) else "127.0.0.1:0"
         self.log = open(os.path.join(self.tmp, "peersim-%s.log" % self.name), "ab")
-        self.proc = subprocess.Popen([PEERSIM, "--listen", listen, "--name", self.name, "--port-file",
-                                      self.port_file, "--record", self.record] + self.extra,
+        tls = []
+        if self.tls:
+            f = peer_files(self.name)
+            tls = ["--tls-cert", f["tls_chain"], "--tls-key", f["tls_key"], "--ca", pki("trust.pem"),
+                   "--require-client-cert"]
+        self.proc = subprocess.Popen([PEERSIM, "--listen", listen, "--control", control, "--name", self.name,
+                                      "--port-file", self.port_file, "--record", self.record] + tls + self.extra,
                                      stdout=self.log, stderr=self.log)
         wait_until(lambda: os.path.exists(self.port_file) and os.path.getsize(self.port_file) > 0,
                    what="peersim %s to listen" % self.name)
         with open(self.port_file) as f:
-            self.port = json.load(f)["listen"]
+            ports = json.load(f)
+        self.port, self.control_port = ports["listen"], ports["control"]
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d/in" % self.port
+        return "%s://127.0.0.1:%d/in" % ("https" if self.tls else "http", self.port)
 
     def control(self, method, path, body=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn = http.client.HTTPConnection("127.0.0.1", self.control_port, timeout=10)
         data = json.dumps(body).encode() if body is not None else None
         conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
         r = conn.getresponse()
@@ -111,15 +198,26 @@ class Peersim:
 class Gateway:
     """A lienthong daemon with a config written for the test."""
 
-    def __init__(self, tmp, peers, routes, retry=None, gateway=None, start=True):
+    def __init__(self, tmp, peers, routes, retry=None, gateway=None, start=True, tls=True):
+        """peers: name -> options. A peer without url is a sender: it signs with
+        its dev-PKI signing key (keys = its certificate) and connects with its
+        TLS certificate, unless the options say otherwise."""
         self.tmp = tmp
+        self.tls = tls
+        self.peers = peers
         self.port = free_port()
         self.admin_port = free_port()
         self.db = os.path.join(tmp, "lienthong.db")
         self.config = os.path.join(tmp, "lienthong.ini")
         self.log_path = os.path.join(tmp, "gateway.log")
         lines = ["[gateway]", "node_id = gw-test", "listen = 127.0.0.1:%d" % self.port,
-                 "admin_listen = 127.0.0.1:%d" % self.admin_port, "store = sqlite:%s" % self.db]
+                 "admin_listen = 127.0.0.1:%d" % self.admin_port, "store = sqlite:%s" % self.db,
+                 "sign_key = %s" % pki("gateway", "sign.key"), "sign_cert = %s" % pki("gateway", "sign.pem")]
+        if tls:
+            lines += ["tls_cert = %s" % pki("gateway", "tls-chain.pem"), "tls_key = %s" % pki("gateway", "tls.key"),
+                      "trust = %s" % pki("trust.pem")]
+        else:
+            lines += ["tls = off"]
         for k, v in (gateway or {}).items():
             lines.append("%s = %s" % (k, v))
         lines += ["", "[retry]"]
@@ -130,6 +228,11 @@ class Gateway:
             lines += ["", "[peer.%s]" % name]
             opts = dict(opts)
             opts.setdefault("adapter", "canonical")
+            if "url" not in opts:
+                f = peer_files(name)
+                opts.setdefault("identity", f["cn"])
+                if opts.get("verify") != "none":
+                    opts.setdefault("keys", f["sign_cert"])
             lines += ["%s = %s" % kv for kv in opts.items()]
         for name, opts in routes.items():
             lines += ["", "[route.%s]" % name]
@@ -155,12 +258,27 @@ class Gateway:
         except OSError:
             return False
 
-    def post(self, peer, body, message_id=None, content_type="application/json", headers=None, raw=False):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+    def connect(self, as_peer, timeout=30):
+        if not self.tls:
+            return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=client_context(as_peer))
+
+    def post(self, peer, body, message_id=None, content_type="application/json", headers=None, raw=False,
+             sign=True, as_peer=None, jws=None):
+        """POST to /v1/inbound/{peer} over mTLS (client certificate of as_peer,
+        default the peer itself), signed with a detached JWS by the peer's
+        signing key unless sign=False; jws= passes options to jws_detached."""
+        as_peer = peer if as_peer is None else as_peer
+        conn = self.connect(as_peer)
         data = body if raw else json.dumps(body).encode()
         h = {"Content-Type": content_type}
         if message_id is not None:
             h["X-Message-Id"] = message_id
+        if sign:
+            f = peer_files(as_peer or "peer-b")
+            opts = {"key_path": f["sign_key"], "cert_path": f["sign_cert"], "jti": message_id or ""}
+            opts.update(jws or {})
+            h["X-Signature"] = jws_detached(data, **opts)
         h.update(headers or {})
         conn.request("POST", "/v1/inbound/%s" % peer, body=data, headers=h)
         r = conn.getresponse()

@@ -2,7 +2,7 @@
 import os
 import subprocess
 
-from harness import LIENTHONG
+from harness import LIENTHONG, peer_files, pki
 
 
 def test_check_config_reports_every_mistake_with_its_line(tmp, cleanup):
@@ -36,10 +36,16 @@ events = dossier.teleported
 def test_check_config_accepts_a_good_file(tmp, cleanup):
     path = os.path.join(tmp, "good.ini")
     with open(path, "w") as f:
-        f.write("[gateway]\nstore = sqlite:%s/x.db\n\n[peer.a]\nadapter = canonical\n\n"
-                "[peer.b]\nadapter = canonical\nurl = http://127.0.0.1:1/x\n\n[route.r]\nfrom = a\nto = b\n" % tmp)
+        f.write("[gateway]\nstore = sqlite:%s/x.db\ntls_cert = %s\ntls_key = %s\ntrust = %s\n"
+                "sign_key = %s\nsign_cert = %s\n\n"
+                "[peer.peer-a]\nadapter = canonical\nkeys = %s\n\n"
+                "[peer.b]\nadapter = canonical\nurl = https://127.0.0.1:1/x\n\n[route.r]\nfrom = peer-a\nto = b\n" % (
+                    tmp, pki("gateway", "tls-chain.pem"), pki("gateway", "tls.key"), pki("trust.pem"),
+                    pki("gateway", "sign.key"), pki("gateway", "sign.pem"), peer_files("peer-a")["sign_cert"]))
     p = subprocess.run([LIENTHONG, "check-config", "-c", path], capture_output=True, text=True)
     assert p.returncode == 0 and "ok" in p.stdout, p.stderr
+    # every certificate is listed with its days to expiry
+    assert "gateway tls" in p.stdout and "days left" in p.stdout and "peer peer-a signing" in p.stdout
 
 
 def test_every_command_has_help(tmp, cleanup):

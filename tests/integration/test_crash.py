@@ -7,7 +7,7 @@ import random
 import threading
 import time
 
-from harness import Gateway, Peersim, event, wait_until
+from harness import Gateway, Peersim, event, jws_detached, peer_files, wait_until
 
 CYCLES = int(os.environ.get("LT_CRASH_CYCLES", "10"))
 
@@ -25,22 +25,31 @@ class Sender(threading.Thread):
         self.refused = 0
         self.stop_flag = False
 
+    def post(self, conn, mid, body):
+        data = json.dumps(body).encode()
+        f = peer_files("peer-a")
+        conn.request("POST", "/v1/inbound/peer-a", body=data, headers={
+            "Content-Type": "application/json", "X-Message-Id": mid,
+            "X-Signature": jws_detached(data, f["sign_key"], f["sign_cert"], mid)})
+        r = conn.getresponse()
+        return r.status, json.loads(r.read())
+
     def run(self):
         deadline = time.monotonic() + 300
+        conn = None
         while self.todo and not self.stop_flag and time.monotonic() < deadline:
             mid, body = self.todo[0]
             try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.gw.port, timeout=5)
-                conn.request("POST", "/v1/inbound/motcua-a", body=json.dumps(body),
-                             headers={"Content-Type": "application/json", "X-Message-Id": mid})
-                r = conn.getresponse()
-                doc = json.loads(r.read())
-                conn.close()
+                conn = conn or self.gw.connect("peer-a", timeout=5)
+                status, doc = self.post(conn, mid, body)
             except (OSError, http.client.HTTPException, ValueError):
                 self.refused += 1
+                if conn:
+                    conn.close()
+                conn = None
                 time.sleep(0.02)
                 continue
-            if r.status in (200, 202):
+            if status in (200, 202):
                 self.acked[mid] = [e["event_id"] for e in doc["events"]]
                 self.todo.pop(0)
             else:
@@ -53,9 +62,9 @@ def test_kill9_during_stream_loses_no_acknowledged_event(tmp, cleanup):
     portal = cleanup.add(Peersim(tmp, "portal"))
     registry = cleanup.add(Peersim(tmp, "registry"))
     registry.fail(status=503, share=0.3, seed=7)    # one destination flaky during the campaign
-    gw = cleanup.add(Gateway(tmp, {"motcua-a": {}, "portal": {"url": portal.url, "concurrency": 8},
+    gw = cleanup.add(Gateway(tmp, {"peer-a": {}, "portal": {"url": portal.url, "concurrency": 8},
                                    "registry": {"url": registry.url, "concurrency": 4}},
-                             {"all": {"from": "motcua-a", "to": "portal registry"}},
+                             {"all": {"from": "peer-a", "to": "portal registry"}},
                              retry={"initial": "50ms", "max_delay": "300ms"}))
     sender = Sender(gw, 100000)
     sender.start()

@@ -7,18 +7,18 @@ from harness import Gateway, Peersim, event, wait_until
 
 def one_route(tmp, cleanup, retry=None, dests=("portal",), peer_opts=None, gateway=None):
     sims = {d: cleanup.add(Peersim(tmp, d)) for d in dests}
-    peers = {"motcua-a": {"inbound": "push"}}
+    peers = {"peer-a": {"inbound": "push"}}
     for d, sim in sims.items():
         peers[d] = {"url": sim.url, "concurrency": 4}
         peers[d].update((peer_opts or {}).get(d, {}))
-    gw = cleanup.add(Gateway(tmp, peers, {"all": {"from": "motcua-a", "to": " ".join(dests)}}, retry=retry,
+    gw = cleanup.add(Gateway(tmp, peers, {"all": {"from": "peer-a", "to": " ".join(dests)}}, retry=retry,
                              gateway=gateway))
     return gw, sims
 
 
 def test_accepted_event_is_delivered_with_stable_ids(tmp, cleanup):
     gw, sims = one_route(tmp, cleanup)
-    status, doc, _ = gw.post("motcua-a", event("000.00.12.H12-261122-0001"), "msg-1")
+    status, doc, _ = gw.post("peer-a", event("000.00.12.H12-261122-0001"), "msg-1")
     assert status == 202, (status, doc)
     assert doc["status"] == "accepted" and doc["message_id"] == "msg-1"
     ev = doc["events"][0]
@@ -27,7 +27,7 @@ def test_accepted_event_is_delivered_with_stable_ids(tmp, cleanup):
     r = recs[0]
     body = json.loads(r["body"])
     assert body["dossier_code"] == "000.00.12.H12-261122-0001"
-    assert body["event_id"] == ev["event_id"] and body["source"] == "motcua-a"
+    assert body["event_id"] == ev["event_id"] and body["source"] == "peer-a"
     assert r["headers"]["x-message-id"] == ev["event_id"]
     assert r["headers"]["idempotency-key"] == ev["event_id"]
     wait_until(lambda: gw.query("SELECT state FROM deliveries") == [(2,)], what="delivery marked done")
@@ -40,13 +40,14 @@ def test_destination_down_then_back_is_delivered_with_backoff(tmp, cleanup):
     gw, sims = one_route(tmp, cleanup, retry={"initial": "100ms", "max_delay": "800ms"})
     portal = sims["portal"]
     portal.stop()                                  # connection refused: really down
-    status, doc, _ = gw.post("motcua-a", event("D-DOWN-1"), "m-down")
+    status, doc, _ = gw.post("peer-a", event("D-DOWN-1"), "m-down")
     assert status == 202
     wait_until(lambda: (gw.query("SELECT attempts FROM deliveries")[0][0] or 0) >= 4, timeout=20,
                what="several failed attempts")
     assert portal.received() == [] if portal.proc else True
     portal.start()                                 # back on the same port
     wait_until(lambda: portal.received(ok_only=True), timeout=20, what="delivery after return")
+    wait_until(lambda: gw.query("SELECT state FROM deliveries") == [(2,)], what="delivery recorded as done")
     rows = gw.query("SELECT a.n, a.at, a.outcome FROM attempts a ORDER BY a.n")
     assert rows[-1][2] == "done" and all(r[2] == "retry" for r in rows[:-1]), rows
     # backoff: attempts spread out, far fewer than a busy loop would make
@@ -60,7 +61,7 @@ def test_destination_down_then_back_is_delivered_with_backoff(tmp, cleanup):
 def test_permanent_4xx_is_dead_lettered_with_response_kept(tmp, cleanup):
     gw, sims = one_route(tmp, cleanup)
     sims["portal"].fail(status=400, body='{"error":"bad dossier"}')
-    status, _, _ = gw.post("motcua-a", event("D-DEAD-1"), "m-dead")
+    status, _, _ = gw.post("peer-a", event("D-DEAD-1"), "m-dead")
     assert status == 202
     wait_until(lambda: gw.query("SELECT state FROM deliveries") == [(3,)], what="dead letter")
     (st, err, rsp, attempts), = gw.query("SELECT last_status, last_error, last_response, attempts FROM deliveries")
@@ -72,7 +73,7 @@ def test_permanent_4xx_is_dead_lettered_with_response_kept(tmp, cleanup):
 def test_retry_after_is_honored(tmp, cleanup):
     gw, sims = one_route(tmp, cleanup, retry={"initial": "50ms", "max_delay": "100ms"})
     sims["portal"].fail(status=503, retry_after="2", count=1)
-    gw.post("motcua-a", event("D-RA-1"), "m-ra")
+    gw.post("peer-a", event("D-RA-1"), "m-ra")
     recs = wait_until(lambda: sims["portal"].received(ok_only=True), timeout=10, what="delivery")
     first, second = sims["portal"].received()[0], recs[0]
     assert second["at_ms"] - first["at_ms"] >= 1900, second["at_ms"] - first["at_ms"]
@@ -81,7 +82,7 @@ def test_retry_after_is_honored(tmp, cleanup):
 def test_max_age_exceeded_goes_to_dead_letter(tmp, cleanup):
     gw, sims = one_route(tmp, cleanup, retry={"initial": "100ms", "max_delay": "200ms", "max_age": "1s"})
     sims["portal"].fail(status=503)
-    gw.post("motcua-a", event("D-AGE-1"), "m-age")
+    gw.post("peer-a", event("D-AGE-1"), "m-age")
     wait_until(lambda: gw.query("SELECT state FROM deliveries") == [(3,)], timeout=10, what="dead after max_age")
     (err, st), = gw.query("SELECT last_error, last_status FROM deliveries")
     assert "max_age" in err and st == 503
@@ -90,8 +91,8 @@ def test_max_age_exceeded_goes_to_dead_letter(tmp, cleanup):
 def test_duplicate_message_returns_original_receipt(tmp, cleanup):
     gw, sims = one_route(tmp, cleanup)
     body = event("D-DUP-1")
-    s1, d1, _ = gw.post("motcua-a", body, "m-dup")
-    s2, d2, _ = gw.post("motcua-a", body, "m-dup")
+    s1, d1, _ = gw.post("peer-a", body, "m-dup")
+    s2, d2, _ = gw.post("peer-a", body, "m-dup")
     assert (s1, s2) == (202, 200)
     assert d2["status"] == "duplicate" and d2["events"] == d1["events"]
     assert gw.query("SELECT COUNT(*) FROM events") == [(1,)]
@@ -102,8 +103,8 @@ def test_duplicate_message_returns_original_receipt(tmp, cleanup):
 
 def test_message_id_reused_with_other_body_is_conflict(tmp, cleanup):
     gw, _ = one_route(tmp, cleanup)
-    assert gw.post("motcua-a", event("D-C-1"), "m-c")[0] == 202
-    status, doc, _ = gw.post("motcua-a", event("D-C-2"), "m-c")
+    assert gw.post("peer-a", event("D-C-1"), "m-c")[0] == 202
+    status, doc, _ = gw.post("peer-a", event("D-C-2"), "m-c")
     assert status == 409 and doc["error"] == "conflict" and "m-c" in doc["detail"]
     assert gw.query("SELECT COUNT(*) FROM events") == [(1,)]
 
@@ -113,12 +114,12 @@ def test_per_dossier_order_kept_while_other_dossier_flows(tmp, cleanup):
     portal = sims["portal"]
     # the first event of dossier A fails three times; dossier B must not wait for it
     portal.fail(status=503, count=3, path_prefix="/in")
-    gw.post("motcua-a", event("A-1", "dossier.received"), "a1")
+    gw.post("peer-a", event("A-1", "dossier.received"), "a1")
     wait_until(lambda: len(portal.received()) >= 1)
     for i, t in enumerate(["dossier.step", "dossier.step", "dossier.resolved"]):
-        gw.post("motcua-a", event("A-1", t, detail={"n": i + 2}), "a%d" % (i + 2))
+        gw.post("peer-a", event("A-1", t, detail={"n": i + 2}), "a%d" % (i + 2))
     for i in range(5):
-        gw.post("motcua-a", event("B-1", "dossier.step", detail={"n": i + 1}), "b%d" % (i + 1))
+        gw.post("peer-a", event("B-1", "dossier.step", detail={"n": i + 1}), "b%d" % (i + 1))
     wait_until(lambda: len([b for b in portal.bodies() if b["dossier_code"] == "A-1"]) == 4, timeout=15)
     bodies = portal.bodies()
     a = [b.get("detail", {}).get("n", 1) for b in bodies if b["dossier_code"] == "A-1"]
@@ -135,7 +136,7 @@ def test_failing_destination_does_not_delay_another(tmp, cleanup):
     sims["registry"].fail(delay_ms=5000)           # the registry hangs
     t0 = time.monotonic()
     for i in range(20):
-        assert gw.post("motcua-a", event("D-%d" % i), "m%d" % i)[0] == 202
+        assert gw.post("peer-a", event("D-%d" % i), "m%d" % i)[0] == 202
     wait_until(lambda: len(sims["portal"].received(ok_only=True)) == 20, timeout=4, what="portal deliveries")
     assert time.monotonic() - t0 < 4.5
     assert len(sims["registry"].received(ok_only=True)) == 0
@@ -143,9 +144,9 @@ def test_failing_destination_does_not_delay_another(tmp, cleanup):
 
 def test_unrouted_event_is_kept_and_logged(tmp, cleanup):
     sim = cleanup.add(Peersim(tmp, "portal"))
-    gw = cleanup.add(Gateway(tmp, {"motcua-a": {}, "portal": {"url": sim.url}},
-                             {"only-resolved": {"from": "motcua-a", "events": "dossier.resolved", "to": "portal"}}))
-    status, doc, _ = gw.post("motcua-a", event("D-U-1", "dossier.step"), "m-u")
+    gw = cleanup.add(Gateway(tmp, {"peer-a": {}, "portal": {"url": sim.url}},
+                             {"only-resolved": {"from": "peer-a", "events": "dossier.resolved", "to": "portal"}}))
+    status, doc, _ = gw.post("peer-a", event("D-U-1", "dossier.step"), "m-u")
     assert status == 202 and doc["events"][0]["routed_to"] == []
     assert gw.query("SELECT type, routed FROM events") == [("dossier.step", 0)]
     assert any(l["event"] == "event.unrouted" and l["dossier_code"] == "D-U-1" for l in gw.log_lines())
@@ -155,14 +156,14 @@ def test_unrouted_event_is_kept_and_logged(tmp, cleanup):
 def test_route_by_event_type_and_procedure(tmp, cleanup):
     reg = cleanup.add(Peersim(tmp, "registry"))
     portal = cleanup.add(Peersim(tmp, "portal"))
-    gw = cleanup.add(Gateway(tmp, {"motcua-a": {}, "registry": {"url": reg.url}, "portal": {"url": portal.url}},
-                             {"birth": {"from": "motcua-a", "events": "dossier.received",
+    gw = cleanup.add(Gateway(tmp, {"peer-a": {}, "registry": {"url": reg.url}, "portal": {"url": portal.url}},
+                             {"birth": {"from": "peer-a", "events": "dossier.received",
                                         "procedures": "2.000986 2.001023", "to": "registry portal"},
-                              "rest": {"from": "motcua-a", "to": "portal"}}))
+                              "rest": {"from": "peer-a", "to": "portal"}}))
     birth = event("KS-1", dossier={"procedure": {"code": "2.000986", "name": "Đăng ký khai sinh"}})
     land = event("LAND-1", dossier={"procedure": {"code": "1.004227", "name": "Đăng ký đất đai"}})
-    assert gw.post("motcua-a", birth, "k1")[1]["events"][0]["routed_to"] == ["registry", "portal"]
-    assert gw.post("motcua-a", land, "l1")[1]["events"][0]["routed_to"] == ["portal"]
+    assert gw.post("peer-a", birth, "k1")[1]["events"][0]["routed_to"] == ["registry", "portal"]
+    assert gw.post("peer-a", land, "l1")[1]["events"][0]["routed_to"] == ["portal"]
     wait_until(lambda: len(portal.received(ok_only=True)) == 2)
     wait_until(lambda: len(reg.received(ok_only=True)) == 1)
     assert reg.bodies()[0]["dossier_code"] == "KS-1"
@@ -182,7 +183,7 @@ def test_bad_input_is_refused_with_reason_and_stores_nothing(tmp, cleanup):
         ("wrong content type", dict(body=b"<x/>", raw=True, content_type="application/xml", message_id="x7"), 415, "content_type", "application/json"),
     ]
     for what, kw, want_status, want_code, want_detail in cases:
-        status, doc, _ = gw.post("motcua-a", **kw)
+        status, doc, _ = gw.post("peer-a", **kw)
         assert status == want_status, (what, status, doc)
         assert doc.get("error") == want_code and want_detail in doc.get("detail", ""), (what, doc)
     status, doc, _ = gw.post("nobody", event("D-1"), "x8")
@@ -197,7 +198,7 @@ def test_bad_input_is_refused_with_reason_and_stores_nothing(tmp, cleanup):
 def test_batch_message_carries_several_events(tmp, cleanup):
     gw, sims = one_route(tmp, cleanup)
     batch = {"events": [event("B-1"), event("B-2"), event("B-1", "dossier.step")]}
-    status, doc, _ = gw.post("motcua-a", batch, "batch-1")
+    status, doc, _ = gw.post("peer-a", batch, "batch-1")
     assert status == 202 and len(doc["events"]) == 3
     wait_until(lambda: len(sims["portal"].received(ok_only=True)) == 3)
 
@@ -206,11 +207,11 @@ def test_metrics_show_queue_depth_and_oldest_age(tmp, cleanup):
     gw, sims = one_route(tmp, cleanup, retry={"initial": "5s", "max_delay": "5s"})
     sims["portal"].fail(status=503)
     for i in range(3):
-        gw.post("motcua-a", event("Q-%d" % i), "q%d" % i)
+        gw.post("peer-a", event("Q-%d" % i), "q%d" % i)
     wait_until(lambda: gw.metric("lienthong_queue_depth", peer="portal") == 3)
     time.sleep(0.5)
     assert gw.metric("lienthong_queue_oldest_age_seconds", peer="portal") >= 0.4
-    assert gw.metric("lienthong_events_in_total", peer="motcua-a") == 3
+    assert gw.metric("lienthong_events_in_total", peer="peer-a") == 3
     assert gw.metric("lienthong_deliveries_total", peer="portal", outcome="retry") >= 1
     assert gw.metric("lienthong_store_commit_seconds_count") >= 1
     status = json.loads(gw.admin("/v1/admin/status"))
@@ -222,7 +223,7 @@ def test_sigterm_finishes_inflight_and_restart_resumes(tmp, cleanup):
     gw, sims = one_route(tmp, cleanup)
     sims["portal"].fail(delay_ms=800, count=4)
     for i in range(8):
-        gw.post("motcua-a", event("S-%d" % i), "s%d" % i)
+        gw.post("peer-a", event("S-%d" % i), "s%d" % i)
     time.sleep(0.2)
     assert gw.stop() == 0
     assert "store closed cleanly" in gw.log_text()

@@ -1,0 +1,236 @@
+/* security.c — TLS context, signers, per-peer keys and trust, certificate expiry. */
+#include "security.h"
+#include "keys.h"
+#include "sign_jws.h"
+#include "sign_xml.h"
+
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/http.h>
+#include <openssl/err.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXPIRY_WARN_DAYS 30
+
+static void report_cert(struct lt_security *s, const char *what, const char *path, const char *pw,
+			struct lt_buf *errors, struct lt_buf *warnings)
+{
+	struct lt_err err = { 0 };
+	STACK_OF(X509) *certs = NULL;
+	X509 *one = NULL;
+	if (strstr(path, ".p12") || strstr(path, ".pfx"))
+		one = lt_cert_load(path, pw, &err);
+	else
+		certs = lt_certs_load(path, &err);
+	if (!one && !certs) {
+		lt_buf_printf(errors, "%s: %s\n", what, err.msg);
+		return;
+	}
+	int n = certs ? sk_X509_num(certs) : 1;
+	for (int i = 0; i < n; i++) {
+		X509 *c = certs ? sk_X509_value(certs, i) : one;
+		s->certs = realloc(s->certs, (s->ncerts + 1) * sizeof *s->certs);
+		struct lt_cert_report *r = &s->certs[s->ncerts++];
+		snprintf(r->what, sizeof r->what, "%s", what);
+		snprintf(r->path, sizeof r->path, "%s", path);
+		lt_cert_cn(c, r->cn, sizeof r->cn);
+		r->days_left = lt_cert_days_left(c);
+		if (r->days_left < 0)
+			lt_buf_printf(errors, "%s: certificate %s (CN=%s) has expired\n", what, path, r->cn);
+		else if (r->days_left < EXPIRY_WARN_DAYS)
+			lt_buf_printf(warnings, "%s: certificate %s (CN=%s) expires in %d days\n", what, path, r->cn,
+				      r->days_left);
+	}
+	if (certs)
+		sk_X509_pop_free(certs, X509_free);
+	X509_free(one);
+}
+
+static SSL_CTX *server_ctx(const struct lt_config *cfg, struct lt_buf *errors)
+{
+	struct lt_err err = { 0 };
+	EVP_PKEY *key = lt_key_load(cfg->tls_key, cfg->key_password_file, &err);
+	if (!key) {
+		lt_buf_printf(errors, "tls_key: %s\n", err.msg);
+		return NULL;
+	}
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	int ok = SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) == 1;
+	if (!ok)
+		lt_buf_printf(errors, "tls_cert: cannot use %s as a PEM certificate chain\n", cfg->tls_cert);
+	if (ok && (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1)) {
+		lt_buf_printf(errors, "tls_key: %s does not match tls_cert %s\n", cfg->tls_key, cfg->tls_cert);
+		ok = 0;
+	}
+	if (ok && SSL_CTX_load_verify_locations(ctx, cfg->trust, NULL) != 1) {
+		lt_buf_printf(errors, "trust: cannot load CA bundle %s\n", cfg->trust);
+		ok = 0;
+	}
+	EVP_PKEY_free(key);
+	ERR_clear_error();
+	if (!ok) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	STACK_OF(X509_NAME) *cas = SSL_load_client_CA_file(cfg->trust);
+	if (cas)
+		SSL_CTX_set_client_CA_list(ctx, cas);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	SSL_CTX_set_verify_depth(ctx, 4);
+	static const unsigned char sid[] = "lienthong";
+	SSL_CTX_set_session_id_context(ctx, sid, sizeof sid - 1);
+	return ctx;
+}
+
+static int needs(const struct lt_config *cfg, const char *what, int inbound)
+{
+	for (size_t i = 0; i < cfg->npeers; i++) {
+		const struct lt_peer *p = &cfg->peers[i];
+		if (inbound ? strcmp(p->verify, what) == 0 : (p->url && strcmp(p->sign, what) == 0))
+			return 1;
+	}
+	return 0;
+}
+
+int lt_security_load(const struct lt_config *cfg, struct lt_security **out, struct lt_buf *errors,
+		     struct lt_buf *warnings)
+{
+	struct lt_security *s = calloc(1, sizeof *s);
+	s->peers = calloc(cfg->npeers ? cfg->npeers : 1, sizeof *s->peers);
+	s->npeers = cfg->npeers;
+	size_t before = errors->len;
+	struct lt_err err = { 0 };
+
+	if (cfg->tls_cert && cfg->tls_key) {
+		s->client_key = lt_key_load(cfg->tls_key, cfg->key_password_file, &err);
+		if (!s->client_key)
+			lt_buf_printf(errors, "tls_key: %s\n", err.msg);
+		if (strstr(cfg->tls_cert, ".p12") || strstr(cfg->tls_cert, ".pfx")) {
+			s->client_cert = lt_cert_load(cfg->tls_cert, cfg->key_password_file, &err);
+		} else {
+			s->client_chain = lt_certs_load(cfg->tls_cert, &err);
+			if (s->client_chain)
+				s->client_cert = sk_X509_shift(s->client_chain);
+		}
+		if (!s->client_cert)
+			lt_buf_printf(errors, "tls_cert: %s\n", err.msg);
+	}
+	if (cfg->tls) {
+		s->server_ctx = server_ctx(cfg, errors);
+		report_cert(s, "gateway tls", cfg->tls_cert, cfg->key_password_file, errors, warnings);
+	}
+	if (cfg->trust)
+		report_cert(s, "gateway trust", cfg->trust, NULL, errors, warnings);
+	if (needs(cfg, "jws", 0)) {
+		s->jws = lt_jws_signer_new(cfg->sign_key, cfg->sign_cert, cfg->key_password_file, NULL, &err);
+		if (!s->jws)
+			lt_buf_printf(errors, "sign_key/sign_cert: %s\n", err.msg);
+	}
+	if (needs(cfg, "xmldsig", 0) || needs(cfg, "xmldsig", 1)) {
+		if (lt_xml_init(&err))
+			lt_buf_printf(errors, "xmlsec: %s\n", err.msg);
+	}
+	if (needs(cfg, "xmldsig", 0)) {
+		s->xml = lt_xml_signer_new(cfg->sign_key, cfg->sign_cert, cfg->key_password_file, &err);
+		if (!s->xml)
+			lt_buf_printf(errors, "sign_key/sign_cert: %s\n", err.msg);
+	}
+	if (cfg->sign_cert && (s->jws || s->xml))
+		report_cert(s, "gateway signing", cfg->sign_cert, cfg->key_password_file, errors, warnings);
+
+	for (size_t i = 0; i < cfg->npeers; i++) {
+		const struct lt_peer *p = &cfg->peers[i];
+		struct lt_peer_security *ps = &s->peers[i];
+		char what[96];
+		ps->ca_file = p->trust ? p->trust : cfg->trust;
+		if (p->trust) {
+			snprintf(what, sizeof what, "peer %s trust", p->name);
+			report_cert(s, what, p->trust, NULL, errors, warnings);
+		}
+		if (strcmp(p->verify, "jws") == 0 && p->keys) {
+			ps->jws_keys = lt_jws_keyset_new();
+			char *list = strdup(p->keys), *save = NULL;
+			for (char *f = strtok_r(list, " ,", &save); f; f = strtok_r(NULL, " ,", &save)) {
+				if (lt_jws_keyset_add_file(ps->jws_keys, f, &err))
+					lt_buf_printf(errors, "peer %s keys: %s\n", p->name, err.msg);
+				snprintf(what, sizeof what, "peer %s signing", p->name);
+				report_cert(s, what, f, NULL, errors, warnings);
+			}
+			free(list);
+		} else if (strcmp(p->verify, "xmldsig") == 0) {
+			const char *ca = p->trust ? p->trust : cfg->trust;
+			ps->xml_trust = lt_xml_trust_new(ca, p->keys, &err);
+			if (!ps->xml_trust)
+				lt_buf_printf(errors, "peer %s trust for XML signatures: %s\n", p->name, err.msg);
+		}
+	}
+	if (errors->len > before) {
+		lt_security_free(s);
+		*out = NULL;
+		return LT_ECONFIG;
+	}
+	*out = s;
+	return LT_OK;
+}
+
+void lt_security_free(struct lt_security *s)
+{
+	if (!s)
+		return;
+	SSL_CTX_free(s->server_ctx);
+	for (size_t i = 0; i < s->npeers; i++) {
+		lt_jws_keyset_free(s->peers[i].jws_keys);
+		lt_xml_trust_free(s->peers[i].xml_trust);
+	}
+	X509_free(s->client_cert);
+	if (s->client_chain)
+		sk_X509_pop_free(s->client_chain, X509_free);
+	EVP_PKEY_free(s->client_key);
+	lt_jws_signer_free(s->jws);
+	lt_xml_signer_free(s->xml);
+	free(s->certs);
+	free(s->peers);
+	free(s);
+}
+
+int lt_tls_curl_ctx(void *curl, void *ssl_ctx, void *arg)
+{
+	(void)curl;
+	struct lt_security *s = arg;
+	SSL_CTX *ctx = ssl_ctx;
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (!s->client_cert || !s->client_key)
+		return 0;
+	if (SSL_CTX_use_certificate(ctx, s->client_cert) != 1 || SSL_CTX_use_PrivateKey(ctx, s->client_key) != 1)
+		return 1;   /* CURLE_ABORTED_BY_CALLBACK-like: the attempt fails and is retried */
+	for (int i = 0; s->client_chain && i < sk_X509_num(s->client_chain); i++)
+		SSL_CTX_add1_chain_cert(ctx, sk_X509_value(s->client_chain, i));
+	return 0;
+}
+
+struct bufferevent *lt_tls_bevcb(struct event_base *base, void *arg)
+{
+	struct lt_security *s = arg;
+	SSL *ssl = SSL_new(s->server_ctx);
+	return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+}
+
+void lt_tls_client_cn(struct evhttp_request *req, char *out, size_t n)
+{
+	out[0] = '\0';
+	struct evhttp_connection *conn = evhttp_request_get_connection(req);
+	if (!conn)
+		return;
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
+	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	if (!ssl || SSL_get_verify_result(ssl) != X509_V_OK)
+		return;
+	X509 *cert = SSL_get1_peer_certificate(ssl);
+	if (cert) {
+		lt_cert_cn(cert, out, n);
+		X509_free(cert);
+	}
+}
