@@ -182,11 +182,13 @@ int lt_admin_start(struct lt_gateway *gw, struct lt_err *err)
 	a->http = evhttp_new(gw->base);
 	evhttp_set_gencb(a->http, on_admin, gw);
 	evhttp_set_timeout(a->http, 30);
-	if (evhttp_bind_socket(a->http, host, (ev_uint16_t)port)) {
+	struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(a->http, host, (ev_uint16_t)port);
+	if (!bound) {
 		evhttp_free(a->http);
 		free(a);
 		return lt_err_set(err, LT_EIO, "cannot listen on admin address %s", gw->cfg->admin_listen);
 	}
+	lt_socket_nodelay(evhttp_bound_socket_get_fd(bound));
 	gw->admin = a;
 	return LT_OK;
 }
