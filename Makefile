@@ -2,7 +2,7 @@
 # Every dependency is found with pkg-config; warnings are errors.
 
 PKGS    := libevent libevent_pthreads libevent_openssl libcurl libxml-2.0 \
-           xmlsec1-openssl openssl jansson cjose sqlite3 libpq
+           xmlsec1-openssl openssl jansson sqlite3 libpq
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-deprecated-declarations -Wno-format-truncation \
@@ -19,7 +19,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 .PHONY: all deps test unit integration demo bench clean certs
 
-all: $(B)/lienthong $(B)/peersim $(B)/benchload
+all: $(B)/lienthong $(B)/peersim $(B)/benchload $(B)/jwstool $(B)/xmltool
 
 deps:
 	@bash scripts/deps.sh
@@ -37,6 +37,12 @@ $(B)/lienthong: $(B)/obj/gateway/main.o $(B)/liblt.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/peersim: $(B)/obj/tests/peersim.o $(B)/liblt.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/jwstool: $(B)/obj/tests/jwstool.o $(B)/liblt.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/xmltool: $(B)/obj/tests/xmltool.o $(B)/liblt.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/benchload: $(B)/obj/tests/benchload.o
@@ -74,4 +80,4 @@ bench: deps
 clean:
 	rm -rf $(B)
 
--include $(LIB_OBJ:.o=.d) $(B)/obj/gateway/main.d $(B)/obj/tests/peersim.d
+-include $(wildcard $(B)/obj/*/*.d $(B)/obj/*/*/*.d)

@@ -2,6 +2,7 @@
  * Queue figures come from the store thread (a stats op), never from the loop. */
 #include "admin.h"
 #include "http.h"
+#include "security.h"
 #include "store.h"
 
 #include <event2/buffer.h>
@@ -91,6 +92,13 @@ static void metrics_text(struct lt_gateway *gw, const struct lt_stats *st, struc
 	lt_buf_printf(b, "# HELP lienthong_store_queue Operations waiting for the store thread.\n"
 			 "# TYPE lienthong_store_queue gauge\nlienthong_store_queue %d\n", lt_store_queue_len(gw->store));
 	lt_buf_printf(b, "# TYPE lienthong_events_stored gauge\nlienthong_events_stored %lld\n", (long long)st->events);
+	lt_buf_printf(b, "# HELP lienthong_certificate_expiry_days Whole days until each configured certificate expires.\n"
+			 "# TYPE lienthong_certificate_expiry_days gauge\n");
+	for (size_t i = 0; gw->sec && i < gw->sec->ncerts; i++) {
+		const struct lt_cert_report *r = &gw->sec->certs[i];
+		lt_buf_printf(b, "lienthong_certificate_expiry_days{what=\"%s\",cn=\"%s\"} %d\n", r->what, r->cn,
+			      r->days_left);
+	}
 }
 
 static json_t *status_json(struct lt_gateway *gw, const struct lt_stats *st)

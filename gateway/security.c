@@ -13,6 +13,9 @@
 
 #define EXPIRY_WARN_DAYS 30
 
+/* Record every certificate of a file with its days to expiry. An expired
+ * certificate of the gateway's own is an error; one a peer may sign with is
+ * a warning (kept for a rollover; messages signed with it are refused). */
 static void report_cert(struct lt_security *s, const char *what, const char *path, const char *pw,
 			struct lt_buf *errors, struct lt_buf *warnings)
 {
@@ -35,8 +38,14 @@ static void report_cert(struct lt_security *s, const char *what, const char *pat
 		snprintf(r->what, sizeof r->what, "%s", what);
 		snprintf(r->path, sizeof r->path, "%s", path);
 		lt_cert_cn(c, r->cn, sizeof r->cn);
+		for (char *q = r->cn; *q; q++)
+			if (*q == '"' || *q == '\\' || *q == '\n')
+				*q = '_';   /* safe inside a Prometheus label */
 		r->days_left = lt_cert_days_left(c);
-		if (r->days_left < 0)
+		if (r->days_left < 0 && strncmp(what, "peer ", 5) == 0)
+			lt_buf_printf(warnings, "%s: certificate %s (CN=%s) has expired; what it signs is refused\n",
+				      what, path, r->cn);
+		else if (r->days_left < 0)
 			lt_buf_printf(errors, "%s: certificate %s (CN=%s) has expired\n", what, path, r->cn);
 		else if (r->days_left < EXPIRY_WARN_DAYS)
 			lt_buf_printf(warnings, "%s: certificate %s (CN=%s) expires in %d days\n", what, path, r->cn,

@@ -4,15 +4,28 @@
 set -euo pipefail
 pkgs=(build-essential pkg-config make gcc
       libevent-dev libcurl4-openssl-dev libxml2-dev libxmlsec1-dev xmlsec1
-      libssl-dev openssl libjansson-dev libcjose-dev libsqlite3-dev sqlite3
+      libssl-dev openssl libjansson-dev libsqlite3-dev sqlite3
       libpq-dev libcmocka-dev python3 python3-jsonschema python3-cryptography curl ca-certificates procps)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "deps: installing ${missing[*]}"
-	if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 	$SUDO apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# node and npm for the interop checks (node's jose and xml-crypto verify what
+# lienthong signs): Debian's nodejs and npm unless a node is already present
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	echo "deps: installing nodejs npm"
+	DEBIAN_FRONTEND=noninteractive ${SUDO:-} apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+here=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -d "$here/tests/interop/node_modules/jose" ] || [ ! -d "$here/tests/interop/node_modules/xml-crypto" ]; then
+	echo "deps: npm ci in tests/interop"
+	(cd "$here/tests/interop" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi

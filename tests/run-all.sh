@@ -2,6 +2,7 @@
 # Runs every test suite and ends with one line: `N passed, N failed`.
 #   tests/run-all.sh            all suites
 #   tests/run-all.sh unit       unit tests and schema cross-checks only
+#   tests/run-all.sh interop    signatures checked with xmlsec1, node jose and xml-crypto
 #   tests/run-all.sh integration [NAME…]   integration tests (optionally filtered)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +47,15 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
 	"$PY" tests/schemas_check.py >"$out" 2>&1
 	cat "$out"
 	count schemas_check
+fi
+
+if [ "$what" = all ] || [ "$what" = interop ]; then
+	for check in tests/interop/check_*.sh; do
+		echo "== $check (signatures against implementations we did not write)"
+		bash "$check" >"$out" 2>&1
+		cat "$out"
+		count "$check"
+	done
 fi
 
 if [ "$what" = all ] || [ "$what" = integration ]; then
