@@ -173,7 +173,7 @@ def test_client_certificate_must_match_the_peer(tmp, cleanup):
     # peer-b's valid certificate posting as peer-a: 403, and a refusal record
     status, doc, _ = gw.post("peer-a", event("ID-1"), "id-1", as_peer="peer-b")
     assert status == 403 and doc["error"] == "forbidden" and "peer-b" in doc["detail"], doc
-    assert gw.query("SELECT status FROM refusals") == [(403,)]
+    wait_until(lambda: gw.query("SELECT status FROM refusals") == [(403,)], what="the refusal record")
     # no client certificate, or one from a CA nobody trusts: the handshake itself fails
     import http.client
     for ctx in (ssl.create_default_context(cafile=pki("trust.pem")), None):
