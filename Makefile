@@ -45,7 +45,7 @@ $(B)/jwstool: $(B)/obj/tests/jwstool.o $(B)/liblt.a
 $(B)/xmltool: $(B)/obj/tests/xmltool.o $(B)/liblt.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/benchload: $(B)/obj/tests/benchload.o
+$(B)/benchload: $(B)/obj/tests/benchload.o $(B)/liblt.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/liblt.a

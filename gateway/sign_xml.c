@@ -58,17 +58,10 @@ static int initialized;
 
 static _Thread_local char xmlsec_first[256];
 
-static void xmlsec_reset(void)
-{
-	xmlsec_first[0] = '\0';
-}
-
 static void xmlsec_capture(const char *file, int line, const char *func, const char *obj,
 			   const char *subj, int reason, const char *msg)
 {
-	(void)file;
-	(void)line;
-	(void)reason;
+	(void)file, (void)line, (void)reason;
 	if (xmlsec_first[0])
 		return;
 	const char *what = subj ? subj : obj;
@@ -79,9 +72,7 @@ static void xmlsec_capture(const char *file, int line, const char *func, const c
 /* No parser in this process may read anything outside the document it was given. */
 static xmlParserInputPtr refuse_entity_loader(const char *url, const char *id, xmlParserCtxtPtr ctxt)
 {
-	(void)url;
-	(void)id;
-	(void)ctxt;
+	(void)url, (void)id, (void)ctxt;
 	return NULL;
 }
 
@@ -130,34 +121,25 @@ void lt_xml_shutdown(void)
 
 /* ---- hardened parsing ------------------------------------------------------------- */
 
-static const char *find(const char *p, const char *end, const char *needle)
-{
-	return memmem(p, (size_t)(end - p), needle, strlen(needle));
-}
-
 /* Cheap scan of the raw bytes before the parser sees them: refuse any markup declaration
- * (<!DOCTYPE, <!ENTITY…) outside comments and CDATA, and nesting deeper than the limit.
- * Malformed input that the scan cannot follow is left to the parser to report. */
+ * (<!DOCTYPE, <!ENTITY…) outside comments, CDATA and PIs, and nesting deeper than the
+ * limit. Malformed input that the scan cannot follow is left to the parser to report. */
 static int prescan(const char *xml, size_t len, int code, struct lt_err *err)
 {
+	static const char *const skip[][2] = { { "<!--", "-->" }, { "<![CDATA[", "]]>" }, { "<?", "?>" } };
 	const char *p = xml, *end = xml + len;
 	int depth = 0;
 
 	while ((p = memchr(p, '<', (size_t)(end - p))) != NULL) {
-		size_t left = (size_t)(end - p);
-		const char *close;
-		if (left >= 4 && memcmp(p, "<!--", 4) == 0) {
-			if (!(close = find(p + 4, end, "-->")))
+		size_t left = (size_t)(end - p), i, n;
+		for (i = 0; i < 3; i++)
+			if (left >= (n = strlen(skip[i][0])) && memcmp(p, skip[i][0], n) == 0)
+				break;
+		if (i < 3) {
+			const char *close = memmem(p + n, left - n, skip[i][1], strlen(skip[i][1]));
+			if (!close)
 				return LT_OK;
-			p = close + 3;
-		} else if (left >= 9 && memcmp(p, "<![CDATA[", 9) == 0) {
-			if (!(close = find(p + 9, end, "]]>")))
-				return LT_OK;
-			p = close + 3;
-		} else if (left >= 2 && p[1] == '?') {
-			if (!(close = find(p + 2, end, "?>")))
-				return LT_OK;
-			p = close + 2;
+			p = close + strlen(skip[i][1]);
 		} else if (left >= 2 && p[1] == '!') {
 			return lt_err_set(err, code, "document type declaration not allowed "
 					  "(DTDs and entity declarations are refused)");
@@ -168,17 +150,10 @@ static int prescan(const char *xml, size_t len, int code, struct lt_err *err)
 			p++;
 		} else {
 			const char *q = p + 1;
-			char quote = 0;
-			for (; q < end; q++) {
-				if (quote) {
-					if (*q == quote)
-						quote = 0;
-				} else if (*q == '"' || *q == '\'') {
-					quote = *q;
-				} else if (*q == '>') {
-					break;
-				}
-			}
+			char quote = 0; /* a '>' inside an attribute value does not end the tag */
+			for (; q < end && (quote || *q != '>'); q++)
+				if (quote ? *q == quote : (*q == '"' || *q == '\''))
+					quote = quote ? 0 : *q;
 			if (q >= end)
 				return LT_OK;
 			if (q[-1] != '/' && ++depth > LT_XML_MAX_DEPTH)
@@ -316,13 +291,6 @@ static int is_last_child(xmlNodePtr sig, xmlNodePtr root)
 	return 1;
 }
 
-/* Algorithm attribute, "" when missing; malloc'd by libxml2. */
-static xmlChar *algorithm_of(xmlNodePtr n)
-{
-	xmlChar *a = n ? xmlGetNoNsProp(n, BAD_CAST "Algorithm") : NULL;
-	return a ? a : xmlStrdup(BAD_CAST "");
-}
-
 /* The root's Id/ID/id attribute whose value is id, or NULL. */
 static xmlAttrPtr root_id_attr(xmlNodePtr root, const char *id)
 {
@@ -439,7 +407,7 @@ int lt_xml_sign(const struct lt_xml_signer *s, const char *xml, size_t len, char
 
 	*out = NULL;
 	*outlen = 0;
-	xmlsec_reset();
+	xmlsec_first[0] = '\0';
 	if ((rc = parse_hardened(xml, len, LT_EINVAL, &doc, err)) != 0)
 		return rc;
 	xmlNodePtr first;
@@ -627,103 +595,100 @@ static int check_signer_cert(const struct lt_xml_trust *t, X509 *leaf, STACK_OF(
 			  X509_verify_cert_error_string(e));
 }
 
-/* The Signature's shape against the profile. On success *uri_id is the root id the
- * Reference names (NULL for URI=""), *leaf the signer certificate, *extra the others. */
-static int check_profile(xmlNodePtr root, xmlNodePtr sig, char **uri_id, X509 **leaf,
-			 STACK_OF(X509) **extra, struct lt_err *err)
+/* 1 when n's Algorithm is one of allowed (NULL-terminated); else 0 and the value in out. */
+static int alg_allowed(xmlNodePtr n, const char *const *allowed, char out[160])
 {
-	int rc = LT_OK;
-	xmlChar *a = NULL;
-	xmlNodePtr si = dsig_child(sig, "SignedInfo");
+	xmlChar *a = n ? xmlGetNoNsProp(n, BAD_CAST "Algorithm") : NULL;
+	snprintf(out, 160, "%s", a ? (const char *)a : "(none)");
+	xmlFree(a);
+	for (; *allowed; allowed++)
+		if (strcmp(out, *allowed) == 0)
+			return 1;
+	return 0;
+}
+
+/* SignedInfo's algorithms and its one Reference against the profile; *ref_out the Reference. */
+static int check_algorithms(xmlNodePtr sig, xmlNodePtr *ref_out, struct lt_err *err)
+{
+	static const char *const c14n[] = { ALG_EXC_C14N, NULL };
+	static const char *const sign[] = { ALG_RSA_SHA256, ALG_ECDSA_SHA256, NULL };
+	static const char *const transforms[] = { ALG_ENVELOPED, ALG_EXC_C14N, NULL };
+	static const char *const digest[] = { ALG_SHA256, NULL };
+	char alg[160];
+	xmlNodePtr si = dsig_child(sig, "SignedInfo"), ref = NULL;
 	if (!si || xmlFirstElementChild(sig) != si)
 		return lt_err_set(err, LT_EAUTH, "bad signature: SignedInfo missing");
-
-	a = algorithm_of(dsig_child(si, "CanonicalizationMethod"));
-	if (strcmp((char *)a, ALG_EXC_C14N) != 0) {
-		rc = lt_err_set(err, LT_EAUTH, "transform not allowed: %s (SignedInfo must use "
-				"exclusive C14N)", *a ? (char *)a : "(none)");
-		goto done;
-	}
-	xmlFree(a);
-	a = algorithm_of(dsig_child(si, "SignatureMethod"));
-	if (strcmp((char *)a, ALG_RSA_SHA256) != 0 && strcmp((char *)a, ALG_ECDSA_SHA256) != 0) {
-		rc = lt_err_set(err, LT_EAUTH, "signature algorithm not allowed: %s",
-				*a ? (char *)a : "(none)");
-		goto done;
-	}
-	xmlFree(a);
-	a = NULL;
-
+	if (!alg_allowed(dsig_child(si, "CanonicalizationMethod"), c14n, alg))
+		return lt_err_set(err, LT_EAUTH, "transform not allowed: %s (SignedInfo must use "
+				  "exclusive C14N)", alg);
+	if (!alg_allowed(dsig_child(si, "SignatureMethod"), sign, alg))
+		return lt_err_set(err, LT_EAUTH, "signature algorithm not allowed: %s", alg);
 	int nref = 0;
-	xmlNodePtr ref = NULL;
 	for (xmlNodePtr c = xmlFirstElementChild(si); c; c = xmlNextElementSibling(c))
 		if (is_dsig(c, "Reference") && nref++ == 0)
 			ref = c;
 	if (nref != 1)
 		return lt_err_set(err, LT_EAUTH, "exactly one Reference required (found %d)", nref);
-
-	/* The signature-wrapping check: the reference covers the whole document or the root. */
-	a = xmlGetNoNsProp(ref, BAD_CAST "URI");
-	*uri_id = NULL;
-	if (!a || (*a && (a[0] != '#' || !a[1] || !root_id_attr(root, (char *)a + 1)))) {
-		rc = lt_err_set(err, LT_EAUTH, "reference URI must be empty or the root id (got \"%.100s\")",
-				a ? (char *)a : "(no URI)");
-		goto done;
-	}
-	if (*a && !(*uri_id = strdup((char *)a + 1))) {
-		rc = lt_err_set(err, LT_ENOMEM, "out of memory");
-		goto done;
-	}
-	xmlFree(a);
-	a = NULL;
-
 	xmlNodePtr tr = dsig_child(ref, "Transforms");
-	for (xmlNodePtr c = tr ? xmlFirstElementChild(tr) : NULL; c; c = xmlNextElementSibling(c)) {
-		a = algorithm_of(c);
-		if (!is_dsig(c, "Transform") ||
-		    (strcmp((char *)a, ALG_ENVELOPED) != 0 && strcmp((char *)a, ALG_EXC_C14N) != 0)) {
-			rc = lt_err_set(err, LT_EAUTH, "transform not allowed: %s", *a ? (char *)a : "(none)");
-			goto done;
-		}
-		xmlFree(a);
-		a = NULL;
-	}
-	a = algorithm_of(dsig_child(ref, "DigestMethod"));
-	if (strcmp((char *)a, ALG_SHA256) != 0) {
-		rc = lt_err_set(err, LT_EAUTH, "digest algorithm not allowed: %s", *a ? (char *)a : "(none)");
-		goto done;
-	}
-	xmlFree(a);
-	a = NULL;
+	for (xmlNodePtr c = tr ? xmlFirstElementChild(tr) : NULL; c; c = xmlNextElementSibling(c))
+		if (!alg_allowed(c, transforms, alg) || !is_dsig(c, "Transform"))
+			return lt_err_set(err, LT_EAUTH, "transform not allowed: %s", alg);
+	if (!alg_allowed(dsig_child(ref, "DigestMethod"), digest, alg))
+		return lt_err_set(err, LT_EAUTH, "digest algorithm not allowed: %s", alg);
+	*ref_out = ref;
+	return LT_OK;
+}
 
-	/* The first X509Certificate is the signer's; any others may help build the chain. */
-	*leaf = NULL;
+/* The signature-wrapping check: the Reference covers the whole document (URI="") or the
+ * root element by its Id/ID/id. *uri_id is that id (malloc'd) or NULL for URI="". */
+static int check_reference_uri(xmlNodePtr root, xmlNodePtr ref, char **uri_id, struct lt_err *err)
+{
+	int rc = LT_OK;
+	xmlChar *a = xmlGetNoNsProp(ref, BAD_CAST "URI");
+	*uri_id = NULL;
+	if (!a || (*a && (a[0] != '#' || !a[1] || !root_id_attr(root, (char *)a + 1))))
+		rc = lt_err_set(err, LT_EAUTH, "reference URI must be empty or the root id (got \"%.100s\")",
+				a ? (char *)a : "no URI");
+	else if (*a && !(*uri_id = strdup((char *)a + 1)))
+		rc = lt_err_set(err, LT_ENOMEM, "out of memory");
+	xmlFree(a);
+	return rc;
+}
+
+/* The certificates in KeyInfo/X509Data: *leaf the signer's (the one that issued none of the
+ * others, normally the first), *extra the rest, offered as intermediates. */
+static int collect_certs(xmlNodePtr sig, X509 **leaf, STACK_OF(X509) **extra, struct lt_err *err)
+{
 	if (!(*extra = sk_X509_new_null()))
 		return lt_err_set(err, LT_ENOMEM, "out of memory");
 	xmlNodePtr ki = dsig_child(sig, "KeyInfo");
 	for (xmlNodePtr xd = ki ? xmlFirstElementChild(ki) : NULL; xd; xd = xmlNextElementSibling(xd)) {
-		if (!is_dsig(xd, "X509Data"))
-			continue;
-		for (xmlNodePtr c = xmlFirstElementChild(xd); c; c = xmlNextElementSibling(c)) {
+		for (xmlNodePtr c = xmlFirstElementChild(xd); is_dsig(xd, "X509Data") && c;
+		     c = xmlNextElementSibling(c)) {
 			if (!is_dsig(c, "X509Certificate"))
 				continue;
 			X509 *cert = cert_from_node(c);
 			if (!cert)
-				return lt_err_set(err, LT_EAUTH, "no signer certificate (X509Certificate "
+				return lt_err_set(err, LT_EAUTH, "no signer certificate (an X509Certificate "
 						  "is not a DER certificate)");
-			if (!*leaf)
-				*leaf = cert;
-			else if (!sk_X509_push(*extra, cert)) {
+			if (!sk_X509_push(*extra, cert)) {
 				X509_free(cert);
 				return lt_err_set(err, LT_ENOMEM, "out of memory");
 			}
 		}
 	}
+	int n = sk_X509_num(*extra);
+	for (int i = 0; i < n && !*leaf; i++) {
+		int issuer = 0;
+		for (int j = 0; j < n && !issuer; j++)
+			issuer = j != i && X509_check_issued(sk_X509_value(*extra, i),
+							     sk_X509_value(*extra, j)) == X509_V_OK;
+		if (!issuer)
+			*leaf = sk_X509_delete(*extra, i);
+	}
 	if (!*leaf)
 		return lt_err_set(err, LT_EAUTH, "no signer certificate (KeyInfo/X509Data/X509Certificate)");
-done:
-	xmlFree(a);
-	return rc;
+	return LT_OK;
 }
 
 /* Let xmlsec verify, restricted to the profile. */
@@ -783,7 +748,7 @@ static int confirm(xmlSecDSigCtxPtr ctx, xmlDocPtr doc, const char *uri_id, X509
 	X509 *used = x509 ? xmlSecOpenSSLKeyDataX509GetKeyCert(x509) : NULL;
 	if (!used || X509_cmp(used, leaf) != 0)
 		return lt_err_set(err, LT_EAUTH, "signer certificate not trusted: the signing key is "
-				  "not the first certificate's");
+				  "not the signer certificate's");
 	return LT_OK;
 }
 
@@ -800,7 +765,7 @@ int lt_xml_verify(const struct lt_xml_trust *t, const char *xml, size_t len, int
 
 	if (doc_out)
 		*doc_out = NULL;
-	xmlsec_reset();
+	xmlsec_first[0] = '\0';
 	if ((rc = parse_hardened(xml, len, LT_EAUTH, &doc, err)) != 0)
 		return rc;
 	xmlNodePtr root = xmlDocGetRootElement(doc), sig;
@@ -817,7 +782,10 @@ int lt_xml_verify(const struct lt_xml_trust *t, const char *xml, size_t len, int
 		rc = lt_err_set(err, LT_EAUTH, "signature must be the last child of the root");
 		goto done;
 	}
-	if ((rc = check_profile(root, sig, &uri_id, &leaf, &extra, err)) != 0)
+	xmlNodePtr ref = NULL;
+	if ((rc = check_algorithms(sig, &ref, err)) != 0 ||
+	    (rc = check_reference_uri(root, ref, &uri_id, err)) != 0 ||
+	    (rc = collect_certs(sig, &leaf, &extra, err)) != 0)
 		goto done;
 	if ((rc = check_signer_cert(t, leaf, extra, when, err)) != 0)
 		goto done;

@@ -123,9 +123,10 @@ def event(code, type_="dossier.received", **extra):
 class Peersim:
     """A peer simulator process: a real HTTP server that records and fails on demand."""
 
-    def __init__(self, tmp, name, extra=(), tls=True):
+    def __init__(self, tmp, name, extra=(), tls=True, kind=None):
         self.name = name
         self.tls = tls
+        self.kind = kind
         self.tmp = tmp
         self.port_file = os.path.join(tmp, "peersim-%s.port" % name)
         self.record = os.path.join(tmp, "peersim-%s.jsonl" % name)
@@ -142,8 +143,8 @@ class Peersim:
         self.log = open(os.path.join(self.tmp, "peersim-%s.log" % self.name), "ab")
         tls = []
         if self.tls:
-            f = peer_files(self.name)
-            tls = ["--tls-cert", f["tls_chain"], "--tls-key", f["tls_key"], "--ca", pki("trust.pem"),
+            f = peer_files(self.name, self.kind)
+            tls = ["--tls-cert", f["tls_chain"], "--tls-key", f["tls_key"], "--ca", pki("trust.pem", kind=self.kind),
                    "--require-client-cert"]
         self.proc = subprocess.Popen([PEERSIM, "--listen", listen, "--control", control, "--name", self.name,
                                       "--port-file", self.port_file, "--record", self.record] + tls + self.extra,
@@ -198,12 +199,13 @@ class Peersim:
 class Gateway:
     """A lienthong daemon with a config written for the test."""
 
-    def __init__(self, tmp, peers, routes, retry=None, gateway=None, start=True, tls=True):
+    def __init__(self, tmp, peers, routes, retry=None, gateway=None, start=True, tls=True, kind=None):
         """peers: name -> options. A peer without url is a sender: it signs with
         its dev-PKI signing key (keys = its certificate) and connects with its
         TLS certificate, unless the options say otherwise."""
         self.tmp = tmp
         self.tls = tls
+        self.kind = kind
         self.peers = peers
         self.port = free_port()
         self.admin_port = free_port()
@@ -212,10 +214,11 @@ class Gateway:
         self.log_path = os.path.join(tmp, "gateway.log")
         lines = ["[gateway]", "node_id = gw-test", "listen = 127.0.0.1:%d" % self.port,
                  "admin_listen = 127.0.0.1:%d" % self.admin_port, "store = sqlite:%s" % self.db,
-                 "sign_key = %s" % pki("gateway", "sign.key"), "sign_cert = %s" % pki("gateway", "sign.pem")]
+                 "sign_key = %s" % pki("gateway", "sign.key", kind=kind),
+                 "sign_cert = %s" % pki("gateway", "sign.pem", kind=kind)]
         if tls:
-            lines += ["tls_cert = %s" % pki("gateway", "tls-chain.pem"), "tls_key = %s" % pki("gateway", "tls.key"),
-                      "trust = %s" % pki("trust.pem")]
+            lines += ["tls_cert = %s" % pki("gateway", "tls-chain.pem", kind=kind),
+                      "tls_key = %s" % pki("gateway", "tls.key", kind=kind), "trust = %s" % pki("trust.pem", kind=kind)]
         else:
             lines += ["tls = off"]
         for k, v in (gateway or {}).items():
@@ -229,7 +232,7 @@ class Gateway:
             opts = dict(opts)
             opts.setdefault("adapter", "canonical")
             if "url" not in opts:
-                f = peer_files(name)
+                f = peer_files(name, kind)
                 opts.setdefault("identity", f["cn"])
                 if opts.get("verify") != "none":
                     opts.setdefault("keys", f["sign_cert"])
@@ -261,7 +264,8 @@ class Gateway:
     def connect(self, as_peer, timeout=30):
         if not self.tls:
             return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=client_context(as_peer))
+        return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
+                                           context=client_context(as_peer, self.kind))
 
     def post(self, peer, body, message_id=None, content_type="application/json", headers=None, raw=False,
              sign=True, as_peer=None, jws=None):
@@ -275,7 +279,7 @@ class Gateway:
         if message_id is not None:
             h["X-Message-Id"] = message_id
         if sign:
-            f = peer_files(as_peer or "peer-b")
+            f = peer_files(as_peer or "peer-b", self.kind)
             opts = {"key_path": f["sign_key"], "cert_path": f["sign_cert"], "jti": message_id or ""}
             opts.update(jws or {})
             h["X-Signature"] = jws_detached(data, **opts)

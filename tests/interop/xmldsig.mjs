@@ -9,7 +9,7 @@
 // certificate in KeyInfo/X509Data. verify checks the signature with CERT's key, requires
 // that exactly one Reference covers the whole document and that KeyInfo carries CERT;
 // it prints {"ok":true,"signer":CN} or {"ok":false,"error":…} and exits 1.
-// Setup: cd tests/interop && npm install
+// Setup: cd tests/interop && npm ci
 import crypto from "node:crypto";
 import fs from "node:fs";
 import { SignedXml } from "xml-crypto";

@@ -88,6 +88,19 @@ static int teardown(void **state)
 
 /* ---- helpers ----------------------------------------------------------- */
 
+/* The signer whose files are BASE.key and BASE.pem in the PKI. */
+static struct lt_xml_signer *signer_of(const char *base)
+{
+	struct lt_err err = { 0 };
+	char key[300], cert[300];
+	snprintf(key, sizeof key, "%s.key", base);
+	snprintf(cert, sizeof cert, "%s.pem", base);
+	struct lt_xml_signer *s = lt_xml_signer_new(path(key), path(cert), NULL, &err);
+	if (!s)
+		fail_msg("%s: %s", base, err.msg);
+	return s;
+}
+
 static char *sign_with(const struct lt_xml_signer *s, const char *xml)
 {
 	struct lt_err err = { 0 };
@@ -213,16 +226,34 @@ static char *xmlsec_sign(char *xml)
 	return out;
 }
 
-/* DOC signed by xmlsec with the given SignedInfo choices. */
-static char *signed_off_profile(const char *c14n, const char *alg, const char *transforms,
-				const char *digest)
+/* doc signed by xmlsec with a Reference to uri and the given SignedInfo choices. */
+static char *xmlsec_signed(const char *doc, const char *uri, const char *c14n, const char *alg,
+			   const char *transforms, const char *digest)
 {
-	char *t = tmpl(c14n, alg, "", transforms, digest);
-	char *xml = replace(DOC, ROOT_END, t);
-	char *full = concat3(xml, ROOT_END, "");
+	char *t = tmpl(c14n, alg, uri, transforms, digest);
+	char *sigend = concat3(t, ROOT_END, "");
+	char *xml = xmlsec_sign(replace(doc, ROOT_END, sigend));
+	free(sigend);
 	free(t);
-	free(xml);
-	return xmlsec_sign(full);
+	return xml;
+}
+
+#define signed_off_profile(c14n, alg, transforms, digest) \
+	xmlsec_signed(DOC, "", c14n, alg, transforms, digest)
+#define signed_by_reference(doc, uri) xmlsec_signed(doc, uri, EXC, RSA256, PROFILE_TRANSFORMS, SHA256)
+
+/* s as UTF-16LE with a byte order mark (malloc'd, *n bytes): the byte scan cannot read it. */
+static char *utf16le(const char *s, size_t *n)
+{
+	size_t len = strlen(s);
+	char *u = calloc(2 * len + 2, 1);
+	assert_non_null(u);
+	u[0] = (char)0xff;
+	u[1] = (char)0xfe;
+	for (size_t i = 0; i < len; i++)
+		u[2 + 2 * i] = s[i];
+	*n = 2 * len + 2;
+	return u;
 }
 
 /* ---- round trips ------------------------------------------------------- */
@@ -266,7 +297,7 @@ static void test_signature_has_the_profile_and_is_the_last_child(void **state)
 	char *xml = sign_with(rsa_signer, DOC);
 	const char *must[] = { "<Reference URI=\"\">", "Algorithm=\"" ENV "\"", "Algorithm=\"" EXC "\"",
 			       "Algorithm=\"" RSA256 "\"", "Algorithm=\"" SHA256 "\"",
-			       "<KeyInfo>\n<X509Data>\n<X509Certificate>", "</Signature>" ROOT_END };
+			       "<KeyInfo>\n<X509Data>\n<X509Certificate>", ("</Signature>" ROOT_END) };
 	for (size_t i = 0; i < sizeof must / sizeof must[0]; i++)
 		if (!strstr(xml, must[i]))
 			fail_msg("signed document lacks %s:\n%s", must[i], xml);
@@ -286,13 +317,9 @@ static void test_reference_to_the_root_id_verifies(void **state)
 {
 	(void)state;
 	char *doc = replace(DOC, "maHoSoLT=", "Id=\"LT1\" maHoSoLT=");
-	char *t = tmpl(EXC, RSA256, "#LT1", PROFILE_TRANSFORMS, SHA256);
-	char *sigend = concat3(t, ROOT_END, "");
-	char *xml = xmlsec_sign(replace(doc, ROOT_END, sigend));
+	char *xml = signed_by_reference(doc, "#LT1");
 	assert_verifies(rsa_trust, xml, "lienthong-gateway-signing");
 	free(xml);
-	free(sigend);
-	free(t);
 	free(doc);
 }
 
@@ -381,11 +408,8 @@ static void test_tampered_signature_value_is_a_bad_signature(void **state)
 
 static void test_signer_from_an_untrusted_ca_is_refused(void **state)
 {
-	struct lt_err err = { 0 };
 	(void)state;
-	struct lt_xml_signer *s = lt_xml_signer_new(path("rsa/hostile/untrusted-peer-sign.key"),
-						    path("rsa/hostile/untrusted-peer-sign.pem"), NULL, &err);
-	assert_non_null(s);
+	struct lt_xml_signer *s = signer_of("rsa/hostile/untrusted-peer-sign");
 	assert_refused(rsa_trust, sign_with(s, DOC), "signer certificate not trusted");
 	lt_xml_signer_free(s);
 	/* and an RSA signer is nobody the EC trust knows */
@@ -394,11 +418,8 @@ static void test_signer_from_an_untrusted_ca_is_refused(void **state)
 
 static void test_expired_certificate_is_refused(void **state)
 {
-	struct lt_err err = { 0 };
 	(void)state;
-	struct lt_xml_signer *s = lt_xml_signer_new(path("ec/hostile/expired-sign.key"),
-						    path("ec/hostile/expired-sign.pem"), NULL, &err);
-	assert_non_null(s);
+	struct lt_xml_signer *s = signer_of("ec/hostile/expired-sign");
 	assert_refused(ec_trust, sign_with(s, DOC), "certificate expired");
 	lt_xml_signer_free(s);
 }
@@ -429,11 +450,9 @@ static void test_pinned_trust_accepts_only_the_pinned_signer(void **state)
 	struct lt_xml_trust *ca_and_pin = lt_xml_trust_new(path("rsa/trust.pem"),
 							   path("rsa/peers/hotich-tinh/sign.pem"), &err);
 	struct lt_xml_trust *pin_only = lt_xml_trust_new(NULL, path("rsa/peers/hotich-tinh/sign.pem"), &err);
-	struct lt_xml_signer *peer = lt_xml_signer_new(path("rsa/peers/hotich-tinh/sign.key"),
-						       path("rsa/peers/hotich-tinh/sign.pem"), NULL, &err);
+	struct lt_xml_signer *peer = signer_of("rsa/peers/hotich-tinh/sign");
 	assert_non_null(ca_and_pin);
 	assert_non_null(pin_only);
-	assert_non_null(peer);
 	char *xml = sign_with(peer, DOC);
 	assert_verifies(ca_and_pin, xml, "hotich-tinh-signing");
 	assert_verifies(pin_only, xml, "hotich-tinh-signing");
@@ -444,6 +463,30 @@ static void test_pinned_trust_accepts_only_the_pinned_signer(void **state)
 	lt_xml_signer_free(peer);
 	lt_xml_trust_free(ca_and_pin);
 	lt_xml_trust_free(pin_only);
+}
+
+static void test_intermediate_in_key_info_completes_the_chain_to_a_root_only_trust(void **state)
+{
+	struct lt_err err = { 0 };
+	(void)state;
+	struct lt_xml_trust *root_only = lt_xml_trust_new(path("rsa/root-ca.pem"), NULL, &err);
+	assert_non_null(root_only);
+	char *xml = sign_with(rsa_signer, DOC);
+	assert_refused(root_only, strdup(xml), "signer certificate not trusted");
+	/* the issuing CA's certificate, put before the signer's in X509Data */
+	FILE *f = fopen(path("rsa/issuing-ca.pem"), "r");
+	char pem[4096], b64[4096] = "<X509Certificate>";
+	assert_non_null(f);
+	while (fgets(pem, sizeof pem, f))
+		if (strncmp(pem, "-----", 5) != 0)
+			strcat(b64, pem);
+	fclose(f);
+	strcat(b64, "</X509Certificate><X509Certificate>");
+	char *with_ca = replace(xml, "<X509Certificate>", b64);
+	assert_verifies(root_only, with_ca, "lienthong-gateway-signing");
+	free(with_ca);
+	free(xml);
+	lt_xml_trust_free(root_only);
 }
 
 static void test_missing_certificate_is_refused(void **state)
@@ -469,17 +512,15 @@ static void test_signed_content_moved_under_a_fake_root_is_refused(void **state)
 	(void)state;
 	char *xml = sign_with(rsa_signer, DOC);
 	char *sig = element(xml, "Signature");
-	/* fake root with the attacker's content, the signed original tucked inside */
-	char *inner = replace(DOC, "urn:lienthong:civilreg:1\"", "urn:lienthong:civilreg:1\"");
+	/* a fake root with the attacker's content, the signed original tucked inside it */
 	char *fake_head = concat3("<HoSoDangKyKhaiSinh xmlns=\"urn:lienthong:civilreg:1\" maHoSoLT=\"LT-2026-0001\" "
 				  "thoiGian=\"2026-11-24T09:00:00+07:00\"><maDonVi>EVIL</maDonVi><Wrapper>",
-				  inner, "</Wrapper>");
+				  DOC, "</Wrapper>");
 	assert_refused(rsa_trust, concat3(fake_head, sig, ROOT_END), "bad digest");
 	/* the whole signed document inside another root */
 	assert_refused(rsa_trust, concat3("<Envelope>", strstr(xml, "<HoSo"), "</Envelope>"),
 		       "signature must be the last child of the root");
 	free(fake_head);
-	free(inner);
 	free(sig);
 	free(xml);
 }
@@ -488,12 +529,8 @@ static void test_reference_to_a_nested_element_is_refused(void **state)
 {
 	(void)state;
 	char *doc = replace(DOC, "<nksHoTen>", "<nksHoTen Id=\"ks1\">");
-	char *t = tmpl(EXC, RSA256, "#ks1", PROFILE_TRANSFORMS, SHA256);
-	char *sigend = concat3(t, ROOT_END, "");
-	char *xml = xmlsec_sign(replace(doc, ROOT_END, sigend));
-	assert_refused(rsa_trust, xml, "reference URI must be empty or the root id");
-	free(sigend);
-	free(t);
+	assert_refused(rsa_trust, signed_by_reference(doc, "#ks1"),
+		       "reference URI must be empty or the root id");
 	free(doc);
 }
 
@@ -502,12 +539,8 @@ static void test_root_id_shadowed_by_a_nested_xml_id_is_refused(void **state)
 	(void)state;
 	char *doc = replace(DOC, "maHoSoLT=", "Id=\"LT1\" maHoSoLT=");
 	char *doc2 = replace(doc, "<module>", "<module xml:id=\"LT1\">");
-	char *t = tmpl(EXC, RSA256, "#LT1", PROFILE_TRANSFORMS, SHA256);
-	char *sigend = concat3(t, ROOT_END, "");
-	char *xml = xmlsec_sign(replace(doc2, ROOT_END, sigend));
-	assert_refused(rsa_trust, xml, "reference URI must be empty or the root id");
-	free(sigend);
-	free(t);
+	assert_refused(rsa_trust, signed_by_reference(doc2, "#LT1"),
+		       "reference URI must be empty or the root id");
 	free(doc2);
 	free(doc);
 }
@@ -621,14 +654,9 @@ static void test_external_entity_is_never_loaded(void **state)
 	assert_null(doc);
 
 	/* the same in UTF-16 gets past the byte scan; the parsed-document check refuses it */
-	size_t n = strlen(xxe) - strlen("<?xml version=\"1.0\"?>");
-	const char *body = xxe + strlen("<?xml version=\"1.0\"?>");
-	char *u16 = calloc(2 * n + 2, 1);
-	u16[0] = (char)0xff;
-	u16[1] = (char)0xfe;
-	for (size_t i = 0; i < n; i++)
-		u16[2 + 2 * i] = body[i];
-	assert_int_equal(lt_xml_verify(rsa_trust, u16, 2 * n + 2, 0, NULL, &doc, &err), LT_EAUTH);
+	size_t n;
+	char *u16 = utf16le(strstr(xxe, "<!DOCTYPE"), &n);
+	assert_int_equal(lt_xml_verify(rsa_trust, u16, n, 0, NULL, &doc, &err), LT_EAUTH);
 	assert_non_null(strstr(err.msg, "document type declaration not allowed"));
 	free(u16);
 
@@ -665,15 +693,10 @@ static void test_billion_laughs_returns_quickly_without_expansion(void **state)
 	assert_true((b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000 < 1000);
 
 	/* in UTF-16 the byte scan cannot see it: the parser must still stop at once */
-	const char *body = strstr(bomb, "<!DOCTYPE");
-	size_t n = strlen(body);
-	char *u16 = calloc(2 * n + 2, 1);
-	u16[0] = (char)0xff;
-	u16[1] = (char)0xfe;
-	for (size_t i = 0; i < n; i++)
-		u16[2 + 2 * i] = body[i];
+	size_t n;
+	char *u16 = utf16le(strstr(bomb, "<!DOCTYPE"), &n);
 	clock_gettime(CLOCK_MONOTONIC, &a);
-	assert_int_equal(lt_xml_verify(rsa_trust, u16, 2 * n + 2, 0, NULL, NULL, &err), LT_EAUTH);
+	assert_int_equal(lt_xml_verify(rsa_trust, u16, n, 0, NULL, NULL, &err), LT_EAUTH);
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	free(u16);
 	assert_true((b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000 < 1000);
@@ -777,6 +800,7 @@ int main(void)
 		cmocka_unit_test(test_expired_certificate_is_refused),
 		cmocka_unit_test(test_validity_is_judged_at_the_given_time),
 		cmocka_unit_test(test_pinned_trust_accepts_only_the_pinned_signer),
+		cmocka_unit_test(test_intermediate_in_key_info_completes_the_chain_to_a_root_only_trust),
 		cmocka_unit_test(test_missing_certificate_is_refused),
 		cmocka_unit_test(test_unsigned_document_is_refused),
 		cmocka_unit_test(test_signed_content_moved_under_a_fake_root_is_refused),
