@@ -17,9 +17,23 @@ struct lt_request {
 	char method[8];            /* "POST" */
 	char path[256];            /* appended to the peer's url; "" = the url itself */
 	char content_type[64];
+	char headers[512];         /* extra "Name: value" lines, separated by \n; "" = none */
 	struct lt_buf body;
 	char *signature;           /* X-Signature value set by the gateway after signing; malloc'd */
 };
+
+/* What a delivery carries from one attempt to the next. `flags` is the
+ * adapter's to set in outcome() (e.g. LT_FLAG_UPDATE after the portal said
+ * "already exists"); the dispatcher stores it with the delivery, so it
+ * survives retries and restarts. */
+struct lt_delivery_ctx {
+	int attempt;               /* 1-based number of this attempt */
+	int flags;
+	const char *message_id;    /* X-Message-Id / Idempotency-Key of the delivery */
+	const char *session;       /* session token from login(), or NULL */
+};
+
+#define LT_FLAG_UPDATE 0x1         /* send as an update, not a create */
 
 /* What a peer answered to a delivery. */
 struct lt_response {
@@ -29,7 +43,13 @@ struct lt_response {
 	const char *content_type;
 };
 
-enum lt_verdict { LT_DONE = 0, LT_RETRY = 1, LT_DEAD = 2 };
+enum lt_verdict {
+	LT_DONE = 0,               /* accepted */
+	LT_RETRY = 1,              /* try again later (backoff) */
+	LT_DEAD = 2,               /* refused for good: dead letter */
+	LT_RESEND = 3,             /* send again at once, ctx->flags changed (e.g. create → update) */
+	LT_RELOGIN = 4,            /* the session expired: log in again, then send again */
+};
 
 struct lt_adapter {
 	const char *name;
@@ -40,11 +60,31 @@ struct lt_adapter {
 	 * event gets "source" set to the peer. 0, or LT_EINVAL (400) / LT_ESCHEMA
 	 * (422) with err naming the field. */
 	int (*decode)(const struct lt_peer *peer, const char *body, size_t len, json_t *out, struct lt_err *err);
-	/* Canonical event → request for this peer. */
-	int (*encode)(const struct lt_peer *peer, const json_t *event, struct lt_request *out, struct lt_err *err);
-	/* Peer answer → verdict; may append events the answer carries to `out`. */
-	enum lt_verdict (*outcome)(const struct lt_peer *peer, const struct lt_response *rsp, json_t *out, struct lt_err *err);
+	/* Canonical event → request for this peer. LT_EINVAL/LT_ESCHEMA when the
+	 * event cannot be expressed for this peer (a dead letter, never retried). */
+	int (*encode)(const struct lt_peer *peer, const struct lt_delivery_ctx *ctx, const json_t *event,
+		      struct lt_request *out, struct lt_err *err);
+	/* Peer answer to `event` → verdict; may set ctx->flags; may append the
+	 * canonical events the answer carries (e.g. registry.submitted) to `out`,
+	 * which the gateway stores and routes like any inbound event. */
+	enum lt_verdict (*outcome)(const struct lt_peer *peer, struct lt_delivery_ctx *ctx, const json_t *event,
+				   const struct lt_response *rsp, json_t *out, struct lt_err *err);
+	/* Optional pull mode: the next poll request from a stored cursor ("" the
+	 * first time), and its answer → events + the cursor after them (written
+	 * into next_cursor, 512 bytes, in the same commit as the events). */
+	int (*poll)(const struct lt_peer *peer, const struct lt_delivery_ctx *ctx, const char *cursor,
+		    struct lt_request *out, struct lt_err *err);
+	int (*poll_result)(const struct lt_peer *peer, const struct lt_response *rsp, json_t *out,
+			   char next_cursor[512], struct lt_err *err);
+	/* Optional session login (the portal): the login request, and its answer
+	 * → the session token (512 bytes). */
+	int (*login)(const struct lt_peer *peer, struct lt_request *out, struct lt_err *err);
+	int (*login_result)(const struct lt_peer *peer, const struct lt_response *rsp, char session[512],
+			    struct lt_err *err);
 };
+
+/* A peer's adapter-specific setting (`param.NAME = value` in its section), or NULL. */
+const char *lt_peer_param(const struct lt_peer *peer, const char *name);
 
 /* Look up an adapter by its config name; NULL if unknown. */
 const struct lt_adapter *lt_adapter_find(const char *name);

@@ -49,10 +49,11 @@ static int canonical_decode(const struct lt_peer *peer, const char *body, size_t
 	return LT_OK;
 }
 
-static int canonical_encode(const struct lt_peer *peer, const json_t *event, struct lt_request *out,
-			    struct lt_err *err)
+static int canonical_encode(const struct lt_peer *peer, const struct lt_delivery_ctx *ctx, const json_t *event,
+			    struct lt_request *out, struct lt_err *err)
 {
 	(void)peer;
+	(void)ctx;
 	char *s = json_dumps(event, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (!s)
 		return lt_err_set(err, LT_ENOMEM, "cannot encode event");
@@ -64,10 +65,12 @@ static int canonical_encode(const struct lt_peer *peer, const json_t *event, str
 	return LT_OK;
 }
 
-static enum lt_verdict canonical_outcome(const struct lt_peer *peer, const struct lt_response *rsp, json_t *out,
-					 struct lt_err *err)
+static enum lt_verdict canonical_outcome(const struct lt_peer *peer, struct lt_delivery_ctx *ctx, const json_t *event,
+					 const struct lt_response *rsp, json_t *out, struct lt_err *err)
 {
 	(void)peer;
+	(void)ctx;
+	(void)event;
 	(void)out;
 	return lt_outcome_default(rsp, err);
 }

@@ -228,6 +228,8 @@ static void peer_key(struct parse_state *st, int line, const char *k, const char
 		set_str(&p->identity, v);
 	} else if (strcmp(k, "keys") == 0) {
 		set_str(&p->keys, v);
+	} else if (strncmp(k, "param.", 6) == 0 && k[6]) {
+		json_object_set_new(p->params, k + 6, json_string(v));
 	} else if (strcmp(k, "trust") == 0) {
 		set_str(&p->trust, v);
 	} else if (strcmp(k, "pin") == 0) {
@@ -298,6 +300,7 @@ static void section(struct parse_state *st, int line, const char *name)
 		struct lt_peer *p = &c->peers[c->npeers++];
 		memset(p, 0, sizeof *p);
 		p->name = strdup(name + 5);
+		p->params = json_object();
 		p->concurrency = 4;
 		p->timeout_ms = 30000;
 		p->index = (int)c->npeers - 1;
@@ -461,6 +464,11 @@ int lt_config_load(const char *path, struct lt_config **out, struct lt_buf *erro
 	return LT_OK;
 }
 
+const char *lt_peer_param(const struct lt_peer *peer, const char *name)
+{
+	return json_string_value(json_object_get(peer->params, name));
+}
+
 const struct lt_peer *lt_config_peer(const struct lt_config *c, const char *name)
 {
 	for (size_t i = 0; i < c->npeers; i++)
@@ -476,6 +484,7 @@ void lt_config_free(struct lt_config *c)
 	for (size_t i = 0; i < c->npeers; i++) {
 		struct lt_peer *p = &c->peers[i];
 		free(p->name); free(p->adapter_name); free(p->inbound); free(p->url);
+		json_decref(p->params);
 		free(p->identity); free(p->keys); free(p->trust); free(p->pin); free(p->verify); free(p->sign);
 	}
 	for (size_t i = 0; i < c->nroutes; i++) {

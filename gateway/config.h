@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 #include "lt.h"
 
 struct lt_adapter;
@@ -23,6 +24,7 @@ struct lt_peer {
 	int concurrency;        /* deliveries in flight at once */
 	double rate;            /* deliveries per second; 0 = unlimited */
 	int64_t timeout_ms;     /* one delivery attempt */
+	json_t *params;         /* `param.NAME = value` lines: adapter-specific settings */
 	int index;              /* position in lt_config.peers */
 	int line;
 };

@@ -241,7 +241,12 @@ static void attempt_ended(struct attempt *a, CURLcode cc)
 				   .content_type = ctype };
 	struct lt_err err = { 0 };
 	json_t *carried = json_array();
-	enum lt_verdict v = pq->peer->adapter->outcome(pq->peer, &rsp, carried, &err);
+	struct lt_delivery_ctx ctx = { .attempt = a->row.attempts + 1, .message_id = a->row.event_id };
+	json_t *event = json_loads(a->row.body, 0, NULL);
+	enum lt_verdict v = pq->peer->adapter->outcome(pq->peer, &ctx, event, &rsp, carried, &err);
+	json_decref(event);
+	if (v == LT_RESEND || v == LT_RELOGIN)
+		v = LT_RETRY;   /* TODO(issue 4): resend at once with ctx.flags, log in again */
 	json_decref(carried);   /* events carried by answers: adapters of issue 4 */
 	if (cc != CURLE_OK)
 		lt_err_set(&err, LT_EIO, "%s", a->curl_err[0] ? a->curl_err : curl_easy_strerror(cc));
@@ -347,7 +352,8 @@ static void encode_run(struct lt_job *job)
 	struct attempt *a = ATTEMPT_OF(job);
 	const struct lt_peer *peer = a->pq->peer;
 	json_t *ev = json_loads(a->row.body, 0, NULL);
-	a->encode_rc = ev ? peer->adapter->encode(peer, ev, &a->req, &a->encode_err)
+	struct lt_delivery_ctx ctx = { .attempt = a->row.attempts + 1, .message_id = a->row.event_id };
+	a->encode_rc = ev ? peer->adapter->encode(peer, &ctx, ev, &a->req, &a->encode_err)
 			  : lt_err_set(&a->encode_err, LT_EINVAL, "stored event is not valid JSON");
 	json_decref(ev);
 	if (!a->encode_rc)

@@ -66,9 +66,12 @@ struct lt_xml_info {
  *   "document type declaration not allowed", "malformed XML", "document too deep",
  *   "no signature", "more than one signature", "signature must be the last child of the root",
  *   "exactly one Reference required", "reference URI must be empty or the root id",
- *   "canonicalization not allowed", "transform not allowed", "signature algorithm not allowed",
- *   "digest algorithm not allowed", "no signer certificate", "signer certificate not trusted",
- *   "certificate expired", "certificate not yet valid", "bad digest", "bad signature".
+ *   "transform not allowed: URI" (Reference transforms and SignedInfo's canonicalization),
+ *   "signature algorithm not allowed: URI", "digest algorithm not allowed: URI",
+ *   "no signer certificate", "signer certificate not trusted", "certificate expired",
+ *   "certificate not yet valid", "bad digest" (content changed), "bad signature".
+ * The signer certificate is the KeyInfo certificate that issued none of the others there;
+ * the others may serve as intermediates. Resource failures are LT_ENOMEM.
  * Safe to call from several threads at once with one trust. */
 int lt_xml_verify(const struct lt_xml_trust *t, const char *xml, size_t len, int64_t now,
 		  struct lt_xml_info *info, xmlDocPtr *doc_out, struct lt_err *err);

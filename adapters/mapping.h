@@ -1,0 +1,57 @@
+/* mapping.h — the tables and conversions adapters share: channel and status
+ * codes, applicant types, and the date formats of the peer systems.
+ *
+ * The tables live in adapters/mapping.c, one array per code list, so that an
+ * integrator adjusting to a province's interface edits one table. Every
+ * lookup refuses what is not in its table (never a silent default). */
+#ifndef LT_MAPPING_H
+#define LT_MAPPING_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "lt.h"
+
+/* A code list: wire code ↔ canonical value. */
+struct lt_code {
+	const char *wire;
+	const char *canonical;
+};
+
+struct lt_code_table {
+	const char *name;          /* "channel (KenhThucHien)" — used in error messages */
+	const struct lt_code *codes;
+	size_t n;
+};
+
+extern const struct lt_code_table lt_channel_codes;         /* 1 direct, 2 online, 3 postal */
+extern const struct lt_code_table lt_applicant_type_codes;  /* 1 citizen, 2 enterprise, 3 state_body, 4 other */
+extern const struct lt_code_table lt_return_via_codes;      /* HinhThuc: 0 direct, 1 postal */
+extern const struct lt_code_table lt_registry_module_codes; /* LTKS birth, LTKT death, LTKH marriage → procedure */
+
+/* wire → canonical; NULL and err ("channel (KenhThucHien): unknown code \"7\"") when absent. */
+const char *lt_code_to_canonical(const struct lt_code_table *t, const char *wire, struct lt_err *err);
+/* canonical → wire; NULL and err when absent. */
+const char *lt_code_to_wire(const struct lt_code_table *t, const char *canonical, struct lt_err *err);
+
+/* Portal status codes TrangThaiHoSo 1..10 and the event type each suggests
+ * when a peer reports only a status (e.g. 9 → dossier.resolved). NULL for an
+ * unknown code. */
+const char *lt_status_event_type(int status);
+int lt_status_valid(int status);
+
+/* Dates. Canonical events use RFC 3339 with an offset; the portal uses
+ * yyyyMMddHHmmss and the civil registry dd/MM/yyyy HH:mm:ss, both in
+ * Asia/Ho_Chi_Minh time (UTC+07:00, no daylight saving).
+ * Each returns 0 or LT_EINVAL with err naming the value; impossible dates
+ * (2026-02-30, hour 24) are refused. */
+int lt_date_parse_rfc3339(const char *s, int64_t *unix_s, struct lt_err *err);
+void lt_date_format_rfc3339(int64_t unix_s, char out[32]);        /* always +07:00 */
+int lt_date_parse_compact(const char *s, int64_t *unix_s, struct lt_err *err);   /* yyyyMMddHHmmss */
+void lt_date_format_compact(int64_t unix_s, char out[16]);
+int lt_date_parse_vn(const char *s, int64_t *unix_s, struct lt_err *err);        /* dd/MM/yyyy HH:mm:ss */
+void lt_date_format_vn(int64_t unix_s, char out[20]);
+/* RFC 3339 → compact / vn in one step (for encoders). */
+int lt_date_rfc3339_to_compact(const char *s, char out[16], struct lt_err *err);
+int lt_date_rfc3339_to_vn(const char *s, char out[20], struct lt_err *err);
+
+#endif
