@@ -7,7 +7,7 @@
 #include <string.h>
 
 #define TABLE(var, label, ...)                                                  \
-	static const struct lt_code var##_codes[] = { __VA_ARGS__ };            \
+	static const struct lt_code_pair var##_codes[] = { __VA_ARGS__ };            \
 	const struct lt_code_table var = { label, var##_codes,                  \
 					   sizeof var##_codes / sizeof *var##_codes }
 

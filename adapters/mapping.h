@@ -12,14 +12,14 @@
 #include "lt.h"
 
 /* A code list: wire code ↔ canonical value. */
-struct lt_code {
+struct lt_code_pair {
 	const char *wire;
 	const char *canonical;
 };
 
 struct lt_code_table {
 	const char *name;          /* "channel (KenhThucHien)" — used in error messages */
-	const struct lt_code *codes;
+	const struct lt_code_pair *codes;
 	size_t n;
 };
 
