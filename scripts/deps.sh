@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(build-essential pkg-config make gcc
       libevent-dev libcurl4-openssl-dev libxml2-dev libxmlsec1-dev xmlsec1
       libssl-dev openssl libjansson-dev libsqlite3-dev sqlite3
-      libpq-dev libcmocka-dev python3 python3-jsonschema python3-cryptography curl ca-certificates procps)
+      libpq-dev libcmocka-dev python3 python3-jsonschema python3-cryptography libxml2-utils curl ca-certificates procps)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

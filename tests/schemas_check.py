@@ -13,6 +13,7 @@ stdlib check with the same rules as the C one fills the gap when it is missing.
 import calendar
 import json
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -23,10 +24,13 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "schemas" / "samples"
 
 # Sample directory (without "-invalid") -> the schema its samples are written for.
-# An adapter that adds wire formats adds a line here.
 SCHEMAS = {
     "canonical": "canonical-event.schema.json",
 }
+# Adapters follow a convention instead of a line here: a sample
+# schemas/samples/ADAPTER[-invalid]/KIND.anything.json is checked against
+# schemas/ADAPTER/KIND.schema.json, and KIND.anything.xml against
+# schemas/ADAPTER/KIND.xsd with xmllint (libxml2's own XSD validator).
 
 DATE_TIME = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})([.][0-9]+)?"
@@ -60,6 +64,53 @@ def load(path):
         return json.load(f)
 
 
+def check_adapter_dir(directory, adapter, invalid, checker, validators):
+    """Samples of one adapter: KIND.*.json against schemas/ADAPTER/KIND.schema.json,
+    KIND.*.xml against schemas/ADAPTER/KIND.xsd."""
+    passed = failed = 0
+    for sample in sorted(p for p in directory.iterdir() if p.suffix in (".json", ".xml")):
+        name = sample.relative_to(ROOT)
+        kind = sample.name.split(".")[0]
+        if sample.suffix == ".json":
+            schema_path = ROOT / "schemas" / adapter / (kind + ".schema.json")
+            if not schema_path.exists():
+                print(f"{name}: no schema {schema_path.relative_to(ROOT)} for kind '{kind}'")
+                failed += 1
+                continue
+            if schema_path not in validators:
+                schema = load(schema_path)
+                Draft202012Validator.check_schema(schema)
+                validators[schema_path] = Draft202012Validator(schema, format_checker=checker)
+            try:
+                doc = load(sample)
+            except (OSError, ValueError) as e:
+                print(f"{name}: cannot read: {e}")
+                failed += 1
+                continue
+            error = jsonschema.exceptions.best_match(validators[schema_path].iter_errors(doc))
+            ok = error is None
+            why = "" if ok else "/" + "/".join(str(p) for p in error.absolute_path) + ": " + error.message
+        else:
+            xsd = ROOT / "schemas" / adapter / (kind + ".xsd")
+            if not xsd.exists():
+                print(f"{name}: no schema {xsd.relative_to(ROOT)} for kind '{kind}'")
+                failed += 1
+                continue
+            r = subprocess.run(["xmllint", "--noout", "--nonet", "--schema", str(xsd), str(sample)],
+                               capture_output=True, text=True)
+            ok = r.returncode == 0
+            why = r.stderr.strip().splitlines()[0] if r.stderr.strip() else "xmllint refused it"
+        if invalid and ok:
+            print(f"{name}: should fail its schema but passes")
+            failed += 1
+        elif not invalid and not ok:
+            print(f"{name}: {why}")
+            failed += 1
+        else:
+            passed += 1
+    return passed, failed
+
+
 def main():
     passed = failed = 0
     checker = format_checker()
@@ -70,6 +121,11 @@ def main():
         if invalid:
             kind = kind[: -len("-invalid")]
         rel = directory.relative_to(ROOT)
+        if kind not in SCHEMAS and (ROOT / "schemas" / kind).is_dir():
+            p, f = check_adapter_dir(directory, kind, invalid, checker, validators)
+            passed += p
+            failed += f
+            continue
         if kind not in SCHEMAS:
             print(f"{rel}: no schema mapped for '{kind}' in tests/schemas_check.py")
             failed += 1
