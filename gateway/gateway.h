@@ -14,6 +14,8 @@ struct lt_dispatch;
 struct lt_admin;
 struct lt_pool;
 struct lt_security;
+struct lt_xfers;
+struct lt_pull;
 
 /* Counters for /metrics, one slot per configured peer. */
 struct lt_peer_counters {
@@ -31,6 +33,8 @@ struct lt_gateway {
 	struct lt_security *sec;         /* TLS context, signers, peer keys */
 	struct lt_http *http;
 	struct lt_dispatch *dispatch;
+	struct lt_xfers *xfers;          /* outbound HTTP on libcurl multi */
+	struct lt_pull *pull;            /* pollers of peers that cannot push */
 	struct lt_admin *admin;
 	struct lt_peer_counters *counters;   /* cfg->npeers entries */
 	int64_t events_unrouted;

@@ -47,6 +47,7 @@ static int run_op(struct lt_store *s, struct lt_store_op *op)
 	case LT_OP_FINISH: return s->be->finish(s->db, (struct lt_finish *)op);
 	case LT_OP_STATS: return s->be->stats(s->db, (struct lt_stats *)op);
 	case LT_OP_REFUSAL: return s->be->refusal(s->db, (struct lt_refusal *)op);
+	case LT_OP_CURSOR: return s->be->cursor(s->db, (struct lt_cursor *)op);
 	}
 	return LT_EINVAL;
 }

@@ -22,7 +22,7 @@ enum lt_delivery_state {
 	LT_DS_BLOCKED = 4,   /* waits for an earlier delivery of the same dossier to the same peer */
 };
 
-enum lt_op_kind { LT_OP_INGEST, LT_OP_CLAIM, LT_OP_FINISH, LT_OP_STATS, LT_OP_REFUSAL };
+enum lt_op_kind { LT_OP_INGEST, LT_OP_CLAIM, LT_OP_FINISH, LT_OP_STATS, LT_OP_REFUSAL, LT_OP_CURSOR };
 
 struct lt_store_op {
 	enum lt_op_kind kind;
@@ -42,6 +42,7 @@ struct lt_ingest {
 	json_t *events;                 /* array of event objects, each with event_id set */
 	json_t *routes;                 /* array (parallel to events) of arrays of destination names */
 	json_t *receipt;                /* the answer to keep for duplicates */
+	const char *cursor;             /* pull: the peer's new cursor, written in the same commit; NULL = none */
 	int64_t now_ms;
 	/* out */
 	int duplicate;                  /* 1: same id, same body — `original` holds the receipt */
@@ -54,6 +55,7 @@ struct lt_claimed {
 	char dossier_code[72];
 	char type[40];
 	int attempts;                   /* attempts before this one */
+	int flags;                      /* the adapter's delivery flags */
 	int64_t created_at;
 	char *body;                     /* the event JSON; free() it */
 };
@@ -82,6 +84,16 @@ struct lt_finish {
 	char error[256];
 	char *response;                 /* kept for dead letters; owned by the op */
 	int64_t at_ms, duration_ms, next_at_ms;
+	int flags;                      /* delivery flags for the next attempt */
+	json_t *carried;                /* events the answer carried (each with event_id), or NULL; owned */
+	json_t *carried_routes;         /* their destinations, parallel; owned */
+};
+
+/* Read a pull peer's stored cursor ("" when none). */
+struct lt_cursor {
+	struct lt_store_op op;
+	const char *peer;
+	char cursor[512];
 };
 
 struct lt_peer_stats {
@@ -144,6 +156,7 @@ struct lt_store_backend {
 	int (*finish)(void *db, struct lt_finish *op);
 	int (*stats)(void *db, struct lt_stats *op);
 	int (*refusal)(void *db, struct lt_refusal *op);
+	int (*cursor)(void *db, struct lt_cursor *op);
 };
 
 extern const struct lt_store_backend lt_store_sqlite;

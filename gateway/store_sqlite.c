@@ -22,7 +22,7 @@ static const char *const schema_sql =
 	" id INTEGER PRIMARY KEY, event_seq INTEGER NOT NULL, dest TEXT NOT NULL,"
 	" dossier_code TEXT NOT NULL, state INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
 	" created_at INTEGER NOT NULL, next_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
-	" last_status INTEGER, last_error TEXT, last_response TEXT);"
+	" last_status INTEGER, last_error TEXT, last_response TEXT, flags INTEGER NOT NULL DEFAULT 0);"
 	"CREATE INDEX IF NOT EXISTS deliveries_ready ON deliveries(dest, next_at) WHERE state = 0;"
 	"CREATE INDEX IF NOT EXISTS deliveries_chain ON deliveries(dest, dossier_code, id) WHERE state IN (0, 1, 4);"
 	"CREATE INDEX IF NOT EXISTS deliveries_blocked ON deliveries(dest, dossier_code, id) WHERE state = 4;"
@@ -32,6 +32,8 @@ static const char *const schema_sql =
 	" delivery_id INTEGER NOT NULL, n INTEGER NOT NULL, at INTEGER NOT NULL,"
 	" duration_ms INTEGER NOT NULL, status INTEGER, error TEXT, outcome TEXT NOT NULL,"
 	" PRIMARY KEY(delivery_id, n)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS cursors("
+	" peer TEXT PRIMARY KEY, cursor TEXT NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS refusals("
 	" id INTEGER PRIMARY KEY, at INTEGER NOT NULL, peer TEXT NOT NULL, message_id TEXT,"
 	" status INTEGER NOT NULL, reason TEXT NOT NULL, body_sha256 TEXT NOT NULL);";
@@ -39,7 +41,7 @@ static const char *const schema_sql =
 enum {
 	Q_MSG_GET, Q_MSG_PUT, Q_DOSSIER_SEQ, Q_EVENT_PUT, Q_CHAIN_BUSY, Q_DELIVERY_PUT,
 	Q_READY, Q_MARK_INFLIGHT, Q_NEXT_DUE, Q_ATTEMPT_PUT, Q_DONE, Q_RETRY, Q_PROMOTE,
-	Q_STATS, Q_COUNTS, Q_REFUSAL, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
+	Q_STATS, Q_COUNTS, Q_REFUSAL, Q_CURSOR_GET, Q_CURSOR_PUT, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
 	Q_COUNT
 };
 
@@ -52,7 +54,7 @@ static const char *const sql[Q_COUNT] = {
 	[Q_CHAIN_BUSY] = "SELECT 1 FROM deliveries WHERE dest = ?1 AND dossier_code = ?2 AND state IN (0, 1, 4) LIMIT 1",
 	[Q_DELIVERY_PUT] = "INSERT INTO deliveries(event_seq, dest, dossier_code, state, created_at, next_at, updated_at)"
 			   " VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5)",
-	[Q_READY] = "SELECT d.id, e.event_id, d.dossier_code, e.type, d.attempts, d.created_at, e.body"
+	[Q_READY] = "SELECT d.id, e.event_id, d.dossier_code, e.type, d.attempts, d.created_at, e.body, d.flags"
 		    " FROM deliveries d JOIN events e ON e.seq = d.event_seq"
 		    " WHERE d.dest = ?1 AND d.state = 0 AND d.next_at <= ?2 ORDER BY d.next_at, d.id LIMIT ?3",
 	[Q_MARK_INFLIGHT] = "UPDATE deliveries SET state = 1, updated_at = ?2 WHERE id = ?1",
@@ -62,13 +64,16 @@ static const char *const sql[Q_COUNT] = {
 	[Q_DONE] = "UPDATE deliveries SET state = ?2, attempts = ?3, updated_at = ?4, last_status = ?5,"
 		   " last_error = ?6, last_response = ?7 WHERE id = ?1",
 	[Q_RETRY] = "UPDATE deliveries SET state = 0, attempts = ?2, updated_at = ?3, next_at = ?4,"
-		    " last_status = ?5, last_error = ?6, last_response = ?7 WHERE id = ?1",
+		    " last_status = ?5, last_error = ?6, last_response = ?7, flags = ?8 WHERE id = ?1",
 	[Q_PROMOTE] = "UPDATE deliveries SET state = 0, next_at = ?3 WHERE id ="
 		      " (SELECT id FROM deliveries WHERE dest = ?1 AND dossier_code = ?2 AND state = 4 ORDER BY id LIMIT 1)",
 	[Q_STATS] = "SELECT dest, state, COUNT(*), MIN(created_at) FROM deliveries"
 		    " WHERE state IN (0, 1, 3, 4) GROUP BY dest, state",
 	[Q_COUNTS] = "SELECT (SELECT COUNT(*) FROM events), (SELECT COUNT(*) FROM messages)",
 	[Q_REFUSAL] = "INSERT INTO refusals(at, peer, message_id, status, reason, body_sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[Q_CURSOR_GET] = "SELECT cursor FROM cursors WHERE peer = ?1",
+	[Q_CURSOR_PUT] = "INSERT INTO cursors(peer, cursor, updated_at) VALUES (?1, ?2, ?3)"
+			 " ON CONFLICT(peer) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
 	[Q_SAVEPOINT] = "SAVEPOINT op",
 	[Q_RELEASE] = "RELEASE op",
 	[Q_ROLLBACK_TO] = "ROLLBACK TO op",
@@ -204,6 +209,67 @@ static char *dump(const json_t *j)
 	return json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
 }
 
+/* Store events and one delivery per destination; a delivery waits
+ * (blocked) behind an unfinished earlier one of the same dossier to the same
+ * destination. Shared by inbound messages, carried events and polls. */
+static int insert_events(struct sq *q, const char *source, const char *message_id, json_t *events, json_t *routes,
+			 int64_t now_ms, struct lt_err *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+	size_t i;
+	json_t *ev;
+	json_array_foreach(events, i, ev) {
+		const char *dossier = json_string_value(json_object_get(ev, "dossier_code"));
+		json_t *dests = json_array_get(routes, i);
+		s = stmt(q, Q_DOSSIER_SEQ);
+		bind_text(s, 1, dossier);
+		if (sqlite3_step(s) != SQLITE_ROW)
+			return sq_fail(q, err, "reading dossier sequence");
+		int64_t dseq = sqlite3_column_int64(s, 0);
+		sqlite3_reset(s);
+
+		char *body = dump(ev);
+		s = stmt(q, Q_EVENT_PUT);
+		bind_text(s, 1, json_string_value(json_object_get(ev, "event_id")));
+		bind_text(s, 2, dossier);
+		sqlite3_bind_int64(s, 3, dseq);
+		bind_text(s, 4, json_string_value(json_object_get(ev, "type")));
+		bind_text(s, 5, source);
+		bind_text(s, 6, message_id);
+		sqlite3_bind_int64(s, 7, now_ms);
+		sqlite3_bind_int(s, 8, (int)json_array_size(dests));
+		bind_text(s, 9, body);
+		free(body);
+		if ((rc = sqlite3_step(s)) != SQLITE_DONE) {
+			if ((rc & 0xff) == SQLITE_CONSTRAINT)
+				return lt_err_set(err, LT_ECONFLICT, "event_id %s is already stored; event ids must be unique",
+						  json_string_value(json_object_get(ev, "event_id")));
+			return sq_fail(q, err, "writing event");
+		}
+		int64_t seq = sqlite3_last_insert_rowid(q->db);
+
+		size_t j;
+		json_t *d;
+		json_array_foreach(dests, j, d) {
+			s = stmt(q, Q_CHAIN_BUSY);
+			bind_text(s, 1, json_string_value(d));
+			bind_text(s, 2, dossier);
+			int busy = sqlite3_step(s) == SQLITE_ROW;
+			sqlite3_reset(s);
+			s = stmt(q, Q_DELIVERY_PUT);
+			sqlite3_bind_int64(s, 1, seq);
+			bind_text(s, 2, json_string_value(d));
+			bind_text(s, 3, dossier);
+			sqlite3_bind_int(s, 4, busy ? LT_DS_BLOCKED : LT_DS_PENDING);
+			sqlite3_bind_int64(s, 5, now_ms);
+			if (sqlite3_step(s) != SQLITE_DONE)
+				return sq_fail(q, err, "writing delivery");
+		}
+	}
+	return LT_OK;
+}
+
 static int sq_ingest(void *db, struct lt_ingest *op)
 {
 	struct sq *q = db;
@@ -239,55 +305,15 @@ static int sq_ingest(void *db, struct lt_ingest *op)
 	if (sqlite3_step(s) != SQLITE_DONE)
 		return sq_fail(q, err, "writing message");
 
-	size_t i;
-	json_t *ev;
-	json_array_foreach(op->events, i, ev) {
-		const char *dossier = json_string_value(json_object_get(ev, "dossier_code"));
-		json_t *dests = json_array_get(op->routes, i);
-		s = stmt(q, Q_DOSSIER_SEQ);
-		bind_text(s, 1, dossier);
-		if (sqlite3_step(s) != SQLITE_ROW)
-			return sq_fail(q, err, "reading dossier sequence");
-		int64_t dseq = sqlite3_column_int64(s, 0);
-		sqlite3_reset(s);
-
-		char *body = dump(ev);
-		s = stmt(q, Q_EVENT_PUT);
-		bind_text(s, 1, json_string_value(json_object_get(ev, "event_id")));
-		bind_text(s, 2, dossier);
-		sqlite3_bind_int64(s, 3, dseq);
-		bind_text(s, 4, json_string_value(json_object_get(ev, "type")));
-		bind_text(s, 5, op->peer);
-		bind_text(s, 6, op->message_id);
-		sqlite3_bind_int64(s, 7, op->now_ms);
-		sqlite3_bind_int(s, 8, (int)json_array_size(dests));
-		bind_text(s, 9, body);
-		free(body);
-		if ((rc = sqlite3_step(s)) != SQLITE_DONE) {
-			if ((rc & 0xff) == SQLITE_CONSTRAINT)
-				return lt_err_set(err, LT_ECONFLICT, "event_id %s is already stored; event ids must be unique",
-						  json_string_value(json_object_get(ev, "event_id")));
-			return sq_fail(q, err, "writing event");
-		}
-		int64_t seq = sqlite3_last_insert_rowid(q->db);
-
-		size_t j;
-		json_t *d;
-		json_array_foreach(dests, j, d) {
-			s = stmt(q, Q_CHAIN_BUSY);
-			bind_text(s, 1, json_string_value(d));
-			bind_text(s, 2, dossier);
-			int busy = sqlite3_step(s) == SQLITE_ROW;
-			sqlite3_reset(s);
-			s = stmt(q, Q_DELIVERY_PUT);
-			sqlite3_bind_int64(s, 1, seq);
-			bind_text(s, 2, json_string_value(d));
-			bind_text(s, 3, dossier);
-			sqlite3_bind_int(s, 4, busy ? LT_DS_BLOCKED : LT_DS_PENDING);
-			sqlite3_bind_int64(s, 5, op->now_ms);
-			if (sqlite3_step(s) != SQLITE_DONE)
-				return sq_fail(q, err, "writing delivery");
-		}
+	if ((rc = insert_events(q, op->peer, op->message_id, op->events, op->routes, op->now_ms, err)))
+		return rc;
+	if (op->cursor) {
+		s = stmt(q, Q_CURSOR_PUT);
+		bind_text(s, 1, op->peer);
+		bind_text(s, 2, op->cursor);
+		sqlite3_bind_int64(s, 3, op->now_ms);
+		if (sqlite3_step(s) != SQLITE_DONE)
+			return sq_fail(q, err, "writing cursor");
 	}
 	return LT_OK;
 }
@@ -318,6 +344,7 @@ static int sq_claim(void *db, struct lt_claim *op)
 		c->attempts = sqlite3_column_int(s, 4);
 		c->created_at = sqlite3_column_int64(s, 5);
 		c->body = strdup((const char *)sqlite3_column_text(s, 6));
+		c->flags = sqlite3_column_int(s, 7);
 	}
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE) {
@@ -360,6 +387,7 @@ static int sq_finish(void *db, struct lt_finish *op)
 	if (op->verdict == LT_RETRY) {
 		s = stmt(q, Q_RETRY);
 		sqlite3_bind_int64(s, 4, op->next_at_ms);
+		sqlite3_bind_int(s, 8, op->flags);
 	} else {
 		s = stmt(q, Q_DONE);
 		sqlite3_bind_int(s, 2, op->verdict == LT_DONE ? LT_DS_DONE : LT_DS_DEAD);
@@ -374,6 +402,13 @@ static int sq_finish(void *db, struct lt_finish *op)
 	if (sqlite3_step(s) != SQLITE_DONE)
 		return sq_fail(q, err, "updating delivery");
 
+	if (op->carried && json_array_size(op->carried)) {
+		char mid[160];
+		snprintf(mid, sizeof mid, "answer:%lld:%d", (long long)op->delivery_id, op->attempt);
+		int rc = insert_events(q, op->dest, mid, op->carried, op->carried_routes, op->at_ms, err);
+		if (rc)
+			return rc;
+	}
 	if (op->verdict != LT_RETRY) {
 		s = stmt(q, Q_PROMOTE);
 		bind_text(s, 1, op->dest);
@@ -440,6 +475,18 @@ static int sq_refusal(void *db, struct lt_refusal *op)
 	return sqlite3_step(s) == SQLITE_DONE ? LT_OK : sq_fail(q, &op->op.err, "writing refusal");
 }
 
+static int sq_cursor(void *db, struct lt_cursor *op)
+{
+	struct sq *q = db;
+	sqlite3_stmt *s = stmt(q, Q_CURSOR_GET);
+	bind_text(s, 1, op->peer);
+	int rc = sqlite3_step(s);
+	const unsigned char *t = rc == SQLITE_ROW ? sqlite3_column_text(s, 0) : NULL;
+	snprintf(op->cursor, sizeof op->cursor, "%s", t ? (const char *)t : "");
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? LT_OK : sq_fail(q, &op->op.err, "reading cursor");
+}
+
 const struct lt_store_backend lt_store_sqlite = {
 	.scheme = "sqlite:",
 	.open = sq_open,
@@ -455,4 +502,5 @@ const struct lt_store_backend lt_store_sqlite = {
 	.finish = sq_finish,
 	.stats = sq_stats,
 	.refusal = sq_refusal,
+	.cursor = sq_cursor,
 };

@@ -1,0 +1,54 @@
+/* xfer.h — one outbound HTTP exchange with a peer, on libcurl's multi
+ * interface driven by the gateway's event loop. Deliveries, logins and polls
+ * all go through it, so TLS, pinning, signatures and headers are set in one
+ * place. */
+#ifndef LT_XFER_H
+#define LT_XFER_H
+
+#include <curl/curl.h>
+#include "adapter.h"
+#include "gateway.h"
+
+#define LT_XFER_KEEP 65536      /* bytes of an answer kept */
+
+struct lt_xfer;
+typedef void (*lt_xfer_done_fn)(struct lt_xfer *x);
+
+struct lt_xfer {
+	/* set by the caller */
+	const struct lt_peer *peer;
+	struct lt_request req;          /* owned: released by lt_xfer_release */
+	char message_id[64];            /* X-Message-Id and Idempotency-Key; "" = none */
+	char dossier_code[72];          /* X-Dossier-Code; "" = none */
+	char session[512];              /* copy of the peer session for the adapter */
+	lt_xfer_done_fn done;           /* runs on the loop when the exchange ends */
+	void *arg;
+	/* results */
+	int aborted;                    /* 1: the gateway is stopping; no answer */
+	CURLcode cc;
+	long status;                    /* 0 when no answer */
+	char error[CURL_ERROR_SIZE];
+	struct lt_buf rsp;
+	char retry_after[64];
+	char content_type[128];
+	int64_t started_ms;             /* wall clock */
+	int64_t duration_ms;
+	/* private */
+	CURL *easy;
+	struct curl_slist *headers;
+	int64_t t0;
+	struct lt_xfer *next, **prev;
+};
+
+int lt_xfer_init(struct lt_gateway *gw, struct lt_err *err);
+/* Start the exchange; x->done runs later (never from inside this call). */
+void lt_xfer_start(struct lt_gateway *gw, struct lt_xfer *x);
+/* The answer as an adapter sees it. */
+void lt_xfer_response(const struct lt_xfer *x, struct lt_response *out);
+/* Free what the exchange holds (not x itself). */
+void lt_xfer_release(struct lt_xfer *x);
+/* End every exchange at once: each done callback runs with aborted = 1. */
+void lt_xfer_abort_all(struct lt_gateway *gw);
+void lt_xfer_free(struct lt_gateway *gw);
+
+#endif
