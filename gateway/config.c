@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void cfg_error(struct lt_buf *errors, const char *path, int line, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -208,6 +209,32 @@ static void retry_key(struct parse_state *st, int line, const char *k, const cha
 		*dst = ms;
 }
 
+/* A peer's password (the portal's login) from a file only root can read;
+ * kept as the adapter parameter "password", never logged. */
+static void read_secret(struct parse_state *st, int line, struct lt_peer *p, const char *path)
+{
+	struct stat sb;
+	if (stat(path, &sb)) {
+		ERR(line, "peer %s: password_file %s: %s", p->name, path, strerror(errno));
+		return;
+	}
+	if (sb.st_mode & 077) {
+		ERR(line, "peer %s: password_file %s is readable by others (mode %04o); chmod 600 it", p->name, path,
+		    (unsigned)(sb.st_mode & 07777));
+		return;
+	}
+	FILE *f = fopen(path, "r");
+	char buf[512] = "";
+	if (!f || !fgets(buf, sizeof buf, f)) {
+		ERR(line, "peer %s: password_file %s is empty or unreadable", p->name, path);
+	} else {
+		buf[strcspn(buf, "\r\n")] = '\0';
+		json_object_set_new(p->params, "password", json_string(buf));
+	}
+	if (f)
+		fclose(f);
+}
+
 static void peer_key(struct parse_state *st, int line, const char *k, const char *v)
 {
 	struct lt_peer *p = &st->c->peers[st->c->npeers - 1];
@@ -254,6 +281,14 @@ static void peer_key(struct parse_state *st, int line, const char *k, const char
 			ERR(line, "peer %s: rate must look like 20/s, not \"%s\"", p->name, v);
 		else
 			p->rate = r;
+	} else if (strcmp(k, "poll_interval") == 0) {
+		int64_t ms = lt_parse_duration(v);
+		if (ms <= 0)
+			ERR(line, "peer %s: poll_interval must be a duration like 30s, not \"%s\"", p->name, v);
+		else
+			p->poll_interval_ms = ms;
+	} else if (strcmp(k, "password_file") == 0) {
+		read_secret(st, line, p, v);
 	} else if (strcmp(k, "timeout") == 0) {
 		int64_t ms = lt_parse_duration(v);
 		if (ms <= 0)
@@ -303,6 +338,7 @@ static void section(struct parse_state *st, int line, const char *name)
 		p->params = json_object();
 		p->concurrency = 4;
 		p->timeout_ms = 30000;
+		p->poll_interval_ms = 30000;
 		p->index = (int)c->npeers - 1;
 		p->line = line;
 	} else if (strncmp(name, "route.", 6) == 0) {

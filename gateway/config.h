@@ -24,6 +24,7 @@ struct lt_peer {
 	int concurrency;        /* deliveries in flight at once */
 	double rate;            /* deliveries per second; 0 = unlimited */
 	int64_t timeout_ms;     /* one delivery attempt */
+	int64_t poll_interval_ms; /* inbound = pull: pause between polls that found nothing */
 	json_t *params;         /* `param.NAME = value` lines: adapter-specific settings */
 	int index;              /* position in lt_config.peers */
 	int line;

@@ -7,6 +7,7 @@
 #include "http.h"
 #include "log.h"
 #include "pool.h"
+#include "pull.h"
 #include "security.h"
 #include "sign_xml.h"
 #include "store.h"
@@ -35,7 +36,7 @@ static void on_shutdown_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct shutdown *sd = arg;
 	struct lt_gateway *gw = sd->gw;
-	int pending = lt_http_pending(gw), busy = lt_dispatch_busy(gw);
+	int pending = lt_http_pending(gw), busy = lt_dispatch_busy(gw) + lt_pull_busy(gw);
 	if ((pending == 0 && busy == 0) || lt_mono_ms() > sd->deadline) {
 		if (pending || busy)
 			lt_log(LT_WARN, "gateway.shutdown_timeout",
@@ -122,6 +123,8 @@ static int cmd_run(const char *config_path)
 	if (!rc)
 		rc = lt_dispatch_start(&gw, &err);
 	if (!rc)
+		rc = lt_pull_start(&gw, &err);
+	if (!rc)
 		rc = lt_admin_start(&gw, &err);
 	if (!rc)
 		rc = lt_http_start(&gw, &err);
@@ -130,6 +133,7 @@ static int cmd_run(const char *config_path)
 		lt_dispatch_abort(&gw);
 		lt_pool_free(gw.pool);
 		lt_store_close(gw.store);
+		lt_pull_free(&gw);
 		lt_dispatch_free(&gw);
 		lt_admin_free(&gw);
 		event_base_free(gw.base);
@@ -156,6 +160,7 @@ static int cmd_run(const char *config_path)
 	lt_pool_free(gw.pool);     /* finishes queued jobs; their callbacks may still use the store */
 	lt_store_close(gw.store);
 	gw.store = NULL;
+	lt_pull_free(&gw);
 	lt_dispatch_free(&gw);
 	lt_http_free(&gw);
 	lt_admin_free(&gw);
