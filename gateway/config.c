@@ -4,6 +4,7 @@
  * report all mistakes at once, which the Debian build of inih does not give. */
 #include "config.h"
 #include "adapter.h"
+#include "sla.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -122,7 +123,7 @@ struct parse_state {
 	struct lt_buf *errors;
 	const char *path;
 	int nerr;
-	enum { SEC_NONE, SEC_GATEWAY, SEC_RETRY, SEC_PEER, SEC_ROUTE, SEC_UNKNOWN } sec;
+	enum { SEC_NONE, SEC_GATEWAY, SEC_RETRY, SEC_SLA, SEC_PEER, SEC_ROUTE, SEC_UNKNOWN } sec;
 	int gateway_line, retry_line;
 };
 
@@ -235,6 +236,26 @@ static void read_secret(struct parse_state *st, int line, struct lt_peer *p, con
 		fclose(f);
 }
 
+static void sla_key(struct parse_state *st, int line, const char *k, const char *v)
+{
+	if (strcmp(k, "holidays") == 0) {
+		struct lt_calendar cal;
+		struct lt_err err = { 0 };
+		if (lt_calendar_parse(v, &cal, &err))
+			ERR(line, "[sla] %s", err.msg);
+		lt_calendar_free(&cal);
+		set_str(&st->c->holidays, v);
+	} else if (strcmp(k, "check_interval") == 0) {
+		int64_t ms = lt_parse_duration(v);
+		if (ms <= 0)
+			ERR(line, "[sla] check_interval must be a duration like 60s, not \"%s\"", v);
+		else
+			st->c->sla_interval_ms = ms;
+	} else {
+		ERR(line, "unknown key \"%s\" in [sla] (known: holidays, check_interval)", k);
+	}
+}
+
 static void peer_key(struct parse_state *st, int line, const char *k, const char *v)
 {
 	struct lt_peer *p = &st->c->peers[st->c->npeers - 1];
@@ -325,6 +346,8 @@ static void section(struct parse_state *st, int line, const char *name)
 	} else if (strcmp(name, "retry") == 0) {
 		st->sec = SEC_RETRY;
 		st->retry_line = line;
+	} else if (strcmp(name, "sla") == 0) {
+		st->sec = SEC_SLA;
 	} else if (strncmp(name, "peer.", 5) == 0) {
 		st->sec = SEC_PEER;
 		if (!valid_name(name + 5))
@@ -350,7 +373,7 @@ static void section(struct parse_state *st, int line, const char *name)
 		r->line = line;
 	} else {
 		st->sec = SEC_UNKNOWN;
-		ERR(line, "unknown section [%s] (known: gateway, retry, peer.NAME, route.NAME)", name);
+		ERR(line, "unknown section [%s] (known: gateway, retry, sla, peer.NAME, route.NAME)", name);
 	}
 }
 
@@ -384,7 +407,7 @@ static void check_refs(struct parse_state *st)
 		struct lt_route *r = &c->routes[i];
 		if (!r->from)
 			ERR(r->line, "route %s: missing key \"from\"", r->name);
-		else if (strcmp(r->from, "*") && !lt_config_peer(c, r->from))
+		else if (strcmp(r->from, "*") && strcmp(r->from, LT_GATEWAY_SOURCE) && !lt_config_peer(c, r->from))
 			ERR(r->line, "route %s: from names unknown peer \"%s\"", r->name, r->from);
 		if (!r->to || !r->to[0])
 			ERR(r->line, "route %s: missing key \"to\" (destination peers)", r->name);
@@ -440,6 +463,7 @@ int lt_config_load(const char *path, struct lt_config **out, struct lt_buf *erro
 	c->retry_max_delay_ms = 600000;
 	c->retry_max_age_ms = 72 * 3600000LL;
 	c->tls = 1;
+	c->sla_interval_ms = 60000;
 	c->replay_window_ms = 300000;
 	struct parse_state st_ = { .c = c, .errors = errors, .path = path, .sec = SEC_NONE };
 	struct parse_state *st = &st_;
@@ -485,6 +509,7 @@ int lt_config_load(const char *path, struct lt_config **out, struct lt_buf *erro
 		case SEC_NONE: ERR(line, "key \"%s\" outside any section", k); break;
 		case SEC_GATEWAY: gateway_key(st, line, k, v); break;
 		case SEC_RETRY: retry_key(st, line, k, v); break;
+		case SEC_SLA: sla_key(st, line, k, v); break;
 		case SEC_PEER: peer_key(st, line, k, v); break;
 		case SEC_ROUTE: route_key(st, line, k, v); break;
 		case SEC_UNKNOWN: break;
@@ -531,6 +556,7 @@ void lt_config_free(struct lt_config *c)
 	free(c->peers); free(c->routes);
 	free(c->path); free(c->node_id); free(c->listen); free(c->admin_listen); free(c->store);
 	free(c->log_format); free(c->log_level); free(c->tls_cert); free(c->tls_key);
+	free(c->holidays);
 	free(c->trust); free(c->sign_key); free(c->sign_cert); free(c->key_password_file);
 	free(c);
 }

@@ -9,6 +9,10 @@
 
 struct lt_adapter;
 
+/* The source name of events the gateway makes itself (dossier.overdue);
+ * routes may say `from = lienthong`. */
+#define LT_GATEWAY_SOURCE "lienthong"
+
 struct lt_peer {
 	char *name;
 	char *adapter_name;
@@ -57,6 +61,8 @@ struct lt_config {
 	size_t max_backlog;     /* pending deliveries before 503 */
 	int workers;            /* worker threads; 0 = one per CPU */
 	int64_t retry_initial_ms, retry_max_delay_ms, retry_max_age_ms;
+	char *holidays;         /* [sla] holidays: days off besides weekends */
+	int64_t sla_interval_ms; /* [sla] check_interval: how often the overdue watchdog looks */
 	struct lt_peer *peers;
 	size_t npeers;
 	struct lt_route *routes;

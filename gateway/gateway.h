@@ -16,6 +16,7 @@ struct lt_pool;
 struct lt_security;
 struct lt_xfers;
 struct lt_pull;
+struct lt_watchdog;
 
 /* Counters for /metrics, one slot per configured peer. */
 struct lt_peer_counters {
@@ -35,6 +36,8 @@ struct lt_gateway {
 	struct lt_dispatch *dispatch;
 	struct lt_xfers *xfers;          /* outbound HTTP on libcurl multi */
 	struct lt_pull *pull;            /* pollers of peers that cannot push */
+	struct lt_watchdog *watchdog;    /* SLA: dossier.overdue */
+	struct lt_calendar *calendar;    /* working days and holidays */
 	struct lt_admin *admin;
 	struct lt_peer_counters *counters;   /* cfg->npeers entries */
 	int64_t events_unrouted;

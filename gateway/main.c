@@ -8,6 +8,8 @@
 #include "log.h"
 #include "pool.h"
 #include "pull.h"
+#include "sla.h"
+#include "watchdog.h"
 #include "security.h"
 #include "sign_xml.h"
 #include "store.h"
@@ -36,7 +38,8 @@ static void on_shutdown_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct shutdown *sd = arg;
 	struct lt_gateway *gw = sd->gw;
-	int pending = lt_http_pending(gw), busy = lt_dispatch_busy(gw) + lt_pull_busy(gw);
+	int pending = lt_http_pending(gw),
+	    busy = lt_dispatch_busy(gw) + lt_pull_busy(gw) + lt_watchdog_busy(gw);
 	if ((pending == 0 && busy == 0) || lt_mono_ms() > sd->deadline) {
 		if (pending || busy)
 			lt_log(LT_WARN, "gateway.shutdown_timeout",
@@ -119,11 +122,16 @@ static int cmd_run(const char *config_path)
 	gw.base = event_base_new();
 	gw.counters = calloc(cfg->npeers ? cfg->npeers : 1, sizeof *gw.counters);
 	gw.pool = lt_pool_new(gw.base, cfg->workers);
-	int rc = lt_store_open(cfg->store, gw.base, &gw.store, &err);
+	struct lt_calendar calendar = { 0 };
+	lt_calendar_parse(cfg->holidays, &calendar, NULL);   /* checked when the config was read */
+	gw.calendar = &calendar;
+	int rc = lt_store_open(cfg->store, &calendar, gw.base, &gw.store, &err);
 	if (!rc)
 		rc = lt_dispatch_start(&gw, &err);
 	if (!rc)
 		rc = lt_pull_start(&gw, &err);
+	if (!rc)
+		rc = lt_watchdog_start(&gw);
 	if (!rc)
 		rc = lt_admin_start(&gw, &err);
 	if (!rc)
@@ -133,9 +141,11 @@ static int cmd_run(const char *config_path)
 		lt_dispatch_abort(&gw);
 		lt_pool_free(gw.pool);
 		lt_store_close(gw.store);
+		lt_watchdog_free(&gw);
 		lt_pull_free(&gw);
 		lt_dispatch_free(&gw);
 		lt_admin_free(&gw);
+		lt_calendar_free(&calendar);
 		event_base_free(gw.base);
 		free(gw.counters);
 		lt_security_free(sec);
@@ -160,9 +170,11 @@ static int cmd_run(const char *config_path)
 	lt_pool_free(gw.pool);     /* finishes queued jobs; their callbacks may still use the store */
 	lt_store_close(gw.store);
 	gw.store = NULL;
+	lt_watchdog_free(&gw);
 	lt_pull_free(&gw);
 	lt_dispatch_free(&gw);
 	lt_http_free(&gw);
+	lt_calendar_free(&calendar);
 	lt_admin_free(&gw);
 	event_free(sigterm);
 	event_free(sigint);

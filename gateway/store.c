@@ -48,6 +48,7 @@ static int run_op(struct lt_store *s, struct lt_store_op *op)
 	case LT_OP_STATS: return s->be->stats(s->db, (struct lt_stats *)op);
 	case LT_OP_REFUSAL: return s->be->refusal(s->db, (struct lt_refusal *)op);
 	case LT_OP_CURSOR: return s->be->cursor(s->db, (struct lt_cursor *)op);
+	case LT_OP_OVERDUE: return s->be->overdue(s->db, (struct lt_overdue *)op);
 	}
 	return LT_EINVAL;
 }
@@ -140,7 +141,8 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-int lt_store_open(const char *dsn, struct event_base *base, struct lt_store **out, struct lt_err *err)
+int lt_store_open(const char *dsn, const struct lt_calendar *cal, struct event_base *base, struct lt_store **out,
+		  struct lt_err *err)
 {
 	const struct lt_store_backend *be = NULL;
 	for (size_t i = 0; i < sizeof backends / sizeof *backends; i++)
@@ -150,7 +152,7 @@ int lt_store_open(const char *dsn, struct event_base *base, struct lt_store **ou
 		return lt_err_set(err, LT_ECONFIG, "store \"%s\": no backend for this scheme", dsn);
 	struct lt_store *s = calloc(1, sizeof *s);
 	s->be = be;
-	int rc = be->open(dsn, &s->db, err);
+	int rc = be->open(dsn, cal, &s->db, err);
 	if (!rc)
 		rc = be->recover(s->db, err);
 	if (rc) {

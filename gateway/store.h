@@ -22,7 +22,7 @@ enum lt_delivery_state {
 	LT_DS_BLOCKED = 4,   /* waits for an earlier delivery of the same dossier to the same peer */
 };
 
-enum lt_op_kind { LT_OP_INGEST, LT_OP_CLAIM, LT_OP_FINISH, LT_OP_STATS, LT_OP_REFUSAL, LT_OP_CURSOR };
+enum lt_op_kind { LT_OP_INGEST, LT_OP_CLAIM, LT_OP_FINISH, LT_OP_STATS, LT_OP_REFUSAL, LT_OP_CURSOR, LT_OP_OVERDUE };
 
 struct lt_store_op {
 	enum lt_op_kind kind;
@@ -120,12 +120,27 @@ struct lt_refusal {
 	int64_t at_ms;
 };
 
+struct lt_config;
+struct lt_calendar;
+
+/* The SLA watchdog's sweep: dossier.overdue events for dossiers past due. */
+struct lt_overdue {
+	struct lt_store_op op;
+	const struct lt_config *cfg;    /* for routing */
+	const char *source;             /* the events' source name */
+	int64_t now_ms;
+	/* out: the events emitted (with ids) and their destinations; owned */
+	json_t *events, *routes;
+};
+
 struct lt_store;
 
 /* Open the store named by a config DSN ("sqlite:PATH"), create tables,
+ * keep `cal` (working days, for due dates) for the dossier view,
  * return in-flight deliveries of a previous run to the queue, and start the
  * store thread. Completions are delivered on `base`. */
-int lt_store_open(const char *dsn, struct event_base *base, struct lt_store **out, struct lt_err *err);
+int lt_store_open(const char *dsn, const struct lt_calendar *cal, struct event_base *base, struct lt_store **out,
+		  struct lt_err *err);
 /* Queue an op for the next group commit. Returns LT_EBUSY (op not taken)
  * when the queue is over its limit or the store is closing. */
 int lt_store_submit(struct lt_store *s, struct lt_store_op *op);
@@ -143,7 +158,7 @@ void lt_claim_release(struct lt_claim *c);
 /* A backend: one constant table per database (store_sqlite.c, store_pg.c). */
 struct lt_store_backend {
 	const char *scheme;             /* "sqlite:" */
-	int (*open)(const char *dsn, void **db, struct lt_err *err);
+	int (*open)(const char *dsn, const struct lt_calendar *cal, void **db, struct lt_err *err);
 	void (*close)(void *db);
 	int (*recover)(void *db, struct lt_err *err);
 	int (*begin)(void *db, struct lt_err *err);
@@ -157,6 +172,7 @@ struct lt_store_backend {
 	int (*stats)(void *db, struct lt_stats *op);
 	int (*refusal)(void *db, struct lt_refusal *op);
 	int (*cursor)(void *db, struct lt_cursor *op);
+	int (*overdue)(void *db, struct lt_overdue *op);
 };
 
 extern const struct lt_store_backend lt_store_sqlite;

@@ -2,6 +2,8 @@
  * with synchronous=FULL, used only by the store thread. */
 #include "store.h"
 #include "adapter.h"
+#include "gateway.h"
+#include "sla.h"
 
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -32,6 +34,12 @@ static const char *const schema_sql =
 	" delivery_id INTEGER NOT NULL, n INTEGER NOT NULL, at INTEGER NOT NULL,"
 	" duration_ms INTEGER NOT NULL, status INTEGER, error TEXT, outcome TEXT NOT NULL,"
 	" PRIMARY KEY(delivery_id, n)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS dossiers("
+	" code TEXT PRIMARY KEY, status INTEGER NOT NULL, channel TEXT, procedure TEXT, receiving_agency TEXT,"
+	" handling_agency TEXT, received_at INTEGER NOT NULL, due_at INTEGER NOT NULL, resolved_at INTEGER NOT NULL,"
+	" returned_at INTEGER NOT NULL, paused_at INTEGER NOT NULL, apologies INTEGER NOT NULL,"
+	" overdue_notified_for INTEGER NOT NULL, last_event TEXT, updated_at INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS dossiers_due ON dossiers(due_at) WHERE resolved_at = 0 AND returned_at = 0;"
 	"CREATE TABLE IF NOT EXISTS cursors("
 	" peer TEXT PRIMARY KEY, cursor TEXT NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS refusals("
@@ -41,7 +49,7 @@ static const char *const schema_sql =
 enum {
 	Q_MSG_GET, Q_MSG_PUT, Q_DOSSIER_SEQ, Q_EVENT_PUT, Q_CHAIN_BUSY, Q_DELIVERY_PUT,
 	Q_READY, Q_MARK_INFLIGHT, Q_NEXT_DUE, Q_ATTEMPT_PUT, Q_DONE, Q_RETRY, Q_PROMOTE,
-	Q_STATS, Q_COUNTS, Q_REFUSAL, Q_CURSOR_GET, Q_CURSOR_PUT, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
+	Q_STATS, Q_COUNTS, Q_REFUSAL, Q_CURSOR_GET, Q_CURSOR_PUT, Q_DOSSIER_GET, Q_DOSSIER_PUT, Q_OVERDUE, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
 	Q_COUNT
 };
 
@@ -74,6 +82,16 @@ static const char *const sql[Q_COUNT] = {
 	[Q_CURSOR_GET] = "SELECT cursor FROM cursors WHERE peer = ?1",
 	[Q_CURSOR_PUT] = "INSERT INTO cursors(peer, cursor, updated_at) VALUES (?1, ?2, ?3)"
 			 " ON CONFLICT(peer) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+	[Q_DOSSIER_GET] = "SELECT code, status, channel, procedure, receiving_agency, handling_agency, received_at, due_at,"
+			  " resolved_at, returned_at, paused_at, apologies, overdue_notified_for, last_event"
+			  " FROM dossiers WHERE code = ?1",
+	[Q_DOSSIER_PUT] = "INSERT OR REPLACE INTO dossiers(code, status, channel, procedure, receiving_agency,"
+			  " handling_agency, received_at, due_at, resolved_at, returned_at, paused_at, apologies,"
+			  " overdue_notified_for, last_event, updated_at)"
+			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+	[Q_OVERDUE] = "SELECT code FROM dossiers WHERE resolved_at = 0 AND returned_at = 0 AND due_at > 0"
+		      " AND due_at < ?1 AND paused_at = 0 AND status NOT IN (3, 7, 8, 9, 10)"
+		      " AND overdue_notified_for <> due_at LIMIT 500",
 	[Q_SAVEPOINT] = "SAVEPOINT op",
 	[Q_RELEASE] = "RELEASE op",
 	[Q_ROLLBACK_TO] = "ROLLBACK TO op",
@@ -83,6 +101,7 @@ static const char *const sql[Q_COUNT] = {
 };
 
 struct sq {
+	const struct lt_calendar *cal;
 	sqlite3 *db;
 	sqlite3_stmt *st[Q_COUNT];
 	struct lt_err *err;     /* where the current op's error goes */
@@ -121,10 +140,11 @@ static void sq_close(void *db)
 	free(q);
 }
 
-static int sq_open(const char *dsn, void **out, struct lt_err *err)
+static int sq_open(const char *dsn, const struct lt_calendar *cal, void **out, struct lt_err *err)
 {
 	const char *path = dsn + strlen("sqlite:");
 	struct sq *q = calloc(1, sizeof *q);
+	q->cal = cal;
 	*out = NULL;
 	if (sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)) {
 		lt_err_set(err, LT_EIO, "store %s: cannot open: %s", path, sqlite3_errmsg(q->db));
@@ -209,6 +229,59 @@ static char *dump(const json_t *j)
 	return json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
 }
 
+static void copy_col(char *dst, size_t n, sqlite3_stmt *s, int col)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+	snprintf(dst, n, "%s", t ? (const char *)t : "");
+}
+
+static int dossier_get(struct sq *q, const char *code, struct lt_dossier *d, struct lt_err *err)
+{
+	memset(d, 0, sizeof *d);
+	snprintf(d->code, sizeof d->code, "%s", code);
+	sqlite3_stmt *s = stmt(q, Q_DOSSIER_GET);
+	bind_text(s, 1, code);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		d->status = sqlite3_column_int(s, 1);
+		copy_col(d->channel, sizeof d->channel, s, 2);
+		copy_col(d->procedure, sizeof d->procedure, s, 3);
+		copy_col(d->receiving_agency, sizeof d->receiving_agency, s, 4);
+		copy_col(d->handling_agency, sizeof d->handling_agency, s, 5);
+		d->received_at = sqlite3_column_int64(s, 6);
+		d->due_at = sqlite3_column_int64(s, 7);
+		d->resolved_at = sqlite3_column_int64(s, 8);
+		d->returned_at = sqlite3_column_int64(s, 9);
+		d->paused_at = sqlite3_column_int64(s, 10);
+		d->apologies = sqlite3_column_int(s, 11);
+		d->overdue_notified_for = sqlite3_column_int64(s, 12);
+		copy_col(d->last_event, sizeof d->last_event, s, 13);
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? LT_OK : sq_fail(q, err, "reading dossier");
+}
+
+static int dossier_put(struct sq *q, const struct lt_dossier *d, int64_t now_ms, struct lt_err *err)
+{
+	sqlite3_stmt *s = stmt(q, Q_DOSSIER_PUT);
+	bind_text(s, 1, d->code);
+	sqlite3_bind_int(s, 2, d->status);
+	bind_text(s, 3, d->channel[0] ? d->channel : NULL);
+	bind_text(s, 4, d->procedure[0] ? d->procedure : NULL);
+	bind_text(s, 5, d->receiving_agency[0] ? d->receiving_agency : NULL);
+	bind_text(s, 6, d->handling_agency[0] ? d->handling_agency : NULL);
+	sqlite3_bind_int64(s, 7, d->received_at);
+	sqlite3_bind_int64(s, 8, d->due_at);
+	sqlite3_bind_int64(s, 9, d->resolved_at);
+	sqlite3_bind_int64(s, 10, d->returned_at);
+	sqlite3_bind_int64(s, 11, d->paused_at);
+	sqlite3_bind_int(s, 12, d->apologies);
+	sqlite3_bind_int64(s, 13, d->overdue_notified_for);
+	bind_text(s, 14, d->last_event);
+	sqlite3_bind_int64(s, 15, now_ms);
+	return sqlite3_step(s) == SQLITE_DONE ? LT_OK : sq_fail(q, err, "writing dossier");
+}
+
 /* Store events and one delivery per destination; a delivery waits
  * (blocked) behind an unfinished earlier one of the same dossier to the same
  * destination. Shared by inbound messages, carried events and polls. */
@@ -248,6 +321,12 @@ static int insert_events(struct sq *q, const char *source, const char *message_i
 			return sq_fail(q, err, "writing event");
 		}
 		int64_t seq = sqlite3_last_insert_rowid(q->db);
+		struct lt_dossier dstate;
+		if ((rc = dossier_get(q, dossier, &dstate, err)))
+			return rc;
+		lt_dossier_apply(q->cal, &dstate, ev);
+		if ((rc = dossier_put(q, &dstate, now_ms, err)))
+			return rc;
 
 		size_t j;
 		json_t *d;
@@ -318,11 +397,6 @@ static int sq_ingest(void *db, struct lt_ingest *op)
 	return LT_OK;
 }
 
-static void copy_col(char *dst, size_t n, sqlite3_stmt *s, int col)
-{
-	const unsigned char *t = sqlite3_column_text(s, col);
-	snprintf(dst, n, "%s", t ? (const char *)t : "");
-}
 
 static int sq_claim(void *db, struct lt_claim *op)
 {
@@ -487,6 +561,51 @@ static int sq_cursor(void *db, struct lt_cursor *op)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? LT_OK : sq_fail(q, &op->op.err, "reading cursor");
 }
 
+/* The watchdog: a dossier.overdue event for each dossier past its due date
+ * that has none for that date yet, stored and routed like any event. */
+static int sq_overdue(void *db, struct lt_overdue *op)
+{
+	struct sq *q = db;
+	struct lt_err *err = &op->op.err;
+	int64_t now = op->now_ms / 1000;
+	json_t *codes = json_array();
+	sqlite3_stmt *s = stmt(q, Q_OVERDUE);
+	sqlite3_bind_int64(s, 1, now);
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		json_array_append_new(codes, json_string((const char *)sqlite3_column_text(s, 0)));
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		json_decref(codes);
+		return sq_fail(q, err, "looking for overdue dossiers");
+	}
+	op->events = json_array();
+	op->routes = json_array();
+	size_t i;
+	json_t *c;
+	json_array_foreach(codes, i, c) {
+		struct lt_dossier d;
+		if ((rc = dossier_get(q, json_string_value(c), &d, err)))
+			break;
+		if (!lt_dossier_overdue(&d, now))
+			continue;
+		json_t *ev = lt_dossier_overdue_event(&d, now, op->source);
+		char id[27];
+		lt_event_id(id);
+		json_object_set_new(ev, "event_id", json_string(id));
+		json_t *dests = json_array();
+		lt_route_event(op->cfg, op->source, ev, dests);
+		json_array_append_new(op->events, ev);
+		json_array_append_new(op->routes, dests);
+	}
+	json_decref(codes);
+	if (rc)
+		return rc;
+	char mid[64];
+	snprintf(mid, sizeof mid, "sla:%lld", (long long)op->now_ms);
+	return insert_events(q, op->source, mid, op->events, op->routes, op->now_ms, err);
+}
+
 const struct lt_store_backend lt_store_sqlite = {
 	.scheme = "sqlite:",
 	.open = sq_open,
@@ -503,4 +622,5 @@ const struct lt_store_backend lt_store_sqlite = {
 	.stats = sq_stats,
 	.refusal = sq_refusal,
 	.cursor = sq_cursor,
+	.overdue = sq_overdue,
 };

@@ -1,0 +1,54 @@
+/* sla.h — due dates in working days, the dossier state view, and what the
+ * overdue watchdog looks for.
+ *
+ * Working days are Monday to Friday minus the configured holidays, in
+ * Asia/Ho_Chi_Minh time. A supplement request pauses the clock: when the
+ * dossier is supplemented, its due date moves by the working days it waited.
+ * An apology moves the due date to the new date it promises. */
+#ifndef LT_SLA_H
+#define LT_SLA_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include "lt.h"
+
+struct lt_calendar {
+	int64_t *holidays;          /* local days (days since epoch, +07:00), sorted */
+	size_t nholidays;
+};
+
+/* "2026-01-01 2026-04-30 2026-09-01..2026-09-02" → calendar; LT_ECONFIG with err naming the bad day. */
+int lt_calendar_parse(const char *list, struct lt_calendar *cal, struct lt_err *err);
+void lt_calendar_free(struct lt_calendar *cal);
+int lt_calendar_is_working_day(const struct lt_calendar *cal, int64_t unix_s);
+/* Working time between two instants, in whole working days (b after a; 0 if not). */
+int lt_working_days_between(const struct lt_calendar *cal, int64_t a, int64_t b);
+/* The instant n working days after t, at the same time of day. */
+int64_t lt_add_working_days(const struct lt_calendar *cal, int64_t t, int n);
+
+/* The state kept per dossier (DESIGN.md §2 `dossiers`). Times are unix
+ * seconds, 0 = not yet. */
+struct lt_dossier {
+	char code[72];
+	int status;                 /* portal code 1..10, 0 unknown */
+	char channel[16];
+	char procedure[40];
+	char receiving_agency[64];
+	char handling_agency[64];
+	int64_t received_at, due_at, resolved_at, returned_at;
+	int64_t paused_at;          /* supplement requested and not yet supplemented */
+	int apologies;
+	int64_t overdue_notified_for;   /* the due date a dossier.overdue was emitted for */
+	char last_event[40];
+};
+
+/* Apply one canonical event to a dossier's state (pure; any thread). */
+void lt_dossier_apply(const struct lt_calendar *cal, struct lt_dossier *d, const json_t *event);
+/* Whether the watchdog owes this dossier a dossier.overdue at `now`: past
+ * its due date, not resolved, returned, refused or withdrawn, not paused,
+ * and not already notified for this due date. */
+int lt_dossier_overdue(const struct lt_dossier *d, int64_t now);
+/* The dossier.overdue event for it (new reference), source = `source`. */
+json_t *lt_dossier_overdue_event(const struct lt_dossier *d, int64_t now, const char *source);
+
+#endif

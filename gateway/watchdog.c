@@ -1,0 +1,100 @@
+/* watchdog.c — the SLA timer: every check_interval, ask the store for the
+ * dossiers past their due date that have no overdue notice for it, and kick
+ * the destinations of the dossier.overdue events it made. */
+#include "watchdog.h"
+#include "dispatch.h"
+#include "log.h"
+#include "store.h"
+
+#include <event2/event.h>
+#include <stdlib.h>
+
+struct lt_watchdog {
+	struct lt_gateway *gw;
+	struct event *timer;
+	struct lt_overdue op;
+	int running;
+};
+
+static void arm(struct lt_watchdog *w)
+{
+	int64_t ms = w->gw->cfg->sla_interval_ms;
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	evtimer_add(w->timer, &tv);
+}
+
+static void sweep_done(struct lt_store_op *op)
+{
+	struct lt_watchdog *w = op->arg;
+	struct lt_gateway *gw = w->gw;
+	w->running = 0;
+	if (op->rc) {
+		lt_log(LT_ERROR, "sla.failed", NULL, "overdue sweep failed: %s", op->err.msg);
+	} else {
+		size_t i;
+		json_t *ev;
+		json_array_foreach(w->op.events, i, ev) {
+			json_t *dests = json_array_get(w->op.routes, i);
+			lt_log(LT_WARN, json_array_size(dests) ? "dossier.overdue" : "event.unrouted",
+			       json_pack("{s:O,s:O,s:s,s:O,s:O}", "dossier_code", json_object_get(ev, "dossier_code"),
+					 "event_id", json_object_get(ev, "event_id"), "peer", LT_GATEWAY_SOURCE, "due_at",
+					 json_object_get(json_object_get(ev, "dossier"), "due_at"), "routed_to", dests),
+			       "dossier is past its due date with no result and no apology");
+			if (!json_array_size(dests))
+				gw->events_unrouted++;
+			size_t j;
+			json_t *d;
+			json_array_foreach(dests, j, d)
+				lt_dispatch_kick(gw, json_string_value(d));
+		}
+	}
+	json_decref(w->op.events);
+	json_decref(w->op.routes);
+	w->op.events = w->op.routes = NULL;
+	if (!gw->stopping)
+		arm(w);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct lt_watchdog *w = arg;
+	if (w->running || w->gw->stopping)
+		return;
+	w->op.op.kind = LT_OP_OVERDUE;
+	w->op.op.done = sweep_done;
+	w->op.op.arg = w;
+	w->op.cfg = w->gw->cfg;
+	w->op.source = LT_GATEWAY_SOURCE;
+	w->op.now_ms = lt_now_ms();
+	if (lt_store_submit(w->gw->store, &w->op.op) == 0)
+		w->running = 1;
+	else
+		arm(w);
+}
+
+int lt_watchdog_start(struct lt_gateway *gw)
+{
+	struct lt_watchdog *w = calloc(1, sizeof *w);
+	w->gw = gw;
+	w->timer = evtimer_new(gw->base, on_timer, w);
+	gw->watchdog = w;
+	struct timeval now = { 0, 1000 };
+	evtimer_add(w->timer, &now);   /* a first sweep right after start */
+	return LT_OK;
+}
+
+int lt_watchdog_busy(struct lt_gateway *gw)
+{
+	return gw->watchdog && gw->watchdog->running;
+}
+
+void lt_watchdog_free(struct lt_gateway *gw)
+{
+	if (!gw->watchdog)
+		return;
+	event_free(gw->watchdog->timer);
+	free(gw->watchdog);
+	gw->watchdog = NULL;
+}
