@@ -56,21 +56,20 @@ static void report_cert(struct lt_security *s, const char *what, const char *pat
 	X509_free(one);
 }
 
-static SSL_CTX *server_ctx(const struct lt_config *cfg, struct lt_buf *errors)
+/* The peer listener's context: TLS 1.2+, the gateway's certificate (PEM
+ * chain or PKCS#12, already loaded), client certificates required and
+ * verified against `trust`. */
+static SSL_CTX *server_ctx(const struct lt_config *cfg, const struct lt_security *sec, struct lt_buf *errors)
 {
-	struct lt_err err = { 0 };
-	EVP_PKEY *key = lt_key_load(cfg->tls_key, cfg->key_password_file, &err);
-	if (!key) {
-		lt_buf_printf(errors, "tls_key: %s\n", err.msg);
-		return NULL;
-	}
+	if (!sec->client_cert || !sec->client_key)
+		return NULL;    /* already reported */
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-	int ok = SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) == 1;
-	if (!ok)
-		lt_buf_printf(errors, "tls_cert: cannot use %s as a PEM certificate chain\n", cfg->tls_cert);
-	if (ok && (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1)) {
+	int ok = SSL_CTX_use_certificate(ctx, sec->client_cert) == 1;
+	for (int i = 0; ok && sec->client_chain && i < sk_X509_num(sec->client_chain); i++)
+		ok = SSL_CTX_add1_chain_cert(ctx, sk_X509_value(sec->client_chain, i)) == 1;
+	if (ok && (SSL_CTX_use_PrivateKey(ctx, sec->client_key) != 1 || SSL_CTX_check_private_key(ctx) != 1)) {
 		lt_buf_printf(errors, "tls_key: %s does not match tls_cert %s\n", cfg->tls_key, cfg->tls_cert);
 		ok = 0;
 	}
@@ -78,7 +77,6 @@ static SSL_CTX *server_ctx(const struct lt_config *cfg, struct lt_buf *errors)
 		lt_buf_printf(errors, "trust: cannot load CA bundle %s\n", cfg->trust);
 		ok = 0;
 	}
-	EVP_PKEY_free(key);
 	ERR_clear_error();
 	if (!ok) {
 		SSL_CTX_free(ctx);
@@ -128,7 +126,7 @@ int lt_security_load(const struct lt_config *cfg, struct lt_security **out, stru
 			lt_buf_printf(errors, "tls_cert: %s\n", err.msg);
 	}
 	if (cfg->tls) {
-		s->server_ctx = server_ctx(cfg, errors);
+		s->server_ctx = server_ctx(cfg, s, errors);
 		report_cert(s, "gateway tls", cfg->tls_cert, cfg->key_password_file, errors, warnings);
 	}
 	if (cfg->trust)

@@ -244,3 +244,21 @@ def test_check_config_and_metrics_report_certificate_expiry(tmp, cleanup):
         f.write("\n[peer.out]\nadapter = canonical\nurl = https://127.0.0.1:1/x\n")
     p = subprocess.run([LIENTHONG, "check-config", "-c", gw3.config], capture_output=True, text=True)
     assert p.returncode == 2 and "has expired" in p.stderr, p.stderr
+
+
+def test_pkcs12_identity_with_a_password_file(tmp, cleanup):
+    pw = os.path.join(tmp, "p12.pass")
+    with open(pw, "w") as f:
+        f.write("changeit\n")
+    os.chmod(pw, 0o600)
+    portal = cleanup.add(Peersim(tmp, "cong-dvc-tinh"))
+    gw = cleanup.add(Gateway(tmp, {"peer-a": {}, "cong-dvc-tinh": {"url": portal.url}},
+                             {"r": {"from": "peer-a", "to": "cong-dvc-tinh"}},
+                             gateway={"tls_cert": pki("gateway", "tls.p12"), "tls_key": pki("gateway", "tls.p12"),
+                                      "sign_cert": pki("gateway", "sign.p12"), "sign_key": pki("gateway", "sign.p12"),
+                                      "key_password_file": pw}))
+    assert gw.post("peer-a", event("P12-1"), "p12-1")[0] == 202
+    rec = wait_until(lambda: portal.received(ok_only=True))[0]
+    assert rec["client_cn"] == "lienthong-gateway"
+    header = json.loads(base64.urlsafe_b64decode(rec["headers"]["x-signature"].split(".")[0] + "=="))
+    assert header["kid"] == cert_kid(pki("gateway", "sign.pem"))
