@@ -277,8 +277,15 @@ static int verify_signature(struct ingress *in)
 					  (long long)(info.iat - now / 1000), (long long)(window / 1000));
 	} else if (strcmp(peer->verify, "xmldsig") == 0) {
 		struct lt_xml_info info;
-		if (lt_xml_verify(ps->xml_trust, in->body, in->len, now / 1000, &info, NULL, &in->err))
+		if (lt_xml_verify(ps->xml_trust, in->body, in->len, now / 1000, &info, NULL, &in->err)) {
+			/* not XML we will read at all: malformed (400), not a bad signature */
+			static const char *const malformed[] = { "malformed XML", "document too deep",
+								 "document type declaration" };
+			for (size_t i = 0; i < sizeof malformed / sizeof *malformed; i++)
+				if (strncmp(in->err.msg, malformed[i], strlen(malformed[i])) == 0)
+					return in->err.code = LT_EINVAL;
 			return LT_EAUTH;
+		}
 		snprintf(in->signer, sizeof in->signer, "%s", info.signer_cn);
 	}
 	return LT_OK;
