@@ -70,8 +70,9 @@ struct lt_adapter {
 	enum lt_verdict (*outcome)(const struct lt_peer *peer, struct lt_delivery_ctx *ctx, const json_t *event,
 				   const struct lt_response *rsp, json_t *out, struct lt_err *err);
 	/* Optional pull mode: the next poll request from a stored cursor ("" the
-	 * first time), and its answer → events + the cursor after them (written
-	 * into next_cursor, 512 bytes, in the same commit as the events). */
+	 * first time), and its answer → events + the cursor after them: on entry
+	 * next_cursor (512 bytes) holds the current cursor, which an empty page
+	 * leaves as it is; it is stored in the same commit as the events. */
 	int (*poll)(const struct lt_peer *peer, const struct lt_delivery_ctx *ctx, const char *cursor,
 		    struct lt_request *out, struct lt_err *err);
 	int (*poll_result)(const struct lt_peer *peer, const struct lt_response *rsp, json_t *out,
@@ -106,5 +107,10 @@ const char *lt_schema_dir(void);
 enum lt_verdict lt_outcome_default(const struct lt_response *rsp, struct lt_err *err);
 
 extern const struct lt_adapter lt_adapter_canonical;
+extern const struct lt_adapter lt_adapter_onestop;
+extern const struct lt_adapter lt_adapter_provincial;
+extern const struct lt_adapter lt_adapter_civilreg;
+extern const struct lt_adapter lt_adapter_postal;
+extern const struct lt_adapter lt_adapter_edxml;
 
 #endif

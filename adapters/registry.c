@@ -9,6 +9,7 @@
 
 static const struct lt_adapter *const adapters[] = {
 	&lt_adapter_canonical,
+	&lt_adapter_onestop,
 };
 
 #define NADAPTERS (sizeof adapters / sizeof *adapters)

@@ -124,8 +124,10 @@ static void poll_ended(struct lt_xfer *t)
 		rc = lt_err_set(&err, LT_EIO, "%s", t->error);
 	else if (rsp.status < 200 || rsp.status >= 300)
 		rc = lt_err_set(&err, LT_EIO, "%s answered %ld", po->peer->name, rsp.status);
-	else
+	else {
+		snprintf(pg->next, sizeof pg->next, "%s", po->cursor);   /* an empty page keeps it */
 		rc = po->peer->adapter->poll_result(po->peer, &rsp, events, pg->next, &err);
+	}
 	char digest[65];
 	lt_sha256_hex(rsp.body, rsp.len, digest);
 	lt_xfer_release(t);
