@@ -4,6 +4,9 @@
 #include "config.h"
 #include "http.h"
 #include "security.h"
+#include "mapping.h"
+
+#include <sqlite3.h>
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -19,6 +22,8 @@ static const char usage[] =
 	"  run [-c FILE]            start the gateway (default config " DEFAULT_CONFIG ")\n"
 	"  check-config [-c FILE]   check the config file; report every mistake with its line\n"
 	"  status [-c FILE]         ask the running gateway for its queues and counters\n"
+	"  trail DOSSIER_CODE [-c FILE]  every event of a dossier and every hop it took\n"
+	"  dlq list [-c FILE]       dead letters: what could not be delivered, and why\n"
 	"  version                  print the version\n"
 	"\n"
 	"Every command takes --help.\n";
@@ -38,6 +43,11 @@ static const struct cmd_help helps[] = {
 			  "Exit status 0 when the file is good, 2 when it has mistakes.\n" },
 	{ "status", "usage: lienthong status [-c FILE]\n"
 		    "Ask the running gateway (its admin_listen) for queue depths and counters.\n" },
+	{ "trail", "usage: lienthong trail DOSSIER_CODE [-c FILE]\n"
+		   "Print the dossier's state and, in order, each event (when, from whom) with each\n"
+		   "delivery it caused (to whom, attempts, outcome, last answer). Reads the store.\n" },
+	{ "dlq", "usage: lienthong dlq list [-c FILE]\n"
+		 "List dead-lettered deliveries: dossier, event, destination, attempts, last status and error.\n" },
 	{ "version", "usage: lienthong version\nPrint the version.\n" },
 };
 
@@ -58,9 +68,9 @@ static int wants_help(int argc, char **argv)
 	return 0;
 }
 
-static int bad_option(int argc, char **argv)
+static int bad_option(int argc, char **argv, int positional)
 {
-	for (int i = 2; i < argc; i++) {
+	for (int i = 2 + positional; i < argc; i++) {
 		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "lienthong %s: %s needs a file name\n", argv[1], argv[i]);
@@ -146,6 +156,133 @@ static int cmd_status(const char *path)
 	return status == 200 ? 0 : 1;
 }
 
+/* Open the configured SQLite store read-only (WAL: safe beside the daemon). */
+static sqlite3 *open_store(const char *path)
+{
+	struct lt_buf errors = { 0 };
+	struct lt_config *cfg;
+	if (lt_config_load(path, &cfg, &errors)) {
+		fprintf(stderr, "%s", errors.data);
+		lt_buf_free(&errors);
+		return NULL;
+	}
+	sqlite3 *db = NULL;
+	if (strncmp(cfg->store, "sqlite:", 7)) {
+		fprintf(stderr, "lienthong: this command reads a sqlite: store; %s is not one\n", cfg->store);
+	} else if (sqlite3_open_v2(cfg->store + 7, &db, SQLITE_OPEN_READONLY, NULL)) {
+		fprintf(stderr, "lienthong: cannot open the store %s: %s\n", cfg->store + 7, sqlite3_errmsg(db));
+		sqlite3_close(db);
+		db = NULL;
+	} else {
+		sqlite3_busy_timeout(db, 5000);
+	}
+	lt_config_free(cfg);
+	return db;
+}
+
+static const char *col(sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+	return t ? (const char *)t : "";
+}
+
+static void print_time(int64_t unix_s, const char *label)
+{
+	if (!unix_s)
+		return;
+	char out[32];
+	lt_date_format_rfc3339(unix_s, out);
+	printf("  %-10s %s\n", label, out);
+}
+
+static int cmd_trail(const char *path, const char *code)
+{
+	sqlite3 *db = open_store(path);
+	if (!db)
+		return 1;
+	static const char *const states[] = { "pending", "in flight", "delivered", "DEAD", "waiting for order" };
+	sqlite3_stmt *s;
+	int found = 0;
+	if (sqlite3_prepare_v2(db, "SELECT status, channel, procedure, received_at, due_at, resolved_at, returned_at,"
+				   " apologies, last_event FROM dossiers WHERE code = ?1", -1, &s, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(s, 1, code, -1, SQLITE_STATIC);
+		if (sqlite3_step(s) == SQLITE_ROW) {
+			found = 1;
+			printf("dossier %s: status %d, channel %s, procedure %s, %d apolog%s, last event %s\n", code,
+			       sqlite3_column_int(s, 0), col(s, 1), col(s, 2), sqlite3_column_int(s, 7),
+			       sqlite3_column_int(s, 7) == 1 ? "y" : "ies", col(s, 8));
+			print_time(sqlite3_column_int64(s, 3), "received");
+			print_time(sqlite3_column_int64(s, 4), "due");
+			print_time(sqlite3_column_int64(s, 5), "resolved");
+			print_time(sqlite3_column_int64(s, 6), "returned");
+		}
+		sqlite3_finalize(s);
+	}
+	if (sqlite3_prepare_v2(db, "SELECT e.seq, e.dossier_seq, e.type, e.source, e.received_at, e.event_id,"
+				   " d.dest, d.state, d.attempts, d.last_status, d.last_error"
+				   " FROM events e LEFT JOIN deliveries d ON d.event_seq = e.seq"
+				   " WHERE e.dossier_code = ?1 ORDER BY e.seq, d.id", -1, &s, NULL) != SQLITE_OK) {
+		fprintf(stderr, "lienthong trail: %s\n", sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return 1;
+	}
+	sqlite3_bind_text(s, 1, code, -1, SQLITE_STATIC);
+	int64_t last = -1;
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		found = 1;
+		if (sqlite3_column_int64(s, 0) != last) {
+			last = sqlite3_column_int64(s, 0);
+			char when[32];
+			lt_date_format_rfc3339(sqlite3_column_int64(s, 4) / 1000, when);
+			printf("#%d %s  %-28s from %-22s event %s\n", sqlite3_column_int(s, 1), when, col(s, 2), col(s, 3),
+			       col(s, 5));
+		}
+		if (sqlite3_column_type(s, 6) == SQLITE_NULL)
+			continue;
+		int st = sqlite3_column_int(s, 7);
+		printf("      -> %-22s %-17s %d attempt%s", col(s, 6), st >= 0 && st <= 4 ? states[st] : "?",
+		       sqlite3_column_int(s, 8), sqlite3_column_int(s, 8) == 1 ? "" : "s");
+		if (sqlite3_column_type(s, 9) != SQLITE_NULL)
+			printf(", last answer %d", sqlite3_column_int(s, 9));
+		if (st != 2 && sqlite3_column_type(s, 10) != SQLITE_NULL)
+			printf(": %s", col(s, 10));
+		printf("\n");
+	}
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	if (!found) {
+		fprintf(stderr, "lienthong trail: no dossier %s in the store\n", code);
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_dlq_list(const char *path)
+{
+	sqlite3 *db = open_store(path);
+	if (!db)
+		return 1;
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(db, "SELECT d.id, e.dossier_code, e.type, d.dest, d.attempts, d.last_status,"
+				   " d.last_error, e.event_id FROM deliveries d JOIN events e ON e.seq = d.event_seq"
+				   " WHERE d.state = 3 ORDER BY d.id", -1, &s, NULL) != SQLITE_OK) {
+		fprintf(stderr, "lienthong dlq: %s\n", sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return 1;
+	}
+	int n = 0;
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		printf("%-6lld %-28s %-24s -> %-20s %d attempt%s, last %d: %s  (message %s)\n",
+		       (long long)sqlite3_column_int64(s, 0), col(s, 1), col(s, 2), col(s, 3), sqlite3_column_int(s, 4),
+		       sqlite3_column_int(s, 4) == 1 ? "" : "s", sqlite3_column_int(s, 5), col(s, 6), col(s, 7));
+		n++;
+	}
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	printf("%d dead letter%s\n", n, n == 1 ? "" : "s");
+	return 0;
+}
+
 int lt_cli_main(int argc, char **argv, int (*run)(const char *config_path))
 {
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
@@ -163,7 +300,13 @@ int lt_cli_main(int argc, char **argv, int (*run)(const char *config_path))
 		printf("lienthong %s\n", LT_VERSION);
 		return 0;
 	}
-	if (bad_option(argc, argv))
+	int positional = strcmp(cmd, "trail") == 0 || strcmp(cmd, "dlq") == 0;
+	if (positional && (argc < 3 || argv[2][0] == '-')) {
+		fprintf(stderr, "lienthong %s: %s (see lienthong %s --help)\n", cmd,
+			cmd[0] == 't' ? "which dossier? give its code" : "expected: dlq list", cmd);
+		return 2;
+	}
+	if (bad_option(argc, argv, positional))
 		return 2;
 	const char *path = find_config(argc, argv);
 	if (strcmp(cmd, "run") == 0)
@@ -172,6 +315,15 @@ int lt_cli_main(int argc, char **argv, int (*run)(const char *config_path))
 		return cmd_check(path);
 	if (strcmp(cmd, "status") == 0)
 		return cmd_status(path);
+	if (strcmp(cmd, "trail") == 0)
+		return cmd_trail(path, argv[2]);
+	if (strcmp(cmd, "dlq") == 0) {
+		if (strcmp(argv[2], "list")) {
+			fprintf(stderr, "lienthong dlq: unknown subcommand \"%s\" (list)\n", argv[2]);
+			return 2;
+		}
+		return cmd_dlq_list(path);
+	}
 	fprintf(stderr, "lienthong: unknown command \"%s\"\n\n%s", cmd, usage);
 	return 2;
 }

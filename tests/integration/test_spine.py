@@ -68,6 +68,15 @@ def test_permanent_4xx_is_dead_lettered_with_response_kept(tmp, cleanup):
     assert st == 400 and attempts == 1 and "bad dossier" in rsp and "400" in err
     assert gw.metric("lienthong_dead_letters", peer="portal") == 1
     assert any(l["event"] == "delivery.dead" and l["dossier_code"] == "D-DEAD-1" for l in gw.log_lines())
+    # the operator sees it in the dead-letter list and in the dossier's trail
+    import subprocess
+    from harness import LIENTHONG
+    p = subprocess.run([LIENTHONG, "dlq", "list", "-c", gw.config], capture_output=True, text=True)
+    assert p.returncode == 0 and "D-DEAD-1" in p.stdout and "portal" in p.stdout and "1 dead letter" in p.stdout
+    p = subprocess.run([LIENTHONG, "trail", "D-DEAD-1", "-c", gw.config], capture_output=True, text=True)
+    assert p.returncode == 0 and "dossier.received" in p.stdout and "DEAD" in p.stdout and "400" in p.stdout, p.stdout
+    p = subprocess.run([LIENTHONG, "trail", "NO-SUCH", "-c", gw.config], capture_output=True, text=True)
+    assert p.returncode == 1 and "no dossier NO-SUCH" in p.stderr
 
 
 def test_retry_after_is_honored(tmp, cleanup):
