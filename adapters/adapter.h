@@ -94,6 +94,10 @@ const char *lt_adapter_names(void);
 /* Run every adapter's init; 0 or the first error. */
 int lt_adapters_init(struct lt_err *err);
 
+/* Check one canonical event against schemas/canonical-event.schema.json
+ * (after lt_adapters_init); 0 or LT_ESCHEMA naming the field. */
+int lt_canonical_validate(const json_t *event, struct lt_err *err);
+
 /* The canonical event types of DESIGN.md §4. */
 extern const char *const lt_event_types[];
 int lt_event_type_known(const char *type);

@@ -75,6 +75,11 @@ static enum lt_verdict canonical_outcome(const struct lt_peer *peer, struct lt_d
 	return lt_outcome_default(rsp, err);
 }
 
+int lt_canonical_validate(const json_t *event, struct lt_err *err)
+{
+	return lt_schema_validate_def(schema, "event", event, err);
+}
+
 const struct lt_adapter lt_adapter_canonical = {
 	.name = "canonical",
 	.content_type = "application/json",

@@ -18,7 +18,7 @@ TABLE(lt_applicant_type_codes, "applicant type (LoaiDoiTuong)",
 TABLE(lt_return_via_codes, "return method (HinhThuc)",
       { "0", "direct" }, { "1", "postal" });
 TABLE(lt_registry_module_codes, "civil registry module",
-      { "LTKS", "2.000986" }, { "LTKT", "1.011733" }, { "LTKH", "1.000894" });
+      { "LTKS", "2.000986" }, { "LTKS", "2.001023" }, { "LTKT", "1.011733" }, { "LTKH", "1.000894" });
 
 static const char *const status_events[11] = {
 	NULL,

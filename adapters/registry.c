@@ -10,6 +10,10 @@
 static const struct lt_adapter *const adapters[] = {
 	&lt_adapter_canonical,
 	&lt_adapter_onestop,
+	&lt_adapter_provincial,
+	&lt_adapter_postal,
+	&lt_adapter_civilreg,
+	&lt_adapter_edxml,
 };
 
 #define NADAPTERS (sizeof adapters / sizeof *adapters)

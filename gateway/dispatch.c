@@ -304,6 +304,12 @@ static void encode_done(struct lt_job *job)
 	struct peer_q *pq = a->pq;
 	struct lt_gateway *gw = pq->gw;
 	const struct lt_peer *peer = pq->peer;
+	if (a->encode_rc == LT_EAUTH && peer->adapter->login) {
+		/* no usable session: log in again, then this delivery goes out */
+		pq->login = LOGIN_NONE;
+		pq->session[0] = '\0';
+		a->encode_rc = LT_EBUSY;
+	}
 	if (a->encode_rc) {
 		struct lt_finish *f = &a->fin;
 		f->op.kind = LT_OP_FINISH;

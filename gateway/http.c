@@ -302,6 +302,17 @@ static void decode_run(struct lt_job *job)
 		return;
 	json_t *events = json_array();
 	in->rc = peer->adapter->decode(peer, in->body, in->len, events, &in->err);
+	/* whatever the wire format, what is stored is a valid canonical event */
+	size_t k;
+	json_t *e;
+	json_array_foreach(events, k, e) {
+		if (in->rc || peer->adapter == &lt_adapter_canonical)
+			break;
+		if ((in->rc = lt_canonical_validate(e, &in->err)))
+			lt_err_set(&in->err, LT_ESCHEMA, "event %zu as translated: %.400s", k + 1, in->err.msg);
+	}
+	if (!in->rc && json_array_size(events) == 0)
+		in->rc = lt_err_set(&in->err, LT_ESCHEMA, "the message carries no event");
 	if (in->rc) {
 		json_decref(events);
 		return;

@@ -102,7 +102,9 @@ static int cmd_run(const char *config_path)
 		lt_log(LT_WARN, "certificate.expiring", NULL, "%s", line);
 	}
 	lt_buf_free(&warnings);
-	if (lt_adapters_init(&err)) {
+	/* before any XML is parsed (adapters load XSDs): libxml2 never loads
+	 * external entities, DTDs or files on its own */
+	if (lt_xml_init(&err) || lt_adapters_init(&err)) {
 		lt_log(LT_ERROR, "gateway.start_failed", NULL, "adapters: %s", err.msg);
 		lt_security_free(sec);
 		lt_config_free(cfg);

@@ -1,0 +1,580 @@
+/* test_adapter_edxml.c — inter-agency transfers as edXML: envelopes out and in,
+ * Status answers and pushed statuses (adapters/edxml.c, schemas/edxml/).
+ *
+ * Run from the repository root: samples come from schemas/samples/edxml*,
+ * canonical inputs from schemas/samples/canonical and tests/unit/data/edxml/.
+ * Needs the development PKI for the signing test: env LT_TEST_PKI, default
+ * build/certs ("make certs"). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libxml/parser.h>
+
+#include "adapter.h"
+#include "config.h"
+#include "jsonschema.h"
+#include "sign_xml.h"
+#include "xmlutil.h"
+
+#define A lt_adapter_edxml
+
+#define VALID_DIR "schemas/samples/edxml"
+#define INVALID_DIR "schemas/samples/edxml-invalid"
+#define TRANSFER "tests/unit/data/edxml/transfer.json"
+#define CANONICAL_TRANSFER "schemas/samples/canonical/dossier.transferred.json"
+#define DOCID "000.00.12.H12,2025/04/14,000.00.12.H12-250414-0031/LT"
+#define LAND_OFFICE "Chi nhánh Văn phòng đăng ký đất đai thành phố Phan Thiết"
+
+static struct lt_schema *canonical;
+static xmlSchemaPtr xsd_envelope;
+static struct lt_xml_signer *signer;
+static struct lt_xml_trust *trust;
+static struct lt_peer peer = { .name = "vpdk-dat-thanhpho" };
+
+static int setup(void **state)
+{
+	struct lt_err err = { 0 };
+	char pki[400], key[512], cert[512], ca[512];
+	(void)state;
+	const char *env = getenv("LT_TEST_PKI");
+	snprintf(pki, sizeof pki, "%s", env && *env ? env : "build/certs");
+	snprintf(key, sizeof key, "%s/rsa/gateway/sign.key", pki);
+	snprintf(cert, sizeof cert, "%s/rsa/gateway/sign.pem", pki);
+	snprintf(ca, sizeof ca, "%s/rsa/trust.pem", pki);
+	/* lt_xml_init first, as in the daemon: schemas must load after it */
+	if (lt_xml_init(&err) || A.init(&err) ||
+	    !(canonical = lt_schema_load("schemas/canonical-event.schema.json", &err)) ||
+	    !(xsd_envelope = lt_xmlu_schema_load("edxml", "envelope", &err))) {
+		fprintf(stderr, "setup: %s (run from the repository root)\n", err.msg);
+		return -1;
+	}
+	if (!(signer = lt_xml_signer_new(key, cert, NULL, &err)) || !(trust = lt_xml_trust_new(ca, NULL, &err))) {
+		fprintf(stderr, "setup: %s (run make certs, or set LT_TEST_PKI)\n", err.msg);
+		return -1;
+	}
+	peer.params = json_object();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	json_decref(peer.params);
+	lt_schema_free(canonical);
+	xmlSchemaFree(xsd_envelope);
+	lt_xml_signer_free(signer);
+	lt_xml_trust_free(trust);
+	return 0;
+}
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		fail_msg("cannot open %s", path);
+	struct lt_buf b = { 0 };
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		lt_buf_append(&b, chunk, n);
+	fclose(f);
+	if (len)
+		*len = b.len;
+	return b.data ? b.data : strdup("");
+}
+
+static json_t *load_json(const char *path)
+{
+	json_error_t jerr;
+	json_t *j = json_load_file(path, 0, &jerr);
+	if (!j)
+		fail_msg("%s: %s", path, jerr.text);
+	return j;
+}
+
+static void assert_canonical(const json_t *arr)
+{
+	size_t i;
+	const json_t *ev;
+	json_array_foreach(arr, i, ev) {
+		struct lt_err err = { 0 };
+		if (lt_schema_validate_def(canonical, "event", ev, &err)) {
+			char *s = json_dumps(ev, JSON_INDENT(1));
+			fail_msg("event %zu is not canonical: %s\n%s", i, err.msg, s);
+		}
+		assert_string_equal(json_string_value(json_object_get(ev, "source")), peer.name);
+		assert_null(json_object_get(ev, "event_id"));
+	}
+}
+
+static int decode_buf(const char *body, size_t len, json_t **out, struct lt_err *err)
+{
+	*out = json_array();
+	memset(err, 0, sizeof *err);
+	return A.decode(&peer, body, len, *out, err);
+}
+
+static json_t *decode_ok(const char *body, size_t len)
+{
+	json_t *events;
+	struct lt_err err;
+	if (decode_buf(body, len, &events, &err))
+		fail_msg("decode: %s", err.msg);
+	assert_int_equal(json_array_size(events), 1);
+	assert_canonical(events);
+	return events;
+}
+
+static json_t *decode_file(const char *path)
+{
+	size_t len;
+	char *body = slurp(path, &len);
+	json_t *events = decode_ok(body, len);
+	free(body);
+	return events;
+}
+
+static int encode_flags(const json_t *ev, int flags, struct lt_request *req, struct lt_err *err)
+{
+	struct lt_delivery_ctx ctx = { .attempt = 1, .flags = flags, .message_id = "01JRX0000000000000000000AB" };
+	memset(req, 0, sizeof *req);
+	memset(err, 0, sizeof *err);
+	return A.encode(&peer, &ctx, ev, req, err);
+}
+
+static void encode_ok(const json_t *ev, int flags, struct lt_request *req)
+{
+	struct lt_err err;
+	if (encode_flags(ev, flags, req, &err))
+		fail_msg("encode: %s", err.msg);
+	xmlDocPtr doc;
+	if (lt_xmlu_parse(req->body.data, req->body.len, &doc, &err) || lt_xmlu_validate(xsd_envelope, doc, &err))
+		fail_msg("%s\n%s", err.msg, req->body.data);
+	xmlFreeDoc(doc);
+}
+
+static void assert_encode_refused(json_t *ev, int code, const char *expect)
+{
+	struct lt_request req;
+	struct lt_err err;
+	assert_int_equal(encode_flags(ev, 0, &req, &err), code);
+	if (!strstr(err.msg, expect))
+		fail_msg("message \"%s\" lacks \"%s\"", err.msg, expect);
+	lt_buf_free(&req.body);
+	json_decref(ev);
+}
+
+static enum lt_verdict answer(long status, const char *body, const json_t *ev, json_t **out, struct lt_err *err)
+{
+	struct lt_delivery_ctx ctx = { .attempt = 1, .message_id = "01JRX0000000000000000000AB" };
+	struct lt_response rsp = { .status = status, .body = body, .len = strlen(body) };
+	*out = json_array();
+	memset(err, 0, sizeof *err);
+	return A.outcome(&peer, &ctx, ev, &rsp, *out, err);
+}
+
+static const char *str_at(const json_t *ev, const char *a, const char *b)
+{
+	const json_t *o = json_object_get(ev, a);
+	return json_string_value(b ? json_object_get(o, b) : o);
+}
+
+static int has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n > m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* ---- samples ------------------------------------------------------------ */
+
+static void test_every_valid_sample_decodes_into_a_canonical_event(void **state)
+{
+	struct dirent **names;
+	int n = scandir(VALID_DIR, &names, NULL, alphasort), seen = 0;
+	(void)state;
+	assert_true(n > 0);
+	for (int i = 0; i < n; i++) {
+		const char *f = names[i]->d_name;
+		if (has_suffix(f, ".xml")) {
+			char path[512];
+			snprintf(path, sizeof path, VALID_DIR "/%s", f);
+			json_t *events = decode_file(path);
+			const char *type = str_at(json_array_get(events, 0), "type", NULL);
+			if (!strncmp(f, "envelope.", 9))
+				assert_string_equal(type, "dossier.transferred");
+			else
+				assert_true(!strcmp(type, "dossier.step") || !strcmp(type, "dossier.resolved"));
+			json_decref(events);
+			seen++;
+		}
+		free(names[i]);
+	}
+	free(names);
+	assert_true(seen >= 6);
+}
+
+static void test_every_invalid_sample_is_refused_with_its_expect_text(void **state)
+{
+	struct dirent **names;
+	int n = scandir(INVALID_DIR, &names, NULL, alphasort), seen = 0;
+	(void)state;
+	assert_true(n > 0);
+	for (int i = 0; i < n; i++) {
+		const char *f = names[i]->d_name;
+		if (has_suffix(f, ".xml")) {
+			char path[512], expect_path[512];
+			snprintf(path, sizeof path, INVALID_DIR "/%s", f);
+			snprintf(expect_path, sizeof expect_path, INVALID_DIR "/%.*s.expect", (int)(strlen(f) - 4), f);
+			char *expect = slurp(expect_path, NULL);
+			size_t len;
+			char *body = slurp(path, &len);
+			json_t *events;
+			struct lt_err err;
+			if (decode_buf(body, len, &events, &err) == 0)
+				fail_msg("%s should be refused", path);
+			if (!strstr(err.msg, expect))
+				fail_msg("%s: message \"%s\" lacks \"%s\"", path, err.msg, expect);
+			assert_int_equal(json_array_size(events), 0);
+			json_decref(events);
+			free(body);
+			free(expect);
+			seen++;
+		}
+		free(names[i]);
+	}
+	free(names);
+	assert_true(seen >= 8);
+}
+
+/* The envelope samples are what the encoder writes (formatted like xmllint --format). */
+static void test_envelope_samples_are_what_the_encoder_writes(void **state)
+{
+	static const char *const cases[][2] = {
+		{ TRANSFER, VALID_DIR "/envelope.ward-to-land-office.xml" },
+		{ CANONICAL_TRANSFER, VALID_DIR "/envelope.commune-center-to-land-branch.xml" },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct lt_request req;
+		json_t *ev = load_json(cases[i][0]);
+		encode_ok(ev, 0, &req);
+		assert_string_equal(req.method, "POST");
+		assert_string_equal(req.content_type, "application/xml; charset=utf-8");
+		xmlDocPtr doc = xmlReadMemory(req.body.data, (int)req.body.len, NULL, NULL,
+					      XML_PARSE_NOBLANKS | XML_PARSE_NONET);
+		xmlChar *pretty = NULL;
+		int size = 0;
+		xmlDocDumpFormatMemoryEnc(doc, &pretty, &size, "UTF-8", 1);
+		char *sample = slurp(cases[i][1], NULL);
+		if (strcmp((char *)pretty, sample))
+			fail_msg("%s no longer matches %s:\n%s", cases[i][0], cases[i][1], pretty);
+		free(sample);
+		xmlFree(pretty);
+		xmlFreeDoc(doc);
+		lt_buf_free(&req.body);
+		json_decref(ev);
+	}
+}
+
+/* ---- encode and decode -------------------------------------------------- */
+
+static void assert_round_trip(const char *path, int flags, const char *business_type)
+{
+	struct lt_request req;
+	json_t *ev = load_json(path);
+	encode_ok(ev, flags, &req);
+	json_t *events = decode_ok(req.body.data, req.body.len);
+	json_t *back = json_array_get(events, 0);
+	assert_string_equal(str_at(back, "type", NULL), "dossier.transferred");
+	assert_string_equal(str_at(back, "dossier_code", NULL), str_at(ev, "dossier_code", NULL));
+	assert_string_equal(str_at(back, "occurred_at", NULL), str_at(ev, "occurred_at", NULL));
+	if (!json_equal(json_object_get(back, "dossier"), json_object_get(ev, "dossier")))
+		fail_msg("the dossier did not come back the same");
+	const json_t *d0 = json_object_get(ev, "detail"), *d1 = json_object_get(back, "detail");
+	assert_true(json_equal(json_object_get(d1, "from_agency"), json_object_get(d0, "from_agency")));
+	assert_true(json_equal(json_object_get(d1, "to_agency"), json_object_get(d0, "to_agency")));
+	assert_true(json_equal(json_object_get(d1, "reason"), json_object_get(d0, "reason")));
+	if (business_type)
+		assert_string_equal(json_string_value(json_object_get(d1, "business_type")), business_type);
+	else
+		assert_null(json_object_get(d1, "business_type"));
+	json_decref(events);
+	lt_buf_free(&req.body);
+	json_decref(ev);
+}
+
+static void test_round_trip_gives_back_the_same_dossier(void **state)
+{
+	(void)state;
+	assert_round_trip(TRANSFER, 0, NULL);
+	assert_round_trip(CANONICAL_TRANSFER, 0, NULL);
+}
+
+static void test_update_flag_sends_business_type_2(void **state)
+{
+	struct lt_request req;
+	(void)state;
+	json_t *ev = load_json(TRANSFER);
+	encode_ok(ev, LT_FLAG_UPDATE, &req);
+	assert_non_null(strstr(req.body.data, "<edXML:BussinessDocType>2</edXML:BussinessDocType>"));
+	lt_buf_free(&req.body);
+	json_decref(ev);
+	assert_round_trip(TRANSFER, LT_FLAG_UPDATE, "update");
+}
+
+static void test_header_names_both_agencies_and_the_document(void **state)
+{
+	struct lt_request req;
+	(void)state;
+	json_t *ev = load_json(TRANSFER);
+	encode_ok(ev, 0, &req);
+	const char *want[] = {
+		"<edXML:From><edXML:OrganId>000.00.12.H12</edXML:OrganId><edXML:OrganName>UBND phường Bình Hưng",
+		"<edXML:To><edXML:OrganId>000.20.12.H12</edXML:OrganId><edXML:OrganName>" LAND_OFFICE,
+		"<edXML:DocumentId>" DOCID "</edXML:DocumentId>",
+		"<edXML:CodeNumber>000.00.12.H12-250414-0031</edXML:CodeNumber>",
+		"<edXML:Timestamp>14/04/2025 10:05:00</edXML:Timestamp>",
+		"<edXML:DueDate>28/04/2025</edXML:DueDate>",
+		"<edXML:Digest>a3f1c2e4b5d6978812ab34cd56ef7890a1b2c3d4e5f60718293a4b5c6d7e8f90</edXML:Digest>",
+	};
+	for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+		if (!strstr(req.body.data, want[i]))
+			fail_msg("envelope lacks %s:\n%s", want[i], req.body.data);
+	lt_buf_free(&req.body);
+	json_decref(ev);
+}
+
+static void test_other_event_types_are_refused(void **state)
+{
+	(void)state;
+	json_t *ev = load_json(TRANSFER);
+	json_object_set_new(ev, "type", json_string("dossier.received"));
+	assert_encode_refused(ev, LT_EINVAL, "edXML carries dossier.transferred, not dossier.received");
+}
+
+static void test_transfer_without_agencies_or_dossier_is_refused(void **state)
+{
+	(void)state;
+	json_t *ev = load_json(TRANSFER);
+	json_object_del(json_object_get(ev, "detail"), "to_agency");
+	assert_encode_refused(ev, LT_ESCHEMA, "detail.to_agency: an edXML transfer needs");
+	ev = load_json(TRANSFER);
+	json_object_del(ev, "dossier");
+	assert_encode_refused(ev, LT_ESCHEMA, "dossier:");
+	ev = load_json(TRANSFER);
+	json_object_set_new(json_object_get(ev, "detail"), "business_type", json_string("cancel"));
+	assert_encode_refused(ev, LT_ESCHEMA, "detail.business_type");
+}
+
+/* The commune-center envelope sample with another DossierJSON text. */
+static char *envelope_with_dossier_json(const char *b64)
+{
+	char *s = slurp(VALID_DIR "/envelope.commune-center-to-land-branch.xml", NULL);
+	char *open = strstr(s, "<edXML:DossierJSON>"), *close = strstr(s, "</edXML:DossierJSON>");
+	assert_true(open && close);
+	open += strlen("<edXML:DossierJSON>");
+	struct lt_buf b = { 0 };
+	lt_buf_append(&b, s, (size_t)(open - s));
+	lt_buf_append(&b, b64, strlen(b64));
+	lt_buf_append(&b, close, strlen(close));
+	free(s);
+	return b.data;
+}
+
+static void test_dossier_json_that_is_not_a_canonical_dossier_is_refused(void **state)
+{
+	json_t *events;
+	struct lt_err err;
+	(void)state;
+	char *xml = envelope_with_dossier_json("eyJjaGFubmVsIjoiZmF4In0="); /* {"channel":"fax"} */
+	assert_int_equal(decode_buf(xml, strlen(xml), &events, &err), LT_ESCHEMA);
+	assert_non_null(strstr(err.msg, "/dossier/channel"));
+	json_decref(events);
+	free(xml);
+	xml = envelope_with_dossier_json("bm90IGpzb24="); /* not json */
+	assert_int_equal(decode_buf(xml, strlen(xml), &events, &err), LT_ESCHEMA);
+	assert_non_null(strstr(err.msg, "/edXMLEnvelope/edXMLBody/DossierJSON: not base64 of a JSON dossier"));
+	json_decref(events);
+	free(xml);
+}
+
+static void test_dtd_is_refused_as_malformed(void **state)
+{
+	json_t *events;
+	struct lt_err err;
+	(void)state;
+	const char *dtd = "<!DOCTYPE s [<!ENTITY x \"y\">]><edXML:Status "
+			  "xmlns:edXML=\"http://www.mic.gov.vn/TBT/QCVN_102_2016\">&x;</edXML:Status>";
+	assert_int_equal(decode_buf(dtd, strlen(dtd), &events, &err), LT_EINVAL);
+	assert_non_null(strstr(err.msg, "document type declaration not allowed"));
+	json_decref(events);
+}
+
+/* ---- pushed statuses ---------------------------------------------------- */
+
+static void test_completed_status_resolves_the_dossier(void **state)
+{
+	(void)state;
+	json_t *events = decode_file(VALID_DIR "/status.resolved.xml");
+	json_t *ev = json_array_get(events, 0);
+	assert_string_equal(str_at(ev, "type", NULL), "dossier.resolved");
+	assert_string_equal(str_at(ev, "dossier_code", NULL), "000.00.12.H12-250414-0031");
+	assert_string_equal(str_at(ev, "occurred_at", NULL), "2025-04-25T15:30:00+07:00");
+	json_t *dossier = json_object_get(ev, "dossier");
+	assert_int_equal(json_integer_value(json_object_get(dossier, "status")), 9);
+	assert_string_equal(str_at(dossier, "resolved_at", NULL), "2025-04-25T15:30:00+07:00");
+	assert_string_equal(str_at(dossier, "handling_agency", "name"), LAND_OFFICE);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(ev, "detail"), "status_code")), 6);
+	json_decref(events);
+}
+
+static void test_processing_status_is_a_step_at_the_other_agency(void **state)
+{
+	(void)state;
+	json_t *events = decode_file(VALID_DIR "/status.processing.xml");
+	json_t *ev = json_array_get(events, 0);
+	assert_string_equal(str_at(ev, "type", NULL), "dossier.step");
+	assert_string_equal(str_at(ev, "dossier_code", NULL), "000.00.15.H68-251118-0042");
+	json_t *step = json_object_get(json_object_get(ev, "detail"), "step");
+	assert_string_equal(json_string_value(json_object_get(step, "name")),
+			    "Liên thông: đang xử lý tại Chi nhánh Văn phòng đăng ký đất đai khu vực Phan Thiết");
+	json_decref(events);
+}
+
+/* ---- answers ------------------------------------------------------------ */
+
+static void test_received_answer_is_done_with_a_step_for_the_office(void **state)
+{
+	json_t *out;
+	struct lt_err err;
+	(void)state;
+	json_t *ev = load_json(TRANSFER);
+	char *body = slurp(VALID_DIR "/status.received.xml", NULL);
+	assert_int_equal(answer(200, body, ev, &out, &err), LT_DONE);
+	assert_int_equal(json_array_size(out), 1);
+	assert_canonical(out);
+	json_t *c = json_array_get(out, 0);
+	assert_string_equal(str_at(c, "type", NULL), "dossier.step");
+	assert_string_equal(str_at(c, "dossier_code", NULL), "000.00.12.H12-250414-0031");
+	json_t *detail = json_object_get(c, "detail");
+	assert_string_equal(str_at(detail, "step", "name"), "Đã chuyển liên thông: đã tiếp nhận tại " LAND_OFFICE);
+	assert_int_equal(json_integer_value(json_object_get(detail, "status_code")), 3);
+	free(body);
+	json_decref(out);
+	json_decref(ev);
+}
+
+static void test_refused_answer_is_dead_with_the_reason_for_the_office(void **state)
+{
+	json_t *out;
+	struct lt_err err;
+	(void)state;
+	json_t *ev = load_json(TRANSFER);
+	char *body = slurp(VALID_DIR "/status.refused.xml", NULL);
+	assert_int_equal(answer(200, body, ev, &out, &err), LT_DEAD);
+	assert_non_null(strstr(err.msg, "refused the transfer of 000.00.12.H12-250414-0031"));
+	assert_int_equal(json_array_size(out), 1);
+	assert_canonical(out);
+	json_t *c = json_array_get(out, 0);
+	assert_string_equal(str_at(c, "type", NULL), "dossier.step");
+	json_t *detail = json_object_get(c, "detail");
+	assert_int_equal(json_integer_value(json_object_get(detail, "status_code")), 2);
+	assert_non_null(strstr(json_string_value(json_object_get(detail, "reason")), "thiếu bản gốc"));
+	free(body);
+	json_decref(out);
+	json_decref(ev);
+}
+
+static void test_answer_about_another_document_is_dead(void **state)
+{
+	json_t *out;
+	struct lt_err err;
+	(void)state;
+	json_t *ev = load_json(CANONICAL_TRANSFER);
+	char *body = slurp(VALID_DIR "/status.received.xml", NULL);
+	assert_int_equal(answer(200, body, ev, &out, &err), LT_DEAD);
+	assert_non_null(strstr(err.msg, "answered about document"));
+	assert_int_equal(json_array_size(out), 0);
+	free(body);
+	json_decref(out);
+	json_decref(ev);
+}
+
+static void test_http_errors_follow_the_default_rule_and_garbage_is_retried(void **state)
+{
+	json_t *out;
+	struct lt_err err;
+	(void)state;
+	json_t *ev = load_json(TRANSFER);
+	assert_int_equal(answer(502, "", ev, &out, &err), LT_RETRY);
+	json_decref(out);
+	assert_int_equal(answer(403, "", ev, &out, &err), LT_DEAD);
+	json_decref(out);
+	assert_int_equal(answer(200, "OK", ev, &out, &err), LT_RETRY);
+	assert_non_null(strstr(err.msg, "no valid edXML Status"));
+	assert_int_equal(json_array_size(out), 0);
+	json_decref(out);
+	json_decref(ev);
+}
+
+/* ---- signing ------------------------------------------------------------ */
+
+static void test_signed_envelope_validates_verifies_and_decodes(void **state)
+{
+	struct lt_request req;
+	struct lt_err err = { 0 };
+	char *signed_xml;
+	size_t n;
+	(void)state;
+	json_t *ev = load_json(TRANSFER);
+	encode_ok(ev, 0, &req);
+	if (lt_xml_sign(signer, req.body.data, req.body.len, &signed_xml, &n, &err))
+		fail_msg("sign: %s", err.msg);
+	xmlDocPtr doc;
+	if (lt_xmlu_parse(signed_xml, n, &doc, &err) || lt_xmlu_validate(xsd_envelope, doc, &err))
+		fail_msg("signed envelope: %s", err.msg);
+	assert_true(lt_xmlu_is(xmlLastElementChild(xmlDocGetRootElement(doc)), LT_XMLU_DSIG_NS, "Signature"));
+	xmlFreeDoc(doc);
+	if (lt_xml_verify(trust, signed_xml, n, 0, NULL, NULL, &err))
+		fail_msg("verify: %s", err.msg);
+	json_t *events = decode_ok(signed_xml, n);
+	assert_true(json_equal(json_object_get(json_array_get(events, 0), "dossier"), json_object_get(ev, "dossier")));
+	json_decref(events);
+	free(signed_xml);
+	lt_buf_free(&req.body);
+	json_decref(ev);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_every_valid_sample_decodes_into_a_canonical_event),
+		cmocka_unit_test(test_every_invalid_sample_is_refused_with_its_expect_text),
+		cmocka_unit_test(test_envelope_samples_are_what_the_encoder_writes),
+		cmocka_unit_test(test_round_trip_gives_back_the_same_dossier),
+		cmocka_unit_test(test_update_flag_sends_business_type_2),
+		cmocka_unit_test(test_header_names_both_agencies_and_the_document),
+		cmocka_unit_test(test_other_event_types_are_refused),
+		cmocka_unit_test(test_transfer_without_agencies_or_dossier_is_refused),
+		cmocka_unit_test(test_dossier_json_that_is_not_a_canonical_dossier_is_refused),
+		cmocka_unit_test(test_dtd_is_refused_as_malformed),
+		cmocka_unit_test(test_completed_status_resolves_the_dossier),
+		cmocka_unit_test(test_processing_status_is_a_step_at_the_other_agency),
+		cmocka_unit_test(test_received_answer_is_done_with_a_step_for_the_office),
+		cmocka_unit_test(test_refused_answer_is_dead_with_the_reason_for_the_office),
+		cmocka_unit_test(test_answer_about_another_document_is_dead),
+		cmocka_unit_test(test_http_errors_follow_the_default_rule_and_garbage_is_retried),
+		cmocka_unit_test(test_signed_envelope_validates_verifies_and_decodes),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
