@@ -9,6 +9,7 @@
 #include "security.h"
 #include "sign_jws.h"
 #include "sign_xml.h"
+#include "mapping.h"
 #include "store.h"
 
 #include <event2/buffer.h>
@@ -253,6 +254,41 @@ static void ingest_done(struct lt_store_op *op)
 	ingress_free(in);
 }
 
+/* The message id and timestamp inside a verified XML document, where the
+ * wire format has them (civilreg: root attributes messageId and thoiGian;
+ * edXML status: its Timestamp): the id must be the X-Message-Id, the time
+ * inside the replay window. */
+static int check_signed_xml_ids(struct ingress *in, xmlDocPtr doc, int64_t now, int64_t window)
+{
+	xmlNodePtr root = xmlDocGetRootElement(doc);
+	xmlChar *mid = root ? xmlGetProp(root, BAD_CAST "messageId") : NULL;
+	xmlChar *when = root ? xmlGetProp(root, BAD_CAST "thoiGian") : NULL;
+	int rc = LT_OK;
+	int64_t t = 0;
+	if (mid && strcmp((const char *)mid, in->message_id))
+		rc = lt_err_set(&in->err, LT_EAUTH, "messageId \"%.64s\" of the signed document does not match X-Message-Id",
+				(const char *)mid);
+	for (xmlNodePtr c = root ? root->children : NULL; !rc && !when && c; c = c->next)
+		if (c->type == XML_ELEMENT_NODE && xmlStrcmp(c->name, BAD_CAST "Timestamp") == 0) {
+			xmlChar *txt = xmlNodeGetContent(c);
+			if (lt_date_parse_vn((const char *)txt, &t, &in->err))
+				rc = LT_EAUTH;
+			xmlFree(txt);
+			if (rc)
+				lt_err_set(&in->err, LT_EAUTH, "timestamp of the signed document: %.200s", in->err.msg);
+			else
+				t = t ? t : 1;
+		}
+	if (!rc && when && lt_date_parse_rfc3339((const char *)when, &t, &in->err))
+		rc = lt_err_set(&in->err, LT_EAUTH, "thoiGian of the signed document: %.200s", in->err.msg);
+	if (!rc && t && (t * 1000 < now - window || t * 1000 > now + window))
+		rc = lt_err_set(&in->err, LT_EAUTH, "timestamp out of window: the document is dated %lld s from now, "
+				"the window is %lld s", (long long)(t - now / 1000), (long long)(window / 1000));
+	xmlFree(mid);
+	xmlFree(when);
+	return rc;
+}
+
 /* Worker thread: the signature is checked before any content is decoded.
  * JWS: the detached signature over the exact body, its jti equal to the
  * X-Message-Id, its iat inside the replay window. */
@@ -277,7 +313,8 @@ static int verify_signature(struct ingress *in)
 					  (long long)(info.iat - now / 1000), (long long)(window / 1000));
 	} else if (strcmp(peer->verify, "xmldsig") == 0) {
 		struct lt_xml_info info;
-		if (lt_xml_verify(ps->xml_trust, in->body, in->len, now / 1000, &info, NULL, &in->err)) {
+		xmlDocPtr doc = NULL;
+		if (lt_xml_verify(ps->xml_trust, in->body, in->len, now / 1000, &info, &doc, &in->err)) {
 			/* not XML we will read at all: malformed (400), not a bad signature */
 			static const char *const malformed[] = { "malformed XML", "document too deep",
 								 "document type declaration" };
@@ -287,6 +324,10 @@ static int verify_signature(struct ingress *in)
 			return LT_EAUTH;
 		}
 		snprintf(in->signer, sizeof in->signer, "%s", info.signer_cn);
+		int rc = check_signed_xml_ids(in, doc, now, window);
+		xmlFreeDoc(doc);
+		if (rc)
+			return rc;
 	}
 	return LT_OK;
 }

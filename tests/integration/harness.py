@@ -231,11 +231,13 @@ class Gateway:
             lines += ["", "[peer.%s]" % name]
             opts = dict(opts)
             opts.setdefault("adapter", "canonical")
-            if "url" not in opts:
+            if "url" not in opts or name in PKI_PEERS:
                 f = peer_files(name, kind)
                 opts.setdefault("identity", f["cn"])
                 if opts.get("verify") != "none":
                     opts.setdefault("keys", f["sign_cert"])
+                if "url" in opts and "inbound" not in opts:
+                    opts["inbound"] = "push"     # a destination may also send to us
             lines += ["%s = %s" % kv for kv in opts.items()]
         for name, opts in routes.items():
             lines += ["", "[route.%s]" % name]

@@ -129,7 +129,8 @@ def test_per_dossier_order_kept_while_other_dossier_flows(tmp, cleanup):
         gw.post("peer-a", event("A-1", t, detail={"n": i + 2}), "a%d" % (i + 2))
     for i in range(5):
         gw.post("peer-a", event("B-1", "dossier.step", detail={"n": i + 1}), "b%d" % (i + 1))
-    wait_until(lambda: len([b for b in portal.bodies() if b["dossier_code"] == "A-1"]) == 4, timeout=15)
+    wait_until(lambda: len([b for b in portal.bodies() if b["dossier_code"] == "A-1"]) == 4 and
+               len([b for b in portal.bodies() if b["dossier_code"] == "B-1"]) == 5, timeout=15)
     bodies = portal.bodies()
     a = [b.get("detail", {}).get("n", 1) for b in bodies if b["dossier_code"] == "A-1"]
     b = [x["detail"]["n"] for x in bodies if x["dossier_code"] == "B-1"]
