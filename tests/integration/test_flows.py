@@ -262,3 +262,51 @@ def test_flow7_registry_down_for_the_whole_flow_then_everything_arrives_in_order
     wait_until(lambda: len(registry.received(ok_only=True)) == 5, timeout=20, what="all five at the registry")
     got = [c for r in registry.received(ok_only=True) for c in codes if c in r["body"]]
     assert sorted(got) == codes and len(set(got)) == 5
+
+
+def test_hostile_xml_is_refused_by_the_gateway_with_the_reason(tmp, cleanup):
+    office = office_sim(tmp, cleanup)
+    gw = cleanup.add(Gateway(tmp, {REGISTRY: {"adapter": "civilreg", "url": "https://127.0.0.1:1/x",
+                                              "param.ma_don_vi": "H12.01957"},
+                                   OFFICE: {"adapter": "onestop", "url": office.url}},
+                             {"registry-to-office": {"from": REGISTRY, "to": OFFICE}}))
+
+    def result(mid, **repl):
+        doc = sample("civilreg/result.registered.xml").replace(
+            'thoiGian="2025-03-12T16:40:00+07:00"', 'thoiGian="%s"' % repl.get("when", now_vn().isoformat())).replace(
+            'messageId="HT60-KQ-20250312-004511"', 'messageId="%s"' % mid)
+        return doc
+
+    def post(body, mid):
+        return gw.post(REGISTRY, body if isinstance(body, bytes) else body.encode(), mid,
+                       content_type="application/xml", raw=True, sign=False)
+
+    good = sign_xml_with_xml_crypto(result("x-ok"), REGISTRY)
+    assert post(good, "x-ok")[0] == 202
+    untrusted = subprocess.run(["node", XMLDSIG, "sign", os.path.join(os.path.dirname(peer_files("peer-a")["sign_key"]),
+                                                                      "..", "..", "hostile", "untrusted-peer-sign.key"),
+                                os.path.join(os.path.dirname(peer_files("peer-a")["sign_key"]), "..", "..", "hostile",
+                                             "untrusted-peer-sign.pem")],
+                               input=result("x-untrusted").encode(), capture_output=True, timeout=30).stdout
+    wrapped = good.replace(b"<KetQuaDangKy ", b"<Wrapper xmlns=\"urn:x\"><KetQuaDangKy ", 1).replace(
+        b"</KetQuaDangKy>", b"</KetQuaDangKy></Wrapper>")
+    dtd = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>' + good.split(b"?>", 1)[1]
+    bomb = (b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">'
+            b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;">]><KetQuaDangKy xmlns="urn:lienthong:civilreg:1">&c;</KetQuaDangKy>')
+    stale = sign_xml_with_xml_crypto(result("x-stale", when="2025-03-12T16:40:00+07:00"), REGISTRY)
+    cases = [
+        (b"<KetQuaDangKy", "x-bad", 400, "malformed"),
+        (result("x-unsigned").encode(), "x-unsigned", 401, "no signature"),
+        (good.replace(b"060225001234", b"060225009999"), "x-ok", 401, "bad digest"),
+        (untrusted, "x-untrusted", 401, "not trusted"),
+        (wrapped, "x-ok", 401, ""),
+        (dtd, "x-dtd", 400, "document type declaration"),
+        (bomb, "x-bomb", 400, "document type declaration"),
+        (stale, "x-stale", 401, "timestamp out of window"),
+        (good, "x-other-id", 401, "does not match X-Message-Id"),
+    ]
+    for body, mid, want, words in cases:
+        status, doc, _ = post(body, mid)
+        assert status == want and words in doc.get("detail", ""), (mid, status, doc)
+        assert "root:" not in json.dumps(doc)            # /etc/passwd never leaks
+    assert gw.query("SELECT COUNT(*) FROM events") == [(1,)]
