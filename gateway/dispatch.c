@@ -465,8 +465,10 @@ static void claim_done(struct lt_store_op *op)
 		int64_t now = lt_now_ms();
 		if (c->next_due_ms && c->next_due_ms <= now && c->n == c->max)
 			pq->kicked = 1;   /* more are ready than the limit let through */
-		else if (c->next_due_ms > now)
-			arm_timer(pq, c->next_due_ms);
+		else if (c->next_due_ms)
+			/* due later — or came due while the claim ran: never leave a
+			 * pending delivery without a timer */
+			arm_timer(pq, c->next_due_ms > now ? c->next_due_ms : now + 1);
 	}
 	lt_claim_release(c);
 	free(c);
