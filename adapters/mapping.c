@@ -226,3 +226,30 @@ int lt_date_rfc3339_to_vn(const char *s, char out[20], struct lt_err *err)
 	lt_date_format_vn(t, out);
 	return LT_OK;
 }
+
+const json_t *lt_json_dig(const json_t *o, const char *path)
+{
+	char key[64];
+	while (o && *path) {
+		size_t n = strcspn(path, ".");
+		if (n >= sizeof key)
+			return NULL;
+		memcpy(key, path, n);
+		key[n] = '\0';
+		o = json_object_get(o, key);
+		path += n + (path[n] == '.');
+	}
+	return o;
+}
+
+const char *lt_json_str(const json_t *o, const char *path)
+{
+	const char *s = json_string_value(lt_json_dig(o, path));
+	return s && *s ? s : NULL;
+}
+
+void lt_json_put_str(json_t *o, const char *key, const char *value)
+{
+	if (value && *value)
+		json_object_set_new(o, key, json_string(value));
+}

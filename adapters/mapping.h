@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 #include "lt.h"
 
 /* A code list: wire code ↔ canonical value. */
@@ -53,5 +54,12 @@ void lt_date_format_vn(int64_t unix_s, char out[20]);
 /* RFC 3339 → compact / vn in one step (for encoders). */
 int lt_date_rfc3339_to_compact(const char *s, char out[16], struct lt_err *err);
 int lt_date_rfc3339_to_vn(const char *s, char out[20], struct lt_err *err);
+
+/* JSON helpers for adapters. The value at a dotted path
+ * ("dossier.applicant.address") of o, or NULL; the non-empty string there,
+ * or NULL; set key to value unless value is NULL or "". */
+const json_t *lt_json_dig(const json_t *o, const char *path);
+const char *lt_json_str(const json_t *o, const char *path);
+void lt_json_put_str(json_t *o, const char *key, const char *value);
 
 #endif

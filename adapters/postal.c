@@ -48,35 +48,6 @@ static const struct tracking_code {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-/* The value at a dotted path ("dossier.applicant.address") of o, or NULL. */
-static const json_t *dig(const json_t *o, const char *path)
-{
-	char key[64];
-	while (o && *path) {
-		size_t n = strcspn(path, ".");
-		if (n >= sizeof key)
-			return NULL;
-		memcpy(key, path, n);
-		key[n] = '\0';
-		o = json_object_get(o, key);
-		path += n + (path[n] == '.');
-	}
-	return o;
-}
-
-/* The non-empty string at a dotted path, or NULL. */
-static const char *str_at(const json_t *o, const char *path)
-{
-	const char *s = json_string_value(dig(o, path));
-	return s && *s ? s : NULL;
-}
-
-/* Sets key to a copy of value unless value is NULL or "". */
-static void put_str(json_t *o, const char *key, const char *value)
-{
-	if (value && *value)
-		json_object_set_new(o, key, json_string(value));
-}
 
 /* Sets key to v (stolen) unless v is NULL or an empty object/array. */
 static void set_some(json_t *o, const char *key, json_t *v)
@@ -90,8 +61,8 @@ static void set_some(json_t *o, const char *key, json_t *v)
 static json_t *named(const char *code, const char *name)
 {
 	json_t *o = json_object();
-	put_str(o, "code", code);
-	put_str(o, "name", name);
+	lt_json_put_str(o, "code", code);
+	lt_json_put_str(o, "name", name);
 	return o;
 }
 
@@ -167,7 +138,7 @@ static int tracking_event(const struct lt_peer *peer, const json_t *u, const cha
 			  struct lt_err *err)
 {
 	char buf[24], where[64], when[32];
-	const char *code = code_text(json_object_get(u, "statusCode"), buf), *time = str_at(u, "time");
+	const char *code = code_text(json_object_get(u, "statusCode"), buf), *time = lt_json_str(u, "time");
 	const struct tracking_code *tc = tracking_code_of(code);
 	if (!tc)
 		return lt_err_set(err, LT_ESCHEMA, "%s/statusCode: unknown VNPost status code \"%.16s\"", prefix,
@@ -180,17 +151,17 @@ static int tracking_event(const struct lt_peer *peer, const json_t *u, const cha
 	else if (post_time(time, where, when, err))
 		return LT_ESCHEMA;
 	json_t *ev = json_object(), *detail = json_object();
-	const char *msg = str_at(u, "statusMessage");
+	const char *msg = lt_json_str(u, "statusMessage");
 	json_object_set_new(ev, "type", json_string(tc->type));
 	json_object_set_new(ev, "occurred_at", json_string(when));
 	json_object_set_new(ev, "source", json_string(peer->name));
-	put_str(ev, "dossier_code", str_at(u, "orderNumber"));
-	put_str(detail, "order_number", str_at(u, "orderNumber"));
-	put_str(detail, "postal_status", msg ? msg : tc->meaning);
+	lt_json_put_str(ev, "dossier_code", lt_json_str(u, "orderNumber"));
+	lt_json_put_str(detail, "order_number", lt_json_str(u, "orderNumber"));
+	lt_json_put_str(detail, "postal_status", msg ? msg : tc->meaning);
 	if (code[strspn(code, "0123456789")] == '\0')
 		json_object_set_new(detail, "status_code", json_integer(strtoll(code, NULL, 10)));
-	put_str(detail, "item_code", str_at(u, "itemCode"));
-	put_str(detail, "reason", str_at(u, "note"));
+	lt_json_put_str(detail, "item_code", lt_json_str(u, "itemCode"));
+	lt_json_put_str(detail, "reason", lt_json_str(u, "note"));
 	if (strcmp(tc->code, CODE_RETURNED_TO_SENDER) == 0)
 		json_object_set_new(detail, "returned_to_sender", json_true());
 	json_object_set_new(ev, "detail", detail);
@@ -209,10 +180,10 @@ static int tracking_event(const struct lt_peer *peer, const json_t *u, const cha
 static json_t *intake_address(const json_t *m)
 {
 	json_t *a = json_object();
-	set_some(a, "province", named(str_at(m, "MaTinh"), str_at(m, "TenTinh")));
-	set_some(a, "district", named(str_at(m, "MaHuyen"), str_at(m, "TenHuyen")));
-	set_some(a, "commune", named(str_at(m, "MaXa"), str_at(m, "TenXa")));
-	put_str(a, "detail", str_at(m, "DiaChi"));
+	set_some(a, "province", named(lt_json_str(m, "MaTinh"), lt_json_str(m, "TenTinh")));
+	set_some(a, "district", named(lt_json_str(m, "MaHuyen"), lt_json_str(m, "TenHuyen")));
+	set_some(a, "commune", named(lt_json_str(m, "MaXa"), lt_json_str(m, "TenXa")));
+	lt_json_put_str(a, "detail", lt_json_str(m, "DiaChi"));
 	return a;
 }
 
@@ -220,10 +191,10 @@ static json_t *intake_address(const json_t *m)
 static int intake_event(const struct lt_peer *peer, const json_t *m, json_t *events, struct lt_err *err)
 {
 	char when[32];
-	const char *atype = NULL, *code = str_at(m, "MaHoSo"), *wire;
+	const char *atype = NULL, *code = lt_json_str(m, "MaHoSo"), *wire;
 	char buf[24];
 	struct lt_err e = { 0 };
-	if (post_time(str_at(m, "NgayNhan"), "/NgayNhan", when, err))
+	if (post_time(lt_json_str(m, "NgayNhan"), "/NgayNhan", when, err))
 		return LT_ESCHEMA;
 	if ((wire = code_text(json_object_get(m, "LoaiDoiTuong"), buf)) &&
 	    !(atype = lt_code_to_canonical(&lt_applicant_type_codes, wire, &e)))
@@ -234,28 +205,28 @@ static int intake_event(const struct lt_peer *peer, const json_t *m, json_t *eve
 	json_object_set_new(ev, "type", json_string("dossier.received"));
 	json_object_set_new(ev, "occurred_at", json_string(when));
 	json_object_set_new(ev, "source", json_string(peer->name));
-	put_str(ev, "dossier_code", code ? code : str_at(m, "OrderNumber"));
-	set_some(dossier, "procedure", named(str_at(m, "MaTTHC"), str_at(m, "TenTTHC")));
-	set_some(dossier, "receiving_agency", named(str_at(m, "DonViNhan.code"), str_at(m, "DonViNhan.name")));
+	lt_json_put_str(ev, "dossier_code", code ? code : lt_json_str(m, "OrderNumber"));
+	set_some(dossier, "procedure", named(lt_json_str(m, "MaTTHC"), lt_json_str(m, "TenTTHC")));
+	set_some(dossier, "receiving_agency", named(lt_json_str(m, "DonViNhan.code"), lt_json_str(m, "DonViNhan.name")));
 	json_object_set_new(dossier, "channel", json_string("postal"));
 	json_object_set_new(dossier, "status", json_integer(STATUS_RECEIVED));
-	put_str(applicant, "type", atype);
-	put_str(applicant, "name", str_at(m, "ChuHoSo"));
-	put_str(applicant, "id_number", str_at(m, "SoGiayTo"));
-	put_str(applicant, "phone", str_at(m, "SoDienThoai"));
-	put_str(applicant, "email", str_at(m, "Email"));
+	lt_json_put_str(applicant, "type", atype);
+	lt_json_put_str(applicant, "name", lt_json_str(m, "ChuHoSo"));
+	lt_json_put_str(applicant, "id_number", lt_json_str(m, "SoGiayTo"));
+	lt_json_put_str(applicant, "phone", lt_json_str(m, "SoDienThoai"));
+	lt_json_put_str(applicant, "email", lt_json_str(m, "Email"));
 	set_some(applicant, "address", intake_address(m));
 	set_some(dossier, "applicant", applicant);
 	json_object_set_new(dossier, "received_at", json_string(when));
 	if (json_is_boolean(json_object_get(m, "TraQuaBuuDien")))
-		put_str(dossier, "return_via", json_is_true(json_object_get(m, "TraQuaBuuDien")) ? "postal" : "direct");
+		lt_json_put_str(dossier, "return_via", json_is_true(json_object_get(m, "TraQuaBuuDien")) ? "postal" : "direct");
 	json_array_foreach(json_object_get(m, "GiayTo"), i, paper)
 		json_array_append_new(docs, json_pack("{s:O}", "name", paper));
 	set_some(dossier, "documents", docs);
-	put_str(dossier, "summary", str_at(m, "TrichYeu"));
+	lt_json_put_str(dossier, "summary", lt_json_str(m, "TrichYeu"));
 	json_object_set_new(ev, "dossier", dossier);
-	put_str(detail, "order_number", str_at(m, "OrderNumber"));
-	put_str(detail, "item_code", str_at(m, "ItemCode"));
+	lt_json_put_str(detail, "order_number", lt_json_str(m, "OrderNumber"));
+	lt_json_put_str(detail, "item_code", lt_json_str(m, "ItemCode"));
 	json_object_set_new(ev, "detail", detail);
 	if (check_canonical(ev, "the intake", err)) {
 		json_decref(ev);
@@ -326,7 +297,7 @@ static json_t *full_address(const json_t *a)
 	char text[1200] = "";
 	size_t n = 0;
 	for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
-		const char *p = str_at(a, parts[i]);
+		const char *p = lt_json_str(a, parts[i]);
 		if (p && n < sizeof text)
 			n += (size_t)snprintf(text + n, sizeof text - n, "%s%s", n ? ", " : "", p);
 	}
@@ -339,8 +310,8 @@ static json_t *papers(const json_t *event, const char *code)
 	char text[1000] = "";
 	size_t n = 0, i;
 	json_t *d;
-	json_array_foreach(dig(event, "dossier.documents"), i, d) {
-		const char *name = str_at(d, "name");
+	json_array_foreach(lt_json_dig(event, "dossier.documents"), i, d) {
+		const char *name = lt_json_str(d, "name");
 		if (name && n < sizeof text)
 			n += (size_t)snprintf(text + n, sizeof text - n, "%s%s", n ? "; " : "", name);
 	}
@@ -354,21 +325,21 @@ static int put_receiver(json_t *body, const json_t *event, struct lt_err *err)
 {
 	static const char *const needed[] = { "dossier.applicant.name", "dossier.applicant.phone",
 					      "dossier.applicant.address", "dossier.applicant.address.province.code" };
-	const json_t *a = dig(event, "dossier.applicant.address");
+	const json_t *a = lt_json_dig(event, "dossier.applicant.address");
 	for (size_t i = 0; i < sizeof needed / sizeof *needed; i++)
-		if (!dig(event, needed[i]))
+		if (!lt_json_dig(event, needed[i]))
 			return lt_err_set(err, LT_ESCHEMA, "%s is required by the post office to deliver the result",
 					  needed[i]);
-	if (!str_at(a, "commune.code") && !str_at(a, "district.code"))
+	if (!lt_json_str(a, "commune.code") && !lt_json_str(a, "district.code"))
 		return lt_err_set(err, LT_ESCHEMA, "dossier.applicant.address.commune.code is required by the post "
 				  "office to deliver the result");
-	put_str(body, "ReceiverName", str_at(event, "dossier.applicant.name"));
+	lt_json_put_str(body, "ReceiverName", lt_json_str(event, "dossier.applicant.name"));
 	json_object_set_new(body, "ReceiverAddress", full_address(a));
-	put_str(body, "ReceiverTel", str_at(event, "dossier.applicant.phone"));
-	put_str(body, "ReceiverEmail", str_at(event, "dossier.applicant.email"));
-	put_str(body, "ReceiverProvince", str_at(a, "province.code"));
-	put_str(body, "ReceiverDistrict", str_at(a, "district.code")); /* absent since July 2025 */
-	put_str(body, "ReceiverWard", str_at(a, "commune.code"));
+	lt_json_put_str(body, "ReceiverTel", lt_json_str(event, "dossier.applicant.phone"));
+	lt_json_put_str(body, "ReceiverEmail", lt_json_str(event, "dossier.applicant.email"));
+	lt_json_put_str(body, "ReceiverProvince", lt_json_str(a, "province.code"));
+	lt_json_put_str(body, "ReceiverDistrict", lt_json_str(a, "district.code")); /* absent since July 2025 */
+	lt_json_put_str(body, "ReceiverWard", lt_json_str(a, "commune.code"));
 	return LT_OK;
 }
 
@@ -379,9 +350,9 @@ static int put_receiver(json_t *body, const json_t *event, struct lt_err *err)
 static int postal_encode(const struct lt_peer *peer, const struct lt_delivery_ctx *ctx, const json_t *event,
 			 struct lt_request *out, struct lt_err *err)
 {
-	const char *type = str_at(event, "type"), *via = str_at(event, "dossier.return_via");
-	const char *code = str_at(event, "dossier_code"), *path = lt_peer_param(peer, "order_path");
-	const json_t *cod = dig(event, "detail.cod_amount");
+	const char *type = lt_json_str(event, "type"), *via = lt_json_str(event, "dossier.return_via");
+	const char *code = lt_json_str(event, "dossier_code"), *path = lt_peer_param(peer, "order_path");
+	const json_t *cod = lt_json_dig(event, "detail.cod_amount");
 	(void)ctx;
 	if (!type || (strcmp(type, "dossier.returned") && strcmp(type, "postal.order_created")))
 		return lt_err_set(err, LT_EINVAL, "the post office takes no %.64s events", type ? type : "untyped");
@@ -396,25 +367,25 @@ static int postal_encode(const struct lt_peer *peer, const struct lt_delivery_ct
 		return LT_ECONFIG;
 	const char *sender = param(peer, "sender_name", 0, NULL);
 	if (!sender)
-		sender = str_at(event, "dossier.handling_agency.name");
+		sender = lt_json_str(event, "dossier.handling_agency.name");
 	if (!sender)
-		sender = str_at(event, "dossier.receiving_agency.name");
+		sender = lt_json_str(event, "dossier.receiving_agency.name");
 	if (!sender)
 		return lt_err_set(err, LT_ESCHEMA, "dossier.handling_agency.name (or receiving_agency.name) is required "
 				  "as the sender of the order");
 	json_t *body = json_object();
 	char desc[700];
-	const char *procedure = str_at(event, "dossier.procedure.name");
+	const char *procedure = lt_json_str(event, "dossier.procedure.name");
 	json_object_set_new(body, "CustomerCode", json_string(customer));
-	put_str(body, "OrderNumber", code);
+	lt_json_put_str(body, "OrderNumber", code);
 	json_object_set_new(body, "CODAmount", cod ? json_deep_copy(cod) : json_integer(0));
 	json_object_set_new(body, "SenderName", json_string(sender));
 	json_object_set_new(body, "SenderAddress", json_string(address));
 	json_object_set_new(body, "SenderTel", json_string(tel));
-	put_str(body, "SenderEmail", param(peer, "sender_email", 0, NULL));
+	lt_json_put_str(body, "SenderEmail", param(peer, "sender_email", 0, NULL));
 	json_object_set_new(body, "SenderProvince", json_string(province));
-	put_str(body, "SenderDistrict", param(peer, "sender_district", 0, NULL));
-	put_str(body, "SenderWard", param(peer, "sender_ward", 0, NULL));
+	lt_json_put_str(body, "SenderDistrict", param(peer, "sender_district", 0, NULL));
+	lt_json_put_str(body, "SenderWard", param(peer, "sender_ward", 0, NULL));
 	json_object_set_new(body, "SenderDesc", papers(event, code));
 	int rc = put_receiver(body, event, err);
 	if (procedure)
@@ -422,7 +393,7 @@ static int postal_encode(const struct lt_peer *peer, const struct lt_delivery_ct
 	else
 		snprintf(desc, sizeof desc, "Trả kết quả hồ sơ %s", code);
 	json_object_set_new(body, "Description", json_string(desc));
-	put_str(body, "ItemCode", str_at(event, "detail.item_code"));
+	lt_json_put_str(body, "ItemCode", lt_json_str(event, "detail.item_code"));
 	char *s = rc ? NULL : json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(body);
 	if (rc)
@@ -442,20 +413,20 @@ static int postal_encode(const struct lt_peer *peer, const struct lt_delivery_ct
 static json_t *order_created(const struct lt_peer *peer, const json_t *event, const json_t *answer)
 {
 	char when[32];
-	const char *msg = str_at(answer, "Message"), *code = str_at(event, "dossier_code");
+	const char *msg = lt_json_str(answer, "Message"), *code = lt_json_str(event, "dossier_code");
 	json_t *ev = json_object(), *detail = json_object();
 	now_rfc3339(when);
 	json_object_set_new(ev, "type", json_string("postal.order_created"));
 	json_object_set_new(ev, "occurred_at", json_string(when));
 	json_object_set_new(ev, "source", json_string(peer->name));
-	put_str(ev, "dossier_code", code);
-	put_str(ev, "national_code", str_at(event, "national_code"));
+	lt_json_put_str(ev, "dossier_code", code);
+	lt_json_put_str(ev, "national_code", lt_json_str(event, "national_code"));
 	if (json_is_object(json_object_get(event, "dossier")))
 		json_object_set_new(ev, "dossier", json_deep_copy(json_object_get(event, "dossier")));
-	put_str(detail, "order_number", code);
-	put_str(detail, "postal_status", msg ? msg : STATUS_ORDER_OK);
+	lt_json_put_str(detail, "order_number", code);
+	lt_json_put_str(detail, "postal_status", msg ? msg : STATUS_ORDER_OK);
 	json_object_set_new(detail, "status_code", json_integer(100));
-	put_str(detail, "item_code", str_at(answer, "ItemCode"));
+	lt_json_put_str(detail, "item_code", lt_json_str(answer, "ItemCode"));
 	json_object_set_new(ev, "detail", detail);
 	return ev;
 }
@@ -473,7 +444,7 @@ static enum lt_verdict postal_outcome(const struct lt_peer *peer, struct lt_deli
 	if (rsp->status < 200 || rsp->status >= 300)
 		return lt_outcome_default(rsp, err);
 	json_t *answer = json_loadb(rsp->body, rsp->len, 0, NULL);
-	const char *status = code_text(json_object_get(answer, "Status"), buf), *msg = str_at(answer, "Message");
+	const char *status = code_text(json_object_get(answer, "Status"), buf), *msg = lt_json_str(answer, "Message");
 	if (!answer) {
 		lt_err_set(err, LT_EINVAL, "post office answer is not JSON");
 	} else if (lt_schema_validate(schemas[S_ORDER_ANSWER], answer, &e)) {
@@ -484,7 +455,7 @@ static enum lt_verdict postal_outcome(const struct lt_peer *peer, struct lt_deli
 			   msg ? msg : "no message");
 	} else {
 		v = LT_DONE;
-		json_t *ev = strcmp(str_at(event, "type") ? str_at(event, "type") : "", "dossier.returned") == 0
+		json_t *ev = strcmp(lt_json_str(event, "type") ? lt_json_str(event, "type") : "", "dossier.returned") == 0
 				     ? order_created(peer, event, answer) : NULL;
 		if (ev && check_canonical(ev, "the order answer", err) == 0)
 			json_array_append(out, ev);

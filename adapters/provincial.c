@@ -53,41 +53,12 @@ static const struct sync_type {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-/* The value at a dotted path ("dossier.procedure.code") of o, or NULL. */
-static const json_t *dig(const json_t *o, const char *path)
-{
-	char key[64];
-	while (o && *path) {
-		size_t n = strcspn(path, ".");
-		if (n >= sizeof key)
-			return NULL;
-		memcpy(key, path, n);
-		key[n] = '\0';
-		o = json_object_get(o, key);
-		path += n + (path[n] == '.');
-	}
-	return o;
-}
-
-/* The non-empty string at a dotted path, or NULL. */
-static const char *str_at(const json_t *o, const char *path)
-{
-	const char *s = json_string_value(dig(o, path));
-	return s && *s ? s : NULL;
-}
-
-/* Sets key to a copy of value unless value is NULL or "". */
-static void put_str(json_t *o, const char *key, const char *value)
-{
-	if (value && *value)
-		json_object_set_new(o, key, json_string(value));
-}
 
 /* Sets key to the portal form (yyyyMMddHHmmss) of the RFC 3339 date at
  * path, when there is one; LT_ESCHEMA naming the path if it is no date. */
 static int put_compact(json_t *o, const char *key, const json_t *event, const char *path, struct lt_err *err)
 {
-	const char *s = str_at(event, path);
+	const char *s = lt_json_str(event, path);
 	char out[16];
 	struct lt_err e = { 0 };
 	if (!s)
@@ -218,8 +189,8 @@ static json_t *named(const char *code, const char *name)
 	if (!code && !name)
 		return NULL;
 	json_t *o = json_object();
-	put_str(o, "code", code);
-	put_str(o, "name", name);
+	lt_json_put_str(o, "code", code);
+	lt_json_put_str(o, "name", name);
 	return o;
 }
 
@@ -240,16 +211,16 @@ static void papers_and_fees(const json_t *rec, json_t *dossier)
 		if (json_is_true(json_object_get(v, "IsDeleted")))
 			continue;
 		json_t *d = json_object();
-		put_str(d, "name", str_at(v, "TenTepDinhKem"));
-		put_str(d, "link", str_at(v, "DuongDanTaiTepTin"));
+		lt_json_put_str(d, "name", lt_json_str(v, "TenTepDinhKem"));
+		lt_json_put_str(d, "link", lt_json_str(v, "DuongDanTaiTepTin"));
 		json_array_append_new(docs, d);
 	}
 	json_array_foreach(json_object_get(rec, "DanhSachLePhi"), i, v) {
 		const json_t *gia = json_object_get(v, "Gia");
 		const char *text = json_string_value(gia);
 		json_t *f = json_object();
-		put_str(f, "name", str_at(v, "TenPhiLePhi"));
-		put_str(f, "code", str_at(v, "MaPhiLePhi"));
+		lt_json_put_str(f, "name", lt_json_str(v, "TenPhiLePhi"));
+		lt_json_put_str(f, "code", lt_json_str(v, "MaPhiLePhi"));
 		json_object_set_new(f, "amount", json_is_number(gia) ? json_deep_copy(gia)
 								  : json_integer(strtoll(text ? text : "0", NULL, 10)));
 		json_object_set_new(f, "currency", json_string("VND"));
@@ -286,30 +257,30 @@ static json_t *record_to_event(const struct lt_peer *peer, const char *madonvi, 
 	json_object_set_new(ev, "type", json_string(lt_status_event_type((int)status)));
 	json_object_set_new(ev, "occurred_at", json_string(received));
 	json_object_set_new(ev, "source", json_string(peer->name));
-	put_str(ev, "dossier_code", str_at(rec, "MaHoSo"));
-	set_some(dossier, "procedure", named(str_at(rec, "MaTTHC"), str_at(rec, "TenTTHC")));
-	set_some(dossier, "field", named(str_at(rec, "MaLinhVuc"), str_at(rec, "TenLinhVuc")));
+	lt_json_put_str(ev, "dossier_code", lt_json_str(rec, "MaHoSo"));
+	set_some(dossier, "procedure", named(lt_json_str(rec, "MaTTHC"), lt_json_str(rec, "TenTTHC")));
+	set_some(dossier, "field", named(lt_json_str(rec, "MaLinhVuc"), lt_json_str(rec, "TenLinhVuc")));
 	set_some(dossier, "receiving_agency", named(madonvi, NULL));
-	set_some(dossier, "handling_agency", named(NULL, str_at(rec, "DonViXuLy")));
-	put_str(dossier, "channel", channel);
+	set_some(dossier, "handling_agency", named(NULL, lt_json_str(rec, "DonViXuLy")));
+	lt_json_put_str(dossier, "channel", channel);
 	json_object_set_new(dossier, "status", json_integer(status));
-	put_str(applicant, "type", atype);
-	put_str(applicant, "name", str_at(rec, "ChuHoSo"));
-	put_str(applicant, "id_number", str_at(rec, "MaDoiTuong"));
-	put_str(applicant, "phone", str_at(rec, "SoDienThoai"));
-	put_str(applicant, "email", str_at(rec, "Email"));
+	lt_json_put_str(applicant, "type", atype);
+	lt_json_put_str(applicant, "name", lt_json_str(rec, "ChuHoSo"));
+	lt_json_put_str(applicant, "id_number", lt_json_str(rec, "MaDoiTuong"));
+	lt_json_put_str(applicant, "phone", lt_json_str(rec, "SoDienThoai"));
+	lt_json_put_str(applicant, "email", lt_json_str(rec, "Email"));
 	set_some(dossier, "applicant", applicant);
-	put_str(dossier, "received_at", received);
-	put_str(dossier, "due_at", due);
-	put_str(dossier, "resolved_at", resolved);
-	put_str(dossier, "returned_at", returned);
-	put_str(dossier, "return_via", via);
+	lt_json_put_str(dossier, "received_at", received);
+	lt_json_put_str(dossier, "due_at", due);
+	lt_json_put_str(dossier, "resolved_at", resolved);
+	lt_json_put_str(dossier, "returned_at", returned);
+	lt_json_put_str(dossier, "return_via", via);
 	papers_and_fees(rec, dossier);
-	put_str(dossier, "summary", str_at(rec, "TrichYeuHoSo"));
+	lt_json_put_str(dossier, "summary", lt_json_str(rec, "TrichYeuHoSo"));
 	json_object_set_new(ev, "dossier", dossier);
-	put_str(detail, "note", str_at(rec, "GhiChu"));
-	put_str(detail, "other_info", str_at(rec, "ThongTinKhac"));
-	put_str(detail, "return_info", str_at(rec, "ThongTinTra"));
+	lt_json_put_str(detail, "note", lt_json_str(rec, "GhiChu"));
+	lt_json_put_str(detail, "other_info", lt_json_str(rec, "ThongTinKhac"));
+	lt_json_put_str(detail, "return_info", lt_json_str(rec, "ThongTinTra"));
 	set_some(ev, "detail", detail);
 	if (lt_schema_validate_def(schemas[S_CANONICAL], "event", ev, &e)) {
 		lt_err_set(err, LT_ESCHEMA, "%s does not make a valid canonical event: %s", where, e.msg);
@@ -332,7 +303,7 @@ static int provincial_decode(const struct lt_peer *peer, const char *body, size_
 				  jerr.line, jerr.column);
 	int rc = lt_schema_validate(schemas[S_INBOUND], doc, err);
 	json_t *events = json_array(), *rec;
-	const char *madonvi = str_at(doc, "madonvi");
+	const char *madonvi = lt_json_str(doc, "madonvi");
 	size_t i;
 	json_array_foreach(json_object_get(doc, "data"), i, rec) {
 		if (rc)
@@ -365,8 +336,8 @@ static const struct sync_type *sync_type_of(const char *type)
  * (processing for a step). */
 static int status_of(const json_t *event, const struct sync_type *st)
 {
-	const json_t *s = dig(event, "dossier.status");
-	const char *channel = str_at(event, "dossier.channel");
+	const json_t *s = lt_json_dig(event, "dossier.status");
+	const char *channel = lt_json_str(event, "dossier.channel");
 	if (json_is_integer(s) && lt_status_valid((int)json_integer_value(s)))
 		return (int)json_integer_value(s);
 	if (!st)
@@ -382,20 +353,20 @@ static void put_papers(json_t *rec, const json_t *event, int results)
 {
 	json_t *list = json_array(), *d;
 	size_t i;
-	json_array_foreach(dig(event, "dossier.documents"), i, d) {
+	json_array_foreach(lt_json_dig(event, "dossier.documents"), i, d) {
 		json_t *p = json_object();
-		const char *digest = str_at(d, "digest");
+		const char *digest = lt_json_str(d, "digest");
 		char id[24];
 		snprintf(id, sizeof id, "%zu", i + 1);
 		if (results) {
-			put_str(p, "TenGiayTo", str_at(d, "name"));
-			put_str(p, "GiayToId", digest ? digest : id);
-			put_str(p, "DuongDanTepTinKetQua", str_at(d, "link"));
+			lt_json_put_str(p, "TenGiayTo", lt_json_str(d, "name"));
+			lt_json_put_str(p, "GiayToId", digest ? digest : id);
+			lt_json_put_str(p, "DuongDanTepTinKetQua", lt_json_str(d, "link"));
 		} else {
-			put_str(p, "TepDinhKemId", digest ? digest : id);
-			put_str(p, "TenTepDinhKem", str_at(d, "name"));
+			lt_json_put_str(p, "TepDinhKemId", digest ? digest : id);
+			lt_json_put_str(p, "TenTepDinhKem", lt_json_str(d, "name"));
 			json_object_set_new(p, "IsDeleted", json_false());
-			put_str(p, "DuongDanTaiTepTin", str_at(d, "link"));
+			lt_json_put_str(p, "DuongDanTaiTepTin", lt_json_str(d, "link"));
 		}
 		json_array_append_new(list, p);
 	}
@@ -407,10 +378,10 @@ static void put_fees(json_t *rec, const json_t *event)
 {
 	json_t *list = json_array(), *f;
 	size_t i;
-	json_array_foreach(dig(event, "dossier.fees"), i, f) {
+	json_array_foreach(lt_json_dig(event, "dossier.fees"), i, f) {
 		json_t *p = json_object();
-		put_str(p, "TenPhiLePhi", str_at(f, "name"));
-		put_str(p, "MaPhiLePhi", str_at(f, "code"));
+		lt_json_put_str(p, "TenPhiLePhi", lt_json_str(f, "name"));
+		lt_json_put_str(p, "MaPhiLePhi", lt_json_str(f, "code"));
 		json_object_set(p, "Gia", json_object_get(f, "amount"));
 		json_array_append_new(list, p);
 	}
@@ -423,11 +394,11 @@ static int put_supplement(json_t *rec, const json_t *event, struct lt_err *err)
 {
 	json_t *s = json_object();
 	char when[16] = "";
-	const char *event_id = str_at(event, "event_id");
-	lt_date_rfc3339_to_compact(str_at(event, "occurred_at"), when, NULL);
+	const char *event_id = lt_json_str(event, "event_id");
+	lt_date_rfc3339_to_compact(lt_json_str(event, "occurred_at"), when, NULL);
 	json_object_set_new(s, "HoSoBoSungId", json_string(event_id ? event_id : when));
-	put_str(s, "NguoiYeuCauBoSung", str_at(event, "detail.requested_by"));
-	put_str(s, "NoiDungBoSung", str_at(event, "detail.reason"));
+	lt_json_put_str(s, "NguoiYeuCauBoSung", lt_json_str(event, "detail.requested_by"));
+	lt_json_put_str(s, "NoiDungBoSung", lt_json_str(event, "detail.reason"));
 	int rc = put_compact(s, "NgayBoSung", event, "occurred_at", err) ||
 		 put_compact(s, "NgayHenTraTruoc", event, "detail.old_due_at", err) ||
 		 put_compact(s, "NgayHenTraMoi", event, "detail.new_due_at", err);
@@ -439,9 +410,9 @@ static int put_supplement(json_t *rec, const json_t *event, struct lt_err *err)
  * the canonical field the portal needs and the event lacks. */
 static json_t *sync_record(const json_t *event, const struct sync_type *st, struct lt_err *err)
 {
-	const char *type = st->type, *procedure = str_at(event, "dossier.procedure.code");
-	const char *channel = str_at(event, "dossier.channel"), *atype = str_at(event, "dossier.applicant.type");
-	const char *via = str_at(event, "dossier.return_via"), *kenh;
+	const char *type = st->type, *procedure = lt_json_str(event, "dossier.procedure.code");
+	const char *channel = lt_json_str(event, "dossier.channel"), *atype = lt_json_str(event, "dossier.applicant.type");
+	const char *via = lt_json_str(event, "dossier.return_via"), *kenh;
 	int results = strcmp(type, "dossier.resolved") == 0 || strcmp(type, "dossier.returned") == 0;
 	char status[4];
 	if (!procedure) {
@@ -457,37 +428,37 @@ static json_t *sync_record(const json_t *event, const struct sync_type *st, stru
 	    (via && !(via = to_wire(&lt_return_via_codes, via, "dossier.return_via", err))))
 		return NULL;
 	json_t *rec = json_object();
-	put_str(rec, "MaHoSo", str_at(event, "dossier_code"));
-	put_str(rec, "MaTTHC", procedure);
-	put_str(rec, "TenTTHC", str_at(event, "dossier.procedure.name"));
-	put_str(rec, "MaLinhVuc", str_at(event, "dossier.field.code"));
-	put_str(rec, "TenLinhVuc", str_at(event, "dossier.field.name"));
-	put_str(rec, "KenhThucHien", kenh);
-	put_str(rec, "ChuHoSo", str_at(event, "dossier.applicant.name"));
-	put_str(rec, "LoaiDoiTuong", atype);
-	put_str(rec, "MaDoiTuong", str_at(event, "dossier.applicant.id_number"));
-	put_str(rec, "Email", str_at(event, "dossier.applicant.email"));
-	put_str(rec, "SoDienThoai", str_at(event, "dossier.applicant.phone"));
-	put_str(rec, "TrichYeuHoSo", str_at(event, "dossier.summary"));
+	lt_json_put_str(rec, "MaHoSo", lt_json_str(event, "dossier_code"));
+	lt_json_put_str(rec, "MaTTHC", procedure);
+	lt_json_put_str(rec, "TenTTHC", lt_json_str(event, "dossier.procedure.name"));
+	lt_json_put_str(rec, "MaLinhVuc", lt_json_str(event, "dossier.field.code"));
+	lt_json_put_str(rec, "TenLinhVuc", lt_json_str(event, "dossier.field.name"));
+	lt_json_put_str(rec, "KenhThucHien", kenh);
+	lt_json_put_str(rec, "ChuHoSo", lt_json_str(event, "dossier.applicant.name"));
+	lt_json_put_str(rec, "LoaiDoiTuong", atype);
+	lt_json_put_str(rec, "MaDoiTuong", lt_json_str(event, "dossier.applicant.id_number"));
+	lt_json_put_str(rec, "Email", lt_json_str(event, "dossier.applicant.email"));
+	lt_json_put_str(rec, "SoDienThoai", lt_json_str(event, "dossier.applicant.phone"));
+	lt_json_put_str(rec, "TrichYeuHoSo", lt_json_str(event, "dossier.summary"));
 	/* a receipt without received_at was received when it happened; an
 	 * apology or supplement moves the due date to detail.new_due_at */
-	const char *received = strcmp(type, "dossier.received") == 0 && !str_at(event, "dossier.received_at")
+	const char *received = strcmp(type, "dossier.received") == 0 && !lt_json_str(event, "dossier.received_at")
 				       ? "occurred_at" : "dossier.received_at";
-	const char *due = str_at(event, "dossier.due_at") ? "dossier.due_at" : "detail.new_due_at";
+	const char *due = lt_json_str(event, "dossier.due_at") ? "dossier.due_at" : "detail.new_due_at";
 	snprintf(status, sizeof status, "%d", status_of(event, st));
 	if (put_compact(rec, "NgayTiepNhan", event, received, err) || put_compact(rec, "NgayHenTra", event, due, err))
 		goto fail;
-	put_str(rec, "TrangThaiHoSo", status);
+	lt_json_put_str(rec, "TrangThaiHoSo", status);
 	if (put_compact(rec, "NgayTra", event, "dossier.returned_at", err))
 		goto fail;
-	put_str(rec, "HinhThuc", via);
+	lt_json_put_str(rec, "HinhThuc", via);
 	if (put_compact(rec, "NgayKetThucXuLy", event, "dossier.resolved_at", err))
 		goto fail;
-	const char *handler = str_at(event, "detail.to_agency.name");
+	const char *handler = lt_json_str(event, "detail.to_agency.name");
 	if (!handler)
-		handler = str_at(event, "dossier.handling_agency.name");
-	put_str(rec, "DonViXuLy", handler ? handler : str_at(event, "dossier.handling_agency.code"));
-	put_str(rec, "GhiChu", str_at(event, "detail.reason"));
+		handler = lt_json_str(event, "dossier.handling_agency.name");
+	lt_json_put_str(rec, "DonViXuLy", handler ? handler : lt_json_str(event, "dossier.handling_agency.code"));
+	lt_json_put_str(rec, "GhiChu", lt_json_str(event, "detail.reason"));
 	put_papers(rec, event, results);
 	put_fees(rec, event);
 	if (strcmp(type, "dossier.supplement_requested") == 0 && put_supplement(rec, event, err))
@@ -502,25 +473,25 @@ fail:
  * event has no step to report. */
 static json_t *progress_record(const json_t *event, struct lt_err *err)
 {
-	const json_t *step = dig(event, "detail.step");
-	const char *what = str_at(step, "name"), *dept = str_at(event, "detail.department");
+	const json_t *step = lt_json_dig(event, "detail.step");
+	const char *what = lt_json_str(step, "name"), *dept = lt_json_str(event, "detail.department");
 	char status[4];
 	if (!what)
-		what = str_at(step, "code");
+		what = lt_json_str(step, "code");
 	if (!what) {
 		lt_err_set(err, LT_ESCHEMA, "detail.step.name (or code) is required by the portal (dossier.step)");
 		return NULL;
 	}
 	json_t *rec = json_object();
-	put_str(rec, "MaHoSo", str_at(event, "dossier_code"));
-	put_str(rec, "NguoiXuLy", str_at(step, "handler"));
-	put_str(rec, "ChucDanh", str_at(event, "detail.handler_title"));
+	lt_json_put_str(rec, "MaHoSo", lt_json_str(event, "dossier_code"));
+	lt_json_put_str(rec, "NguoiXuLy", lt_json_str(step, "handler"));
+	lt_json_put_str(rec, "ChucDanh", lt_json_str(event, "detail.handler_title"));
 	if (put_compact(rec, "ThoiDiemXuLy", event, "occurred_at", err))
 		goto fail;
-	put_str(rec, "PhongBanXuLy", dept ? dept : str_at(event, "dossier.handling_agency.name"));
-	put_str(rec, "NoiDungXuLy", what);
+	lt_json_put_str(rec, "PhongBanXuLy", dept ? dept : lt_json_str(event, "dossier.handling_agency.name"));
+	lt_json_put_str(rec, "NoiDungXuLy", what);
 	snprintf(status, sizeof status, "%d", status_of(event, NULL));
-	put_str(rec, "TrangThai", status);
+	lt_json_put_str(rec, "TrangThai", status);
 	if (put_compact(rec, "NgayBatDau", event, "occurred_at", err) ||
 	    put_compact(rec, "NgayKetThucTheoQuyDinh", event, "detail.step.deadline_at", err))
 		goto fail;
@@ -538,7 +509,7 @@ fail:
 static int provincial_encode(const struct lt_peer *peer, const struct lt_delivery_ctx *ctx, const json_t *event,
 			     struct lt_request *out, struct lt_err *err)
 {
-	const char *type = str_at(event, "type"), *madonvi = lt_peer_param(peer, "madonvi");
+	const char *type = lt_json_str(event, "type"), *madonvi = lt_peer_param(peer, "madonvi");
 	const char *path = lt_peer_param(peer, "service_path");
 	const struct sync_type *st = sync_type_of(type);
 	int is_step = type && strcmp(type, "dossier.step") == 0;
@@ -595,7 +566,7 @@ static enum lt_verdict provincial_outcome(const struct lt_peer *peer, struct lt_
 {
 	json_t *answer = rsp->len ? json_loadb(rsp->body, rsp->len, 0, NULL) : NULL;
 	const char *msg = json_string_value(json_object_get(answer, "message"));
-	const char *type = str_at(event, "type"), *code_of_dossier = str_at(event, "dossier_code");
+	const char *type = lt_json_str(event, "type"), *code_of_dossier = lt_json_str(event, "dossier_code");
 	struct lt_err e = { 0 };
 	enum lt_verdict v;
 	long code = 0;
