@@ -479,6 +479,7 @@ static void handle_inbound(struct lt_gateway *gw, struct evhttp_request *req, co
 	in->ing.op.done = ingest_done;
 	in->ing.peer = peer->name;
 	in->ing.message_id = in->message_id;
+	in->ing.unique_body = strcmp(peer->verify, "xmldsig") == 0;
 	in->job.run = decode_run;
 	in->job.done = decode_done;
 	if (lt_pool_submit(gw->pool, &in->job)) {

@@ -43,6 +43,7 @@ struct lt_ingest {
 	json_t *routes;                 /* array (parallel to events) of arrays of destination names */
 	json_t *receipt;                /* the answer to keep for duplicates */
 	const char *cursor;             /* pull: the peer's new cursor, written in the same commit; NULL = none */
+	int unique_body;                /* refuse a body already stored under another message id (XML replays) */
 	int64_t now_ms;
 	/* out */
 	int duplicate;                  /* 1: same id, same body — `original` holds the receipt */

@@ -14,6 +14,7 @@ static const char *const schema_sql =
 	" peer TEXT NOT NULL, message_id TEXT NOT NULL, digest TEXT NOT NULL,"
 	" received_at INTEGER NOT NULL, receipt TEXT NOT NULL,"
 	" PRIMARY KEY(peer, message_id)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS messages_digest ON messages(peer, digest);"
 	"CREATE TABLE IF NOT EXISTS events("
 	" seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, dossier_code TEXT NOT NULL,"
 	" dossier_seq INTEGER NOT NULL, type TEXT NOT NULL, source TEXT NOT NULL,"
@@ -47,7 +48,7 @@ static const char *const schema_sql =
 	" status INTEGER NOT NULL, reason TEXT NOT NULL, body_sha256 TEXT NOT NULL);";
 
 enum {
-	Q_MSG_GET, Q_MSG_PUT, Q_DOSSIER_SEQ, Q_EVENT_PUT, Q_CHAIN_BUSY, Q_DELIVERY_PUT,
+	Q_MSG_GET, Q_MSG_PUT, Q_MSG_BY_DIGEST, Q_DOSSIER_SEQ, Q_EVENT_PUT, Q_CHAIN_BUSY, Q_DELIVERY_PUT,
 	Q_READY, Q_MARK_INFLIGHT, Q_NEXT_DUE, Q_ATTEMPT_PUT, Q_DONE, Q_RETRY, Q_PROMOTE,
 	Q_STATS, Q_COUNTS, Q_REFUSAL, Q_CURSOR_GET, Q_CURSOR_PUT, Q_DOSSIER_GET, Q_DOSSIER_PUT, Q_OVERDUE, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
 	Q_COUNT
@@ -55,6 +56,7 @@ enum {
 
 static const char *const sql[Q_COUNT] = {
 	[Q_MSG_GET] = "SELECT digest, receipt FROM messages WHERE peer = ?1 AND message_id = ?2",
+	[Q_MSG_BY_DIGEST] = "SELECT message_id FROM messages WHERE peer = ?1 AND digest = ?2 LIMIT 1",
 	[Q_MSG_PUT] = "INSERT INTO messages(peer, message_id, digest, received_at, receipt) VALUES (?1, ?2, ?3, ?4, ?5)",
 	[Q_DOSSIER_SEQ] = "SELECT COALESCE(MAX(dossier_seq), 0) + 1 FROM events WHERE dossier_code = ?1",
 	[Q_EVENT_PUT] = "INSERT INTO events(event_id, dossier_code, dossier_seq, type, source, message_id, received_at, routed, body)"
@@ -372,6 +374,20 @@ static int sq_ingest(void *db, struct lt_ingest *op)
 	}
 	if (rc != SQLITE_DONE)
 		return sq_fail(q, err, "reading messages");
+	if (op->unique_body) {
+		/* a signed document that carries no message id of its own, seen
+		 * before under another id: a replay */
+		s = stmt(q, Q_MSG_BY_DIGEST);
+		bind_text(s, 1, op->peer);
+		bind_text(s, 2, op->digest);
+		if (sqlite3_step(s) == SQLITE_ROW) {
+			lt_err_set(err, LT_ECONFLICT, "replay: this signed document was already received as message %.128s",
+				   (const char *)sqlite3_column_text(s, 0));
+			sqlite3_reset(s);
+			return LT_ECONFLICT;
+		}
+		sqlite3_reset(s);
+	}
 
 	char *receipt = dump(op->receipt);
 	s = stmt(q, Q_MSG_PUT);

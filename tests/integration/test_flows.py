@@ -319,3 +319,18 @@ def test_hostile_xml_is_refused_by_the_gateway_with_the_reason(tmp, cleanup):
         assert status == want and words in doc.get("detail", ""), (mid, status, doc)
         assert "root:" not in json.dumps(doc)            # /etc/passwd never leaks
     assert gw.query("SELECT COUNT(*) FROM events") == [(1,)]
+
+
+def test_signed_xml_replayed_under_a_new_message_id_is_refused(tmp, cleanup):
+    office = office_sim(tmp, cleanup)
+    gw = cleanup.add(Gateway(tmp, {LAND: {"adapter": "edxml", "url": "https://127.0.0.1:1/x"},
+                                   OFFICE: {"adapter": "onestop", "url": office.url}},
+                             {"land-to-office": {"from": LAND, "to": OFFICE}}))
+    with open(os.path.join(SAMPLES, "edxml", "envelope.ward-to-land-office.xml"), encoding="utf-8") as fh:
+        envelope = sign_xml_with_xml_crypto(fh.read(), LAND)    # an envelope has no signed message id or time
+    post = lambda mid: gw.post(LAND, envelope, mid, content_type="application/xml", raw=True, sign=False)
+    assert post("env-1")[0] == 202
+    assert post("env-1")[0] == 200                      # the same message again: its original receipt
+    status, doc, _ = post("env-2")                      # the same signed bytes as a new message: a replay
+    assert status == 409 and "replay" in doc["detail"] and "env-1" in doc["detail"], doc
+    assert gw.query("SELECT COUNT(*) FROM events") == [(1,)]
