@@ -434,6 +434,10 @@ static void check_refs(struct parse_state *st)
 		c->listen = strdup("0.0.0.0:8443");
 	if (!c->admin_listen)
 		c->admin_listen = strdup("127.0.0.1:8081");
+	else if (strncmp(c->admin_listen, "127.", 4) && strncmp(c->admin_listen, "[::1]:", 6) &&
+		 strncmp(c->admin_listen, "localhost:", 10))
+		ERR(st->gateway_line, "admin_listen = %s: the admin listener has no authentication and must be on "
+		    "loopback (127.0.0.1:PORT or [::1]:PORT)", c->admin_listen);
 	if (!c->node_id)
 		c->node_id = strdup("gw-1");
 	if (!c->log_format)

@@ -12,6 +12,7 @@ def test_check_config_reports_every_mistake_with_its_line(tmp, cleanup):
 listen = 127.0.0.1:9999
 log_format = xml
 bogus = 1
+admin_listen = 0.0.0.0:8081
 
 [retry]
 initial = soon
@@ -28,8 +29,8 @@ events = dossier.teleported
     p = subprocess.run([LIENTHONG, "check-config", "-c", path], capture_output=True, text=True)
     assert p.returncode == 2
     err = p.stderr
-    for line, words in [(3, "log_format"), (4, "bogus"), (7, "initial"), (10, "martian"), (11, "concurrency"),
-                        (13, "nobody"), (13, "ghost"), (13, "dossier.teleported")]:
+    for line, words in [(3, "log_format"), (4, "bogus"), (1, "loopback"), (8, "initial"), (11, "martian"),
+                        (12, "concurrency"), (14, "nobody"), (14, "ghost"), (14, "dossier.teleported")]:
         assert ("%s:%d:" % (path, line)) in err and words in err, (line, words, err)
 
 
