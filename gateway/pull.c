@@ -5,6 +5,8 @@
 #include "adapter.h"
 #include "dispatch.h"
 #include "log.h"
+#include "security.h"
+#include "sign_xml.h"
 #include "store.h"
 #include "xfer.h"
 
@@ -124,6 +126,10 @@ static void poll_ended(struct lt_xfer *t)
 		rc = lt_err_set(&err, LT_EIO, "%s", t->error);
 	else if (rsp.status < 200 || rsp.status >= 300)
 		rc = lt_err_set(&err, LT_EIO, "%s answered %ld", po->peer->name, rsp.status);
+	else if (strcmp(po->peer->verify, "xmldsig") == 0 &&
+		 lt_xml_verify(gw->sec->peers[po->peer->index].xml_trust, rsp.body, rsp.len, lt_now_ms() / 1000, NULL,
+			       NULL, &err))
+		rc = LT_EAUTH;          /* a polled answer is trusted no more than a pushed one */
 	else {
 		snprintf(pg->next, sizeof pg->next, "%s", po->cursor);   /* an empty page keeps it */
 		rc = po->peer->adapter->poll_result(po->peer, &rsp, events, pg->next, &err);

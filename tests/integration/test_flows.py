@@ -334,3 +334,30 @@ def test_signed_xml_replayed_under_a_new_message_id_is_refused(tmp, cleanup):
     status, doc, _ = post("env-2")                      # the same signed bytes as a new message: a replay
     assert status == 409 and "replay" in doc["detail"] and "env-1" in doc["detail"], doc
     assert gw.query("SELECT COUNT(*) FROM events") == [(1,)]
+
+
+def test_registry_results_by_polling_are_verified_and_delivered_once(tmp, cleanup):
+    office = office_sim(tmp, cleanup)
+    registry = cleanup.add(Peersim(tmp, REGISTRY))
+    answer = sign_xml_with_xml_crypto(sample("civilreg/results.poll-answer.xml"), REGISTRY).decode()
+    empty = sign_xml_with_xml_crypto(sample("civilreg/results.empty-poll-answer.xml"), REGISTRY).decode()
+    unsigned = sample("civilreg/results.poll-answer.xml")
+    # first an unsigned answer (refused: nothing stored), then the signed page, then nothing new
+    registry.control("POST", "/_sim/reply", {"status": 200, "content_type": "application/xml", "body": empty})
+    registry.fail(status=200, count=1, path_prefix="/in/ketqua/tracuu", body=unsigned)
+    registry.fail(status=200, count=1, path_prefix="/in/ketqua/tracuu", body=answer)
+    gw = cleanup.add(Gateway(tmp, {
+        REGISTRY: {"adapter": "civilreg", "url": registry.url, "inbound": "pull", "poll_interval": "200ms",
+                   "param.ma_don_vi": "H68.22915"},
+        OFFICE: {"adapter": "onestop", "url": office.url}},
+        {"registry-to-office": {"from": REGISTRY, "to": OFFICE}}))
+    got = wait_until(lambda: [b for b in office.bodies() if b["event"] == "registry.registered"],
+                     what="the registered result at the office")
+    assert got[0]["detail"]["registration_number"] == "87/2025"
+    assert any(l["event"] == "pull.failed" and "signature" in l["msg"] for l in gw.log_lines())
+    polls = [r for r in registry.received() if r["path"].startswith("/in/ketqua/tracuu")]
+    assert "<Signature" in polls[0]["body"] and "TraCuuKetQua" in polls[0]["body"]     # our polls are signed too
+    wait_until(lambda: len([r for r in registry.received() if r["path"].startswith("/in/ketqua/tracuu")]) >= 5)
+    assert gw.query("SELECT COUNT(*) FROM events") == [(2,)]                            # stored once
+    (cursor,), = gw.query("SELECT cursor FROM cursors")
+    assert cursor.startswith("2025-12-08")
