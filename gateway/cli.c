@@ -6,6 +6,7 @@
 #include "security.h"
 #include "mapping.h"
 
+#include <jansson.h>
 #include <sqlite3.h>
 
 #include <curl/curl.h>
@@ -219,7 +220,7 @@ static int cmd_trail(const char *path, const char *code)
 		sqlite3_finalize(s);
 	}
 	if (sqlite3_prepare_v2(db, "SELECT e.seq, e.dossier_seq, e.type, e.source, e.received_at, e.event_id,"
-				   " d.dest, d.state, d.attempts, d.last_status, d.last_error"
+				   " d.dest, d.state, d.attempts, d.last_status, d.last_error, e.body"
 				   " FROM events e LEFT JOIN deliveries d ON d.event_seq = e.seq"
 				   " WHERE e.dossier_code = ?1 ORDER BY e.seq, d.id", -1, &s, NULL) != SQLITE_OK) {
 		fprintf(stderr, "lienthong trail: %s\n", sqlite3_errmsg(db));
@@ -236,6 +237,13 @@ static int cmd_trail(const char *path, const char *code)
 			lt_date_format_rfc3339(sqlite3_column_int64(s, 4) / 1000, when);
 			printf("#%d %s  %-28s from %-22s event %s\n", sqlite3_column_int(s, 1), when, col(s, 2), col(s, 3),
 			       col(s, 5));
+			json_t *ev = json_loads(col(s, 11), 0, NULL);
+			json_t *prev = json_object_get(json_object_get(ev, "detail"), "previous_codes");
+			const char *k;
+			json_t *v;
+			json_object_foreach(prev, k, v)
+				printf("      %s was %s (renamed or merged unit)\n", k, json_string_value(v));
+			json_decref(ev);
 		}
 		if (sqlite3_column_type(s, 6) == SQLITE_NULL)
 			continue;

@@ -5,6 +5,7 @@
 #include "config.h"
 #include "adapter.h"
 #include "sla.h"
+#include "mapping.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -123,7 +124,7 @@ struct parse_state {
 	struct lt_buf *errors;
 	const char *path;
 	int nerr;
-	enum { SEC_NONE, SEC_GATEWAY, SEC_RETRY, SEC_SLA, SEC_PEER, SEC_ROUTE, SEC_UNKNOWN } sec;
+	enum { SEC_NONE, SEC_GATEWAY, SEC_RETRY, SEC_SLA, SEC_UNITS, SEC_PEER, SEC_ROUTE, SEC_UNKNOWN } sec;
 	int gateway_line, retry_line;
 };
 
@@ -256,6 +257,32 @@ static void sla_key(struct parse_state *st, int line, const char *k, const char 
 	}
 }
 
+/* [units] OLD = NEW [since YYYY-MM-DD] */
+static void units_key(struct parse_state *st, int line, const char *k, const char *v)
+{
+	struct lt_config *c = st->c;
+	char code[128], word[16] = "", day[32] = "";
+	int n = sscanf(v, "%127s %15s %31s", code, word, day);
+	int64_t since = 0;
+	if (n == 3 && strcmp(word, "since") == 0) {
+		char stamp[48];
+		snprintf(stamp, sizeof stamp, "%.10sT00:00:00+07:00", day);
+		if (strlen(day) != 10 || lt_date_parse_rfc3339(stamp, &since, NULL)) {
+			ERR(line, "[units] %s: \"%s\" is not a date like 2025-07-01", k, day);
+			return;
+		}
+	} else if (n != 1) {
+		ERR(line, "[units] expected OLD = NEW or OLD = NEW since 2025-07-01, not \"%s = %s\"", k, v);
+		return;
+	}
+	c->units = realloc(c->units, (c->nunits + 1) * sizeof *c->units);
+	struct lt_unit_map *u = &c->units[c->nunits++];
+	u->old_code = strdup(k);
+	u->new_code = strdup(code);
+	u->since = since;
+	u->line = line;
+}
+
 static void peer_key(struct parse_state *st, int line, const char *k, const char *v)
 {
 	struct lt_peer *p = &st->c->peers[st->c->npeers - 1];
@@ -326,6 +353,7 @@ static void route_key(struct parse_state *st, int line, const char *k, const cha
 	struct lt_route *r = &st->c->routes[st->c->nroutes - 1];
 	char ***dst = strcmp(k, "events") == 0 ? &r->events :
 		      strcmp(k, "procedures") == 0 ? &r->procedures :
+		      strcmp(k, "agencies") == 0 ? &r->agencies :
 		      strcmp(k, "to") == 0 ? &r->to : NULL;
 	if (strcmp(k, "from") == 0) {
 		set_str(&r->from, v);
@@ -333,7 +361,7 @@ static void route_key(struct parse_state *st, int line, const char *k, const cha
 		free_list(*dst);
 		*dst = split_list(v);
 	} else {
-		ERR(line, "route %s: unknown key \"%s\" (known: from, events, procedures, to)", r->name, k);
+		ERR(line, "route %s: unknown key \"%s\" (known: from, events, procedures, agencies, to)", r->name, k);
 	}
 }
 
@@ -348,6 +376,8 @@ static void section(struct parse_state *st, int line, const char *name)
 		st->retry_line = line;
 	} else if (strcmp(name, "sla") == 0) {
 		st->sec = SEC_SLA;
+	} else if (strcmp(name, "units") == 0) {
+		st->sec = SEC_UNITS;
 	} else if (strncmp(name, "peer.", 5) == 0) {
 		st->sec = SEC_PEER;
 		if (!valid_name(name + 5))
@@ -373,7 +403,7 @@ static void section(struct parse_state *st, int line, const char *name)
 		r->line = line;
 	} else {
 		st->sec = SEC_UNKNOWN;
-		ERR(line, "unknown section [%s] (known: gateway, retry, sla, peer.NAME, route.NAME)", name);
+		ERR(line, "unknown section [%s] (known: gateway, retry, sla, units, peer.NAME, route.NAME)", name);
 	}
 }
 
@@ -425,6 +455,8 @@ static void check_refs(struct parse_state *st)
 			r->events = split_list("");
 		if (!r->procedures)
 			r->procedures = split_list("");
+		if (!r->agencies)
+			r->agencies = split_list("");
 	}
 	if (c->tls && (!c->tls_cert || !c->tls_key || !c->trust))
 		ERR(st->gateway_line, "[gateway] tls_cert, tls_key and trust are required for the peer listener (or tls = off, for tests only)");
@@ -514,6 +546,7 @@ int lt_config_load(const char *path, struct lt_config **out, struct lt_buf *erro
 		case SEC_GATEWAY: gateway_key(st, line, k, v); break;
 		case SEC_RETRY: retry_key(st, line, k, v); break;
 		case SEC_SLA: sla_key(st, line, k, v); break;
+		case SEC_UNITS: units_key(st, line, k, v); break;
 		case SEC_PEER: peer_key(st, line, k, v); break;
 		case SEC_ROUTE: route_key(st, line, k, v); break;
 		case SEC_UNKNOWN: break;
@@ -555,11 +588,16 @@ void lt_config_free(struct lt_config *c)
 	for (size_t i = 0; i < c->nroutes; i++) {
 		struct lt_route *r = &c->routes[i];
 		free(r->name); free(r->from);
-		free_list(r->events); free_list(r->procedures); free_list(r->to);
+		free_list(r->events); free_list(r->procedures); free_list(r->agencies); free_list(r->to);
 	}
 	free(c->peers); free(c->routes);
 	free(c->path); free(c->node_id); free(c->listen); free(c->admin_listen); free(c->store);
 	free(c->log_format); free(c->log_level); free(c->tls_cert); free(c->tls_key);
+	for (size_t i = 0; i < c->nunits; i++) {
+		free(c->units[i].old_code);
+		free(c->units[i].new_code);
+	}
+	free(c->units);
 	free(c->holidays);
 	free(c->trust); free(c->sign_key); free(c->sign_cert); free(c->key_password_file);
 	free(c);

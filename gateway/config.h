@@ -34,11 +34,21 @@ struct lt_peer {
 	int line;
 };
 
+/* One renamed or merged unit (agency, province, commune): events carrying
+ * the old code are read with the new one from `since` on (unix s; 0 = always). */
+struct lt_unit_map {
+	char *old_code;
+	char *new_code;
+	int64_t since;
+	int line;
+};
+
 struct lt_route {
 	char *name;
 	char *from;             /* peer name or "*" */
 	char **events;          /* event types; NULL-terminated; empty = all */
 	char **procedures;      /* procedure codes; empty = all */
+	char **agencies;        /* handling (else receiving) agency codes; empty = all */
 	char **to;              /* destination peer names */
 	int line;
 };
@@ -63,6 +73,8 @@ struct lt_config {
 	int64_t retry_initial_ms, retry_max_delay_ms, retry_max_age_ms;
 	char *holidays;         /* [sla] holidays: days off besides weekends */
 	int64_t sla_interval_ms; /* [sla] check_interval: how often the overdue watchdog looks */
+	struct lt_unit_map *units;  /* [units]: administrative-unit codes that changed */
+	size_t nunits;
 	struct lt_peer *peers;
 	size_t npeers;
 	struct lt_route *routes;
@@ -76,6 +88,11 @@ int lt_config_load(const char *path, struct lt_config **out, struct lt_buf *erro
 void lt_config_free(struct lt_config *c);
 
 const struct lt_peer *lt_config_peer(const struct lt_config *c, const char *name);
+
+/* Replace old unit codes in an event (agencies, address province/district/
+ * commune) by their new ones per [units], keeping each old code in
+ * detail.previous_codes {"dossier.handling_agency": "OLD", …}. Any thread. */
+void lt_units_apply(const struct lt_config *c, json_t *event);
 
 /* "1s", "250ms", "10m", "72h", "2d" → milliseconds; -1 when malformed. */
 int64_t lt_parse_duration(const char *s);

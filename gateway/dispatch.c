@@ -179,6 +179,7 @@ static void route_carried(struct attempt *a, json_t *carried)
 		lt_event_id(id);
 		json_object_set_new(ev, "event_id", json_string(id));
 		json_object_set_new(ev, "source", json_string(a->pq->peer->name));
+		lt_units_apply(gw->cfg, ev);
 		json_t *dests = json_array();
 		lt_route_event(gw->cfg, a->pq->peer->name, ev, dests);
 		json_array_append_new(routes, dests);

@@ -370,6 +370,7 @@ static void decode_run(struct lt_job *job)
 			lt_event_id(id);
 			json_object_set_new(ev, "event_id", json_string(id));
 		}
+		lt_units_apply(in->gw->cfg, ev);
 		json_t *dests = json_array();
 		lt_route_event(in->gw->cfg, peer->name, ev, dests);
 		json_array_append_new(in->ing.routes, dests);

@@ -168,6 +168,7 @@ static void poll_ended(struct lt_xfer *t)
 		lt_event_id(id);
 		json_object_set_new(ev, "event_id", json_string(id));
 		json_object_set_new(ev, "source", json_string(po->peer->name));
+		lt_units_apply(gw->cfg, ev);
 		json_t *dests = json_array();
 		lt_route_event(gw->cfg, po->peer->name, ev, dests);
 		json_array_append_new(routes, dests);

@@ -2,7 +2,9 @@
 #include "gateway.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <string.h>
+#include "mapping.h"
 
 static int list_has(char **list, const char *v)
 {
@@ -19,13 +21,18 @@ static int list_has(char **list, const char *v)
 void lt_route_event(const struct lt_config *cfg, const char *from, const json_t *event, json_t *dests)
 {
 	const char *type = json_string_value(json_object_get(event, "type"));
-	const char *proc = json_string_value(json_object_get(json_object_get(json_object_get(event, "dossier"),
-									    "procedure"), "code"));
+	const json_t *dossier = json_object_get(event, "dossier");
+	const char *proc = json_string_value(json_object_get(json_object_get(dossier, "procedure"), "code"));
+	/* since July 2025 a dossier may be received anywhere and handled by the
+	 * competent agency elsewhere: route by the handling agency first */
+	const char *agency = json_string_value(json_object_get(json_object_get(dossier, "handling_agency"), "code"));
+	if (!agency)
+		agency = json_string_value(json_object_get(json_object_get(dossier, "receiving_agency"), "code"));
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		const struct lt_route *r = &cfg->routes[i];
 		if (strcmp(r->from, "*") && strcmp(r->from, from))
 			continue;
-		if (!list_has(r->events, type) || !list_has(r->procedures, proc))
+		if (!list_has(r->events, type) || !list_has(r->procedures, proc) || !list_has(r->agencies, agency))
 			continue;
 		for (char **t = r->to; t && *t; t++) {
 			if (strcmp(*t, from) == 0)
@@ -38,5 +45,55 @@ void lt_route_event(const struct lt_config *cfg, const char *from, const json_t 
 			if (!seen)
 				json_array_append_new(dests, json_string(*t));
 		}
+	}
+}
+
+/* Replace one code at `path` ("dossier.handling_agency") if [units] renames it. */
+static void map_code(const struct lt_config *c, json_t *event, json_t *obj, const char *path, int64_t at)
+{
+	json_t *code = json_object_get(obj, "code");
+	if (!json_is_string(code))
+		return;
+	for (size_t i = 0; i < c->nunits; i++) {
+		const struct lt_unit_map *u = &c->units[i];
+		if (strcmp(u->old_code, json_string_value(code)) || (u->since && at < u->since))
+			continue;
+		json_t *detail = json_object_get(event, "detail");
+		if (!detail) {
+			detail = json_object();
+			json_object_set_new(event, "detail", detail);
+		}
+		json_t *prev = json_object_get(detail, "previous_codes");
+		if (!prev) {
+			prev = json_object();
+			json_object_set_new(detail, "previous_codes", prev);
+		}
+		json_object_set(prev, path, code);
+		json_object_set_new(obj, "code", json_string(u->new_code));
+		return;
+	}
+}
+
+void lt_units_apply(const struct lt_config *c, json_t *event)
+{
+	if (!c->nunits)
+		return;
+	int64_t at = 0;
+	const char *when = json_string_value(json_object_get(event, "occurred_at"));
+	if (when)
+		lt_date_parse_rfc3339(when, &at, NULL);
+	json_t *dossier = json_object_get(event, "dossier");
+	static const char *const agencies[] = { "receiving_agency", "handling_agency" };
+	for (size_t i = 0; i < 2; i++) {
+		char path[64];
+		snprintf(path, sizeof path, "dossier.%s", agencies[i]);
+		map_code(c, event, json_object_get(dossier, agencies[i]), path, at);
+	}
+	json_t *addr = json_object_get(json_object_get(dossier, "applicant"), "address");
+	static const char *const parts[] = { "province", "district", "commune" };
+	for (size_t i = 0; i < 3; i++) {
+		char path[64];
+		snprintf(path, sizeof path, "dossier.applicant.address.%s", parts[i]);
+		map_code(c, event, json_object_get(addr, parts[i]), path, at);
 	}
 }

@@ -243,3 +243,34 @@ def test_sigterm_finishes_inflight_and_restart_resumes(tmp, cleanup):
     wait_until(lambda: gw.query("SELECT COUNT(*) FROM deliveries WHERE state = 2") == [(8,)], timeout=15)
     got = sorted({b["dossier_code"] for b in sims["portal"].bodies()})
     assert got == ["S-%d" % i for i in range(8)]
+
+
+def test_old_unit_codes_route_under_the_new_ones_and_the_trail_keeps_both(tmp, cleanup):
+    land = cleanup.add(Peersim(tmp, "land"))
+    other = cleanup.add(Peersim(tmp, "other"))
+    gw = cleanup.add(Gateway(tmp, {"peer-a": {}, "land": {"url": land.url}, "other": {"url": other.url}},
+                             {"by-handling-agency": {"from": "peer-a", "agencies": "000.20.15.H68", "to": "land"},
+                              "rest": {"from": "peer-a", "to": "other"}}, start=False))
+    with open(gw.config, "a") as f:
+        # the district land branch became the provincial one's; the old province code merged into 68
+        f.write("\n[units]\n000.20.12.H12 = 000.20.15.H68 since 2025-07-01\n60 = 68 since 2025-07-01\n")
+    gw.start()
+    ev = event("000.00.12.H12-250801-0003", dossier={
+        "handling_agency": {"code": "000.20.12.H12", "name": "Chi nhánh VPĐKĐĐ Phan Thiết"},
+        "applicant": {"name": "Lê Văn Tám", "address": {"province": {"code": "60"}, "commune": {"code": "22912"}}}},
+        occurred_at="2025-08-01T09:00:00+07:00")
+    status, doc, _ = gw.post("peer-a", ev, "u-1")
+    assert status == 202 and doc["events"][0]["routed_to"] == ["land", "other"], doc
+    body = wait_until(lambda: land.bodies())[0]
+    assert body["dossier"]["handling_agency"]["code"] == "000.20.15.H68"
+    assert body["dossier"]["applicant"]["address"]["province"]["code"] == "68"
+    assert body["detail"]["previous_codes"] == {"dossier.handling_agency": "000.20.12.H12",
+                                                "dossier.applicant.address.province": "60"}
+    # before the change took effect the old code stands
+    old = event("000.00.12.H12-250601-0001", dossier={"handling_agency": {"code": "000.20.12.H12"}},
+                occurred_at="2025-06-01T09:00:00+07:00")
+    assert gw.post("peer-a", old, "u-2")[1]["events"][0]["routed_to"] == ["other"]
+    import subprocess
+    from harness import LIENTHONG
+    p = subprocess.run([LIENTHONG, "trail", "000.00.12.H12-250801-0003", "-c", gw.config], capture_output=True, text=True)
+    assert "dossier.handling_agency was 000.20.12.H12" in p.stdout, p.stdout
