@@ -54,6 +54,9 @@ enum lt_verdict {
 struct lt_adapter {
 	const char *name;
 	const char *content_type;  /* what it accepts inbound */
+	/* `param.NAME` settings a peer needs to be sent to (or polled), NULL-
+	 * terminated; check-config reports each one missing. May be NULL. */
+	const char *const *required_params;
 	/* Called once at start; loads schemas. 0 or LT_E* with err. */
 	int (*init)(struct lt_err *err);
 	/* Peer bytes → canonical events appended to `out` (a JSON array). Each

@@ -658,7 +658,10 @@ static int civilreg_poll_result(const struct lt_peer *peer, const struct lt_resp
 	return LT_OK;
 }
 
+static const char *const required[] = { "ma_don_vi", NULL };
+
 const struct lt_adapter lt_adapter_civilreg = {
+	.required_params = required,
 	.name = "civilreg",
 	.content_type = "application/xml",
 	.init = civilreg_init,

@@ -465,7 +465,10 @@ static enum lt_verdict postal_outcome(const struct lt_peer *peer, struct lt_deli
 	return v;
 }
 
+static const char *const required[] = { "customer_code", "sender_address", "sender_tel", "sender_province", NULL };
+
 const struct lt_adapter lt_adapter_postal = {
+	.required_params = required,
 	.name = "postal",
 	.content_type = "application/json",
 	.init = postal_init,

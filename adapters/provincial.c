@@ -649,7 +649,10 @@ static int provincial_login_result(const struct lt_peer *peer, const struct lt_r
 	return rc;
 }
 
+static const char *const required[] = { "madonvi", "username", "password", NULL };
+
 const struct lt_adapter lt_adapter_provincial = {
+	.required_params = required,
 	.name = "provincial",
 	.content_type = "application/json",
 	.init = provincial_init,

@@ -417,6 +417,12 @@ static void check_refs(struct parse_state *st)
 			ERR(p->line, "peer %s: missing key \"adapter\"", p->name);
 		if (!p->inbound)
 			p->inbound = strdup(p->url ? "none" : "push");
+		int talks_to_it = p->url != NULL;
+		for (const char *const *r = p->adapter && talks_to_it ? p->adapter->required_params : NULL; r && *r; r++)
+			if (!lt_peer_param(p, *r))
+				ERR(p->line, "peer %s: adapter %s needs %s%s%s", p->name, p->adapter->name,
+				    strcmp(*r, "password") ? "param." : "password_file (or param.", *r,
+				    strcmp(*r, "password") ? "" : ")");
 		if (!p->identity)
 			p->identity = strdup(p->name);
 		else if (strncmp(p->identity, "CN=", 3) == 0)

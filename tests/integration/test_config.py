@@ -53,3 +53,18 @@ def test_every_command_has_help(tmp, cleanup):
     for cmd in ["run", "check-config", "status", "trail", "dlq", "version"]:
         p = subprocess.run([LIENTHONG, cmd, "--help"], capture_output=True, text=True)
         assert p.returncode == 0 and "usage: lienthong " + cmd in p.stdout, cmd
+
+
+def test_check_config_names_the_adapter_settings_a_peer_lacks(tmp, cleanup):
+    path = os.path.join(tmp, "params.ini")
+    with open(path, "w") as f:
+        f.write("[gateway]\ntls = off\nsign_key = %s\nsign_cert = %s\n\n"
+                "[peer.cong-dvc-tinh]\nadapter = provincial\nurl = https://127.0.0.1:1/api\nparam.madonvi = X\n\n"
+                "[peer.buudien-tinh]\nadapter = postal\nurl = https://127.0.0.1:1/orders\n" % (
+                    pki("gateway", "sign.key"), pki("gateway", "sign.pem")))
+    p = subprocess.run([LIENTHONG, "check-config", "-c", path], capture_output=True, text=True)
+    assert p.returncode == 2
+    for words in ["cong-dvc-tinh: adapter provincial needs param.username", "needs password_file",
+                  "buudien-tinh: adapter postal needs param.customer_code", "param.sender_address"]:
+        assert words in p.stderr, (words, p.stderr)
+    assert "param.madonvi" not in p.stderr
