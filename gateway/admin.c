@@ -92,6 +92,9 @@ static void metrics_text(struct lt_gateway *gw, const struct lt_stats *st, struc
 	lt_buf_printf(b, "# HELP lienthong_store_queue Operations waiting for the store thread.\n"
 			 "# TYPE lienthong_store_queue gauge\nlienthong_store_queue %d\n", lt_store_queue_len(gw->store));
 	lt_buf_printf(b, "# TYPE lienthong_events_stored gauge\nlienthong_events_stored %lld\n", (long long)st->events);
+	lt_buf_printf(b, "# HELP lienthong_backlog Deliveries not yet done or dead; at max_backlog input gets 503.\n"
+			 "# TYPE lienthong_backlog gauge\nlienthong_backlog %lld\nlienthong_max_backlog %zu\n",
+		      (long long)lt_store_backlog(gw->store), gw->cfg->max_backlog);
 	lt_buf_printf(b, "# HELP lienthong_certificate_expiry_days Whole days until each configured certificate expires.\n"
 			 "# TYPE lienthong_certificate_expiry_days gauge\n");
 	for (size_t i = 0; gw->sec && i < gw->sec->ncerts; i++) {

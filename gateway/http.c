@@ -437,6 +437,13 @@ static void handle_inbound(struct lt_gateway *gw, struct evhttp_request *req, co
 			return;
 		}
 	}
+	if ((size_t)lt_store_backlog(gw->store) >= gw->cfg->max_backlog) {
+		snprintf(detail, sizeof detail, "the gateway holds %lld undelivered deliveries (max_backlog %zu); "
+			 "nothing was kept, send it again later", (long long)lt_store_backlog(gw->store),
+			 gw->cfg->max_backlog);
+		refuse(gw, req, peer, mid, 503, "backlog_full", detail, 30);
+		return;
+	}
 	if (gw->stopping) {
 		refuse(gw, req, peer, mid, 503, "shutting_down", "the gateway is shutting down; send it again shortly", 5);
 		return;

@@ -33,6 +33,7 @@ struct lt_store {
 	struct event *wake;
 	int closing;
 	int healthy;
+	int64_t backlog;        /* deliveries not yet done or dead, kept up to date after each commit */
 	/* commit latency, written by the store thread under lock */
 	double commit_sum_ms;
 	int64_t commit_count;
@@ -51,6 +52,35 @@ static int run_op(struct lt_store *s, struct lt_store_op *op)
 	case LT_OP_OVERDUE: return s->be->overdue(s->db, (struct lt_overdue *)op);
 	}
 	return LT_EINVAL;
+}
+
+static int64_t routes_size(const json_t *routes)
+{
+	int64_t n = 0;
+	size_t i;
+	json_t *d;
+	json_array_foreach(routes, i, d)
+		n += (int64_t)json_array_size(d);
+	return n;
+}
+
+/* How a committed batch changed the number of unfinished deliveries. */
+static int64_t backlog_delta(struct lt_store_op *batch)
+{
+	int64_t d = 0;
+	for (struct lt_store_op *op = batch; op; op = op->next) {
+		if (op->rc)
+			continue;
+		if (op->kind == LT_OP_INGEST && !((struct lt_ingest *)op)->duplicate)
+			d += routes_size(((struct lt_ingest *)op)->routes);
+		else if (op->kind == LT_OP_OVERDUE)
+			d += routes_size(((struct lt_overdue *)op)->routes);
+		else if (op->kind == LT_OP_FINISH) {
+			struct lt_finish *f = (struct lt_finish *)op;
+			d += routes_size(f->carried_routes) - (f->verdict != 1 /* LT_RETRY */);
+		}
+	}
+	return d;
 }
 
 /* One group commit over a batch of ops. */
@@ -81,10 +111,12 @@ static void run_batch(struct lt_store *s, struct lt_store_op *batch)
 		lt_log(LT_ERROR, "store.commit_failed", json_pack("{s:s}", "error", err.msg),
 		       "group commit failed: %s", err.msg);
 	}
+	int64_t delta = rc ? 0 : backlog_delta(batch);
 	clock_gettime(CLOCK_MONOTONIC, &ts1);
 	double ms = (ts1.tv_sec - ts0.tv_sec) * 1e3 + (ts1.tv_nsec - ts0.tv_nsec) / 1e6;
 	(void)t0;
 	pthread_mutex_lock(&s->lock);
+	s->backlog += delta;
 	s->healthy = rc == 0;
 	s->commit_sum_ms += ms;
 	s->commit_count++;
@@ -154,7 +186,7 @@ int lt_store_open(const char *dsn, const struct lt_calendar *cal, struct event_b
 	s->be = be;
 	int rc = be->open(dsn, cal, &s->db, err);
 	if (!rc)
-		rc = be->recover(s->db, err);
+		rc = be->recover(s->db, &s->backlog, err);
 	if (rc) {
 		if (s->db)
 			be->close(s->db);
@@ -200,6 +232,14 @@ int lt_store_queue_len(struct lt_store *s)
 {
 	pthread_mutex_lock(&s->lock);
 	int n = s->queue_len;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+int64_t lt_store_backlog(struct lt_store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	int64_t n = s->backlog;
 	pthread_mutex_unlock(&s->lock);
 	return n;
 }

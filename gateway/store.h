@@ -150,6 +150,8 @@ void lt_store_close(struct lt_store *s);
 /* Ops waiting for the store thread, and whether the last commit failed. */
 int lt_store_queue_len(struct lt_store *s);
 int lt_store_healthy(struct lt_store *s);
+/* Deliveries not yet done or dead (as of the last commit). */
+int64_t lt_store_backlog(struct lt_store *s);
 /* Commit latency figures (ms) for /metrics. */
 void lt_store_commit_stats(struct lt_store *s, double *sum_ms, int64_t *count, int64_t buckets[8]);
 extern const double lt_store_commit_bounds_ms[8];
@@ -161,7 +163,7 @@ struct lt_store_backend {
 	const char *scheme;             /* "sqlite:" */
 	int (*open)(const char *dsn, const struct lt_calendar *cal, void **db, struct lt_err *err);
 	void (*close)(void *db);
-	int (*recover)(void *db, struct lt_err *err);
+	int (*recover)(void *db, int64_t *backlog, struct lt_err *err);
 	int (*begin)(void *db, struct lt_err *err);
 	int (*commit)(void *db, struct lt_err *err);
 	void (*rollback)(void *db);

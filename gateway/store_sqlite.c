@@ -175,11 +175,20 @@ static int sq_open(const char *dsn, const struct lt_calendar *cal, void **out, s
 
 /* A previous process may have died with deliveries in flight: they go back
  * to the queue, to be sent again with the same message id. */
-static int sq_recover(void *db, struct lt_err *err)
+static int count_cb(void *arg, int n, char **vals, char **cols)
+{
+	(void)n;
+	(void)cols;
+	*(int64_t *)arg = vals[0] ? strtoll(vals[0], NULL, 10) : 0;
+	return 0;
+}
+
+static int sq_recover(void *db, int64_t *backlog, struct lt_err *err)
 {
 	struct sq *q = db;
 	char *msg = NULL;
-	if (sqlite3_exec(q->db, "UPDATE deliveries SET state = 0 WHERE state = 1", NULL, NULL, &msg)) {
+	if (sqlite3_exec(q->db, "UPDATE deliveries SET state = 0 WHERE state = 1", NULL, NULL, &msg) ||
+	    sqlite3_exec(q->db, "SELECT COUNT(*) FROM deliveries WHERE state IN (0, 1, 4)", count_cb, backlog, &msg)) {
 		lt_err_set(err, LT_EIO, "store: recovering in-flight deliveries: %s", msg);
 		sqlite3_free(msg);
 		return LT_EIO;

@@ -274,3 +274,20 @@ def test_old_unit_codes_route_under_the_new_ones_and_the_trail_keeps_both(tmp, c
     from harness import LIENTHONG
     p = subprocess.run([LIENTHONG, "trail", "000.00.12.H12-250801-0003", "-c", gw.config], capture_output=True, text=True)
     assert "dossier.handling_agency was 000.20.12.H12" in p.stdout, p.stdout
+
+
+def test_full_backlog_answers_503_with_retry_after_and_recovers(tmp, cleanup):
+    gw, sims = one_route(tmp, cleanup, retry={"initial": "100ms", "max_delay": "200ms"},
+                         gateway={"max_backlog": "3"})
+    portal = sims["portal"]
+    portal.stop()
+    for i in range(3):
+        assert gw.post("peer-a", event("BL-%d" % i), "bl-%d" % i)[0] == 202
+    status, doc, headers = gw.post("peer-a", event("BL-3"), "bl-3")
+    assert status == 503 and doc["error"] == "backlog_full" and "max_backlog 3" in doc["detail"], doc
+    assert int(headers["Retry-After"]) > 0
+    assert gw.query("SELECT COUNT(*) FROM events") == [(3,)]
+    assert gw.metric("lienthong_backlog") == 3
+    portal.start()
+    wait_until(lambda: gw.metric("lienthong_backlog") == 0, what="the backlog to drain")
+    assert gw.post("peer-a", event("BL-3"), "bl-3")[0] == 202
