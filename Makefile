@@ -4,8 +4,8 @@
 PKGS    := libevent libevent_pthreads libevent_openssl libcurl libxml-2.0 \
            xmlsec1-openssl openssl jansson sqlite3 libpq
 CC      ?= cc
-CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-deprecated-declarations -Wno-format-truncation \
+OPT     ?= -O2 -g
+CFLAGS  += $(OPT) $(SANFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-deprecated-declarations -Wno-format-truncation \
            -Igateway -Iadapters -MMD -MP
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -17,7 +17,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
-.PHONY: all deps test unit integration demo bench clean certs
+.PHONY: all deps test test-asan unit integration demo bench clean certs
 
 all: $(B)/lienthong $(B)/peersim $(B)/benchload $(B)/jwstool $(B)/xmltool
 
@@ -62,6 +62,14 @@ test: deps
 	$(MAKE) all $(UNIT_BIN)
 	$(MAKE) certs
 	bash tests/run-all.sh
+
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, built in build-asan/.
+test-asan: deps
+	$(MAKE) certs
+	$(MAKE) B=build-asan OPT="-O1 -g" \
+		SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		all $(UNIT_SRC:tests/unit/%.c=build-asan/tests/%)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 LT_BUILD=build-asan bash tests/run-all.sh
 
 unit: all $(UNIT_BIN)
 	bash tests/run-all.sh unit

@@ -30,7 +30,7 @@ count() {   # add the "N passed, N failed" line of a suite's output
 }
 
 if [ "$what" = all ] || [ "$what" = unit ]; then
-	for t in build/tests/test_*; do
+	for t in "${LT_BUILD:-build}"/tests/test_*; do
 		[ -x "$t" ] || continue
 		echo "== $t"
 		"$t" >"$out" 2>&1

@@ -20,10 +20,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BUILD = os.path.join(ROOT, "build")
+BUILD = os.environ.get("LT_BUILD", os.path.join(ROOT, "build"))    # build-asan for make test-asan
 LIENTHONG = os.path.join(BUILD, "lienthong")
 PEERSIM = os.path.join(BUILD, "peersim")
-PKI = os.environ.get("LT_TEST_PKI", os.path.join(BUILD, "certs"))
+PKI = os.environ.get("LT_TEST_PKI", os.path.join(ROOT, "build", "certs"))
 KIND = os.environ.get("LT_TEST_KIND", "rsa")     # rsa | ec: the key type every test runs with
 PKI_PEERS = ("motcua-xa-duongphong", "cong-dvc-tinh", "hotich-tinh", "buudien-tinh", "motcua-phuong-binhhung",
              "vpdk-dat-thanhpho", "peer-a", "peer-b", "peer-c")

@@ -29,6 +29,23 @@ class Cleanup:
                 pass
 
 
+MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer")
+
+
+def sanitizer_report(tmp):
+    """The first sanitizer report any gateway or simulator wrote (make test-asan)."""
+    for fname in sorted(os.listdir(tmp)):
+        if not fname.endswith(".log"):
+            continue
+        with open(os.path.join(tmp, fname), errors="replace") as f:
+            text = f.read()
+        for m in MARKERS:
+            i = text.find(m)
+            if i >= 0:
+                return "%s: %s" % (fname, text[max(0, i - 200):i + 2000])
+    return None
+
+
 def main(argv):
     only = argv[1:]
     files = sorted(f for f in os.listdir(HERE) if f.startswith("test_") and f.endswith(".py"))
@@ -45,17 +62,24 @@ def main(argv):
             tmp = tempfile.mkdtemp(prefix="lt-%s-" % name[:40])
             cleanup = Cleanup()
             t0 = time.monotonic()
+            error = None
             try:
                 fn(tmp, cleanup)
+            except Exception:
+                error = traceback.format_exc()
+            finally:
+                cleanup.run()
+            report = sanitizer_report(tmp)
+            if report and not error:
+                error = "sanitizer report in the logs:\n" + report
+            if error:
+                failed += 1
+                print("FAIL  %-60s %.1fs  (kept %s)" % (name, time.monotonic() - t0, tmp), flush=True)
+                print(error, flush=True)
+            else:
                 passed += 1
                 print("ok    %-60s %.1fs" % (name, time.monotonic() - t0), flush=True)
                 shutil.rmtree(tmp, ignore_errors=True)
-            except Exception:
-                failed += 1
-                print("FAIL  %-60s %.1fs  (kept %s)" % (name, time.monotonic() - t0, tmp), flush=True)
-                traceback.print_exc()
-            finally:
-                cleanup.run()
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
