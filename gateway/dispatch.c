@@ -31,9 +31,12 @@ enum login_state { LOGIN_NONE, LOGIN_RUNNING, LOGIN_OK };
 struct peer_q {
 	struct lt_gateway *gw;
 	const struct lt_peer *peer;
-	int inflight;           /* claimed and not yet handed back to the store */
+	int inflight;           /* attempts started and not yet handed back to the store */
 	int claiming;
 	int kicked;             /* a kick arrived while claiming */
+	int maybe_more;         /* the store may hold ready deliveries we have not claimed */
+	struct lt_claimed *ready;   /* claimed, not yet started: at most one batch ahead */
+	int nready, ready_cap;
 	struct event *timer;
 	int64_t timer_at;
 	double tokens;          /* rate limit bucket */
@@ -141,6 +144,7 @@ static void finish_done(struct lt_store_op *op)
 		}
 	}
 	attempt_free(a);
+	pq->maybe_more = 1;     /* the next delivery of the dossier, or a retry, may be ready now */
 	claim(pq);
 }
 
@@ -432,6 +436,7 @@ static void on_peer_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct peer_q *pq = arg;
 	pq->timer_at = 0;
+	pq->maybe_more = 1;
 	claim(pq);
 }
 
@@ -461,25 +466,31 @@ static void claim_done(struct lt_store_op *op)
 	} else if (d->draining) {
 		/* claimed while shutting down: left in flight, sent after restart */
 	} else {
-		for (int i = 0; i < c->n; i++)
-			start_attempt(pq, &c->rows[i]);
+		if (pq->nready + c->n > pq->ready_cap) {
+			pq->ready_cap = pq->nready + c->n + 16;
+			pq->ready = realloc(pq->ready, (size_t)pq->ready_cap * sizeof *pq->ready);
+		}
+		for (int i = 0; i < c->n; i++) {
+			pq->ready[pq->nready++] = c->rows[i];
+			c->rows[i].body = NULL;
+		}
+		pq->maybe_more = pq->kicked || c->n == c->max;
 		int64_t now = lt_now_ms();
-		if (c->next_due_ms && c->next_due_ms <= now && c->n == c->max)
-			pq->kicked = 1;   /* more are ready than the limit let through */
+		if (c->next_due_ms && c->next_due_ms > now)
+			arm_timer(pq, c->next_due_ms);
 		else if (c->next_due_ms)
-			/* due later — or came due while the claim ran: never leave a
-			 * pending delivery without a timer */
-			arm_timer(pq, c->next_due_ms > now ? c->next_due_ms : now + 1);
+			/* came due while the claim ran: never leave a pending delivery without a way out */
+			pq->maybe_more = 1;
 	}
+	pq->kicked = 0;
 	lt_claim_release(c);
 	free(c);
-	if (pq->kicked) {
-		pq->kicked = 0;
-		claim(pq);
-	}
+	claim(pq);
 }
 
-/* Ask the store for as many ready deliveries as the limits allow. */
+/* Start what the limits allow from the claimed batch, and claim the next
+ * batch (up to one batch ahead of what is in flight) while the store may
+ * hold more. Called on every change: a kick, a timer, a slot freed. */
 static void claim(struct peer_q *pq)
 {
 	struct lt_gateway *gw = pq->gw;
@@ -491,34 +502,40 @@ static void claim(struct peer_q *pq)
 			start_login(pq);
 		return;
 	}
+	int started = 0;
+	while (pq->inflight < pq->peer->concurrency && pq->nready > started) {
+		if (pq->peer->rate > 0) {
+			int64_t now = lt_mono_ms();
+			pq->tokens += (double)(now - pq->refill_ms) * pq->peer->rate / 1000.0;
+			double burst = pq->peer->rate < 1 ? 1 : pq->peer->rate;
+			if (pq->tokens > burst)
+				pq->tokens = burst;
+			pq->refill_ms = now;
+			if (pq->tokens < 1) {
+				arm_timer(pq, lt_now_ms() + (int64_t)((1 - pq->tokens) * 1000 / pq->peer->rate) + 1);
+				break;
+			}
+			pq->tokens -= 1;
+		}
+		start_attempt(pq, &pq->ready[started++]);
+	}
+	if (started) {
+		memmove(pq->ready, pq->ready + started, (size_t)(pq->nready - started) * sizeof *pq->ready);
+		pq->nready -= started;
+	}
 	if (pq->claiming) {
 		pq->kicked = 1;
 		return;
 	}
-	int room = pq->peer->concurrency - pq->inflight;
-	if (room <= 0)
+	int want = 2 * pq->peer->concurrency - pq->nready - pq->inflight;
+	if (want <= 0 || !pq->maybe_more)
 		return;
-	if (pq->peer->rate > 0) {
-		int64_t now = lt_mono_ms();
-		pq->tokens += (double)(now - pq->refill_ms) * pq->peer->rate / 1000.0;
-		double burst = pq->peer->rate < 1 ? 1 : pq->peer->rate;
-		if (pq->tokens > burst)
-			pq->tokens = burst;
-		pq->refill_ms = now;
-		if (pq->tokens < 1) {
-			arm_timer(pq, lt_now_ms() + (int64_t)((1 - pq->tokens) * 1000 / pq->peer->rate) + 1);
-			return;
-		}
-		if (room > (int)pq->tokens)
-			room = (int)pq->tokens;
-		pq->tokens -= room;
-	}
 	struct lt_claim *c = calloc(1, sizeof *c);
 	c->op.kind = LT_OP_CLAIM;
 	c->op.done = claim_done;
 	c->op.arg = pq;
 	c->dest = pq->peer->name;
-	c->max = room;
+	c->max = want;
 	c->now_ms = lt_now_ms();
 	if (lt_store_submit(gw->store, &c->op)) {
 		free(c);
@@ -531,8 +548,10 @@ static void claim(struct peer_q *pq)
 void lt_dispatch_kick(struct lt_gateway *gw, const char *dest)
 {
 	struct peer_q *pq = find_q(gw->dispatch, dest);
-	if (pq)
+	if (pq) {
+		pq->maybe_more = 1;
 		claim(pq);
+	}
 }
 
 int lt_dispatch_start(struct lt_gateway *gw, struct lt_err *err)
@@ -552,15 +571,49 @@ int lt_dispatch_start(struct lt_gateway *gw, struct lt_err *err)
 		pq->timer = evtimer_new(gw->base, on_peer_timer, pq);
 		pq->tokens = pq->peer->rate;
 		pq->refill_ms = lt_mono_ms();
+		pq->maybe_more = 1;
 		claim(pq);
 	}
 	return LT_OK;
 }
 
+static void release_done(struct lt_store_op *op)
+{
+	struct lt_release *r = (struct lt_release *)op;
+	struct lt_dispatch *d = op->arg;
+	d->busy--;
+	free(r->ids);
+	free(r);
+}
+
+/* Stop: deliveries claimed but never started go back to the queue. */
 void lt_dispatch_drain(struct lt_gateway *gw)
 {
-	if (gw->dispatch)
-		gw->dispatch->draining = 1;
+	struct lt_dispatch *d = gw->dispatch;
+	if (!d)
+		return;
+	d->draining = 1;
+	for (size_t i = 0; i < d->nq; i++) {
+		struct peer_q *pq = &d->q[i];
+		if (!pq->nready)
+			continue;
+		struct lt_release *r = calloc(1, sizeof *r);
+		r->op.kind = LT_OP_RELEASE;
+		r->op.done = release_done;
+		r->op.arg = d;
+		r->ids = calloc((size_t)pq->nready, sizeof *r->ids);
+		for (int k = 0; k < pq->nready; k++) {
+			r->ids[r->n++] = pq->ready[k].id;
+			free(pq->ready[k].body);
+		}
+		pq->nready = 0;
+		if (lt_store_submit(gw->store, &r->op)) {
+			free(r->ids);
+			free(r);
+			continue;       /* left in flight: sent after restart */
+		}
+		d->busy++;
+	}
 }
 
 int lt_dispatch_busy(struct lt_gateway *gw)
@@ -580,9 +633,13 @@ void lt_dispatch_free(struct lt_gateway *gw)
 	struct lt_dispatch *d = gw->dispatch;
 	if (!d)
 		return;
-	for (size_t i = 0; i < d->nq; i++)
+	for (size_t i = 0; i < d->nq; i++) {
 		if (d->q[i].timer)
 			event_free(d->q[i].timer);
+		for (int k = 0; k < d->q[i].nready; k++)
+			free(d->q[i].ready[k].body);
+		free(d->q[i].ready);
+	}
 	free(d->q);
 	free(d);
 	gw->dispatch = NULL;

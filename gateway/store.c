@@ -50,6 +50,7 @@ static int run_op(struct lt_store *s, struct lt_store_op *op)
 	case LT_OP_REFUSAL: return s->be->refusal(s->db, (struct lt_refusal *)op);
 	case LT_OP_CURSOR: return s->be->cursor(s->db, (struct lt_cursor *)op);
 	case LT_OP_OVERDUE: return s->be->overdue(s->db, (struct lt_overdue *)op);
+	case LT_OP_RELEASE: return s->be->unclaim(s->db, (struct lt_release *)op);
 	}
 	return LT_EINVAL;
 }

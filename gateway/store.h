@@ -22,7 +22,7 @@ enum lt_delivery_state {
 	LT_DS_BLOCKED = 4,   /* waits for an earlier delivery of the same dossier to the same peer */
 };
 
-enum lt_op_kind { LT_OP_INGEST, LT_OP_CLAIM, LT_OP_FINISH, LT_OP_STATS, LT_OP_REFUSAL, LT_OP_CURSOR, LT_OP_OVERDUE };
+enum lt_op_kind { LT_OP_INGEST, LT_OP_CLAIM, LT_OP_FINISH, LT_OP_STATS, LT_OP_REFUSAL, LT_OP_CURSOR, LT_OP_OVERDUE, LT_OP_RELEASE };
 
 struct lt_store_op {
 	enum lt_op_kind kind;
@@ -88,6 +88,13 @@ struct lt_finish {
 	int flags;                      /* delivery flags for the next attempt */
 	json_t *carried;                /* events the answer carried (each with event_id), or NULL; owned */
 	json_t *carried_routes;         /* their destinations, parallel; owned */
+};
+
+/* Give claimed deliveries that were never sent back to the queue. */
+struct lt_release {
+	struct lt_store_op op;
+	int64_t *ids;                   /* owned by the caller */
+	int n;
 };
 
 /* Read a pull peer's stored cursor ("" when none). */
@@ -176,6 +183,7 @@ struct lt_store_backend {
 	int (*refusal)(void *db, struct lt_refusal *op);
 	int (*cursor)(void *db, struct lt_cursor *op);
 	int (*overdue)(void *db, struct lt_overdue *op);
+	int (*unclaim)(void *db, struct lt_release *op);
 };
 
 extern const struct lt_store_backend lt_store_sqlite;

@@ -50,7 +50,7 @@ static const char *const schema_sql =
 enum {
 	Q_MSG_GET, Q_MSG_PUT, Q_MSG_BY_DIGEST, Q_DOSSIER_SEQ, Q_EVENT_PUT, Q_CHAIN_BUSY, Q_DELIVERY_PUT,
 	Q_READY, Q_MARK_INFLIGHT, Q_NEXT_DUE, Q_ATTEMPT_PUT, Q_DONE, Q_RETRY, Q_PROMOTE,
-	Q_STATS, Q_COUNTS, Q_REFUSAL, Q_CURSOR_GET, Q_CURSOR_PUT, Q_DOSSIER_GET, Q_DOSSIER_PUT, Q_OVERDUE, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
+	Q_STATS, Q_COUNTS, Q_REFUSAL, Q_CURSOR_GET, Q_CURSOR_PUT, Q_DOSSIER_GET, Q_DOSSIER_PUT, Q_OVERDUE, Q_UNCLAIM, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
 	Q_COUNT
 };
 
@@ -94,6 +94,7 @@ static const char *const sql[Q_COUNT] = {
 	[Q_OVERDUE] = "SELECT code FROM dossiers WHERE resolved_at = 0 AND returned_at = 0 AND due_at > 0"
 		      " AND due_at < ?1 AND paused_at = 0 AND status NOT IN (3, 7, 8, 9, 10)"
 		      " AND overdue_notified_for <> due_at LIMIT 500",
+	[Q_UNCLAIM] = "UPDATE deliveries SET state = 0 WHERE id = ?1 AND state = 1",
 	[Q_SAVEPOINT] = "SAVEPOINT op",
 	[Q_RELEASE] = "RELEASE op",
 	[Q_ROLLBACK_TO] = "ROLLBACK TO op",
@@ -631,6 +632,18 @@ static int sq_overdue(void *db, struct lt_overdue *op)
 	return insert_events(q, op->source, mid, op->events, op->routes, op->now_ms, err);
 }
 
+static int sq_unclaim(void *db, struct lt_release *op)
+{
+	struct sq *q = db;
+	for (int i = 0; i < op->n; i++) {
+		sqlite3_stmt *s = stmt(q, Q_UNCLAIM);
+		sqlite3_bind_int64(s, 1, op->ids[i]);
+		if (sqlite3_step(s) != SQLITE_DONE)
+			return sq_fail(q, &op->op.err, "returning deliveries to the queue");
+	}
+	return LT_OK;
+}
+
 const struct lt_store_backend lt_store_sqlite = {
 	.scheme = "sqlite:",
 	.open = sq_open,
@@ -648,4 +661,5 @@ const struct lt_store_backend lt_store_sqlite = {
 	.refusal = sq_refusal,
 	.cursor = sq_cursor,
 	.overdue = sq_overdue,
+	.unclaim = sq_unclaim,
 };
