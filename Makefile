@@ -6,7 +6,7 @@ PKGS    := libevent libevent_pthreads libevent_openssl libcurl libxml-2.0 \
 CC      ?= cc
 OPT     ?= -O2 -g
 CFLAGS  += $(OPT) $(SANFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-deprecated-declarations -Wno-format-truncation \
-           -Igateway -Iadapters -MMD -MP
+           -Igateway -Iadapters -Itests/unit -MMD -MP
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS  += $(PKG_LIBS) -lpthread -lm

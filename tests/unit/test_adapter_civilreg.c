@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "testutil.h"
 
 #include <dirent.h>
 #include <pthread.h>
@@ -78,22 +79,6 @@ static int teardown(void **state)
 
 /* ---- helpers ----------------------------------------------------------- */
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		fail_msg("cannot open %s", path);
-	struct lt_buf b = { 0 };
-	char chunk[4096];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		lt_buf_append(&b, chunk, n);
-	fclose(f);
-	if (len)
-		*len = b.len;
-	return b.data ? b.data : strdup("");
-}
-
 static json_t *event_from(const char *name)
 {
 	char path[256];
@@ -125,7 +110,7 @@ static void assert_canonical(const json_t *arr)
 static int decode_file(const char *path, json_t **out, struct lt_err *err)
 {
 	size_t len;
-	char *body = slurp(path, &len);
+	char *body = tu_slurp(path, &len);
 	*out = json_array();
 	memset(err, 0, sizeof *err);
 	int rc = A.decode(&peer, body, len, *out, err);
@@ -248,7 +233,7 @@ static void test_every_invalid_sample_is_refused_with_its_expect_text(void **sta
 		snprintf(path, sizeof path, INVALID_DIR "/%s", f);
 		snprintf(expect_path, sizeof expect_path, INVALID_DIR "/%.*s.expect", (int)(strlen(f) - 4), f);
 		snprintf(kind, sizeof kind, "%.*s", (int)strcspn(f, "."), f);
-		char *expect = slurp(expect_path, NULL);
+		char *expect = tu_slurp(expect_path, NULL);
 		struct lt_err err = { 0 };
 		int rc;
 		if (!strcmp(kind, "result") || !strcmp(kind, "results")) {
@@ -261,7 +246,7 @@ static void test_every_invalid_sample_is_refused_with_its_expect_text(void **sta
 			xmlSchemaPtr s = lt_xmlu_schema_load("civilreg", kind, &e2);
 			assert_non_null(s);
 			size_t len;
-			char *xml = slurp(path, &len);
+			char *xml = tu_slurp(path, &len);
 			xmlDocPtr doc = NULL;
 			rc = lt_xmlu_parse(xml, len, &doc, &err);
 			if (!rc)
@@ -308,7 +293,7 @@ static void test_request_samples_are_what_the_encoder_writes(void **state)
 		xmlChar *pretty = NULL;
 		int size = 0;
 		xmlDocDumpFormatMemoryEnc(doc, &pretty, &size, "UTF-8", 1);
-		char *sample = slurp(cases[i][3], NULL);
+		char *sample = tu_slurp(cases[i][3], NULL);
 		if (strcmp((char *)pretty, sample))
 			fail_msg("%s no longer matches %s:\n%s", cases[i][0], cases[i][3], pretty);
 		free(sample);
@@ -503,7 +488,7 @@ static void test_accepted_answer_is_done_and_carries_registry_submitted(void **s
 	struct lt_err err;
 	(void)state;
 	json_t *ev = event_from("birth.json");
-	char *body = slurp(VALID_DIR "/answer.accepted.xml", NULL);
+	char *body = tu_slurp(VALID_DIR "/answer.accepted.xml", NULL);
 	assert_int_equal(answer(200, body, ev, &out, &err), LT_DONE);
 	assert_int_equal(json_array_size(out), 1);
 	assert_canonical(out);
@@ -523,7 +508,7 @@ static void test_refused_answer_is_dead_and_carries_registry_refused(void **stat
 	struct lt_err err;
 	(void)state;
 	json_t *ev = event_from("birth.json");
-	char *body = slurp(VALID_DIR "/answer.refused.xml", NULL);
+	char *body = tu_slurp(VALID_DIR "/answer.refused.xml", NULL);
 	assert_int_equal(answer(200, body, ev, &out, &err), LT_DEAD);
 	assert_non_null(strstr(err.msg, "errorCode 17"));
 	assert_int_equal(json_array_size(out), 1);
@@ -545,7 +530,7 @@ static void test_signed_answer_is_read_like_an_unsigned_one(void **state)
 	char *signed_xml;
 	size_t n, len;
 	(void)state;
-	char *body = slurp(VALID_DIR "/answer.accepted.xml", &len);
+	char *body = tu_slurp(VALID_DIR "/answer.accepted.xml", &len);
 	assert_int_equal(lt_xml_sign(signer, body, len, &signed_xml, &n, &err), 0);
 	json_t *ev = event_from("birth.json");
 	assert_int_equal(answer(200, signed_xml, ev, &out, &err), LT_DONE);
@@ -655,7 +640,7 @@ static void test_impossible_registration_date_is_refused(void **state)
 	json_t *events = json_array();
 	struct lt_err err = { 0 };
 	(void)state;
-	char *xml = slurp(VALID_DIR "/result.registered.xml", NULL);
+	char *xml = tu_slurp(VALID_DIR "/result.registered.xml", NULL);
 	char *d = strstr(xml, "12/03/2025");
 	memcpy(d, "30/02", 5);
 	assert_int_equal(A.decode(&peer, xml, strlen(xml), events, &err), LT_ESCHEMA);
@@ -709,7 +694,7 @@ static void test_signed_result_verifies_and_decodes(void **state)
 	char *signed_xml;
 	size_t n, len;
 	(void)state;
-	char *body = slurp(VALID_DIR "/result.registered.xml", &len);
+	char *body = tu_slurp(VALID_DIR "/result.registered.xml", &len);
 	assert_int_equal(lt_xml_sign(signer, body, len, &signed_xml, &n, &err), 0);
 	assert_int_equal(lt_xml_verify(trust, signed_xml, n, 0, NULL, NULL, &err), 0);
 	json_t *events = json_array();
@@ -758,7 +743,7 @@ static void test_poll_result_advances_the_cursor_to_the_newest_result(void **sta
 	json_t *out;
 	struct lt_err err;
 	(void)state;
-	char *body = slurp(VALID_DIR "/results.poll-answer.xml", NULL);
+	char *body = tu_slurp(VALID_DIR "/results.poll-answer.xml", NULL);
 	assert_int_equal(poll_result(body, cursor, &out, &err), 0);
 	assert_int_equal(json_array_size(out), 2);
 	assert_canonical(out);
@@ -773,7 +758,7 @@ static void test_empty_poll_result_keeps_the_cursor(void **state)
 	json_t *out;
 	struct lt_err err;
 	(void)state;
-	char *body = slurp(VALID_DIR "/results.empty-poll-answer.xml", NULL);
+	char *body = tu_slurp(VALID_DIR "/results.empty-poll-answer.xml", NULL);
 	assert_int_equal(poll_result(body, cursor, &out, &err), 0);
 	assert_int_equal(json_array_size(out), 0);
 	assert_string_equal(cursor, "2025-12-08T07:58:30+07:00");
@@ -810,7 +795,7 @@ static void test_concurrent_decodes_share_the_schemas(void **state)
 {
 	pthread_t t[4];
 	(void)state;
-	char *body = slurp(VALID_DIR "/results.callback.xml", NULL);
+	char *body = tu_slurp(VALID_DIR "/results.callback.xml", NULL);
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(pthread_create(&t[i], NULL, decode_many, body), 0);
 	for (int i = 0; i < 4; i++) {

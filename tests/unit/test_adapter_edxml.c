@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "testutil.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -77,22 +78,6 @@ static int teardown(void **state)
 
 /* ---- helpers ----------------------------------------------------------- */
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		fail_msg("cannot open %s", path);
-	struct lt_buf b = { 0 };
-	char chunk[4096];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		lt_buf_append(&b, chunk, n);
-	fclose(f);
-	if (len)
-		*len = b.len;
-	return b.data ? b.data : strdup("");
-}
-
 static json_t *load_json(const char *path)
 {
 	json_error_t jerr;
@@ -138,7 +123,7 @@ static json_t *decode_ok(const char *body, size_t len)
 static json_t *decode_file(const char *path)
 {
 	size_t len;
-	char *body = slurp(path, &len);
+	char *body = tu_slurp(path, &len);
 	json_t *events = decode_ok(body, len);
 	free(body);
 	return events;
@@ -235,9 +220,9 @@ static void test_every_invalid_sample_is_refused_with_its_expect_text(void **sta
 			char path[512], expect_path[512];
 			snprintf(path, sizeof path, INVALID_DIR "/%s", f);
 			snprintf(expect_path, sizeof expect_path, INVALID_DIR "/%.*s.expect", (int)(strlen(f) - 4), f);
-			char *expect = slurp(expect_path, NULL);
+			char *expect = tu_slurp(expect_path, NULL);
 			size_t len;
-			char *body = slurp(path, &len);
+			char *body = tu_slurp(path, &len);
 			json_t *events;
 			struct lt_err err;
 			if (decode_buf(body, len, &events, &err) == 0)
@@ -275,7 +260,7 @@ static void test_envelope_samples_are_what_the_encoder_writes(void **state)
 		xmlChar *pretty = NULL;
 		int size = 0;
 		xmlDocDumpFormatMemoryEnc(doc, &pretty, &size, "UTF-8", 1);
-		char *sample = slurp(cases[i][1], NULL);
+		char *sample = tu_slurp(cases[i][1], NULL);
 		if (strcmp((char *)pretty, sample))
 			fail_msg("%s no longer matches %s:\n%s", cases[i][0], cases[i][1], pretty);
 		free(sample);
@@ -379,7 +364,7 @@ static void test_transfer_without_agencies_or_dossier_is_refused(void **state)
 /* The commune-center envelope sample with another DossierJSON text. */
 static char *envelope_with_dossier_json(const char *b64)
 {
-	char *s = slurp(VALID_DIR "/envelope.commune-center-to-land-branch.xml", NULL);
+	char *s = tu_slurp(VALID_DIR "/envelope.commune-center-to-land-branch.xml", NULL);
 	char *open = strstr(s, "<edXML:DossierJSON>"), *close = strstr(s, "</edXML:DossierJSON>");
 	assert_true(open && close);
 	open += strlen("<edXML:DossierJSON>");
@@ -459,7 +444,7 @@ static void test_received_answer_is_done_with_a_step_for_the_office(void **state
 	struct lt_err err;
 	(void)state;
 	json_t *ev = load_json(TRANSFER);
-	char *body = slurp(VALID_DIR "/status.received.xml", NULL);
+	char *body = tu_slurp(VALID_DIR "/status.received.xml", NULL);
 	assert_int_equal(answer(200, body, ev, &out, &err), LT_DONE);
 	assert_int_equal(json_array_size(out), 1);
 	assert_canonical(out);
@@ -480,7 +465,7 @@ static void test_refused_answer_is_dead_with_the_reason_for_the_office(void **st
 	struct lt_err err;
 	(void)state;
 	json_t *ev = load_json(TRANSFER);
-	char *body = slurp(VALID_DIR "/status.refused.xml", NULL);
+	char *body = tu_slurp(VALID_DIR "/status.refused.xml", NULL);
 	assert_int_equal(answer(200, body, ev, &out, &err), LT_DEAD);
 	assert_non_null(strstr(err.msg, "refused the transfer of 000.00.12.H12-250414-0031"));
 	assert_int_equal(json_array_size(out), 1);
@@ -501,7 +486,7 @@ static void test_answer_about_another_document_is_dead(void **state)
 	struct lt_err err;
 	(void)state;
 	json_t *ev = load_json(CANONICAL_TRANSFER);
-	char *body = slurp(VALID_DIR "/status.received.xml", NULL);
+	char *body = tu_slurp(VALID_DIR "/status.received.xml", NULL);
 	assert_int_equal(answer(200, body, ev, &out, &err), LT_DEAD);
 	assert_non_null(strstr(err.msg, "answered about document"));
 	assert_int_equal(json_array_size(out), 0);

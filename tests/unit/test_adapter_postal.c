@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "testutil.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -74,22 +75,6 @@ static json_t *load_json(const char *dir, const char *name)
 	return j;
 }
 
-static char *read_text(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		fail_msg("cannot open %s", path);
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	rewind(f);
-	char *s = malloc((size_t)n + 1);
-	assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-	s[n] = '\0';
-	fclose(f);
-	*len = (size_t)n;
-	return s;
-}
-
 /* "*.json" files of dir whose name starts with prefix ("" = all), sorted. */
 static int json_files(const char *dir, const char *prefix, struct dirent ***out)
 {
@@ -123,7 +108,7 @@ static int decode_text(const char *body, json_t **out, struct lt_err *err)
 static int decode_file(const char *path, json_t **out, struct lt_err *err)
 {
 	size_t len;
-	char *body = read_text(path, &len);
+	char *body = tu_slurp(path, &len);
 	*out = json_array();
 	memset(err, 0, sizeof *err);
 	int rc = A->decode(&peer, body, len, *out, err);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "testutil.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -184,17 +185,6 @@ static void tmpfile_with(const void *text, size_t n, mode_t mode, char out[32])
 	assert_int_equal(write(fd, text, n), (ssize_t)n);
 	assert_int_equal(fchmod(fd, mode), 0);
 	close(fd);
-}
-
-static char *slurp(const char *path, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	assert_non_null(f);
-	char *buf = malloc(1 << 20);
-	*n = fread(buf, 1, (1 << 20) - 1, f);
-	buf[*n] = 0;
-	fclose(f);
-	return buf;
 }
 
 static int setup(void **state)
@@ -378,7 +368,7 @@ static void test_key_file_readable_by_others_is_refused(void **state)
 	(void)state;
 	struct lt_err err = { 0 };
 	size_t n;
-	char path[32], *pem = slurp(P("rsa/peers/peer-a/sign.key"), &n);
+	char path[32], *pem = tu_slurp(P("rsa/peers/peer-a/sign.key"), &n);
 	tmpfile_with(pem, n, 0644, path);
 
 	assert_null(lt_key_load(path, NULL, &err));
@@ -456,7 +446,7 @@ static void test_keyset_refuses_weak_or_unsupported_keys_all_or_nothing(void **s
 		BIO *mem = BIO_new(BIO_s_mem());
 		char path[32], *pem;
 		size_t good;
-		char *g = slurp(P("rsa/peers/peer-b/sign.pem"), &good);
+		char *g = tu_slurp(P("rsa/peers/peer-b/sign.pem"), &good);
 		BIO_write(mem, g, (int)good);
 		free(g);
 		add_self_signed(mem, weak[i]);
@@ -550,7 +540,7 @@ static void test_hs256_with_public_key_as_secret_is_not_allowed(void **state)
 {
 	(void)state;
 	size_t n;
-	char *pem = slurp(P("rsa/peers/peer-a/sign.pem"), &n);
+	char *pem = tu_slurp(P("rsa/peers/peer-a/sign.pem"), &n);
 	char *sig = forge(header("HS256", rsa_kid, now, "m-hs"), HS256, NULL, pem, n, BODY);
 	expect_refused(sig, BODY, "algorithm not allowed: HS256");
 	free(sig);
