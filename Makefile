@@ -17,7 +17,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
-.PHONY: all deps test test-asan unit integration demo bench clean certs
+.PHONY: all deps test test-asan fuzz unit integration demo bench clean certs
 
 all: $(B)/lienthong $(B)/peersim $(B)/benchload $(B)/jwstool $(B)/xmltool
 
@@ -71,6 +71,12 @@ test-asan: deps
 		all $(UNIT_SRC:tests/unit/%.c=build-asan/tests/%)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 LT_BUILD=build-asan bash tests/run-all.sh
 
+# libFuzzer harnesses (clang, ASan + UBSan) for every adapter's parsers, the
+# JWS and XML-DSig verifiers and the config parser; FUZZ_SECONDS per harness.
+FUZZ_SECONDS ?= 60
+fuzz: deps certs
+	bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+
 unit: all $(UNIT_BIN)
 	bash tests/run-all.sh unit
 
@@ -86,6 +92,6 @@ bench: deps
 	/usr/bin/python3 tests/bench.py
 
 clean:
-	rm -rf $(B)
+	rm -rf $(B) build-asan build-fuzz
 
 -include $(wildcard $(B)/obj/*/*.d $(B)/obj/*/*/*.d)
