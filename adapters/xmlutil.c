@@ -1,6 +1,7 @@
 /* xmlutil.c — hardened parsing, XSD validation with element paths, and a
  * small document builder for the XML adapters. */
 #include "xmlutil.h"
+#include "sign_xml.h"
 #include "adapter.h"
 
 #include <errno.h>
@@ -173,29 +174,6 @@ static int has_declaration(const char *xml, size_t len)
 }
 
 /* Whether the element tree under root is deeper than LT_XMLU_MAX_DEPTH. */
-static int too_deep(xmlNodePtr root)
-{
-	xmlNodePtr n = root;
-	int depth = 1;
-	for (;;) {
-		if (depth > LT_XMLU_MAX_DEPTH)
-			return 1;
-		xmlNodePtr c = xmlFirstElementChild(n);
-		if (c) {
-			n = c;
-			depth++;
-			continue;
-		}
-		while (n != root && !xmlNextElementSibling(n)) {
-			n = n->parent;
-			depth--;
-		}
-		if (n == root)
-			return 0;
-		n = xmlNextElementSibling(n);
-	}
-}
-
 int lt_xmlu_parse(const char *xml, size_t len, xmlDocPtr *docp, struct lt_err *err)
 {
 	*docp = NULL;
@@ -224,7 +202,7 @@ int lt_xmlu_parse(const char *xml, size_t len, xmlDocPtr *docp, struct lt_err *e
 				"(DTDs and entity declarations are refused)");
 	} else if (!xmlDocGetRootElement(doc)) {
 		rc = lt_err_set(err, LT_EINVAL, "malformed XML: no root element");
-	} else if (too_deep(xmlDocGetRootElement(doc))) {
+	} else if (lt_xml_tree_deeper_than(xmlDocGetRootElement(doc), LT_XMLU_MAX_DEPTH)) {
 		rc = lt_err_set(err, LT_EINVAL, "document too deep (more than %d levels)", LT_XMLU_MAX_DEPTH);
 	}
 	xmlFreeParserCtxt(ctxt);

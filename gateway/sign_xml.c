@@ -165,13 +165,12 @@ static int prescan(const char *xml, size_t len, int code, struct lt_err *err)
 	return LT_OK;
 }
 
-/* Depth of the parsed tree, counted again (the scan above reads bytes, not characters). */
-static int tree_too_deep(xmlNodePtr root)
+int lt_xml_tree_deeper_than(xmlNodePtr root, int max)
 {
 	xmlNodePtr n = root;
 	int depth = 1;
 	for (;;) {
-		if (depth > LT_XML_MAX_DEPTH)
+		if (depth > max)
 			return 1;
 		xmlNodePtr c = xmlFirstElementChild(n);
 		if (c) {
@@ -225,7 +224,7 @@ static int parse_hardened(const char *xml, size_t len, int code, xmlDocPtr *docp
 		rc = lt_err_set(err, code, "malformed XML: no root element");
 		goto fail;
 	}
-	if (tree_too_deep(root)) {
+	if (lt_xml_tree_deeper_than(root, LT_XML_MAX_DEPTH)) {
 		rc = lt_err_set(err, code, "document too deep (more than %d levels)", LT_XML_MAX_DEPTH);
 		goto fail;
 	}

@@ -24,6 +24,10 @@
  * refuse external entities and DTDs (an entity loader that loads nothing, no entity
  * substitution, no external DTD by default). A second call is a no-op. */
 int lt_xml_init(struct lt_err *err);
+
+/* Whether a parsed tree nests elements deeper than max levels (iterative; any
+ * thread). Used by the verifier and by the XML adapters. */
+int lt_xml_tree_deeper_than(xmlNodePtr root, int max);
 /* Release what lt_xml_init set up; no signer, trust or document may be in use. */
 void lt_xml_shutdown(void);
 
