@@ -109,6 +109,11 @@ int lt_event_type_known(const char *type);
  * the executable (../schemas), else /usr/share/lienthong/schemas. */
 const char *lt_schema_dir(void);
 
+struct lt_schema;
+/* Load each of `files` (relative to lt_schema_dir()) into out[i] unless
+ * already loaded — an adapter's init. 0 or the first load error. */
+int lt_adapter_load_schemas(const char *const *files, struct lt_schema **out, int n, struct lt_err *err);
+
 /* The default outcome rule of DESIGN.md §3: 2xx done; 408/425/429/5xx and
  * no answer retried; other 4xx (and anything else) dead. */
 enum lt_verdict lt_outcome_default(const struct lt_response *rsp, struct lt_err *err);

@@ -109,16 +109,7 @@ static int check_canonical(const json_t *ev, const char *where, struct lt_err *e
 /* Loads the schemas once from lt_schema_dir(); 0 or the load error. */
 static int postal_init(struct lt_err *err)
 {
-	char path[1024];
-	for (int i = 0; i < NSCHEMAS; i++) {
-		if (schemas[i])
-			continue;
-		snprintf(path, sizeof path, "%s/%s", lt_schema_dir(), schema_files[i]);
-		schemas[i] = lt_schema_load(path, err);
-		if (!schemas[i])
-			return err ? err->code : LT_EIO;
-	}
-	return LT_OK;
+	return lt_adapter_load_schemas(schema_files, schemas, NSCHEMAS, err);
 }
 
 /* ---- inbound: tracking updates -------------------------------------------- */

@@ -139,16 +139,7 @@ static int dump_into(const json_t *body, struct lt_request *out, struct lt_err *
 /* Loads the schemas once from lt_schema_dir(); 0 or the load error. */
 static int provincial_init(struct lt_err *err)
 {
-	char path[1024];
-	for (int i = 0; i < NSCHEMAS; i++) {
-		if (schemas[i])
-			continue;
-		snprintf(path, sizeof path, "%s/%s", lt_schema_dir(), schema_files[i]);
-		schemas[i] = lt_schema_load(path, err);
-		if (!schemas[i])
-			return err ? err->code : LT_EIO;
-	}
-	return LT_OK;
+	return lt_adapter_load_schemas(schema_files, schemas, NSCHEMAS, err);
 }
 
 /* ---- inbound: online dossiers pushed by the portal ------------------------ */

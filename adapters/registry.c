@@ -1,5 +1,6 @@
 /* registry.c — the one place that lists every adapter, and what they share. */
 #include "adapter.h"
+#include "jsonschema.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -103,6 +104,19 @@ const char *lt_schema_dir(void)
 	}
 	snprintf(dir, sizeof dir, "/usr/share/lienthong/schemas");
 	return dir;
+}
+
+int lt_adapter_load_schemas(const char *const *files, struct lt_schema **out, int n, struct lt_err *err)
+{
+	char path[1024];
+	for (int i = 0; i < n; i++) {
+		if (out[i])
+			continue;
+		snprintf(path, sizeof path, "%s/%s", lt_schema_dir(), files[i]);
+		if (!(out[i] = lt_schema_load(path, err)))
+			return err ? err->code : LT_EIO;
+	}
+	return LT_OK;
 }
 
 enum lt_verdict lt_outcome_default(const struct lt_response *rsp, struct lt_err *err)
