@@ -25,6 +25,7 @@
 
 #define MAX_RESENDS 3           /* LT_RESEND in a row before backing off */
 #define LOGIN_RETRY_MS 5000
+#define REWRITE_MS 1000         /* an outcome the store refused is written again after this */
 
 enum login_state { LOGIN_NONE, LOGIN_RUNNING, LOGIN_OK };
 
@@ -43,6 +44,7 @@ struct peer_q {
 	int64_t refill_ms;
 	enum login_state login;
 	char session[512];
+	struct attempt *unrecorded; /* outcomes the store failed to write, to be written again */
 };
 
 struct lt_dispatch {
@@ -60,12 +62,14 @@ struct attempt {
 	struct lt_err encode_err;
 	struct peer_q *pq;
 	struct lt_claimed row;
+	struct attempt *next;   /* in pq->unrecorded */
 };
 
 #define ATTEMPT_OF_JOB(j) ((struct attempt *)((char *)(j) - offsetof(struct attempt, job)))
 #define ATTEMPT_OF_XFER(t) ((struct attempt *)((char *)(t) - offsetof(struct attempt, x)))
 
 static void claim(struct peer_q *pq);
+static void arm_timer(struct peer_q *pq, int64_t at_ms);
 
 static struct peer_q *find_q(struct lt_dispatch *d, const char *dest)
 {
@@ -116,6 +120,20 @@ static void finish_done(struct lt_store_op *op)
 	struct peer_q *pq = a->pq;
 	struct lt_gateway *gw = pq->gw;
 	gw->dispatch->busy--;
+	if (op->rc && op->rc != LT_EBUSY && !gw->dispatch->draining) {
+		/* The store failed (disk full, read-only, locked): the outcome is
+		 * known, so keep it and write it again until the store takes it.
+		 * Until then the delivery stays in flight and its dossier's next
+		 * delivery waits, so nothing is sent twice or out of order. */
+		lt_log(LT_ERROR, "delivery.unrecorded",
+		       json_pack("{s:s,s:s,s:s,s:I}", "dossier_code", a->row.dossier_code, "message_id", a->row.event_id,
+				 "peer", pq->peer->name, "delivery_id", (json_int_t)a->row.id),
+		       "could not record the attempt (%s); writing it again in %d ms", op->err.msg, REWRITE_MS);
+		a->next = pq->unrecorded;
+		pq->unrecorded = a;
+		arm_timer(pq, lt_now_ms() + REWRITE_MS);
+		return;
+	}
 	if (op->rc) {
 		lt_log(LT_ERROR, "delivery.unrecorded",
 		       json_pack("{s:s,s:s,s:s,s:I}", "dossier_code", a->row.dossier_code, "message_id", a->row.event_id,
@@ -373,8 +391,6 @@ static void start_attempt(struct peer_q *pq, struct lt_claimed *row)
 
 /* ---- session login ---- */
 
-static void arm_timer(struct peer_q *pq, int64_t at_ms);
-
 static void login_ended(struct lt_xfer *t)
 {
 	struct peer_q *pq = t->arg;
@@ -430,12 +446,31 @@ static void start_login(struct peer_q *pq)
 
 /* ---- claiming ---- */
 
+/* Write again the outcomes the store refused (finish_done keeps them). */
+static void rewrite_unrecorded(struct peer_q *pq)
+{
+	struct attempt *a = pq->unrecorded;
+	pq->unrecorded = NULL;
+	while (a) {
+		struct attempt *next = a->next;
+		a->next = NULL;
+		pq->gw->dispatch->busy++;
+		if (lt_store_submit(pq->gw->store, &a->fin.op)) {
+			a->fin.op.rc = LT_EBUSY;
+			snprintf(a->fin.op.err.msg, sizeof a->fin.op.err.msg, "store closing");
+			finish_done(&a->fin.op);
+		}
+		a = next;
+	}
+}
+
 static void on_peer_timer(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	struct peer_q *pq = arg;
 	pq->timer_at = 0;
+	rewrite_unrecorded(pq);
 	pq->maybe_more = 1;
 	claim(pq);
 }
@@ -639,6 +674,11 @@ void lt_dispatch_free(struct lt_gateway *gw)
 		for (int k = 0; k < d->q[i].nready; k++)
 			free(d->q[i].ready[k].body);
 		free(d->q[i].ready);
+		while (d->q[i].unrecorded) {    /* still in flight in the store: sent again after restart */
+			struct attempt *a = d->q[i].unrecorded;
+			d->q[i].unrecorded = a->next;
+			attempt_free(a);
+		}
 	}
 	free(d->q);
 	free(d);

@@ -211,8 +211,11 @@ static void ingest_done(struct lt_store_op *op)
 	if (op->rc == LT_ECONFLICT) {
 		refuse(gw, in->req, in->peer, in->message_id, 409, "conflict", op->err.msg, 0);
 	} else if (op->rc) {
-		refuse(gw, in->req, in->peer, in->message_id, 503, "store_unavailable",
-		       "the gateway could not make the message durable; nothing was kept, send it again", 5);
+		char detail[400];
+		snprintf(detail, sizeof detail,
+			 "the gateway could not make the message durable (%s); nothing was kept, send it again",
+			 op->err.msg);
+		refuse(gw, in->req, in->peer, in->message_id, 503, "store_unavailable", detail, 5);
 	} else if (in->ing.duplicate) {
 		json_t *r = in->ing.original ? json_incref(in->ing.original) : json_object();
 		json_object_set_new(r, "status", json_string("duplicate"));

@@ -91,6 +91,7 @@ static void run_batch(struct lt_store *s, struct lt_store_op *batch)
 	int64_t t0 = lt_mono_ms();
 	struct timespec ts0, ts1;
 	clock_gettime(CLOCK_MONOTONIC, &ts0);
+	struct lt_err fault = { 0 };
 	int rc = s->be->begin(s->db, &err);
 	for (struct lt_store_op *op = batch; op && !rc; op = op->next) {
 		if (s->be->savepoint(s->db)) {
@@ -99,11 +100,16 @@ static void run_batch(struct lt_store *s, struct lt_store_op *batch)
 		}
 		op->rc = run_op(s, op);
 		s->be->release(s->db, op->rc == 0);
+		if (op->rc == LT_EIO && !fault.code)
+			fault = op->err;        /* the store failed, not the op's input */
 	}
 	if (!rc)
 		rc = s->be->commit(s->db, &err);
 	if (rc) {
+		/* let go of the files so the disk can be repaired; the next
+		 * batch opens them again, and succeeds once the store is back */
 		s->be->rollback(s->db);
+		s->be->detach(s->db);
 		for (struct lt_store_op *op = batch; op; op = op->next) {
 			op->rc = LT_EIO;
 			op->err = err;
@@ -111,6 +117,12 @@ static void run_batch(struct lt_store *s, struct lt_store_op *batch)
 		}
 		lt_log(LT_ERROR, "store.commit_failed", json_pack("{s:s}", "error", err.msg),
 		       "group commit failed: %s", err.msg);
+	} else if (fault.code) {
+		/* the batch committed but the store refused a write in it (a
+		 * read-only or full disk fails each write, not the commit) */
+		s->be->detach(s->db);
+		lt_log(LT_ERROR, "store.write_failed", json_pack("{s:s}", "error", fault.msg),
+		       "the store refused a write: %s", fault.msg);
 	}
 	int64_t delta = rc ? 0 : backlog_delta(batch);
 	clock_gettime(CLOCK_MONOTONIC, &ts1);
@@ -118,7 +130,7 @@ static void run_batch(struct lt_store *s, struct lt_store_op *batch)
 	(void)t0;
 	pthread_mutex_lock(&s->lock);
 	s->backlog += delta;
-	s->healthy = rc == 0;
+	s->healthy = rc == 0 && !fault.code;
 	s->commit_sum_ms += ms;
 	s->commit_count++;
 	for (int i = 0; i < 8; i++)

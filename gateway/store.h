@@ -170,6 +170,7 @@ struct lt_store_backend {
 	const char *scheme;             /* "sqlite:" */
 	int (*open)(const char *dsn, const struct lt_calendar *cal, void **db, struct lt_err *err);
 	void (*close)(void *db);
+	void (*detach)(void *db);       /* let go of the files after a failure; begin reattaches */
 	int (*recover)(void *db, int64_t *backlog, struct lt_err *err);
 	int (*begin)(void *db, struct lt_err *err);
 	int (*commit)(void *db, struct lt_err *err);

@@ -105,7 +105,8 @@ static const char *const sql[Q_COUNT] = {
 
 struct sq {
 	const struct lt_calendar *cal;
-	sqlite3 *db;
+	char *path;
+	sqlite3 *db;            /* NULL while detached after a failure */
 	sqlite3_stmt *st[Q_COUNT];
 	struct lt_err *err;     /* where the current op's error goes */
 };
@@ -132,44 +133,76 @@ static int exec1(struct sq *q, int id)
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : rc;
 }
 
+/* Let go of the database file: statements and connection closed, so that
+ * an operator can unmount, repair or move the disk. The next begin opens it
+ * again. */
+static void sq_detach(void *db)
+{
+	struct sq *q = db;
+	for (int i = 0; i < Q_COUNT; i++) {
+		sqlite3_finalize(q->st[i]);
+		q->st[i] = NULL;
+	}
+	sqlite3_close(q->db);
+	q->db = NULL;
+}
+
 static void sq_close(void *db)
 {
 	struct sq *q = db;
 	if (!q)
 		return;
-	for (int i = 0; i < Q_COUNT; i++)
-		sqlite3_finalize(q->st[i]);
-	sqlite3_close(q->db);
+	sq_detach(q);
+	free(q->path);
 	free(q);
 }
 
-static int sq_open(const char *dsn, const struct lt_calendar *cal, void **out, struct lt_err *err)
+/* Open the file and prepare every statement. The first open may create the
+ * database; a reopen after a failure may not, so that a disk that is not
+ * mounted yet is not mistaken for an empty store. */
+static int sq_connect(struct sq *q, int create, struct lt_err *err)
 {
-	const char *path = dsn + strlen("sqlite:");
-	struct sq *q = calloc(1, sizeof *q);
-	q->cal = cal;
-	*out = NULL;
-	if (sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)) {
-		lt_err_set(err, LT_EIO, "store %s: cannot open: %s", path, sqlite3_errmsg(q->db));
-		sq_close(q);
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+	if (sqlite3_open_v2(q->path, &q->db, flags, NULL)) {
+		lt_err_set(err, LT_EIO, "store %s: cannot open: %s", q->path, sqlite3_errmsg(q->db));
+		sq_detach(q);
 		return LT_EIO;
 	}
 	sqlite3_busy_timeout(q->db, 5000);
+	if (sqlite3_db_readonly(q->db, "main") == 1) {
+		/* SQLite opens a file it cannot write read-only, silently */
+		lt_err_set(err, LT_EIO, "store %s: the database file or its disk is read-only", q->path);
+		sq_detach(q);
+		return LT_EIO;
+	}
 	char *msg = NULL;
 	if (sqlite3_exec(q->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;",
 			 NULL, NULL, &msg) ||
 	    sqlite3_exec(q->db, schema_sql, NULL, NULL, &msg)) {
-		lt_err_set(err, LT_EIO, "store %s: %s", path, msg ? msg : sqlite3_errmsg(q->db));
+		lt_err_set(err, LT_EIO, "store %s: %s", q->path, msg ? msg : sqlite3_errmsg(q->db));
 		sqlite3_free(msg);
-		sq_close(q);
+		sq_detach(q);
 		return LT_EIO;
 	}
 	for (int i = 0; i < Q_COUNT; i++)
 		if (sqlite3_prepare_v3(q->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->st[i], NULL)) {
 			lt_err_set(err, LT_EIO, "store: preparing statement %d: %s", i, sqlite3_errmsg(q->db));
-			sq_close(q);
+			sq_detach(q);
 			return LT_EIO;
 		}
+	return LT_OK;
+}
+
+static int sq_open(const char *dsn, const struct lt_calendar *cal, void **out, struct lt_err *err)
+{
+	struct sq *q = calloc(1, sizeof *q);
+	q->cal = cal;
+	q->path = strdup(dsn + strlen("sqlite:"));
+	*out = NULL;
+	if (sq_connect(q, 1, err)) {
+		sq_close(q);
+		return LT_EIO;
+	}
 	*out = q;
 	return LT_OK;
 }
@@ -200,6 +233,8 @@ static int sq_recover(void *db, int64_t *backlog, struct lt_err *err)
 static int sq_begin(void *db, struct lt_err *err)
 {
 	struct sq *q = db;
+	if (!q->db && sq_connect(q, 0, err))
+		return LT_EIO;
 	return exec1(q, Q_BEGIN) ? sq_fail(q, err, "begin") : 0;
 }
 
@@ -212,7 +247,7 @@ static int sq_commit(void *db, struct lt_err *err)
 static void sq_rollback(void *db)
 {
 	struct sq *q = db;
-	if (!sqlite3_get_autocommit(q->db))
+	if (q->db && !sqlite3_get_autocommit(q->db))
 		exec1(q, Q_ROLLBACK);
 }
 
@@ -607,6 +642,7 @@ static int sq_overdue(void *db, struct lt_overdue *op)
 	}
 	op->events = json_array();
 	op->routes = json_array();
+	rc = 0;
 	size_t i;
 	json_t *c;
 	json_array_foreach(codes, i, c) {
@@ -648,6 +684,7 @@ const struct lt_store_backend lt_store_sqlite = {
 	.scheme = "sqlite:",
 	.open = sq_open,
 	.close = sq_close,
+	.detach = sq_detach,
 	.recover = sq_recover,
 	.begin = sq_begin,
 	.commit = sq_commit,

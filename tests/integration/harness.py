@@ -199,7 +199,7 @@ class Peersim:
 class Gateway:
     """A lienthong daemon with a config written for the test."""
 
-    def __init__(self, tmp, peers, routes, retry=None, gateway=None, start=True, tls=True, kind=None):
+    def __init__(self, tmp, peers, routes, retry=None, gateway=None, start=True, tls=True, kind=None, db=None):
         """peers: name -> options. A peer without url is a sender: it signs with
         its dev-PKI signing key (keys = its certificate) and connects with its
         TLS certificate, unless the options say otherwise."""
@@ -209,7 +209,7 @@ class Gateway:
         self.peers = peers
         self.port = free_port()
         self.admin_port = free_port()
-        self.db = os.path.join(tmp, "lienthong.db")
+        self.db = db or os.path.join(tmp, "lienthong.db")
         self.config = os.path.join(tmp, "lienthong.ini")
         self.log_path = os.path.join(tmp, "gateway.log")
         lines = ["[gateway]", "node_id = gw-test", "listen = 127.0.0.1:%d" % self.port,

@@ -36,6 +36,20 @@ def test_accepted_event_is_delivered_with_stable_ids(tmp, cleanup):
     assert lines[0]["message_id"] == ev["event_id"] and lines[0]["peer"] == "portal"
 
 
+def test_a_healthy_run_logs_no_error(tmp, cleanup):
+    """An operator alerting on error lines gets none when all is well.
+    (Regression: the SLA sweep used to fail, with an empty message, every
+    time it found no dossier to check.)"""
+    gw, sims = one_route(tmp, cleanup, gateway=None)
+    for i in range(5):
+        assert gw.post("peer-a", event("000.00.12.H12-261124-%04d" % i), "ok-%d" % i)[0] == 202
+    wait_until(lambda: len(sims["portal"].received(ok_only=True)) == 5, what="five deliveries")
+    wait_until(lambda: any(l["event"] == "delivery.done" for l in gw.log_lines()), what="deliveries recorded")
+    assert gw.stop() == 0
+    errors = [l for l in gw.log_lines() if l.get("level") in ("error", "fatal")]
+    assert not errors, errors
+
+
 def test_destination_down_then_back_is_delivered_with_backoff(tmp, cleanup):
     gw, sims = one_route(tmp, cleanup, retry={"initial": "100ms", "max_delay": "800ms"})
     portal = sims["portal"]
