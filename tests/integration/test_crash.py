@@ -35,7 +35,7 @@ class Sender(threading.Thread):
         return r.status, json.loads(r.read())
 
     def run(self):
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 300 + 3 * CYCLES
         conn = None
         while self.todo and not self.stop_flag and time.monotonic() < deadline:
             mid, body = self.todo[0]
@@ -100,5 +100,14 @@ def test_kill9_during_stream_loses_no_acknowledged_event(tmp, cleanup):
     stored = {row[0] for row in gw.query("SELECT event_id FROM events")}
     assert acked_events <= stored
     dup_portal = len(portal.received(ok_only=True)) - len(delivered(portal))
-    print("    crash cycles=%d acknowledged=%d refused_or_cut=%d portal_duplicates=%d" % (
-        kills, len(acked_events), sender.refused, dup_portal))
+    dup_registry = len(registry.received(ok_only=True)) - len(delivered(registry))
+    lost = len(acked_events - delivered(portal)) + len(acked_events - delivered(registry))
+    print("    crash cycles=%d acknowledged=%d refused_or_cut=%d portal_duplicates=%d registry_duplicates=%d" % (
+        kills, len(acked_events), sender.refused, dup_portal, dup_registry))
+    where = os.environ.get("LT_FIGURES")
+    if where:
+        with open(os.path.join(where, "crash.json"), "w") as f:
+            json.dump({"cycles": kills, "acknowledged": len(acked_events), "destinations": 2,
+                       "delivered": len(acked_events & delivered(portal)) + len(acked_events & delivered(registry)),
+                       "lost": lost, "duplicates": dup_portal + dup_registry,
+                       "duplicates_same_key": dup_portal + dup_registry, "refused_or_cut": sender.refused}, f, indent=1)

@@ -139,6 +139,17 @@ def check_nothing_lost(gw, portal, stream):
                what="every delivery recorded as done (%s)" % gw.query(
                    "SELECT state, COUNT(*) FROM deliveries GROUP BY state"))
     wait_until(lambda: gw.metric("lienthong_backlog") == 0, timeout=10, what="backlog gauge back to 0")
+    acked_events = {e for e, m in events.items() if m in stream.acked}
+    return {"acknowledged": len(stream.acked), "refused": len(stream.refused),
+            "lost": len(acked_events - delivered()), "duplicates": len(portal.received(ok_only=True)) - len(delivered())}
+
+
+def figures(test, fault_s, counts):
+    """One line per test in $LT_FIGURES/store_faults.jsonl (make reliability)."""
+    where = os.environ.get("LT_FIGURES")
+    if where:
+        with open(os.path.join(where, "store_faults.jsonl"), "a") as f:
+            f.write(json.dumps(dict(counts, test=test, fault_s=round(fault_s, 1))) + "\n")
 
 
 def test_disk_full_answers_503_and_recovers_when_space_returns(tmp, cleanup):
@@ -157,10 +168,11 @@ def test_disk_full_answers_503_and_recovers_when_space_returns(tmp, cleanup):
     assert gw.proc.poll() is None, "the gateway died when its disk filled up"
     os.unlink(filler)
     stream.until_accepted()
+    fault_s = time.monotonic() - t_fault
     for _ in range(20):
         assert stream.post() == 202
     wait_until(lambda: readyz(gw), timeout=10, what="/readyz ready again")
-    check_nothing_lost(gw, portal, stream)
+    figures("disk_full", fault_s, check_nothing_lost(gw, portal, stream))
     lines = gw.log_lines()
     assert any(l.get("event") == "store.commit_failed" and "full" in json.dumps(l) for l in lines)
     print("    acknowledged=%d refused=%d during %.1fs of full disk" % (
@@ -240,10 +252,11 @@ def test_disk_turning_read_only_answers_503_and_recovers_after_repair(tmp, clean
     assert not readyz(gw)
     disk.repair()
     stream.until_accepted()
+    fault_s = time.monotonic() - t_fault
     for _ in range(10):
         assert stream.post() == 202
     wait_until(lambda: readyz(gw), timeout=10, what="/readyz ready again")
-    check_nothing_lost(gw, portal, stream)
+    figures("disk_read_only", fault_s, check_nothing_lost(gw, portal, stream))
     assert gw.proc.poll() is None
 
 
@@ -258,15 +271,17 @@ def test_store_locked_by_another_process_answers_503_and_recovers(tmp, cleanup):
         assert stream.post() == 202
     holder = sqlite3.connect(gw.db, timeout=30, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
+    t_fault = time.monotonic()
     try:
         refusal = stream.until_refused(limit=3)
         check_refusal(refusal, ("locked", "busy"))
         assert not readyz(gw)
+        time.sleep(max(0.0, FAULT_SECONDS - (time.monotonic() - t_fault)))
     finally:
         holder.execute("COMMIT")
         holder.close()
     stream.until_accepted()
-    check_nothing_lost(gw, portal, stream)
+    figures("store_locked", time.monotonic() - t_fault, check_nothing_lost(gw, portal, stream))
 
 
 def test_disk_full_under_concurrent_stream_keeps_every_acknowledged_event(tmp, cleanup):
@@ -287,8 +302,10 @@ def test_disk_full_under_concurrent_stream_keeps_every_acknowledged_event(tmp, c
     threads = [threading.Thread(target=run, args=(s,), daemon=True) for s in streams]
     for t in threads:
         t.start()
+    fault_s = 0.0
     for _ in range(2):
         time.sleep(0.5)
+        t_fault = time.monotonic()
         filler = fill(disk.path)
         wait_until(lambda: any(s.refused for s in streams), timeout=60, what="a refusal once the disk is full")
         time.sleep(FAULT_SECONDS / 2)
@@ -296,6 +313,7 @@ def test_disk_full_under_concurrent_stream_keeps_every_acknowledged_event(tmp, c
         before = sum(len(s.acked) for s in streams)
         wait_until(lambda: sum(len(s.acked) for s in streams) > before + 10, timeout=60,
                    what="acknowledgements again once space returned")
+        fault_s += time.monotonic() - t_fault
         for s in streams:
             s.refused_before = len(s.refused)
     stop.set()
@@ -309,5 +327,5 @@ def test_disk_full_under_concurrent_stream_keeps_every_acknowledged_event(tmp, c
         for r in s.refused:
             assert r[1] == 503 and r[2]["error"] in ("store_unavailable", "busy"), r[1:3]
     assert merged.refused, "no request was refused: the disk never filled"
-    check_nothing_lost(gw, portal, merged)
+    figures("disk_full_concurrent", fault_s, check_nothing_lost(gw, portal, merged))
     print("    acknowledged=%d refused=%d over two disk-full episodes" % (len(merged.acked), len(merged.refused)))
