@@ -36,7 +36,7 @@ $(B)/liblt.a: $(LIB_OBJ)
 $(B)/lienthong: $(B)/obj/gateway/main.o $(B)/liblt.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/peersim: $(B)/obj/tests/peersim.o $(B)/liblt.a
+$(B)/peersim: $(B)/obj/tests/peersim.o $(B)/obj/tests/peersim_rec.o $(B)/obj/tests/peersim_ctl.o $(B)/liblt.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/jwstool: $(B)/obj/tests/jwstool.o $(B)/liblt.a
@@ -72,7 +72,9 @@ test-asan: deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 LT_BUILD=build-asan bash tests/run-all.sh
 
 # libFuzzer harnesses (clang, ASan + UBSan) for every adapter's parsers, the
-# JWS and XML-DSig verifiers and the config parser; FUZZ_SECONDS per harness.
+# JWS and XML-DSig verifiers, the config parser and the peer listener (raw
+# HTTP into the ingress handler); FUZZ_SECONDS per harness. With
+# LT_FIGURES=DIR the counts also go to DIR/fuzz.json.
 FUZZ_SECONDS ?= 60
 fuzz: deps certs
 	bash tests/fuzz/run.sh $(FUZZ_SECONDS)
@@ -90,6 +92,19 @@ demo: deps
 bench: deps
 	$(MAKE) all certs
 	/usr/bin/python3 tests/bench.py
+
+# The integration suite with every gateway under valgrind's memcheck: any
+# error or definite leak fails its test.
+.PHONY: test-valgrind reliability
+test-valgrind: deps
+	$(MAKE) all certs
+	LT_VALGRIND=1 bash tests/run-all.sh integration
+
+# The long crash, fault, overload, fuzz and valgrind campaigns, then a table
+# of figures (scripts/reliability.py says which variables lengthen each).
+reliability: deps
+	$(MAKE) all certs
+	/usr/bin/python3 scripts/reliability.py
 
 clean:
 	rm -rf $(B) build-asan build-fuzz

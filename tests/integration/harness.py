@@ -22,6 +22,10 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("LT_BUILD", os.path.join(ROOT, "build"))    # build-asan for make test-asan
 LIENTHONG = os.path.join(BUILD, "lienthong")
+# LT_VALGRIND=1 runs every gateway under valgrind's memcheck (make test-valgrind);
+# its reports go to valgrind-PID.log in the test's directory, which run.py reads.
+VALGRIND = os.environ.get("LT_VALGRIND") == "1"
+SLOW = 10.0 if VALGRIND else 1.0       # waits are this much longer under valgrind
 PEERSIM = os.path.join(BUILD, "peersim")
 PKI = os.environ.get("LT_TEST_PKI", os.path.join(ROOT, "build", "certs"))
 KIND = os.environ.get("LT_TEST_KIND", "rsa")     # rsa | ec: the key type every test runs with
@@ -104,6 +108,7 @@ def free_port():
 
 
 def wait_until(cond, timeout=15.0, step=0.05, what="condition"):
+    timeout *= SLOW
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -183,6 +188,26 @@ class Peersim:
     def bodies(self, ok_only=True):
         return [json.loads(r["body"]) for r in self.received(ok_only)]
 
+    def count(self):
+        """Records, answers by status, and deliveries in flight now and at most at once
+        ("inflight", "max_inflight") since this process started or its records were reset."""
+        return self.control("GET", "/_sim/count")
+
+    def recorded(self):
+        """Every answered delivery from the --record file, across restarts of the process.
+        Each record has "inflight" (in flight at its arrival, itself included) and, when its
+        client left before the answer was out, "client_gone_ms"."""
+        out = []
+        if not os.path.exists(self.record):
+            return out
+        with open(self.record, "rb") as f:
+            for line in f:
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    pass            # a line still being written
+        return out
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
@@ -250,7 +275,13 @@ class Gateway:
 
     def start(self):
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([LIENTHONG, "run", "-c", self.config], stdout=self.log, stderr=self.log,
+        argv = [LIENTHONG, "run", "-c", self.config]
+        if VALGRIND:
+            argv = ["valgrind", "--leak-check=full", "--errors-for-leak-kinds=definite",
+                    "--show-leak-kinds=definite", "--track-origins=yes", "--num-callers=30",
+                    "--suppressions=%s" % os.path.join(ROOT, "tests", "valgrind.supp"),
+                    "--log-file=%s" % os.path.join(self.tmp, "valgrind-%p.log")] + argv
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log,
                                      cwd=ROOT)
         wait_until(self.healthy, what="gateway to start (see %s)" % self.log_path)
 

@@ -3,6 +3,7 @@ temporary directory, and ends with the line `N passed, N failed`."""
 import importlib.util
 import inspect
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -30,6 +31,7 @@ class Cleanup:
 
 
 MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer")
+VALGRIND_ERRORS = re.compile(r"ERROR SUMMARY: [1-9]")
 
 
 def sanitizer_report(tmp):
@@ -43,6 +45,8 @@ def sanitizer_report(tmp):
             i = text.find(m)
             if i >= 0:
                 return "%s: %s" % (fname, text[max(0, i - 200):i + 2000])
+        if fname.startswith("valgrind-") and VALGRIND_ERRORS.search(text):
+            return "%s: %s" % (fname, text[-6000:])
     return None
 
 
