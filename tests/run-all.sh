@@ -4,6 +4,7 @@
 #   tests/run-all.sh unit       unit tests and schema cross-checks only
 #   tests/run-all.sh interop    signatures checked with xmlsec1, node jose and xml-crypto
 #   tests/run-all.sh integration [NAME…]   integration tests (optionally filtered)
+#   tests/run-all.sh fuzz       libFuzzer harnesses, LT_FUZZ_SECONDS each (default 4); one test per harness
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-/usr/bin/python3}
@@ -62,6 +63,12 @@ if [ "$what" = all ] || [ "$what" = integration ]; then
 	echo "== integration tests (real sockets, real processes, real SQLite)"
 	"$PY" -u tests/integration/run.py "$@" 2>&1 | tee "$out"
 	count integration
+fi
+
+if [ "$what" = all ] || [ "$what" = fuzz ]; then
+	echo "== fuzzing (libFuzzer, ASan + UBSan, ${LT_FUZZ_SECONDS:-4} s per harness)"
+	bash tests/fuzz/run.sh "${LT_FUZZ_SECONDS:-4}" 2>&1 | tee "$out"
+	count fuzz
 fi
 
 echo "$passed passed, $failed failed"
