@@ -26,6 +26,8 @@ LIENTHONG = os.path.join(BUILD, "lienthong")
 # its reports go to valgrind-PID.log in the test's directory, which run.py reads.
 VALGRIND = os.environ.get("LT_VALGRIND") == "1"
 SLOW = 10.0 if VALGRIND else 1.0       # waits are this much longer under valgrind
+# Memory figures mean nothing under a sanitizer or valgrind (ASan keeps freed memory in quarantine)
+INSTRUMENTED = VALGRIND or "asan" in os.path.basename(BUILD.rstrip("/"))
 PEERSIM = os.path.join(BUILD, "peersim")
 PKI = os.environ.get("LT_TEST_PKI", os.path.join(ROOT, "build", "certs"))
 KIND = os.environ.get("LT_TEST_KIND", "rsa")     # rsa | ec: the key type every test runs with

@@ -10,7 +10,7 @@ import os
 import threading
 import time
 
-from harness import Gateway, Peersim, event, wait_until
+from harness import INSTRUMENTED, SLOW, Gateway, Peersim, event, wait_until
 
 EVENTS = int(os.environ.get("LT_OVERLOAD_EVENTS", "6000"))
 BATCH = 100
@@ -63,7 +63,7 @@ def test_large_backlog_waits_on_disk_not_in_memory(tmp, cleanup):
     db_mib = os.path.getsize(gw.db) / 1048576.0 + os.path.getsize(gw.db + "-wal") / 1048576.0
     # 90% of the backlog arrived after rss_early: it must not be held in memory
     growth = rss_full - rss_early
-    assert growth < 8, "RSS grew %.1f MiB for %d queued events (%.1f MiB on disk)" % (growth, EVENTS, db_mib)
+    assert INSTRUMENTED or growth < 8, "RSS grew %.1f MiB for %d queued events (%.1f MiB on disk)" % (growth, EVENTS, db_mib)
     portal.clear()
     t1 = time.monotonic()
     wait_until(lambda: gw.metric("lienthong_backlog") == 0, timeout=max(120, EVENTS / 200),
@@ -93,12 +93,12 @@ def test_offered_load_beyond_max_backlog_is_refused_not_buffered(tmp, cleanup):
                              gateway={"max_backlog": "3000"}))
     acked, statuses, errors = [], {}, []
     lock = threading.Lock()
-    deadline = time.monotonic() + 8
+    deadline = time.monotonic() + 60 * SLOW
 
     def sender(k):
-        i = 0
+        i = refused = 0
         try:
-            while time.monotonic() < deadline and i < 150:
+            while time.monotonic() < deadline and i < 150 and refused < 30:
                 mid = "s%d-%04d" % (k, i)
                 status, doc, headers = gw.post("peer-a", batch(mid, i, 10), mid)
                 with lock:
@@ -106,6 +106,7 @@ def test_offered_load_beyond_max_backlog_is_refused_not_buffered(tmp, cleanup):
                     if status == 202:
                         acked.extend(e["event_id"] for e in doc["events"])
                     elif status == 503:
+                        refused += 1
                         assert doc["error"] in ("backlog_full", "busy"), doc
                         assert int(headers["Retry-After"]) > 0
                     else:
@@ -126,7 +127,7 @@ def test_offered_load_beyond_max_backlog_is_refused_not_buffered(tmp, cleanup):
     # the limit is checked before a message is taken; messages in flight when it was reached may pass it
     assert 3000 <= len(acked) <= 3000 + 8 * 10, len(acked)
     half = len(samples) // 2
-    assert max(samples[half:]) - min(samples[half:]) < 16, "RSS kept growing while refusing: %s" % samples[half:]
+    assert INSTRUMENTED or max(samples[half:]) - min(samples[half:]) < 16, "RSS kept growing while refusing: %s" % samples[half:]
     portal.clear()
     wait_until(lambda: set(acked) <= {r["headers"]["x-message-id"] for r in portal.received(ok_only=True)},
                timeout=120, what="every acknowledged event delivered")
