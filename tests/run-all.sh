@@ -65,7 +65,8 @@ if [ "$what" = all ] || [ "$what" = integration ]; then
 	count integration
 fi
 
-if [ "$what" = all ] || [ "$what" = fuzz ]; then
+# the harnesses are built with ASan + UBSan already: make test-asan (LT_BUILD set) does not run them twice
+if { [ "$what" = all ] && [ -z "${LT_BUILD:-}" ]; } || [ "$what" = fuzz ]; then
 	echo "== fuzzing (libFuzzer, ASan + UBSan, ${LT_FUZZ_SECONDS:-4} s per harness)"
 	bash tests/fuzz/run.sh "${LT_FUZZ_SECONDS:-4}" 2>&1 | tee "$out"
 	count fuzz
