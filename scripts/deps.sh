@@ -6,7 +6,9 @@ pkgs=(build-essential pkg-config make gcc
       libevent-dev libcurl4-openssl-dev libxml2-dev libxmlsec1-dev xmlsec1
       libssl-dev openssl libjansson-dev libsqlite3-dev sqlite3
       libpq-dev libcmocka-dev python3 python3-jsonschema python3-cryptography libxml2-utils curl ca-certificates procps
-      clang libclang-rt-14-dev)   # the fuzz harnesses: clang 14 and its libFuzzer and sanitizer runtimes
+      clang libclang-rt-14-dev    # the fuzz harnesses: clang 14 and its libFuzzer and sanitizer runtimes
+      util-linux mount e2fsprogs  # store-fault tests: a small tmpfs, and ext4 on a loop device that fails
+      valgrind)                   # make test-valgrind
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
