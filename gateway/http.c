@@ -102,32 +102,11 @@ void lt_http_reply_json(struct evhttp_request *req, int status, json_t *body, in
 	evbuffer_free(out);
 }
 
-/* A detail quotes what the client sent (the path, a header) and may be cut in
- * the middle of a character: bytes that are not UTF-8 become '?', else
- * json_pack fails and there is no answer to send (found by fuzz_http). */
-static void utf8_clean(char *s)
-{
-	unsigned char *p = (unsigned char *)s;
-	while (*p) {
-		int n = *p < 0x80 ? 1 : *p >= 0xC2 && *p <= 0xDF ? 2 : *p >= 0xE0 && *p <= 0xEF ? 3 :
-			*p >= 0xF0 && *p <= 0xF4 ? 4 : 0;
-		/* no overlong forms, no surrogates, nothing above U+10FFFF */
-		unsigned lo = *p == 0xE0 ? 0xA0 : *p == 0xF0 ? 0x90 : 0x80, hi = *p == 0xED ? 0x9F : *p == 0xF4 ? 0x8F : 0xBF;
-		int ok = n > 0;
-		for (int i = 1; ok && i < n; i++)
-			ok = p[i] >= (i == 1 ? lo : 0x80) && p[i] <= (i == 1 ? hi : 0xBF);
-		if (ok)
-			p += n;
-		else
-			*p++ = '?';
-	}
-}
-
 void lt_http_reply_error(struct evhttp_request *req, int status, const char *code, const char *detail,
 			 int retry_after_s)
 {
 	char *d = strdup(detail);
-	utf8_clean(d);
+	lt_utf8_clean(d);
 	lt_http_reply_json(req, status, json_pack("{s:s,s:s}", "error", code, "detail", d), retry_after_s);
 	free(d);
 }

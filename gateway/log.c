@@ -55,6 +55,7 @@ void lt_log(enum lt_level lvl, const char *event, json_t *fields, const char *fm
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
+	lt_utf8_clean(msg);     /* a message quoting client input stays in the line */
 	va_end(ap);
 	format_ts(ts, sizeof ts);
 

@@ -58,4 +58,7 @@ int64_t lt_mono_ms(void);
 /* Hex SHA-256 of data into out (65 bytes incl. NUL). */
 void lt_sha256_hex(const void *data, size_t len, char out[65]);
 
+/* Replace bytes that are not well-formed UTF-8 with '?', in place. */
+void lt_utf8_clean(char *s);
+
 #endif

@@ -117,3 +117,25 @@ void lt_sha256_hex(const void *data, size_t len, char out[65])
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
 	out[64] = '\0';
 }
+
+/* Text that quotes what a client sent (a path, a header) and may be cut in
+ * the middle of a character: bytes that are not UTF-8 become '?', in place.
+ * Else jansson refuses the string and the answer or log line loses it
+ * (found by fuzz_http). */
+void lt_utf8_clean(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+	while (*p) {
+		int n = *p < 0x80 ? 1 : *p >= 0xC2 && *p <= 0xDF ? 2 : *p >= 0xE0 && *p <= 0xEF ? 3 :
+			*p >= 0xF0 && *p <= 0xF4 ? 4 : 0;
+		/* no overlong forms, no surrogates, nothing above U+10FFFF */
+		unsigned lo = *p == 0xE0 ? 0xA0 : *p == 0xF0 ? 0x90 : 0x80, hi = *p == 0xED ? 0x9F : *p == 0xF4 ? 0x8F : 0xBF;
+		int ok = n > 0;
+		for (int i = 1; ok && i < n; i++)
+			ok = p[i] >= (i == 1 ? lo : 0x80) && p[i] <= (i == 1 ? hi : 0xBF);
+		if (ok)
+			p += n;
+		else
+			*p++ = '?';
+	}
+}
