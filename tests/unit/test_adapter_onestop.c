@@ -1,4 +1,6 @@
-/* test_adapter_onestop.c — the onestop adapter: push, pull and delivery.
+/* test_adapter_onestop.c — the onestop adapter, inbound: pushed events and pulled
+ * search pages (decode and poll). Deliveries are in test_adapter_onestop_delivery.c;
+ * the shared fixture is fixture_onestop.h.
  *
  * Run from the repository root: schemas and samples are read from schemas/. */
 #include <setjmp.h>
@@ -7,56 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "adapter.h"
-#include "config.h"
-#include "jsonschema.h"
-
-extern const struct lt_adapter lt_adapter_onestop;
-
-#define VALID_DIR "schemas/samples/onestop"
-#define INVALID_DIR "schemas/samples/onestop-invalid"
-#define CANONICAL_DIR "schemas/samples/canonical"
-#define A (&lt_adapter_onestop)
-
-static struct lt_schema *canonical, *delivery, *record;
-static struct lt_peer peer = { .name = "motcua-xa-duongphong" };
-
-static int setup(void **state)
-{
-	struct lt_err err = { 0 };
-	(void)state;
-	if (A->init(&err) || !(canonical = lt_schema_load("schemas/canonical-event.schema.json", &err)) ||
-	    !(delivery = lt_schema_load("schemas/onestop/delivery.schema.json", &err)) ||
-	    !(record = lt_schema_load("schemas/onestop/record.schema.json", &err))) {
-		fprintf(stderr, "setup: %s (run from the repository root)\n", err.msg);
-		return -1;
-	}
-	peer.params = json_object();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	lt_schema_free(canonical);
-	lt_schema_free(delivery);
-	lt_schema_free(record);
-	json_decref(peer.params);
-	return 0;
-}
-
-/* Each test starts with no peer params. */
-static int reset_params(void **state)
-{
-	(void)state;
-	json_object_clear(peer.params);
-	return 0;
-}
+#include "fixture_onestop.h"
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -75,48 +28,6 @@ static char *slurp(const char *dir, const char *name)
 	s[n] = '\0';
 	fclose(f);
 	return s;
-}
-
-/* Names in dir starting with prefix and ending in .json, sorted. */
-static int samples(const char *dir, const char *prefix, struct dirent ***out)
-{
-	int n = scandir(dir, out, NULL, alphasort), kept = 0;
-	assert_true(n >= 0);
-	for (int i = 0; i < n; i++) {
-		const char *name = (*out)[i]->d_name;
-		size_t len = strlen(name);
-		if (len > 5 && !strcmp(name + len - 5, ".json") && !strncmp(name, prefix, strlen(prefix)))
-			(*out)[kept++] = (*out)[i];
-		else
-			free((*out)[i]);
-	}
-	return kept;
-}
-
-static void free_samples(struct dirent **names, int n)
-{
-	for (int i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
-static int decode(const char *text, json_t *out, struct lt_err *err)
-{
-	memset(err, 0, sizeof *err);
-	return A->decode(&peer, text, strlen(text), out, err);
-}
-
-/* Decode text that must give exactly one event; returns it (a new reference). */
-static json_t *decode_one(const char *text)
-{
-	struct lt_err err;
-	json_t *out = json_array();
-	if (decode(text, out, &err))
-		fail_msg("decode refused: %s", err.msg);
-	assert_int_equal(json_array_size(out), 1);
-	json_t *ev = json_incref(json_array_get(out, 0));
-	json_decref(out);
-	return ev;
 }
 
 static json_t *decode_sample(const char *name)
@@ -152,27 +63,6 @@ static void assert_canonical(const json_t *events)
 	}
 }
 
-/* A string at a slash path ("dossier/applicant/name"), or NULL. */
-static const char *at(const json_t *v, const char *path)
-{
-	char buf[256], *save, *key;
-	snprintf(buf, sizeof buf, "%s", path);
-	for (key = strtok_r(buf, "/", &save); key && v; key = strtok_r(NULL, "/", &save))
-		v = json_is_array(v) ? json_array_get(v, (size_t)atoi(key)) : json_object_get(v, key);
-	return json_string_value(v);
-}
-
-static long long at_int(const json_t *v, const char *path)
-{
-	char buf[256], *save, *key;
-	snprintf(buf, sizeof buf, "%s", path);
-	for (key = strtok_r(buf, "/", &save); key && v; key = strtok_r(NULL, "/", &save))
-		v = json_is_array(v) ? json_array_get(v, (size_t)atoi(key)) : json_object_get(v, key);
-	if (!json_is_integer(v))
-		fail_msg("%s is not an integer", path);
-	return json_integer_value(v);
-}
-
 /* A minimal push with the record fields given spliced in. */
 static char *push_with(const char *event, const char *fields)
 {
@@ -205,33 +95,6 @@ static char *page(int n, const char *const recs[][3])
 			"\"updatedDate\":\"%s\"}", i ? "," : "", recs[i][1], i + 1, recs[i][2], recs[i][0]);
 	snprintf(text + len, sizeof text - len, "],\"last\":true}");
 	return text;
-}
-
-static json_t *encode(const json_t *event, struct lt_request *req)
-{
-	struct lt_err err = { 0 };
-	struct lt_delivery_ctx ctx = { .attempt = 1, .message_id = "01JNZ4G2K8V6T3QX5M7RB9CD1E" };
-	memset(req, 0, sizeof *req);
-	if (A->encode(&peer, &ctx, event, req, &err))
-		fail_msg("encode refused: %s", err.msg);
-	json_error_t jerr;
-	json_t *body = json_loadb(req->body.data, req->body.len, 0, &jerr);
-	if (!body)
-		fail_msg("delivery is not JSON: %s", jerr.text);
-	if (lt_schema_validate(delivery, body, &err))
-		fail_msg("delivery fails delivery.schema.json: %s", err.msg);
-	lt_buf_free(&req->body);
-	return body;
-}
-
-static json_t *canonical_sample(const char *name)
-{
-	char path[512];
-	snprintf(path, sizeof path, "%s/%s", CANONICAL_DIR, name);
-	json_t *j = json_load_file(path, 0, NULL);
-	if (!j)
-		fail_msg("cannot load %s", path);
-	return j;
 }
 
 /* ---- push: samples -------------------------------------------------------- */
@@ -649,130 +512,6 @@ static void test_poll_result_failures_keep_the_cursor_and_yield_nothing(void **s
 	json_decref(out);
 }
 
-/* ---- deliveries ------------------------------------------------------------ */
-
-static void test_registry_result_delivery_keeps_the_personal_id(void **state)
-{
-	struct lt_request req;
-	json_t *ev = canonical_sample("registry.registered.json"), *body = encode(ev, &req);
-	(void)state;
-	assert_string_equal(req.method, "POST");
-	assert_string_equal(req.path, "/lienthong/events");
-	assert_string_equal(req.content_type, "application/json");
-	assert_string_equal(at(body, "event"), "registry.registered");
-	assert_string_equal(at(body, "dossier/code"), "000.00.12.H12-250310-0001");
-	assert_string_equal(at(body, "dossier/updatedDate"), "2025-03-12T16:40:00.000+0700");
-	assert_string_equal(at(body, "detail/personal_id"), "060225001234");
-	assert_true(json_equal(json_object_get(body, "detail"), json_object_get(ev, "detail")));
-	json_decref(body);
-	json_decref(ev);
-}
-
-static void test_overdue_delivery_carries_status_and_appointment_in_igate_form(void **state)
-{
-	struct lt_request req;
-	json_t *ev = canonical_sample("dossier.overdue.json"), *body = encode(ev, &req);
-	(void)state;
-	assert_string_equal(at(body, "event"), "dossier.overdue");
-	assert_int_equal(at_int(body, "dossier/status/id"), 2);      /* portal 4 → iGate 2 */
-	assert_int_equal(at_int(body, "dossier/applyMethod/id"), 0); /* direct */
-	assert_string_equal(at(body, "dossier/appointmentDate"), "2025-03-13T17:00:00.000+0700");
-	assert_string_equal(at(body, "detail/reason"), at(ev, "detail/reason"));
-	json_decref(body);
-	json_decref(ev);
-}
-
-static void test_online_dossier_delivery_builds_the_record_back(void **state)
-{
-	struct lt_request req;
-	json_t *ev = canonical_sample("dossier.received.json");
-	(void)state;
-	json_object_set_new(json_object_get(ev, "dossier"), "channel", json_string("online"));
-	json_object_set_new(json_object_get(ev, "dossier"), "status", json_integer(1));
-	json_object_set_new(peer.params, "inbound_path", json_string("/api/lienthong/nhan-su-kien"));
-	json_t *body = encode(ev, &req);
-	assert_string_equal(req.path, "/api/lienthong/nhan-su-kien");
-	assert_int_equal(at_int(body, "dossier/applyMethod/id"), 1);
-	assert_int_equal(at_int(body, "dossier/status/id"), 0);
-	assert_int_equal(at_int(body, "dossier/applicant/type"), 1);
-	assert_string_equal(at(body, "dossier/nationCode"), "G22.60-250310-000123");
-	assert_string_equal(at(body, "dossier/sector/code"), "G09-TP01");
-	assert_string_equal(at(body, "dossier/applicant/data/identityNumber"), "060190012345");
-	assert_string_equal(at(body, "dossier/applicant/data/address/ward/code"), "22912");
-	assert_string_equal(at(body, "dossier/applicant/data/address/district/code"), "593");
-	assert_string_equal(at(body, "dossier/appliedDate"), "2025-03-10T08:15:00.000+0700");
-	assert_string_equal(at(body, "dossier/attachments/1/url"),
-			    "https://motcua.binhhung.example/files/250310-0001/giay-chung-sinh.pdf");
-	assert_null(json_object_get(body, "detail"));
-	json_decref(body);
-	json_decref(ev);
-}
-
-static void test_every_canonical_sample_encodes_to_a_valid_delivery(void **state)
-{
-	struct dirent **names;
-	int n = samples(CANONICAL_DIR, "", &names), done = 0;
-	(void)state;
-	for (int i = 0; i < n; i++) {
-		struct lt_request req;
-		if (!strcmp(names[i]->d_name, "batch.json"))
-			continue;
-		json_t *ev = canonical_sample(names[i]->d_name), *body = encode(ev, &req);
-		assert_string_equal(at(body, "event"), at(ev, "type"));
-		json_decref(body);
-		json_decref(ev);
-		done++;
-	}
-	free_samples(names, n);
-	assert_int_equal(done, 22);
-}
-
-static void test_a_step_delivery_decodes_back_to_the_same_step(void **state)
-{
-	struct lt_request req;
-	json_t *ev = canonical_sample("dossier.step.json"), *body = encode(ev, &req), *rec = json_object_get(body, "dossier");
-	(void)state;
-	json_object_set_new(rec, "id", json_string("65ed2f1ac4a1b7302e9d0a11"));
-	json_object_set_new(body, "event", json_string("CHUYEN_BUOC"));
-	char *text = json_dumps(body, 0);
-	json_t *back = decode_one(text);
-	json_object_del(ev, "source");
-	json_object_del(back, "source");
-	assert_true(json_equal(ev, back));
-	free(text);
-	json_decref(back);
-	json_decref(body);
-	json_decref(ev);
-}
-
-static void test_outcome_reads_success_false_as_a_dead_letter(void **state)
-{
-	struct lt_delivery_ctx ctx = { .attempt = 1 };
-	struct lt_err err = { 0 };
-	struct lt_response ok = { 200, "{\"success\":true}", 16, "application/json" };
-	struct lt_response any = { 201, "created", 7, "text/plain" };
-	struct lt_response no = { 200, "{\"success\":false,\"message\":\"Hồ sơ không tồn tại\"}", 0, "application/json" };
-	struct lt_response busy = { 503, "", 0, "text/plain" };
-	struct lt_response bad = { 400, "{}", 2, "application/json" };
-	(void)state;
-	no.len = strlen(no.body);
-	assert_int_equal(A->outcome(&peer, &ctx, NULL, &ok, NULL, &err), LT_DONE);
-	assert_int_equal(A->outcome(&peer, &ctx, NULL, &any, NULL, &err), LT_DONE);
-	assert_int_equal(A->outcome(&peer, &ctx, NULL, &no, NULL, &err), LT_DEAD);
-	assert_string_equal(err.msg, "one-stop system refused: Hồ sơ không tồn tại");
-	assert_int_equal(A->outcome(&peer, &ctx, NULL, &busy, NULL, &err), LT_RETRY);
-	assert_int_equal(A->outcome(&peer, &ctx, NULL, &bad, NULL, &err), LT_DEAD);
-}
-
-static void test_adapter_identity_and_repeated_init(void **state)
-{
-	struct lt_err err = { 0 };
-	(void)state;
-	assert_string_equal(A->name, "onestop");
-	assert_string_equal(A->content_type, "application/json");
-	assert_int_equal(A->init(&err), 0);
-}
-
 #define T(f) cmocka_unit_test_setup(f, reset_params)
 
 int main(void)
@@ -805,13 +544,6 @@ int main(void)
 		T(test_poll_result_orders_numeric_ids_as_numbers),
 		T(test_empty_page_or_all_seen_keeps_the_cursor),
 		T(test_poll_result_failures_keep_the_cursor_and_yield_nothing),
-		T(test_registry_result_delivery_keeps_the_personal_id),
-		T(test_overdue_delivery_carries_status_and_appointment_in_igate_form),
-		T(test_online_dossier_delivery_builds_the_record_back),
-		T(test_every_canonical_sample_encodes_to_a_valid_delivery),
-		T(test_a_step_delivery_decodes_back_to_the_same_step),
-		T(test_outcome_reads_success_false_as_a_dead_letter),
-		T(test_adapter_identity_and_repeated_init),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
