@@ -187,6 +187,13 @@ static void gateway_key(struct parse_state *st, int line, const char *k, const c
 		if (*end || n < 0 || n > 64)
 			ERR(line, "workers must be 0..64 (0 = one per CPU), not \"%s\"", v);
 		c->workers = (int)n;
+	} else if (strcmp(k, "max_json_depth") == 0) {
+		char *end;
+		long n = strtol(v, &end, 10);
+		if (end == v || *end || n < 1 || n > 2048)
+			ERR(line, "max_json_depth must be 1..2048 (nesting levels of a JSON body), not \"%s\"", v);
+		else
+			c->max_json_depth = (int)n;
 	} else if (strcmp(k, "read_timeout") == 0) {
 		int64_t ms = lt_parse_duration(v);
 		if (ms <= 0)
@@ -500,6 +507,7 @@ int lt_config_load(const char *path, struct lt_config **out, struct lt_buf *erro
 	c->max_body = 1024 * 1024;
 	c->max_headers = 16 * 1024;
 	c->read_timeout_ms = 30000;
+	c->max_json_depth = 64;
 	c->max_backlog = 1000000;
 	c->retry_initial_ms = 1000;
 	c->retry_max_delay_ms = 600000;

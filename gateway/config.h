@@ -67,7 +67,8 @@ struct lt_config {
 	int64_t replay_window_ms; /* signed messages whose timestamp is further off are refused */
 	size_t max_body;        /* bytes */
 	size_t max_headers;     /* bytes */
-	int64_t read_timeout_ms;
+	int64_t read_timeout_ms;  /* a whole request (TLS handshake, head, body) must arrive within it */
+	int max_json_depth;     /* nesting levels of arrays and objects a JSON body may have */
 	size_t max_backlog;     /* pending deliveries before 503 */
 	int workers;            /* worker threads; 0 = one per CPU */
 	int64_t retry_initial_ms, retry_max_delay_ms, retry_max_age_ms;
