@@ -1,6 +1,6 @@
 /* fixture_civilreg.h — what the civil registry adapter's unit tests share
  * (test_adapter_civilreg.c and test_adapter_civilreg_results.c): the peer, the schemas,
- * the signer and trust of the development PKI, and checks of events and XML.
+ * the signer and trust of the development PKI, and reading events and XML.
  * Header-only; include after cmocka.h.
  *
  * Run from the repository root: samples come from schemas/samples/civilreg*,
@@ -37,25 +37,16 @@ static struct lt_peer peer = { .name = "hotich-tinh" };
 static inline int setup(void **state)
 {
 	struct lt_err err = { 0 };
-	char pki[400], key[512], cert[512], ca[512];
 	(void)state;
-	const char *env = getenv("LT_TEST_PKI");
-	snprintf(pki, sizeof pki, "%s", env && *env ? env : "build/certs");
-	snprintf(key, sizeof key, "%s/rsa/gateway/sign.key", pki);
-	snprintf(cert, sizeof cert, "%s/rsa/gateway/sign.pem", pki);
-	snprintf(ca, sizeof ca, "%s/rsa/trust.pem", pki);
 	/* lt_xml_init first, as in the daemon: schemas must load after it */
 	if (lt_xml_init(&err) || A.init(&err) ||
-	    !(canonical = lt_schema_load("schemas/canonical-event.schema.json", &err)) ||
 	    !(xsd_request = lt_xmlu_schema_load("civilreg", "request", &err)) ||
 	    !(xsd_poll = lt_xmlu_schema_load("civilreg", "poll", &err))) {
 		fprintf(stderr, "setup: %s (run from the repository root)\n", err.msg);
 		return -1;
 	}
-	if (!(signer = lt_xml_signer_new(key, cert, NULL, &err)) || !(trust = lt_xml_trust_new(ca, NULL, &err))) {
-		fprintf(stderr, "setup: %s (run make certs, or set LT_TEST_PKI)\n", err.msg);
+	if (!(canonical = tu_schema_load(TU_CANONICAL_SCHEMA)) || tu_xml_pki_load(&signer, &trust))
 		return -1;
-	}
 	peer.params = json_pack("{s:s}", "ma_don_vi", "H60.22912");
 	return 0;
 }
@@ -72,35 +63,9 @@ static inline int teardown(void **state)
 	return 0;
 }
 
-/* Every event of arr must be a valid canonical event from this peer. */
-static inline void assert_canonical(const json_t *arr)
-{
-	size_t i;
-	const json_t *ev;
-	json_array_foreach(arr, i, ev) {
-		struct lt_err err = { 0 };
-		if (lt_schema_validate_def(canonical, "event", ev, &err)) {
-			char *s = json_dumps(ev, JSON_INDENT(1));
-			fail_msg("event %zu is not canonical: %s\n%s", i, err.msg, s);
-		}
-		assert_string_equal(json_string_value(json_object_get(ev, "source")), peer.name);
-		assert_null(json_object_get(ev, "event_id"));
-	}
-}
-
 static inline const char *detail_str(const json_t *ev, const char *key)
 {
 	return json_string_value(json_object_get(json_object_get(ev, "detail"), key));
-}
-
-/* Parse xml and validate it against s; fails the test on any error. */
-static inline xmlDocPtr assert_valid_xml(const xmlSchema *s, const char *xml, size_t len)
-{
-	xmlDocPtr doc;
-	struct lt_err err = { 0 };
-	if (lt_xmlu_parse(xml, len, &doc, &err) || lt_xmlu_validate(s, doc, &err))
-		fail_msg("%s\n%.*s", err.msg, (int)len, xml);
-	return doc;
 }
 
 static inline char *text_of(xmlDocPtr doc, const char *name)

@@ -1,12 +1,11 @@
 /* fixture_onestop.h — what the onestop adapter's unit tests share (test_adapter_onestop.c
- * and test_adapter_onestop_delivery.c): the peer, the schemas, sample listing, decoding
- * and reading values at a path. Header-only; include after cmocka.h.
+ * and test_adapter_onestop_delivery.c): the peer, the schemas, decoding and reading
+ * values at a path. Header-only; include after cmocka.h.
  *
  * Run from the repository root: schemas and samples are read from schemas/. */
 #ifndef LT_FIXTURE_ONESTOP_H
 #define LT_FIXTURE_ONESTOP_H
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include "adapter.h"
 #include "config.h"
 #include "jsonschema.h"
+#include "testutil.h"
 
 extern const struct lt_adapter lt_adapter_onestop;
 
@@ -29,14 +29,15 @@ static inline int setup(void **state)
 {
 	struct lt_err err = { 0 };
 	(void)state;
-	if (A->init(&err) || !(canonical = lt_schema_load("schemas/canonical-event.schema.json", &err)) ||
-	    !(delivery = lt_schema_load("schemas/onestop/delivery.schema.json", &err)) ||
-	    !(record = lt_schema_load("schemas/onestop/record.schema.json", &err))) {
-		fprintf(stderr, "setup: %s (run from the repository root)\n", err.msg);
+	if (A->init(&err)) {
+		fprintf(stderr, "init: %s\n", err.msg);
 		return -1;
 	}
+	canonical = tu_schema_load(TU_CANONICAL_SCHEMA);
+	delivery = tu_schema_load("schemas/onestop/delivery.schema.json");
+	record = tu_schema_load("schemas/onestop/record.schema.json");
 	peer.params = json_object();
-	return 0;
+	return canonical && delivery && record ? 0 : -1;
 }
 
 static inline int teardown(void **state)
@@ -55,29 +56,6 @@ static inline int reset_params(void **state)
 	(void)state;
 	json_object_clear(peer.params);
 	return 0;
-}
-
-/* Names in dir starting with prefix and ending in .json, sorted. */
-static inline int samples(const char *dir, const char *prefix, struct dirent ***out)
-{
-	int n = scandir(dir, out, NULL, alphasort), kept = 0;
-	assert_true(n >= 0);
-	for (int i = 0; i < n; i++) {
-		const char *name = (*out)[i]->d_name;
-		size_t len = strlen(name);
-		if (len > 5 && !strcmp(name + len - 5, ".json") && !strncmp(name, prefix, strlen(prefix)))
-			(*out)[kept++] = (*out)[i];
-		else
-			free((*out)[i]);
-	}
-	return kept;
-}
-
-static inline void free_samples(struct dirent **names, int n)
-{
-	for (int i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
 }
 
 static inline int decode(const char *text, json_t *out, struct lt_err *err)

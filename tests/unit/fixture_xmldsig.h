@@ -21,6 +21,7 @@
 #include <xmlsec/crypto.h>
 
 #include "sign_xml.h"
+#include "testutil.h"
 
 #define DOC "<HoSoDangKyKhaiSinh xmlns=\"urn:lienthong:civilreg:1\" maHoSoLT=\"LT-2026-0001\" " \
 	"thoiGian=\"2026-11-24T09:00:00+07:00\"><maDonVi>H12.01957</maDonVi><module>LTKS</module>" \
@@ -35,27 +36,23 @@
 #define SHA256 "http://www.w3.org/2001/04/xmlenc#sha256"
 #define PROFILE_TRANSFORMS "<ds:Transform Algorithm=\"" ENV "\"/><ds:Transform Algorithm=\"" EXC "\"/>"
 
-static char pki[400];
 static struct lt_xml_signer *rsa_signer, *ec_signer;
 static struct lt_xml_trust *rsa_trust, *ec_trust;
 
+/* rel inside the test PKI; the last four answers stay valid (per thread). */
 static inline const char *path(const char *rel)
 {
 	static _Thread_local char buf[4][512];
 	static _Thread_local int next;
-	char *p = buf[next++ % 4];
-	snprintf(p, 512, "%s/%s", pki, rel);
-	return p;
+	return tu_pki(buf[next++ % 4], sizeof buf[0], rel);
 }
 
 static inline int setup(void **state)
 {
 	struct lt_err err = { 0 };
 	(void)state;
-	const char *env = getenv("LT_TEST_PKI");
-	snprintf(pki, sizeof pki, "%s", env && *env ? env : "build/certs");
 	if (access(path("rsa/trust.pem"), R_OK) != 0 || access(path("ec/trust.pem"), R_OK) != 0) {
-		fprintf(stderr, "test PKI missing at %s: run make certs (or set LT_TEST_PKI)\n", pki);
+		fprintf(stderr, "test PKI missing at %s: run make certs (or set LT_TEST_PKI)\n", path(""));
 		return -1;
 	}
 	if (lt_xml_init(&err) != 0 ||

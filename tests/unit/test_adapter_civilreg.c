@@ -17,41 +17,23 @@
 
 static json_t *event_from(const char *name)
 {
-	char path[256];
-	json_error_t jerr;
-	snprintf(path, sizeof path, DATA "/%s", name);
-	json_t *j = json_load_file(path, 0, &jerr);
-	if (!j)
-		fail_msg("%s: %s", path, jerr.text);
-	return j;
+	return tu_load_json(DATA, name);
 }
 
 static int encode(const json_t *ev, struct lt_request *req, struct lt_err *err)
 {
-	struct lt_delivery_ctx ctx = { .attempt = 1, .message_id = MID };
-	memset(req, 0, sizeof *req);
-	memset(err, 0, sizeof *err);
-	return A.encode(&peer, &ctx, ev, req, err);
+	return tu_encode(&A, &peer, MID, 0, ev, req, err);
 }
 
+/* Encoding ev (which this frees) is refused with code and a message containing expect. */
 static void assert_encode_refused(json_t *ev, int code, const char *expect)
 {
-	struct lt_request req;
-	struct lt_err err;
-	assert_int_equal(encode(ev, &req, &err), code);
-	if (!strstr(err.msg, expect))
-		fail_msg("message \"%s\" lacks \"%s\"", err.msg, expect);
-	lt_buf_free(&req.body);
-	json_decref(ev);
+	tu_assert_encode_refused(&A, &peer, MID, ev, code, expect);
 }
 
 static enum lt_verdict answer(long status, const char *body, const json_t *ev, json_t **out, struct lt_err *err)
 {
-	struct lt_delivery_ctx ctx = { .attempt = 1, .message_id = MID };
-	struct lt_response rsp = { .status = status, .body = body, .len = strlen(body) };
-	*out = json_array();
-	memset(err, 0, sizeof *err);
-	return A.outcome(&peer, &ctx, ev, &rsp, *out, err);
+	return tu_outcome(&A, &peer, MID, ev, status, body, out, err);
 }
 
 /* ---- samples ------------------------------------------------------------ */
@@ -76,18 +58,8 @@ static void test_request_samples_are_what_the_encoder_writes(void **state)
 		assert_string_equal(req.method, "POST");
 		assert_string_equal(req.path, "");
 		assert_string_equal(req.content_type, "application/xml; charset=utf-8");
-		xmlDocPtr doc = assert_valid_xml(xsd_request, req.body.data, req.body.len);
-		xmlFreeDoc(doc);
-		doc = xmlReadMemory(req.body.data, (int)req.body.len, NULL, NULL, XML_PARSE_NOBLANKS | XML_PARSE_NONET);
-		xmlChar *pretty = NULL;
-		int size = 0;
-		xmlDocDumpFormatMemoryEnc(doc, &pretty, &size, "UTF-8", 1);
-		char *sample = tu_slurp(cases[i][3], NULL);
-		if (strcmp((char *)pretty, sample))
-			fail_msg("%s no longer matches %s:\n%s", cases[i][0], cases[i][3], pretty);
-		free(sample);
-		xmlFree(pretty);
-		xmlFreeDoc(doc);
+		xmlFreeDoc(tu_assert_valid_xml(xsd_request, req.body.data, req.body.len));
+		tu_assert_xml_is_sample(req.body.data, req.body.len, cases[i][3], cases[i][0]);
 		lt_buf_free(&req.body);
 		json_decref(ev);
 		json_decref(p.params);
@@ -103,7 +75,7 @@ static void test_birth_request_carries_ids_and_vietnamese_dates(void **state)
 	(void)state;
 	json_t *ev = event_from("birth.json");
 	assert_int_equal(encode(ev, &req, &err), 0);
-	xmlDocPtr doc = assert_valid_xml(xsd_request, req.body.data, req.body.len);
+	xmlDocPtr doc = tu_assert_valid_xml(xsd_request, req.body.data, req.body.len);
 	static const char *const want[][2] = {
 		{ "module", "LTKS" }, { "maHoSoLT", MID }, { "maHoSoMCDT", "000.00.12.H12-250310-0001" },
 		{ "maDonVi", "H60.22912" }, { "ngayTiepNhan", "10/03/2025 08:15:00" }, { "nksNgaySinh", "02/03/2025" },
@@ -132,7 +104,7 @@ static void test_receipt_time_in_utc_becomes_hanoi_time(void **state)
 	json_t *ev = event_from("birth.json");
 	json_object_set_new(json_object_get(ev, "dossier"), "received_at", json_string("2025-03-10T01:15:00Z"));
 	assert_int_equal(encode(ev, &req, &err), 0);
-	xmlDocPtr doc = assert_valid_xml(xsd_request, req.body.data, req.body.len);
+	xmlDocPtr doc = tu_assert_valid_xml(xsd_request, req.body.data, req.body.len);
 	char *t = text_of(doc, "ngayTiepNhan");
 	assert_string_equal(t, "10/03/2025 08:15:00");
 	free(t);
@@ -280,7 +252,7 @@ static void test_accepted_answer_is_done_and_carries_registry_submitted(void **s
 	char *body = tu_slurp(VALID_DIR "/answer.accepted.xml", NULL);
 	assert_int_equal(answer(200, body, ev, &out, &err), LT_DONE);
 	assert_int_equal(json_array_size(out), 1);
-	assert_canonical(out);
+	tu_assert_canonical_from(canonical, out, peer.name);
 	json_t *c = json_array_get(out, 0);
 	assert_string_equal(json_string_value(json_object_get(c, "type")), "registry.submitted");
 	assert_string_equal(json_string_value(json_object_get(c, "dossier_code")), "000.00.12.H12-250310-0001");
@@ -301,7 +273,7 @@ static void test_refused_answer_is_dead_and_carries_registry_refused(void **stat
 	assert_int_equal(answer(200, body, ev, &out, &err), LT_DEAD);
 	assert_non_null(strstr(err.msg, "errorCode 17"));
 	assert_int_equal(json_array_size(out), 1);
-	assert_canonical(out);
+	tu_assert_canonical_from(canonical, out, peer.name);
 	json_t *c = json_array_get(out, 0);
 	assert_string_equal(json_string_value(json_object_get(c, "type")), "registry.refused");
 	assert_string_equal(detail_str(c, "reason"), "Số định danh cá nhân của người mẹ không khớp với Cơ sở dữ "
@@ -354,20 +326,11 @@ static void test_signed_request_still_validates_and_verifies(void **state)
 {
 	struct lt_request req;
 	struct lt_err err;
-	char *signed_xml;
 	size_t n;
 	(void)state;
 	json_t *ev = event_from("birth.json");
 	assert_int_equal(encode(ev, &req, &err), 0);
-	if (lt_xml_sign(signer, req.body.data, req.body.len, &signed_xml, &n, &err))
-		fail_msg("sign: %s", err.msg);
-	xmlDocPtr doc = assert_valid_xml(xsd_request, signed_xml, n);
-	xmlNodePtr last = xmlLastElementChild(xmlDocGetRootElement(doc));
-	assert_true(lt_xmlu_is(last, LT_XMLU_DSIG_NS, "Signature"));
-	xmlFreeDoc(doc);
-	if (lt_xml_verify(trust, signed_xml, n, 0, NULL, NULL, &err))
-		fail_msg("verify: %s", err.msg);
-	free(signed_xml);
+	free(tu_assert_signs_valid_and_verifies(signer, trust, xsd_request, req.body.data, req.body.len, &n));
 	lt_buf_free(&req.body);
 	json_decref(ev);
 }

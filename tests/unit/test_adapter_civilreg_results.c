@@ -18,25 +18,13 @@
 
 /* ---- helpers ----------------------------------------------------------- */
 
-/* Decode the sample file at path; returns rc, events in *out (caller frees). */
-static int decode_file(const char *path, json_t **out, struct lt_err *err)
-{
-	size_t len;
-	char *body = tu_slurp(path, &len);
-	*out = json_array();
-	memset(err, 0, sizeof *err);
-	int rc = A.decode(&peer, body, len, *out, err);
-	free(body);
-	return rc;
-}
-
 static json_t *decode_ok(const char *path)
 {
 	json_t *events;
 	struct lt_err err;
-	if (decode_file(path, &events, &err))
+	if (tu_decode_file(&A, &peer, path, &events, &err))
 		fail_msg("%s: %s", path, err.msg);
-	assert_canonical(events);
+	tu_assert_canonical_from(canonical, events, peer.name);
 	return events;
 }
 
@@ -48,87 +36,54 @@ static int poll_result(const char *body, char cursor[512], json_t **out, struct 
 	return A.poll_result(&peer, &rsp, *out, cursor, err);
 }
 
-static int has_suffix(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), m = strlen(suffix);
-	return n > m && strcmp(s + n - m, suffix) == 0;
-}
-
 /* ---- samples ------------------------------------------------------------ */
 
 static void test_every_valid_result_sample_decodes_into_canonical_events(void **state)
 {
 	struct dirent **names;
-	int n = scandir(VALID_DIR, &names, NULL, alphasort), seen = 0;
+	int n = tu_files(VALID_DIR, "result", ".xml", &names); /* result.* and results.* */
 	(void)state;
-	assert_true(n > 0);
 	for (int i = 0; i < n; i++) {
-		const char *f = names[i]->d_name;
-		if (has_suffix(f, ".xml") && (!strncmp(f, "result.", 7) || !strncmp(f, "results.", 8))) {
-			char path[512];
-			snprintf(path, sizeof path, VALID_DIR "/%s", f);
-			json_t *events = decode_ok(path);
-			if (!strstr(f, "empty"))
-				assert_true(json_array_size(events) > 0);
-			json_decref(events);
-			seen++;
-		}
-		free(names[i]);
+		char path[512];
+		snprintf(path, sizeof path, VALID_DIR "/%s", names[i]->d_name);
+		json_t *events = decode_ok(path);
+		if (!strstr(names[i]->d_name, "empty"))
+			assert_true(json_array_size(events) > 0);
+		json_decref(events);
 	}
-	free(names);
-	assert_true(seen >= 6);
+	tu_files_free(names, n);
+	assert_true(n >= 6);
 }
 
-/* result/results samples are refused by decode; the outbound kinds by their XSD
- * through the same validator; each with its .expect text. */
+/* result/results samples through decode; the outbound kinds through their XSD, by the
+ * same validator. */
+static int check_invalid(const char *dir, const char *name, struct lt_err *err)
+{
+	char path[512], kind[32];
+	int rc;
+	snprintf(kind, sizeof kind, "%.*s", (int)strcspn(name, "."), name);
+	if (!strcmp(kind, "result") || !strcmp(kind, "results"))
+		return tu_decode_sample(&A, &peer, dir, name, err);
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	struct lt_err e2 = { 0 };
+	xmlSchemaPtr s = lt_xmlu_schema_load("civilreg", kind, &e2);
+	assert_non_null(s);
+	size_t len;
+	char *xml = tu_slurp(path, &len);
+	xmlDocPtr doc = NULL;
+	rc = lt_xmlu_parse(xml, len, &doc, err);
+	if (!rc)
+		rc = lt_xmlu_validate(s, doc, err);
+	xmlFreeDoc(doc);
+	xmlSchemaFree(s);
+	free(xml);
+	return rc;
+}
+
 static void test_every_invalid_sample_is_refused_with_its_expect_text(void **state)
 {
-	struct dirent **names;
-	int n = scandir(INVALID_DIR, &names, NULL, alphasort), seen = 0;
 	(void)state;
-	assert_true(n > 0);
-	for (int i = 0; i < n; i++) {
-		const char *f = names[i]->d_name;
-		char path[512], expect_path[512], kind[32];
-		if (!has_suffix(f, ".xml")) {
-			free(names[i]);
-			continue;
-		}
-		snprintf(path, sizeof path, INVALID_DIR "/%s", f);
-		snprintf(expect_path, sizeof expect_path, INVALID_DIR "/%.*s.expect", (int)(strlen(f) - 4), f);
-		snprintf(kind, sizeof kind, "%.*s", (int)strcspn(f, "."), f);
-		char *expect = tu_slurp(expect_path, NULL);
-		struct lt_err err = { 0 };
-		int rc;
-		if (!strcmp(kind, "result") || !strcmp(kind, "results")) {
-			json_t *events;
-			rc = decode_file(path, &events, &err);
-			assert_int_equal(json_array_size(events), 0);
-			json_decref(events);
-		} else {
-			struct lt_err e2 = { 0 };
-			xmlSchemaPtr s = lt_xmlu_schema_load("civilreg", kind, &e2);
-			assert_non_null(s);
-			size_t len;
-			char *xml = tu_slurp(path, &len);
-			xmlDocPtr doc = NULL;
-			rc = lt_xmlu_parse(xml, len, &doc, &err);
-			if (!rc)
-				rc = lt_xmlu_validate(s, doc, &err);
-			xmlFreeDoc(doc);
-			xmlSchemaFree(s);
-			free(xml);
-		}
-		if (rc == 0)
-			fail_msg("%s should be refused", path);
-		if (!strstr(err.msg, expect))
-			fail_msg("%s: message \"%s\" lacks \"%s\"", path, err.msg, expect);
-		free(expect);
-		free(names[i]);
-		seen++;
-	}
-	free(names);
-	assert_true(seen >= 10);
+	assert_true(tu_invalid_samples_refused(INVALID_DIR, ".xml", 0, check_invalid) >= 10);
 }
 
 /* ---- results ------------------------------------------------------------ */
@@ -250,7 +205,7 @@ static void test_signed_result_verifies_and_decodes(void **state)
 	json_t *events = json_array();
 	assert_int_equal(A.decode(&peer, signed_xml, n, events, &err), 0);
 	assert_int_equal(json_array_size(events), 1);
-	assert_canonical(events);
+	tu_assert_canonical_from(canonical, events, peer.name);
 	json_decref(events);
 	free(signed_xml);
 	free(body);
@@ -267,7 +222,7 @@ static void test_first_poll_asks_from_the_epoch_then_from_the_cursor(void **stat
 	assert_int_equal(A.poll(&peer, &ctx, "", &req, &err), 0);
 	assert_string_equal(req.path, "/ketqua/tracuu");
 	assert_string_equal(req.method, "POST");
-	xmlDocPtr doc = assert_valid_xml(xsd_poll, req.body.data, req.body.len);
+	xmlDocPtr doc = tu_assert_valid_xml(xsd_poll, req.body.data, req.body.len);
 	char *from = text_of(doc, "tuThoiDiem");
 	assert_string_equal(from, "1970-01-01T07:00:00+07:00");
 	free(from);
@@ -296,7 +251,7 @@ static void test_poll_result_advances_the_cursor_to_the_newest_result(void **sta
 	char *body = tu_slurp(VALID_DIR "/results.poll-answer.xml", NULL);
 	assert_int_equal(poll_result(body, cursor, &out, &err), 0);
 	assert_int_equal(json_array_size(out), 2);
-	assert_canonical(out);
+	tu_assert_canonical_from(canonical, out, peer.name);
 	assert_string_equal(cursor, "2025-12-08T07:58:30+07:00");
 	free(body);
 	json_decref(out);

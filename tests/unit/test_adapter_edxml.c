@@ -32,6 +32,7 @@
 #define TRANSFER "tests/unit/data/edxml/transfer.json"
 #define CANONICAL_TRANSFER "schemas/samples/canonical/dossier.transferred.json"
 #define DOCID "000.00.12.H12,2025/04/14,000.00.12.H12-250414-0031/LT"
+#define MID "01JRX0000000000000000000AB"
 #define LAND_OFFICE "Chi nhánh Văn phòng đăng ký đất đai thành phố Phan Thiết"
 
 static struct lt_schema *canonical;
@@ -43,24 +44,14 @@ static struct lt_peer peer = { .name = "vpdk-dat-thanhpho" };
 static int setup(void **state)
 {
 	struct lt_err err = { 0 };
-	char pki[400], key[512], cert[512], ca[512];
 	(void)state;
-	const char *env = getenv("LT_TEST_PKI");
-	snprintf(pki, sizeof pki, "%s", env && *env ? env : "build/certs");
-	snprintf(key, sizeof key, "%s/rsa/gateway/sign.key", pki);
-	snprintf(cert, sizeof cert, "%s/rsa/gateway/sign.pem", pki);
-	snprintf(ca, sizeof ca, "%s/rsa/trust.pem", pki);
 	/* lt_xml_init first, as in the daemon: schemas must load after it */
-	if (lt_xml_init(&err) || A.init(&err) ||
-	    !(canonical = lt_schema_load("schemas/canonical-event.schema.json", &err)) ||
-	    !(xsd_envelope = lt_xmlu_schema_load("edxml", "envelope", &err))) {
+	if (lt_xml_init(&err) || A.init(&err) || !(xsd_envelope = lt_xmlu_schema_load("edxml", "envelope", &err))) {
 		fprintf(stderr, "setup: %s (run from the repository root)\n", err.msg);
 		return -1;
 	}
-	if (!(signer = lt_xml_signer_new(key, cert, NULL, &err)) || !(trust = lt_xml_trust_new(ca, NULL, &err))) {
-		fprintf(stderr, "setup: %s (run make certs, or set LT_TEST_PKI)\n", err.msg);
+	if (!(canonical = tu_schema_load(TU_CANONICAL_SCHEMA)) || tu_xml_pki_load(&signer, &trust))
 		return -1;
-	}
 	peer.params = json_object();
 	return 0;
 }
@@ -78,45 +69,14 @@ static int teardown(void **state)
 
 /* ---- helpers ----------------------------------------------------------- */
 
-static json_t *load_json(const char *path)
-{
-	json_error_t jerr;
-	json_t *j = json_load_file(path, 0, &jerr);
-	if (!j)
-		fail_msg("%s: %s", path, jerr.text);
-	return j;
-}
-
-static void assert_canonical(const json_t *arr)
-{
-	size_t i;
-	const json_t *ev;
-	json_array_foreach(arr, i, ev) {
-		struct lt_err err = { 0 };
-		if (lt_schema_validate_def(canonical, "event", ev, &err)) {
-			char *s = json_dumps(ev, JSON_INDENT(1));
-			fail_msg("event %zu is not canonical: %s\n%s", i, err.msg, s);
-		}
-		assert_string_equal(json_string_value(json_object_get(ev, "source")), peer.name);
-		assert_null(json_object_get(ev, "event_id"));
-	}
-}
-
-static int decode_buf(const char *body, size_t len, json_t **out, struct lt_err *err)
-{
-	*out = json_array();
-	memset(err, 0, sizeof *err);
-	return A.decode(&peer, body, len, *out, err);
-}
-
 static json_t *decode_ok(const char *body, size_t len)
 {
 	json_t *events;
 	struct lt_err err;
-	if (decode_buf(body, len, &events, &err))
+	if (tu_decode(&A, &peer, body, len, &events, &err))
 		fail_msg("decode: %s", err.msg);
 	assert_int_equal(json_array_size(events), 1);
-	assert_canonical(events);
+	tu_assert_canonical_from(canonical, events, peer.name);
 	return events;
 }
 
@@ -131,10 +91,7 @@ static json_t *decode_file(const char *path)
 
 static int encode_flags(const json_t *ev, int flags, struct lt_request *req, struct lt_err *err)
 {
-	struct lt_delivery_ctx ctx = { .attempt = 1, .flags = flags, .message_id = "01JRX0000000000000000000AB" };
-	memset(req, 0, sizeof *req);
-	memset(err, 0, sizeof *err);
-	return A.encode(&peer, &ctx, ev, req, err);
+	return tu_encode(&A, &peer, MID, flags, ev, req, err);
 }
 
 static void encode_ok(const json_t *ev, int flags, struct lt_request *req)
@@ -142,30 +99,18 @@ static void encode_ok(const json_t *ev, int flags, struct lt_request *req)
 	struct lt_err err;
 	if (encode_flags(ev, flags, req, &err))
 		fail_msg("encode: %s", err.msg);
-	xmlDocPtr doc;
-	if (lt_xmlu_parse(req->body.data, req->body.len, &doc, &err) || lt_xmlu_validate(xsd_envelope, doc, &err))
-		fail_msg("%s\n%s", err.msg, req->body.data);
-	xmlFreeDoc(doc);
+	xmlFreeDoc(tu_assert_valid_xml(xsd_envelope, req->body.data, req->body.len));
 }
 
+/* Encoding ev (which this frees) is refused with code and a message containing expect. */
 static void assert_encode_refused(json_t *ev, int code, const char *expect)
 {
-	struct lt_request req;
-	struct lt_err err;
-	assert_int_equal(encode_flags(ev, 0, &req, &err), code);
-	if (!strstr(err.msg, expect))
-		fail_msg("message \"%s\" lacks \"%s\"", err.msg, expect);
-	lt_buf_free(&req.body);
-	json_decref(ev);
+	tu_assert_encode_refused(&A, &peer, MID, ev, code, expect);
 }
 
 static enum lt_verdict answer(long status, const char *body, const json_t *ev, json_t **out, struct lt_err *err)
 {
-	struct lt_delivery_ctx ctx = { .attempt = 1, .message_id = "01JRX0000000000000000000AB" };
-	struct lt_response rsp = { .status = status, .body = body, .len = strlen(body) };
-	*out = json_array();
-	memset(err, 0, sizeof *err);
-	return A.outcome(&peer, &ctx, ev, &rsp, *out, err);
+	return tu_outcome(&A, &peer, MID, ev, status, body, out, err);
 }
 
 static const char *str_at(const json_t *ev, const char *a, const char *b)
@@ -174,71 +119,38 @@ static const char *str_at(const json_t *ev, const char *a, const char *b)
 	return json_string_value(b ? json_object_get(o, b) : o);
 }
 
-static int has_suffix(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), m = strlen(suffix);
-	return n > m && strcmp(s + n - m, suffix) == 0;
-}
-
 /* ---- samples ------------------------------------------------------------ */
 
 static void test_every_valid_sample_decodes_into_a_canonical_event(void **state)
 {
 	struct dirent **names;
-	int n = scandir(VALID_DIR, &names, NULL, alphasort), seen = 0;
+	int n = tu_files(VALID_DIR, "", ".xml", &names);
 	(void)state;
-	assert_true(n > 0);
 	for (int i = 0; i < n; i++) {
 		const char *f = names[i]->d_name;
-		if (has_suffix(f, ".xml")) {
-			char path[512];
-			snprintf(path, sizeof path, VALID_DIR "/%s", f);
-			json_t *events = decode_file(path);
-			const char *type = str_at(json_array_get(events, 0), "type", NULL);
-			if (!strncmp(f, "envelope.", 9))
-				assert_string_equal(type, "dossier.transferred");
-			else
-				assert_true(!strcmp(type, "dossier.step") || !strcmp(type, "dossier.resolved"));
-			json_decref(events);
-			seen++;
-		}
-		free(names[i]);
+		char path[512];
+		snprintf(path, sizeof path, VALID_DIR "/%s", f);
+		json_t *events = decode_file(path);
+		const char *type = str_at(json_array_get(events, 0), "type", NULL);
+		if (!strncmp(f, "envelope.", 9))
+			assert_string_equal(type, "dossier.transferred");
+		else
+			assert_true(!strcmp(type, "dossier.step") || !strcmp(type, "dossier.resolved"));
+		json_decref(events);
 	}
-	free(names);
-	assert_true(seen >= 6);
+	tu_files_free(names, n);
+	assert_true(n >= 6);
+}
+
+static int decode_sample(const char *dir, const char *name, struct lt_err *err)
+{
+	return tu_decode_sample(&A, &peer, dir, name, err);
 }
 
 static void test_every_invalid_sample_is_refused_with_its_expect_text(void **state)
 {
-	struct dirent **names;
-	int n = scandir(INVALID_DIR, &names, NULL, alphasort), seen = 0;
 	(void)state;
-	assert_true(n > 0);
-	for (int i = 0; i < n; i++) {
-		const char *f = names[i]->d_name;
-		if (has_suffix(f, ".xml")) {
-			char path[512], expect_path[512];
-			snprintf(path, sizeof path, INVALID_DIR "/%s", f);
-			snprintf(expect_path, sizeof expect_path, INVALID_DIR "/%.*s.expect", (int)(strlen(f) - 4), f);
-			char *expect = tu_slurp(expect_path, NULL);
-			size_t len;
-			char *body = tu_slurp(path, &len);
-			json_t *events;
-			struct lt_err err;
-			if (decode_buf(body, len, &events, &err) == 0)
-				fail_msg("%s should be refused", path);
-			if (!strstr(err.msg, expect))
-				fail_msg("%s: message \"%s\" lacks \"%s\"", path, err.msg, expect);
-			assert_int_equal(json_array_size(events), 0);
-			json_decref(events);
-			free(body);
-			free(expect);
-			seen++;
-		}
-		free(names[i]);
-	}
-	free(names);
-	assert_true(seen >= 8);
+	assert_true(tu_invalid_samples_refused(INVALID_DIR, ".xml", 0, decode_sample) >= 8);
 }
 
 /* The envelope samples are what the encoder writes (formatted like xmllint --format). */
@@ -251,21 +163,11 @@ static void test_envelope_samples_are_what_the_encoder_writes(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		struct lt_request req;
-		json_t *ev = load_json(cases[i][0]);
+		json_t *ev = tu_load_json_file(cases[i][0]);
 		encode_ok(ev, 0, &req);
 		assert_string_equal(req.method, "POST");
 		assert_string_equal(req.content_type, "application/xml; charset=utf-8");
-		xmlDocPtr doc = xmlReadMemory(req.body.data, (int)req.body.len, NULL, NULL,
-					      XML_PARSE_NOBLANKS | XML_PARSE_NONET);
-		xmlChar *pretty = NULL;
-		int size = 0;
-		xmlDocDumpFormatMemoryEnc(doc, &pretty, &size, "UTF-8", 1);
-		char *sample = tu_slurp(cases[i][1], NULL);
-		if (strcmp((char *)pretty, sample))
-			fail_msg("%s no longer matches %s:\n%s", cases[i][0], cases[i][1], pretty);
-		free(sample);
-		xmlFree(pretty);
-		xmlFreeDoc(doc);
+		tu_assert_xml_is_sample(req.body.data, req.body.len, cases[i][1], cases[i][0]);
 		lt_buf_free(&req.body);
 		json_decref(ev);
 	}
@@ -276,7 +178,7 @@ static void test_envelope_samples_are_what_the_encoder_writes(void **state)
 static void assert_round_trip(const char *path, int flags, const char *business_type)
 {
 	struct lt_request req;
-	json_t *ev = load_json(path);
+	json_t *ev = tu_load_json_file(path);
 	encode_ok(ev, flags, &req);
 	json_t *events = decode_ok(req.body.data, req.body.len);
 	json_t *back = json_array_get(events, 0);
@@ -309,7 +211,7 @@ static void test_update_flag_sends_business_type_2(void **state)
 {
 	struct lt_request req;
 	(void)state;
-	json_t *ev = load_json(TRANSFER);
+	json_t *ev = tu_load_json_file(TRANSFER);
 	encode_ok(ev, LT_FLAG_UPDATE, &req);
 	assert_non_null(strstr(req.body.data, "<edXML:BussinessDocType>2</edXML:BussinessDocType>"));
 	lt_buf_free(&req.body);
@@ -321,7 +223,7 @@ static void test_header_names_both_agencies_and_the_document(void **state)
 {
 	struct lt_request req;
 	(void)state;
-	json_t *ev = load_json(TRANSFER);
+	json_t *ev = tu_load_json_file(TRANSFER);
 	encode_ok(ev, 0, &req);
 	const char *want[] = {
 		"<edXML:From><edXML:OrganId>000.00.12.H12</edXML:OrganId><edXML:OrganName>UBND phường Bình Hưng",
@@ -342,7 +244,7 @@ static void test_header_names_both_agencies_and_the_document(void **state)
 static void test_other_event_types_are_refused(void **state)
 {
 	(void)state;
-	json_t *ev = load_json(TRANSFER);
+	json_t *ev = tu_load_json_file(TRANSFER);
 	json_object_set_new(ev, "type", json_string("dossier.received"));
 	assert_encode_refused(ev, LT_EINVAL, "edXML carries dossier.transferred, not dossier.received");
 }
@@ -350,13 +252,13 @@ static void test_other_event_types_are_refused(void **state)
 static void test_transfer_without_agencies_or_dossier_is_refused(void **state)
 {
 	(void)state;
-	json_t *ev = load_json(TRANSFER);
+	json_t *ev = tu_load_json_file(TRANSFER);
 	json_object_del(json_object_get(ev, "detail"), "to_agency");
 	assert_encode_refused(ev, LT_ESCHEMA, "detail.to_agency: an edXML transfer needs");
-	ev = load_json(TRANSFER);
+	ev = tu_load_json_file(TRANSFER);
 	json_object_del(ev, "dossier");
 	assert_encode_refused(ev, LT_ESCHEMA, "dossier:");
-	ev = load_json(TRANSFER);
+	ev = tu_load_json_file(TRANSFER);
 	json_object_set_new(json_object_get(ev, "detail"), "business_type", json_string("cancel"));
 	assert_encode_refused(ev, LT_ESCHEMA, "detail.business_type");
 }
@@ -382,12 +284,12 @@ static void test_dossier_json_that_is_not_a_canonical_dossier_is_refused(void **
 	struct lt_err err;
 	(void)state;
 	char *xml = envelope_with_dossier_json("eyJjaGFubmVsIjoiZmF4In0="); /* {"channel":"fax"} */
-	assert_int_equal(decode_buf(xml, strlen(xml), &events, &err), LT_ESCHEMA);
+	assert_int_equal(tu_decode(&A, &peer, xml, strlen(xml), &events, &err), LT_ESCHEMA);
 	assert_non_null(strstr(err.msg, "/dossier/channel"));
 	json_decref(events);
 	free(xml);
 	xml = envelope_with_dossier_json("bm90IGpzb24="); /* not json */
-	assert_int_equal(decode_buf(xml, strlen(xml), &events, &err), LT_ESCHEMA);
+	assert_int_equal(tu_decode(&A, &peer, xml, strlen(xml), &events, &err), LT_ESCHEMA);
 	assert_non_null(strstr(err.msg, "/edXMLEnvelope/edXMLBody/DossierJSON: not base64 of a JSON dossier"));
 	json_decref(events);
 	free(xml);
@@ -400,7 +302,7 @@ static void test_dtd_is_refused_as_malformed(void **state)
 	(void)state;
 	const char *dtd = "<!DOCTYPE s [<!ENTITY x \"y\">]><edXML:Status "
 			  "xmlns:edXML=\"http://www.mic.gov.vn/TBT/QCVN_102_2016\">&x;</edXML:Status>";
-	assert_int_equal(decode_buf(dtd, strlen(dtd), &events, &err), LT_EINVAL);
+	assert_int_equal(tu_decode(&A, &peer, dtd, strlen(dtd), &events, &err), LT_EINVAL);
 	assert_non_null(strstr(err.msg, "document type declaration not allowed"));
 	json_decref(events);
 }
@@ -443,11 +345,11 @@ static void test_received_answer_is_done_with_a_step_for_the_office(void **state
 	json_t *out;
 	struct lt_err err;
 	(void)state;
-	json_t *ev = load_json(TRANSFER);
+	json_t *ev = tu_load_json_file(TRANSFER);
 	char *body = tu_slurp(VALID_DIR "/status.received.xml", NULL);
 	assert_int_equal(answer(200, body, ev, &out, &err), LT_DONE);
 	assert_int_equal(json_array_size(out), 1);
-	assert_canonical(out);
+	tu_assert_canonical_from(canonical, out, peer.name);
 	json_t *c = json_array_get(out, 0);
 	assert_string_equal(str_at(c, "type", NULL), "dossier.step");
 	assert_string_equal(str_at(c, "dossier_code", NULL), "000.00.12.H12-250414-0031");
@@ -464,12 +366,12 @@ static void test_refused_answer_is_dead_with_the_reason_for_the_office(void **st
 	json_t *out;
 	struct lt_err err;
 	(void)state;
-	json_t *ev = load_json(TRANSFER);
+	json_t *ev = tu_load_json_file(TRANSFER);
 	char *body = tu_slurp(VALID_DIR "/status.refused.xml", NULL);
 	assert_int_equal(answer(200, body, ev, &out, &err), LT_DEAD);
 	assert_non_null(strstr(err.msg, "refused the transfer of 000.00.12.H12-250414-0031"));
 	assert_int_equal(json_array_size(out), 1);
-	assert_canonical(out);
+	tu_assert_canonical_from(canonical, out, peer.name);
 	json_t *c = json_array_get(out, 0);
 	assert_string_equal(str_at(c, "type", NULL), "dossier.step");
 	json_t *detail = json_object_get(c, "detail");
@@ -485,7 +387,7 @@ static void test_answer_about_another_document_is_dead(void **state)
 	json_t *out;
 	struct lt_err err;
 	(void)state;
-	json_t *ev = load_json(CANONICAL_TRANSFER);
+	json_t *ev = tu_load_json_file(CANONICAL_TRANSFER);
 	char *body = tu_slurp(VALID_DIR "/status.received.xml", NULL);
 	assert_int_equal(answer(200, body, ev, &out, &err), LT_DEAD);
 	assert_non_null(strstr(err.msg, "answered about document"));
@@ -500,7 +402,7 @@ static void test_http_errors_follow_the_default_rule_and_garbage_is_retried(void
 	json_t *out;
 	struct lt_err err;
 	(void)state;
-	json_t *ev = load_json(TRANSFER);
+	json_t *ev = tu_load_json_file(TRANSFER);
 	assert_int_equal(answer(502, "", ev, &out, &err), LT_RETRY);
 	json_decref(out);
 	assert_int_equal(answer(403, "", ev, &out, &err), LT_DEAD);
@@ -517,21 +419,12 @@ static void test_http_errors_follow_the_default_rule_and_garbage_is_retried(void
 static void test_signed_envelope_validates_verifies_and_decodes(void **state)
 {
 	struct lt_request req;
-	struct lt_err err = { 0 };
-	char *signed_xml;
 	size_t n;
 	(void)state;
-	json_t *ev = load_json(TRANSFER);
+	json_t *ev = tu_load_json_file(TRANSFER);
 	encode_ok(ev, 0, &req);
-	if (lt_xml_sign(signer, req.body.data, req.body.len, &signed_xml, &n, &err))
-		fail_msg("sign: %s", err.msg);
-	xmlDocPtr doc;
-	if (lt_xmlu_parse(signed_xml, n, &doc, &err) || lt_xmlu_validate(xsd_envelope, doc, &err))
-		fail_msg("signed envelope: %s", err.msg);
-	assert_true(lt_xmlu_is(xmlLastElementChild(xmlDocGetRootElement(doc)), LT_XMLU_DSIG_NS, "Signature"));
-	xmlFreeDoc(doc);
-	if (lt_xml_verify(trust, signed_xml, n, 0, NULL, NULL, &err))
-		fail_msg("verify: %s", err.msg);
+	char *signed_xml = tu_assert_signs_valid_and_verifies(signer, trust, xsd_envelope, req.body.data,
+							      req.body.len, &n);
 	json_t *events = decode_ok(signed_xml, n);
 	assert_true(json_equal(json_object_get(json_array_get(events, 0), "dossier"), json_object_get(ev, "dossier")));
 	json_decref(events);

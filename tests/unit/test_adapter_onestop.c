@@ -17,17 +17,7 @@ static char *slurp(const char *dir, const char *name)
 {
 	char path[512];
 	snprintf(path, sizeof path, "%s/%s", dir, name);
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		fail_msg("cannot open %s", path);
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	rewind(f);
-	char *s = malloc((size_t)n + 1);
-	assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-	s[n] = '\0';
-	fclose(f);
-	return s;
+	return tu_slurp(path, NULL);
 }
 
 static json_t *decode_sample(const char *name)
@@ -38,29 +28,9 @@ static json_t *decode_sample(const char *name)
 	return ev;
 }
 
-static void assert_refused(const char *text, int code, const char *expect)
+static void assert_refused(const char *body, int code, const char *expect)
 {
-	struct lt_err err;
-	json_t *out = json_array();
-	int rc = decode(text, out, &err);
-	if (rc != code || !strstr(err.msg, expect))
-		fail_msg("got %d \"%s\", want %d \"%s\"", rc, err.msg, code, expect);
-	assert_int_equal(json_array_size(out), 0);
-	json_decref(out);
-}
-
-/* Every event is canonical, from our peer, and has no event_id yet. */
-static void assert_canonical(const json_t *events)
-{
-	size_t i;
-	json_t *ev;
-	json_array_foreach(events, i, ev) {
-		struct lt_err err = { 0 };
-		if (lt_schema_validate_def(canonical, "event", ev, &err))
-			fail_msg("event %zu is not canonical: %s", i, err.msg);
-		assert_string_equal(json_string_value(json_object_get(ev, "source")), peer.name);
-		assert_null(json_object_get(ev, "event_id"));
-	}
+	tu_assert_decode_refused(A, &peer, body, code, expect);
 }
 
 /* A minimal push with the record fields given spliced in. */
@@ -102,7 +72,7 @@ static char *page(int n, const char *const recs[][3])
 static void test_every_valid_push_sample_decodes_to_canonical_events(void **state)
 {
 	struct dirent **names;
-	int n = samples(VALID_DIR, "push.", &names), total = 0;
+	int n = tu_files(VALID_DIR, "push.", ".json", &names), total = 0;
 	(void)state;
 	for (int i = 0; i < n; i++) {
 		struct lt_err err;
@@ -111,51 +81,41 @@ static void test_every_valid_push_sample_decodes_to_canonical_events(void **stat
 		if (decode(text, out, &err))
 			fail_msg("%s: %s", names[i]->d_name, err.msg);
 		assert_true(json_array_size(out) >= 1);
-		assert_canonical(out);
+		tu_assert_canonical_from(canonical, out, peer.name);
 		total += (int)json_array_size(out);
 		json_decref(out);
 		free(text);
 	}
-	free_samples(names, n);
+	tu_files_free(names, n);
 	assert_true(n >= 9);
 	assert_int_equal(total, n + 1); /* push.batch.json carries two */
 }
 
 /* push samples through decode, search pages through poll_result, record and
- * delivery samples through their schema: each refused with its .expect text. */
+ * delivery samples through their schema. */
+static int check_invalid(const char *dir, const char *name, struct lt_err *err)
+{
+	char cursor[512] = "";
+	int rc;
+	if (!strncmp(name, "push.", 5))
+		return tu_decode_sample(A, &peer, dir, name, err);
+	char *text = slurp(dir, name);
+	json_t *out = json_array(), *doc = json_loads(text, 0, NULL);
+	if (!strncmp(name, "search-page.", 12))
+		rc = poll_result(text, 200, cursor, out, err);
+	else
+		rc = lt_schema_validate(!strncmp(name, "record.", 7) ? record : delivery, doc, err);
+	assert_int_equal(json_array_size(out), 0);
+	json_decref(out);
+	json_decref(doc);
+	free(text);
+	return rc;
+}
+
 static void test_every_invalid_sample_is_refused_with_its_expect_text(void **state)
 {
-	struct dirent **names;
-	int n = samples(INVALID_DIR, "", &names), bad = 0;
 	(void)state;
-	for (int i = 0; i < n; i++) {
-		const char *name = names[i]->d_name;
-		char expect_name[300], expect[512] = "", cursor[512] = "";
-		struct lt_err err = { 0 };
-		int rc;
-		snprintf(expect_name, sizeof expect_name, "%.*s.expect", (int)strlen(name) - 5, name);
-		char *e = slurp(INVALID_DIR, expect_name), *text = slurp(INVALID_DIR, name);
-		snprintf(expect, sizeof expect, "%.*s", (int)strcspn(e, "\r\n"), e);
-		json_t *out = json_array(), *doc = json_loads(text, 0, NULL);
-		if (!strncmp(name, "push.", 5)) {
-			rc = decode(text, out, &err);
-		} else if (!strncmp(name, "search-page.", 12)) {
-			rc = poll_result(text, 200, cursor, out, &err);
-		} else {
-			rc = lt_schema_validate(!strncmp(name, "record.", 7) ? record : delivery, doc, &err);
-		}
-		if (rc != LT_ESCHEMA || !strstr(err.msg, expect) || json_array_size(out)) {
-			print_error("%s: got %d \"%s\", want \"%s\"\n", name, rc, err.msg, expect);
-			bad++;
-		}
-		json_decref(out);
-		json_decref(doc);
-		free(text);
-		free(e);
-	}
-	free_samples(names, n);
-	assert_int_equal(bad, 0);
-	assert_true(n >= 12);
+	assert_true(tu_invalid_samples_refused(INVALID_DIR, ".json", LT_ESCHEMA, check_invalid) >= 12);
 }
 
 /* ---- push: mapping ------------------------------------------------------- */
@@ -424,7 +384,7 @@ static void test_poll_result_yields_events_and_the_cursor_of_the_last_record(voi
 	(void)state;
 	assert_int_equal(poll_result(text, 200, cursor, out, &err), 0);
 	assert_int_equal(json_array_size(out), 2);
-	assert_canonical(out);
+	tu_assert_canonical_from(canonical, out, peer.name);
 	assert_string_equal(at(out, "0/type"), "dossier.step");     /* iGate 2 → portal 4 */
 	assert_string_equal(at(out, "0/detail/step/handler"), "Lê Văn Minh");
 	assert_string_equal(at(out, "1/type"), "dossier.received"); /* iGate 0 → portal 1 */

@@ -30,22 +30,12 @@ static json_t *encode(const json_t *event, struct lt_request *req)
 	return body;
 }
 
-static json_t *canonical_sample(const char *name)
-{
-	char path[512];
-	snprintf(path, sizeof path, "%s/%s", CANONICAL_DIR, name);
-	json_t *j = json_load_file(path, 0, NULL);
-	if (!j)
-		fail_msg("cannot load %s", path);
-	return j;
-}
-
 /* ---- deliveries ------------------------------------------------------------ */
 
 static void test_registry_result_delivery_keeps_the_personal_id(void **state)
 {
 	struct lt_request req;
-	json_t *ev = canonical_sample("registry.registered.json"), *body = encode(ev, &req);
+	json_t *ev = tu_load_json(CANONICAL_DIR, "registry.registered.json"), *body = encode(ev, &req);
 	(void)state;
 	assert_string_equal(req.method, "POST");
 	assert_string_equal(req.path, "/lienthong/events");
@@ -62,7 +52,7 @@ static void test_registry_result_delivery_keeps_the_personal_id(void **state)
 static void test_overdue_delivery_carries_status_and_appointment_in_igate_form(void **state)
 {
 	struct lt_request req;
-	json_t *ev = canonical_sample("dossier.overdue.json"), *body = encode(ev, &req);
+	json_t *ev = tu_load_json(CANONICAL_DIR, "dossier.overdue.json"), *body = encode(ev, &req);
 	(void)state;
 	assert_string_equal(at(body, "event"), "dossier.overdue");
 	assert_int_equal(at_int(body, "dossier/status/id"), 2);      /* portal 4 → iGate 2 */
@@ -76,7 +66,7 @@ static void test_overdue_delivery_carries_status_and_appointment_in_igate_form(v
 static void test_online_dossier_delivery_builds_the_record_back(void **state)
 {
 	struct lt_request req;
-	json_t *ev = canonical_sample("dossier.received.json");
+	json_t *ev = tu_load_json(CANONICAL_DIR, "dossier.received.json");
 	(void)state;
 	json_object_set_new(json_object_get(ev, "dossier"), "channel", json_string("online"));
 	json_object_set_new(json_object_get(ev, "dossier"), "status", json_integer(1));
@@ -102,26 +92,26 @@ static void test_online_dossier_delivery_builds_the_record_back(void **state)
 static void test_every_canonical_sample_encodes_to_a_valid_delivery(void **state)
 {
 	struct dirent **names;
-	int n = samples(CANONICAL_DIR, "", &names), done = 0;
+	int n = tu_files(CANONICAL_DIR, "", ".json", &names), done = 0;
 	(void)state;
 	for (int i = 0; i < n; i++) {
 		struct lt_request req;
 		if (!strcmp(names[i]->d_name, "batch.json"))
 			continue;
-		json_t *ev = canonical_sample(names[i]->d_name), *body = encode(ev, &req);
+		json_t *ev = tu_load_json(CANONICAL_DIR, names[i]->d_name), *body = encode(ev, &req);
 		assert_string_equal(at(body, "event"), at(ev, "type"));
 		json_decref(body);
 		json_decref(ev);
 		done++;
 	}
-	free_samples(names, n);
+	tu_files_free(names, n);
 	assert_int_equal(done, 22);
 }
 
 static void test_a_step_delivery_decodes_back_to_the_same_step(void **state)
 {
 	struct lt_request req;
-	json_t *ev = canonical_sample("dossier.step.json"), *body = encode(ev, &req), *rec = json_object_get(body, "dossier");
+	json_t *ev = tu_load_json(CANONICAL_DIR, "dossier.step.json"), *body = encode(ev, &req), *rec = json_object_get(body, "dossier");
 	(void)state;
 	json_object_set_new(rec, "id", json_string("65ed2f1ac4a1b7302e9d0a11"));
 	json_object_set_new(body, "event", json_string("CHUYEN_BUOC"));

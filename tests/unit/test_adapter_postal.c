@@ -9,7 +9,6 @@
 #include <cmocka.h>
 #include "testutil.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,15 +27,6 @@ extern const struct lt_adapter lt_adapter_postal;
 static struct lt_schema *canonical, *order_schema;
 static struct lt_peer peer = { .name = "vnpost-binhthuan" };
 
-static struct lt_schema *load_schema(const char *path)
-{
-	struct lt_err err = { 0 };
-	struct lt_schema *s = lt_schema_load(path, &err);
-	if (!s)
-		fprintf(stderr, "cannot load %s: %s (run from the repository root)\n", path, err.msg);
-	return s;
-}
-
 static int setup(void **state)
 {
 	struct lt_err err = { 0 };
@@ -48,8 +38,8 @@ static int setup(void **state)
 		fprintf(stderr, "init: %s\n", err.msg);
 		return -1;
 	}
-	canonical = load_schema("schemas/canonical-event.schema.json");
-	order_schema = load_schema("schemas/postal/order.schema.json");
+	canonical = tu_schema_load(TU_CANONICAL_SCHEMA);
+	order_schema = tu_schema_load("schemas/postal/order.schema.json");
 	return canonical && order_schema ? 0 : -1;
 }
 
@@ -64,76 +54,19 @@ static int teardown(void **state)
 
 /* ---- helpers ----------------------------------------------------------- */
 
-static json_t *load_json(const char *dir, const char *name)
-{
-	char path[512];
-	json_error_t jerr;
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	json_t *j = json_load_file(path, JSON_DECODE_ANY, &jerr);
-	if (!j)
-		fail_msg("%s: %s", path, jerr.text);
-	return j;
-}
-
-/* "*.json" files of dir whose name starts with prefix ("" = all), sorted. */
-static int json_files(const char *dir, const char *prefix, struct dirent ***out)
-{
-	int n = scandir(dir, out, NULL, alphasort), kept = 0;
-	assert_true(n >= 0);
-	for (int i = 0; i < n; i++) {
-		const char *name = (*out)[i]->d_name;
-		size_t len = strlen(name);
-		if (len > 5 && !strcmp(name + len - 5, ".json") && !strncmp(name, prefix, strlen(prefix)))
-			(*out)[kept++] = (*out)[i];
-		else
-			free((*out)[i]);
-	}
-	return kept;
-}
-
-static void free_files(struct dirent **names, int n)
-{
-	for (int i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
 static int decode_text(const char *body, json_t **out, struct lt_err *err)
 {
-	*out = json_array();
-	memset(err, 0, sizeof *err);
-	return A->decode(&peer, body, strlen(body), *out, err);
+	return tu_decode(A, &peer, body, strlen(body), out, err);
 }
 
 static int decode_file(const char *path, json_t **out, struct lt_err *err)
 {
-	size_t len;
-	char *body = tu_slurp(path, &len);
-	*out = json_array();
-	memset(err, 0, sizeof *err);
-	int rc = A->decode(&peer, body, len, *out, err);
-	free(body);
-	return rc;
-}
-
-static void assert_canonical(const json_t *ev)
-{
-	struct lt_err err = { 0 };
-	if (lt_schema_validate_def(canonical, "event", ev, &err)) {
-		char *s = json_dumps(ev, JSON_INDENT(1));
-		fail_msg("not a canonical event: %s\n%s", err.msg, s);
-	}
+	return tu_decode_file(A, &peer, path, out, err);
 }
 
 static void assert_refused(const char *body, int code, const char *expect)
 {
-	json_t *out;
-	struct lt_err err;
-	int rc = decode_text(body, &out, &err);
-	if (rc != code || !strstr(err.msg, expect))
-		fail_msg("%s: got %d \"%s\", want %d \"%s\"", body, rc, err.msg, code, expect);
-	assert_int_equal(json_array_size(out), 0);
-	json_decref(out);
+	tu_assert_decode_refused(A, &peer, body, code, expect);
 }
 
 static const char *str(const json_t *o, const char *key)
@@ -145,9 +78,9 @@ static const char *str(const json_t *o, const char *key)
  * applicant of the received sample and the result paper of the resolved one. */
 static json_t *returned_by_post(void)
 {
-	json_t *ev = load_json(CANONICAL_DIR, "dossier.returned.json");
-	json_t *received = load_json(CANONICAL_DIR, "dossier.received.json");
-	json_t *resolved = load_json(CANONICAL_DIR, "dossier.resolved.json");
+	json_t *ev = tu_load_json(CANONICAL_DIR, "dossier.returned.json");
+	json_t *received = tu_load_json(CANONICAL_DIR, "dossier.received.json");
+	json_t *resolved = tu_load_json(CANONICAL_DIR, "dossier.resolved.json");
 	json_t *d = json_object_get(ev, "dossier");
 	json_object_set(d, "applicant", json_object_get(json_object_get(received, "dossier"), "applicant"));
 	json_object_set(d, "documents", json_object_get(json_object_get(resolved, "dossier"), "documents"));
@@ -158,10 +91,7 @@ static json_t *returned_by_post(void)
 
 static int encode(const json_t *event, json_t **body, struct lt_request *req, struct lt_err *err)
 {
-	struct lt_delivery_ctx ctx = { .attempt = 1, .message_id = "m-1" };
-	memset(req, 0, sizeof *req);
-	memset(err, 0, sizeof *err);
-	int rc = A->encode(&peer, &ctx, event, req, err);
+	int rc = tu_encode(A, &peer, "m-1", 0, event, req, err);
 	*body = rc ? NULL : json_loadb(req->body.data, req->body.len, 0, NULL);
 	lt_buf_free(&req->body);
 	return rc;
@@ -180,7 +110,7 @@ static enum lt_verdict answer(const json_t *event, long status, const char *text
 static void test_every_inbound_sample_decodes_to_canonical_events(void **state)
 {
 	struct dirent **names;
-	int n = json_files(VALID_DIR, "", &names), inbound = 0;
+	int n = tu_files(VALID_DIR, "", ".json", &names), inbound = 0;
 	(void)state;
 	for (int i = 0; i < n; i++) {
 		char path[512];
@@ -192,14 +122,11 @@ static void test_every_inbound_sample_decodes_to_canonical_events(void **state)
 		if (decode_file(path, &out, &err))
 			fail_msg("%s: %s", path, err.msg);
 		assert_true(json_array_size(out) >= 1);
-		for (size_t k = 0; k < json_array_size(out); k++) {
-			assert_canonical(json_array_get(out, k));
-			assert_string_equal(str(json_array_get(out, k), "source"), "vnpost-binhthuan");
-		}
+		tu_assert_canonical_from(canonical, out, "vnpost-binhthuan");
 		json_decref(out);
 		inbound++;
 	}
-	free_files(names, n);
+	tu_files_free(names, n);
 	assert_true(inbound >= 6);
 }
 
@@ -341,76 +268,34 @@ static void test_malformed_json_is_a_400(void **state)
 	assert_refused("{\"orderNumber\":", LT_EINVAL, "body is not valid JSON");
 }
 
-/* Invalid inbound samples are refused by decode with their .expect text;
- * the other kinds by their wire schema. */
+static int wire_schema(const char *dir, const char *name, struct lt_err *err)
+{
+	return tu_wire_schema_check("postal", dir, name, err);
+}
+
+static int inbound_checked; /* tracking and intake samples seen by check_invalid */
+
+/* Inbound samples (tracking, intake) through decode; the other kinds through their wire schema. */
+static int check_invalid(const char *dir, const char *name, struct lt_err *err)
+{
+	if (strncmp(name, "tracking.", 9) && strncmp(name, "intake.", 7))
+		return wire_schema(dir, name, err);
+	inbound_checked++;
+	return tu_decode_sample(A, &peer, dir, name, err);
+}
+
 static void test_every_invalid_sample_is_refused_with_its_expected_message(void **state)
 {
-	struct dirent **names;
-	int n = json_files(INVALID_DIR, "", &names), bad = 0, inbound = 0;
 	(void)state;
-	for (int i = 0; i < n; i++) {
-		char path[512], expect[512] = "", kind[64];
-		const char *name = names[i]->d_name;
-		struct lt_err err = { 0 };
-		int rc;
-		snprintf(path, sizeof path, "%s/%.*s.expect", INVALID_DIR, (int)strlen(name) - 5, name);
-		FILE *f = fopen(path, "r");
-		if (!f || !fgets(expect, sizeof expect, f))
-			fail_msg("%s: missing or empty", path);
-		fclose(f);
-		expect[strcspn(expect, "\r\n")] = '\0';
-		snprintf(kind, sizeof kind, "%.*s", (int)strcspn(name, "."), name);
-		snprintf(path, sizeof path, "%s/%s", INVALID_DIR, name);
-		if (!strcmp(kind, "tracking") || !strcmp(kind, "intake")) {
-			json_t *out;
-			rc = decode_file(path, &out, &err);
-			rc = rc && json_array_size(out) == 0 ? rc : 0;
-			json_decref(out);
-			inbound++;
-		} else {
-			char schema_path[256];
-			snprintf(schema_path, sizeof schema_path, "schemas/postal/%s.schema.json", kind);
-			struct lt_schema *s = load_schema(schema_path);
-			json_t *doc = load_json(INVALID_DIR, name);
-			assert_non_null(s);
-			rc = lt_schema_validate(s, doc, &err);
-			json_decref(doc);
-			lt_schema_free(s);
-		}
-		if (rc == 0 || !strstr(err.msg, expect)) {
-			print_error("%s: got %d \"%s\", want \"%s\"\n", path, rc, err.msg, expect);
-			bad++;
-		}
-	}
-	free_files(names, n);
-	assert_int_equal(bad, 0);
-	assert_true(inbound >= 6);
+	inbound_checked = 0;
+	tu_invalid_samples_refused(INVALID_DIR, ".json", 0, check_invalid);
+	assert_true(inbound_checked >= 6);
 }
 
 static void test_every_valid_sample_passes_its_wire_schema(void **state)
 {
-	struct dirent **names;
-	int n = json_files(VALID_DIR, "", &names), bad = 0;
 	(void)state;
-	for (int i = 0; i < n; i++) {
-		char schema_path[256];
-		struct lt_err err = { 0 };
-		const char *name = names[i]->d_name;
-		snprintf(schema_path, sizeof schema_path, "schemas/postal/%.*s.schema.json", (int)strcspn(name, "."),
-			 name);
-		struct lt_schema *s = load_schema(schema_path);
-		assert_non_null(s);
-		json_t *doc = load_json(VALID_DIR, name);
-		if (lt_schema_validate(s, doc, &err)) {
-			print_error("%s/%s: %s\n", VALID_DIR, name, err.msg);
-			bad++;
-		}
-		json_decref(doc);
-		lt_schema_free(s);
-	}
-	free_files(names, n);
-	assert_int_equal(bad, 0);
-	assert_true(n >= 10);
+	assert_true(tu_valid_samples_accepted(VALID_DIR, ".json", wire_schema) >= 10);
 }
 
 /* ---- outbound ------------------------------------------------------------ */
@@ -447,7 +332,7 @@ static void test_returned_dossier_by_post_encodes_an_order(void **state)
 static void test_address_without_district_sends_the_commune(void **state)
 {
 	json_t *event = returned_by_post(), *body;
-	json_t *transferred = load_json(CANONICAL_DIR, "dossier.transferred.json");
+	json_t *transferred = tu_load_json(CANONICAL_DIR, "dossier.transferred.json");
 	struct lt_request req;
 	struct lt_err err;
 	(void)state;
@@ -482,7 +367,7 @@ static void test_cod_amount_and_waybill_come_from_the_detail(void **state)
 
 static void test_returned_sample_without_an_applicant_address_is_refused(void **state)
 {
-	json_t *event = load_json(CANONICAL_DIR, "dossier.returned.json"), *body;
+	json_t *event = tu_load_json(CANONICAL_DIR, "dossier.returned.json"), *body;
 	struct lt_request req;
 	struct lt_err err;
 	(void)state;
@@ -517,7 +402,7 @@ static void test_other_events_are_not_for_the_post_office(void **state)
 					       "postal.delivered.json", "registry.registered.json" };
 	(void)state;
 	for (size_t i = 0; i < sizeof samples / sizeof *samples; i++) {
-		json_t *event = load_json(CANONICAL_DIR, samples[i]), *body;
+		json_t *event = tu_load_json(CANONICAL_DIR, samples[i]), *body;
 		struct lt_request req;
 		struct lt_err err;
 		assert_int_equal(encode(event, &body, &req, &err), LT_EINVAL);
@@ -551,7 +436,7 @@ static void test_order_answer_100_is_done_and_carries_order_created(void **state
 				"\"ItemCode\":\"EL123456785VN\"}", out, &err), LT_DONE);
 	assert_int_equal(json_array_size(out), 1);
 	json_t *ev = json_array_get(out, 0), *detail = json_object_get(ev, "detail");
-	assert_canonical(ev);
+	tu_assert_canonical(canonical, ev);
 	assert_string_equal(str(ev, "type"), "postal.order_created");
 	assert_string_equal(str(ev, "source"), "vnpost-binhthuan");
 	assert_string_equal(str(ev, "dossier_code"), "000.00.12.H12-250310-0001");
@@ -572,7 +457,7 @@ static void test_order_answer_100_is_done_and_carries_order_created(void **state
 
 static void test_a_routed_order_created_event_carries_no_second_one(void **state)
 {
-	json_t *event = load_json(CANONICAL_DIR, "postal.order_created.json"), *out = json_array();
+	json_t *event = tu_load_json(CANONICAL_DIR, "postal.order_created.json"), *out = json_array();
 	struct lt_err err;
 	(void)state;
 	assert_int_equal(answer(event, 200, "{\"Status\":\"100\",\"Message\":\"OK\"}", out, &err), LT_DONE);

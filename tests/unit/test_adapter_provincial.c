@@ -9,7 +9,6 @@
 #include <cmocka.h>
 #include "testutil.h"
 
-#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,15 +29,6 @@ extern const struct lt_adapter lt_adapter_provincial;
 static struct lt_schema *canonical, *sync_schema, *progress_schema, *login_schema;
 static struct lt_peer peer = { .name = "cong-dvc-tinh" };
 
-static struct lt_schema *load_schema(const char *path)
-{
-	struct lt_err err = { 0 };
-	struct lt_schema *s = lt_schema_load(path, &err);
-	if (!s)
-		fprintf(stderr, "cannot load %s: %s (run from the repository root)\n", path, err.msg);
-	return s;
-}
-
 static int setup(void **state)
 {
 	struct lt_err err = { 0 };
@@ -49,10 +39,10 @@ static int setup(void **state)
 		fprintf(stderr, "init: %s\n", err.msg);
 		return -1;
 	}
-	canonical = load_schema("schemas/canonical-event.schema.json");
-	sync_schema = load_schema("schemas/provincial/sync.schema.json");
-	progress_schema = load_schema("schemas/provincial/progress.schema.json");
-	login_schema = load_schema("schemas/provincial/login.schema.json");
+	canonical = tu_schema_load(TU_CANONICAL_SCHEMA);
+	sync_schema = tu_schema_load("schemas/provincial/sync.schema.json");
+	progress_schema = tu_schema_load("schemas/provincial/progress.schema.json");
+	login_schema = tu_schema_load("schemas/provincial/login.schema.json");
 	return canonical && sync_schema && progress_schema && login_schema ? 0 : -1;
 }
 
@@ -87,50 +77,10 @@ static const char *str(const json_t *o, const char *path)
 	return json_string_value(at(o, path));
 }
 
-static json_t *load_json(const char *dir, const char *name)
-{
-	char path[512];
-	json_error_t jerr;
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	json_t *j = json_load_file(path, 0, &jerr);
-	if (!j)
-		fail_msg("%s: %s", path, jerr.text);
-	return j;
-}
-
-/* "*.json" files of dir whose name starts with prefix ("" = all), sorted. */
-static int json_files(const char *dir, const char *prefix, struct dirent ***out)
-{
-	int n = scandir(dir, out, NULL, alphasort), kept = 0;
-	assert_true(n >= 0);
-	for (int i = 0; i < n; i++) {
-		const char *name = (*out)[i]->d_name;
-		size_t len = strlen(name);
-		if (len > 5 && !strcmp(name + len - 5, ".json") && !strncmp(name, prefix, strlen(prefix)))
-			(*out)[kept++] = (*out)[i];
-		else
-			free((*out)[i]);
-	}
-	return kept;
-}
-
-static void free_files(struct dirent **names, int n)
-{
-	for (int i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
 /* Decode the bytes of a file; the adapter's code, events in *out. */
 static int decode_file(const char *path, json_t **out, struct lt_err *err)
 {
-	size_t len;
-	char *body = tu_slurp(path, &len);
-	*out = json_array();
-	memset(err, 0, sizeof *err);
-	int rc = A->decode(&peer, body, len, *out, err);
-	free(body);
-	return rc;
+	return tu_decode_file(A, &peer, path, out, err);
 }
 
 /* The events of a valid sample of VALID_DIR; fails the test if refused. */
@@ -147,20 +97,7 @@ static json_t *decode_sample(const char *name)
 
 static void assert_refused(const char *body, int code, const char *expect)
 {
-	json_t *out = json_array();
-	struct lt_err err = { 0 };
-	int rc = A->decode(&peer, body, strlen(body), out, &err);
-	if (rc != code || !strstr(err.msg, expect))
-		fail_msg("%s: got %d \"%s\", want %d \"%s\"", body, rc, err.msg, code, expect);
-	assert_int_equal(json_array_size(out), 0);
-	json_decref(out);
-}
-
-static void assert_canonical(const json_t *ev)
-{
-	struct lt_err err = { 0 };
-	if (lt_schema_validate_def(canonical, "event", ev, &err))
-		fail_msg("not a canonical event: %s", err.msg);
+	tu_assert_decode_refused(A, &peer, body, code, expect);
 }
 
 /* Encode event; the adapter's code, the request in *req (body freed) and the body parsed in *body. */
@@ -194,7 +131,7 @@ static json_t *encode_ok(const json_t *event, int flags)
 /* The body the canonical sample NAME encodes to. */
 static json_t *encode_sample(const char *name, int flags)
 {
-	json_t *event = load_json(CANONICAL_DIR, name), *body = encode_ok(event, flags);
+	json_t *event = tu_load_json(CANONICAL_DIR, name), *body = encode_ok(event, flags);
 	json_decref(event);
 	return body;
 }
@@ -212,7 +149,7 @@ static void assert_encode_refused(const json_t *event, const char *session, int 
 static enum lt_verdict answer(const char *event_sample, long status, const char *text, struct lt_delivery_ctx *ctx,
 			      struct lt_err *err)
 {
-	json_t *event = load_json(CANONICAL_DIR, event_sample), *out = json_array();
+	json_t *event = tu_load_json(CANONICAL_DIR, event_sample), *out = json_array();
 	struct lt_response rsp = { .status = status, .body = text, .len = strlen(text) };
 	memset(err, 0, sizeof *err);
 	enum lt_verdict v = A->outcome(&peer, ctx, event, &rsp, out, err);
@@ -227,21 +164,17 @@ static enum lt_verdict answer(const char *event_sample, long status, const char 
 static void test_every_inbound_sample_decodes_to_canonical_events(void **state)
 {
 	struct dirent **names;
-	int n = json_files(VALID_DIR, "inbound.", &names);
+	int n = tu_files(VALID_DIR, "inbound.", ".json", &names);
 	(void)state;
 	assert_true(n >= 3);
 	for (int i = 0; i < n; i++) {
-		json_t *out = decode_sample(names[i]->d_name), *doc = load_json(VALID_DIR, names[i]->d_name);
+		json_t *out = decode_sample(names[i]->d_name), *doc = tu_load_json(VALID_DIR, names[i]->d_name);
 		assert_int_equal(json_array_size(out), json_array_size(json_object_get(doc, "data")));
-		for (size_t k = 0; k < json_array_size(out); k++) {
-			assert_canonical(json_array_get(out, k));
-			assert_string_equal(str(json_array_get(out, k), "source"), "cong-dvc-tinh");
-			assert_null(at(json_array_get(out, k), "event_id"));
-		}
+		tu_assert_canonical_from(canonical, out, "cong-dvc-tinh");
 		json_decref(doc);
 		json_decref(out);
 	}
-	free_files(names, n);
+	tu_files_free(names, n);
 }
 
 static void test_online_record_maps_back_to_canonical_fields(void **state)
@@ -338,69 +271,21 @@ static void test_malformed_json_is_a_400(void **state)
  * events), the other kinds by their wire schema. 0 or the code, err set. */
 static int check_sample(const char *dir, const char *name, struct lt_err *err)
 {
-	char path[512], kind[64];
-	int rc;
-	memset(err, 0, sizeof *err);
-	snprintf(kind, sizeof kind, "%.*s", (int)strcspn(name, "."), name);
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	if (!strcmp(kind, "inbound")) {
-		json_t *out;
-		rc = decode_file(path, &out, err);
-		rc = rc && json_array_size(out) == 0 ? rc : rc ? -100 : 0;
-		json_decref(out);
-		return rc;
-	}
-	snprintf(path, sizeof path, "schemas/provincial/%s.schema.json", kind);
-	struct lt_schema *s = load_schema(path);
-	json_t *doc = load_json(dir, name);
-	assert_non_null(s);
-	rc = lt_schema_validate(s, doc, err);
-	json_decref(doc);
-	lt_schema_free(s);
-	return rc;
+	if (!strncmp(name, "inbound.", 8))
+		return tu_decode_sample(A, &peer, dir, name, err);
+	return tu_wire_schema_check("provincial", dir, name, err);
 }
 
 static void test_every_invalid_sample_is_refused_with_its_expected_message(void **state)
 {
-	struct dirent **names;
-	int n = json_files(INVALID_DIR, "", &names), bad = 0;
 	(void)state;
-	for (int i = 0; i < n; i++) {
-		char path[512], expect[512] = "";
-		struct lt_err err;
-		snprintf(path, sizeof path, "%s/%.*s.expect", INVALID_DIR, (int)strlen(names[i]->d_name) - 5,
-			 names[i]->d_name);
-		FILE *f = fopen(path, "r");
-		if (!f || !fgets(expect, sizeof expect, f))
-			fail_msg("%s: missing or empty", path);
-		fclose(f);
-		expect[strcspn(expect, "\r\n")] = '\0';
-		int rc = check_sample(INVALID_DIR, names[i]->d_name, &err);
-		if (rc == 0 || !strstr(err.msg, expect)) {
-			print_error("%s: got %d \"%s\", want \"%s\"\n", path, rc, err.msg, expect);
-			bad++;
-		}
-	}
-	free_files(names, n);
-	assert_int_equal(bad, 0);
-	assert_true(n >= 9);
+	assert_true(tu_invalid_samples_refused(INVALID_DIR, ".json", 0, check_sample) >= 9);
 }
 
 static void test_every_valid_sample_passes_its_wire_schema(void **state)
 {
-	struct dirent **names;
-	int n = json_files(VALID_DIR, "", &names), bad = 0;
 	(void)state;
-	for (int i = 0; i < n; i++) {
-		struct lt_err err;
-		if (check_sample(VALID_DIR, names[i]->d_name, &err)) {
-			print_error("%s/%s: %s\n", VALID_DIR, names[i]->d_name, err.msg);
-			bad++;
-		}
-	}
-	free_files(names, n);
-	assert_int_equal(bad, 0);
-	assert_true(n >= 15);
+	assert_true(tu_valid_samples_accepted(VALID_DIR, ".json", check_sample) >= 15);
 }
 
 /* ---- outbound ------------------------------------------------------------ */
@@ -435,10 +320,10 @@ static void test_received_sample_encodes_to_a_create_with_portal_codes_and_dates
 static void test_every_canonical_sample_encodes_or_is_refused_for_the_portal(void **state)
 {
 	struct dirent **names;
-	int n = json_files(CANONICAL_DIR, "dossier.", &names), synced = 0;
+	int n = tu_files(CANONICAL_DIR, "dossier.", ".json", &names), synced = 0;
 	(void)state;
 	for (int i = 0; i < n; i++) {
-		json_t *event = load_json(CANONICAL_DIR, names[i]->d_name), *body = NULL;
+		json_t *event = tu_load_json(CANONICAL_DIR, names[i]->d_name), *body = NULL;
 		const char *type = str(event, "type");
 		struct lt_request req;
 		struct lt_err err;
@@ -455,18 +340,18 @@ static void test_every_canonical_sample_encodes_or_is_refused_for_the_portal(voi
 		json_decref(body);
 		json_decref(event);
 	}
-	free_files(names, n);
+	tu_files_free(names, n);
 	assert_int_equal(synced, 13);
-	n = json_files(CANONICAL_DIR, "", &names);
+	n = tu_files(CANONICAL_DIR, "", ".json", &names);
 	for (int i = 0; i < n; i++) {
 		if (!strncmp(names[i]->d_name, "registry.", 9) || !strncmp(names[i]->d_name, "postal.", 7)) {
-			json_t *event = load_json(CANONICAL_DIR, names[i]->d_name);
+			json_t *event = tu_load_json(CANONICAL_DIR, names[i]->d_name);
 			assert_encode_refused(event, SESSION, LT_EINVAL, "the portal takes no");
 			assert_encode_refused(event, SESSION, LT_EINVAL, str(event, "type"));
 			json_decref(event);
 		}
 	}
-	free_files(names, n);
+	tu_files_free(names, n);
 }
 
 static void test_supplement_request_carries_old_and_new_due_dates(void **state)
@@ -524,7 +409,7 @@ static void test_status_is_implied_by_the_event_type_when_absent(void **state)
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-		json_t *event = load_json(CANONICAL_DIR, cases[i].sample);
+		json_t *event = tu_load_json(CANONICAL_DIR, cases[i].sample);
 		json_object_del(json_object_get(event, "dossier"), "status");
 		if (cases[i].channel)
 			json_object_set_new(json_object_get(event, "dossier"), "channel", json_string(cases[i].channel));
@@ -537,8 +422,8 @@ static void test_status_is_implied_by_the_event_type_when_absent(void **state)
 
 static void test_what_the_portal_needs_and_the_event_lacks_is_named(void **state)
 {
-	json_t *event = load_json(CANONICAL_DIR, "dossier.received.json");
-	json_t *step = load_json(CANONICAL_DIR, "dossier.step.json");
+	json_t *event = tu_load_json(CANONICAL_DIR, "dossier.received.json");
+	json_t *step = tu_load_json(CANONICAL_DIR, "dossier.step.json");
 	(void)state;
 	assert_encode_refused(event, NULL, LT_EAUTH, "log in first");
 	json_object_del(json_object_get(event, "dossier"), "channel");
@@ -560,7 +445,7 @@ static void test_what_the_portal_needs_and_the_event_lacks_is_named(void **state
 
 static void test_service_path_param_sets_the_request_path(void **state)
 {
-	json_t *event = load_json(CANONICAL_DIR, "dossier.received.json"), *body;
+	json_t *event = tu_load_json(CANONICAL_DIR, "dossier.received.json"), *body;
 	struct lt_request req;
 	struct lt_err err;
 	(void)state;
@@ -708,7 +593,7 @@ static void test_login_answer_yields_the_session_or_names_the_refusal(void **sta
 static void *decode_and_encode_many(void *arg)
 {
 	int *failures = arg;
-	json_t *event = load_json(CANONICAL_DIR, "dossier.received.json");
+	json_t *event = tu_load_json(CANONICAL_DIR, "dossier.received.json");
 	for (int i = 0; i < 200; i++) {
 		struct lt_err err;
 		struct lt_request req;
