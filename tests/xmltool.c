@@ -1,5 +1,5 @@
 /* xmltool.c — sign and verify XML-DSig documents from the command line with lienthong's
- * own code (gateway/sign_xml.c); used by tests/interop/check_xmldsig.sh.
+ * own code (gateway/sign_xml.c, verify_xml.c); used by tests/interop/check_xmldsig.sh.
  *
  *   xmltool sign KEY CERT [PASSWORD_FILE] < in.xml > out.xml
  *   xmltool verify TRUST.pem [PINNED.pem] < in.xml
