@@ -61,6 +61,12 @@ static void metrics_text(struct lt_gateway *gw, const struct lt_stats *st, struc
 		if (cfg->peers[i].url)
 			lt_buf_printf(b, "lienthong_inflight{peer=\"%s\"} %lld\n", cfg->peers[i].name,
 				      (long long)gw->counters[i].inflight);
+	lt_buf_printf(b, "# HELP lienthong_peer_breaker_open 1 while the peer's circuit breaker holds deliveries back.\n"
+			 "# TYPE lienthong_peer_breaker_open gauge\n");
+	for (size_t i = 0; i < cfg->npeers; i++)
+		if (cfg->peers[i].url)
+			lt_buf_printf(b, "lienthong_peer_breaker_open{peer=\"%s\"} %d\n", cfg->peers[i].name,
+				      gw->counters[i].breaker_open);
 	lt_buf_printf(b, "# HELP lienthong_queue_depth Deliveries not yet done (pending, in flight, waiting for order).\n"
 			 "# TYPE lienthong_queue_depth gauge\n");
 	for (size_t i = 0; i < cfg->npeers; i++) {

@@ -206,12 +206,21 @@ static void gateway_key(struct parse_state *st, int line, const char *k, const c
 
 static void retry_key(struct parse_state *st, int line, const char *k, const char *v)
 {
+	if (strcmp(k, "breaker_failures") == 0) {
+		char *end;
+		long n = strtol(v, &end, 10);
+		if (*v == '\0' || *end || n < 0 || n > 1000)
+			ERR(line, "breaker_failures must be a number of attempts from 0 (no breaker) to 1000, not \"%s\"", v);
+		else
+			st->c->breaker_failures = (int)n;
+		return;
+	}
 	int64_t ms = lt_parse_duration(v);
 	int64_t *dst = strcmp(k, "initial") == 0 ? &st->c->retry_initial_ms :
 		       strcmp(k, "max_delay") == 0 ? &st->c->retry_max_delay_ms :
 		       strcmp(k, "max_age") == 0 ? &st->c->retry_max_age_ms : NULL;
 	if (!dst)
-		ERR(line, "unknown key \"%s\" in [retry] (known: initial, max_delay, max_age)", k);
+		ERR(line, "unknown key \"%s\" in [retry] (known: initial, max_delay, max_age, breaker_failures)", k);
 	else if (ms <= 0)
 		ERR(line, "%s must be a positive duration like 1s, 10m or 72h, not \"%s\"", k, v);
 	else
@@ -512,6 +521,7 @@ int lt_config_load(const char *path, struct lt_config **out, struct lt_buf *erro
 	c->retry_initial_ms = 1000;
 	c->retry_max_delay_ms = 600000;
 	c->retry_max_age_ms = 72 * 3600000LL;
+	c->breaker_failures = 5;
 	c->tls = 1;
 	c->sla_interval_ms = 60000;
 	c->replay_window_ms = 300000;

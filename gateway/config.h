@@ -72,6 +72,7 @@ struct lt_config {
 	size_t max_backlog;     /* pending deliveries before 503 */
 	int workers;            /* worker threads; 0 = one per CPU */
 	int64_t retry_initial_ms, retry_max_delay_ms, retry_max_age_ms;
+	int breaker_failures;           /* attempts in a row that find a peer down before its breaker opens */
 	char *holidays;         /* [sla] holidays: days off besides weekends */
 	int64_t sla_interval_ms; /* [sla] check_interval: how often the overdue watchdog looks */
 	struct lt_unit_map *units;  /* [units]: administrative-unit codes that changed */

@@ -26,6 +26,7 @@
 #define MAX_RESENDS 3           /* LT_RESEND in a row before backing off */
 #define LOGIN_RETRY_MS 5000
 #define REWRITE_MS 1000         /* an outcome the store refused is written again after this */
+#define BREAKER_MAX_MS 60000    /* an open breaker probes at least this often (or retry.max_delay) */
 
 enum login_state { LOGIN_NONE, LOGIN_RUNNING, LOGIN_OK };
 
@@ -45,6 +46,7 @@ struct peer_q {
 	enum login_state login;
 	char session[512];
 	struct attempt *unrecorded; /* outcomes the store failed to write, to be written again */
+	struct lt_breaker breaker;
 };
 
 struct lt_dispatch {
@@ -63,6 +65,7 @@ struct attempt {
 	struct peer_q *pq;
 	struct lt_claimed row;
 	struct attempt *next;   /* in pq->unrecorded */
+	int probe;              /* the one attempt an open breaker lets through */
 };
 
 #define ATTEMPT_OF_JOB(j) ((struct attempt *)((char *)(j) - offsetof(struct attempt, job)))
@@ -211,6 +214,35 @@ static void route_carried(struct attempt *a, json_t *carried)
 }
 
 /* An attempt ended (answer, error or timeout): decide, log, commit. */
+/* Tell the peer's breaker how the attempt went; log when it opens or closes. */
+static void note_breaker(struct attempt *a, const struct lt_xfer *t)
+{
+	struct peer_q *pq = a->pq;
+	const struct lt_config *cfg = pq->gw->cfg;
+	int down = t->cc != CURLE_OK || t->status >= 500;
+	int64_t max_ms = cfg->retry_max_delay_ms < BREAKER_MAX_MS ? cfg->retry_max_delay_ms : BREAKER_MAX_MS;
+	enum lt_breaker_change ch = lt_breaker_record(&pq->breaker, down, lt_mono_ms(), cfg->breaker_failures, max_ms);
+	pq->gw->counters[pq->peer->index].breaker_open = pq->breaker.open;
+	if (ch == LT_BREAKER_OPENED)
+		lt_log(LT_WARN, "peer.breaker_open",
+		       json_pack("{s:s,s:i,s:I,s:s,s:s}", "peer", pq->peer->name, "failures", pq->breaker.failures,
+				 "probe_in_ms", (json_int_t)pq->breaker.period_ms, "dossier_code", a->row.dossier_code,
+				 "message_id", a->row.event_id),
+		       "%s looks down (%d attempts in a row failed, last: %s): no more attempts until a probe in %lld ms",
+		       pq->peer->name, pq->breaker.failures, t->cc != CURLE_OK ? t->error : "a 5xx answer",
+		       (long long)pq->breaker.period_ms);
+	else if (ch == LT_BREAKER_CLOSED)
+		lt_log(LT_INFO, "peer.breaker_closed",
+		       json_pack("{s:s,s:s,s:s}", "peer", pq->peer->name, "dossier_code", a->row.dossier_code,
+				 "message_id", a->row.event_id),
+		       "%s answers again: deliveries resume", pq->peer->name);
+	else if (a->probe)
+		lt_log(LT_INFO, "peer.breaker_probe",
+		       json_pack("{s:s,s:I,s:s,s:s}", "peer", pq->peer->name, "probe_in_ms", (json_int_t)pq->breaker.period_ms,
+				 "dossier_code", a->row.dossier_code, "message_id", a->row.event_id),
+		       "%s is still down; next probe in %lld ms", pq->peer->name, (long long)pq->breaker.period_ms);
+}
+
 static void attempt_ended(struct lt_xfer *t)
 {
 	struct attempt *a = ATTEMPT_OF_XFER(t);
@@ -237,6 +269,8 @@ static void attempt_ended(struct lt_xfer *t)
 	if (t->cc != CURLE_OK)
 		lt_err_set(&err, LT_EIO, "%s", t->error);
 	route_carried(a, carried);
+
+	note_breaker(a, t);
 
 	int64_t now = lt_now_ms();
 	struct lt_finish *f = &a->fin;
@@ -334,6 +368,8 @@ static void encode_done(struct lt_job *job)
 		a->encode_rc = LT_EBUSY;
 	}
 	if (a->encode_rc) {
+		if (a->probe)
+			pq->breaker.probing = 0;        /* it never reached the peer */
 		struct lt_finish *f = &a->fin;
 		f->op.kind = LT_OP_FINISH;
 		f->op.done = finish_done;
@@ -357,6 +393,8 @@ static void encode_done(struct lt_job *job)
 	}
 	if (gw->dispatch->draining) {
 		/* shutting down: left in flight, sent after restart */
+		if (a->probe)
+			pq->breaker.probing = 0;
 		pq->inflight--;
 		gw->dispatch->busy--;
 		attempt_free(a);
@@ -369,11 +407,12 @@ static void encode_done(struct lt_job *job)
 	lt_xfer_start(gw, &a->x);
 }
 
-static void start_attempt(struct peer_q *pq, struct lt_claimed *row)
+static void start_attempt(struct peer_q *pq, struct lt_claimed *row, int probe)
 {
 	struct lt_gateway *gw = pq->gw;
 	struct attempt *a = calloc(1, sizeof *a);
 	a->pq = pq;
+	a->probe = probe;
 	a->row = *row;
 	row->body = NULL;
 	snprintf(a->x.session, sizeof a->x.session, "%s", pq->session);
@@ -552,7 +591,15 @@ static void claim(struct peer_q *pq)
 			}
 			pq->tokens -= 1;
 		}
-		start_attempt(pq, &pq->ready[started++]);
+		int64_t wait = 0;
+		if (!lt_breaker_allow(&pq->breaker, lt_mono_ms(), &wait)) {
+			if (pq->peer->rate > 0)
+				pq->tokens += 1;
+			if (wait >= 0)
+				arm_timer(pq, lt_now_ms() + wait + 1);
+			break;
+		}
+		start_attempt(pq, &pq->ready[started++], pq->breaker.probing);
 	}
 	if (started) {
 		memmove(pq->ready, pq->ready + started, (size_t)(pq->nready - started) * sizeof *pq->ready);

@@ -24,6 +24,7 @@ struct lt_peer_counters {
 	int64_t events_in;
 	int64_t delivered, retried, dead, attempts;
 	int64_t inflight;
+	int breaker_open;           /* the peer's circuit breaker is open */
 };
 
 struct lt_gateway {
@@ -63,5 +64,29 @@ int64_t lt_retry_delay(int attempt, int64_t initial_ms, int64_t max_delay_ms, in
 
 /* Parse Retry-After (delta seconds or an HTTP date) into ms from now; 0 if absent or bad. */
 int64_t lt_parse_retry_after(const char *v);
+
+/* A per-peer circuit breaker. After `threshold` attempts in a row find the
+ * peer down (no connection, a timeout, a reset, a 5xx), it opens: no attempt
+ * starts until a probe is due, then exactly one attempt probes the peer. A
+ * probe that finds the peer up closes it; one that fails opens it again for
+ * twice as long, from 1 s up to `max_ms`. Loop thread only. */
+struct lt_breaker {
+	int failures;           /* in a row */
+	int open;
+	int probing;            /* the probe attempt is in flight */
+	int64_t probe_at_ms;    /* monotonic */
+	int64_t period_ms;
+	int64_t trips;
+};
+
+/* May an attempt start at now_ms? 0 = not now: wait *wait_ms (-1 = until the probe ends). */
+int lt_breaker_allow(struct lt_breaker *b, int64_t now_ms, int64_t *wait_ms);
+
+enum lt_breaker_change { LT_BREAKER_SAME, LT_BREAKER_OPENED, LT_BREAKER_CLOSED };
+
+/* Record how an attempt went (down: the peer did not answer, or answered
+ * 5xx); says whether the breaker opened or closed. threshold 0 = never opens. */
+enum lt_breaker_change lt_breaker_record(struct lt_breaker *b, int down, int64_t now_ms, int threshold,
+					 int64_t max_ms);
 
 #endif

@@ -92,3 +92,46 @@ void lt_event_id(char out[27])
 	}
 	out[26] = '\0';
 }
+
+int lt_breaker_allow(struct lt_breaker *b, int64_t now_ms, int64_t *wait_ms)
+{
+	if (!b->open)
+		return 1;
+	if (b->probing) {
+		*wait_ms = -1;
+		return 0;
+	}
+	if (now_ms < b->probe_at_ms) {
+		*wait_ms = b->probe_at_ms - now_ms;
+		return 0;
+	}
+	b->probing = 1;
+	return 1;
+}
+
+enum lt_breaker_change lt_breaker_record(struct lt_breaker *b, int down, int64_t now_ms, int threshold,
+					 int64_t max_ms)
+{
+	if (!down) {
+		int was_open = b->open;
+		b->failures = 0;
+		b->open = b->probing = 0;
+		b->period_ms = 0;
+		return was_open ? LT_BREAKER_CLOSED : LT_BREAKER_SAME;
+	}
+	b->failures++;
+	if (b->open && !b->probing)
+		return LT_BREAKER_SAME;         /* an attempt started before it opened */
+	if (!b->open && (threshold <= 0 || b->failures < threshold))
+		return LT_BREAKER_SAME;
+	int was_open = b->open;
+	b->period_ms = b->period_ms ? b->period_ms * 2 : 1000;
+	if (b->period_ms > max_ms)
+		b->period_ms = max_ms > 0 ? max_ms : 1;
+	b->open = 1;
+	b->probing = 0;
+	b->probe_at_ms = now_ms + b->period_ms;
+	if (!was_open)
+		b->trips++;
+	return was_open ? LT_BREAKER_SAME : LT_BREAKER_OPENED;
+}
