@@ -47,6 +47,8 @@ struct peer_q {
 	char session[512];
 	struct attempt *unrecorded; /* outcomes the store failed to write, to be written again */
 	struct lt_breaker breaker;
+	int resync;             /* a claim's commit failed: its rows may be in flight in the store */
+	int resyncing;          /* the resync op is in the store */
 };
 
 struct lt_dispatch {
@@ -536,6 +538,10 @@ static void claim_done(struct lt_store_op *op)
 	if (op->rc) {
 		lt_log(LT_ERROR, "dispatch.claim_failed", json_pack("{s:s}", "peer", pq->peer->name),
 		       "cannot read the queue: %s; trying again in 1 s", op->err.msg);
+		/* the commit failed, but a failing disk may still have written it: those
+		 * deliveries would stay in flight with no attempt. Resync once the store is back. */
+		pq->resync = 1;
+		pq->maybe_more = 0;
 		arm_timer(pq, lt_now_ms() + 1000);
 	} else if (d->draining) {
 		/* claimed while shutting down: left in flight, sent after restart */
@@ -562,6 +568,51 @@ static void claim_done(struct lt_store_op *op)
 	claim(pq);
 }
 
+static void resync_done(struct lt_store_op *op)
+{
+	struct lt_release *r = (struct lt_release *)op;
+	struct peer_q *pq = op->arg;
+	pq->gw->dispatch->busy--;
+	pq->resyncing = 0;
+	if (op->rc) {
+		free(r);
+		arm_timer(pq, lt_now_ms() + 1000);     /* the store is still down: not again at once */
+		return;
+	} else {
+		pq->resync = 0;
+		lt_log(r->n ? LT_WARN : LT_INFO, "dispatch.resynced", json_pack("{s:s,s:i}", "peer", pq->peer->name, "returned", r->n),
+		       "store is back: %d deliveries to %s left in flight by a failed commit go back to the queue", r->n,
+		       pq->peer->name);
+		pq->maybe_more = 1;
+	}
+	free(r);
+	claim(pq);
+}
+
+/* After a failed claim: once nothing of this peer is in flight or waiting to
+ * be written, every delivery the store shows in flight to it is an orphan of
+ * a commit that failed yet reached the disk; they go back to the queue. */
+static void resync(struct peer_q *pq)
+{
+	struct lt_gateway *gw = pq->gw;
+	if (pq->resyncing || pq->claiming || pq->inflight || pq->unrecorded)
+		return;
+	for (int k = 0; k < pq->nready; k++)
+		free(pq->ready[k].body);
+	pq->nready = 0;                 /* claimed, never started: the same update returns them */
+	struct lt_release *r = calloc(1, sizeof *r);
+	r->op.kind = LT_OP_RELEASE;
+	r->op.done = resync_done;
+	r->op.arg = pq;
+	r->dest = pq->peer->name;
+	if (lt_store_submit(gw->store, &r->op)) {
+		free(r);
+		return;
+	}
+	pq->resyncing = 1;
+	gw->dispatch->busy++;
+}
+
 /* Start what the limits allow from the claimed batch, and claim the next
  * batch (up to one batch ahead of what is in flight) while the store may
  * hold more. Called on every change: a kick, a timer, a slot freed. */
@@ -571,6 +622,10 @@ static void claim(struct peer_q *pq)
 	struct lt_dispatch *d = gw->dispatch;
 	if (d->draining)
 		return;
+	if (pq->resync) {
+		resync(pq);
+		return;
+	}
 	if (pq->peer->adapter->login && pq->login != LOGIN_OK) {
 		if (pq->login == LOGIN_NONE)
 			start_login(pq);

@@ -95,6 +95,8 @@ struct lt_release {
 	struct lt_store_op op;
 	int64_t *ids;                   /* owned by the caller */
 	int n;
+	const char *dest;               /* instead of ids: every delivery to dest in flight (the
+					 * dispatcher holds none); n is then set to how many */
 };
 
 /* Read a pull peer's stored cursor ("" when none). */

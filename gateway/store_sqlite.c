@@ -50,7 +50,7 @@ static const char *const schema_sql =
 enum {
 	Q_MSG_GET, Q_MSG_PUT, Q_MSG_BY_DIGEST, Q_DOSSIER_SEQ, Q_EVENT_PUT, Q_CHAIN_BUSY, Q_DELIVERY_PUT,
 	Q_READY, Q_MARK_INFLIGHT, Q_NEXT_DUE, Q_ATTEMPT_PUT, Q_DONE, Q_RETRY, Q_PROMOTE,
-	Q_STATS, Q_COUNTS, Q_REFUSAL, Q_CURSOR_GET, Q_CURSOR_PUT, Q_DOSSIER_GET, Q_DOSSIER_PUT, Q_OVERDUE, Q_UNCLAIM, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
+	Q_STATS, Q_COUNTS, Q_REFUSAL, Q_CURSOR_GET, Q_CURSOR_PUT, Q_DOSSIER_GET, Q_DOSSIER_PUT, Q_OVERDUE, Q_UNCLAIM, Q_UNCLAIM_DEST, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
 	Q_COUNT
 };
 
@@ -75,8 +75,11 @@ static const char *const sql[Q_COUNT] = {
 		   " last_error = ?6, last_response = ?7 WHERE id = ?1",
 	[Q_RETRY] = "UPDATE deliveries SET state = 0, attempts = ?2, updated_at = ?3, next_at = ?4,"
 		    " last_status = ?5, last_error = ?6, last_response = ?7, flags = ?8 WHERE id = ?1",
+	/* the chain's next delivery, unless the chain has a head already (an outcome written
+	 * again after a commit whose result was unknown must not release a second one) */
 	[Q_PROMOTE] = "UPDATE deliveries SET state = 0, next_at = ?3 WHERE id ="
-		      " (SELECT id FROM deliveries WHERE dest = ?1 AND dossier_code = ?2 AND state = 4 ORDER BY id LIMIT 1)",
+		      " (SELECT id FROM deliveries WHERE dest = ?1 AND dossier_code = ?2 AND state = 4 ORDER BY id LIMIT 1)"
+		      " AND NOT EXISTS (SELECT 1 FROM deliveries WHERE dest = ?1 AND dossier_code = ?2 AND state IN (0, 1))",
 	[Q_STATS] = "SELECT dest, state, COUNT(*), MIN(created_at) FROM deliveries"
 		    " WHERE state IN (0, 1, 3, 4) GROUP BY dest, state",
 	[Q_COUNTS] = "SELECT (SELECT COUNT(*) FROM events), (SELECT COUNT(*) FROM messages)",
@@ -95,6 +98,7 @@ static const char *const sql[Q_COUNT] = {
 		      " AND due_at < ?1 AND paused_at = 0 AND status NOT IN (3, 7, 8, 9, 10)"
 		      " AND overdue_notified_for <> due_at LIMIT 500",
 	[Q_UNCLAIM] = "UPDATE deliveries SET state = 0 WHERE id = ?1 AND state = 1",
+	[Q_UNCLAIM_DEST] = "UPDATE deliveries SET state = 0 WHERE dest = ?1 AND state = 1",
 	[Q_SAVEPOINT] = "SAVEPOINT op",
 	[Q_RELEASE] = "RELEASE op",
 	[Q_ROLLBACK_TO] = "ROLLBACK TO op",
@@ -671,6 +675,14 @@ static int sq_overdue(void *db, struct lt_overdue *op)
 static int sq_unclaim(void *db, struct lt_release *op)
 {
 	struct sq *q = db;
+	if (op->dest) {
+		sqlite3_stmt *s = stmt(q, Q_UNCLAIM_DEST);
+		bind_text(s, 1, op->dest);
+		if (sqlite3_step(s) != SQLITE_DONE)
+			return sq_fail(q, &op->op.err, "returning deliveries to the queue");
+		op->n = sqlite3_changes(q->db);
+		return LT_OK;
+	}
 	for (int i = 0; i < op->n; i++) {
 		sqlite3_stmt *s = stmt(q, Q_UNCLAIM);
 		sqlite3_bind_int64(s, 1, op->ids[i]);
