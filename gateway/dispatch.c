@@ -581,12 +581,13 @@ static void resync_done(struct lt_store_op *op)
 	} else {
 		pq->resync = 0;
 		lt_log(r->n ? LT_WARN : LT_INFO, "dispatch.resynced", json_pack("{s:s,s:i}", "peer", pq->peer->name, "returned", r->n),
-		       "store is back: %d deliveries to %s left in flight by a failed commit go back to the queue", r->n,
-		       pq->peer->name);
-		pq->maybe_more = 1;
+		       "store answers again: %d deliveries to %s left in flight by a failed commit go back to the queue",
+		       r->n, pq->peer->name);
 	}
 	free(r);
-	claim(pq);
+	/* claim again a second after the failed claim, not at once: a full disk
+	 * still takes this update (it changes nothing) but fails every claim */
+	arm_timer(pq, lt_now_ms() + 1000);
 }
 
 /* After a failed claim: once nothing of this peer is in flight or waiting to
