@@ -49,6 +49,9 @@ def test_pulled_changes_are_delivered_once_and_the_cursor_survives_a_restart(tmp
     assert "65ed2f1ac4a1b7302e9d0a20" in cursor
     polls = [r for r in office.received() if r["path"].startswith("/dossiers/search")]
     assert len(polls) >= 2 and "updated-since" in polls[-1]["path"] and "after-id" in polls[-1]["path"]
+    # both outcomes written first: a delivery in flight at a kill -9 is rightly sent again
+    wait_until(lambda: gw.query("SELECT COUNT(*) FROM deliveries WHERE state = 2") == [(2,)],
+               what="both deliveries recorded as done")
     gw.kill9()
     gw.start()
     wait_until(lambda: len([r for r in office.received() if r["path"].startswith("/dossiers/search")]) > len(polls) + 1)
