@@ -91,6 +91,17 @@ def jws_detached(body, key_path, cert_path, jti, iat=None, alg=None, header=None
 
 
 @functools.lru_cache(maxsize=None)
+def signed_post(conn, peer, mid, data):
+    """POST data to /v1/inbound/{peer} on an open connection, signed by the
+    peer's key; (status, decoded answer). For senders that keep a connection."""
+    f = peer_files(peer)
+    conn.request("POST", "/v1/inbound/%s" % peer, body=data, headers={
+        "Content-Type": "application/json", "X-Message-Id": mid,
+        "X-Signature": jws_detached(data, f["sign_key"], f["sign_cert"], mid)})
+    r = conn.getresponse()
+    return r.status, json.loads(r.read())
+
+
 def client_context(name, kind=None):
     """TLS client context presenting the dev-PKI certificate of `name` (None: no certificate)."""
     ctx = ssl.create_default_context(cafile=pki("trust.pem", kind=kind))

@@ -21,7 +21,7 @@ import os
 import threading
 import time
 
-from harness import INSTRUMENTED, SLOW, VALGRIND, Gateway, Peersim, event, jws_detached, peer_files, wait_until
+from harness import INSTRUMENTED, SLOW, VALGRIND, Gateway, Peersim, event, signed_post, wait_until
 
 MINUTES = float(os.environ.get("LT_FAULT_MINUTES", "0") or 0)
 SCALE = 3 if MINUTES > 0 else 1           # phase lengths are multiplied by this
@@ -91,14 +91,6 @@ class PacedSender(threading.Thread):
         self.stop_flag = False
         self.error = None
 
-    def post(self, conn, mid, data):
-        f = peer_files("peer-a")
-        conn.request("POST", "/v1/inbound/peer-a", body=data, headers={
-            "Content-Type": "application/json", "X-Message-Id": mid,
-            "X-Signature": jws_detached(data, f["sign_key"], f["sign_cert"], mid)})
-        r = conn.getresponse()
-        return r.status, json.loads(r.read())
-
     def run(self):
         try:
             self.send_all()
@@ -119,7 +111,7 @@ class PacedSender(threading.Thread):
             while not self.stop_flag:
                 try:
                     conn = conn or self.gw.connect("peer-a", timeout=10)
-                    status, doc = self.post(conn, mid, data)
+                    status, doc = signed_post(conn, "peer-a", mid, data)
                 except (OSError, http.client.HTTPException, ValueError):
                     status = None
                     if conn:
