@@ -2,6 +2,7 @@
 #include "adapter.h"
 #include "config.h"
 #include "jsonschema.h"
+#include "mapping.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -23,11 +24,9 @@ static int canonical_init(struct lt_err *err)
 static int canonical_decode(const struct lt_peer *peer, const char *body, size_t len, json_t *out,
 			    struct lt_err *err)
 {
-	json_error_t jerr;
-	json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *doc = lt_json_parse("body", body, len, 0, err);
 	if (!doc)
-		return lt_err_set(err, LT_EINVAL, "body is not valid JSON: %s at line %d column %d",
-				  jerr.text, jerr.line, jerr.column);
+		return err->code;
 	int rc = lt_schema_validate(schema, doc, err);
 	if (rc) {
 		json_decref(doc);

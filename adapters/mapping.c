@@ -253,3 +253,13 @@ void lt_json_put_str(json_t *o, const char *key, const char *value)
 	if (value && *value)
 		json_object_set_new(o, key, json_string(value));
 }
+
+json_t *lt_json_parse(const char *what, const char *s, size_t len, size_t flags, struct lt_err *err)
+{
+	json_error_t jerr;
+	json_t *doc = json_loadb(s ? s : "", s ? len : 0, JSON_REJECT_DUPLICATES | flags, &jerr);
+	if (!doc)
+		lt_err_set(err, LT_EINVAL, "%s is not valid JSON: %s at line %d column %d", what, jerr.text, jerr.line,
+			   jerr.column);
+	return doc;
+}

@@ -62,4 +62,8 @@ const json_t *lt_json_dig(const json_t *o, const char *path);
 const char *lt_json_str(const json_t *o, const char *path);
 void lt_json_put_str(json_t *o, const char *key, const char *value);
 
+/* Parse a peer's JSON (duplicate keys refused, plus `flags`), or NULL with
+ * LT_EINVAL in err: "<what> is not valid JSON: <reason> at line L column C". */
+json_t *lt_json_parse(const char *what, const char *s, size_t len, size_t flags, struct lt_err *err);
+
 #endif

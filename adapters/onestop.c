@@ -423,11 +423,9 @@ out:
 static int onestop_decode(const struct lt_peer *peer, const char *body, size_t len, json_t *out,
 			  struct lt_err *err)
 {
-	json_error_t jerr;
-	json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *doc = lt_json_parse("body", body, len, 0, err);
 	if (!doc)
-		return lt_err_set(err, LT_EINVAL, "body is not valid JSON: %s at line %d column %d", jerr.text,
-				  jerr.line, jerr.column);
+		return err->code;
 	int rc = lt_schema_validate(push_schema, doc, err);
 	json_t *events = json_array(), *list = json_object_get(doc, "events"), *item;
 	size_t i;
@@ -528,11 +526,9 @@ static int onestop_poll_result(const struct lt_peer *peer, const struct lt_respo
 		return lt_err_set(err, LT_EIO, rsp->status ? "search answered %ld" : "no answer from search", rsp->status);
 	if (next_cursor[0] && parse_cursor(next_cursor, &from, err))
 		return LT_EINVAL;
-	json_error_t jerr;
-	json_t *doc = json_loadb(rsp->body ? rsp->body : "", rsp->body ? rsp->len : 0, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *doc = lt_json_parse("search answer", rsp->body, rsp->len, 0, err);
 	if (!doc)
-		return lt_err_set(err, LT_EINVAL, "search answer is not valid JSON: %s at line %d column %d",
-				  jerr.text, jerr.line, jerr.column);
+		return err->code;
 	int rc = lt_schema_validate(page_schema, doc, err), moved = 0;
 	json_t *events = json_array(), *rec;
 	size_t i;

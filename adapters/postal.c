@@ -233,11 +233,9 @@ static int intake_event(const struct lt_peer *peer, const json_t *m, json_t *eve
  * LT_EINVAL for bad JSON, LT_ESCHEMA naming the field otherwise. */
 static int postal_decode(const struct lt_peer *peer, const char *body, size_t len, json_t *out, struct lt_err *err)
 {
-	json_error_t jerr;
-	json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr), *events, *u;
+	json_t *doc = lt_json_parse("body", body, len, JSON_DECODE_ANY, err), *events, *u;
 	if (!doc)
-		return lt_err_set(err, LT_EINVAL, "body is not valid JSON: %s at line %d column %d", jerr.text,
-				  jerr.line, jerr.column);
+		return err->code;
 	const json_t *type = json_object_get(doc, "type");
 	int intake = type != NULL, rc;
 	size_t i;

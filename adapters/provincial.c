@@ -287,11 +287,9 @@ static json_t *record_to_event(const struct lt_peer *peer, const char *madonvi, 
 static int provincial_decode(const struct lt_peer *peer, const char *body, size_t len, json_t *out,
 			     struct lt_err *err)
 {
-	json_error_t jerr;
-	json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *doc = lt_json_parse("body", body, len, 0, err);
 	if (!doc)
-		return lt_err_set(err, LT_EINVAL, "body is not valid JSON: %s at line %d column %d", jerr.text,
-				  jerr.line, jerr.column);
+		return err->code;
 	int rc = lt_schema_validate(schemas[S_INBOUND], doc, err);
 	json_t *events = json_array(), *rec;
 	const char *madonvi = lt_json_str(doc, "madonvi");
