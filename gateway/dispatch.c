@@ -119,6 +119,38 @@ int lt_dispatch_sign(const struct lt_gateway *gw, const struct lt_peer *peer, co
 
 /* ---- outcomes ---- */
 
+/* Events the answer carried are stored now: log and route them. */
+static void log_carried(struct attempt *a)
+{
+	struct peer_q *pq = a->pq;
+	struct lt_gateway *gw = pq->gw;
+	size_t i;
+	json_t *ev;
+	json_array_foreach(a->fin.carried, i, ev) {
+		json_t *dests = json_array_get(a->fin.carried_routes, i);
+		gw->counters[pq->peer->index].events_in++;
+		lt_log(LT_INFO, json_array_size(dests) ? "event.received" : "event.unrouted",
+		       json_pack("{s:O,s:s,s:s,s:O,s:O,s:O}", "dossier_code", json_object_get(ev, "dossier_code"),
+				 "message_id", a->row.event_id, "peer", pq->peer->name, "event_id",
+				 json_object_get(ev, "event_id"), "type", json_object_get(ev, "type"), "routed_to",
+				 dests),
+		       "event carried by the answer of %s", pq->peer->name);
+		size_t j;
+		json_t *d;
+		json_array_foreach(dests, j, d)
+			lt_dispatch_kick(gw, json_string_value(d));
+		if (!json_array_size(dests))
+			gw->events_unrouted++;
+	}
+}
+
+/* The fields of a log line about one delivery. */
+static json_t *delivery_fields(const struct attempt *a)
+{
+	return json_pack("{s:s,s:s,s:s,s:I}", "dossier_code", a->row.dossier_code, "message_id", a->row.event_id,
+			 "peer", a->pq->peer->name, "delivery_id", (json_int_t)a->row.id);
+}
+
 static void finish_done(struct lt_store_op *op)
 {
 	struct attempt *a = (struct attempt *)op;
@@ -131,8 +163,7 @@ static void finish_done(struct lt_store_op *op)
 		 * Until then the delivery stays in flight and its dossier's next
 		 * delivery waits, so nothing is sent twice or out of order. */
 		lt_log(LT_ERROR, "delivery.unrecorded",
-		       json_pack("{s:s,s:s,s:s,s:I}", "dossier_code", a->row.dossier_code, "message_id", a->row.event_id,
-				 "peer", pq->peer->name, "delivery_id", (json_int_t)a->row.id),
+		       delivery_fields(a),
 		       "could not record the attempt (%s); writing it again in %d ms", op->err.msg, REWRITE_MS);
 		a->next = pq->unrecorded;
 		pq->unrecorded = a;
@@ -141,30 +172,16 @@ static void finish_done(struct lt_store_op *op)
 	}
 	if (op->rc) {
 		lt_log(LT_ERROR, "delivery.unrecorded",
-		       json_pack("{s:s,s:s,s:s,s:I}", "dossier_code", a->row.dossier_code, "message_id", a->row.event_id,
-				 "peer", pq->peer->name, "delivery_id", (json_int_t)a->row.id),
+		       delivery_fields(a),
 		       "could not record the attempt (%s); the delivery stays in flight and is sent again after restart",
 		       op->err.msg);
-	} else if (a->fin.carried) {
-		/* events the answer carried are stored now: log and route them */
-		size_t i;
-		json_t *ev;
-		json_array_foreach(a->fin.carried, i, ev) {
-			json_t *dests = json_array_get(a->fin.carried_routes, i);
-			gw->counters[pq->peer->index].events_in++;
-			lt_log(LT_INFO, json_array_size(dests) ? "event.received" : "event.unrouted",
-			       json_pack("{s:O,s:s,s:s,s:O,s:O,s:O}", "dossier_code", json_object_get(ev, "dossier_code"),
-					 "message_id", a->row.event_id, "peer", pq->peer->name, "event_id",
-					 json_object_get(ev, "event_id"), "type", json_object_get(ev, "type"), "routed_to",
-					 dests),
-			       "event carried by the answer of %s", pq->peer->name);
-			size_t j;
-			json_t *d;
-			json_array_foreach(dests, j, d)
-				lt_dispatch_kick(gw, json_string_value(d));
-			if (!json_array_size(dests))
-				gw->events_unrouted++;
-		}
+	} else {
+		if (a->fin.recorded_before)
+			lt_log(LT_WARN, "delivery.recorded_before",
+			       delivery_fields(a),
+			       "the attempt's outcome was on disk already: the commit reported failed had landed");
+		if (a->fin.carried)
+			log_carried(a);
 	}
 	attempt_free(a);
 	pq->maybe_more = 1;     /* the next delivery of the dossier, or a retry, may be ready now */

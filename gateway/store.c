@@ -34,6 +34,7 @@ struct lt_store {
 	int closing;
 	int healthy;
 	int64_t backlog;        /* deliveries not yet done or dead, kept up to date after each commit */
+	int recount;            /* a commit failed: what reached the disk is unknown, count again */
 	/* commit latency, written by the store thread under lock */
 	double commit_sum_ms;
 	int64_t commit_count;
@@ -76,7 +77,7 @@ static int64_t backlog_delta(struct lt_store_op *batch)
 			d += routes_size(((struct lt_ingest *)op)->routes);
 		else if (op->kind == LT_OP_OVERDUE)
 			d += routes_size(((struct lt_overdue *)op)->routes);
-		else if (op->kind == LT_OP_FINISH) {
+		else if (op->kind == LT_OP_FINISH && !((struct lt_finish *)op)->recorded_before) {
 			struct lt_finish *f = (struct lt_finish *)op;
 			d += routes_size(f->carried_routes) - (f->verdict != 1 /* LT_RETRY */);
 		}
@@ -88,7 +89,6 @@ static int64_t backlog_delta(struct lt_store_op *batch)
 static void run_batch(struct lt_store *s, struct lt_store_op *batch)
 {
 	struct lt_err err = { 0 };
-	int64_t t0 = lt_mono_ms();
 	struct timespec ts0, ts1;
 	clock_gettime(CLOCK_MONOTONIC, &ts0);
 	struct lt_err fault = { 0 };
@@ -124,12 +124,18 @@ static void run_batch(struct lt_store *s, struct lt_store_op *batch)
 		lt_log(LT_ERROR, "store.write_failed", json_pack("{s:s}", "error", fault.msg),
 		       "the store refused a write: %s", fault.msg);
 	}
-	int64_t delta = rc ? 0 : backlog_delta(batch);
+	int64_t delta = rc ? 0 : backlog_delta(batch), counted = -1;
+	/* A commit reported failed may still have reached the disk (a failing
+	 * fsync), and a message refused then may come back as a duplicate: the
+	 * running count no longer knows, so the first good commit counts again. */
+	if (rc || fault.code)
+		s->recount = 1;
+	else if (s->recount && s->be->count_backlog(s->db, &counted, &err) == 0)
+		s->recount = 0;
 	clock_gettime(CLOCK_MONOTONIC, &ts1);
 	double ms = (ts1.tv_sec - ts0.tv_sec) * 1e3 + (ts1.tv_nsec - ts0.tv_nsec) / 1e6;
-	(void)t0;
 	pthread_mutex_lock(&s->lock);
-	s->backlog += delta;
+	s->backlog = counted >= 0 ? counted : s->backlog + delta;
 	s->healthy = rc == 0 && !fault.code;
 	s->commit_sum_ms += ms;
 	s->commit_count++;
@@ -195,6 +201,12 @@ int lt_store_open(const char *dsn, const struct lt_calendar *cal, struct event_b
 			be = backends[i];
 	if (!be)
 		return lt_err_set(err, LT_ECONFIG, "store \"%s\": no backend for this scheme", dsn);
+	return lt_store_open_backend(be, dsn, cal, base, out, err);
+}
+
+int lt_store_open_backend(const struct lt_store_backend *be, const char *dsn, const struct lt_calendar *cal,
+			  struct event_base *base, struct lt_store **out, struct lt_err *err)
+{
 	struct lt_store *s = calloc(1, sizeof *s);
 	s->be = be;
 	int rc = be->open(dsn, cal, &s->db, err);

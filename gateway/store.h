@@ -88,6 +88,8 @@ struct lt_finish {
 	int flags;                      /* delivery flags for the next attempt */
 	json_t *carried;                /* events the answer carried (each with event_id), or NULL; owned */
 	json_t *carried_routes;         /* their destinations, parallel; owned */
+	int recorded_before;            /* set by the store: this outcome was already written (a
+					 * commit reported failed had reached the disk); nothing changed */
 };
 
 /* Give claimed deliveries that were never sent back to the queue. */
@@ -174,6 +176,7 @@ struct lt_store_backend {
 	void (*close)(void *db);
 	void (*detach)(void *db);       /* let go of the files after a failure; begin reattaches */
 	int (*recover)(void *db, int64_t *backlog, struct lt_err *err);
+	int (*count_backlog)(void *db, int64_t *backlog, struct lt_err *err);
 	int (*begin)(void *db, struct lt_err *err);
 	int (*commit)(void *db, struct lt_err *err);
 	void (*rollback)(void *db);
@@ -190,5 +193,9 @@ struct lt_store_backend {
 };
 
 extern const struct lt_store_backend lt_store_sqlite;
+
+/* lt_store_open with a given backend (tests wrap one to inject faults). */
+int lt_store_open_backend(const struct lt_store_backend *be, const char *dsn, const struct lt_calendar *cal,
+			  struct event_base *base, struct lt_store **out, struct lt_err *err);
 
 #endif

@@ -71,10 +71,11 @@ static const char *const sql[Q_COUNT] = {
 	[Q_NEXT_DUE] = "SELECT MIN(next_at) FROM deliveries WHERE dest = ?1 AND state = 0",
 	[Q_ATTEMPT_PUT] = "INSERT OR REPLACE INTO attempts(delivery_id, n, at, duration_ms, status, error, outcome)"
 			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	/* an outcome is written once: attempts < n finds it not yet written (see sq_finish) */
 	[Q_DONE] = "UPDATE deliveries SET state = ?2, attempts = ?3, updated_at = ?4, last_status = ?5,"
-		   " last_error = ?6, last_response = ?7 WHERE id = ?1",
+		   " last_error = ?6, last_response = ?7 WHERE id = ?1 AND attempts < ?3",
 	[Q_RETRY] = "UPDATE deliveries SET state = 0, attempts = ?2, updated_at = ?3, next_at = ?4,"
-		    " last_status = ?5, last_error = ?6, last_response = ?7, flags = ?8 WHERE id = ?1",
+		    " last_status = ?5, last_error = ?6, last_response = ?7, flags = ?8 WHERE id = ?1 AND attempts < ?2",
 	/* the chain's next delivery, unless the chain has a head already (an outcome written
 	 * again after a commit whose result was unknown must not release a second one) */
 	[Q_PROMOTE] = "UPDATE deliveries SET state = 0, next_at = ?3 WHERE id ="
@@ -221,17 +222,28 @@ static int count_cb(void *arg, int n, char **vals, char **cols)
 	return 0;
 }
 
-static int sq_recover(void *db, int64_t *backlog, struct lt_err *err)
+static int sq_count_backlog(void *db, int64_t *backlog, struct lt_err *err)
 {
 	struct sq *q = db;
 	char *msg = NULL;
-	if (sqlite3_exec(q->db, "UPDATE deliveries SET state = 0 WHERE state = 1", NULL, NULL, &msg) ||
-	    sqlite3_exec(q->db, "SELECT COUNT(*) FROM deliveries WHERE state IN (0, 1, 4)", count_cb, backlog, &msg)) {
-		lt_err_set(err, LT_EIO, "store: recovering in-flight deliveries: %s", msg);
+	if (sqlite3_exec(q->db, "SELECT COUNT(*) FROM deliveries WHERE state IN (0, 1, 4)", count_cb, backlog, &msg)) {
+		lt_err_set(err, LT_EIO, "store: counting unfinished deliveries: %s", msg);
 		sqlite3_free(msg);
 		return LT_EIO;
 	}
 	return LT_OK;
+}
+
+static int sq_recover(void *db, int64_t *backlog, struct lt_err *err)
+{
+	struct sq *q = db;
+	char *msg = NULL;
+	if (sqlite3_exec(q->db, "UPDATE deliveries SET state = 0 WHERE state = 1", NULL, NULL, &msg)) {
+		lt_err_set(err, LT_EIO, "store: recovering in-flight deliveries: %s", msg);
+		sqlite3_free(msg);
+		return LT_EIO;
+	}
+	return sq_count_backlog(db, backlog, err);
 }
 
 static int sq_begin(void *db, struct lt_err *err)
@@ -540,6 +552,13 @@ static int sq_finish(void *db, struct lt_finish *op)
 	bind_text(s, 7, op->response);
 	if (sqlite3_step(s) != SQLITE_DONE)
 		return sq_fail(q, err, "updating delivery");
+	if (sqlite3_changes(q->db) == 0) {
+		/* written again after a commit whose result was unknown, and that
+		 * commit had reached the disk: its carried events and the chain's
+		 * next delivery are there already */
+		op->recorded_before = 1;
+		return LT_OK;
+	}
 
 	if (op->carried && json_array_size(op->carried)) {
 		char mid[160];
@@ -698,6 +717,7 @@ const struct lt_store_backend lt_store_sqlite = {
 	.close = sq_close,
 	.detach = sq_detach,
 	.recover = sq_recover,
+	.count_backlog = sq_count_backlog,
 	.begin = sq_begin,
 	.commit = sq_commit,
 	.rollback = sq_rollback,

@@ -1,0 +1,245 @@
+/* test_store.c — the store after a commit whose result was unknown.
+ *
+ * A failing disk can report a commit failed although it reached the disk
+ * (the fsync failed after the write). The store is wrapped here so that a
+ * commit really happens and is then reported failed, on a real SQLite file;
+ * the gateway must then neither miscount its backlog (max_backlog, the
+ * lienthong_backlog gauge) nor fail for ever on the outcome it writes again. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "adapter.h"
+#include "sla.h"
+#include "store.h"
+
+enum { COMMIT, LAND_THEN_FAIL, FAIL };
+static int next_commit;
+
+/* Armed once: the real commit then "disk I/O error" (it landed), or the
+ * error instead of the commit (the store rolls back: nothing landed). */
+static int commit_then_fail(void *db, struct lt_err *err)
+{
+	int mode = next_commit;
+	next_commit = COMMIT;
+	if (mode == FAIL)
+		return lt_err_set(err, LT_EIO, "disk I/O error (injected, nothing written)");
+	int rc = lt_store_sqlite.commit(db, err);
+	if (rc || mode == COMMIT)
+		return rc;
+	return lt_err_set(err, LT_EIO, "disk I/O error (injected after the commit reached the file)");
+}
+
+struct fixture {
+	char dir[64], path[96];
+	struct event_base *base;
+	struct lt_store *store;
+	struct lt_calendar cal;
+	struct lt_store_backend be;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof *f);
+	snprintf(f->dir, sizeof f->dir, "/tmp/lt-test-store-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof f->path, "sqlite:%s/lt.db", f->dir);
+	evthread_use_pthreads();
+	f->base = event_base_new();
+	f->be = lt_store_sqlite;
+	f->be.commit = commit_then_fail;
+	struct lt_err err = { 0 };
+	assert_int_equal(lt_store_open_backend(&f->be, f->path, &f->cal, f->base, &f->store, &err), 0);
+	next_commit = COMMIT;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	lt_store_close(f->store);
+	event_base_free(f->base);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static void op_done(struct lt_store_op *op)
+{
+	*(int *)op->arg = 1;
+}
+
+/* Submit one op and run the loop until its callback has run. */
+static int run(struct fixture *f, struct lt_store_op *op)
+{
+	int done = 0;
+	op->done = op_done;
+	op->arg = &done;
+	assert_int_equal(lt_store_submit(f->store, op), 0);
+	for (int i = 0; i < 5000 && !done; i++) {     /* at most 5 s */
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+		if (!done)
+			usleep(1000);
+	}
+	assert_true(done);
+	return op->rc;
+}
+
+static int64_t count(struct fixture *f, const char *sql)
+{
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(f->path + strlen("sqlite:"), &db), SQLITE_OK);
+	sqlite3_stmt *s;
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	int64_t n = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return n;
+}
+
+static const char *const unfinished = "SELECT COUNT(*) FROM deliveries WHERE state IN (0, 1, 4)";
+
+static int ingest(struct fixture *f, const char *message_id, const char *event_id, const char *dossier,
+		  int *duplicate)
+{
+	struct lt_ingest in = { .op.kind = LT_OP_INGEST, .peer = "office", .message_id = message_id,
+				.now_ms = 1700000000000 };
+	snprintf(in.digest, sizeof in.digest, "%064d", 0);
+	memcpy(in.digest, message_id, strlen(message_id));
+	in.events = json_pack("[{s:s,s:s,s:s,s:s}]", "event_id", event_id, "dossier_code", dossier, "type",
+			      "dossier.received", "occurred_at", "2026-11-24T08:00:00+07:00");
+	in.routes = json_pack("[[s,s]]", "portal", "postal");
+	in.receipt = json_pack("{s:s}", "message_id", message_id);
+	int rc = run(f, &in.op);
+	*duplicate = in.duplicate;
+	json_decref(in.events);
+	json_decref(in.routes);
+	json_decref(in.receipt);
+	json_decref(in.original);
+	return rc;
+}
+
+static void test_a_commit_reported_failed_that_landed_is_counted_in_the_backlog(void **state)
+{
+	struct fixture *f = *state;
+	int dup;
+	assert_int_equal(ingest(f, "m1", "E1", "D1", &dup), 0);
+	assert_int_equal(lt_store_backlog(f->store), 2);
+
+	next_commit = LAND_THEN_FAIL;
+	assert_int_equal(ingest(f, "m2", "E2", "D2", &dup), LT_EIO);   /* the sender got 503 */
+	assert_false(lt_store_healthy(f->store));
+	assert_int_equal(count(f, unfinished), 4);                     /* yet it is on disk */
+
+	/* the sender sends it again: the original receipt, and the gauge now
+	 * counts what is on disk (it stayed at 2 before the recount) */
+	assert_int_equal(ingest(f, "m2", "E2", "D2", &dup), 0);
+	assert_true(dup);
+	assert_true(lt_store_healthy(f->store));
+	assert_int_equal(lt_store_backlog(f->store), 4);
+	assert_int_equal(count(f, unfinished), 4);
+}
+
+static int claim_one(struct fixture *f, const char *dest, struct lt_claimed *row)
+{
+	struct lt_claim c = { .op.kind = LT_OP_CLAIM, .dest = dest, .max = 1, .now_ms = 1700000001000 };
+	assert_int_equal(run(f, &c.op), 0);
+	assert_int_equal(c.n, 1);
+	*row = c.rows[0];
+	row->body = NULL;
+	lt_claim_release(&c);
+	return 0;
+}
+
+/* The registry's answer carries an event; the outcome's commit is reported
+ * failed although it landed; the dispatcher writes the outcome again. */
+static int finish(struct fixture *f, const struct lt_claimed *row, struct lt_finish *fin)
+{
+	memset(fin, 0, sizeof *fin);
+	fin->op.kind = LT_OP_FINISH;
+	fin->delivery_id = row->id;
+	fin->dest = "portal";
+	fin->dossier_code = row->dossier_code;
+	fin->verdict = LT_DONE;
+	fin->attempt = row->attempts + 1;
+	fin->status = 200;
+	fin->at_ms = 1700000002000;
+	fin->carried = json_pack("[{s:s,s:s,s:s,s:s}]", "event_id", "CARRIED1", "dossier_code", row->dossier_code,
+				 "type", "dossier.accepted", "occurred_at", "2026-11-24T08:05:00+07:00");
+	fin->carried_routes = json_pack("[[s]]", "office");
+	int rc = run(f, &fin->op);
+	json_decref(fin->carried);
+	json_decref(fin->carried_routes);
+	return rc;
+}
+
+static void test_an_outcome_written_again_after_it_landed_changes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	int dup;
+	assert_int_equal(ingest(f, "m1", "E1", "D1", &dup), 0);
+	struct lt_claimed row;
+	claim_one(f, "portal", &row);
+	struct lt_finish fin;
+
+	next_commit = LAND_THEN_FAIL;
+	assert_int_equal(finish(f, &row, &fin), LT_EIO);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM events WHERE event_id = 'CARRIED1'"), 1);
+
+	/* written again: no "event_id is already stored" for ever, no second
+	 * carried event, no second attempt row, and the backlog is right */
+	assert_int_equal(finish(f, &row, &fin), 0);
+	assert_true(fin.recorded_before);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM events"), 2);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM attempts"), 1);
+	assert_int_equal(count(f, "SELECT state FROM deliveries WHERE dest = 'portal'"), LT_DS_DONE);
+	assert_int_equal(count(f, unfinished), 2);                     /* postal, and the carried one to office */
+	assert_int_equal(lt_store_backlog(f->store), 2);
+}
+
+static void test_an_outcome_whose_commit_did_not_land_is_written_by_the_second_try(void **state)
+{
+	struct fixture *f = *state;
+	int dup;
+	assert_int_equal(ingest(f, "m1", "E1", "D1", &dup), 0);
+	struct lt_claimed row;
+	claim_one(f, "portal", &row);
+	struct lt_finish fin;
+	next_commit = FAIL;
+	int rc = finish(f, &row, &fin);
+	assert_int_equal(rc, LT_EIO);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM events WHERE event_id = 'CARRIED1'"), 0);
+
+	assert_int_equal(finish(f, &row, &fin), 0);
+	assert_false(fin.recorded_before);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM events WHERE event_id = 'CARRIED1'"), 1);
+	assert_int_equal(count(f, unfinished), 2);
+	assert_int_equal(lt_store_backlog(f->store), 2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_a_commit_reported_failed_that_landed_is_counted_in_the_backlog,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_an_outcome_written_again_after_it_landed_changes_nothing, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_an_outcome_whose_commit_did_not_land_is_written_by_the_second_try,
+						setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
