@@ -120,9 +120,12 @@ static json_t *status_json(struct lt_gateway *gw, const struct lt_stats *st)
 		for (int k = 0; k < st->n; k++)
 			if (strcmp(st->peers[k].dest, peer->name) == 0)
 				p = &st->peers[k];
-		json_array_append_new(peers, json_pack("{s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+		/* a destination's circuit breaker: open while the peer looks down (probed, not sent to) */
+		const char *breaker = !peer->url ? "none" : !gw->cfg->breaker_failures ? "off"
+				      : c->breaker_open ? "open" : "closed";
+		json_array_append_new(peers, json_pack("{s:s,s:s,s:b,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 						       "name", peer->name, "adapter", peer->adapter_name,
-						       "destination", peer->url != NULL,
+						       "destination", peer->url != NULL, "breaker", breaker,
 						       "events_in", (json_int_t)c->events_in,
 						       "delivered", (json_int_t)c->delivered,
 						       "retried", (json_int_t)c->retried, "dead_total", (json_int_t)c->dead,

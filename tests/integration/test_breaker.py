@@ -1,11 +1,18 @@
 """The per-peer circuit breaker: a destination that is down is not hammered
 with one attempt per queued delivery; it is probed, and deliveries resume
 when a probe finds it up."""
+import json
 import subprocess
-
 import time
 
 from harness import LIENTHONG, Gateway, Peersim, event, wait_until
+
+
+def breakers(gw):
+    """Each peer's breaker as `lienthong status` shows it to an operator."""
+    r = subprocess.run([LIENTHONG, "status", "-c", gw.config], capture_output=True, text=True, timeout=15)
+    assert r.returncode == 0, r.stderr
+    return {p["name"]: p["breaker"] for p in json.loads(r.stdout)["peers"]}
 
 
 def test_a_down_peer_is_probed_not_hammered_and_deliveries_resume(tmp, cleanup):
@@ -31,6 +38,7 @@ def test_a_down_peer_is_probed_not_hammered_and_deliveries_resume(tmp, cleanup):
     # with it: the probes (1 s, 2 s, 2 s) and what was in flight when it opened
     assert during <= 8, "%d attempts at a down peer in 5 s" % during
     assert gw.metric("lienthong_peer_breaker_open", peer="office") == 0
+    assert breakers(gw) == {"peer-a": "none", "portal": "open", "office": "closed"}
     wait_until(lambda: len(office.received(ok_only=True)) == 200, what="the healthy peer gets everything")
     lines = gw.log_lines()
     opened = [l for l in lines if l["event"] == "peer.breaker_open"]
@@ -42,6 +50,7 @@ def test_a_down_peer_is_probed_not_hammered_and_deliveries_resume(tmp, cleanup):
     back = time.monotonic() - t0
     assert gw.metric("lienthong_peer_breaker_open", peer="portal") == 0
     assert any(l["event"] == "peer.breaker_closed" and l["peer"] == "portal" for l in gw.log_lines())
+    assert breakers(gw)["portal"] == "closed"
     print("    %d attempts at the down portal in 5 s; all 200 delivered %.1fs after it opened" % (during, back))
 
 
@@ -55,6 +64,7 @@ def test_breaker_failures_is_checked_and_zero_turns_it_off(tmp, cleanup):
     assert status == 202, doc
     wait_until(lambda: len(portal.received()) >= 40, what="every delivery tried: no breaker")
     assert gw.metric("lienthong_peer_breaker_open", peer="portal") == 0
+    assert breakers(gw)["portal"] == "off"
     gw.stop()
     with open(gw.config) as f:
         text = f.read().replace("breaker_failures = 0", "breaker_failures = many")
