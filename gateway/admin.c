@@ -1,7 +1,11 @@
-/* admin.c — health, readiness, Prometheus metrics and a JSON status.
+/* admin.c — health, readiness, Prometheus metrics, a JSON status, and the
+ * operator's actions on dead letters (replay, purge).
  * Queue figures come from the store thread (a stats op), never from the loop. */
 #include "admin.h"
+#include "dispatch.h"
 #include "http.h"
+#include "log.h"
+#include "mapping.h"
 #include "security.h"
 #include "store.h"
 
@@ -162,6 +166,135 @@ static void stats_done(struct lt_store_op *op)
 	free(r);
 }
 
+/* ---- dead letters: POST /v1/admin/dlq/replay and /v1/admin/dlq/purge ---- */
+
+struct dlq_req {
+	struct lt_dlq op;
+	struct lt_gateway *gw;
+	struct evhttp_request *req;
+	json_t *body;                   /* the request: owns the filters' strings */
+};
+
+static void dlq_done(struct lt_store_op *op)
+{
+	struct dlq_req *r = (struct dlq_req *)op;
+	const char *verb = r->op.action == LT_DLQ_REPLAY ? "replay" : "purge";
+	if (op->rc) {
+		lt_log(LT_ERROR, "dlq.failed", json_pack("{s:s,s:s}", "action", verb, "error", op->err.msg),
+		       "dead letters: %s failed: %s", verb, op->err.msg);
+		lt_http_reply_error(r->req, 503, "store_unavailable", op->err.msg, 5);
+	} else {
+		size_t i;
+		json_t *d;
+		json_array_foreach(r->op.deliveries, i, d) {
+			lt_log(LT_INFO, r->op.action == LT_DLQ_REPLAY ? "dlq.replayed" : "dlq.purged", json_incref(d),
+			       r->op.action == LT_DLQ_REPLAY ? "dead letter back in the queue of %s (operator)"
+							     : "dead letter to %s purged (operator)",
+			       json_string_value(json_object_get(d, "peer")));
+			if (r->op.action == LT_DLQ_REPLAY)
+				lt_dispatch_kick(r->gw, json_string_value(json_object_get(d, "peer")));
+		}
+		size_t n = json_array_size(r->op.deliveries);
+		lt_http_reply_json(r->req, 200,
+				   json_pack("{s:s,s:I,s:b,s:O}", "action", verb, "count", (json_int_t)n, "more",
+					     n == LT_DLQ_BATCH, "deliveries", r->op.deliveries),
+				   0);
+	}
+	json_decref(r->op.deliveries);
+	json_decref(r->body);
+	free(r);
+}
+
+/* Read the filters; every one given must match, and at least one is needed
+ * (an empty request must not replay or purge everything by accident). */
+static int dlq_filters(struct dlq_req *r, struct lt_err *err)
+{
+	json_t *b = r->body, *v;
+	const char *key;
+	json_object_foreach(b, key, v) {
+		if (strcmp(key, "ids") && strcmp(key, "peer") && strcmp(key, "dossier_code") && strcmp(key, "before") &&
+		    strcmp(key, "all"))
+			return lt_err_set(err, LT_EINVAL, "unknown filter \"%s\" (ids, peer, dossier_code, before, all)",
+					  key);
+	}
+	if ((v = json_object_get(b, "ids"))) {
+		size_t i;
+		json_t *id;
+		if (!json_is_array(v) || !json_array_size(v))
+			return lt_err_set(err, LT_EINVAL, "ids must be a non-empty array of delivery ids");
+		json_array_foreach(v, i, id)
+			if (!json_is_integer(id))
+				return lt_err_set(err, LT_EINVAL, "ids[%zu] is not a delivery id (an integer)", i);
+		r->op.ids = v;
+	}
+	if ((v = json_object_get(b, "peer"))) {
+		if (!json_is_string(v) || !lt_config_peer(r->gw->cfg, json_string_value(v)))
+			return lt_err_set(err, LT_EINVAL, "peer must be the name of a configured peer");
+		r->op.dest = json_string_value(v);
+	}
+	if ((v = json_object_get(b, "dossier_code"))) {
+		if (!json_is_string(v))
+			return lt_err_set(err, LT_EINVAL, "dossier_code must be a string");
+		r->op.dossier_code = json_string_value(v);
+	}
+	if ((v = json_object_get(b, "before"))) {
+		int64_t t;
+		struct lt_err e = { 0 };
+		if (!json_is_string(v) || lt_date_parse_rfc3339(json_string_value(v), &t, &e))
+			return lt_err_set(err, LT_EINVAL, "before must be an RFC 3339 time with offset (%s)",
+					  e.msg[0] ? e.msg : "not a string");
+		r->op.before_ms = t * 1000;
+	}
+	int all = json_is_true(json_object_get(b, "all"));
+	if (!all && !r->op.ids && !r->op.dest && !r->op.dossier_code && !r->op.before_ms)
+		return lt_err_set(err, LT_EINVAL, "say which dead letters: ids, peer, dossier_code, before, or all: true");
+	return LT_OK;
+}
+
+static void on_dlq(struct lt_gateway *gw, struct evhttp_request *req, enum lt_dlq_action action)
+{
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		lt_http_reply_error(req, 405, "method_not_allowed", "POST a JSON object of filters", 0);
+		return;
+	}
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	if (len > 1 << 20) {
+		lt_http_reply_error(req, 413, "too_large", "the filters are over 1 MiB", 0);
+		return;
+	}
+	struct lt_err err = { 0 };
+	json_t *body = lt_json_parse("the filters", (const char *)evbuffer_pullup(in, -1), len, 0, &err);
+	if (body && !json_is_object(body)) {
+		json_decref(body);
+		body = NULL;
+		lt_err_set(&err, LT_EINVAL, "the filters must be a JSON object");
+	}
+	if (!body) {
+		lt_http_reply_error(req, 400, "bad_request", err.msg, 0);
+		return;
+	}
+	struct dlq_req *r = calloc(1, sizeof *r);
+	r->gw = gw;
+	r->req = req;
+	r->body = body;
+	r->op.action = action;
+	r->op.now_ms = lt_now_ms();
+	r->op.op.kind = LT_OP_DLQ;
+	r->op.op.done = dlq_done;
+	if (dlq_filters(r, &err)) {
+		lt_http_reply_error(req, 400, "bad_request", err.msg, 0);
+		json_decref(body);
+		free(r);
+		return;
+	}
+	if (lt_store_submit(gw->store, &r->op.op)) {
+		json_decref(body);
+		free(r);
+		lt_http_reply_error(req, 503, "busy", "the store is not taking requests", 2);
+	}
+}
+
 static void on_admin(struct evhttp_request *req, void *arg)
 {
 	struct lt_gateway *gw = arg;
@@ -187,8 +320,14 @@ static void on_admin(struct evhttp_request *req, void *arg)
 			free(r);
 			lt_http_reply_error(req, 503, "busy", "the store is not taking requests", 2);
 		}
+	} else if (strcmp(path, "/v1/admin/dlq/replay") == 0) {
+		on_dlq(gw, req, LT_DLQ_REPLAY);
+	} else if (strcmp(path, "/v1/admin/dlq/purge") == 0) {
+		on_dlq(gw, req, LT_DLQ_PURGE);
 	} else {
-		lt_http_reply_error(req, 404, "not_found", "admin endpoints: /healthz /readyz /metrics /v1/admin/status", 0);
+		lt_http_reply_error(req, 404, "not_found",
+				    "admin endpoints: /healthz /readyz /metrics /v1/admin/status"
+				    " /v1/admin/dlq/replay /v1/admin/dlq/purge", 0);
 	}
 }
 

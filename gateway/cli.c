@@ -1,4 +1,5 @@
-/* cli.c — `lienthong run|check-config|status|version`, each with --help. */
+/* cli.c — `lienthong run|check-config|status|trail|dlq|version`, each with --help
+ * (dlq in cli_dlq.c). */
 #include "cli.h"
 #include "adapter.h"
 #include "config.h"
@@ -24,7 +25,8 @@ static const char usage[] =
 	"  check-config [-c FILE]   check the config file; report every mistake with its line\n"
 	"  status [-c FILE]         ask the running gateway for its queues and counters\n"
 	"  trail DOSSIER_CODE [-c FILE]  every event of a dossier and every hop it took\n"
-	"  dlq list [-c FILE]       dead letters: what could not be delivered, and why\n"
+	"  dlq list|show|replay|purge [filters] [-c FILE]\n"
+	"                           dead letters: what could not be delivered, why, and what to do\n"
 	"  version                  print the version\n"
 	"\n"
 	"Every command takes --help.\n";
@@ -47,8 +49,7 @@ static const struct cmd_help helps[] = {
 	{ "trail", "usage: lienthong trail DOSSIER_CODE [-c FILE]\n"
 		   "Print the dossier's state and, in order, each event (when, from whom) with each\n"
 		   "delivery it caused (to whom, attempts, outcome, last answer). Reads the store.\n" },
-	{ "dlq", "usage: lienthong dlq list [-c FILE]\n"
-		 "List dead-lettered deliveries: dossier, event, destination, attempts, last status and error.\n" },
+	{ "dlq", LT_CLI_DLQ_HELP },
 	{ "version", "usage: lienthong version\nPrint the version.\n" },
 };
 
@@ -121,13 +122,14 @@ static int cmd_check(const char *path)
 	return rc ? 2 : 0;
 }
 
-static size_t write_out(char *p, size_t size, size_t n, void *arg)
+static size_t write_buf(char *p, size_t size, size_t n, void *arg)
 {
-	fwrite(p, size, n, (FILE *)arg);
+	lt_buf_append(arg, p, size * n);
 	return size * n;
 }
 
-static int cmd_status(const char *path)
+int lt_cli_admin(const char *path, const char *what, const char *url_path, const char *body, struct lt_buf *out,
+		 long *status)
 {
 	struct lt_buf errors = { 0 };
 	struct lt_config *cfg;
@@ -137,28 +139,42 @@ static int cmd_status(const char *path)
 		return 2;
 	}
 	char url[512];
-	snprintf(url, sizeof url, "http://%s/v1/admin/status", cfg->admin_listen);
+	snprintf(url, sizeof url, "http://%s%s", cfg->admin_listen, url_path);
 	CURL *c = curl_easy_init();
+	struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
 	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_out);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, stdout);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-	CURLcode cc = curl_easy_perform(c);
-	long status = 0;
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(c);
-	if (cc != CURLE_OK) {
-		fprintf(stderr, "lienthong status: cannot reach the gateway at %s: %s\n", cfg->admin_listen,
-			curl_easy_strerror(cc));
-		lt_config_free(cfg);
-		return 1;
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_buf);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+	if (body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 	}
+	CURLcode cc = curl_easy_perform(c);
+	*status = 0;
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	curl_easy_cleanup(c);
+	curl_slist_free_all(headers);
+	if (cc != CURLE_OK)
+		fprintf(stderr, "lienthong %s: cannot reach the gateway at %s: %s\n", what, cfg->admin_listen,
+			curl_easy_strerror(cc));
 	lt_config_free(cfg);
-	return status == 200 ? 0 : 1;
+	return cc == CURLE_OK ? 0 : 1;
+}
+
+static int cmd_status(const char *path)
+{
+	struct lt_buf out = { 0 };
+	long status;
+	int rc = lt_cli_admin(path, "status", "/v1/admin/status", NULL, &out, &status);
+	if (out.len)
+		fwrite(out.data, 1, out.len, stdout);
+	lt_buf_free(&out);
+	return rc ? rc : status == 200 ? 0 : 1;
 }
 
 /* Open the configured SQLite store read-only (WAL: safe beside the daemon). */
-static sqlite3 *open_store(const char *path)
+sqlite3 *lt_cli_open_store(const char *path)
 {
 	struct lt_buf errors = { 0 };
 	struct lt_config *cfg;
@@ -181,7 +197,7 @@ static sqlite3 *open_store(const char *path)
 	return db;
 }
 
-static const char *col(sqlite3_stmt *s, int i)
+const char *lt_cli_col(sqlite3_stmt *s, int i)
 {
 	const unsigned char *t = sqlite3_column_text(s, i);
 	return t ? (const char *)t : "";
@@ -198,7 +214,7 @@ static void print_time(int64_t unix_s, const char *label)
 
 static int cmd_trail(const char *path, const char *code)
 {
-	sqlite3 *db = open_store(path);
+	sqlite3 *db = lt_cli_open_store(path);
 	if (!db)
 		return 1;
 	static const char *const states[] = { "pending", "in flight", "delivered", "DEAD", "waiting for order" };
@@ -210,8 +226,8 @@ static int cmd_trail(const char *path, const char *code)
 		if (sqlite3_step(s) == SQLITE_ROW) {
 			found = 1;
 			printf("dossier %s: status %d, channel %s, procedure %s, %d apolog%s, last event %s\n", code,
-			       sqlite3_column_int(s, 0), col(s, 1), col(s, 2), sqlite3_column_int(s, 7),
-			       sqlite3_column_int(s, 7) == 1 ? "y" : "ies", col(s, 8));
+			       sqlite3_column_int(s, 0), lt_cli_col(s, 1), lt_cli_col(s, 2), sqlite3_column_int(s, 7),
+			       sqlite3_column_int(s, 7) == 1 ? "y" : "ies", lt_cli_col(s, 8));
 			print_time(sqlite3_column_int64(s, 3), "received");
 			print_time(sqlite3_column_int64(s, 4), "due");
 			print_time(sqlite3_column_int64(s, 5), "resolved");
@@ -235,9 +251,9 @@ static int cmd_trail(const char *path, const char *code)
 			last = sqlite3_column_int64(s, 0);
 			char when[32];
 			lt_date_format_rfc3339(sqlite3_column_int64(s, 4) / 1000, when);
-			printf("#%d %s  %-28s from %-22s event %s\n", sqlite3_column_int(s, 1), when, col(s, 2), col(s, 3),
-			       col(s, 5));
-			json_t *ev = json_loads(col(s, 11), 0, NULL);
+			printf("#%d %s  %-28s from %-22s event %s\n", sqlite3_column_int(s, 1), when, lt_cli_col(s, 2), lt_cli_col(s, 3),
+			       lt_cli_col(s, 5));
+			json_t *ev = json_loads(lt_cli_col(s, 11), 0, NULL);
 			json_t *prev = json_object_get(json_object_get(ev, "detail"), "previous_codes");
 			const char *k;
 			json_t *v;
@@ -248,12 +264,12 @@ static int cmd_trail(const char *path, const char *code)
 		if (sqlite3_column_type(s, 6) == SQLITE_NULL)
 			continue;
 		int st = sqlite3_column_int(s, 7);
-		printf("      -> %-22s %-17s %d attempt%s", col(s, 6), st >= 0 && st <= 4 ? states[st] : "?",
+		printf("      -> %-22s %-17s %d attempt%s", lt_cli_col(s, 6), st >= 0 && st <= 4 ? states[st] : "?",
 		       sqlite3_column_int(s, 8), sqlite3_column_int(s, 8) == 1 ? "" : "s");
 		if (sqlite3_column_type(s, 9) != SQLITE_NULL)
 			printf(", last answer %d", sqlite3_column_int(s, 9));
 		if (st != 2 && sqlite3_column_type(s, 10) != SQLITE_NULL)
-			printf(": %s", col(s, 10));
+			printf(": %s", lt_cli_col(s, 10));
 		printf("\n");
 	}
 	sqlite3_finalize(s);
@@ -262,32 +278,6 @@ static int cmd_trail(const char *path, const char *code)
 		fprintf(stderr, "lienthong trail: no dossier %s in the store\n", code);
 		return 1;
 	}
-	return 0;
-}
-
-static int cmd_dlq_list(const char *path)
-{
-	sqlite3 *db = open_store(path);
-	if (!db)
-		return 1;
-	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(db, "SELECT d.id, e.dossier_code, e.type, d.dest, d.attempts, d.last_status,"
-				   " d.last_error, e.event_id FROM deliveries d JOIN events e ON e.seq = d.event_seq"
-				   " WHERE d.state = 3 ORDER BY d.id", -1, &s, NULL) != SQLITE_OK) {
-		fprintf(stderr, "lienthong dlq: %s\n", sqlite3_errmsg(db));
-		sqlite3_close(db);
-		return 1;
-	}
-	int n = 0;
-	while (sqlite3_step(s) == SQLITE_ROW) {
-		printf("%-6lld %-28s %-24s -> %-20s %d attempt%s, last %d: %s  (message %s)\n",
-		       (long long)sqlite3_column_int64(s, 0), col(s, 1), col(s, 2), col(s, 3), sqlite3_column_int(s, 4),
-		       sqlite3_column_int(s, 4) == 1 ? "" : "s", sqlite3_column_int(s, 5), col(s, 6), col(s, 7));
-		n++;
-	}
-	sqlite3_finalize(s);
-	sqlite3_close(db);
-	printf("%d dead letter%s\n", n, n == 1 ? "" : "s");
 	return 0;
 }
 
@@ -311,10 +301,10 @@ int lt_cli_main(int argc, char **argv, int (*run)(const char *config_path))
 	int positional = strcmp(cmd, "trail") == 0 || strcmp(cmd, "dlq") == 0;
 	if (positional && (argc < 3 || argv[2][0] == '-')) {
 		fprintf(stderr, "lienthong %s: %s (see lienthong %s --help)\n", cmd,
-			cmd[0] == 't' ? "which dossier? give its code" : "expected: dlq list", cmd);
+			cmd[0] == 't' ? "which dossier? give its code" : "expected: dlq list|show|replay|purge", cmd);
 		return 2;
 	}
-	if (bad_option(argc, argv, positional))
+	if (strcmp(cmd, "dlq") && bad_option(argc, argv, positional))
 		return 2;
 	const char *path = find_config(argc, argv);
 	if (strcmp(cmd, "run") == 0)
@@ -325,13 +315,8 @@ int lt_cli_main(int argc, char **argv, int (*run)(const char *config_path))
 		return cmd_status(path);
 	if (strcmp(cmd, "trail") == 0)
 		return cmd_trail(path, argv[2]);
-	if (strcmp(cmd, "dlq") == 0) {
-		if (strcmp(argv[2], "list")) {
-			fprintf(stderr, "lienthong dlq: unknown subcommand \"%s\" (list)\n", argv[2]);
-			return 2;
-		}
-		return cmd_dlq_list(path);
-	}
+	if (strcmp(cmd, "dlq") == 0)
+		return lt_cli_dlq(argc, argv, path);
 	fprintf(stderr, "lienthong: unknown command \"%s\"\n\n%s", cmd, usage);
 	return 2;
 }

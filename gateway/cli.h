@@ -5,4 +5,22 @@
 /* Dispatch argv to a command; `run` starts the daemon with a config path. */
 int lt_cli_main(int argc, char **argv, int (*run)(const char *config_path));
 
+/* ---- shared by the commands (cli.c, cli_dlq.c) ---- */
+#include <sqlite3.h>
+#include "lt.h"
+
+/* Open the configured SQLite store read-only (WAL: safe beside the daemon),
+ * or print why not and return NULL. */
+sqlite3 *lt_cli_open_store(const char *config_path);
+/* A text column, "" for NULL. */
+const char *lt_cli_col(sqlite3_stmt *s, int i);
+/* GET (body NULL) or POST a JSON body to the running gateway's admin
+ * listener; the answer's body in `out`, its HTTP status in `status`.
+ * Returns 0, 1 (gateway unreachable, said on stderr) or 2 (bad config). */
+int lt_cli_admin(const char *config_path, const char *what, const char *url_path, const char *body,
+		 struct lt_buf *out, long *status);
+
+int lt_cli_dlq(int argc, char **argv, const char *config_path);
+extern const char LT_CLI_DLQ_HELP[];
+
 #endif

@@ -52,6 +52,7 @@ static int run_op(struct lt_store *s, struct lt_store_op *op)
 	case LT_OP_CURSOR: return s->be->cursor(s->db, (struct lt_cursor *)op);
 	case LT_OP_OVERDUE: return s->be->overdue(s->db, (struct lt_overdue *)op);
 	case LT_OP_RELEASE: return s->be->unclaim(s->db, (struct lt_release *)op);
+	case LT_OP_DLQ: return s->be->dlq(s->db, (struct lt_dlq *)op);
 	}
 	return LT_EINVAL;
 }
@@ -75,6 +76,8 @@ static int64_t backlog_delta(struct lt_store_op *batch)
 			continue;
 		if (op->kind == LT_OP_INGEST && !((struct lt_ingest *)op)->duplicate)
 			d += routes_size(((struct lt_ingest *)op)->routes);
+		else if (op->kind == LT_OP_DLQ && ((struct lt_dlq *)op)->action == LT_DLQ_REPLAY)
+			d += (int64_t)json_array_size(((struct lt_dlq *)op)->deliveries);
 		else if (op->kind == LT_OP_OVERDUE)
 			d += routes_size(((struct lt_overdue *)op)->routes);
 		else if (op->kind == LT_OP_FINISH && !((struct lt_finish *)op)->recorded_before) {

@@ -22,7 +22,10 @@ enum lt_delivery_state {
 	LT_DS_BLOCKED = 4,   /* waits for an earlier delivery of the same dossier to the same peer */
 };
 
-enum lt_op_kind { LT_OP_INGEST, LT_OP_CLAIM, LT_OP_FINISH, LT_OP_STATS, LT_OP_REFUSAL, LT_OP_CURSOR, LT_OP_OVERDUE, LT_OP_RELEASE };
+enum lt_op_kind {
+	LT_OP_INGEST, LT_OP_CLAIM, LT_OP_FINISH, LT_OP_STATS, LT_OP_REFUSAL, LT_OP_CURSOR, LT_OP_OVERDUE, LT_OP_RELEASE,
+	LT_OP_DLQ
+};
 
 struct lt_store_op {
 	enum lt_op_kind kind;
@@ -99,6 +102,23 @@ struct lt_release {
 	int n;
 	const char *dest;               /* instead of ids: every delivery to dest in flight (the
 					 * dispatcher holds none); n is then set to how many */
+};
+
+/* An operator's action on dead letters (state dead) matching every filter
+ * given: replay (back to the queue, behind the dossier's chain if it has
+ * one; retry.max_age counts again from now) or purge (the delivery and its
+ * attempts deleted; the event stays). */
+enum lt_dlq_action { LT_DLQ_REPLAY, LT_DLQ_PURGE };
+#define LT_DLQ_BATCH 5000               /* dead letters acted on per op at most: ask again for more */
+struct lt_dlq {
+	struct lt_store_op op;
+	enum lt_dlq_action action;
+	json_t *ids;                    /* array of delivery ids, or NULL; borrowed */
+	const char *dest, *dossier_code; /* or NULL */
+	int64_t before_ms;              /* dead before this time (updated_at); 0 = any */
+	int64_t now_ms;
+	/* out: one {delivery_id, dossier_code, message_id, peer} per delivery acted on; owned */
+	json_t *deliveries;
 };
 
 /* Read a pull peer's stored cursor ("" when none). */
@@ -190,6 +210,7 @@ struct lt_store_backend {
 	int (*cursor)(void *db, struct lt_cursor *op);
 	int (*overdue)(void *db, struct lt_overdue *op);
 	int (*unclaim)(void *db, struct lt_release *op);
+	int (*dlq)(void *db, struct lt_dlq *op);
 };
 
 extern const struct lt_store_backend lt_store_sqlite;

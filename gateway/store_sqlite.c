@@ -50,7 +50,7 @@ static const char *const schema_sql =
 enum {
 	Q_MSG_GET, Q_MSG_PUT, Q_MSG_BY_DIGEST, Q_DOSSIER_SEQ, Q_EVENT_PUT, Q_CHAIN_BUSY, Q_DELIVERY_PUT,
 	Q_READY, Q_MARK_INFLIGHT, Q_NEXT_DUE, Q_ATTEMPT_PUT, Q_DONE, Q_RETRY, Q_PROMOTE,
-	Q_STATS, Q_COUNTS, Q_REFUSAL, Q_CURSOR_GET, Q_CURSOR_PUT, Q_DOSSIER_GET, Q_DOSSIER_PUT, Q_OVERDUE, Q_UNCLAIM, Q_UNCLAIM_DEST, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
+	Q_STATS, Q_COUNTS, Q_REFUSAL, Q_CURSOR_GET, Q_CURSOR_PUT, Q_DOSSIER_GET, Q_DOSSIER_PUT, Q_OVERDUE, Q_UNCLAIM, Q_UNCLAIM_DEST, Q_DLQ_FIND, Q_DLQ_REPLAY, Q_DLQ_PURGE_ATTEMPTS, Q_DLQ_PURGE, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
 	Q_COUNT
 };
 
@@ -100,6 +100,13 @@ static const char *const sql[Q_COUNT] = {
 		      " AND overdue_notified_for <> due_at LIMIT 500",
 	[Q_UNCLAIM] = "UPDATE deliveries SET state = 0 WHERE id = ?1 AND state = 1",
 	[Q_UNCLAIM_DEST] = "UPDATE deliveries SET state = 0 WHERE dest = ?1 AND state = 1",
+	[Q_DLQ_FIND] = "SELECT d.id, d.dest, d.dossier_code, e.event_id FROM deliveries d JOIN events e ON e.seq = d.event_seq"
+		       " WHERE d.state = 3 AND (?1 IS NULL OR d.dest = ?1) AND (?2 IS NULL OR d.dossier_code = ?2)"
+		       " AND (?3 = 0 OR d.updated_at < ?3) AND (?4 IS NULL OR d.id IN (SELECT value FROM json_each(?4)))"
+		       " ORDER BY d.id LIMIT ?5",
+	[Q_DLQ_REPLAY] = "UPDATE deliveries SET state = ?2, next_at = ?3, created_at = ?3, updated_at = ?3 WHERE id = ?1",
+	[Q_DLQ_PURGE_ATTEMPTS] = "DELETE FROM attempts WHERE delivery_id = ?1",
+	[Q_DLQ_PURGE] = "DELETE FROM deliveries WHERE id = ?1",
 	[Q_SAVEPOINT] = "SAVEPOINT op",
 	[Q_RELEASE] = "RELEASE op",
 	[Q_ROLLBACK_TO] = "ROLLBACK TO op",
@@ -711,6 +718,57 @@ static int sq_unclaim(void *db, struct lt_release *op)
 	return LT_OK;
 }
 
+/* Replay or purge the dead letters matching the op's filters. */
+static int sq_dlq(void *db, struct lt_dlq *op)
+{
+	struct sq *q = db;
+	sqlite3_stmt *s = stmt(q, Q_DLQ_FIND);
+	bind_text(s, 1, op->dest);
+	bind_text(s, 2, op->dossier_code);
+	sqlite3_bind_int64(s, 3, op->before_ms);
+	char *ids = op->ids ? dump(op->ids) : NULL;
+	bind_text(s, 4, ids);
+	free(ids);
+	sqlite3_bind_int(s, 5, LT_DLQ_BATCH);
+	op->deliveries = json_array();
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		json_array_append_new(op->deliveries,
+				      json_pack("{s:I,s:s,s:s,s:s}", "delivery_id", (json_int_t)sqlite3_column_int64(s, 0),
+						"peer", sqlite3_column_text(s, 1), "dossier_code", sqlite3_column_text(s, 2),
+						"message_id", sqlite3_column_text(s, 3)));
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return sq_fail(q, &op->op.err, "finding dead letters");
+	size_t i;
+	json_t *d;
+	json_array_foreach(op->deliveries, i, d) {
+		sqlite3_int64 id = json_integer_value(json_object_get(d, "delivery_id"));
+		if (op->action == LT_DLQ_REPLAY) {
+			/* behind the dossier's chain to that peer if it has one, as at intake */
+			s = stmt(q, Q_CHAIN_BUSY);
+			bind_text(s, 1, json_string_value(json_object_get(d, "peer")));
+			bind_text(s, 2, json_string_value(json_object_get(d, "dossier_code")));
+			int busy = sqlite3_step(s) == SQLITE_ROW;
+			sqlite3_reset(s);
+			s = stmt(q, Q_DLQ_REPLAY);
+			sqlite3_bind_int64(s, 1, id);
+			sqlite3_bind_int(s, 2, busy ? LT_DS_BLOCKED : LT_DS_PENDING);
+			sqlite3_bind_int64(s, 3, op->now_ms);
+			if (sqlite3_step(s) != SQLITE_DONE)
+				return sq_fail(q, &op->op.err, "replaying a dead letter");
+		} else {
+			for (int k = Q_DLQ_PURGE_ATTEMPTS; k <= Q_DLQ_PURGE; k++) {
+				s = stmt(q, k);
+				sqlite3_bind_int64(s, 1, id);
+				if (sqlite3_step(s) != SQLITE_DONE)
+					return sq_fail(q, &op->op.err, "purging a dead letter");
+			}
+		}
+	}
+	return LT_OK;
+}
+
 const struct lt_store_backend lt_store_sqlite = {
 	.scheme = "sqlite:",
 	.open = sq_open,
@@ -731,4 +789,5 @@ const struct lt_store_backend lt_store_sqlite = {
 	.cursor = sq_cursor,
 	.overdue = sq_overdue,
 	.unclaim = sq_unclaim,
+	.dlq = sq_dlq,
 };

@@ -1,0 +1,253 @@
+/* cli_dlq.c — `lienthong dlq list|show|replay|purge`: the dead letters.
+ *
+ * list and show read the store (read-only, beside the running daemon);
+ * replay and purge ask the running gateway (POST /v1/admin/dlq/...), so
+ * that its dispatcher learns at once of what came back to its queues. */
+#include "cli.h"
+#include "mapping.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char LT_CLI_DLQ_HELP[] =
+	"usage: lienthong dlq list [--peer PEER] [--dossier CODE] [-c FILE]\n"
+	"       lienthong dlq show ID [-c FILE]\n"
+	"       lienthong dlq replay ID... | FILTERS [-c FILE]\n"
+	"       lienthong dlq purge ID... | FILTERS [-c FILE]\n"
+	"Dead letters are deliveries the gateway gave up on: a peer refused them for good\n"
+	"(a 4xx other than 408/425/429), or retry.max_age passed.\n"
+	"  list     one line each: id, dossier, event type, destination, attempts, last answer\n"
+	"  show     one dead letter whole: the event, every attempt, the peer's last answer\n"
+	"  replay   put them back in their destination's queue, behind any delivery of the same\n"
+	"           dossier still waiting there; retry.max_age counts again from now\n"
+	"  purge    delete them (the delivery and its attempts; the event stays in the trail)\n"
+	"FILTERS (all given must match; replay and purge need at least one):\n"
+	"  --peer PEER       the destination      --dossier CODE    the dossier\n"
+	"  --before TIME     dead before TIME (RFC 3339, e.g. 2026-11-24T00:00:00+07:00)\n"
+	"  --all             every dead letter\n"
+	"replay and purge ask the running gateway (admin_listen) and print what they did.\n"
+	"Exit status 0 done, 1 the gateway or the store cannot be reached or nothing matched\n"
+	"(show), 2 a wrong command line.\n";
+
+struct dlq_args {
+	const char *sub;
+	json_t *ids;                    /* array of delivery ids given */
+	const char *peer, *dossier, *before;
+	int all;
+};
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "lienthong dlq: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (see lienthong dlq --help)\n");
+	return 2;
+}
+
+static int parse_args(int argc, char **argv, struct dlq_args *a)
+{
+	a->sub = argv[2];
+	a->ids = json_array();
+	for (int i = 3; i < argc; i++) {
+		const char *o = argv[i];
+		const char **slot = strcmp(o, "--peer") == 0 ? &a->peer : strcmp(o, "--dossier") == 0 ? &a->dossier
+				    : strcmp(o, "--before") == 0 ? &a->before : NULL;
+		if (strcmp(o, "-c") == 0 || strcmp(o, "--config") == 0) {
+			if (++i >= argc)
+				return usage_error("%s needs a file name", o);
+		} else if (slot) {
+			if (++i >= argc)
+				return usage_error("%s needs a value", o);
+			*slot = argv[i];
+		} else if (strcmp(o, "--all") == 0) {
+			a->all = 1;
+		} else if (o[0] != '-' && strspn(o, "0123456789") == strlen(o) && strlen(o) < 19) {
+			json_array_append_new(a->ids, json_integer(strtoll(o, NULL, 10)));
+		} else {
+			return usage_error(o[0] == '-' ? "unknown option \"%s\"" : "\"%s\" is not a dead letter's id", o);
+		}
+	}
+	int lists = strcmp(a->sub, "list") == 0, shows = strcmp(a->sub, "show") == 0;
+	if (!lists && !shows && strcmp(a->sub, "replay") && strcmp(a->sub, "purge"))
+		return usage_error("unknown subcommand \"%s\" (list, show, replay, purge)", a->sub);
+	if (lists && (json_array_size(a->ids) || a->before || a->all))
+		return usage_error("%s takes only --peer and --dossier", "list");
+	if (shows && (json_array_size(a->ids) != 1 || a->peer || a->dossier || a->before || a->all))
+		return usage_error("%s takes one dead letter's id", "show");
+	if (!lists && !shows && !json_array_size(a->ids) && !a->peer && !a->dossier && !a->before && !a->all)
+		return usage_error("%s what? give ids, --peer, --dossier, --before or --all", a->sub);
+	if (a->before) {
+		int64_t t;
+		struct lt_err err = { 0 };
+		if (lt_date_parse_rfc3339(a->before, &t, &err))
+			return usage_error("--before: %s", err.msg);
+	}
+	return 0;
+}
+
+static int cmd_list(const char *path, const struct dlq_args *a)
+{
+	sqlite3 *db = lt_cli_open_store(path);
+	if (!db)
+		return 1;
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(db, "SELECT d.id, e.dossier_code, e.type, d.dest, d.attempts, d.last_status,"
+				   " d.last_error, e.event_id FROM deliveries d JOIN events e ON e.seq = d.event_seq"
+				   " WHERE d.state = 3 AND (?1 IS NULL OR d.dest = ?1) AND (?2 IS NULL OR d.dossier_code = ?2)"
+				   " ORDER BY d.id", -1, &s, NULL) != SQLITE_OK) {
+		fprintf(stderr, "lienthong dlq: %s\n", sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return 1;
+	}
+	sqlite3_bind_text(s, 1, a->peer, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, a->dossier, -1, SQLITE_STATIC);
+	int n = 0;
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		printf("%-6lld %-28s %-24s -> %-20s %d attempt%s, last %d: %s  (message %s)\n",
+		       (long long)sqlite3_column_int64(s, 0), lt_cli_col(s, 1), lt_cli_col(s, 2), lt_cli_col(s, 3),
+		       sqlite3_column_int(s, 4), sqlite3_column_int(s, 4) == 1 ? "" : "s", sqlite3_column_int(s, 5),
+		       lt_cli_col(s, 6), lt_cli_col(s, 7));
+		n++;
+	}
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	printf("%d dead letter%s\n", n, n == 1 ? "" : "s");
+	return 0;
+}
+
+static void print_ms(const char *label, int64_t ms)
+{
+	char when[32];
+	lt_date_format_rfc3339(ms / 1000, when);
+	printf("  %-13s %s\n", label, when);
+}
+
+static int cmd_show(const char *path, const struct dlq_args *a)
+{
+	sqlite3 *db = lt_cli_open_store(path);
+	if (!db)
+		return 1;
+	int64_t id = json_integer_value(json_array_get(a->ids, 0));
+	sqlite3_stmt *s;
+	int rc = 1;
+	if (sqlite3_prepare_v2(db, "SELECT d.state, d.dest, d.dossier_code, e.type, e.event_id, e.source, d.attempts,"
+				   " d.created_at, d.updated_at, d.last_status, d.last_error, d.last_response, e.body"
+				   " FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id = ?1",
+			       -1, &s, NULL) != SQLITE_OK) {
+		fprintf(stderr, "lienthong dlq: %s\n", sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return 1;
+	}
+	sqlite3_bind_int64(s, 1, id);
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		fprintf(stderr, "lienthong dlq show: no delivery %lld in the store\n", (long long)id);
+	} else if (sqlite3_column_int(s, 0) != 3) {
+		fprintf(stderr, "lienthong dlq show: delivery %lld is not a dead letter (see lienthong trail %s)\n",
+			(long long)id, lt_cli_col(s, 2));
+	} else {
+		rc = 0;
+		printf("dead letter %lld: %s of dossier %s to %s, %d attempt%s\n", (long long)id, lt_cli_col(s, 3),
+		       lt_cli_col(s, 2), lt_cli_col(s, 1), sqlite3_column_int(s, 6),
+		       sqlite3_column_int(s, 6) == 1 ? "" : "s");
+		printf("  %-13s %s (from %s)\n", "message id", lt_cli_col(s, 4), lt_cli_col(s, 5));
+		print_ms("queued", sqlite3_column_int64(s, 7));
+		print_ms("given up", sqlite3_column_int64(s, 8));
+		printf("  %-13s %s%s%s\n", "last answer",
+		       sqlite3_column_type(s, 9) == SQLITE_NULL ? "none" : lt_cli_col(s, 9),
+		       sqlite3_column_type(s, 10) == SQLITE_NULL ? "" : ": ", lt_cli_col(s, 10));
+		if (sqlite3_column_type(s, 11) != SQLITE_NULL)
+			printf("  %-13s %.2000s\n", "its body", lt_cli_col(s, 11));
+		json_t *ev = json_loads(lt_cli_col(s, 12), 0, NULL);
+		char *pretty = ev ? json_dumps(ev, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+		printf("event:\n%s\n", pretty ? pretty : lt_cli_col(s, 12));
+		free(pretty);
+		json_decref(ev);
+	}
+	sqlite3_finalize(s);
+	if (!rc && sqlite3_prepare_v2(db, "SELECT n, at, duration_ms, status, outcome, error FROM attempts"
+					  " WHERE delivery_id = ?1 ORDER BY n", -1, &s, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(s, 1, id);
+		printf("attempts:\n");
+		while (sqlite3_step(s) == SQLITE_ROW) {
+			char when[32];
+			lt_date_format_rfc3339(sqlite3_column_int64(s, 1) / 1000, when);
+			printf("  #%-3d %s  %5lld ms  %-5s %-6s %s\n", sqlite3_column_int(s, 0), when,
+			       (long long)sqlite3_column_int64(s, 2),
+			       sqlite3_column_type(s, 3) == SQLITE_NULL ? "-" : lt_cli_col(s, 3), lt_cli_col(s, 4),
+			       lt_cli_col(s, 5));
+		}
+		sqlite3_finalize(s);
+	}
+	sqlite3_close(db);
+	return rc;
+}
+
+/* replay or purge through the gateway, a batch at a time until none is left. */
+static int cmd_act(const char *path, const struct dlq_args *a)
+{
+	json_t *filters = json_object();
+	if (json_array_size(a->ids))
+		json_object_set(filters, "ids", a->ids);
+	if (a->peer)
+		json_object_set_new(filters, "peer", json_string(a->peer));
+	if (a->dossier)
+		json_object_set_new(filters, "dossier_code", json_string(a->dossier));
+	if (a->before)
+		json_object_set_new(filters, "before", json_string(a->before));
+	if (a->all)
+		json_object_set_new(filters, "all", json_true());
+	char *body = json_dumps(filters, JSON_COMPACT);
+	json_decref(filters);
+	char url[64];
+	snprintf(url, sizeof url, "/v1/admin/dlq/%s", a->sub);
+	const char *verb = strcmp(a->sub, "replay") == 0 ? "replayed" : "purged";
+	long total = 0;
+	int rc = 0;
+	for (int round = 0; round < 10000; round++) {      /* LT_DLQ_BATCH each: bounded */
+		struct lt_buf out = { 0 };
+		long status;
+		if ((rc = lt_cli_admin(path, "dlq", url, body, &out, &status))) {
+			lt_buf_free(&out);
+			break;
+		}
+		json_t *doc = json_loadb(out.data ? out.data : "", out.len, 0, NULL);
+		lt_buf_free(&out);
+		if (status != 200) {
+			fprintf(stderr, "lienthong dlq %s: the gateway answered %ld: %s\n", a->sub, status,
+				json_string_value(json_object_get(doc, "detail")) ?: "(no detail)");
+			json_decref(doc);
+			rc = 1;
+			break;
+		}
+		size_t i;
+		json_t *d;
+		json_array_foreach(json_object_get(doc, "deliveries"), i, d)
+			printf("%s %-6lld %-28s -> %-20s (message %s)\n", verb,
+			       (long long)json_integer_value(json_object_get(d, "delivery_id")),
+			       json_string_value(json_object_get(d, "dossier_code")),
+			       json_string_value(json_object_get(d, "peer")),
+			       json_string_value(json_object_get(d, "message_id")));
+		total += (long)json_integer_value(json_object_get(doc, "count"));
+		int more = json_is_true(json_object_get(doc, "more"));
+		json_decref(doc);
+		if (!more)
+			break;
+	}
+	free(body);
+	if (!rc)
+		printf("%ld dead letter%s %s\n", total, total == 1 ? "" : "s", verb);
+	return rc;
+}
+
+int lt_cli_dlq(int argc, char **argv, const char *path)
+{
+	struct dlq_args a = { 0 };
+	int rc = parse_args(argc, argv, &a);
+	if (!rc)
+		rc = strcmp(a.sub, "list") == 0 ? cmd_list(path, &a)
+		     : strcmp(a.sub, "show") == 0 ? cmd_show(path, &a) : cmd_act(path, &a);
+	json_decref(a.ids);
+	return rc;
+}
