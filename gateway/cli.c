@@ -197,6 +197,16 @@ sqlite3 *lt_cli_open_store(const char *path)
 	return db;
 }
 
+sqlite3_stmt *lt_cli_query(sqlite3 *db, const char *what, const char *sql)
+{
+	sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK)
+		return s;
+	fprintf(stderr, "lienthong %s: %s\n", what, sqlite3_errmsg(db));
+	sqlite3_close(db);
+	return NULL;
+}
+
 const char *lt_cli_col(sqlite3_stmt *s, int i)
 {
 	const unsigned char *t = sqlite3_column_text(s, i);
@@ -235,14 +245,11 @@ static int cmd_trail(const char *path, const char *code)
 		}
 		sqlite3_finalize(s);
 	}
-	if (sqlite3_prepare_v2(db, "SELECT e.seq, e.dossier_seq, e.type, e.source, e.received_at, e.event_id,"
-				   " d.dest, d.state, d.attempts, d.last_status, d.last_error, e.body"
-				   " FROM events e LEFT JOIN deliveries d ON d.event_seq = e.seq"
-				   " WHERE e.dossier_code = ?1 ORDER BY e.seq, d.id", -1, &s, NULL) != SQLITE_OK) {
-		fprintf(stderr, "lienthong trail: %s\n", sqlite3_errmsg(db));
-		sqlite3_close(db);
+	if (!(s = lt_cli_query(db, "trail", "SELECT e.seq, e.dossier_seq, e.type, e.source, e.received_at, e.event_id,"
+			       " d.dest, d.state, d.attempts, d.last_status, d.last_error, e.body"
+			       " FROM events e LEFT JOIN deliveries d ON d.event_seq = e.seq"
+			       " WHERE e.dossier_code = ?1 ORDER BY e.seq, d.id")))
 		return 1;
-	}
 	sqlite3_bind_text(s, 1, code, -1, SQLITE_STATIC);
 	int64_t last = -1;
 	while (sqlite3_step(s) == SQLITE_ROW) {

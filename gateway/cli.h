@@ -12,6 +12,9 @@ int lt_cli_main(int argc, char **argv, int (*run)(const char *config_path));
 /* Open the configured SQLite store read-only (WAL: safe beside the daemon),
  * or print why not and return NULL. */
 sqlite3 *lt_cli_open_store(const char *config_path);
+/* Prepare a read of the store, or print why not (as `lienthong WHAT: ...`),
+ * close db and return NULL. */
+sqlite3_stmt *lt_cli_query(sqlite3 *db, const char *what, const char *sql);
 /* A text column, "" for NULL. */
 const char *lt_cli_col(sqlite3_stmt *s, int i);
 /* GET (body NULL) or POST a JSON body to the running gateway's admin

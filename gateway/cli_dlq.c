@@ -92,15 +92,12 @@ static int cmd_list(const char *path, const struct dlq_args *a)
 	sqlite3 *db = lt_cli_open_store(path);
 	if (!db)
 		return 1;
-	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(db, "SELECT d.id, e.dossier_code, e.type, d.dest, d.attempts, d.last_status,"
-				   " d.last_error, e.event_id FROM deliveries d JOIN events e ON e.seq = d.event_seq"
-				   " WHERE d.state = 3 AND (?1 IS NULL OR d.dest = ?1) AND (?2 IS NULL OR d.dossier_code = ?2)"
-				   " ORDER BY d.id", -1, &s, NULL) != SQLITE_OK) {
-		fprintf(stderr, "lienthong dlq: %s\n", sqlite3_errmsg(db));
-		sqlite3_close(db);
+	sqlite3_stmt *s = lt_cli_query(db, "dlq", "SELECT d.id, e.dossier_code, e.type, d.dest, d.attempts, d.last_status,"
+				       " d.last_error, e.event_id FROM deliveries d JOIN events e ON e.seq = d.event_seq"
+				       " WHERE d.state = 3 AND (?1 IS NULL OR d.dest = ?1) AND (?2 IS NULL OR d.dossier_code = ?2)"
+				       " ORDER BY d.id");
+	if (!s)
 		return 1;
-	}
 	sqlite3_bind_text(s, 1, a->peer, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, a->dossier, -1, SQLITE_STATIC);
 	int n = 0;
@@ -130,16 +127,12 @@ static int cmd_show(const char *path, const struct dlq_args *a)
 	if (!db)
 		return 1;
 	int64_t id = json_integer_value(json_array_get(a->ids, 0));
-	sqlite3_stmt *s;
 	int rc = 1;
-	if (sqlite3_prepare_v2(db, "SELECT d.state, d.dest, d.dossier_code, e.type, e.event_id, e.source, d.attempts,"
-				   " d.created_at, d.updated_at, d.last_status, d.last_error, d.last_response, e.body"
-				   " FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id = ?1",
-			       -1, &s, NULL) != SQLITE_OK) {
-		fprintf(stderr, "lienthong dlq: %s\n", sqlite3_errmsg(db));
-		sqlite3_close(db);
+	sqlite3_stmt *s = lt_cli_query(db, "dlq", "SELECT d.state, d.dest, d.dossier_code, e.type, e.event_id, e.source,"
+				       " d.attempts, d.created_at, d.updated_at, d.last_status, d.last_error, d.last_response,"
+				       " e.body FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id = ?1");
+	if (!s)
 		return 1;
-	}
 	sqlite3_bind_int64(s, 1, id);
 	if (sqlite3_step(s) != SQLITE_ROW) {
 		fprintf(stderr, "lienthong dlq show: no delivery %lld in the store\n", (long long)id);

@@ -119,31 +119,6 @@ int lt_dispatch_sign(const struct lt_gateway *gw, const struct lt_peer *peer, co
 
 /* ---- outcomes ---- */
 
-/* Events the answer carried are stored now: log and route them. */
-static void log_carried(struct attempt *a)
-{
-	struct peer_q *pq = a->pq;
-	struct lt_gateway *gw = pq->gw;
-	size_t i;
-	json_t *ev;
-	json_array_foreach(a->fin.carried, i, ev) {
-		json_t *dests = json_array_get(a->fin.carried_routes, i);
-		gw->counters[pq->peer->index].events_in++;
-		lt_log(LT_INFO, json_array_size(dests) ? "event.received" : "event.unrouted",
-		       json_pack("{s:O,s:s,s:s,s:O,s:O,s:O}", "dossier_code", json_object_get(ev, "dossier_code"),
-				 "message_id", a->row.event_id, "peer", pq->peer->name, "event_id",
-				 json_object_get(ev, "event_id"), "type", json_object_get(ev, "type"), "routed_to",
-				 dests),
-		       "event carried by the answer of %s", pq->peer->name);
-		size_t j;
-		json_t *d;
-		json_array_foreach(dests, j, d)
-			lt_dispatch_kick(gw, json_string_value(d));
-		if (!json_array_size(dests))
-			gw->events_unrouted++;
-	}
-}
-
 /* The fields of a log line about one delivery. */
 static json_t *delivery_fields(const struct attempt *a)
 {
@@ -180,8 +155,11 @@ static void finish_done(struct lt_store_op *op)
 			lt_log(LT_WARN, "delivery.recorded_before",
 			       delivery_fields(a),
 			       "the attempt's outcome was on disk already: the commit reported failed had landed");
-		if (a->fin.carried)
-			log_carried(a);
+		if (a->fin.carried) {
+			char how[160];
+			snprintf(how, sizeof how, "event carried by the answer of %s", pq->peer->name);
+			lt_dispatch_stored(gw, pq->peer, a->row.event_id, a->fin.carried, a->fin.carried_routes, how);
+		}
 	}
 	attempt_free(a);
 	pq->maybe_more = 1;     /* the next delivery of the dossier, or a retry, may be ready now */
@@ -698,6 +676,32 @@ static void claim(struct peer_q *pq)
 	}
 	pq->claiming = 1;
 	d->busy++;
+}
+
+void lt_dispatch_stored(struct lt_gateway *gw, const struct lt_peer *from, const char *message_id, json_t *events,
+			json_t *routes, const char *how)
+{
+	size_t i;
+	json_t *ev;
+	json_array_foreach(events, i, ev) {
+		json_t *dests = json_array_get(routes, i);
+		json_t *fields = json_pack("{s:O,s:s,s:s,s:O,s:O,s:O}", "dossier_code", json_object_get(ev, "dossier_code"),
+					   "message_id", message_id, "peer", from->name, "event_id",
+					   json_object_get(ev, "event_id"), "type", json_object_get(ev, "type"), "routed_to",
+					   dests);
+		gw->counters[from->index].events_in++;
+		if (!json_array_size(dests)) {
+			gw->events_unrouted++;
+			lt_log(LT_WARN, "event.unrouted", fields, "event %s matches no route; kept, not delivered",
+			       json_string_value(json_object_get(ev, "type")));
+		} else {
+			lt_log(LT_INFO, "event.received", fields, "%s", how);
+		}
+		size_t j;
+		json_t *d;
+		json_array_foreach(dests, j, d)
+			lt_dispatch_kick(gw, json_string_value(d));
+	}
 }
 
 void lt_dispatch_kick(struct lt_gateway *gw, const char *dest)

@@ -233,32 +233,7 @@ static void ingest_done(struct lt_store_op *op)
 		pc->messages_in[lt_answer_slot(200)]++;
 		lt_http_reply_json(in->req, 200, r, 0);
 	} else {
-		size_t i;
-		json_t *ev;
-		json_array_foreach(in->ing.events, i, ev) {
-			json_t *dests = json_array_get(in->ing.routes, i);
-			const char *dossier = json_string_value(json_object_get(ev, "dossier_code"));
-			pc->events_in++;
-			if (json_array_size(dests) == 0) {
-				gw->events_unrouted++;
-				lt_log(LT_WARN, "event.unrouted",
-				       json_pack("{s:s,s:s,s:s,s:O}", "dossier_code", dossier, "message_id", in->message_id,
-						 "peer", in->peer->name, "event_id", json_object_get(ev, "event_id")),
-				       "event %s matches no route; kept, not delivered",
-				       json_string_value(json_object_get(ev, "type")));
-			} else {
-				lt_log(LT_INFO, "event.received",
-				       json_pack("{s:s,s:s,s:s,s:O,s:O,s:O}", "dossier_code", dossier, "message_id",
-						 in->message_id, "peer", in->peer->name, "event_id",
-						 json_object_get(ev, "event_id"), "type", json_object_get(ev, "type"),
-						 "routed_to", dests),
-				       "event stored and queued");
-			}
-			size_t j;
-			json_t *d;
-			json_array_foreach(dests, j, d)
-				lt_dispatch_kick(gw, json_string_value(d));
-		}
+		lt_dispatch_stored(gw, in->peer, in->message_id, in->ing.events, in->ing.routes, "event stored and queued");
 		pc->messages_in[lt_answer_slot(202)]++;
 		lt_http_reply_json(in->req, 202, json_incref(in->ing.receipt), 0);
 	}

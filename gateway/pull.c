@@ -70,24 +70,9 @@ static void page_done(struct lt_store_op *op)
 		schedule(po, po->peer->poll_interval_ms);
 	} else {
 		snprintf(po->cursor, sizeof po->cursor, "%s", pg->next);
-		size_t i;
-		json_t *ev;
-		json_array_foreach(pg->ing.events, i, ev) {
-			json_t *dests = json_array_get(pg->ing.routes, i);
-			gw->counters[po->peer->index].events_in++;
-			if (!json_array_size(dests))
-				gw->events_unrouted++;
-			lt_log(LT_INFO, json_array_size(dests) ? "event.received" : "event.unrouted",
-			       json_pack("{s:O,s:s,s:s,s:O,s:O,s:O}", "dossier_code", json_object_get(ev, "dossier_code"),
-					 "message_id", pg->message_id, "peer", po->peer->name, "event_id",
-					 json_object_get(ev, "event_id"), "type", json_object_get(ev, "type"), "routed_to",
-					 dests),
-			       "event polled from %s", po->peer->name);
-			size_t j;
-			json_t *d;
-			json_array_foreach(dests, j, d)
-				lt_dispatch_kick(gw, json_string_value(d));
-		}
+		char how[160];
+		snprintf(how, sizeof how, "event polled from %s", po->peer->name);
+		lt_dispatch_stored(gw, po->peer, pg->message_id, pg->ing.events, pg->ing.routes, how);
 		lt_log(LT_INFO, "pull.page", json_pack("{s:s,s:i,s:s}", "peer", po->peer->name, "events",
 						       (int)json_array_size(pg->ing.events), "cursor", po->cursor),
 		       "polled %s", po->peer->name);

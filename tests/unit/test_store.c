@@ -165,6 +165,14 @@ static int claim_one(struct fixture *f, const char *dest, struct lt_claimed *row
 	return 0;
 }
 
+/* One message routed to portal and postal, its portal delivery claimed. */
+static void claimed(struct fixture *f, struct lt_claimed *row)
+{
+	int dup;
+	assert_int_equal(ingest(f, "m1", "E1", "D1", &dup), 0);
+	claim_one(f, "portal", row);
+}
+
 /* The registry's answer carries an event; the outcome's commit is reported
  * failed although it landed; the dispatcher writes the outcome again. */
 static int finish(struct fixture *f, const struct lt_claimed *row, struct lt_finish *fin)
@@ -190,10 +198,8 @@ static int finish(struct fixture *f, const struct lt_claimed *row, struct lt_fin
 static void test_an_outcome_written_again_after_it_landed_changes_nothing(void **state)
 {
 	struct fixture *f = *state;
-	int dup;
-	assert_int_equal(ingest(f, "m1", "E1", "D1", &dup), 0);
 	struct lt_claimed row;
-	claim_one(f, "portal", &row);
+	claimed(f, &row);
 	struct lt_finish fin;
 
 	next_commit = LAND_THEN_FAIL;
@@ -214,10 +220,8 @@ static void test_an_outcome_written_again_after_it_landed_changes_nothing(void *
 static void test_an_outcome_whose_commit_did_not_land_is_written_by_the_second_try(void **state)
 {
 	struct fixture *f = *state;
-	int dup;
-	assert_int_equal(ingest(f, "m1", "E1", "D1", &dup), 0);
 	struct lt_claimed row;
-	claim_one(f, "portal", &row);
+	claimed(f, &row);
 	struct lt_finish fin;
 	next_commit = FAIL;
 	int rc = finish(f, &row, &fin);
