@@ -1,5 +1,5 @@
-/* cli.c — `lienthong run|check-config|status|trail|dlq|version`, each with --help
- * (dlq in cli_dlq.c). */
+/* cli.c — `lienthong run|check-config|status|trail|dlq|report|version`, each with
+ * --help (dlq in cli_dlq.c, report in cli_report.c). */
 #include "cli.h"
 #include "adapter.h"
 #include "config.h"
@@ -27,6 +27,9 @@ static const char usage[] =
 	"  trail DOSSIER_CODE [-c FILE]  every event of a dossier and every hop it took\n"
 	"  dlq list|show|replay|purge [filters] [-c FILE]\n"
 	"                           dead letters: what could not be delivered, why, and what to do\n"
+	"  report --from DATE --to DATE [--format text|csv|json] [-c FILE]\n"
+	"                           the period's dossiers per agency: received, resolved early,\n"
+	"                           on time or late, open, overdue, apologies\n"
 	"  version                  print the version\n"
 	"\n"
 	"Every command takes --help.\n";
@@ -50,6 +53,7 @@ static const struct cmd_help helps[] = {
 		   "Print the dossier's state and, in order, each event (when, from whom) with each\n"
 		   "delivery it caused (to whom, attempts, outcome, last answer). Reads the store.\n" },
 	{ "dlq", LT_CLI_DLQ_HELP },
+	{ "report", LT_CLI_REPORT_HELP },
 	{ "version", "usage: lienthong version\nPrint the version.\n" },
 };
 
@@ -311,7 +315,7 @@ int lt_cli_main(int argc, char **argv, int (*run)(const char *config_path))
 			cmd[0] == 't' ? "which dossier? give its code" : "expected: dlq list|show|replay|purge", cmd);
 		return 2;
 	}
-	if (strcmp(cmd, "dlq") && bad_option(argc, argv, positional))
+	if (strcmp(cmd, "dlq") && strcmp(cmd, "report") && bad_option(argc, argv, positional))
 		return 2;
 	const char *path = find_config(argc, argv);
 	if (strcmp(cmd, "run") == 0)
@@ -324,6 +328,8 @@ int lt_cli_main(int argc, char **argv, int (*run)(const char *config_path))
 		return cmd_trail(path, argv[2]);
 	if (strcmp(cmd, "dlq") == 0)
 		return lt_cli_dlq(argc, argv, path);
+	if (strcmp(cmd, "report") == 0)
+		return lt_cli_report(argc, argv, path);
 	fprintf(stderr, "lienthong: unknown command \"%s\"\n\n%s", cmd, usage);
 	return 2;
 }

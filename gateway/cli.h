@@ -25,5 +25,7 @@ int lt_cli_admin(const char *config_path, const char *what, const char *url_path
 
 int lt_cli_dlq(int argc, char **argv, const char *config_path);
 extern const char LT_CLI_DLQ_HELP[];
+int lt_cli_report(int argc, char **argv, const char *config_path);
+extern const char LT_CLI_REPORT_HELP[];
 
 #endif
