@@ -5,6 +5,7 @@ every flow — signed (JWS, XML-DSig) over mutual TLS — wait until they are
 delivered, print one line per hop and a summary, and stop everything."""
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -153,7 +154,16 @@ def main():
                     p["name"], p["delivered"], p["retried"], p["dead_letters"]))
         print("  logins to the portal: %d; every event and attempt is one JSON line in %s" % (
             len([r for r in portal.received() if r["path"] == "/in/login"]), gw.log_path))
-        print("  try: build/lienthong trail %s -c %s" % (code, gw.config))
+        # the samples' dossiers were received from 2022 on: report over all of them
+        month = "2022-01-01"
+        today = f.now_vn().strftime("%Y-%m-%d")
+        print("\nthe offices' report (build/lienthong report --from %s --to %s):" % (month, today))
+        rep = subprocess.run([os.path.join(ROOT, "build", "lienthong"), "report", "--from", month, "--to", today,
+                              "-c", gw.config], capture_output=True, text=True, timeout=30)
+        for line in (rep.stdout or rep.stderr).splitlines():
+            print("  " + line)
+        print("\n  try: build/lienthong trail %s -c %s" % (code, gw.config))
+        print("       build/lienthong dlq list -c %s   (then dlq show ID, dlq replay ID)" % gw.config)
     finally:
         for obj in reversed(started):
             obj.stop()
