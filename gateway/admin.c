@@ -320,13 +320,15 @@ static void on_admin(struct evhttp_request *req, void *arg)
 			free(r);
 			lt_http_reply_error(req, 503, "busy", "the store is not taking requests", 2);
 		}
+	} else if (strcmp(path, "/ui") == 0 || strcmp(path, "/ui/") == 0) {
+		lt_admin_ui(req);
 	} else if (strcmp(path, "/v1/admin/dlq/replay") == 0) {
 		on_dlq(gw, req, LT_DLQ_REPLAY);
 	} else if (strcmp(path, "/v1/admin/dlq/purge") == 0) {
 		on_dlq(gw, req, LT_DLQ_PURGE);
 	} else {
 		lt_http_reply_error(req, 404, "not_found",
-				    "admin endpoints: /healthz /readyz /metrics /v1/admin/status"
+				    "admin endpoints: /healthz /readyz /metrics /ui /v1/admin/status"
 				    " /v1/admin/dlq/replay /v1/admin/dlq/purge", 0);
 	}
 }
