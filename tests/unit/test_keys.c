@@ -20,6 +20,7 @@
 #include <openssl/x509.h>
 
 #include "keys.h"
+#include "testutil.h"
 
 static const char *pki;
 
@@ -30,17 +31,6 @@ static const char *P(const char *rel)
 	i = (i + 1) % 4;
 	snprintf(buf[i], sizeof buf[i], "%s/%s", pki, rel);
 	return buf[i];
-}
-
-/* Write n bytes to a fresh file under /tmp with mode; path into out. */
-static void tmpfile_with(const void *text, size_t n, mode_t mode, char out[32])
-{
-	strcpy(out, "/tmp/lt-keys-test-XXXXXX");
-	int fd = mkstemp(out);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, n), (ssize_t)n);
-	assert_int_equal(fchmod(fd, mode), 0);
-	close(fd);
 }
 
 static int setup(void **state)
@@ -84,7 +74,7 @@ static void test_pkcs12_with_wrong_or_no_password_is_refused(void **state)
 	(void)state;
 	struct lt_err err = { 0 };
 	char pw[32];
-	tmpfile_with("wrong\n", 6, 0600, pw);
+	tu_tmpfile_with("wrong\n", 6, 0600, pw);
 	assert_null(lt_key_load(P("rsa/gateway/sign.p12"), pw, &err));
 	assert_int_equal(err.code, LT_ECONFIG);
 	assert_non_null(strstr(err.msg, "wrong password"));
@@ -98,7 +88,7 @@ static void test_password_file_readable_by_others_is_refused(void **state)
 	(void)state;
 	struct lt_err err = { 0 };
 	char pw[32];
-	tmpfile_with("changeit\n", 9, 0644, pw);
+	tu_tmpfile_with("changeit\n", 9, 0644, pw);
 	assert_null(lt_key_load(P("rsa/gateway/sign.p12"), pw, &err));
 	assert_int_equal(err.code, LT_ECONFIG);
 	assert_non_null(strstr(err.msg, "password file"));
@@ -117,19 +107,14 @@ static void test_encrypted_pem_key_needs_its_password_file(void **state)
 	assert_non_null(plain);
 	assert_int_equal(PEM_write_bio_PrivateKey(mem, plain, EVP_aes_256_cbc(), NULL, 0, NULL, "s3cret"), 1);
 	long n = BIO_get_mem_data(mem, &pem);
-	tmpfile_with(pem, (size_t)n, 0600, path);
-	tmpfile_with("s3cret\r\n", 8, 0600, pw);
+	tu_tmpfile_with(pem, (size_t)n, 0600, path);
+	tu_tmpfile_with("s3cret\r\n", 8, 0600, pw);
 	BIO_free(mem);
 
 	assert_null(lt_key_load(path, NULL, &err));
 	assert_non_null(strstr(err.msg, "encrypted and no password file"));
-	EVP_PKEY *k = lt_key_load(path, pw, &err);
-	assert_non_null(k);
-	assert_int_equal(EVP_PKEY_eq(k, plain), 1);
-	EVP_PKEY_free(k);
+	tu_assert_key_file_is(path, pw, plain);
 	EVP_PKEY_free(plain);
-	unlink(path);
-	unlink(pw);
 }
 
 static void test_certificate_file_is_not_a_key(void **state)
@@ -141,7 +126,7 @@ static void test_certificate_file_is_not_a_key(void **state)
 	char buf[8192];
 	size_t n = fread(buf, 1, sizeof buf, f);
 	fclose(f);
-	tmpfile_with(buf, n, 0600, path);
+	tu_tmpfile_with(buf, n, 0600, path);
 	assert_null(lt_key_load(path, NULL, &err));
 	assert_int_equal(err.code, LT_ECONFIG);
 	assert_non_null(strstr(err.msg, "holds no PEM private key"));
@@ -194,7 +179,7 @@ static void test_cert_of_a_pkcs12_is_its_leaf(void **state)
 	(void)state;
 	struct lt_err err = { 0 };
 	char pw[32], cn[128];
-	tmpfile_with("changeit", 8, 0600, pw);
+	tu_tmpfile_with("changeit", 8, 0600, pw);
 	X509 *c = lt_cert_load(P("rsa/peers/peer-c/tls.p12"), pw, &err);
 	assert_non_null(c);
 	lt_cert_cn(c, cn, sizeof cn);

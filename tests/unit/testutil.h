@@ -10,18 +10,48 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include <libxml/parser.h>
 
 #include "lt.h"
 #include "adapter.h"
 #include "jsonschema.h"
+#include "keys.h"
 #include "sign_xml.h"
 #include "xmlutil.h"
 
 #define TU_CANONICAL_SCHEMA "schemas/canonical-event.schema.json"
 
 /* ---- files ------------------------------------------------------------- */
+
+/* Write n bytes to a fresh file under /tmp with mode; its path into out. */
+static inline void tu_tmpfile_with(const void *text, size_t n, mode_t mode, char out[32])
+{
+	strcpy(out, "/tmp/lt-unit-test-XXXXXX");
+	int fd = mkstemp(out);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, n), (ssize_t)n);
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+/* The key file at path (with its password file, or NULL) loads and is want;
+ * then both files are removed. */
+static inline void tu_assert_key_file_is(const char *path, const char *password_file, EVP_PKEY *want)
+{
+	struct lt_err err = { 0 };
+	EVP_PKEY *k = lt_key_load(path, password_file, &err);
+	assert_non_null(k);
+	assert_int_equal(EVP_PKEY_eq(k, want), 1);
+	EVP_PKEY_free(k);
+	unlink(path);
+	if (password_file)
+		unlink(password_file);
+}
 
 /* The whole file at path, NUL-terminated (malloc'd); its length in *len if
  * len is not NULL. Fails the running test when the file cannot be read. */
