@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "jsonschema.h"
+#include "testutil.h"
 
 #define SCHEMA "schemas/canonical-event.schema.json"
 #define VALID_DIR "schemas/samples/canonical"
@@ -87,27 +88,6 @@ static void assert_invalid(const struct lt_schema *s, const char *doc, const cha
 }
 
 /* "*.json" files of dir, sorted; returns the count, names in *out (free them). */
-static int json_files(const char *dir, struct dirent ***out)
-{
-	int n = scandir(dir, out, NULL, alphasort), kept = 0;
-	assert_true(n >= 0);
-	for (int i = 0; i < n; i++) {
-		size_t len = strlen((*out)[i]->d_name);
-		if (len > 5 && !strcmp((*out)[i]->d_name + len - 5, ".json"))
-			(*out)[kept++] = (*out)[i];
-		else
-			free((*out)[i]);
-	}
-	return kept;
-}
-
-static void free_files(struct dirent **names, int n)
-{
-	for (int i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
 static json_t *load_sample(const char *dir, const char *name)
 {
 	char path[512];
@@ -145,52 +125,25 @@ static json_t *nest(json_t *leaf, int levels)
 
 /* ---- the canonical samples ---------------------------------------------- */
 
+/* One canonical sample through the canonical schema. */
+static int validate_sample(const char *dir, const char *name, struct lt_err *err)
+{
+	json_t *doc = load_sample(dir, name);
+	int rc = lt_schema_validate(canonical, doc, err);
+	json_decref(doc);
+	return rc;
+}
+
 static void test_every_valid_sample_passes(void **state)
 {
-	struct dirent **names;
-	int n = json_files(VALID_DIR, &names), bad = 0;
 	(void)state;
-	for (int i = 0; i < n; i++) {
-		struct lt_err err = { 0 };
-		json_t *doc = load_sample(VALID_DIR, names[i]->d_name);
-		if (lt_schema_validate(canonical, doc, &err) != 0) {
-			print_error("%s/%s: %s\n", VALID_DIR, names[i]->d_name, err.msg);
-			bad++;
-		}
-		json_decref(doc);
-	}
-	free_files(names, n);
-	assert_int_equal(bad, 0);
-	assert_true(n >= 23); /* 22 event types + batch.json */
+	assert_true(tu_valid_samples_accepted(VALID_DIR, ".json", validate_sample) >= 23); /* 22 types + batch */
 }
 
 static void test_every_invalid_sample_fails_with_its_expected_message(void **state)
 {
-	struct dirent **names;
-	int n = json_files(INVALID_DIR, &names), bad = 0;
 	(void)state;
-	for (int i = 0; i < n; i++) {
-		char path[512], expect[512] = "";
-		struct lt_err err = { 0 };
-		snprintf(path, sizeof path, "%s/%.*s.expect", INVALID_DIR,
-			 (int)strlen(names[i]->d_name) - 5, names[i]->d_name);
-		FILE *f = fopen(path, "r");
-		if (!f || !fgets(expect, sizeof expect, f))
-			fail_msg("%s: missing or empty", path);
-		fclose(f);
-		expect[strcspn(expect, "\r\n")] = '\0';
-		json_t *doc = load_sample(INVALID_DIR, names[i]->d_name);
-		int rc = lt_schema_validate(canonical, doc, &err);
-		if (rc != LT_ESCHEMA || !strstr(err.msg, expect)) {
-			print_error("%s/%s: got %d \"%s\", want \"%s\"\n", INVALID_DIR,
-				    names[i]->d_name, rc, err.msg, expect);
-			bad++;
-		}
-		json_decref(doc);
-	}
-	free_files(names, n);
-	assert_int_equal(bad, 0);
-	assert_true(n >= 12);
+	assert_true(tu_invalid_samples_refused(INVALID_DIR, ".json", LT_ESCHEMA, validate_sample) >= 12);
 }
 
 static void test_every_event_type_has_a_sample_of_that_type(void **state)
@@ -582,11 +535,11 @@ static void test_concurrent_validations_share_one_schema(void **state)
 	struct worker w = { .ndocs = 0 };
 	struct dirent **names;
 	pthread_t threads[4];
-	int n = json_files(VALID_DIR, &names);
+	int n = tu_files(VALID_DIR, "", ".json", &names);
 	(void)state;
 	for (int i = 0; i < n && w.ndocs < 64; i++)
 		w.docs[w.ndocs++] = load_sample(VALID_DIR, names[i]->d_name);
-	free_files(names, n);
+	tu_files_free(names, n);
 	struct worker each[4];
 	for (int t = 0; t < 4; t++) {
 		each[t] = w;
