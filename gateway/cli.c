@@ -1,5 +1,5 @@
-/* cli.c — `lienthong run|check-config|status|trail|dlq|report|version`, each with
- * --help (dlq in cli_dlq.c, report in cli_report.c). */
+/* cli.c — `lienthong run|check-config|status|trail|dlq|report|audit|version`, each
+ * with --help (dlq, report and audit in cli_dlq.c, cli_report.c, cli_audit.c). */
 #include "cli.h"
 #include "adapter.h"
 #include "config.h"
@@ -30,6 +30,7 @@ static const char usage[] =
 	"  report --from DATE --to DATE [--format text|csv|json] [-c FILE]\n"
 	"                           the period's dossiers per agency: received, resolved early,\n"
 	"                           on time or late, open, overdue, apologies\n"
+	"  audit verify [-c FILE]   check the hash-chained trail of signed messages in and out\n"
 	"  version                  print the version\n"
 	"\n"
 	"Every command takes --help.\n";
@@ -54,6 +55,7 @@ static const struct cmd_help helps[] = {
 		   "delivery it caused (to whom, attempts, outcome, last answer). Reads the store.\n" },
 	{ "dlq", LT_CLI_DLQ_HELP },
 	{ "report", LT_CLI_REPORT_HELP },
+	{ "audit", LT_CLI_AUDIT_HELP },
 	{ "version", "usage: lienthong version\nPrint the version.\n" },
 };
 
@@ -309,10 +311,11 @@ int lt_cli_main(int argc, char **argv, int (*run)(const char *config_path))
 		printf("lienthong %s\n", LT_VERSION);
 		return 0;
 	}
-	int positional = strcmp(cmd, "trail") == 0 || strcmp(cmd, "dlq") == 0;
+	int positional = strcmp(cmd, "trail") == 0 || strcmp(cmd, "dlq") == 0 || strcmp(cmd, "audit") == 0;
 	if (positional && (argc < 3 || argv[2][0] == '-')) {
 		fprintf(stderr, "lienthong %s: %s (see lienthong %s --help)\n", cmd,
-			cmd[0] == 't' ? "which dossier? give its code" : "expected: dlq list|show|replay|purge", cmd);
+			cmd[0] == 't' ? "which dossier? give its code"
+			: cmd[0] == 'a' ? "expected: audit verify" : "expected: dlq list|show|replay|purge", cmd);
 		return 2;
 	}
 	if (strcmp(cmd, "dlq") && strcmp(cmd, "report") && bad_option(argc, argv, positional))
@@ -330,6 +333,8 @@ int lt_cli_main(int argc, char **argv, int (*run)(const char *config_path))
 		return lt_cli_dlq(argc, argv, path);
 	if (strcmp(cmd, "report") == 0)
 		return lt_cli_report(argc, argv, path);
+	if (strcmp(cmd, "audit") == 0)
+		return lt_cli_audit(argc, argv, path);
 	fprintf(stderr, "lienthong: unknown command \"%s\"\n\n%s", cmd, usage);
 	return 2;
 }

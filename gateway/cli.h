@@ -27,5 +27,7 @@ int lt_cli_dlq(int argc, char **argv, const char *config_path);
 extern const char LT_CLI_DLQ_HELP[];
 int lt_cli_report(int argc, char **argv, const char *config_path);
 extern const char LT_CLI_REPORT_HELP[];
+int lt_cli_audit(int argc, char **argv, const char *config_path);
+extern const char LT_CLI_AUDIT_HELP[];
 
 #endif

@@ -348,6 +348,11 @@ static void encode_run(struct lt_job *job)
 	json_decref(ev);
 	if (!a->encode_rc)
 		a->encode_rc = lt_dispatch_sign(a->pq->gw, peer, a->row.event_id, &a->x.req, &a->encode_err);
+	if (!a->encode_rc) {    /* for the audit trail: what goes out */
+		lt_sha256_hex(a->x.req.body.data ? a->x.req.body.data : "", a->x.req.body.len, a->fin.sent_sha256);
+		if (a->x.req.signature)
+			lt_sha256_hex(a->x.req.signature, strlen(a->x.req.signature), a->fin.sent_sig_sha256);
+	}
 }
 
 /* Loop thread: send what was encoded; an event that cannot be encoded for

@@ -503,6 +503,8 @@ static void handle_inbound(struct lt_gateway *gw, struct evhttp_request *req, co
 	in->body[len] = '\0';
 	const char *sig = evhttp_find_header(h, "X-Signature");
 	in->signature = sig ? strdup(sig) : NULL;
+	if (sig)
+		lt_sha256_hex(sig, strlen(sig), in->ing.sig_sha256);
 	in->ing.op.kind = LT_OP_INGEST;
 	in->ing.op.done = ingest_done;
 	in->ing.peer = peer->name;

@@ -47,6 +47,7 @@ struct lt_ingest {
 	json_t *receipt;                /* the answer to keep for duplicates */
 	const char *cursor;             /* pull: the peer's new cursor, written in the same commit; NULL = none */
 	int unique_body;                /* refuse a body already stored under another message id (XML replays) */
+	char sig_sha256[65];            /* of its detached signature (X-Signature), "" = none: for the audit trail */
 	int64_t now_ms;
 	/* out */
 	int duplicate;                  /* 1: same id, same body — `original` holds the receipt */
@@ -91,6 +92,8 @@ struct lt_finish {
 	int flags;                      /* delivery flags for the next attempt */
 	json_t *carried;                /* events the answer carried (each with event_id), or NULL; owned */
 	json_t *carried_routes;         /* their destinations, parallel; owned */
+	char sent_sha256[65];           /* what went out (body, detached signature) for the audit */
+	char sent_sig_sha256[65];       /* trail; sent_sha256 "" = nothing reached the wire */
 	int recorded_before;            /* set by the store: this outcome was already written (a
 					 * commit reported failed had reached the disk); nothing changed */
 };

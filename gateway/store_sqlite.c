@@ -45,12 +45,16 @@ static const char *const schema_sql =
 	" peer TEXT PRIMARY KEY, cursor TEXT NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS refusals("
 	" id INTEGER PRIMARY KEY, at INTEGER NOT NULL, peer TEXT NOT NULL, message_id TEXT,"
-	" status INTEGER NOT NULL, reason TEXT NOT NULL, body_sha256 TEXT NOT NULL);";
+	" status INTEGER NOT NULL, reason TEXT NOT NULL, body_sha256 TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS audit("
+	" seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, direction TEXT NOT NULL, peer TEXT NOT NULL,"
+	" message_id TEXT NOT NULL, body_sha256 TEXT NOT NULL, sig_sha256 TEXT NOT NULL,"
+	" prev TEXT NOT NULL, hash TEXT NOT NULL);";
 
 enum {
 	Q_MSG_GET, Q_MSG_PUT, Q_MSG_BY_DIGEST, Q_DOSSIER_SEQ, Q_EVENT_PUT, Q_CHAIN_BUSY, Q_DELIVERY_PUT,
 	Q_READY, Q_MARK_INFLIGHT, Q_NEXT_DUE, Q_ATTEMPT_PUT, Q_DONE, Q_RETRY, Q_PROMOTE,
-	Q_STATS, Q_COUNTS, Q_REFUSAL, Q_CURSOR_GET, Q_CURSOR_PUT, Q_DOSSIER_GET, Q_DOSSIER_PUT, Q_OVERDUE, Q_UNCLAIM, Q_UNCLAIM_DEST, Q_DLQ_FIND, Q_DLQ_REPLAY, Q_DLQ_PURGE_ATTEMPTS, Q_DLQ_PURGE, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
+	Q_STATS, Q_COUNTS, Q_REFUSAL, Q_CURSOR_GET, Q_CURSOR_PUT, Q_DOSSIER_GET, Q_DOSSIER_PUT, Q_OVERDUE, Q_UNCLAIM, Q_UNCLAIM_DEST, Q_DLQ_FIND, Q_DLQ_REPLAY, Q_DLQ_PURGE_ATTEMPTS, Q_DLQ_PURGE, Q_AUDIT_LAST, Q_AUDIT_PUT, Q_DELIVERY_EVENT, Q_SAVEPOINT, Q_RELEASE, Q_ROLLBACK_TO, Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
 	Q_COUNT
 };
 
@@ -107,6 +111,10 @@ static const char *const sql[Q_COUNT] = {
 	[Q_DLQ_REPLAY] = "UPDATE deliveries SET state = ?2, next_at = ?3, created_at = ?3, updated_at = ?3 WHERE id = ?1",
 	[Q_DLQ_PURGE_ATTEMPTS] = "DELETE FROM attempts WHERE delivery_id = ?1",
 	[Q_DLQ_PURGE] = "DELETE FROM deliveries WHERE id = ?1",
+	[Q_AUDIT_LAST] = "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1",
+	[Q_AUDIT_PUT] = "INSERT INTO audit(at, direction, peer, message_id, body_sha256, sig_sha256, prev, hash)"
+			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[Q_DELIVERY_EVENT] = "SELECT e.event_id FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id = ?1",
 	[Q_SAVEPOINT] = "SAVEPOINT op",
 	[Q_RELEASE] = "RELEASE op",
 	[Q_ROLLBACK_TO] = "ROLLBACK TO op",
@@ -121,6 +129,7 @@ struct sq {
 	sqlite3 *db;            /* NULL while detached after a failure */
 	sqlite3_stmt *st[Q_COUNT];
 	struct lt_err *err;     /* where the current op's error goes */
+	char audit_last[65];    /* the audit trail's last hash, "" = read it again (after a rollback) */
 };
 
 static int sq_fail(struct sq *q, struct lt_err *err, const char *what)
@@ -157,6 +166,7 @@ static void sq_detach(void *db)
 	}
 	sqlite3_close(q->db);
 	q->db = NULL;
+	q->audit_last[0] = '\0';
 }
 
 static void sq_close(void *db)
@@ -270,6 +280,7 @@ static int sq_commit(void *db, struct lt_err *err)
 static void sq_rollback(void *db)
 {
 	struct sq *q = db;
+	q->audit_last[0] = '\0';
 	if (q->db && !sqlite3_get_autocommit(q->db))
 		exec1(q, Q_ROLLBACK);
 }
@@ -281,8 +292,10 @@ static int sq_savepoint(void *db)
 
 static void sq_release(void *db, int ok)
 {
-	if (!ok)
+	if (!ok) {
 		exec1(db, Q_ROLLBACK_TO);
+		((struct sq *)db)->audit_last[0] = '\0';
+	}
 	exec1(db, Q_RELEASE);
 }
 
@@ -419,6 +432,40 @@ static int insert_events(struct sq *q, const char *source, const char *message_i
 	return LT_OK;
 }
 
+/* Append one row to the audit trail, chained to the last one. */
+static int audit_put(struct sq *q, struct lt_audit_row *r, struct lt_err *err)
+{
+	sqlite3_stmt *s;
+	if (!q->audit_last[0]) {
+		s = stmt(q, Q_AUDIT_LAST);
+		int rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW)
+			snprintf(q->audit_last, sizeof q->audit_last, "%s", (const char *)sqlite3_column_text(s, 0));
+		else if (rc == SQLITE_DONE)
+			memset(q->audit_last, '0', 64);
+		else
+			return sq_fail(q, err, "reading the audit trail");
+		q->audit_last[64] = '\0';
+		sqlite3_reset(s);
+	}
+	char hash[65];
+	r->prev = q->audit_last;
+	lt_audit_hash(r, hash);
+	s = stmt(q, Q_AUDIT_PUT);
+	sqlite3_bind_int64(s, 1, r->at_ms);
+	bind_text(s, 2, r->direction);
+	bind_text(s, 3, r->peer);
+	bind_text(s, 4, r->message_id);
+	bind_text(s, 5, r->body_sha256);
+	bind_text(s, 6, r->sig_sha256);
+	bind_text(s, 7, r->prev);
+	bind_text(s, 8, hash);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		return sq_fail(q, err, "writing the audit trail");
+	memcpy(q->audit_last, hash, sizeof hash);
+	return LT_OK;
+}
+
 static int sq_ingest(void *db, struct lt_ingest *op)
 {
 	struct sq *q = db;
@@ -467,6 +514,10 @@ static int sq_ingest(void *db, struct lt_ingest *op)
 	free(receipt);
 	if (sqlite3_step(s) != SQLITE_DONE)
 		return sq_fail(q, err, "writing message");
+	struct lt_audit_row in = { .at_ms = op->now_ms, .direction = "in", .peer = op->peer,
+				   .message_id = op->message_id, .body_sha256 = op->digest, .sig_sha256 = op->sig_sha256 };
+	if ((rc = audit_put(q, &in, err)))
+		return rc;
 
 	if ((rc = insert_events(q, op->peer, op->message_id, op->events, op->routes, op->now_ms, err)))
 		return rc;
@@ -565,6 +616,18 @@ static int sq_finish(void *db, struct lt_finish *op)
 		 * next delivery are there already */
 		op->recorded_before = 1;
 		return LT_OK;
+	}
+	if (op->sent_sha256[0]) {
+		char mid[40];
+		sqlite3_stmt *e = stmt(q, Q_DELIVERY_EVENT);
+		sqlite3_bind_int64(e, 1, op->delivery_id);
+		snprintf(mid, sizeof mid, "%s", sqlite3_step(e) == SQLITE_ROW ? (const char *)sqlite3_column_text(e, 0) : "");
+		sqlite3_reset(e);
+		struct lt_audit_row out = { .at_ms = op->at_ms, .direction = "out", .peer = op->dest, .message_id = mid,
+					    .body_sha256 = op->sent_sha256, .sig_sha256 = op->sent_sig_sha256 };
+		int rc = audit_put(q, &out, err);
+		if (rc)
+			return rc;
 	}
 
 	if (op->carried && json_array_size(op->carried)) {

@@ -118,6 +118,18 @@ void lt_sha256_hex(const void *data, size_t len, char out[65])
 	out[64] = '\0';
 }
 
+void lt_audit_hash(const struct lt_audit_row *r, char out[65])
+{
+	/* each field as LENGTH:VALUE; so that no two rows hash the same text */
+	const char *fields[] = { r->prev, r->direction, r->peer, r->message_id, r->body_sha256, r->sig_sha256 };
+	struct lt_buf b = { 0 };
+	lt_buf_printf(&b, "lienthong-audit-1;%lld;", (long long)r->at_ms);
+	for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
+		lt_buf_printf(&b, "%zu:%s;", strlen(fields[i] ? fields[i] : ""), fields[i] ? fields[i] : "");
+	lt_sha256_hex(b.data, b.len, out);
+	lt_buf_free(&b);
+}
+
 /* Text that quotes what a client sent (a path, a header) and may be cut in
  * the middle of a character: bytes that are not UTF-8 become '?', in place.
  * Else jansson refuses the string and the answer or log line loses it

@@ -152,6 +152,7 @@ static void test_a_commit_reported_failed_that_landed_is_counted_in_the_backlog(
 	assert_true(lt_store_healthy(f->store));
 	assert_int_equal(lt_store_backlog(f->store), 4);
 	assert_int_equal(count(f, unfinished), 4);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM audit WHERE message_id = 'm2'"), 1);
 }
 
 static int claim_one(struct fixture *f, const char *dest, struct lt_claimed *row)
@@ -186,6 +187,7 @@ static int finish(struct fixture *f, const struct lt_claimed *row, struct lt_fin
 	fin->attempt = row->attempts + 1;
 	fin->status = 200;
 	fin->at_ms = 1700000002000;
+	snprintf(fin->sent_sha256, sizeof fin->sent_sha256, "%064d", 7);      /* it reached the wire */
 	fin->carried = json_pack("[{s:s,s:s,s:s,s:s}]", "event_id", "CARRIED1", "dossier_code", row->dossier_code,
 				 "type", "dossier.accepted", "occurred_at", "2026-11-24T08:05:00+07:00");
 	fin->carried_routes = json_pack("[[s]]", "office");
@@ -212,6 +214,7 @@ static void test_an_outcome_written_again_after_it_landed_changes_nothing(void *
 	assert_true(fin.recorded_before);
 	assert_int_equal(count(f, "SELECT COUNT(*) FROM events"), 2);
 	assert_int_equal(count(f, "SELECT COUNT(*) FROM attempts"), 1);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM audit WHERE direction = 'out'"), 1);
 	assert_int_equal(count(f, "SELECT state FROM deliveries WHERE dest = 'portal'"), LT_DS_DONE);
 	assert_int_equal(count(f, unfinished), 2);                     /* postal, and the carried one to office */
 	assert_int_equal(lt_store_backlog(f->store), 2);
@@ -228,8 +231,10 @@ static void test_an_outcome_whose_commit_did_not_land_is_written_by_the_second_t
 	assert_int_equal(rc, LT_EIO);
 	assert_int_equal(count(f, "SELECT COUNT(*) FROM events WHERE event_id = 'CARRIED1'"), 0);
 
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM audit WHERE direction = 'out'"), 0);
 	assert_int_equal(finish(f, &row, &fin), 0);
 	assert_false(fin.recorded_before);
+	assert_int_equal(count(f, "SELECT COUNT(*) FROM audit WHERE direction = 'out'"), 1);
 	assert_int_equal(count(f, "SELECT COUNT(*) FROM events WHERE event_id = 'CARRIED1'"), 1);
 	assert_int_equal(count(f, unfinished), 2);
 	assert_int_equal(lt_store_backlog(f->store), 2);
