@@ -239,28 +239,28 @@ static int count_cb(void *arg, int n, char **vals, char **cols)
 	return 0;
 }
 
+/* Run sql (rows to cb), or say what failed in err. */
+static int exec_sql(struct sq *q, const char *sql, int (*cb)(void *, int, char **, char **), void *arg,
+		    const char *what, struct lt_err *err)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(q->db, sql, cb, arg, &msg) == SQLITE_OK)
+		return LT_OK;
+	lt_err_set(err, LT_EIO, "store: %s: %s", what, msg ? msg : sqlite3_errmsg(q->db));
+	sqlite3_free(msg);
+	return LT_EIO;
+}
+
 static int sq_count_backlog(void *db, int64_t *backlog, struct lt_err *err)
 {
-	struct sq *q = db;
-	char *msg = NULL;
-	if (sqlite3_exec(q->db, "SELECT COUNT(*) FROM deliveries WHERE state IN (0, 1, 4)", count_cb, backlog, &msg)) {
-		lt_err_set(err, LT_EIO, "store: counting unfinished deliveries: %s", msg);
-		sqlite3_free(msg);
-		return LT_EIO;
-	}
-	return LT_OK;
+	return exec_sql(db, "SELECT COUNT(*) FROM deliveries WHERE state IN (0, 1, 4)", count_cb, backlog,
+			"counting unfinished deliveries", err);
 }
 
 static int sq_recover(void *db, int64_t *backlog, struct lt_err *err)
 {
-	struct sq *q = db;
-	char *msg = NULL;
-	if (sqlite3_exec(q->db, "UPDATE deliveries SET state = 0 WHERE state = 1", NULL, NULL, &msg)) {
-		lt_err_set(err, LT_EIO, "store: recovering in-flight deliveries: %s", msg);
-		sqlite3_free(msg);
-		return LT_EIO;
-	}
-	return sq_count_backlog(db, backlog, err);
+	return exec_sql(db, "UPDATE deliveries SET state = 0 WHERE state = 1", NULL, NULL,
+			"recovering in-flight deliveries", err) ?: sq_count_backlog(db, backlog, err);
 }
 
 static int sq_begin(void *db, struct lt_err *err)
