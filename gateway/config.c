@@ -155,7 +155,8 @@ static void gateway_key(struct parse_state *st, int line, const char *k, const c
 			if (strcmp(k, "log_level") == 0 && strcmp(v, "debug") && strcmp(v, "info") &&
 			    strcmp(v, "warn") && strcmp(v, "error"))
 				ERR(line, "log_level must be debug, info, warn or error, not \"%s\"", v);
-			if (strcmp(k, "store") == 0 && strncmp(v, "sqlite:", 7) && strncmp(v, "postgresql://", 13))
+			if (strcmp(k, "store") == 0 && strncmp(v, "sqlite:", 7) && strncmp(v, "postgresql://", 13) &&
+			    strncmp(v, "postgres://", 11))
 				ERR(line, "store must be sqlite:PATH or postgresql://…, not \"%s\"", v);
 			return;
 		}
@@ -194,6 +195,13 @@ static void gateway_key(struct parse_state *st, int line, const char *k, const c
 			ERR(line, "max_json_depth must be 1..2048 (nesting levels of a JSON body), not \"%s\"", v);
 		else
 			c->max_json_depth = (int)n;
+	} else if (strcmp(k, "lease") == 0) {
+		/* renewed about every second while the node lives: shorter would expire between renewals */
+		int64_t ms = lt_parse_duration(v);
+		if (ms < 2000)
+			ERR(line, "lease must be a duration of at least 2s like 5m, not \"%s\"", v);
+		else
+			c->lease_ms = ms;
 	} else if (strcmp(k, "read_timeout") == 0) {
 		int64_t ms = lt_parse_duration(v);
 		if (ms <= 0)
@@ -525,6 +533,7 @@ int lt_config_load(const char *path, struct lt_config **out, struct lt_buf *erro
 	c->tls = 1;
 	c->sla_interval_ms = 60000;
 	c->replay_window_ms = 300000;
+	c->lease_ms = 5 * 60000;
 	struct parse_state st_ = { .c = c, .errors = errors, .path = path, .sec = SEC_NONE };
 	struct parse_state *st = &st_;
 

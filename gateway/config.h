@@ -65,6 +65,7 @@ struct lt_config {
 	char *key_password_file;  /* for PKCS#12 or encrypted PEM keys */
 	int tls;                  /* 1 (default): peer listener is HTTPS with client certificates */
 	int64_t replay_window_ms; /* signed messages whose timestamp is further off are refused */
+	int64_t lease_ms;         /* PostgreSQL store: a claim this node stops renewing returns to the queue after it */
 	size_t max_body;        /* bytes */
 	size_t max_headers;     /* bytes */
 	int64_t read_timeout_ms;  /* a whole request (TLS handshake, head, body) must arrive within it */

@@ -127,7 +127,8 @@ static int cmd_run(const char *config_path)
 	struct lt_calendar calendar = { 0 };
 	lt_calendar_parse(cfg->holidays, &calendar, NULL);   /* checked when the config was read */
 	gw.calendar = &calendar;
-	int rc = lt_store_open(cfg->store, &calendar, gw.base, &gw.store, &err);
+	struct lt_store_node node = { cfg->node_id, cfg->lease_ms };
+	int rc = lt_store_open(cfg->store, &calendar, &node, gw.base, &gw.store, &err);
 	if (!rc)
 		rc = lt_dispatch_start(&gw, &err);
 	if (!rc)

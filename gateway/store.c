@@ -8,6 +8,7 @@
 #include "store.h"
 #include "log.h"
 
+#include <errno.h>
 #include <event2/event.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 
 static const struct lt_store_backend *const backends[] = {
 	&lt_store_sqlite,
+	&lt_store_pg,
 };
 
 const double lt_store_commit_bounds_ms[8] = { 1, 2, 5, 10, 25, 50, 100, 1000 };
@@ -35,6 +37,7 @@ struct lt_store {
 	int healthy;
 	int64_t backlog;        /* deliveries not yet done or dead, kept up to date after each commit */
 	int recount;            /* a commit failed: what reached the disk is unknown, count again */
+	int64_t counted_ms;     /* when the backlog was last counted (shared backends count often) */
 	/* commit latency, written by the store thread under lock */
 	double commit_sum_ms;
 	int64_t commit_count;
@@ -133,8 +136,11 @@ static void run_batch(struct lt_store *s, struct lt_store_op *batch)
 	 * running count no longer knows, so the first good commit counts again. */
 	if (rc || fault.code)
 		s->recount = 1;
-	else if (s->recount && s->be->count_backlog(s->db, &counted, &err) == 0)
+	else if ((s->recount || (s->be->shared && lt_mono_ms() - s->counted_ms >= 1000)) &&
+		 s->be->count_backlog(s->db, &counted, &err) == 0) {
 		s->recount = 0;
+		s->counted_ms = lt_mono_ms();
+	}
 	clock_gettime(CLOCK_MONOTONIC, &ts1);
 	double ms = (ts1.tv_sec - ts0.tv_sec) * 1e3 + (ts1.tv_nsec - ts0.tv_nsec) / 1e6;
 	pthread_mutex_lock(&s->lock);
@@ -148,13 +154,49 @@ static void run_batch(struct lt_store *s, struct lt_store_op *batch)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* A second without ops: let a backend that has a tick renew what it holds
+ * and say whether the store answers (readiness follows it). Called unlocked. */
+static void run_tick(struct lt_store *s)
+{
+	struct lt_err err = { 0 };
+	int64_t counted = -1;
+	int rc = s->be->tick(s->db, &err);
+	if (!rc && s->be->shared && s->be->count_backlog(s->db, &counted, &err) == 0)
+		s->counted_ms = lt_mono_ms();
+	if (rc)
+		s->be->detach(s->db);
+	pthread_mutex_lock(&s->lock);
+	int was = s->healthy;
+	s->healthy = rc == 0;
+	if (counted >= 0 && !s->recount)
+		s->backlog = counted;
+	pthread_mutex_unlock(&s->lock);
+	if (was && rc)
+		lt_log(LT_ERROR, "store.unavailable", json_pack("{s:s}", "error", err.msg), "the store does not answer: %s",
+		       err.msg);
+	else if (!was && !rc)
+		lt_log(LT_INFO, "store.available", NULL, "the store answers again");
+}
+
 static void *store_main(void *arg)
 {
 	struct lt_store *s = arg;
 	for (;;) {
 		pthread_mutex_lock(&s->lock);
-		while (!s->queue && !s->closing)
-			pthread_cond_wait(&s->cond, &s->lock);
+		while (!s->queue && !s->closing) {
+			if (!s->be->tick) {
+				pthread_cond_wait(&s->cond, &s->lock);
+				continue;
+			}
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += 1;
+			if (pthread_cond_timedwait(&s->cond, &s->lock, &until) == ETIMEDOUT && !s->queue && !s->closing) {
+				pthread_mutex_unlock(&s->lock);
+				run_tick(s);
+				pthread_mutex_lock(&s->lock);
+			}
+		}
 		struct lt_store_op *batch = s->queue;
 		s->queue = NULL;
 		s->queue_tail = &s->queue;
@@ -195,24 +237,31 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-int lt_store_open(const char *dsn, const struct lt_calendar *cal, struct event_base *base, struct lt_store **out,
-		  struct lt_err *err)
+static int scheme_is(const char *dsn, const char *scheme)
+{
+	return scheme && strncmp(dsn, scheme, strlen(scheme)) == 0;
+}
+
+int lt_store_open(const char *dsn, const struct lt_calendar *cal, const struct lt_store_node *node,
+		  struct event_base *base, struct lt_store **out, struct lt_err *err)
 {
 	const struct lt_store_backend *be = NULL;
 	for (size_t i = 0; i < sizeof backends / sizeof *backends; i++)
-		if (strncmp(dsn, backends[i]->scheme, strlen(backends[i]->scheme)) == 0)
+		if (scheme_is(dsn, backends[i]->scheme) || scheme_is(dsn, backends[i]->scheme2))
 			be = backends[i];
 	if (!be)
 		return lt_err_set(err, LT_ECONFIG, "store \"%s\": no backend for this scheme", dsn);
-	return lt_store_open_backend(be, dsn, cal, base, out, err);
+	return lt_store_open_backend(be, dsn, cal, node, base, out, err);
 }
 
 int lt_store_open_backend(const struct lt_store_backend *be, const char *dsn, const struct lt_calendar *cal,
-			  struct event_base *base, struct lt_store **out, struct lt_err *err)
+			  const struct lt_store_node *node, struct event_base *base, struct lt_store **out,
+			  struct lt_err *err)
 {
+	static const struct lt_store_node default_node = { "gw-1", LT_STORE_LEASE_MS };
 	struct lt_store *s = calloc(1, sizeof *s);
 	s->be = be;
-	int rc = be->open(dsn, cal, &s->db, err);
+	int rc = be->open(dsn, cal, node ? node : &default_node, &s->db, err);
 	if (!rc)
 		rc = be->recover(s->db, &s->backlog, err);
 	if (rc) {
@@ -269,7 +318,7 @@ int64_t lt_store_backlog(struct lt_store *s)
 	pthread_mutex_lock(&s->lock);
 	int64_t n = s->backlog;
 	pthread_mutex_unlock(&s->lock);
-	return n;
+	return n < 0 ? 0 : n;   /* a shared store's running figure dips below 0 between counts */
 }
 
 int lt_store_healthy(struct lt_store *s)

@@ -170,12 +170,21 @@ struct lt_overdue {
 
 struct lt_store;
 
-/* Open the store named by a config DSN ("sqlite:PATH"), create tables,
- * keep `cal` (working days, for due dates) for the dossier view,
- * return in-flight deliveries of a previous run to the queue, and start the
- * store thread. Completions are delivered on `base`. */
-int lt_store_open(const char *dsn, const struct lt_calendar *cal, struct event_base *base, struct lt_store **out,
-		  struct lt_err *err);
+/* The gateway process opening the store, for a database that several share
+ * (PostgreSQL): whose claims are whose, and for how long a claim holds
+ * without being renewed. NULL means "gw-1" and LT_STORE_LEASE_MS. */
+struct lt_store_node {
+	const char *id;                 /* [gateway] node_id; distinct per process */
+	int64_t lease_ms;               /* [gateway] lease */
+};
+#define LT_STORE_LEASE_MS (5 * 60 * 1000)
+
+/* Open the store named by a config DSN ("sqlite:PATH", "postgresql://…"),
+ * create tables, keep `cal` (working days, for due dates) for the dossier
+ * view, return in-flight deliveries of a previous run of this node to the
+ * queue, and start the store thread. Completions are delivered on `base`. */
+int lt_store_open(const char *dsn, const struct lt_calendar *cal, const struct lt_store_node *node,
+		  struct event_base *base, struct lt_store **out, struct lt_err *err);
 /* Queue an op for the next group commit. Returns LT_EBUSY (op not taken)
  * when the queue is over its limit or the store is closing. */
 int lt_store_submit(struct lt_store *s, struct lt_store_op *op);
@@ -194,8 +203,10 @@ void lt_claim_release(struct lt_claim *c);
 
 /* A backend: one constant table per database (store_sqlite.c, store_pg.c). */
 struct lt_store_backend {
-	const char *scheme;             /* "sqlite:" */
-	int (*open)(const char *dsn, const struct lt_calendar *cal, void **db, struct lt_err *err);
+	const char *scheme;             /* "sqlite:"; a DSN starting with it is this backend's */
+	const char *scheme2;            /* another prefix it takes, or NULL */
+	int (*open)(const char *dsn, const struct lt_calendar *cal, const struct lt_store_node *node, void **db,
+		    struct lt_err *err);
 	void (*close)(void *db);
 	void (*detach)(void *db);       /* let go of the files after a failure; begin reattaches */
 	int (*recover)(void *db, int64_t *backlog, struct lt_err *err);
@@ -214,12 +225,20 @@ struct lt_store_backend {
 	int (*overdue)(void *db, struct lt_overdue *op);
 	int (*unclaim)(void *db, struct lt_release *op);
 	int (*dlq)(void *db, struct lt_dlq *op);
+	/* Optional: run by the store thread after a second without ops (renew
+	 * this node's leases, notice a database that went away or came back);
+	 * nonzero means the store is unavailable. */
+	int (*tick)(void *db, struct lt_err *err);
+	int shared;                     /* other processes write the same database: the backlog
+					 * is counted again at least once a second */
 };
 
 extern const struct lt_store_backend lt_store_sqlite;
+extern const struct lt_store_backend lt_store_pg;
 
 /* lt_store_open with a given backend (tests wrap one to inject faults). */
 int lt_store_open_backend(const struct lt_store_backend *be, const char *dsn, const struct lt_calendar *cal,
-			  struct event_base *base, struct lt_store **out, struct lt_err *err);
+			  const struct lt_store_node *node, struct event_base *base, struct lt_store **out,
+			  struct lt_err *err);
 
 #endif

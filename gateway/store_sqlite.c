@@ -215,8 +215,11 @@ static int sq_connect(struct sq *q, int create, struct lt_err *err)
 	return LT_OK;
 }
 
-static int sq_open(const char *dsn, const struct lt_calendar *cal, void **out, struct lt_err *err)
+/* One node only: `node` (whose claims, for how long) means nothing here. */
+static int sq_open(const char *dsn, const struct lt_calendar *cal, const struct lt_store_node *node, void **out,
+		   struct lt_err *err)
 {
+	(void)node;
 	struct sq *q = calloc(1, sizeof *q);
 	q->cal = cal;
 	q->path = strdup(dsn + strlen("sqlite:"));

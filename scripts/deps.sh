@@ -8,6 +8,7 @@ pkgs=(build-essential pkg-config make gcc
       libpq-dev libcmocka-dev python3 python3-jsonschema python3-cryptography libxml2-utils curl ca-certificates procps
       clang libclang-rt-14-dev    # the fuzz harnesses: clang 14 and its libFuzzer and sanitizer runtimes
       util-linux mount e2fsprogs  # store-fault tests: a small tmpfs, and ext4 on a loop device that fails
+      postgresql                  # the PostgreSQL store's tests: initdb, postgres and psql (15 on Debian 12)
       valgrind)                   # make test-valgrind
 missing=()
 for p in "${pkgs[@]}"; do

@@ -150,7 +150,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	gw.pool = lt_pool_new(gw.base, cfg->workers);
 	lt_calendar_parse(cfg->holidays, &calendar, NULL);
 	gw.calendar = &calendar;
-	if (lt_store_open(cfg->store, &calendar, gw.base, &gw.store, &err) || lt_dispatch_start(&gw, &err) ||
+	if (lt_store_open(cfg->store, &calendar, NULL, gw.base, &gw.store, &err) || lt_dispatch_start(&gw, &err) ||
 	    lt_http_start(&gw, &err))
 		die("start", err.msg);
 	tick = event_new(gw.base, -1, EV_PERSIST, on_tick, NULL);

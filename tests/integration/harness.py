@@ -234,13 +234,33 @@ class Peersim:
             self.log.close()
 
 
+def pg_query(dsn, sql, *args):
+    """Rows (tuples) of a SELECT with ? parameters from a PostgreSQL database, read with
+    psql: each ? becomes a psql variable that psql quotes, the rows come back as JSON
+    so that numbers stay numbers and NULL is None."""
+    parts = sql.split("?")
+    assert len(parts) == len(args) + 1, (sql, args)
+    text = parts[0] + "".join(":'a%d'%s" % (i, part) for i, part in enumerate(parts[1:]))
+    argv = ["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn]
+    for i, v in enumerate(args):
+        argv += ["-v", "a%d=%s" % (i, v)]
+    p = subprocess.run(argv, input="SELECT COALESCE(json_agg(t), '[]') FROM (%s) t;\n" % text,
+                       capture_output=True, text=True, timeout=30)
+    if p.returncode:
+        raise AssertionError("psql: %s" % p.stderr.strip())
+    return json.loads(p.stdout, object_pairs_hook=lambda kv: tuple(v for _, v in kv))
+
+
 class Gateway:
     """A lienthong daemon with a config written for the test."""
 
-    def __init__(self, tmp, peers, routes, retry=None, gateway=None, start=True, tls=True, kind=None, db=None):
+    def __init__(self, tmp, peers, routes, retry=None, gateway=None, start=True, tls=True, kind=None, db=None,
+                 store=None, name="gateway"):
         """peers: name -> options. A peer without url is a sender: it signs with
         its dev-PKI signing key (keys = its certificate) and connects with its
-        TLS certificate, unless the options say otherwise."""
+        TLS certificate, unless the options say otherwise. store: a
+        postgresql:// DSN instead of the SQLite file db; name: of the config and
+        log files, for several gateways in one test."""
         self.tmp = tmp
         self.tls = tls
         self.kind = kind
@@ -248,10 +268,12 @@ class Gateway:
         self.port = free_port()
         self.admin_port = free_port()
         self.db = db or os.path.join(tmp, "lienthong.db")
-        self.config = os.path.join(tmp, "lienthong.ini")
-        self.log_path = os.path.join(tmp, "gateway.log")
-        lines = ["[gateway]", "node_id = gw-test", "listen = 127.0.0.1:%d" % self.port,
-                 "admin_listen = 127.0.0.1:%d" % self.admin_port, "store = sqlite:%s" % self.db,
+        self.store = store or "sqlite:%s" % self.db
+        self.config = os.path.join(tmp, "lienthong.ini" if name == "gateway" else name + ".ini")
+        self.log_path = os.path.join(tmp, name + ".log")
+        gateway = dict(gateway or {})
+        lines = ["[gateway]", "node_id = %s" % gateway.pop("node_id", "gw-test"), "listen = 127.0.0.1:%d" % self.port,
+                 "admin_listen = 127.0.0.1:%d" % self.admin_port, "store = %s" % self.store,
                  "sign_key = %s" % pki("gateway", "sign.key", kind=kind),
                  "sign_cert = %s" % pki("gateway", "sign.pem", kind=kind)]
         if tls:
@@ -259,7 +281,7 @@ class Gateway:
                       "tls_key = %s" % pki("gateway", "tls.key", kind=kind), "trust = %s" % pki("trust.pem", kind=kind)]
         else:
             lines += ["tls = off"]
-        for k, v in (gateway or {}).items():
+        for k, v in gateway.items():
             lines.append("%s = %s" % (k, v))
         lines += ["", "[retry]"]
         r = {"initial": "100ms", "max_delay": "1s", "max_age": "1h"}
@@ -352,6 +374,9 @@ class Gateway:
         return None
 
     def query(self, sql, *args):
+        """Rows of a query with ? parameters, from the SQLite file or the PostgreSQL database."""
+        if self.store.startswith("postgres"):
+            return pg_query(self.store, sql, *args)
         conn = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=10)
         try:
             return conn.execute(sql, args).fetchall()

@@ -59,7 +59,7 @@ static int setup(void **state)
 	f->be = lt_store_sqlite;
 	f->be.commit = commit_then_fail;
 	struct lt_err err = { 0 };
-	assert_int_equal(lt_store_open_backend(&f->be, f->path, &f->cal, f->base, &f->store, &err), 0);
+	assert_int_equal(lt_store_open_backend(&f->be, f->path, &f->cal, NULL, f->base, &f->store, &err), 0);
 	next_commit = COMMIT;
 	*state = f;
 	return 0;

@@ -1,0 +1,346 @@
+"""The PostgreSQL store: the spine against a real server, kill -9, two
+gateway nodes sharing one database (per-dossier order, leases that bring a
+dead node's deliveries back), and the database going away and coming back.
+
+Each test starts its own PostgreSQL 15 in its temporary directory, as the
+postgres system user, listening only on a unix socket there (no TCP), with
+fsync on."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+
+from harness import Gateway, Peersim, event, wait_until
+from test_crash import Sender
+
+PGBIN = os.environ.get("LT_PGBIN", "/usr/lib/postgresql/15/bin")
+
+
+class Postgres:
+    """A throwaway PostgreSQL server: data and socket in tmp/pg."""
+
+    def __init__(self, tmp):
+        self.dir = os.path.join(tmp, "pg")
+        self.data = os.path.join(self.dir, "data")
+        self.log_path = os.path.join(tmp, "postgres.txt")   # not .log: run.py reads those for sanitizer reports
+        self.proc = None
+        # the server refuses to run as root: as the postgres user when we are root
+        self.as_user = []
+        if os.geteuid() == 0:
+            self.as_user = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
+            os.chmod(tmp, 0o711)            # let postgres reach tmp/pg, nothing more
+        os.mkdir(self.dir, 0o700)
+        if self.as_user:
+            shutil.chown(self.dir, "postgres", "postgres")
+        subprocess.run(self.as_user + [os.path.join(PGBIN, "initdb"), "-D", self.data, "-U", "postgres",
+                                       "--auth=trust", "--no-instructions", "-E", "UTF8"],
+                       check=True, capture_output=True, timeout=120)
+        self.dsn = "postgresql:///lienthong?host=%s&user=postgres" % self.dir
+        self.start()
+        subprocess.run(["psql", "-X", "-q", "-d", "postgresql:///postgres?host=%s&user=postgres" % self.dir,
+                        "-c", "CREATE DATABASE lienthong"], check=True, capture_output=True, timeout=60)
+
+    def start(self):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.as_user + [
+            os.path.join(PGBIN, "postgres"), "-D", self.data, "-k", self.dir, "-c", "listen_addresses=",
+            "-c", "fsync=on", "-c", "synchronous_commit=on", "-c", "max_connections=30",
+            "-c", "shared_buffers=16MB"], stdout=self.log, stderr=self.log)
+        wait_until(self.ready, timeout=60, what="postgres to accept connections (see %s)" % self.log_path)
+
+    def ready(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("postgres exited with %s" % self.proc.returncode)
+        return subprocess.run([os.path.join(PGBIN, "pg_isready"), "-q", "-h", self.dir],
+                              capture_output=True).returncode == 0
+
+    def stop(self):
+        """Fast shutdown: sessions are cut, what was committed stays."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        if getattr(self, "log", None):
+            self.log.close()
+
+
+def pg_gateway(tmp, cleanup, pg, dests=("portal",), sims=None, gateway=None, retry=None, name="gateway",
+               peer_opts=None):
+    sims = sims or {d: cleanup.add(Peersim(tmp, d)) for d in dests}
+    peers = {"peer-a": {"inbound": "push"}}
+    for d, sim in sims.items():
+        peers[d] = {"url": sim.url, "concurrency": 4}
+        peers[d].update(peer_opts or {})
+    gw = cleanup.add(Gateway(tmp, peers, {"all": {"from": "peer-a", "to": " ".join(sims)}}, retry=retry,
+                             gateway=gateway, store=pg.dsn, name=name))
+    return gw, sims
+
+
+def admin_post(gw, path, body):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (gw.admin_port, path), data=json.dumps(body).encode(),
+                                 method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def readyz(gw):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/readyz" % gw.admin_port, timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_pg_spine_intake_duplicates_delivery_retry_dead_letter_and_replay(tmp, cleanup):
+    pg = cleanup.add(Postgres(tmp))
+    gw, sims = pg_gateway(tmp, cleanup, pg, dests=("portal", "office"))
+    portal, office = sims["portal"], sims["office"]
+    # 202: durable before the answer — the rows are in the database
+    status, doc, _ = gw.post("peer-a", event("PG-SPINE-1"), "pg-m-1")
+    assert status == 202 and doc["status"] == "accepted", (status, doc)
+    ev = doc["events"][0]
+    assert sorted(ev["routed_to"]) == ["office", "portal"]
+    assert gw.query("SELECT message_id FROM messages WHERE peer = ?", "peer-a") == [("pg-m-1",)]
+    assert gw.query("SELECT event_id, dossier_seq FROM events") == [(ev["event_id"], 1)]
+    # the same message again: 200 with the original receipt; the same id with another body: 409
+    status, dup, _ = gw.post("peer-a", event("PG-SPINE-1"), "pg-m-1")
+    assert status == 200 and dup["status"] == "duplicate" and dup["events"] == doc["events"], dup
+    status, conflict, _ = gw.post("peer-a", event("PG-SPINE-OTHER"), "pg-m-1")
+    assert status == 409 and conflict["error"] == "conflict" and "different body" in conflict["detail"], conflict
+    # delivered, with the event id as message id and idempotency key
+    got = wait_until(lambda: portal.received(ok_only=True), what="delivery to the portal")
+    assert got[0]["headers"]["x-message-id"] == ev["event_id"] == got[0]["headers"]["idempotency-key"]
+    wait_until(lambda: gw.query("SELECT COUNT(*) FROM deliveries WHERE state = 2")[0][0] == 2, what="both done")
+
+    # a 503 then a 200: retried with the same key, recorded as retry then done
+    portal.fail(status=503, count=2)
+    status, doc, _ = gw.post("peer-a", event("PG-SPINE-2"), "pg-m-2")
+    assert status == 202
+    eid = doc["events"][0]["event_id"]
+    wait_until(lambda: gw.query("SELECT state FROM deliveries d JOIN events e ON e.seq = d.event_seq"
+                                " WHERE e.event_id = ? AND d.dest = 'portal'", eid) == [(2,)], what="retried then done")
+    tries = [r for r in portal.received() if r["headers"]["x-message-id"] == eid]
+    assert [r["status"] for r in tries] == [503, 503, 200], tries
+    assert {r["headers"]["idempotency-key"] for r in tries} == {eid}
+    outcomes = gw.query("SELECT a.n, a.outcome FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
+                        " JOIN events e ON e.seq = d.event_seq WHERE e.event_id = ? AND d.dest = 'portal'"
+                        " ORDER BY a.n", eid)
+    assert outcomes == [(1, "retry"), (2, "retry"), (3, "done")], outcomes
+
+    # a 4xx: dead letter with the answer kept; replay brings it back and it arrives
+    portal.fail(status=400, body='{"error":"ma_ho_so khong hop le"}')
+    status, doc, _ = gw.post("peer-a", event("PG-SPINE-3"), "pg-m-3")
+    assert status == 202
+    eid = doc["events"][0]["event_id"]
+    dead = wait_until(lambda: gw.query("SELECT id, last_status, last_response FROM deliveries WHERE state = 3"),
+                      what="a dead letter")
+    assert dead[0][1] == 400 and "khong hop le" in dead[0][2], dead
+    portal.clear()
+    status, out = admin_post(gw, "/v1/admin/dlq/replay", {"peer": "portal"})
+    assert status == 200, out
+    wait_until(lambda: any(r["headers"]["x-message-id"] == eid for r in portal.received(ok_only=True)),
+               what="the replayed dead letter delivered")
+    wait_until(lambda: gw.query("SELECT COUNT(*) FROM deliveries WHERE state <> 2")[0][0] == 0, what="all done")
+    wait_until(lambda: gw.metric("lienthong_backlog") == 0, what="backlog 0")
+    assert len(office.received(ok_only=True)) == 3
+    assert gw.stop() == 0
+    errors = [l for l in gw.log_lines() if l.get("level") in ("error", "fatal") and l["event"] != "delivery.dead"]
+    assert not errors, errors
+
+
+def test_pg_kill9_during_stream_loses_no_acknowledged_event(tmp, cleanup):
+    pg = cleanup.add(Postgres(tmp))
+    gw, sims = pg_gateway(tmp, cleanup, pg, dests=("portal",), retry={"initial": "50ms", "max_delay": "300ms"})
+    portal = sims["portal"]
+    portal.fail(status=503, share=0.3, seed=11)
+    sender = Sender(gw, 100000)
+    sender.start()
+    try:
+        for _ in range(4):
+            time.sleep(0.6)
+            gw.kill9()
+            time.sleep(0.1)
+            gw.start()
+    finally:
+        time.sleep(0.5)
+        sender.stop_flag = True
+        sender.join(10)
+    portal.clear()
+    acked = {e for evs in sender.acked.values() for e in evs}
+    assert len(acked) > 30, len(acked)
+
+    def delivered():
+        return {r["headers"]["x-message-id"] for r in portal.received(ok_only=True)}
+    wait_until(lambda: acked <= delivered(), timeout=60,
+               what="every acknowledged event delivered (%d missing)" % len(acked - delivered()))
+    stored = {e for (e,) in gw.query("SELECT event_id FROM events")}
+    assert acked <= stored
+    print("    pg crash: acknowledged=%d delivered=%d duplicates=%d" % (
+        len(acked), len(delivered()), len(portal.received(ok_only=True)) - len(delivered())))
+
+
+def per_dossier_overlaps(records):
+    """Pairs of deliveries of one dossier that were at the receiver at the same time."""
+    by = {}
+    for r in records:
+        by.setdefault(json.loads(r["body"])["dossier_code"], []).append(r)
+    bad = []
+    for code, rs in by.items():
+        rs.sort(key=lambda r: r["at_ms"])
+        for a, b in zip(rs, rs[1:]):
+            if b["at_ms"] < a["answered_ms"]:
+                bad.append((code, a["headers"]["x-message-id"], b["headers"]["x-message-id"]))
+    return bad
+
+
+def test_two_nodes_share_one_database_and_keep_each_dossiers_order(tmp, cleanup):
+    pg = cleanup.add(Postgres(tmp))
+    portal = cleanup.add(Peersim(tmp, "portal"))
+    portal.fail(delay_ms=15)            # deliveries overlap: order has to be kept, not happen to hold
+    gws = [pg_gateway(tmp, cleanup, pg, sims={"portal": portal}, name="node-%d" % n,
+                      gateway={"node_id": "gw-node-%d" % n}, peer_opts={"concurrency": 6})[0] for n in (1, 2)]
+    dossiers = ["PG-2N-%02d" % k for k in range(12)]
+    answers = {}
+
+    def send(n):
+        gw = gws[n]
+        for i in range(60):
+            code = dossiers[(i * 5 + n) % len(dossiers)]
+            status, doc, _ = gw.post("peer-a", {"events": [event(code, "dossier.step", detail={"n": i, "node": n})]},
+                                     "pg2-%d-%d" % (n, i))
+            answers[(n, i)] = (status, doc)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(answers) == 120 and all(s == 202 for s, _ in answers.values()), \
+        [a for a in answers.values() if a[0] != 202][:3]
+    n_events = len(answers)
+    wait_until(lambda: gws[0].query("SELECT COUNT(*) FROM deliveries WHERE state = 2")[0][0] == n_events,
+               timeout=60, what="every delivery done")
+    ok = portal.received(ok_only=True)
+    got = {}
+    for r in ok:
+        got.setdefault(json.loads(r["body"])["dossier_code"], []).append(r["headers"]["x-message-id"])
+    assert sum(len(v) for v in got.values()) == n_events, "each event delivered once"
+    for code in dossiers:
+        want = [e for (e,) in gws[0].query("SELECT event_id FROM events WHERE dossier_code = ? ORDER BY dossier_seq",
+                                           code)]
+        assert got.get(code) == want, (code, got.get(code), want)
+    assert per_dossier_overlaps(ok) == []
+    # both nodes delivered; the database never held two deliveries of a chain in flight at once
+    nodes = dict(gws[0].query("SELECT node, COUNT(*) FROM deliveries GROUP BY node"))
+    assert set(nodes) == {"gw-node-1", "gw-node-2"}, nodes
+    assert portal.count()["max_inflight"] > 1
+    # each node's backlog figure follows the shared database
+    for gw in gws:
+        wait_until(lambda: gw.metric("lienthong_backlog") == 0, what="backlog 0 on both nodes")
+        errors = [l for l in gw.log_lines() if l.get("level") in ("error", "fatal")]
+        assert not errors, errors[:3]
+    print("    two nodes: %d events, node-1 delivered %d, node-2 %d, at most %d in flight at the portal" % (
+        n_events, nodes["gw-node-1"], nodes["gw-node-2"], portal.count()["max_inflight"]))
+
+
+def test_a_dead_nodes_deliveries_are_sent_by_the_other_after_its_lease(tmp, cleanup):
+    pg = cleanup.add(Postgres(tmp))
+    portal = cleanup.add(Peersim(tmp, "portal"))
+    lease = 3.0
+    opts = {"lease": "3s"}
+    node_a, _ = pg_gateway(tmp, cleanup, pg, sims={"portal": portal}, name="node-a",
+                           gateway=dict(opts, node_id="gw-a"), peer_opts={"timeout": "60s"})
+    portal.fail(hang=True, count=3)     # the first three deliveries hang: node A holds them in flight
+    ids = []
+    for k, code in enumerate(["PG-LEASE-1", "PG-LEASE-2", "PG-LEASE-3", "PG-LEASE-1"]):
+        status, doc, _ = node_a.post("peer-a", event(code, "dossier.step", detail={"k": k}), "lease-%d" % k)
+        assert status == 202, doc
+        ids.append(doc["events"][0]["event_id"])
+    wait_until(lambda: portal.count()["inflight"] == 3, what="three deliveries hanging at the portal")
+    assert node_a.query("SELECT state, node FROM deliveries ORDER BY id") == [
+        (1, "gw-a"), (1, "gw-a"), (1, "gw-a"), (4, None)]
+
+    # node B starts beside A: it takes none of A's live claims, for longer than a lease
+    node_b, _ = pg_gateway(tmp, cleanup, pg, sims={"portal": portal}, name="node-b",
+                           gateway=dict(opts, node_id="gw-b"))
+    time.sleep(2 * lease)
+    assert len(portal.received()) == 3, "node B sent nothing that node A holds"
+    assert node_b.query("SELECT COUNT(*) FROM deliveries WHERE node = 'gw-b'") == [(0,)]
+
+    node_a.kill9()
+    killed = time.monotonic()
+    time.sleep(0.2)                     # a renewal the server had already received has landed
+    expiry = node_b.query("SELECT MIN(lease_until) FROM deliveries WHERE node = 'gw-a' AND state = 1")[0][0]
+    wait_until(lambda: {r["headers"]["x-message-id"] for r in portal.received(ok_only=True)} == set(ids),
+               timeout=30, what="node B delivering what node A held")
+    took = time.monotonic() - killed
+    ok = portal.received(ok_only=True)
+    # not before A's lease ran out (the database's clock and the portal's are this machine's)
+    assert expiry and min(r["at_ms"] for r in ok) >= expiry, (expiry, [r["at_ms"] for r in ok])
+    assert took <= lease + 5, took
+    assert [r["headers"]["x-message-id"] for r in ok if "PG-LEASE-1" in r["body"]] == [ids[0], ids[3]]
+    assert per_dossier_overlaps(ok) == []
+    assert node_b.query("SELECT DISTINCT node, state FROM deliveries") == [("gw-b", 2)]
+    print("    lease %.0fs: node B delivered node A's %d deliveries %.1fs after kill -9" % (lease, len(ids), took))
+
+
+def test_database_away_is_503_and_not_ready_then_recovers_by_itself(tmp, cleanup):
+    pg = cleanup.add(Postgres(tmp))
+    gw, sims = pg_gateway(tmp, cleanup, pg, retry={"initial": "100ms", "max_delay": "300ms"})
+    portal = sims["portal"]
+    portal.fail(status=503)             # acknowledged events wait in the store
+    acked = []
+    for i in range(5):
+        status, doc, _ = gw.post("peer-a", event("PG-AWAY-%d" % i), "away-%d" % i)
+        assert status == 202, doc
+        acked.append(doc["events"][0]["event_id"])
+    assert readyz(gw)[0] == 200
+
+    pg.stop()
+    status, doc, headers = gw.post("peer-a", event("PG-AWAY-X"), "away-x")
+    assert status == 503 and doc["error"] == "store_unavailable", (status, doc)
+    assert "nothing was kept" in doc["detail"] and "store" in doc["detail"], doc
+    assert int(headers.get("Retry-After", "0")) > 0, headers
+    code, body = wait_until(lambda: (lambda r: r if r[0] == 503 else None)(readyz(gw)), timeout=10,
+                            what="/readyz not ready")
+    assert body["store_healthy"] is False, body
+
+    pg.start()
+    portal.clear()
+    wait_until(lambda: readyz(gw)[0] == 200, timeout=20, what="/readyz ready again by itself")
+    status, doc, _ = gw.post("peer-a", event("PG-AWAY-X"), "away-x")
+    assert status == 202, (status, doc)         # not a duplicate: the refused message was not kept
+    acked.append(doc["events"][0]["event_id"])
+    wait_until(lambda: set(acked) <= {r["headers"]["x-message-id"] for r in portal.received(ok_only=True)},
+               timeout=30, what="every acknowledged event delivered after the database came back")
+    wait_until(lambda: gw.metric("lienthong_backlog") == 0, what="backlog 0")
+
+
+def test_check_config_takes_postgres_dsns_and_checks_the_lease(tmp, cleanup):
+    from harness import LIENTHONG, pki
+    path = os.path.join(tmp, "pg.ini")
+    base = "[gateway]\ntls = off\nsign_key = %s\nsign_cert = %s\n" % (pki("gateway", "sign.key"),
+                                                                         pki("gateway", "sign.pem"))
+    for store in ("postgresql://lt@db.example/lienthong", "postgres:///lienthong?host=/run/postgresql"):
+        with open(path, "w") as f:
+            f.write(base + "store = %s\nlease = 2m\n" % store)
+        p = subprocess.run([LIENTHONG, "check-config", "-c", path], capture_output=True, text=True)
+        assert p.returncode == 0, (store, p.stderr)
+    with open(path, "w") as f:
+        f.write(base + "store = mysql://x\nlease = 1s\n")
+    p = subprocess.run([LIENTHONG, "check-config", "-c", path], capture_output=True, text=True)
+    assert p.returncode == 2
+    assert "%s:5: store must be sqlite:PATH or postgresql://" % path in p.stderr, p.stderr
+    assert "%s:6: lease must be a duration of at least 2s" % path in p.stderr, p.stderr
