@@ -198,8 +198,8 @@ static void gateway_key(struct parse_state *st, int line, const char *k, const c
 	} else if (strcmp(k, "lease") == 0) {
 		/* renewed about every second while the node lives: shorter would expire between renewals */
 		int64_t ms = lt_parse_duration(v);
-		if (ms < 2000)
-			ERR(line, "lease must be a duration of at least 2s like 5m, not \"%s\"", v);
+		if (ms < 3000)
+			ERR(line, "lease must be a duration of at least 3s like 5m, not \"%s\"", v);
 		else
 			c->lease_ms = ms;
 	} else if (strcmp(k, "read_timeout") == 0) {

@@ -5,6 +5,7 @@ dead node's deliveries back), and the database going away and coming back.
 Each test starts its own PostgreSQL 15 in its temporary directory, as the
 postgres system user, listening only on a unix socket there (no TCP), with
 fsync on."""
+import hashlib
 import json
 import os
 import shutil
@@ -103,6 +104,19 @@ def readyz(gw):
         return e.code, json.loads(e.read())
 
 
+def audit_chain_breaks(gw):
+    """Rows of the audit trail whose prev or hash is not what lt_audit_hash makes of the
+    row before; [] when the one chain is whole (whichever node wrote each row)."""
+    prev, bad = "0" * 64, []
+    for seq, at, *fields, row_prev, row_hash in gw.query(
+            "SELECT seq, at, direction, peer, message_id, body_sha256, sig_sha256, prev, hash FROM audit ORDER BY seq"):
+        text = "lienthong-audit-1;%d;" % at + "".join("%d:%s;" % (len(f.encode()), f) for f in [row_prev] + fields)
+        if row_prev != prev or hashlib.sha256(text.encode()).hexdigest() != row_hash:
+            bad.append(seq)
+        prev = row_hash
+    return bad
+
+
 def test_pg_spine_intake_duplicates_delivery_retry_dead_letter_and_replay(tmp, cleanup):
     pg = cleanup.add(Postgres(tmp))
     gw, sims = pg_gateway(tmp, cleanup, pg, dests=("portal", "office"))
@@ -155,6 +169,12 @@ def test_pg_spine_intake_duplicates_delivery_retry_dead_letter_and_replay(tmp, c
     wait_until(lambda: gw.query("SELECT COUNT(*) FROM deliveries WHERE state <> 2")[0][0] == 0, what="all done")
     wait_until(lambda: gw.metric("lienthong_backlog") == 0, what="backlog 0")
     assert len(office.received(ok_only=True)) == 3
+    # the audit trail: each accepted message in, each attempt that reached the wire out, one chain
+    ins = gw.query("SELECT message_id FROM audit WHERE direction = 'in' ORDER BY seq")
+    assert ins == [("pg-m-1",), ("pg-m-2",), ("pg-m-3",)], ins
+    outs = gw.query("SELECT COUNT(*) FROM audit WHERE direction = 'out'")[0][0]
+    assert outs == len(portal.received()) + len(office.received()), outs
+    assert gw.query("SELECT COUNT(*) FROM audit") and audit_chain_breaks(gw) == []
     assert gw.stop() == 0
     errors = [l for l in gw.log_lines() if l.get("level") in ("error", "fatal") and l["event"] != "delivery.dead"]
     assert not errors, errors
@@ -246,6 +266,9 @@ def test_two_nodes_share_one_database_and_keep_each_dossiers_order(tmp, cleanup)
     nodes = dict(gws[0].query("SELECT node, COUNT(*) FROM deliveries GROUP BY node"))
     assert set(nodes) == {"gw-node-1", "gw-node-2"}, nodes
     assert portal.count()["max_inflight"] > 1
+    # one audit chain, written by both nodes in turn
+    assert gws[0].query("SELECT COUNT(*) FROM audit")[0][0] == 2 * n_events
+    assert audit_chain_breaks(gws[0]) == []
     # each node's backlog figure follows the shared database
     for gw in gws:
         wait_until(lambda: gw.metric("lienthong_backlog") == 0, what="backlog 0 on both nodes")
@@ -339,8 +362,8 @@ def test_check_config_takes_postgres_dsns_and_checks_the_lease(tmp, cleanup):
         p = subprocess.run([LIENTHONG, "check-config", "-c", path], capture_output=True, text=True)
         assert p.returncode == 0, (store, p.stderr)
     with open(path, "w") as f:
-        f.write(base + "store = mysql://x\nlease = 1s\n")
+        f.write(base + "store = mysql://x\nlease = 2s\n")
     p = subprocess.run([LIENTHONG, "check-config", "-c", path], capture_output=True, text=True)
     assert p.returncode == 2
     assert "%s:5: store must be sqlite:PATH or postgresql://" % path in p.stderr, p.stderr
-    assert "%s:6: lease must be a duration of at least 2s" % path in p.stderr, p.stderr
+    assert "%s:6: lease must be a duration of at least 3s" % path in p.stderr, p.stderr
