@@ -6,7 +6,9 @@
  * and moves the batch to `done`; the loop is woken by an activated event and
  * runs each op's callback. No op's callback runs before its commit returned. */
 #include "store.h"
+#include "gateway.h"
 #include "log.h"
+#include "sla.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -89,6 +91,33 @@ static int64_t backlog_delta(struct lt_store_op *batch)
 		}
 	}
 	return d;
+}
+
+int lt_store_overdue_build(struct lt_overdue *op, json_t *codes, lt_store_dossier_get *get, void *db,
+			   struct lt_err *err)
+{
+	int64_t now = op->now_ms / 1000;
+	op->events = json_array();
+	op->routes = json_array();
+	size_t i;
+	json_t *c;
+	json_array_foreach(codes, i, c) {
+		struct lt_dossier d;
+		int rc = get(db, json_string_value(c), &d, err);
+		if (rc)
+			return rc;
+		if (!lt_dossier_overdue(&d, now))
+			continue;
+		json_t *ev = lt_dossier_overdue_event(&d, now, op->source);
+		char id[27];
+		lt_event_id(id);
+		json_object_set_new(ev, "event_id", json_string(id));
+		json_t *dests = json_array();
+		lt_route_event(op->cfg, op->source, ev, dests);
+		json_array_append_new(op->events, ev);
+		json_array_append_new(op->routes, dests);
+	}
+	return LT_OK;
 }
 
 /* One group commit over a batch of ops. */

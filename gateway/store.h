@@ -236,6 +236,14 @@ struct lt_store_backend {
 extern const struct lt_store_backend lt_store_sqlite;
 extern const struct lt_store_backend lt_store_pg;
 
+/* For a backend's overdue sweep: the dossier.overdue events (with ids and
+ * destinations) into op->events/routes for those of `codes` overdue now,
+ * each dossier read with get(db, ...). */
+struct lt_dossier;
+typedef int lt_store_dossier_get(void *db, const char *code, struct lt_dossier *d, struct lt_err *err);
+int lt_store_overdue_build(struct lt_overdue *op, json_t *codes, lt_store_dossier_get *get, void *db,
+			   struct lt_err *err);
+
 /* lt_store_open with a given backend (tests wrap one to inject faults). */
 int lt_store_open_backend(const struct lt_store_backend *be, const char *dsn, const struct lt_calendar *cal,
 			  const struct lt_store_node *node, struct event_base *base, struct lt_store **out,

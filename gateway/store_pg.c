@@ -100,6 +100,11 @@ static int dossier_get(struct lt_pg *p, const char *code, struct lt_dossier *d, 
 	return LT_OK;
 }
 
+static int dossier_get_cb(void *db, const char *code, struct lt_dossier *d, struct lt_err *err)
+{
+	return dossier_get(db, code, d, err);
+}
+
 static int dossier_put(struct lt_pg *p, const struct lt_dossier *d, int64_t now_ms, struct lt_err *err)
 {
 	struct lt_pg_args a = { 0 };
@@ -517,26 +522,7 @@ static int pg_overdue(void *db, struct lt_overdue *op)
 	for (int i = 0; i < PQntuples(r); i++)
 		json_array_append_new(codes, json_string(PQgetvalue(r, i, 0)));
 	PQclear(r);
-	op->events = json_array();
-	op->routes = json_array();
-	int rc = 0;
-	size_t i;
-	json_t *c;
-	json_array_foreach(codes, i, c) {
-		struct lt_dossier d;
-		if ((rc = dossier_get(p, json_string_value(c), &d, err)))
-			break;
-		if (!lt_dossier_overdue(&d, now))
-			continue;
-		json_t *ev = lt_dossier_overdue_event(&d, now, op->source);
-		char id[27];
-		lt_event_id(id);
-		json_object_set_new(ev, "event_id", json_string(id));
-		json_t *dests = json_array();
-		lt_route_event(op->cfg, op->source, ev, dests);
-		json_array_append_new(op->events, ev);
-		json_array_append_new(op->routes, dests);
-	}
+	int rc = lt_store_overdue_build(op, codes, dossier_get_cb, p, err);
 	json_decref(codes);
 	if (rc)
 		return rc;

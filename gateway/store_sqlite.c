@@ -347,6 +347,11 @@ static int dossier_get(struct sq *q, const char *code, struct lt_dossier *d, str
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? LT_OK : sq_fail(q, err, "reading dossier");
 }
 
+static int dossier_get_cb(void *db, const char *code, struct lt_dossier *d, struct lt_err *err)
+{
+	return dossier_get(db, code, d, err);
+}
+
 static int dossier_put(struct sq *q, const struct lt_dossier *d, int64_t now_ms, struct lt_err *err)
 {
 	sqlite3_stmt *s = stmt(q, Q_DOSSIER_PUT);
@@ -736,26 +741,7 @@ static int sq_overdue(void *db, struct lt_overdue *op)
 		json_decref(codes);
 		return sq_fail(q, err, "looking for overdue dossiers");
 	}
-	op->events = json_array();
-	op->routes = json_array();
-	rc = 0;
-	size_t i;
-	json_t *c;
-	json_array_foreach(codes, i, c) {
-		struct lt_dossier d;
-		if ((rc = dossier_get(q, json_string_value(c), &d, err)))
-			break;
-		if (!lt_dossier_overdue(&d, now))
-			continue;
-		json_t *ev = lt_dossier_overdue_event(&d, now, op->source);
-		char id[27];
-		lt_event_id(id);
-		json_object_set_new(ev, "event_id", json_string(id));
-		json_t *dests = json_array();
-		lt_route_event(op->cfg, op->source, ev, dests);
-		json_array_append_new(op->events, ev);
-		json_array_append_new(op->routes, dests);
-	}
+	rc = lt_store_overdue_build(op, codes, dossier_get_cb, q, err);
 	json_decref(codes);
 	if (rc)
 		return rc;
