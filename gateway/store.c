@@ -93,6 +93,28 @@ static int64_t backlog_delta(struct lt_store_op *batch)
 	return d;
 }
 
+void lt_stats_add(struct lt_stats *op, const char *dest, int state, int64_t n, int64_t oldest_created_ms)
+{
+	struct lt_peer_stats *p = NULL;
+	for (int i = 0; i < op->n && !p; i++)
+		if (strcmp(op->peers[i].dest, dest) == 0)
+			p = &op->peers[i];
+	if (!p) {
+		op->peers = realloc(op->peers, (size_t)(op->n + 1) * sizeof *op->peers);
+		p = &op->peers[op->n++];
+		memset(p, 0, sizeof *p);
+		snprintf(p->dest, sizeof p->dest, "%s", dest);
+	}
+	switch (state) {
+	case LT_DS_PENDING: p->pending = n; break;
+	case LT_DS_INFLIGHT: p->inflight = n; break;
+	case LT_DS_DEAD: p->dead = n; break;
+	case LT_DS_BLOCKED: p->blocked = n; break;
+	}
+	if (state != LT_DS_DEAD && oldest_created_ms && (!p->oldest_created_ms || oldest_created_ms < p->oldest_created_ms))
+		p->oldest_created_ms = oldest_created_ms;
+}
+
 int lt_store_overdue_build(struct lt_overdue *op, json_t *codes, lt_store_dossier_get *get, void *db,
 			   struct lt_err *err)
 {

@@ -236,6 +236,9 @@ struct lt_store_backend {
 extern const struct lt_store_backend lt_store_sqlite;
 extern const struct lt_store_backend lt_store_pg;
 
+/* For a backend's stats op: one (destination, state) row of the counts. */
+void lt_stats_add(struct lt_stats *op, const char *dest, int state, int64_t n, int64_t oldest_created_ms);
+
 /* For a backend's overdue sweep: the dossier.overdue events (with ids and
  * destinations) into op->events/routes for those of `codes` overdue now,
  * each dossier read with get(db, ...). */

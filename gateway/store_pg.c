@@ -440,37 +440,14 @@ static int pg_finish(void *db, struct lt_finish *op)
 	return LT_OK;
 }
 
-static struct lt_peer_stats *stats_for(struct lt_stats *op, const char *dest)
-{
-	for (int i = 0; i < op->n; i++)
-		if (strcmp(op->peers[i].dest, dest) == 0)
-			return &op->peers[i];
-	op->peers = realloc(op->peers, (size_t)(op->n + 1) * sizeof *op->peers);
-	struct lt_peer_stats *p = &op->peers[op->n++];
-	memset(p, 0, sizeof *p);
-	snprintf(p->dest, sizeof p->dest, "%s", dest);
-	return p;
-}
-
 static int pg_stats(void *db, struct lt_stats *op)
 {
 	struct lt_pg *p = db;
 	PGresult *r = lt_pg_run(p, Q_STATS, NULL, &op->op.err, "reading queue figures");
 	if (!r)
 		return LT_EIO;
-	for (int i = 0; i < PQntuples(r); i++) {
-		struct lt_peer_stats *ps = stats_for(op, PQgetvalue(r, i, 0));
-		int state = (int)lt_pg_col(r, i, 1);
-		int64_t n = lt_pg_col(r, i, 2), oldest = lt_pg_col(r, i, 3);
-		switch (state) {
-		case LT_DS_PENDING: ps->pending = n; break;
-		case LT_DS_INFLIGHT: ps->inflight = n; break;
-		case LT_DS_DEAD: ps->dead = n; break;
-		case LT_DS_BLOCKED: ps->blocked = n; break;
-		}
-		if (state != LT_DS_DEAD && oldest && (!ps->oldest_created_ms || oldest < ps->oldest_created_ms))
-			ps->oldest_created_ms = oldest;
-	}
+	for (int i = 0; i < PQntuples(r); i++)
+		lt_stats_add(op, PQgetvalue(r, i, 0), (int)lt_pg_col(r, i, 1), lt_pg_col(r, i, 2), lt_pg_col(r, i, 3));
 	PQclear(r);
 	if (!(r = lt_pg_run(p, Q_COUNTS, NULL, &op->op.err, "counting events")))
 		return LT_EIO;

@@ -656,36 +656,14 @@ static int sq_finish(void *db, struct lt_finish *op)
 	return LT_OK;
 }
 
-static struct lt_peer_stats *stats_for(struct lt_stats *op, const char *dest)
-{
-	for (int i = 0; i < op->n; i++)
-		if (strcmp(op->peers[i].dest, dest) == 0)
-			return &op->peers[i];
-	op->peers = realloc(op->peers, (size_t)(op->n + 1) * sizeof *op->peers);
-	struct lt_peer_stats *p = &op->peers[op->n++];
-	memset(p, 0, sizeof *p);
-	snprintf(p->dest, sizeof p->dest, "%s", dest);
-	return p;
-}
-
 static int sq_stats(void *db, struct lt_stats *op)
 {
 	struct sq *q = db;
 	sqlite3_stmt *s = stmt(q, Q_STATS);
 	int rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct lt_peer_stats *p = stats_for(op, (const char *)sqlite3_column_text(s, 0));
-		int state = sqlite3_column_int(s, 1);
-		int64_t n = sqlite3_column_int64(s, 2), oldest = sqlite3_column_int64(s, 3);
-		switch (state) {
-		case LT_DS_PENDING: p->pending = n; break;
-		case LT_DS_INFLIGHT: p->inflight = n; break;
-		case LT_DS_DEAD: p->dead = n; break;
-		case LT_DS_BLOCKED: p->blocked = n; break;
-		}
-		if (state != LT_DS_DEAD && oldest && (!p->oldest_created_ms || oldest < p->oldest_created_ms))
-			p->oldest_created_ms = oldest;
-	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		lt_stats_add(op, (const char *)sqlite3_column_text(s, 0), sqlite3_column_int(s, 1),
+			     sqlite3_column_int64(s, 2), sqlite3_column_int64(s, 3));
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
 		return sq_fail(q, &op->op.err, "reading queue figures");
