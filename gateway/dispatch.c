@@ -158,7 +158,7 @@ static void finish_done(struct lt_store_op *op)
 		if (a->fin.carried) {
 			char how[160];
 			snprintf(how, sizeof how, "event carried by the answer of %s", pq->peer->name);
-			lt_dispatch_stored(gw, pq->peer, a->row.event_id, a->fin.carried, a->fin.carried_routes, how);
+			lt_route_stored(gw, pq->peer, a->row.event_id, a->fin.carried, a->fin.carried_routes, how);
 		}
 	}
 	attempt_free(a);
@@ -681,32 +681,6 @@ static void claim(struct peer_q *pq)
 	}
 	pq->claiming = 1;
 	d->busy++;
-}
-
-void lt_dispatch_stored(struct lt_gateway *gw, const struct lt_peer *from, const char *message_id, json_t *events,
-			json_t *routes, const char *how)
-{
-	size_t i;
-	json_t *ev;
-	json_array_foreach(events, i, ev) {
-		json_t *dests = json_array_get(routes, i);
-		json_t *fields = json_pack("{s:O,s:s,s:s,s:O,s:O,s:O}", "dossier_code", json_object_get(ev, "dossier_code"),
-					   "message_id", message_id, "peer", from->name, "event_id",
-					   json_object_get(ev, "event_id"), "type", json_object_get(ev, "type"), "routed_to",
-					   dests);
-		gw->counters[from->index].events_in++;
-		if (!json_array_size(dests)) {
-			gw->events_unrouted++;
-			lt_log(LT_WARN, "event.unrouted", fields, "event %s matches no route; kept, not delivered",
-			       json_string_value(json_object_get(ev, "type")));
-		} else {
-			lt_log(LT_INFO, "event.received", fields, "%s", how);
-		}
-		size_t j;
-		json_t *d;
-		json_array_foreach(dests, j, d)
-			lt_dispatch_kick(gw, json_string_value(d));
-	}
 }
 
 void lt_dispatch_kick(struct lt_gateway *gw, const char *dest)

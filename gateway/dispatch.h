@@ -11,11 +11,6 @@
 int lt_dispatch_start(struct lt_gateway *gw, struct lt_err *err);
 /* New deliveries for `dest` were committed: claim what the limits allow. */
 void lt_dispatch_kick(struct lt_gateway *gw, const char *dest);
-/* Events were stored (received, polled, or carried by an answer): count
- * them, log each (event.received, or event.unrouted when no route takes it)
- * and kick their destinations. `how` ends the event.received line. */
-void lt_dispatch_stored(struct lt_gateway *gw, const struct lt_peer *from, const char *message_id, json_t *events,
-			json_t *routes, const char *how);
 /* Stop claiming; attempts in flight go on. */
 void lt_dispatch_drain(struct lt_gateway *gw);
 /* Attempts in flight, including those whose outcome is not yet committed. */

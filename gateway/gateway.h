@@ -54,6 +54,12 @@ extern const char *const lt_answer_names[8];
  * array), each once, in config order. An event no route matches gets none. */
 void lt_route_event(const struct lt_config *cfg, const char *from, const json_t *event, json_t *dests);
 
+/* Events were stored (received, polled, or carried by an answer): count
+ * them, log each (event.received, or event.unrouted when no route takes it)
+ * and kick their destinations. `how` ends the event.received line. */
+void lt_route_stored(struct lt_gateway *gw, const struct lt_peer *from, const char *message_id, json_t *events,
+		     json_t *routes, const char *how);
+
 /* A new time-ordered event id (26 characters, Crockford base32, ULID-style). */
 void lt_event_id(char out[27]);
 

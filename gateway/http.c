@@ -233,7 +233,7 @@ static void ingest_done(struct lt_store_op *op)
 		pc->messages_in[lt_answer_slot(200)]++;
 		lt_http_reply_json(in->req, 200, r, 0);
 	} else {
-		lt_dispatch_stored(gw, in->peer, in->message_id, in->ing.events, in->ing.routes, "event stored and queued");
+		lt_route_stored(gw, in->peer, in->message_id, in->ing.events, in->ing.routes, "event stored and queued");
 		pc->messages_in[lt_answer_slot(202)]++;
 		lt_http_reply_json(in->req, 202, json_incref(in->ing.receipt), 0);
 	}

@@ -72,7 +72,7 @@ static void page_done(struct lt_store_op *op)
 		snprintf(po->cursor, sizeof po->cursor, "%s", pg->next);
 		char how[160];
 		snprintf(how, sizeof how, "event polled from %s", po->peer->name);
-		lt_dispatch_stored(gw, po->peer, pg->message_id, pg->ing.events, pg->ing.routes, how);
+		lt_route_stored(gw, po->peer, pg->message_id, pg->ing.events, pg->ing.routes, how);
 		lt_log(LT_INFO, "pull.page", json_pack("{s:s,s:i,s:s}", "peer", po->peer->name, "events",
 						       (int)json_array_size(pg->ing.events), "cursor", po->cursor),
 		       "polled %s", po->peer->name);
