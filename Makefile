@@ -2,7 +2,7 @@
 # Every dependency is found with pkg-config; warnings are errors.
 
 PKGS    := libevent libevent_pthreads libevent_openssl libcurl libxml-2.0 \
-           xmlsec1-openssl openssl jansson sqlite3 libpq
+           xmlsec1-openssl openssl jansson sqlite3 libpq libsystemd
 CC      ?= cc
 OPT     ?= -O2 -g
 CFLAGS  += $(OPT) $(SANFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-deprecated-declarations -Wno-format-truncation \
@@ -12,12 +12,22 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS  += $(PKG_LIBS) -lpthread -lm
 
 B       := build
+
+# Installation layout (make install PREFIX=… DESTDIR=…)
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+DATADIR    ?= $(PREFIX)/share/lienthong
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+STATEDIR   ?= /var/lib/lienthong
+UNITDIR    ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,/etc/systemd/system)
+CFLAGS     += -DLT_DATADIR='"$(DATADIR)"'
 LIB_SRC := $(filter-out gateway/main.c,$(wildcard gateway/*.c)) $(wildcard adapters/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
-.PHONY: all deps test test-asan fuzz unit integration demo bench clean certs
+.PHONY: all deps test test-asan fuzz unit integration demo bench clean certs install uninstall man deb
 
 all: $(B)/lienthong $(B)/peersim $(B)/benchload $(B)/jwstool $(B)/xmltool
 
@@ -105,6 +115,56 @@ test-valgrind: deps
 reliability: deps
 	$(MAKE) all certs
 	/usr/bin/python3 scripts/reliability.py
+
+# Man pages: scdoc sources in doc/ turned into roff.
+MAN := $(B)/man/lienthong.8 $(B)/man/lienthong.conf.5
+man: $(MAN)
+$(B)/man/%: doc/%.scd
+	@mkdir -p $(dir $@)
+	scdoc <$< >$@
+
+$(B)/lienthong.service: dist/lienthong.service.in
+	sed -e 's#@BINDIR@#$(BINDIR)#g' -e 's#@SYSCONFDIR@#$(SYSCONFDIR)#g' $< >$@
+
+# The daemon, its schemas, man pages, unit, and a sample configuration that is
+# never overwritten: an existing lienthong.conf is kept (the new sample goes
+# beside it as lienthong.conf.dist). As root with no DESTDIR, the service user
+# is created and owns the state directory.
+install: $(B)/lienthong $(MAN) $(B)/lienthong.service
+	install -d -m 0755 $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(B)/lienthong $(DESTDIR)$(BINDIR)/lienthong
+	cp -R schemas $(DESTDIR)$(DATADIR)/ && rm -rf $(DESTDIR)$(DATADIR)/schemas/samples
+	find $(DESTDIR)$(DATADIR) -type d -exec chmod 0755 {} + && find $(DESTDIR)$(DATADIR) -type f -exec chmod 0644 {} +
+	install -m 0644 $(B)/man/lienthong.8 $(DESTDIR)$(MANDIR)/man8/lienthong.8
+	install -m 0644 $(B)/man/lienthong.conf.5 $(DESTDIR)$(MANDIR)/man5/lienthong.conf.5
+	install -m 0644 $(B)/lienthong.service $(DESTDIR)$(UNITDIR)/lienthong.service
+	install -d -m 0750 $(DESTDIR)$(SYSCONFDIR)/lienthong $(DESTDIR)$(SYSCONFDIR)/lienthong/certs \
+		$(DESTDIR)$(SYSCONFDIR)/lienthong/peers
+	if [ -e $(DESTDIR)$(SYSCONFDIR)/lienthong/lienthong.conf ]; then \
+		install -m 0640 dist/lienthong.conf $(DESTDIR)$(SYSCONFDIR)/lienthong/lienthong.conf.dist; \
+	else install -m 0640 dist/lienthong.conf $(DESTDIR)$(SYSCONFDIR)/lienthong/lienthong.conf; fi
+	install -d -m 0700 $(DESTDIR)$(STATEDIR)
+	if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+		getent passwd lienthong >/dev/null || useradd --system --home-dir $(STATEDIR) --no-create-home \
+			--shell /usr/sbin/nologin --user-group lienthong; \
+		chown lienthong:lienthong $(STATEDIR); chgrp lienthong $(SYSCONFDIR)/lienthong; \
+	fi
+
+# Removes what install put there except the configuration and the state
+# (the store holds dossiers: delete /var/lib/lienthong by hand if you mean it).
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/lienthong $(DESTDIR)$(MANDIR)/man8/lienthong.8 \
+		$(DESTDIR)$(MANDIR)/man5/lienthong.conf.5 $(DESTDIR)$(UNITDIR)/lienthong.service \
+		$(DESTDIR)$(SYSCONFDIR)/lienthong/lienthong.conf.dist
+	rm -rf $(DESTDIR)$(DATADIR)
+
+# A Debian package built with debhelper (debian/): build/deb/lienthong_VERSION_ARCH.deb
+deb: deps
+	rm -rf $(B)/deb && mkdir -p $(B)/deb/src
+	git ls-files -z | xargs -0 cp --parents -t $(B)/deb/src
+	cd $(B)/deb/src && dpkg-buildpackage -b -us -uc -j2 >../build.log 2>&1 || { tail -40 ../build.log; exit 1; }
+	@ls $(B)/deb/*.deb
 
 clean:
 	rm -rf $(B) build-asan build-fuzz

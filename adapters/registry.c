@@ -73,6 +73,10 @@ static int is_dir_with(const char *dir, const char *file)
 	return access(p, R_OK) == 0;
 }
 
+#ifndef LT_DATADIR
+#define LT_DATADIR "/usr/local/share/lienthong"   /* make install's $(PREFIX)/share/lienthong */
+#endif
+
 const char *lt_schema_dir(void)
 {
 	static char dir[PATH_MAX];
@@ -102,7 +106,7 @@ const char *lt_schema_dir(void)
 			}
 		}
 	}
-	snprintf(dir, sizeof dir, "/usr/share/lienthong/schemas");
+	snprintf(dir, sizeof dir, "%s/schemas", LT_DATADIR);
 	return dir;
 }
 

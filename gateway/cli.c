@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_CONFIG "/etc/lienthong/lienthong.ini"
+#define DEFAULT_CONFIG "/etc/lienthong/lienthong.conf"
 
 static const char usage[] =
 	"usage: lienthong COMMAND [options]\n"

@@ -11,6 +11,7 @@
 #include "sla.h"
 #include "watchdog.h"
 #include "security.h"
+#include "service.h"
 #include "sign_xml.h"
 #include "store.h"
 
@@ -65,6 +66,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	gw->stopping = 1;
 	lt_log(LT_INFO, "gateway.stopping", json_pack("{s:i}", "signal", (int)sig),
 	       "stopping: no new input; finishing in-flight work");
+	lt_service_stopping("stopping: finishing in-flight work");
 	lt_http_stop_accepting(gw);
 	lt_dispatch_drain(gw);
 	sd->deadline = lt_mono_ms() + SHUTDOWN_GRACE_MS;
@@ -162,12 +164,16 @@ static int cmd_run(const char *config_path)
 	struct event *sigint = evsignal_new(gw.base, SIGINT, on_signal, &sd);
 	event_add(sigterm, NULL);
 	event_add(sigint, NULL);
+	struct lt_service *service = lt_service_start(gw.base);
 	lt_log(LT_INFO, "gateway.started",
 	       json_pack("{s:s,s:s,s:s,s:s,s:i}", "node_id", cfg->node_id, "listen", cfg->listen, "admin_listen",
 			 cfg->admin_listen, "store", cfg->store, "peers", (int)cfg->npeers),
 	       "lienthong %s ready", LT_VERSION);
+	lt_service_ready("ready: accepting on the peer and admin listeners");
 
 	event_base_dispatch(gw.base);
+
+	lt_service_free(service);
 
 	lt_dispatch_abort(&gw);
 	lt_pool_free(gw.pool);     /* finishes queued jobs; their callbacks may still use the store */
