@@ -99,10 +99,15 @@ const char *lt_schema_dir(void)
 		if (slash) {
 			*slash = '\0';
 			char cand[PATH_MAX];
-			snprintf(cand, sizeof cand, "%.*s/../schemas", (int)(sizeof cand - 16), exe);
-			if (is_dir_with(cand, "canonical-event.schema.json")) {
-				snprintf(dir, sizeof dir, "%s", cand);
-				return dir;
+			/* the build tree (build/lienthong), then an installed tree
+			 * (PREFIX/bin/lienthong beside PREFIX/share/lienthong) */
+			static const char *const rel[] = { "../schemas", "../share/lienthong/schemas" };
+			for (size_t i = 0; i < sizeof rel / sizeof *rel; i++) {
+				snprintf(cand, sizeof cand, "%.*s/%s", (int)(sizeof cand - 32), exe, rel[i]);
+				if (is_dir_with(cand, "canonical-event.schema.json")) {
+					snprintf(dir, sizeof dir, "%s", cand);
+					return dir;
+				}
 			}
 		}
 	}

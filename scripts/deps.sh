@@ -9,7 +9,11 @@ pkgs=(build-essential pkg-config make gcc
       clang libclang-rt-14-dev    # the fuzz harnesses: clang 14 and its libFuzzer and sanitizer runtimes
       util-linux mount e2fsprogs  # store-fault tests: a small tmpfs, and ext4 on a loop device that fails
       postgresql                  # the PostgreSQL store's tests: initdb, postgres and psql (15 on Debian 12)
-      valgrind)                   # make test-valgrind
+      valgrind                    # make test-valgrind
+      libsystemd-dev scdoc man-db # sd_notify; the man pages (scdoc sources) and man -l in the install test
+      debhelper dpkg-dev debootstrap systemd   # make deb; its test installs it into a clean Debian 12 root;
+                                  # systemd-analyze verify/security on the unit
+      )
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -255,7 +255,7 @@ class Gateway:
     """A lienthong daemon with a config written for the test."""
 
     def __init__(self, tmp, peers, routes, retry=None, gateway=None, start=True, tls=True, kind=None, db=None,
-                 store=None, name="gateway"):
+                 store=None, name="gateway", env=None):
         """peers: name -> options. A peer without url is a sender: it signs with
         its dev-PKI signing key (keys = its certificate) and connects with its
         TLS certificate, unless the options say otherwise. store: a
@@ -264,6 +264,7 @@ class Gateway:
         self.tmp = tmp
         self.tls = tls
         self.kind = kind
+        self.env = env                   # extra environment variables of the daemon
         self.peers = peers
         self.port = free_port()
         self.admin_port = free_port()
@@ -317,7 +318,7 @@ class Gateway:
                     "--suppressions=%s" % os.path.join(ROOT, "tests", "valgrind.supp"),
                     "--log-file=%s" % os.path.join(self.tmp, "valgrind-%p.log")] + argv
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log,
-                                     cwd=ROOT)
+                                     cwd=ROOT, env=dict(os.environ, **(self.env or {})))
         wait_until(self.healthy, what="gateway to start (see %s)" % self.log_path)
 
     def healthy(self):
