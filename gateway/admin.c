@@ -71,23 +71,34 @@ static void metrics_text(struct lt_gateway *gw, const struct lt_stats *st, struc
 		if (cfg->peers[i].url)
 			lt_buf_printf(b, "lienthong_peer_breaker_open{peer=\"%s\"} %d\n", cfg->peers[i].name,
 				      gw->counters[i].breaker_open);
-	lt_buf_printf(b, "# HELP lienthong_queue_depth Deliveries not yet done (pending, in flight, waiting for order).\n"
-			 "# TYPE lienthong_queue_depth gauge\n");
-	for (size_t i = 0; i < cfg->npeers; i++) {
-		if (!cfg->peers[i].url)
-			continue;
-		const struct lt_peer_stats *p = NULL;
-		for (int k = 0; k < st->n; k++)
-			if (strcmp(st->peers[k].dest, cfg->peers[i].name) == 0)
-				p = &st->peers[k];
-		lt_buf_printf(b, "lienthong_queue_depth{peer=\"%s\"} %lld\n", cfg->peers[i].name,
-			      p ? (long long)(p->pending + p->inflight + p->blocked) : 0LL);
-		lt_buf_printf(b, "lienthong_queue_oldest_age_seconds{peer=\"%s\"} %.3f\n", cfg->peers[i].name,
-			      p && p->oldest_created_ms ? (double)(now - p->oldest_created_ms) / 1000 : 0.0);
-		lt_buf_printf(b, "lienthong_dead_letters{peer=\"%s\"} %lld\n", cfg->peers[i].name,
-			      p ? (long long)p->dead : 0LL);
+	/* one family at a time: Prometheus wants each family's samples together */
+	static const struct {
+		const char *name, *help;
+	} queue_families[] = {
+		{ "lienthong_queue_depth", "Deliveries not yet done (pending, in flight, waiting for order)." },
+		{ "lienthong_queue_oldest_age_seconds", "Age of the oldest delivery not yet done." },
+		{ "lienthong_dead_letters", "Dead letters waiting for an operator (lienthong dlq list)." },
+	};
+	for (size_t f = 0; f < sizeof queue_families / sizeof *queue_families; f++) {
+		lt_buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", queue_families[f].name, queue_families[f].help,
+			      queue_families[f].name);
+		for (size_t i = 0; i < cfg->npeers; i++) {
+			if (!cfg->peers[i].url)
+				continue;
+			const struct lt_peer_stats *p = NULL;
+			for (int k = 0; k < st->n; k++)
+				if (strcmp(st->peers[k].dest, cfg->peers[i].name) == 0)
+					p = &st->peers[k];
+			lt_buf_printf(b, "%s{peer=\"%s\"} ", queue_families[f].name, cfg->peers[i].name);
+			if (f == 0)
+				lt_buf_printf(b, "%lld\n", p ? (long long)(p->pending + p->inflight + p->blocked) : 0LL);
+			else if (f == 1)
+				lt_buf_printf(b, "%.3f\n", p && p->oldest_created_ms ?
+						   (double)(now - p->oldest_created_ms) / 1000 : 0.0);
+			else
+				lt_buf_printf(b, "%lld\n", p ? (long long)p->dead : 0LL);
+		}
 	}
-	lt_buf_printf(b, "# TYPE lienthong_queue_oldest_age_seconds gauge\n# TYPE lienthong_dead_letters gauge\n");
 	double sum;
 	int64_t count, buckets[8];
 	lt_store_commit_stats(gw->store, &sum, &count, buckets);
@@ -101,16 +112,20 @@ static void metrics_text(struct lt_gateway *gw, const struct lt_stats *st, struc
 		      (long long)count, sum / 1000, (long long)count);
 	lt_buf_printf(b, "# HELP lienthong_store_queue Operations waiting for the store thread.\n"
 			 "# TYPE lienthong_store_queue gauge\nlienthong_store_queue %d\n", lt_store_queue_len(gw->store));
-	lt_buf_printf(b, "# TYPE lienthong_events_stored gauge\nlienthong_events_stored %lld\n", (long long)st->events);
+	lt_buf_printf(b, "# HELP lienthong_events_stored Events in the store.\n"
+			 "# TYPE lienthong_events_stored gauge\nlienthong_events_stored %lld\n", (long long)st->events);
 	lt_buf_printf(b, "# HELP lienthong_backlog Deliveries not yet done or dead; at max_backlog input gets 503.\n"
-			 "# TYPE lienthong_backlog gauge\nlienthong_backlog %lld\nlienthong_max_backlog %zu\n",
+			 "# TYPE lienthong_backlog gauge\nlienthong_backlog %lld\n"
+			 "# HELP lienthong_max_backlog The max_backlog setting.\n"
+			 "# TYPE lienthong_max_backlog gauge\nlienthong_max_backlog %zu\n",
 		      (long long)lt_store_backlog(gw->store), gw->cfg->max_backlog);
-	lt_buf_printf(b, "# HELP lienthong_certificate_expiry_days Whole days until each configured certificate expires.\n"
-			 "# TYPE lienthong_certificate_expiry_days gauge\n");
+	/* in seconds, Prometheus' base unit (promtool refuses days); counted from now, not from load */
+	lt_buf_printf(b, "# HELP lienthong_certificate_expiry_seconds Seconds until each configured certificate "
+			 "expires (negative: expired).\n# TYPE lienthong_certificate_expiry_seconds gauge\n");
 	for (size_t i = 0; gw->sec && i < gw->sec->ncerts; i++) {
 		const struct lt_cert_report *r = &gw->sec->certs[i];
-		lt_buf_printf(b, "lienthong_certificate_expiry_days{what=\"%s\",cn=\"%s\"} %d\n", r->what, r->cn,
-			      r->days_left);
+		lt_buf_printf(b, "lienthong_certificate_expiry_seconds{what=\"%s\",cn=\"%s\"} %lld\n", r->what, r->cn,
+			      (long long)(r->seconds_left - (now - gw->started_ms) / 1000));
 	}
 }
 

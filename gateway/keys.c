@@ -361,6 +361,14 @@ void lt_cert_kid(X509 *cert, char out[LT_KID_MAX])
 	out[o] = '\0';
 }
 
+int64_t lt_cert_seconds_left(X509 *cert)
+{
+	int days = 0, secs = 0;
+	if (!ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(cert)))
+		return -1;
+	return (int64_t)days * 86400 + secs;
+}
+
 int lt_cert_days_left(X509 *cert)
 {
 	int days = 0, secs = 0;

@@ -39,6 +39,8 @@ void lt_cert_kid(X509 *cert, char out[LT_KID_MAX]);
 
 /* Whole days until notAfter; negative once expired (-1 for expired today). */
 int lt_cert_days_left(X509 *cert);
+/* Seconds until the certificate's notAfter (negative once expired). */
+int64_t lt_cert_seconds_left(X509 *cert);
 
 /* Subject CN as UTF-8 into out (n bytes, truncated, always NUL-terminated;
  * "" when there is none). */

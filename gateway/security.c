@@ -42,6 +42,7 @@ static void report_cert(struct lt_security *s, const char *what, const char *pat
 			if (*q == '"' || *q == '\\' || *q == '\n')
 				*q = '_';   /* safe inside a Prometheus label */
 		r->days_left = lt_cert_days_left(c);
+		r->seconds_left = lt_cert_seconds_left(c);
 		if (r->days_left < 0 && strncmp(what, "peer ", 5) == 0)
 			lt_buf_printf(warnings, "%s: certificate %s (CN=%s) has expired; what it signs is refused\n",
 				      what, path, r->cn);

@@ -26,6 +26,7 @@ struct lt_cert_report {
 	char path[256];
 	char cn[128];
 	int days_left;
+	int64_t seconds_left;               /* at load time (negative: expired) */
 };
 
 struct lt_security {

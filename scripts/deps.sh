@@ -11,8 +11,8 @@ pkgs=(build-essential pkg-config make gcc
       postgresql                  # the PostgreSQL store's tests: initdb, postgres and psql (15 on Debian 12)
       valgrind                    # make test-valgrind
       libsystemd-dev scdoc man-db # sd_notify; the man pages (scdoc sources) and man -l in the install test
-      debhelper dpkg-dev debootstrap systemd   # make deb; its test installs it into a clean Debian 12 root;
-                                  # systemd-analyze verify/security on the unit
+      debhelper dpkg-dev debootstrap systemd prometheus   # make deb; its test installs it into a clean Debian 12 root;
+                                  # systemd-analyze verify/security on the unit; promtool checks /metrics
       )
 missing=()
 for p in "${pkgs[@]}"; do

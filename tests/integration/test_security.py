@@ -227,9 +227,9 @@ def test_check_config_and_metrics_report_certificate_expiry(tmp, cleanup):
     p = subprocess.run([LIENTHONG, "check-config", "-c", gw.config], capture_output=True, text=True)
     assert p.returncode == 0 and "expires in" in p.stderr and soon in p.stderr, (p.stdout, p.stderr)
     text = gw.admin("/metrics")
-    lines = [l for l in text.splitlines() if l.startswith("lienthong_certificate_expiry_days{")]
+    lines = [l for l in text.splitlines() if l.startswith("lienthong_certificate_expiry_seconds{")]
     assert any('what="gateway tls"' in l for l in lines)
-    soon_days = [float(l.split()[-1]) for l in lines if "peer peer-a signing" in l]
+    soon_days = [float(l.split()[-1]) / 86400 for l in lines if "peer peer-a signing" in l]
     assert min(soon_days) < 30 <= max(soon_days), lines
     # a peer's expired certificate is reported (it may be kept during a rollover)…
     expired = pki("hostile", "expired-sign.pem")
