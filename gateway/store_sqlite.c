@@ -6,14 +6,19 @@
 #include "sla.h"
 #include "store_sqlite.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct sq {
 	const struct lt_calendar *cal;
 	char *path;
 	sqlite3 *db;            /* NULL while detached after a failure */
+	int lock_fd;            /* PATH.lock, write-locked while attached; -1 when not */
 	sqlite3_stmt *st[Q_COUNT];
 	struct lt_err *err;     /* where the current op's error goes */
 	char audit_last[65];    /* the audit trail's last hash, "" = read it again (after a rollback) */
@@ -54,6 +59,44 @@ static void sq_detach(void *db)
 	sqlite3_close(q->db);
 	q->db = NULL;
 	q->audit_last[0] = '\0';
+	if (q->lock_fd >= 0)
+		close(q->lock_fd);      /* releases the lock: the disk can be unmounted */
+	q->lock_fd = -1;
+}
+
+/* One gateway per SQLite file: two would send the same queue. A POSIX lock
+ * on PATH.lock (holding the owner's pid, for people) is taken before the
+ * database is opened and held while it is; the kernel drops it when the
+ * process dies, so a kill -9 leaves nothing to clean up. */
+static int lock_store(struct sq *q, int create, struct lt_err *err)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s.lock", q->path);
+	int fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+	if (fd < 0 && errno == EROFS)
+		return lt_err_set(err, LT_EIO, "store %s: the database file or its disk is read-only (its lock file "
+				  "%s cannot be written)", q->path, path);
+	if (fd < 0)
+		return lt_err_set(err, LT_EIO, "store %s: cannot open its lock file %s: %s", q->path, path,
+				  strerror(errno));
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	if (fcntl(fd, F_SETLK, &fl) != 0) {
+		int e = errno;
+		struct flock who = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		int pid = fcntl(fd, F_GETLK, &who) == 0 && who.l_type != F_UNLCK ? (int)who.l_pid : 0;
+		close(fd);
+		if (e == EACCES || e == EAGAIN)
+			return lt_err_set(err, LT_EBUSY, "store %s is in use by another lienthong process (pid %d): one "
+					  "gateway per SQLite store (several nodes need the PostgreSQL store)", q->path, pid);
+		return lt_err_set(err, LT_EIO, "store %s: cannot lock %s: %s", q->path, path, strerror(e));
+	}
+	char pid[32];
+	int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+		/* the pid is for people; the lock is what counts */
+	}
+	q->lock_fd = fd;
+	return LT_OK;
 }
 
 static void sq_close(void *db)
@@ -72,6 +115,9 @@ static void sq_close(void *db)
 static int sq_connect(struct sq *q, int create, struct lt_err *err)
 {
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+	int rc = lock_store(q, create, err);
+	if (rc)
+		return rc;
 	if (sqlite3_open_v2(q->path, &q->db, flags, NULL)) {
 		lt_err_set(err, LT_EIO, "store %s: cannot open: %s", q->path, sqlite3_errmsg(q->db));
 		sq_detach(q);
@@ -110,10 +156,12 @@ static int sq_open(const char *dsn, const struct lt_calendar *cal, const struct 
 	struct sq *q = calloc(1, sizeof *q);
 	q->cal = cal;
 	q->path = strdup(dsn + strlen("sqlite:"));
+	q->lock_fd = -1;
 	*out = NULL;
-	if (sq_connect(q, 1, err)) {
+	int rc = sq_connect(q, 1, err);
+	if (rc) {
 		sq_close(q);
-		return LT_EIO;
+		return rc == LT_EBUSY ? rc : LT_EIO;
 	}
 	*out = q;
 	return LT_OK;
