@@ -331,3 +331,30 @@ def test_debian_package_installs_into_a_clean_debian_12_and_runs_as_the_service_
     assert gw.stop() == 0
     db = os.path.join(state, "lienthong.db")
     assert os.stat(db).st_uid == uid and mode(db) == 0o600, oct(mode(db))
+
+
+def readme_config():
+    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    section = text[text.index("## Configuration"):]
+    return re.search(r"```ini\n(.*?)```", section, re.S).group(1)
+
+
+def test_readme_example_configuration_loads_once_its_files_exist(tmp, cleanup):
+    """The README's example is what people copy: with its files in place, check-config accepts it."""
+    certs = os.path.join(tmp, "certs")
+    copy_identity(certs)
+    files = {"tls-chain.pem": "gateway-tls.pem", "tls.key": "gateway-tls.key", "trust.pem": "trust.pem",
+             "sign.pem": "gateway-sign.pem", "sign.key": "gateway-sign.key",
+             "peers/motcua-xa-sign.pem": "motcua-sign.pem", "peers/dvc-ca.pem": "trust.pem",
+             "peers/dvc.pass": "dvc.pass"}
+    text = readme_config()
+    for name, have in files.items():
+        text = text.replace("/etc/lienthong/" + name, os.path.join(certs, have))
+    text = text.replace("sqlite:/var/lib/lienthong/", "sqlite:%s/" % tmp)
+    left = re.findall(r"/etc/lienthong/\S+", text)
+    assert not left, "README example names files this test does not provide: %s" % left
+    conf = os.path.join(tmp, "readme.conf")
+    with open(conf, "w") as fh:
+        fh.write(text)
+    rc, out = run([LIENTHONG, "check-config", "-c", conf])
+    assert rc == 0, out
