@@ -27,6 +27,7 @@
 
 struct shutdown {
 	struct lt_gateway *gw;
+	const char *config_path;
 	struct event *tick;
 	int64_t deadline;
 };
@@ -71,6 +72,32 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	lt_dispatch_drain(gw);
 	sd->deadline = lt_mono_ms() + SHUTDOWN_GRACE_MS;
 	on_shutdown_tick(-1, 0, sd);
+}
+
+/* SIGHUP: check the file as check-config would and say what was found. The
+ * running configuration is not swapped yet: a valid file takes effect at the
+ * next restart, and an invalid one is reported before that restart fails. */
+static void on_hangup(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	struct shutdown *sd = arg;
+	struct lt_buf errors = { 0 }, warnings = { 0 };
+	struct lt_config *cfg = NULL;
+	struct lt_security *sec = NULL;
+	if (lt_config_load(sd->config_path, &cfg, &errors) == 0)
+		lt_security_load(cfg, &sec, &errors, &warnings);
+	if (errors.len)
+		lt_log(LT_ERROR, "config.invalid", json_pack("{s:s,s:s}", "file", sd->config_path, "mistakes", errors.data),
+		       "SIGHUP: %s has mistakes; the running configuration stays, and a restart would fail", sd->config_path);
+	else
+		lt_log(LT_WARN, "config.restart_needed", json_pack("{s:s}", "file", sd->config_path),
+		       "SIGHUP: %s is valid; restart the gateway to apply it (changes are not applied while it runs)",
+		       sd->config_path);
+	lt_security_free(sec);
+	lt_config_free(cfg);
+	lt_buf_free(&errors);
+	lt_buf_free(&warnings);
 }
 
 static int cmd_run(const char *config_path)
@@ -158,12 +185,14 @@ static int cmd_run(const char *config_path)
 		return 1;
 	}
 
-	struct shutdown sd = { .gw = &gw };
+	struct shutdown sd = { .gw = &gw, .config_path = config_path };
 	sd.tick = evtimer_new(gw.base, on_shutdown_tick, &sd);
 	struct event *sigterm = evsignal_new(gw.base, SIGTERM, on_signal, &sd);
 	struct event *sigint = evsignal_new(gw.base, SIGINT, on_signal, &sd);
 	event_add(sigterm, NULL);
 	event_add(sigint, NULL);
+	struct event *sighup = evsignal_new(gw.base, SIGHUP, on_hangup, &sd);
+	event_add(sighup, NULL);
 	struct lt_service *service = lt_service_start(gw.base);
 	lt_log(LT_INFO, "gateway.started",
 	       json_pack("{s:s,s:s,s:s,s:s,s:i}", "node_id", cfg->node_id, "listen", cfg->listen, "admin_listen",
@@ -187,6 +216,7 @@ static int cmd_run(const char *config_path)
 	lt_admin_free(&gw);
 	event_free(sigterm);
 	event_free(sigint);
+	event_free(sighup);
 	event_free(sd.tick);
 	event_base_free(gw.base);
 	lt_log(LT_INFO, "gateway.stopped", NULL, "store closed cleanly");

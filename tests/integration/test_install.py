@@ -146,7 +146,7 @@ def test_systemd_unit_verifies_and_is_hardened(tmp, cleanup):
     for want in ("Type=notify", "User=lienthong", "StateDirectory=lienthong", "ConfigurationDirectory=lienthong",
                  "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
                  "CapabilityBoundingSet=\n", "RestrictAddressFamilies=", "SystemCallFilter=@system-service",
-                 "MemoryDenyWriteExecute=yes", "WatchdogSec=", "ExecReload="):
+                 "MemoryDenyWriteExecute=yes", "WatchdogSec="):
         assert want in text, want
     # verify checks every directive and that the commands exist: point them at the staged binary
     check = os.path.join(tmp, "lienthong.service")
@@ -358,3 +358,16 @@ def test_readme_example_configuration_loads_once_its_files_exist(tmp, cleanup):
         fh.write(text)
     rc, out = run([LIENTHONG, "check-config", "-c", conf])
     assert rc == 0, out
+
+
+def test_sighup_checks_the_file_and_keeps_the_gateway_running(tmp, cleanup):
+    """systemctl kill -s HUP (or an operator's kill -HUP) must never stop the service."""
+    gw = cleanup.add(Gateway(tmp, {"peer-a": {}}, {}))
+    gw.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: any(l["event"] == "config.restart_needed" for l in gw.log_lines()), what="valid file noted")
+    with open(gw.config, "a") as fh:
+        fh.write("[gateway]\nno_such_key = 1\n")
+    gw.proc.send_signal(signal.SIGHUP)
+    bad = wait_until(lambda: [l for l in gw.log_lines() if l["event"] == "config.invalid"], what="mistakes logged")
+    assert 'unknown key "no_such_key"' in bad[0]["mistakes"]
+    assert gw.healthy() and gw.proc.poll() is None
