@@ -62,7 +62,6 @@ const char *lt_status_event_type(int status)
 	return lt_status_valid(status) ? status_events[status] : NULL;
 }
 
-#define VN_OFFSET (7 * 3600)
 
 static int days_in_month(int y, int m)
 {
@@ -123,7 +122,7 @@ static int64_t to_unix(int y, int mo, int d, int h, int mi, int se, int offset_s
 
 static void from_unix(int64_t t, int *y, int *mo, int *d, int *h, int *mi, int *se)
 {
-	t += VN_OFFSET;
+	t += LT_TZ_OFFSET_S;
 	int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
 	int64_t rem = t - days * 86400;
 	civil_from_days(days, y, mo, d);
@@ -167,7 +166,7 @@ void lt_date_format_rfc3339(int64_t t, char out[32])
 {
 	int y, mo, d, h, mi, se;
 	from_unix(t, &y, &mo, &d, &h, &mi, &se);
-	snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d+07:00", y, mo, d, h, mi, se);
+	snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d" LT_TZ_OFFSET, y, mo, d, h, mi, se);
 }
 
 int lt_date_parse_compact(const char *s, int64_t *unix_s, struct lt_err *err)
@@ -178,7 +177,7 @@ int lt_date_parse_compact(const char *s, int64_t *unix_s, struct lt_err *err)
 		return lt_err_set(err, LT_EINVAL, "date \"%.40s\" is not yyyyMMddHHmmss", s ? s : "");
 	if (check_fields("date", s, y, mo, d, h, mi, se, err))
 		return LT_EINVAL;
-	*unix_s = to_unix(y, mo, d, h, mi, se, VN_OFFSET);
+	*unix_s = to_unix(y, mo, d, h, mi, se, LT_TZ_OFFSET_S);
 	return LT_OK;
 }
 
@@ -198,7 +197,7 @@ int lt_date_parse_vn(const char *s, int64_t *unix_s, struct lt_err *err)
 		return lt_err_set(err, LT_EINVAL, "date \"%.40s\" is not dd/MM/yyyy HH:mm:ss", s ? s : "");
 	if (check_fields("date", s, y, mo, d, h, mi, se, err))
 		return LT_EINVAL;
-	*unix_s = to_unix(y, mo, d, h, mi, se, VN_OFFSET);
+	*unix_s = to_unix(y, mo, d, h, mi, se, LT_TZ_OFFSET_S);
 	return LT_OK;
 }
 

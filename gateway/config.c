@@ -202,6 +202,12 @@ static void gateway_key(struct parse_state *st, int line, const char *k, const c
 			ERR(line, "lease must be a duration of at least 3s like 5m, not \"%s\"", v);
 		else
 			c->lease_ms = ms;
+	} else if (strcmp(k, "timezone") == 0) {
+		/* one zone for logs, trail, reports and due dates; the peers' local
+		 * date formats are Vietnamese time too, so only that zone for now */
+		if (strcmp(v, LT_TZ_NAME) && strcmp(v, "Asia/Saigon") && strcmp(v, LT_TZ_OFFSET))
+			ERR(line, "timezone must be %s (UTC%s, used for logs, trails, reports and due dates), not \"%s\"",
+			    LT_TZ_NAME, LT_TZ_OFFSET, v);
 	} else if (strcmp(k, "read_timeout") == 0) {
 		int64_t ms = lt_parse_duration(v);
 		if (ms <= 0)

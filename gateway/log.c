@@ -32,17 +32,18 @@ int lt_log_parse_level(const char *s, enum lt_level *out)
 	return LT_EINVAL;
 }
 
-/* RFC 3339 local time with offset and milliseconds. */
+/* RFC 3339 with milliseconds in the gateway's time zone (LT_TZ_NAME), as
+ * the trail and reports print it, whatever the machine's own TZ is. */
 static void format_ts(char *buf, size_t n)
 {
 	struct timespec ts;
 	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	localtime_r(&ts.tv_sec, &tm);
-	char base[32], off[8];
+	time_t local = ts.tv_sec + LT_TZ_OFFSET_S;
+	gmtime_r(&local, &tm);
+	char base[32];
 	strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-	strftime(off, sizeof off, "%z", &tm);
-	snprintf(buf, n, "%s.%03ld%.3s:%.2s", base, ts.tv_nsec / 1000000, off, off + 3);
+	snprintf(buf, n, "%s.%03ld" LT_TZ_OFFSET, base, ts.tv_nsec / 1000000);
 }
 
 void lt_log(enum lt_level lvl, const char *event, json_t *fields, const char *fmt, ...)

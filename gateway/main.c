@@ -195,8 +195,9 @@ static int cmd_run(const char *config_path)
 	event_add(sighup, NULL);
 	struct lt_service *service = lt_service_start(gw.base);
 	lt_log(LT_INFO, "gateway.started",
-	       json_pack("{s:s,s:s,s:s,s:s,s:i}", "node_id", cfg->node_id, "listen", cfg->listen, "admin_listen",
-			 cfg->admin_listen, "store", cfg->store, "peers", (int)cfg->npeers),
+	       json_pack("{s:s,s:s,s:s,s:s,s:i,s:s}", "node_id", cfg->node_id, "listen", cfg->listen, "admin_listen",
+			 cfg->admin_listen, "store", cfg->store, "peers", (int)cfg->npeers, "timezone",
+			 LT_TZ_NAME " (UTC" LT_TZ_OFFSET ")"),
 	       "lienthong %s ready", LT_VERSION);
 	lt_service_ready("ready: accepting on the peer and admin listeners");
 

@@ -6,12 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define VN_OFFSET (7 * 3600)
 #define DAY 86400
 
 static int64_t local_day(int64_t t)
 {
-	int64_t s = t + VN_OFFSET;
+	int64_t s = t + LT_TZ_OFFSET_S;
 	return s >= 0 ? s / DAY : (s - DAY + 1) / DAY;
 }
 

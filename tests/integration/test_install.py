@@ -371,3 +371,18 @@ def test_sighup_checks_the_file_and_keeps_the_gateway_running(tmp, cleanup):
     bad = wait_until(lambda: [l for l in gw.log_lines() if l["event"] == "config.invalid"], what="mistakes logged")
     assert 'unknown key "no_such_key"' in bad[0]["mistakes"]
     assert gw.healthy() and gw.proc.poll() is None
+
+
+def test_logs_and_trail_print_the_same_time_zone(tmp, cleanup):
+    """An operator compares a log line with the trail: both in Vietnamese time, whatever TZ the server has."""
+    from harness import event
+    gw = cleanup.add(Gateway(tmp, {"peer-a": {}}, {}, gateway={"timezone": "Asia/Ho_Chi_Minh"},
+                             env={"TZ": "UTC"}))
+    assert gw.post("peer-a", event("000.00.12.H12-261204-0042"), "tz-1")[0] == 202
+    started = [l for l in gw.log_lines() if l["event"] == "gateway.started"][0]
+    assert started["timezone"].startswith("Asia/Ho_Chi_Minh") and started["ts"].endswith("+07:00"), started
+    rc, out = run([LIENTHONG, "trail", "000.00.12.H12-261204-0042", "-c", gw.config], env=dict(os.environ, TZ="UTC"))
+    assert rc == 0 and "+07:00" in out and "+00:00" not in out, out
+    bad = Gateway(tmp, {"peer-a": {}}, {}, gateway={"timezone": "Europe/Paris"}, start=False, name="bad")
+    rc, out = run([LIENTHONG, "check-config", "-c", bad.config])
+    assert rc == 2 and "timezone must be Asia/Ho_Chi_Minh" in out, out
