@@ -7,6 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* advisory lock class of node ids (the journal's is 19540 "LT", in store_pg_sql.c) */
+#define NODE_LOCK_CLASS "19541"
 
 /* An error naming what failed and the server's (or libpq's) own words. */
 static int pg_fail(struct lt_pg *p, struct lt_err *err, const char *what, const PGresult *r)
@@ -96,6 +100,39 @@ void lt_pg_close(void *db)
 	free(p);
 }
 
+/* Each node_id runs once: a session lock on (NODE_LOCK_CLASS, hashtext(node_id))
+ * held while connected. A node that was just killed may still have its
+ * session for a moment (the server notices the closed socket), so the lock
+ * is tried for a few seconds before the second process is refused. */
+static int lock_node(struct lt_pg *p, struct lt_err *err)
+{
+	const char *v[] = { p->node };
+	for (int tries = 0; tries < 20; tries++) {
+		PGresult *r = PQexecParams(p->conn, "SELECT pg_try_advisory_lock(" NODE_LOCK_CLASS ", hashtext($1))", 1,
+					   NULL, v, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			pg_fail(p, err, "locking this node_id", r);
+			PQclear(r);
+			return LT_EIO;
+		}
+		int got = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+		PQclear(r);
+		if (got)
+			return LT_OK;
+		usleep(250 * 1000);
+	}
+	char who[160] = "another connection";
+	PGresult *r = PQexecParams(p->conn, "SELECT coalesce(host(a.client_addr), 'local socket') || ', backend pid ' "
+				   "|| a.pid FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.locktype = "
+				   "'advisory' AND l.classid = " NODE_LOCK_CLASS " AND l.objid::int = hashtext($1) "
+				   "AND l.granted LIMIT 1", 1, NULL, v, NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		snprintf(who, sizeof who, "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return lt_err_set(err, LT_EBUSY, "node_id %s is already running on this database (%s): give each gateway "
+			  "node its own node_id", p->node, who);
+}
+
 /* Connect and prepare every statement. The first open creates the tables; a
  * reconnect after a failure creates nothing, so that an empty database put
  * in the place of the real one is refused, not filled. */
@@ -136,7 +173,10 @@ static int pg_connect(struct lt_pg *p, int create, struct lt_err *err)
 		lt_pg_detach(p);
 		return LT_EIO;
 	}
-	return LT_OK;
+	int rc = lock_node(p, err);
+	if (rc)
+		lt_pg_detach(p);
+	return rc;
 }
 
 /* Connected, or connected again when the server dropped us (it restarted). */
@@ -157,9 +197,10 @@ int lt_pg_open(const char *dsn, const struct lt_calendar *cal, const struct lt_s
 	p->dsn = strdup(dsn);
 	p->node = strdup(node->id);
 	p->lease_ms = node->lease_ms;
-	if (pg_connect(p, 1, err)) {
+	int rc = pg_connect(p, 1, err);
+	if (rc) {
 		lt_pg_close(p);
-		return LT_EIO;
+		return rc;
 	}
 	*out = p;
 	return LT_OK;

@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 
-from harness import Gateway, Peersim, event, wait_until
+from harness import LIENTHONG, Gateway, Peersim, event, wait_until
 from test_crash import Sender
 
 PGBIN = os.environ.get("LT_PGBIN", "/usr/lib/postgresql/15/bin")
@@ -367,3 +367,20 @@ def test_check_config_takes_postgres_dsns_and_checks_the_lease(tmp, cleanup):
     assert p.returncode == 2
     assert "%s:5: store must be sqlite:PATH or postgresql://" % path in p.stderr, p.stderr
     assert "%s:6: lease must be a duration of at least 3s" % path in p.stderr, p.stderr
+
+
+def test_a_second_node_with_the_same_node_id_is_refused(tmp, cleanup):
+    pg = cleanup.add(Postgres(tmp))
+    first, sims = pg_gateway(tmp, cleanup, pg, gateway={"node_id": "gw-same"})
+    twin = Gateway(tmp, {"peer-a": {"inbound": "push"}, "portal": {"url": sims["portal"].url}},
+                   {"all": {"from": "peer-a", "to": "portal"}}, store=pg.dsn, gateway={"node_id": "gw-same"},
+                   start=False, name="twin")
+    p = subprocess.run([LIENTHONG, "run", "-c", twin.config], capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0 and "node_id gw-same is already running on this database" in p.stderr, p.stderr[-2000:]
+    # another node_id is welcome, and the first one goes on
+    other, _ = pg_gateway(tmp, cleanup, pg, sims=sims, gateway={"node_id": "gw-other"}, name="other")
+    assert first.post("peer-a", event("PG-SAME-1"), "same-1")[0] == 202
+    # once the first has died, its node_id can start again at once (kill -9, then a restart)
+    first.kill9()
+    again, _ = pg_gateway(tmp, cleanup, pg, sims=sims, gateway={"node_id": "gw-same"}, name="again")
+    assert again.post("peer-a", event("PG-SAME-2"), "same-2")[0] == 202
