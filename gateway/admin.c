@@ -375,11 +375,12 @@ static int is_json(const char *ct)
 	return strncasecmp(ct, "application/json", 16) == 0 && strchr(" \t;", ct[16]);
 }
 
-/* 0 when the request may go on; otherwise its answer has been sent. Every
- * route, GET included: a foreign Host, a second Host, Origin or
- * Sec-Fetch-Site, an absolute request target, a foreign Origin or a
- * Sec-Fetch-Site other than same-origin or none are refused; anything but
- * GET and HEAD must also be application/json. */
+/* 0 when the request may go on; otherwise its answer has been sent. For
+ * every route, GET included, it refuses: Host, Origin, Sec-Fetch-Site or
+ * Content-Type given twice, an absolute request target, a Host missing or
+ * not this listener's, an Origin not this listener's, a Sec-Fetch-Site other
+ * than same-origin or none; and anything but GET and HEAD that is not
+ * application/json. */
 static int admin_gate(struct lt_admin *a, struct evhttp_request *req, const char *path)
 {
 	static const char *const single[] = { "Host", "Origin", "Sec-Fetch-Site", "Content-Type" };
@@ -438,7 +439,8 @@ static int admin_gate(struct lt_admin *a, struct evhttp_request *req, const char
 static void on_admin(struct evhttp_request *req, void *arg)
 {
 	struct lt_gateway *gw = arg;
-	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 	if (!path || !*path)
 		path = "/";
 	/* no answer here is for another origin to read, or for a browser to sniff */
@@ -525,6 +527,10 @@ int lt_admin_start(struct lt_gateway *gw, struct lt_err *err)
 	a->http = evhttp_new(gw->base);
 	evhttp_set_gencb(a->http, on_admin, gw);
 	evhttp_set_timeout(a->http, 30);
+	/* evhttp reads a body whole before the gate sees the request: bound it
+	 * (the filters may be 1 MiB; over that on_dlq answers 413 in JSON) */
+	evhttp_set_max_body_size(a->http, 2 << 20);
+	evhttp_set_max_headers_size(a->http, 64 << 10);
 	struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(a->http, host, (ev_uint16_t)port);
 	if (!bound) {
 		evhttp_free(a->http);

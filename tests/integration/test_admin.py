@@ -114,7 +114,9 @@ def test_admin_answers_only_requests_for_its_own_address(tmp, cleanup):
 
     # what a local client sends: the address as configured, localhost, the page's own fetches
     for headers in ({}, {"Host": "localhost:%d" % port}, {"Host": "LOCALHOST:%d" % port},
-                    {"Sec-Fetch-Site": "same-origin"}, {"Sec-Fetch-Site": "none"}, {"Origin": "http://" + own}):
+                    {"Sec-Fetch-Site": "none", "Sec-Fetch-Mode": "navigate"}, {"Origin": "http://" + own},
+                    {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty",
+                     "Referer": "http://%s/ui" % own}):     # the /ui page's own fetch
         status, doc, h = gw.admin_request("GET", "/v1/admin/status", headers=headers)
         assert status == 200 and doc["node_id"] == "gw-test", (headers, status, doc)
         assert_plain_answer(h)
