@@ -1,6 +1,14 @@
 /* admin.c — health, readiness, Prometheus metrics, a JSON status, and the
  * operator's actions on dead letters (replay, purge).
- * Queue figures come from the store thread (a stats op), never from the loop. */
+ * Queue figures come from the store thread (a stats op), never from the loop.
+ *
+ * The listener has no authentication: it trusts whoever reaches its loopback
+ * address, and a web page in a browser on the same host reaches it too. So
+ * one gate (admin_gate) stands before every route: the request must name this
+ * listener as its Host (a DNS-rebinding page names its own), come from no
+ * other origin's page (Origin, Sec-Fetch-Site), and a change must be
+ * application/json, which a page elsewhere cannot send without a CORS
+ * preflight that nothing here ever grants. */
 #include "admin.h"
 #include "dispatch.h"
 #include "http.h"
@@ -9,13 +17,30 @@
 #include "security.h"
 #include "store.h"
 
+#include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+/* Why the gate refused a request: a label of lienthong_admin_refused_total. */
+enum refusal { R_HOST, R_DUPLICATE, R_TARGET, R_ORIGIN, R_FETCH_SITE, R_CONTENT_TYPE, R_COUNT };
+static const char *const refusal_names[R_COUNT] = { "host", "duplicate_header", "target", "origin", "fetch_site",
+						    "content_type" };
+
+#define MAX_HOSTS 6
 
 struct lt_admin {
 	struct evhttp *http;
+	char hosts[MAX_HOSTS][80];      /* the Host values a local client sends for this listener */
+	int nhosts;
+	struct lt_buf expected;         /* the hosts for an error message: "127.0.0.1:8081, localhost:8081" */
+	int64_t refused[R_COUNT];
 };
 
 struct stats_req {
@@ -32,6 +57,11 @@ static void metrics_text(struct lt_gateway *gw, const struct lt_stats *st, struc
 	lt_buf_printf(b, "# HELP lienthong_up 1 while the gateway runs.\n# TYPE lienthong_up gauge\nlienthong_up 1\n");
 	lt_buf_printf(b, "# HELP lienthong_uptime_seconds Seconds since start.\n# TYPE lienthong_uptime_seconds gauge\n"
 			 "lienthong_uptime_seconds %.1f\n", (double)(now - gw->started_ms) / 1000);
+	lt_buf_printf(b, "# HELP lienthong_admin_refused_total Admin requests refused as cross-site or for another host.\n"
+			 "# TYPE lienthong_admin_refused_total counter\n");
+	for (int i = 0; i < R_COUNT; i++)
+		lt_buf_printf(b, "lienthong_admin_refused_total{reason=\"%s\"} %lld\n", refusal_names[i],
+			      (long long)gw->admin->refused[i]);
 	lt_buf_printf(b, "# HELP lienthong_messages_in_total Inbound messages by peer and answer.\n"
 			 "# TYPE lienthong_messages_in_total counter\n");
 	for (size_t i = 0; i < cfg->npeers; i++)
@@ -310,12 +340,131 @@ static void on_dlq(struct lt_gateway *gw, struct evhttp_request *req, enum lt_dl
 	}
 }
 
+/* ---- the gate before every route ---- */
+
+static const char *method_name(enum evhttp_cmd_type m)
+{
+	switch (m) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_HEAD: return "HEAD";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+	case EVHTTP_REQ_TRACE: return "TRACE";
+	case EVHTTP_REQ_CONNECT: return "CONNECT";
+	case EVHTTP_REQ_PATCH: return "PATCH";
+	}
+	return "?";
+}
+
+/* Answer status with the sentence in detail, log one admin.refused line, count it. */
+static void refuse(struct lt_admin *a, struct evhttp_request *req, const char *path, enum refusal why, int status,
+		   const char *detail)
+{
+	char p[256];
+	snprintf(p, sizeof p, "%s", path);
+	lt_utf8_clean(p);
+	a->refused[why]++;
+	lt_log(LT_WARN, "admin.refused",
+	       json_pack("{s:s,s:s,s:i,s:s}", "method", method_name(evhttp_request_get_command(req)), "path", p,
+			 "status", status, "reason", refusal_names[why]),
+	       "refused admin request: %s", detail);
+	lt_http_reply_error(req, status, status == 421 ? "misdirected_request" : status == 415 ? "unsupported_media_type"
+				      : status == 403 ? "forbidden" : "bad_request", detail, 0);
+}
+
+/* One of the Host values a local client sends for this listener (any case). */
+static int own_host(const struct lt_admin *a, const char *host)
+{
+	for (int i = 0; i < a->nhosts; i++)
+		if (strcasecmp(host, a->hosts[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* application/json, with parameters or not (any case: media types are case-insensitive). */
+static int is_json(const char *ct)
+{
+	ct += strspn(ct, " \t");
+	return strncasecmp(ct, "application/json", 16) == 0 && strchr(" \t;", ct[16]);
+}
+
+/* 0 when the request may go on; otherwise its answer has been sent. For
+ * every route, GET included, it refuses: Host, Origin, Sec-Fetch-Site or
+ * Content-Type given twice, an absolute request target, a Host missing or
+ * not this listener's, an Origin not this listener's, a Sec-Fetch-Site other
+ * than same-origin or none; and anything but GET and HEAD that is not
+ * application/json. */
+static int admin_gate(struct lt_admin *a, struct evhttp_request *req, const char *path)
+{
+	static const char *const single[] = { "Host", "Origin", "Sec-Fetch-Site", "Content-Type" };
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	char detail[512];
+	for (size_t i = 0; i < sizeof single / sizeof *single; i++) {
+		int n = 0;
+		for (struct evkeyval *h = in->tqh_first; h; h = h->next.tqe_next)
+			n += strcasecmp(h->key, single[i]) == 0;
+		if (n > 1) {
+			snprintf(detail, sizeof detail, "the %s header appears %d times", single[i], n);
+			refuse(a, req, path, R_DUPLICATE, 400, detail);
+			return -1;
+		}
+	}
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	if (!uri || evhttp_uri_get_host(uri)) {
+		refuse(a, req, path, R_TARGET, 400, "the request target must be a path (/...), not an absolute URI");
+		return -1;
+	}
+	const char *host = evhttp_find_header(in, "Host");
+	if (!host || !own_host(a, host)) {
+		if (host)
+			snprintf(detail, sizeof detail, "Host \"%.100s\" is not this admin listener: expected one of %s",
+				 host, a->expected.data);
+		else
+			snprintf(detail, sizeof detail, "the Host header is missing: expected one of %s", a->expected.data);
+		refuse(a, req, path, R_HOST, host ? 421 : 400, detail);
+		return -1;
+	}
+	const char *origin = evhttp_find_header(in, "Origin");
+	if (origin && (strncasecmp(origin, "http://", 7) || !own_host(a, origin + 7))) {
+		snprintf(detail, sizeof detail, "Origin \"%.100s\" is not this admin listener (http://%s): requests "
+			 "from other origins' pages are refused", origin, a->hosts[0]);
+		refuse(a, req, path, R_ORIGIN, 403, detail);
+		return -1;
+	}
+	const char *site = evhttp_find_header(in, "Sec-Fetch-Site");
+	if (site && strcasecmp(site, "same-origin") && strcasecmp(site, "none")) {
+		snprintf(detail, sizeof detail, "Sec-Fetch-Site: %.40s: requests from other sites' pages are refused "
+			 "(only same-origin or none)", site);
+		refuse(a, req, path, R_FETCH_SITE, 403, detail);
+		return -1;
+	}
+	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+	const char *ct = evhttp_find_header(in, "Content-Type");
+	if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD && (!ct || !is_json(ct))) {
+		snprintf(detail, sizeof detail, "a %s needs Content-Type: application/json (got %s%.60s%s)",
+			 method_name(m), ct ? "\"" : "none", ct ? ct : "", ct ? "\"" : "");
+		refuse(a, req, path, R_CONTENT_TYPE, 415, detail);
+		return -1;
+	}
+	return 0;
+}
+
 static void on_admin(struct evhttp_request *req, void *arg)
 {
 	struct lt_gateway *gw = arg;
-	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-	if (!path)
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	if (!path || !*path)
 		path = "/";
+	/* no answer here is for another origin to read, or for a browser to sniff */
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
+	evhttp_add_header(out, "Cross-Origin-Resource-Policy", "same-origin");
+	evhttp_add_header(out, "Cache-Control", "no-store");
+	if (admin_gate(gw->admin, req, path))
+		return;
 	if (strcmp(path, "/healthz") == 0) {
 		lt_http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"), 0);
 	} else if (strcmp(path, "/readyz") == 0) {
@@ -348,6 +497,41 @@ static void on_admin(struct evhttp_request *req, void *arg)
 	}
 }
 
+/* Accept Host name:port (and name alone on port 80, as a browser sends it). */
+static void add_host(struct lt_admin *a, const char *name, int port)
+{
+	char h[sizeof *a->hosts];
+	snprintf(h, sizeof h, "%s:%d", name, port);
+	if (own_host(a, h) || a->nhosts + 2 > MAX_HOSTS)
+		return;
+	snprintf(a->hosts[a->nhosts++], sizeof *a->hosts, "%s", h);
+	if (port == 80)
+		snprintf(a->hosts[a->nhosts++], sizeof *a->hosts, "%s", name);
+	lt_buf_printf(&a->expected, "%s%s", a->expected.len ? ", " : "", h);
+}
+
+/* The Host values a local client sends: admin_listen as configured,
+ * localhost, and the address bound (127.0.0.1 or [::1], also when
+ * admin_listen says localhost). A name that is not loopback by definition
+ * never is: that is what a DNS-rebinding page sends. */
+static void admin_hosts(struct lt_admin *a, const char *listen, int fd, int port)
+{
+	char name[INET6_ADDRSTRLEN + 2], ip[INET6_ADDRSTRLEN];
+	snprintf(name, sizeof name, "%.*s", (int)(strrchr(listen, ':') - listen), listen);
+	add_host(a, name, port);
+	add_host(a, "localhost", port);
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len))
+		return;
+	if (ss.ss_family == AF_INET6 && inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof ip)) {
+		snprintf(name, sizeof name, "[%s]", ip);
+		add_host(a, name, port);
+	} else if (ss.ss_family == AF_INET && inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof ip)) {
+		add_host(a, ip, port);
+	}
+}
+
 int lt_admin_start(struct lt_gateway *gw, struct lt_err *err)
 {
 	char host[256];
@@ -358,6 +542,10 @@ int lt_admin_start(struct lt_gateway *gw, struct lt_err *err)
 	a->http = evhttp_new(gw->base);
 	evhttp_set_gencb(a->http, on_admin, gw);
 	evhttp_set_timeout(a->http, 30);
+	/* evhttp reads a body whole before the gate sees the request: bound it
+	 * (the filters may be 1 MiB; over that on_dlq answers 413 in JSON) */
+	evhttp_set_max_body_size(a->http, 2 << 20);
+	evhttp_set_max_headers_size(a->http, 64 << 10);
 	struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(a->http, host, (ev_uint16_t)port);
 	if (!bound) {
 		evhttp_free(a->http);
@@ -365,6 +553,7 @@ int lt_admin_start(struct lt_gateway *gw, struct lt_err *err)
 		return lt_err_set(err, LT_EIO, "cannot listen on admin address %s", gw->cfg->admin_listen);
 	}
 	lt_socket_nodelay(evhttp_bound_socket_get_fd(bound));
+	admin_hosts(a, gw->cfg->admin_listen, evhttp_bound_socket_get_fd(bound), port);
 	gw->admin = a;
 	return LT_OK;
 }
@@ -374,6 +563,7 @@ void lt_admin_free(struct lt_gateway *gw)
 	if (!gw->admin)
 		return;
 	evhttp_free(gw->admin->http);
+	lt_buf_free(&gw->admin->expected);
 	free(gw->admin);
 	gw->admin = NULL;
 }

@@ -70,14 +70,13 @@ void lt_admin_ui(struct evhttp_request *req)
 	char b64[64], csp[256];
 	SHA256((const unsigned char *)script, sizeof script - 1, md);
 	EVP_EncodeBlock((unsigned char *)b64, md, sizeof md);
-	/* this page's script and same-origin fetches, nothing else */
+	/* this page's script and same-origin fetches, nothing else; no other
+	 * page may frame it (nosniff and no-store: on every admin answer) */
 	snprintf(csp, sizeof csp, "default-src 'none'; script-src 'sha256-%s'; style-src 'unsafe-inline'; "
-		 "connect-src 'self'", b64);
+		 "connect-src 'self'; frame-ancestors 'none'; form-action 'none'; base-uri 'none'", b64);
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	evhttp_add_header(h, "Content-Type", "text/html; charset=utf-8");
 	evhttp_add_header(h, "Content-Security-Policy", csp);
-	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-	evhttp_add_header(h, "Cache-Control", "no-store");
 	struct evbuffer *out = evbuffer_new();
 	evbuffer_add_reference(out, head, sizeof head - 1, NULL, NULL);
 	evbuffer_add_reference(out, script, sizeof script - 1, NULL, NULL);

@@ -6,6 +6,7 @@
 #include "http.h"
 #include "security.h"
 #include "mapping.h"
+#include "store_sqlite.h"
 
 #include <jansson.h>
 #include <sqlite3.h>
@@ -121,6 +122,13 @@ static int cmd_check(const char *path)
 			       sec->certs[i].days_left, sec->certs[i].path);
 		printf("%s: ok (%zu peers, %zu routes, store %s)\n", path, cfg->npeers, cfg->nroutes, cfg->store);
 	}
+	if (strncmp(cfg->store, "sqlite:", 7) == 0) {
+		struct lt_buf notes = { 0 };
+		lt_sq_private_files(cfg->store + 7, 0, &notes);
+		for (char *line = notes.data, *nl; line && (nl = strchr(line, '\n')); line = nl + 1)
+			fprintf(stderr, "warning: %.*s\n", (int)(nl - line), line);
+		lt_buf_free(&notes);
+	}
 	lt_security_free(sec);
 	lt_buf_free(&errors);
 	lt_buf_free(&warnings);
@@ -149,6 +157,9 @@ int lt_cli_admin(const char *path, const char *what, const char *url_path, const
 	CURL *c = curl_easy_init();
 	struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
 	curl_easy_setopt(c, CURLOPT_URL, url);
+	/* straight to the loopback listener: an http_proxy in the operator's
+	 * environment would carry the request elsewhere (and be refused) */
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_buf);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);

@@ -99,7 +99,8 @@ void lt_http_reply_json(struct evhttp_request *req, int status, json_t *body, in
 					       [401] = "Unauthorized", [403] = "Forbidden", [404] = "Not Found",
 					       [405] = "Method Not Allowed", [408] = "Request Timeout", [409] = "Conflict",
 					       [413] = "Payload Too Large", [414] = "URI Too Long",
-					       [415] = "Unsupported Media Type", [422] = "Unprocessable Entity",
+					       [415] = "Unsupported Media Type", [421] = "Misdirected Request",
+					       [422] = "Unprocessable Entity",
 					       [429] = "Too Many Requests", [431] = "Request Header Fields Too Large",
 					       [500] = "Internal Server Error", [503] = "Service Unavailable" };
 	const char *reason = status < 504 && reasons[status] ? reasons[status] : "Status";

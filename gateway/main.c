@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define SHUTDOWN_GRACE_MS 20000
 
@@ -231,5 +232,8 @@ static int cmd_run(const char *config_path)
 
 int main(int argc, char **argv)
 {
+	/* before anything is created, for every command: whatever the gateway or
+	 * SQLite writes (the store and its -wal, -shm, -journal) is its user's alone */
+	umask(077);
 	return lt_cli_main(argc, argv, cmd_run);
 }

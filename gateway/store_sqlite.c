@@ -4,6 +4,7 @@
 #include "adapter.h"
 #include "gateway.h"
 #include "sla.h"
+#include "log.h"
 #include "store_sqlite.h"
 
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct sq {
@@ -148,6 +150,33 @@ static int sq_connect(struct sq *q, int create, struct lt_err *err)
 	return LT_OK;
 }
 
+void lt_sq_private_files(const char *path, int fix, struct lt_buf *notes)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
+	char f[4096];
+	struct stat st;
+	for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+		snprintf(f, sizeof f, "%s%s", path, suffixes[i]);
+		if (stat(f, &st) || !S_ISREG(st.st_mode) || !(st.st_mode & 077))
+			continue;
+		unsigned was = st.st_mode & 07777, now = st.st_mode & 0700;
+		if (!fix)
+			lt_buf_printf(notes, "store %s is open to other users (mode %04o): the gateway makes it %04o "
+				      "when it starts\n", f, was, now);
+		else if (chmod(f, now))
+			lt_buf_printf(notes, "store %s is open to other users (mode %04o) and cannot be made %04o: %s\n",
+				      f, was, now, strerror(errno));
+		else
+			lt_buf_printf(notes, "store %s was open to other users (mode %04o): now %04o\n", f, was, now);
+	}
+	const char *slash = strrchr(path, '/');
+	snprintf(f, sizeof f, "%.*s", slash ? (int)(slash - path) + (slash == path) : 1, slash ? path : ".");
+	if (stat(f, &st) == 0 && (st.st_mode & 0006))
+		lt_buf_printf(notes, "the store's directory %s lets other users list or change it (mode %04o): "
+			      "make it 0700 or 0750 (the gateway does not change a directory)\n", f,
+			      (unsigned)(st.st_mode & 07777));
+}
+
 /* One node only: `node` (whose claims, for how long) means nothing here. */
 static int sq_open(const char *dsn, const struct lt_calendar *cal, const struct lt_store_node *node, void **out,
 		   struct lt_err *err)
@@ -158,6 +187,19 @@ static int sq_open(const char *dsn, const struct lt_calendar *cal, const struct 
 	q->path = strdup(dsn + strlen("sqlite:"));
 	q->lock_fd = -1;
 	*out = NULL;
+	/* the store holds citizens' names and ID numbers: a new file is 0600
+	 * whatever the umask, and SQLite gives its -wal, -shm and -journal the
+	 * database's mode; an existing one open to others is tightened */
+	int fd = open(q->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
+	struct lt_buf notes = { 0 };
+	lt_sq_private_files(q->path, 1, &notes);
+	for (char *line = notes.data, *nl; line && (nl = strchr(line, '\n')); line = nl + 1) {
+		*nl = '\0';
+		lt_log(LT_WARN, "store.permissions", json_pack("{s:s}", "path", q->path), "%s", line);
+	}
+	lt_buf_free(&notes);
 	int rc = sq_connect(q, 1, err);
 	if (rc) {
 		sq_close(q);

@@ -15,4 +15,12 @@ extern const char lt_sq_schema[];
 /* The statements, prepared once per connection, by Q_* number. */
 extern const char *const lt_sq_sql[Q_COUNT];
 
+struct lt_buf;
+/* The database file at path and its -wal, -shm and -journal must be open to
+ * no other user: each that is gets a line in notes and, with fix, loses its
+ * group and other bits. A store directory others may read or change gets a
+ * line too (never changed: it may be shared). Files that do not exist are
+ * fine. */
+void lt_sq_private_files(const char *path, int fix, struct lt_buf *notes);
+
 #endif

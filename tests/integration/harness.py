@@ -367,6 +367,33 @@ class Gateway:
         with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.admin_port, path), timeout=10) as r:
             return r.read().decode()
 
+    def admin_request(self, method, path, body=None, headers=None):
+        """method path on the admin listener, as a local client sends it (Host
+        127.0.0.1:PORT, a body as application/json) unless headers say
+        otherwise; a header given as None is not sent, as a list once per
+        value. Returns status, the JSON answer and the answer's headers (names
+        in lower case)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=10)
+        data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
+        h = {"Host": "127.0.0.1:%d" % self.admin_port}
+        if data is not None:
+            h["Content-Type"] = "application/json"
+            h["Content-Length"] = str(len(data))
+        h.update(headers or {})
+        conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        for k, v in h.items():
+            for one in v if isinstance(v, list) else [] if v is None else [v]:
+                conn.putheader(k, one)
+        conn.endheaders(data)
+        r = conn.getresponse()
+        text = r.read()
+        conn.close()
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            doc = {"_raw": text.decode("utf-8", "replace")}
+        return r.status, doc, {k.lower(): v for k, v in r.getheaders()}
+
     def metric(self, name, **labels):
         want = name + ("{" + ",".join('%s="%s"' % kv for kv in labels.items()) + "}" if labels else "")
         for line in self.admin("/metrics").splitlines():

@@ -1,8 +1,6 @@
 """Dead letters as an operator handles them: list, show, replay, purge."""
 import json
 import subprocess
-import urllib.error
-import urllib.request
 
 from harness import LIENTHONG, event, wait_until
 from test_spine import one_route
@@ -14,14 +12,8 @@ def cli(gw, *args):
 
 
 def admin_post(gw, path, body, method="POST"):
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (gw.admin_port, path), data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+    status, doc, _ = gw.admin_request(method, path, body)
+    return status, doc
 
 
 def test_dead_letters_are_shown_replayed_in_order_and_purged(tmp, cleanup):
