@@ -9,10 +9,10 @@
 #define FAR_S ((int64_t)1 << 40)
 
 /* Whether t_s (unix seconds, any value a peer wrote) is within window_ms of now_ms.
- * t_s is range-checked before it is multiplied, so nothing here can overflow. */
+ * Every value is range-checked before any arithmetic, so nothing here can overflow. */
 static int within_window(int64_t t_s, int64_t now_ms, int64_t window_ms)
 {
-	if (t_s > FAR_S || t_s < -FAR_S)
+	if (t_s > FAR_S || t_s < -FAR_S || now_ms > FAR_S * 1000 || now_ms < -FAR_S * 1000 || window_ms < 0)
 		return 0;
 	int64_t d = t_s * 1000 - now_ms;
 	return d <= window_ms && d >= -window_ms;
