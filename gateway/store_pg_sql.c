@@ -15,8 +15,8 @@ const char *const lt_pg_schema_sql =
 	" peer TEXT NOT NULL, message_id TEXT NOT NULL, digest TEXT NOT NULL,"
 	" received_at BIGINT NOT NULL, receipt TEXT NOT NULL, signed_digest TEXT, signed_id TEXT,"
 	" PRIMARY KEY(peer, message_id));"
-	"CREATE INDEX IF NOT EXISTS messages_digest ON messages(peer, digest);"
-	/* a database made by an earlier version */
+	/* a database made by an earlier version; its index for the replay check by raw bytes goes */
+	"DROP INDEX IF EXISTS messages_digest;"
 	"ALTER TABLE messages ADD COLUMN IF NOT EXISTS signed_digest TEXT;"
 	"ALTER TABLE messages ADD COLUMN IF NOT EXISTS signed_id TEXT;"
 	"CREATE INDEX IF NOT EXISTS messages_signed_digest ON messages(signed_digest) WHERE signed_digest IS NOT NULL;"

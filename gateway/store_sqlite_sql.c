@@ -8,7 +8,6 @@ const char lt_sq_schema[] =
 	" peer TEXT NOT NULL, message_id TEXT NOT NULL, digest TEXT NOT NULL,"
 	" received_at INTEGER NOT NULL, receipt TEXT NOT NULL, signed_digest TEXT, signed_id TEXT,"
 	" PRIMARY KEY(peer, message_id)) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS messages_digest ON messages(peer, digest);"
 	"CREATE TABLE IF NOT EXISTS events("
 	" seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, dossier_code TEXT NOT NULL,"
 	" dossier_seq INTEGER NOT NULL, type TEXT NOT NULL, source TEXT NOT NULL,"
@@ -52,6 +51,7 @@ const struct lt_sq_column lt_sq_added[] = {
 	{ NULL, NULL, NULL },
 };
 const char lt_sq_indexes[] =
+	"DROP INDEX IF EXISTS messages_digest;"     /* for the replay check by raw bytes, gone */
 	"CREATE INDEX IF NOT EXISTS messages_signed_digest ON messages(signed_digest) WHERE signed_digest IS NOT NULL;"
 	"CREATE INDEX IF NOT EXISTS messages_signed_id ON messages(peer, signed_id) WHERE signed_id IS NOT NULL;";
 

@@ -13,7 +13,7 @@ import re
 import sqlite3
 import subprocess
 
-from harness import LIENTHONG, ROOT, Gateway, sign_xml, vn_time
+from harness import LIENTHONG, ROOT, Gateway, sign_xml, vn_time, wait_until
 
 SAMPLES = os.path.join(ROOT, "schemas", "samples")
 EDXML = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
@@ -93,8 +93,9 @@ def test_old_or_future_dated_signed_edxml_is_refused_naming_the_signed_time(tmp,
         assert doc["detail"].startswith("timestamp out of window: %s of the signed document is" % field), (what, doc)
         assert " s %s now, the window is 300 s" % side in doc["detail"], (what, doc)
     assert events(gw) == 0
-    assert gw.query("SELECT COUNT(*) FROM refusals WHERE status = 401 AND reason LIKE 'timestamp out of window%'") \
-        == [(len(cases),)]
+    # each is on record (written after the answer went out)
+    wait_until(lambda: gw.query("SELECT COUNT(*) FROM refusals WHERE status = 401 AND reason LIKE "
+                                "'timestamp out of window%'") == [(len(cases),)], what="the refusals recorded")
     # the same documents sent now are accepted
     assert post(gw, LAND, sign_xml(envelope(vn_time(-60)), LAND), "fresh-env")[0] == 202
     assert post(gw, LAND, sign_xml(status(vn_time()), LAND), "fresh-status")[0] == 202
@@ -168,7 +169,9 @@ def test_same_signed_content_in_other_bytes_is_a_replay_under_a_new_id_and_a_dup
     assert st == 401 and "bad digest" in doc["detail"], doc
     assert events(gw) == 1
     # each replay is a security refusal on record, with the earlier message named
-    rows = gw.query("SELECT message_id, reason FROM refusals WHERE status = 409 ORDER BY id")
+    rows = wait_until(lambda: [r for r in [gw.query("SELECT message_id, reason FROM refusals WHERE status = 409 "
+                                                     "ORDER BY id")] if len(r) == len(variants)],
+                      what="the replays recorded")[0]
     assert [r[0] for r in rows] == ["env-again-%d" % i for i in range(len(variants))], rows
     assert all("env-1" in r[1] for r in rows), rows
     assert len([l for l in gw.log_lines() if l.get("event") == "security.refused" and l.get("status") == 409]) == \
