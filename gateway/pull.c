@@ -67,6 +67,9 @@ static void page_done(struct lt_store_op *op)
 	} else if (op->rc || pg->ing.duplicate) {
 		/* the same page again (or its signed content under the other cursor mark):
 		 * its events are stored already */
+		lt_log(LT_INFO, "pull.duplicate", json_pack("{s:s}", "peer", po->peer->name),
+		       "%s served a page already stored; nothing new%s%s", po->peer->name, op->rc ? ": " : "",
+		       op->rc ? op->err.msg : "");
 		snprintf(po->cursor, sizeof po->cursor, "%s", pg->next);
 		schedule(po, po->peer->poll_interval_ms);
 	} else {

@@ -8,12 +8,13 @@ time or identity is refused unless its peer's configuration accepts the risk.
 
 Real mutual TLS, real XML-DSig made by node's xml-crypto, a real SQLite file
 (the PostgreSQL case is in test_store_pg.py)."""
+import json
 import os
 import re
 import sqlite3
 import subprocess
 
-from harness import LIENTHONG, ROOT, Gateway, sign_xml, vn_time, wait_until
+from harness import LIENTHONG, ROOT, Gateway, Peersim, sign_xml, vn_time, wait_until
 
 SAMPLES = os.path.join(ROOT, "schemas", "samples")
 EDXML = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
@@ -216,3 +217,27 @@ def test_a_store_made_before_signed_digests_is_upgraded_and_keeps_its_messages(t
     signed = sign_xml(envelope(vn_time()), LAND)
     assert post(gw, LAND, signed, "after-1")[0] == 202
     assert post(gw, LAND, signed + b"\n", "after-2")[0] == 409
+
+
+def test_a_poll_page_served_again_in_other_bytes_is_stored_once(tmp, cleanup):
+    office = cleanup.add(Peersim(tmp, "motcua-xa-duongphong"))
+    office.control("POST", "/_sim/reply", {"status": 200, "body": json.dumps({"success": True})})
+    registry = cleanup.add(Peersim(tmp, REGISTRY))
+    page = sign_xml(sample("civilreg/results.poll-answer.xml"), REGISTRY).decode()
+    empty = sign_xml(sample("civilreg/results.empty-poll-answer.xml"), REGISTRY).decode()
+    registry.control("POST", "/_sim/reply", {"status": 200, "content_type": "application/xml", "body": empty})
+    # the registry serves the same signed page twice, the second time re-serialized
+    registry.fail(status=200, count=1, path_prefix="/in/ketqua/tracuu", body=page)
+    registry.fail(status=200, count=1, path_prefix="/in/ketqua/tracuu", body=page.replace("\n", "\r\n") + "\n")
+    gw = cleanup.add(Gateway(tmp, {
+        REGISTRY: {"adapter": "civilreg", "url": registry.url, "inbound": "pull", "poll_interval": "200ms",
+                   "param.ma_don_vi": "H68.22915"},
+        "motcua-xa-duongphong": {"adapter": "onestop", "url": office.url}},
+        {"registry-to-office": {"from": REGISTRY, "to": "motcua-xa-duongphong"}}))
+    polls = lambda: [r for r in registry.received() if r["path"].startswith("/in/ketqua/tracuu")]
+    wait_until(lambda: len(polls()) >= 4, what="four polls")
+    wait_until(lambda: gw.query("SELECT COUNT(*) FROM deliveries WHERE state = 2")[0][0] >= 1, what="delivered")
+    assert gw.query("SELECT COUNT(*) FROM messages") == [(1,)] and events(gw) == 2     # the page's two results
+    assert len([b for b in office.bodies() if b["event"] == "registry.registered"]) == 1
+    assert not [l for l in gw.log_lines() if l.get("event") == "pull.store_failed"]
+    assert [l for l in gw.log_lines() if l.get("event") == "pull.duplicate"], "the second page was read"
