@@ -622,8 +622,9 @@ void lt_config_warnings(const struct lt_config *c, struct lt_buf *out)
 		const struct lt_peer *p = &c->peers[i];
 		if (p->accept_unbound_xml)
 			lt_buf_printf(out, "%s:%d: peer %s: accept_unbound_xml = yes: signed XML from it that carries no "
-				      "signed time or message id is accepted with no freshness check; a copy captured "
-				      "before this gateway saw the original can be replayed at any time\n",
+				      "signed time or message id is accepted however old it is; only its signed content "
+				      "is remembered, so a captured copy this gateway has not received can be replayed "
+				      "at any time\n",
 				      c->path, p->accept_unbound_xml_line, p->name);
 	}
 }

@@ -241,3 +241,18 @@ def test_a_poll_page_served_again_in_other_bytes_is_stored_once(tmp, cleanup):
     assert len([b for b in office.bodies() if b["event"] == "registry.registered"]) == 1
     assert not [l for l in gw.log_lines() if l.get("event") == "pull.store_failed"]
     assert [l for l in gw.log_lines() if l.get("event") == "pull.duplicate"], "the second page was read"
+
+
+def test_check_config_holds_accept_unbound_xml_to_yes_or_no_and_to_signed_xml_peers(tmp, cleanup):
+    gw = cleanup.add(Gateway(tmp, {REGISTRY: {"adapter": "civilreg", "param.ma_don_vi": "H12.01957",
+                                              "accept_unbound_xml": "maybe"},
+                                   "peer-a": {"accept_unbound_xml": "yes"}}, {}, start=False))
+    lines = open(gw.config).read().splitlines()
+    p = subprocess.run([LIENTHONG, "check-config", "-c", gw.config], capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 2, p.stderr
+    maybe = lines.index("accept_unbound_xml = maybe") + 1
+    jws = [i + 1 for i, l in enumerate(lines) if l == "accept_unbound_xml = yes"][0]
+    assert "%s:%d: peer %s: accept_unbound_xml must be yes or no, not \"maybe\"" % (gw.config, maybe, REGISTRY) \
+        in p.stderr, p.stderr
+    assert "%s:%d: peer peer-a: accept_unbound_xml applies to signed XML (verify = xmldsig), not verify = jws" % (
+        gw.config, jws) in p.stderr, p.stderr
