@@ -155,6 +155,9 @@ def test_same_signed_content_in_other_bytes_is_a_replay_under_a_new_id_and_a_dup
         ("another XML declaration", signed.replace(decl, b"<?xml version='1.0' encoding='utf-8' standalone='yes'?>")),
         ("no XML declaration", signed[len(decl):].lstrip()),
         ("white space in a start tag", signed.replace(b"<edXML:edXMLEnvelope ", b"<edXML:edXMLEnvelope \n\t ", 1)),
+        ("line breaks in the certificate (KeyInfo is not signed)",
+         signed.replace(b"<X509Certificate>", b"<X509Certificate>\n", 1).replace(b"</X509Certificate>",
+                                                                                 b"\n</X509Certificate>", 1)),
     ]
     for i, (what, body) in enumerate(variants):
         assert body != signed, what
