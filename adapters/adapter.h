@@ -11,6 +11,7 @@
 #include "lt.h"
 
 struct lt_peer;
+struct _xmlNode;
 
 /* A request an adapter builds for a peer; the dispatcher sends it. */
 struct lt_request {
@@ -41,6 +42,32 @@ struct lt_response {
 	const char *body;
 	size_t len;
 	const char *content_type;
+};
+
+/* What a signed XML document binds, read from its verified tree: the time it
+ * was signed for and the identity of the message, each from the format's own
+ * fields. Empty text / has_time 0 = the document does not carry it. */
+#define LT_SIGNED_ID_MAX 320
+struct lt_signed_fields {
+	int has_time;
+	int64_t time;              /* unix seconds */
+	char time_field[128];      /* where the time is, or would be: "/DanhSachKetQua/@thoiGian" */
+	char id[LT_SIGNED_ID_MAX]; /* one message of its kind from that sender, in words */
+	char id_field[128];        /* where the identity is, or would be */
+	int id_is_message_id;      /* the identity is the sender's message id: it must equal X-Message-Id */
+};
+
+/* One signed XML document kind an adapter takes inbound, known by its root
+ * element; a root no entry names is a document whose time and identity the
+ * gateway cannot find (refused unless the peer accepts unbound XML). */
+struct lt_xml_kind {
+	const char *ns;            /* namespace URI of the root element */
+	const char *root;          /* its local name */
+	/* Fill out from the root of a verified document whose Signature was taken
+	 * out (every node left is signed content). A field the document lacks is
+	 * left empty, its *_field still named; a field present but unreadable or
+	 * longer than its room is LT_EAUTH naming it. Pure; any thread. */
+	int (*bind)(const struct _xmlNode *root, struct lt_signed_fields *out, struct lt_err *err);
 };
 
 enum lt_verdict {
@@ -85,6 +112,10 @@ struct lt_adapter {
 	int (*login)(const struct lt_peer *peer, struct lt_request *out, struct lt_err *err);
 	int (*login_result)(const struct lt_peer *peer, const struct lt_response *rsp, char session[512],
 			    struct lt_err *err);
+	/* Signed XML peers: the document kinds it takes inbound and where each
+	 * carries its signed time and identity; ends with an entry whose root is
+	 * NULL. NULL = no XML kinds. */
+	const struct lt_xml_kind *xml_kinds;
 };
 
 /* A peer's adapter-specific setting (`param.NAME = value` in its section), or NULL. */

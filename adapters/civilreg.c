@@ -658,6 +658,35 @@ static int civilreg_poll_result(const struct lt_peer *peer, const struct lt_resp
 	return LT_OK;
 }
 
+/* A registry document names itself on its root: messageId (the registry's id
+ * of this message, which must be its X-Message-Id) and thoiGian (RFC 3339),
+ * both signed. KetQuaDangKy requires them; the schema leaves them optional on
+ * DanhSachKetQua and KetQuaTiepNhan, which may then come without. */
+static int civilreg_bind(const xmlNode *root, struct lt_signed_fields *out, struct lt_err *err)
+{
+	char when[64];
+	struct lt_err e = { 0 };
+	snprintf(out->time_field, sizeof out->time_field, "/%.64s/@thoiGian", (const char *)root->name);
+	snprintf(out->id_field, sizeof out->id_field, "/%.64s/@messageId", (const char *)root->name);
+	out->id_is_message_id = 1;
+	if (lt_xmlu_signed_text(root, "thoiGian", out->time_field, when, sizeof when, err) ||
+	    lt_xmlu_signed_text(root, "messageId", out->id_field, out->id, 129, err))
+		return LT_EAUTH;
+	if (when[0] && lt_date_parse_rfc3339(when, &out->time, &e))
+		return lt_err_set(err, LT_EAUTH, "%s of the signed document: %s", out->time_field, e.msg);
+	out->has_time = when[0] != '\0';
+	return LT_OK;
+}
+
+/* What the registry sends to the gateway signed: results by callback, and its
+ * answers (should one come inbound, it is bound like the rest). */
+static const struct lt_xml_kind xml_kinds[] = {
+	{ NS, "KetQuaDangKy", civilreg_bind },
+	{ NS, "DanhSachKetQua", civilreg_bind },
+	{ NS, "KetQuaTiepNhan", civilreg_bind },
+	{ NULL, NULL, NULL },
+};
+
 static const char *const required[] = { "ma_don_vi", NULL };
 
 const struct lt_adapter lt_adapter_civilreg = {
@@ -670,4 +699,5 @@ const struct lt_adapter lt_adapter_civilreg = {
 	.outcome = civilreg_outcome,
 	.poll = civilreg_poll,
 	.poll_result = civilreg_poll_result,
+	.xml_kinds = xml_kinds,
 };

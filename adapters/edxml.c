@@ -542,6 +542,72 @@ static enum lt_verdict edxml_outcome(const struct lt_peer *peer, struct lt_deliv
 	return v;
 }
 
+/* ---- signed time and identity ------------------------------------------ */
+
+/* An envelope is sent at its latest TraceHeader's Timestamp (the one decode
+ * takes as occurred_at). Its identity: the document (MessageHeader
+ * DocumentId, From OrganId) and its business type, as sent at that time — a
+ * document may be sent again later (after a refusal, as an update), and each
+ * sending is a message of its own. */
+static int envelope_bind(const xmlNode *root, struct lt_signed_fields *out, struct lt_err *err)
+{
+	xmlNodePtr header = lt_xmlu_child_ns(root, NS, "edXMLHeader");
+	xmlNodePtr mh = lt_xmlu_child_ns(header, NS, "MessageHeader");
+	xmlNodePtr thl = lt_xmlu_child_ns(header, NS, "TraceHeaderList");
+	xmlNodePtr th = NULL;
+	for (xmlNodePtr c = thl ? xmlFirstElementChild(thl) : NULL; c; c = xmlNextElementSibling(c))
+		if (lt_xmlu_is(c, NS, "TraceHeader"))
+			th = c;
+	char ts[32], docid[180], organ[68], bt[8];
+	struct lt_err e = { 0 };
+	snprintf(out->time_field, sizeof out->time_field, "/edXMLEnvelope/edXMLHeader/TraceHeaderList/TraceHeader/Timestamp");
+	snprintf(out->id_field, sizeof out->id_field, "/edXMLEnvelope/edXMLHeader/MessageHeader/DocumentId");
+	if (lt_xmlu_signed_text(lt_xmlu_child_ns(th, NS, "Timestamp"), NULL, out->time_field, ts, sizeof ts, err) ||
+	    lt_xmlu_signed_text(lt_xmlu_child_ns(mh, NS, "DocumentId"), NULL, out->id_field, docid, sizeof docid, err) ||
+	    lt_xmlu_signed_text(lt_xmlu_child_ns(lt_xmlu_child_ns(mh, NS, "From"), NS, "OrganId"), NULL,
+				"/edXMLEnvelope/edXMLHeader/MessageHeader/From/OrganId", organ, sizeof organ, err) ||
+	    lt_xmlu_signed_text(lt_xmlu_child_ns(lt_xmlu_child_ns(thl, NS, "Bussiness"), NS, "BussinessDocType"), NULL,
+				"/edXMLEnvelope/edXMLHeader/TraceHeaderList/Bussiness/BussinessDocType", bt, sizeof bt, err))
+		return LT_EAUTH;
+	if (ts[0] && lt_date_parse_vn(ts, &out->time, &e))
+		return lt_err_set(err, LT_EAUTH, "%s of the signed document: %s", out->time_field, e.msg);
+	out->has_time = ts[0] != '\0';
+	if (docid[0] && organ[0] && ts[0])
+		snprintf(out->id, sizeof out->id, "edXML envelope %s from %s, type %s, sent %s", docid, organ,
+			 bt[0] ? bt : "0", ts);
+	return LT_OK;
+}
+
+/* A Status is about one envelope (ResponseFor/DocumentId), from one agency,
+ * says one StatusCode at its Timestamp: the four together are its identity. */
+static int status_bind(const xmlNode *root, struct lt_signed_fields *out, struct lt_err *err)
+{
+	char ts[32], docid[180], organ[68], code[8];
+	struct lt_err e = { 0 };
+	snprintf(out->time_field, sizeof out->time_field, "/Status/Timestamp");
+	snprintf(out->id_field, sizeof out->id_field, "/Status/ResponseFor/DocumentId");
+	if (lt_xmlu_signed_text(lt_xmlu_child_ns(root, NS, "Timestamp"), NULL, out->time_field, ts, sizeof ts, err) ||
+	    lt_xmlu_signed_text(lt_xmlu_child_ns(lt_xmlu_child_ns(root, NS, "ResponseFor"), NS, "DocumentId"), NULL,
+				out->id_field, docid, sizeof docid, err) ||
+	    lt_xmlu_signed_text(lt_xmlu_child_ns(lt_xmlu_child_ns(root, NS, "From"), NS, "OrganId"), NULL,
+				"/Status/From/OrganId", organ, sizeof organ, err) ||
+	    lt_xmlu_signed_text(lt_xmlu_child_ns(root, NS, "StatusCode"), NULL, "/Status/StatusCode", code, sizeof code,
+				err))
+		return LT_EAUTH;
+	if (ts[0] && lt_date_parse_vn(ts, &out->time, &e))
+		return lt_err_set(err, LT_EAUTH, "%s of the signed document: %s", out->time_field, e.msg);
+	out->has_time = ts[0] != '\0';
+	if (docid[0] && organ[0] && code[0] && ts[0])
+		snprintf(out->id, sizeof out->id, "edXML status %s about %s from %s at %s", code, docid, organ, ts);
+	return LT_OK;
+}
+
+static const struct lt_xml_kind xml_kinds[] = {
+	{ NS, "edXMLEnvelope", envelope_bind },
+	{ NS, "Status", status_bind },
+	{ NULL, NULL, NULL },
+};
+
 const struct lt_adapter lt_adapter_edxml = {
 	.name = "edxml",
 	.content_type = "application/xml",
@@ -549,4 +615,5 @@ const struct lt_adapter lt_adapter_edxml = {
 	.decode = edxml_decode,
 	.encode = edxml_encode,
 	.outcome = edxml_outcome,
+	.xml_kinds = xml_kinds,
 };

@@ -277,6 +277,29 @@ char *lt_xmlu_attr_text(const xmlNode *el, const char *name)
 	return s;
 }
 
+xmlNodePtr lt_xmlu_child_ns(const xmlNode *parent, const char *ns, const char *local)
+{
+	for (xmlNodePtr c = parent ? xmlFirstElementChild((xmlNodePtr)parent) : NULL; c; c = xmlNextElementSibling(c))
+		if (lt_xmlu_is(c, ns, local))
+			return c;
+	return NULL;
+}
+
+int lt_xmlu_signed_text(const xmlNode *el, const char *attr, const char *field, char *out, size_t cap,
+			struct lt_err *err)
+{
+	char *s = attr ? lt_xmlu_attr_text(el, attr) : lt_xmlu_text(el, NULL);
+	size_t n = s ? strlen(s) : 0;
+	int rc = LT_OK;
+	out[0] = '\0';
+	if (n >= cap)
+		rc = lt_err_set(err, LT_EAUTH, "%s of the signed document is longer than %zu bytes", field, cap - 1);
+	else if (s)
+		memcpy(out, s, n + 1);
+	free(s);
+	return rc;
+}
+
 void lt_xmlu_path(const xmlNode *n, char *out, size_t cap)
 {
 	const xmlNode *chain[LT_XMLU_MAX_DEPTH + 8];

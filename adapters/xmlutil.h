@@ -54,6 +54,15 @@ char *lt_xmlu_text(const xmlNode *parent, const char *local);
 /* Value of attribute `name` (no namespace), trimmed, malloc'd; NULL if absent or empty. */
 char *lt_xmlu_attr_text(const xmlNode *el, const char *name);
 
+/* For an adapter's signed-field reader (lt_xml_kind in adapter.h): the first
+ * element child of parent in namespace ns called local, or NULL. */
+xmlNodePtr lt_xmlu_child_ns(const xmlNode *parent, const char *ns, const char *local);
+/* The trimmed text of el, or of its attribute attr (no namespace) when attr is
+ * not NULL, into out (cap bytes): "" when el, the attribute or the text is
+ * absent; LT_EAUTH naming `field` when it is longer than cap - 1 bytes. */
+int lt_xmlu_signed_text(const xmlNode *el, const char *attr, const char *field, char *out, size_t cap,
+			struct lt_err *err);
+
 /* A document being written. Every call after the first failure does nothing,
  * so a builder checks w->rc once before lt_xmlu_finish. */
 struct lt_xmlu_w {

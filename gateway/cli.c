@@ -109,10 +109,14 @@ static int cmd_check(const char *path)
 		return 2;
 	}
 	struct lt_security *sec = NULL;
-	struct lt_buf warnings = { 0 };
+	struct lt_buf warnings = { 0 }, risks = { 0 };
 	int rc = lt_security_load(cfg, &sec, &errors, &warnings);
 	if (warnings.len)
 		fprintf(stderr, "warning: %s", warnings.data);
+	lt_config_warnings(cfg, &risks);
+	for (char *line = risks.data, *nl; line && (nl = strchr(line, '\n')); line = nl + 1)
+		fprintf(stderr, "warning: %.*s\n", (int)(nl - line), line);
+	lt_buf_free(&risks);
 	if (rc) {
 		fprintf(stderr, "%s", errors.data);
 		fprintf(stderr, "%s: keys or certificates are not usable\n", path);

@@ -365,6 +365,11 @@ static void peer_key(struct parse_state *st, int line, const char *k, const char
 			ERR(line, "peer %s: poll_interval must be a duration like 30s, not \"%s\"", p->name, v);
 		else
 			p->poll_interval_ms = ms;
+	} else if (strcmp(k, "accept_unbound_xml") == 0) {
+		if (strcmp(v, "yes") && strcmp(v, "no"))
+			ERR(line, "peer %s: accept_unbound_xml must be yes or no, not \"%s\"", p->name, v);
+		p->accept_unbound_xml = strcmp(v, "yes") == 0;
+		p->accept_unbound_xml_line = line;
 	} else if (strcmp(k, "password_file") == 0) {
 		read_secret(st, line, p, v);
 	} else if (strcmp(k, "timeout") == 0) {
@@ -465,6 +470,9 @@ static void check_refs(struct parse_state *st)
 		if (strcmp(p->verify, "none") && strcmp(p->inbound, "none") && !p->keys && strcmp(p->verify, "xmldsig"))
 			ERR(p->line, "peer %s: verify = %s needs \"keys\" (the certificates it signs with), or verify = none",
 			    p->name, p->verify);
+		if (p->accept_unbound_xml && strcmp(p->verify, "xmldsig"))
+			ERR(p->accept_unbound_xml_line, "peer %s: accept_unbound_xml applies to signed XML (verify = xmldsig), "
+			    "not verify = %s", p->name, p->verify);
 		if (strcmp(p->sign, "none") && p->url && (!c->sign_key || !c->sign_cert))
 			ERR(p->line, "peer %s: sign = %s needs sign_key and sign_cert in [gateway], or sign = none",
 			    p->name, p->sign);
@@ -612,6 +620,19 @@ const struct lt_peer *lt_config_peer(const struct lt_config *c, const char *name
 		if (strcmp(c->peers[i].name, name) == 0)
 			return &c->peers[i];
 	return NULL;
+}
+
+void lt_config_warnings(const struct lt_config *c, struct lt_buf *out)
+{
+	for (size_t i = 0; i < c->npeers; i++) {
+		const struct lt_peer *p = &c->peers[i];
+		if (p->accept_unbound_xml)
+			lt_buf_printf(out, "%s:%d: peer %s: accept_unbound_xml = yes: signed XML from it that carries no "
+				      "signed time or message id is accepted however old it is; only its signed content "
+				      "is remembered, so a captured copy this gateway has not received can be replayed "
+				      "at any time\n",
+				      c->path, p->accept_unbound_xml_line, p->name);
+	}
 }
 
 void lt_config_free(struct lt_config *c)

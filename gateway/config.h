@@ -29,6 +29,8 @@ struct lt_peer {
 	double rate;            /* deliveries per second; 0 = unlimited */
 	int64_t timeout_ms;     /* one delivery attempt */
 	int64_t poll_interval_ms; /* inbound = pull: pause between polls that found nothing */
+	int accept_unbound_xml; /* accept signed XML that carries no signed time or message id */
+	int accept_unbound_xml_line;
 	json_t *params;         /* `param.NAME = value` lines: adapter-specific settings */
 	int index;              /* position in lt_config.peers */
 	int line;
@@ -91,6 +93,11 @@ int lt_config_load(const char *path, struct lt_config **out, struct lt_buf *erro
 void lt_config_free(struct lt_config *c);
 
 const struct lt_peer *lt_config_peer(const struct lt_config *c, const char *name);
+
+/* Settings of a loaded config that knowingly weaken a check (a peer's
+ * accept_unbound_xml = yes): one line each, "FILE:LINE: peer P: what and the
+ * risk", appended to out. check-config prints them, run logs them. */
+void lt_config_warnings(const struct lt_config *c, struct lt_buf *out);
 
 /* Replace old unit codes in an event (agencies, address province/district/
  * commune) by their new ones per [units], keeping each old code in

@@ -9,6 +9,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "pool.h"
+#include "replay.h"
 #include "security.h"
 #include "sign_jws.h"
 #include "sign_xml.h"
@@ -191,6 +192,8 @@ static void refuse_security(struct lt_gateway *gw, struct evhttp_request *req, c
 	lt_http_reply_error(req, status, code, detail, 0);
 }
 
+_Static_assert(sizeof ((struct lt_ingest *)0)->signed_id == LT_SIGNED_ID_MAX, "room for a signed identity");
+
 static int valid_message_id(const char *s)
 {
 	size_t n = strlen(s);
@@ -217,7 +220,9 @@ static void ingest_done(struct lt_store_op *op)
 	struct lt_gateway *gw = in->gw;
 	struct lt_peer_counters *pc = &gw->counters[in->peer->index];
 	gw->http->pending--;
-	if (op->rc == LT_ECONFLICT) {
+	if (op->rc == LT_ECONFLICT && in->ing.replay) {
+		refuse_security(gw, in->req, in->peer, in->message_id, 409, "conflict", op->err.msg, in->body, in->len);
+	} else if (op->rc == LT_ECONFLICT) {
 		refuse(gw, in->req, in->peer, in->message_id, 409, "conflict", op->err.msg, 0);
 	} else if (op->rc) {
 		char detail[400];
@@ -241,44 +246,12 @@ static void ingest_done(struct lt_store_op *op)
 	ingress_free(in);
 }
 
-/* The message id and timestamp inside a verified XML document, where the
- * wire format has them (civilreg: root attributes messageId and thoiGian;
- * edXML status: its Timestamp): the id must be the X-Message-Id, the time
- * inside the replay window. */
-static int check_signed_xml_ids(struct ingress *in, xmlDocPtr doc, int64_t now, int64_t window)
-{
-	xmlNodePtr root = xmlDocGetRootElement(doc);
-	xmlChar *mid = root ? xmlGetProp(root, BAD_CAST "messageId") : NULL;
-	xmlChar *when = root ? xmlGetProp(root, BAD_CAST "thoiGian") : NULL;
-	int rc = LT_OK;
-	int64_t t = 0;
-	if (mid && strcmp((const char *)mid, in->message_id))
-		rc = lt_err_set(&in->err, LT_EAUTH, "messageId \"%.64s\" of the signed document does not match X-Message-Id",
-				(const char *)mid);
-	for (xmlNodePtr c = root ? root->children : NULL; !rc && !when && c; c = c->next)
-		if (c->type == XML_ELEMENT_NODE && xmlStrcmp(c->name, BAD_CAST "Timestamp") == 0) {
-			xmlChar *txt = xmlNodeGetContent(c);
-			if (lt_date_parse_vn((const char *)txt, &t, &in->err))
-				rc = LT_EAUTH;
-			xmlFree(txt);
-			if (rc)
-				lt_err_set(&in->err, LT_EAUTH, "timestamp of the signed document: %.200s", in->err.msg);
-			else
-				t = t ? t : 1;
-		}
-	if (!rc && when && lt_date_parse_rfc3339((const char *)when, &t, &in->err))
-		rc = lt_err_set(&in->err, LT_EAUTH, "thoiGian of the signed document: %.200s", in->err.msg);
-	if (!rc && t && (t * 1000 < now - window || t * 1000 > now + window))
-		rc = lt_err_set(&in->err, LT_EAUTH, "timestamp out of window: the document is dated %lld s from now, "
-				"the window is %lld s", (long long)(t - now / 1000), (long long)(window / 1000));
-	xmlFree(mid);
-	xmlFree(when);
-	return rc;
-}
-
 /* Worker thread: the signature is checked before any content is decoded.
  * JWS: the detached signature over the exact body, its jti equal to the
- * X-Message-Id, its iat inside the replay window. */
+ * X-Message-Id, its iat inside the replay window. XML: the enveloped
+ * signature, then the signed time and identity its kind carries
+ * (replay.c); the store then refuses a signed content or identity already
+ * received under another message id. */
 static int verify_signature(struct ingress *in)
 {
 	const struct lt_peer *peer = in->peer;
@@ -311,10 +284,11 @@ static int verify_signature(struct ingress *in)
 			return LT_EAUTH;
 		}
 		snprintf(in->signer, sizeof in->signer, "%s", info.signer_cn);
-		int rc = check_signed_xml_ids(in, doc, now, window);
+		int rc = lt_replay_bind_xml(peer, doc, in->message_id, now, window, in->ing.signed_id, &in->err);
 		xmlFreeDoc(doc);
 		if (rc)
 			return rc;
+		snprintf(in->ing.signed_digest, sizeof in->ing.signed_digest, "%s", info.content_sha256);
 	}
 	return LT_OK;
 }
@@ -510,7 +484,6 @@ static void handle_inbound(struct lt_gateway *gw, struct evhttp_request *req, co
 	in->ing.op.done = ingest_done;
 	in->ing.peer = peer->name;
 	in->ing.message_id = in->message_id;
-	in->ing.unique_body = strcmp(peer->verify, "xmldsig") == 0;
 	in->job.run = decode_run;
 	in->job.done = decode_done;
 	if (lt_pool_submit(gw->pool, &in->job)) {

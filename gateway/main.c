@@ -131,6 +131,12 @@ static int cmd_run(const char *config_path)
 		*nl = '\0';
 		lt_log(LT_WARN, "certificate.expiring", NULL, "%s", line);
 	}
+	lt_buf_reset(&warnings);
+	lt_config_warnings(cfg, &warnings);
+	for (char *line = warnings.data, *nl; line && (nl = strchr(line, '\n')); line = nl + 1) {
+		*nl = '\0';
+		lt_log(LT_WARN, "config.risk", NULL, "%s", line);
+	}
 	lt_buf_free(&warnings);
 	/* before any XML is parsed (adapters load XSDs): libxml2 never loads
 	 * external entities, DTDs or files on its own */

@@ -59,13 +59,17 @@ static void page_done(struct lt_store_op *op)
 	struct lt_gateway *gw = po->gw;
 	po->busy = 0;
 	gw->pull->busy--;
-	if (op->rc) {
+	if (op->rc && !(op->rc == LT_ECONFLICT && pg->ing.replay)) {
 		lt_log(LT_ERROR, "pull.store_failed", json_pack("{s:s}", "peer", po->peer->name),
 		       "cannot store what %s returned (%s); the cursor stays, polling again later", po->peer->name,
 		       op->err.msg);
 		schedule(po, po->peer->poll_interval_ms);
-	} else if (pg->ing.duplicate) {
-		/* the same page again: its events are stored already */
+	} else if (op->rc || pg->ing.duplicate) {
+		/* the same page again (or its signed content under the other cursor mark):
+		 * its events are stored already */
+		lt_log(LT_INFO, "pull.duplicate", json_pack("{s:s}", "peer", po->peer->name),
+		       "%s served a page already stored; nothing new%s%s", po->peer->name, op->rc ? ": " : "",
+		       op->rc ? op->err.msg : "");
 		snprintf(po->cursor, sizeof po->cursor, "%s", pg->next);
 		schedule(po, po->peer->poll_interval_ms);
 	} else {
@@ -104,6 +108,7 @@ static void poll_ended(struct lt_xfer *t)
 	struct lt_response rsp;
 	lt_xfer_response(t, &rsp);
 	struct lt_err err = { 0 };
+	struct lt_xml_info info = { 0 };
 	json_t *events = json_array();
 	struct page *pg = calloc(1, sizeof *pg);
 	int rc = LT_OK;
@@ -112,15 +117,20 @@ static void poll_ended(struct lt_xfer *t)
 	else if (rsp.status < 200 || rsp.status >= 300)
 		rc = lt_err_set(&err, LT_EIO, "%s answered %ld", po->peer->name, rsp.status);
 	else if (strcmp(po->peer->verify, "xmldsig") == 0 &&
-		 lt_xml_verify(gw->sec->peers[po->peer->index].xml_trust, rsp.body, rsp.len, lt_now_ms() / 1000, NULL,
+		 lt_xml_verify(gw->sec->peers[po->peer->index].xml_trust, rsp.body, rsp.len, lt_now_ms() / 1000, &info,
 			       NULL, &err))
 		rc = LT_EAUTH;          /* a polled answer is trusted no more than a pushed one */
 	else {
 		snprintf(pg->next, sizeof pg->next, "%s", po->cursor);   /* an empty page keeps it */
 		rc = po->peer->adapter->poll_result(po->peer, &rsp, events, pg->next, &err);
 	}
+	/* A page is the answer to our own poll, on a connection we opened to the peer's
+	 * verified server: no replay window or signed identity applies (its results carry
+	 * their own, older, times). A signed page is known by what its signature covers,
+	 * not by its bytes: served again, however serialized, it is stored once. */
 	char digest[65];
 	lt_sha256_hex(rsp.body, rsp.len, digest);
+	const char *key = info.content_sha256[0] ? info.content_sha256 : digest;
 	lt_xfer_release(t);
 	free(t);
 	if (rc) {
@@ -144,7 +154,7 @@ static void poll_ended(struct lt_xfer *t)
 	}
 	/* events and the cursor after them: one commit */
 	pg->po = po;
-	snprintf(pg->message_id, sizeof pg->message_id, "poll:%.16s:%.16s", digest, po->cursor[0] ? "c" : "0");
+	snprintf(pg->message_id, sizeof pg->message_id, "poll:%.16s:%.16s", key, po->cursor[0] ? "c" : "0");
 	json_t *routes = json_array();
 	size_t i;
 	json_t *ev;
@@ -163,6 +173,7 @@ static void poll_ended(struct lt_xfer *t)
 	pg->ing.peer = po->peer->name;
 	pg->ing.message_id = pg->message_id;
 	snprintf(pg->ing.digest, sizeof pg->ing.digest, "%s", digest);
+	snprintf(pg->ing.signed_digest, sizeof pg->ing.signed_digest, "%s", info.content_sha256);
 	pg->ing.events = events;
 	pg->ing.routes = routes;
 	pg->ing.receipt = json_pack("{s:s,s:s}", "status", "polled", "cursor", pg->next);

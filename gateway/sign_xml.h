@@ -60,6 +60,12 @@ void lt_xml_trust_free(struct lt_xml_trust *t);
 struct lt_xml_info {
 	char signer_cn[128];
 	char signer_kid[48]; /* BASE64URL(SHA-256(DER of the signer certificate)) */
+	/* SHA-256 (hex) of what the signature covers: the exclusive C14N of the document
+	 * without its Signature (the verified Reference's digest). The same for every
+	 * serialization of the same signed content (white space outside the root, the XML
+	 * declaration, attribute quotes and order, comments), so it, not the bytes, is what
+	 * a replay is recognised by. */
+	char content_sha256[65];
 };
 
 /* Verify a signed document before anything in it is trusted. now is unix seconds used for

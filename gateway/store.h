@@ -46,11 +46,17 @@ struct lt_ingest {
 	json_t *routes;                 /* array (parallel to events) of arrays of destination names */
 	json_t *receipt;                /* the answer to keep for duplicates */
 	const char *cursor;             /* pull: the peer's new cursor, written in the same commit; NULL = none */
-	int unique_body;                /* refuse a body already stored under another message id (XML replays) */
+	/* a signed XML document (both "" otherwise): what its signature covers (lt_xml_info
+	 * content_sha256) and its signed identity (replay.h). Either one already stored
+	 * under another message id is a replay: refused, `replay` set. The same message id
+	 * with the same signed content is a duplicate, whatever the bytes around it. */
+	char signed_digest[65];
+	char signed_id[320];            /* LT_SIGNED_ID_MAX */
 	char sig_sha256[65];            /* of its detached signature (X-Signature), "" = none: for the audit trail */
 	int64_t now_ms;
 	/* out */
 	int duplicate;                  /* 1: same id, same body — `original` holds the receipt */
+	int replay;                     /* 1: refused (LT_ECONFLICT) as a replay of a signed document */
 	json_t *original;               /* owned by the op; decref in done */
 };
 

@@ -216,7 +216,11 @@ static int seen_before(struct lt_pg *p, struct lt_ingest *op, int *seen)
 		return LT_EIO;
 	*seen = PQntuples(r) > 0;
 	int rc = LT_OK;
-	if (*seen && strcmp(PQgetvalue(r, 0, 0), op->digest))
+	/* a signed document is the same when its signed content is */
+	int same = !*seen || (op->signed_digest[0] && !PQgetisnull(r, 0, 2)
+			      ? strcmp(PQgetvalue(r, 0, 2), op->signed_digest) == 0
+			      : strcmp(PQgetvalue(r, 0, 0), op->digest) == 0);
+	if (!same)
 		rc = lt_err_set(err, LT_ECONFLICT, "message id %s was already used by peer %s for a different body",
 				op->message_id, op->peer);
 	else if (*seen) {
@@ -227,6 +231,45 @@ static int seen_before(struct lt_pg *p, struct lt_ingest *op, int *seen)
 	return rc;
 }
 
+/* Whether a stored row is op's own message, stored by another node since
+ * seen_before looked: then it is a duplicate (Q_MSG_PUT finds it), not a replay. */
+static int this_message(const struct lt_ingest *op, const char *peer, const char *message_id)
+{
+	return strcmp(peer, op->peer) == 0 && strcmp(message_id, op->message_id) == 0;
+}
+
+/* A signed document already stored under another message id is a replay:
+ * the same signed content from any peer, or the same signed identity from
+ * this one. Runs under the journal lock, so two nodes cannot both take one. */
+static int pg_replay(struct lt_pg *p, struct lt_ingest *op)
+{
+	struct lt_err *err = &op->op.err;
+	int rc = LT_OK;
+	if (op->signed_digest[0]) {
+		struct lt_pg_args a = { .v = { op->signed_digest }, .n = 1 };
+		PGresult *r = lt_pg_run(p, Q_MSG_BY_SIGNED_DIGEST, &a, err, "reading messages");
+		if (!r)
+			return LT_EIO;
+		if (PQntuples(r) && !this_message(op, PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1)))
+			rc = lt_err_set(err, LT_ECONFLICT, "replay: this signed document (the same signed content, "
+					"SHA-256 %.16s…) was already received as message %.128s from peer %.64s",
+					op->signed_digest, PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 0));
+		PQclear(r);
+	}
+	if (!rc && op->signed_id[0]) {
+		struct lt_pg_args a = { .v = { op->peer, op->signed_id }, .n = 2 };
+		PGresult *r = lt_pg_run(p, Q_MSG_BY_SIGNED_ID, &a, err, "reading messages");
+		if (!r)
+			return LT_EIO;
+		if (PQntuples(r) && !this_message(op, op->peer, PQgetvalue(r, 0, 0)))
+			rc = lt_err_set(err, LT_ECONFLICT, "replay: the signed message (%.320s) was already received as "
+					"message %.128s", op->signed_id, PQgetvalue(r, 0, 0));
+		PQclear(r);
+	}
+	op->replay = rc != LT_OK;
+	return rc;
+}
+
 static int pg_ingest(void *db, struct lt_ingest *op)
 {
 	struct lt_pg *p = db;
@@ -234,31 +277,18 @@ static int pg_ingest(void *db, struct lt_ingest *op)
 	int seen, rc;
 	if ((rc = seen_before(p, op, &seen)) || seen || (rc = lt_pg_lock_journal(p, err)))
 		return rc;
-	struct lt_pg_args a = { 0 };
-	if (op->unique_body) {
-		/* a signed document that carries no message id of its own, seen
-		 * before under another id: a replay */
-		a_str(&a, op->peer);
-		a_str(&a, op->digest);
-		PGresult *r = lt_pg_run(p, Q_MSG_BY_DIGEST, &a, err, "reading messages");
-		if (!r)
-			return LT_EIO;
-		if (PQntuples(r))
-			rc = lt_err_set(err, LT_ECONFLICT,
-					"replay: this signed document was already received as message %.128s",
-					PQgetvalue(r, 0, 0));
-		PQclear(r);
-		if (rc)
-			return rc;
-	}
+	if ((rc = pg_replay(p, op)))
+		return rc;
 
 	char *receipt = dump(op->receipt);
-	a = (struct lt_pg_args){ 0 };
+	struct lt_pg_args a = { 0 };
 	a_str(&a, op->peer);
 	a_str(&a, op->message_id);
 	a_str(&a, op->digest);
 	a_int(&a, op->now_ms);
 	a_str(&a, receipt);
+	a_str(&a, op->signed_digest[0] ? op->signed_digest : NULL);
+	a_str(&a, op->signed_id[0] ? op->signed_id : NULL);
 	int stored = 0;
 	rc = lt_pg_exec(p, Q_MSG_PUT, &a, err, "writing message", &stored);
 	free(receipt);

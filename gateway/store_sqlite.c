@@ -111,6 +111,35 @@ static void sq_close(void *db)
 	free(q);
 }
 
+/* Add the columns a store made by an earlier version lacks, then their indexes. */
+static int sq_upgrade(struct sq *q, struct lt_err *err)
+{
+	sqlite3_stmt *has = NULL;
+	char *msg = NULL;
+	int rc = sqlite3_prepare_v2(q->db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1, &has, NULL);
+	for (const struct lt_sq_column *c = lt_sq_added; rc == SQLITE_OK && c->table; c++) {
+		sqlite3_bind_text(has, 1, c->table, -1, SQLITE_STATIC);
+		sqlite3_bind_text(has, 2, c->column, -1, SQLITE_STATIC);
+		int found = sqlite3_step(has);
+		sqlite3_reset(has);
+		if (found == SQLITE_DONE)
+			rc = sqlite3_exec(q->db, c->add, NULL, NULL, &msg);
+		else if (found != SQLITE_ROW)
+			rc = found;
+	}
+	sqlite3_finalize(has);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(q->db, lt_sq_indexes, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		lt_err_set(err, LT_EIO, "store %s: adding the columns of this version: %s", q->path,
+			   msg ? msg : sqlite3_errmsg(q->db));
+		sqlite3_free(msg);
+		sq_detach(q);
+		return LT_EIO;
+	}
+	return LT_OK;
+}
+
 /* Open the file and prepare every statement. The first open may create the
  * database; a reopen after a failure may not, so that a disk that is not
  * mounted yet is not mistaken for an empty store. */
@@ -141,6 +170,8 @@ static int sq_connect(struct sq *q, int create, struct lt_err *err)
 		sq_detach(q);
 		return LT_EIO;
 	}
+	if (sq_upgrade(q, err))
+		return LT_EIO;
 	for (int i = 0; i < Q_COUNT; i++)
 		if (sqlite3_prepare_v3(q->db, lt_sq_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->st[i], NULL)) {
 			lt_err_set(err, LT_EIO, "store: preparing statement %d: %s", i, sqlite3_errmsg(q->db));
@@ -451,6 +482,50 @@ static int audit_put(struct sq *q, struct lt_audit_row *r, struct lt_err *err)
 	return LT_OK;
 }
 
+/* A signed document already stored under another message id is a replay:
+ * the same signed content from any peer, or the same signed identity from
+ * this one. */
+static int sq_replay(struct sq *q, struct lt_ingest *op)
+{
+	struct lt_err *err = &op->op.err;
+	sqlite3_stmt *s;
+	int rc = LT_OK, found;
+	if (op->signed_digest[0]) {
+		s = stmt(q, Q_MSG_BY_SIGNED_DIGEST);
+		bind_text(s, 1, op->signed_digest);
+		if ((found = sqlite3_step(s)) == SQLITE_ROW)
+			rc = lt_err_set(err, LT_ECONFLICT, "replay: this signed document (the same signed content, "
+					"SHA-256 %.16s…) was already received as message %.128s from peer %.64s",
+					op->signed_digest, (const char *)sqlite3_column_text(s, 1),
+					(const char *)sqlite3_column_text(s, 0));
+		else if (found != SQLITE_DONE)
+			return sq_fail(q, err, "reading messages");
+		sqlite3_reset(s);
+	}
+	if (!rc && op->signed_id[0]) {
+		s = stmt(q, Q_MSG_BY_SIGNED_ID);
+		bind_text(s, 1, op->peer);
+		bind_text(s, 2, op->signed_id);
+		if ((found = sqlite3_step(s)) == SQLITE_ROW)
+			rc = lt_err_set(err, LT_ECONFLICT, "replay: the signed message (%.320s) was already received as "
+					"message %.128s", op->signed_id, (const char *)sqlite3_column_text(s, 0));
+		else if (found != SQLITE_DONE)
+			return sq_fail(q, err, "reading messages");
+		sqlite3_reset(s);
+	}
+	op->replay = rc != LT_OK;
+	return rc;
+}
+
+/* Bind text, or NULL for "". */
+static void bind_opt(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v && *v)
+		bind_text(s, i, v);
+	else
+		sqlite3_bind_null(s, i);
+}
+
 static int sq_ingest(void *db, struct lt_ingest *op)
 {
 	struct sq *q = db;
@@ -460,7 +535,10 @@ static int sq_ingest(void *db, struct lt_ingest *op)
 	bind_text(s, 2, op->message_id);
 	int rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
-		int same = strcmp((const char *)sqlite3_column_text(s, 0), op->digest) == 0;
+		/* a signed document is the same when its signed content is */
+		const char *was = (const char *)sqlite3_column_text(s, 2);
+		int same = op->signed_digest[0] && was ? strcmp(was, op->signed_digest) == 0
+						       : strcmp((const char *)sqlite3_column_text(s, 0), op->digest) == 0;
 		if (!same) {
 			sqlite3_reset(s);
 			return lt_err_set(err, LT_ECONFLICT,
@@ -474,20 +552,8 @@ static int sq_ingest(void *db, struct lt_ingest *op)
 	}
 	if (rc != SQLITE_DONE)
 		return sq_fail(q, err, "reading messages");
-	if (op->unique_body) {
-		/* a signed document that carries no message id of its own, seen
-		 * before under another id: a replay */
-		s = stmt(q, Q_MSG_BY_DIGEST);
-		bind_text(s, 1, op->peer);
-		bind_text(s, 2, op->digest);
-		if (sqlite3_step(s) == SQLITE_ROW) {
-			lt_err_set(err, LT_ECONFLICT, "replay: this signed document was already received as message %.128s",
-				   (const char *)sqlite3_column_text(s, 0));
-			sqlite3_reset(s);
-			return LT_ECONFLICT;
-		}
-		sqlite3_reset(s);
-	}
+	if ((rc = sq_replay(q, op)))
+		return rc;
 
 	char *receipt = dump(op->receipt);
 	s = stmt(q, Q_MSG_PUT);
@@ -496,6 +562,8 @@ static int sq_ingest(void *db, struct lt_ingest *op)
 	bind_text(s, 3, op->digest);
 	sqlite3_bind_int64(s, 4, op->now_ms);
 	bind_text(s, 5, receipt);
+	bind_opt(s, 6, op->signed_digest);
+	bind_opt(s, 7, op->signed_id);
 	free(receipt);
 	if (sqlite3_step(s) != SQLITE_DONE)
 		return sq_fail(q, err, "writing message");

@@ -1,12 +1,13 @@
 /* store_sqlite_sql.c — the SQLite store's schema and statements. */
 #include "store_sqlite.h"
 
+#include <stddef.h>
+
 const char lt_sq_schema[] =
 	"CREATE TABLE IF NOT EXISTS messages("
 	" peer TEXT NOT NULL, message_id TEXT NOT NULL, digest TEXT NOT NULL,"
-	" received_at INTEGER NOT NULL, receipt TEXT NOT NULL,"
+	" received_at INTEGER NOT NULL, receipt TEXT NOT NULL, signed_digest TEXT, signed_id TEXT,"
 	" PRIMARY KEY(peer, message_id)) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS messages_digest ON messages(peer, digest);"
 	"CREATE TABLE IF NOT EXISTS events("
 	" seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, dossier_code TEXT NOT NULL,"
 	" dossier_seq INTEGER NOT NULL, type TEXT NOT NULL, source TEXT NOT NULL,"
@@ -43,10 +44,23 @@ const char lt_sq_schema[] =
 	" message_id TEXT NOT NULL, body_sha256 TEXT NOT NULL, sig_sha256 TEXT NOT NULL,"
 	" prev TEXT NOT NULL, hash TEXT NOT NULL);";
 
+/* Columns added since the first release: a store made before gets them. */
+const struct lt_sq_column lt_sq_added[] = {
+	{ "messages", "signed_digest", "ALTER TABLE messages ADD COLUMN signed_digest TEXT" },
+	{ "messages", "signed_id", "ALTER TABLE messages ADD COLUMN signed_id TEXT" },
+	{ NULL, NULL, NULL },
+};
+const char lt_sq_indexes[] =
+	"DROP INDEX IF EXISTS messages_digest;"     /* for the replay check by raw bytes, gone */
+	"CREATE INDEX IF NOT EXISTS messages_signed_digest ON messages(signed_digest) WHERE signed_digest IS NOT NULL;"
+	"CREATE INDEX IF NOT EXISTS messages_signed_id ON messages(peer, signed_id) WHERE signed_id IS NOT NULL;";
+
 const char *const lt_sq_sql[Q_COUNT] = {
-	[Q_MSG_GET] = "SELECT digest, receipt FROM messages WHERE peer = ?1 AND message_id = ?2",
-	[Q_MSG_BY_DIGEST] = "SELECT message_id FROM messages WHERE peer = ?1 AND digest = ?2 LIMIT 1",
-	[Q_MSG_PUT] = "INSERT INTO messages(peer, message_id, digest, received_at, receipt) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[Q_MSG_GET] = "SELECT digest, receipt, signed_digest FROM messages WHERE peer = ?1 AND message_id = ?2",
+	[Q_MSG_BY_SIGNED_DIGEST] = "SELECT peer, message_id FROM messages WHERE signed_digest = ?1 LIMIT 1",
+	[Q_MSG_BY_SIGNED_ID] = "SELECT message_id FROM messages WHERE peer = ?1 AND signed_id = ?2 LIMIT 1",
+	[Q_MSG_PUT] = "INSERT INTO messages(peer, message_id, digest, received_at, receipt, signed_digest, signed_id)"
+		      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[Q_DOSSIER_SEQ] = "SELECT COALESCE(MAX(dossier_seq), 0) + 1 FROM events WHERE dossier_code = ?1",
 	[Q_EVENT_PUT] = "INSERT INTO events(event_id, dossier_code, dossier_seq, type, source, message_id, received_at, routed, body)"
 			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",

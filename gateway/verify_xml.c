@@ -390,6 +390,31 @@ static int confirm(xmlSecDSigCtxPtr ctx, xmlDocPtr doc, const char *uri_id, X509
 	return LT_OK;
 }
 
+/* The verified Reference's DigestValue (base64 of a SHA-256) as hex: xmlsec found it equal
+ * to the digest of the canonical form of what the Reference covered. */
+static int content_digest(xmlNodePtr ref, char out[65], struct lt_err *err)
+{
+	xmlNodePtr dv = dsig_child(ref, "DigestValue");
+	xmlChar *text = dv ? xmlNodeGetContent(dv) : NULL;
+	unsigned char b64[48], raw[36];
+	size_t n = 0;
+	int ok = text != NULL;
+	for (xmlChar *r = text; ok && *r; r++)
+		if (*r != ' ' && *r != '\t' && *r != '\r' && *r != '\n')
+			ok = n < 44 ? (b64[n++] = *r, 1) : 0;
+	xmlFree(text);
+	/* 32 bytes are 44 base64 characters, the last one padding */
+	if (!ok || n != 44 || b64[43] != '=' || b64[42] == '=' || EVP_DecodeBlock(raw, b64, 44) != 33)
+		return lt_err_set(err, LT_EAUTH, "bad digest: DigestValue is not a SHA-256 value");
+	static const char hex[] = "0123456789abcdef";
+	for (int i = 0; i < 32; i++) {
+		out[2 * i] = hex[raw[i] >> 4];
+		out[2 * i + 1] = hex[raw[i] & 15];
+	}
+	out[64] = '\0';
+	return LT_OK;
+}
+
 int lt_xml_verify(const struct lt_xml_trust *t, const char *xml, size_t len, int64_t now,
 		  struct lt_xml_info *info, xmlDocPtr *doc_out, struct lt_err *err)
 {
@@ -442,6 +467,8 @@ int lt_xml_verify(const struct lt_xml_trust *t, const char *xml, size_t len, int
 	if ((rc = confirm(ctx, doc, uri_id, leaf, err)) != 0)
 		goto done;
 	if (info) {
+		if ((rc = content_digest(ref, info->content_sha256, err)) != 0)
+			goto done;
 		lt_cert_cn(leaf, info->signer_cn, sizeof info->signer_cn);
 		lt_cert_kid(leaf, info->signer_kid);
 	}

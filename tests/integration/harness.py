@@ -1,6 +1,7 @@
 """Fixtures for integration tests: a real gateway process, real peer
 simulators, real sockets on loopback, a real SQLite file."""
 import base64
+import datetime
 import functools
 import hashlib
 import http.client
@@ -130,6 +131,23 @@ def wait_until(cond, timeout=15.0, step=0.05, what="condition"):
             return last
         time.sleep(step)
     raise AssertionError("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
+
+
+def sign_xml(xml, who, kind=None):
+    """An enveloped XML-DSig over xml (str or bytes) by the signing key of
+    dev-PKI peer `who`, made with node's xml-crypto — not the gateway's code."""
+    f = peer_files(who, kind)
+    p = subprocess.run(["node", os.path.join(ROOT, "tests", "interop", "xmldsig.mjs"), "sign", f["sign_key"],
+                        f["sign_cert"]], input=xml if isinstance(xml, bytes) else xml.encode(),
+                       capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def vn_time(offset_s=0):
+    """Now (plus offset_s) in Hanoi time, whole seconds: a peer's signed times."""
+    vn = datetime.timezone(datetime.timedelta(hours=7))
+    return (datetime.datetime.now(vn) + datetime.timedelta(seconds=offset_s)).replace(microsecond=0)
 
 
 def event(code, type_="dossier.received", **extra):

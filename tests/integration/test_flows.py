@@ -327,7 +327,8 @@ def test_signed_xml_replayed_under_a_new_message_id_is_refused(tmp, cleanup):
                                    OFFICE: {"adapter": "onestop", "url": office.url}},
                              {"land-to-office": {"from": LAND, "to": OFFICE}}))
     with open(os.path.join(SAMPLES, "edxml", "envelope.ward-to-land-office.xml"), encoding="utf-8") as fh:
-        envelope = sign_xml_with_xml_crypto(fh.read(), LAND)    # an envelope has no signed message id or time
+        sent_now = fh.read().replace("14/04/2025 10:05:00", now_vn().strftime("%d/%m/%Y %H:%M:%S"))
+    envelope = sign_xml_with_xml_crypto(sent_now, LAND)     # its message id is not the X-Message-Id
     post = lambda mid: gw.post(LAND, envelope, mid, content_type="application/xml", raw=True, sign=False)
     assert post("env-1")[0] == 202
     assert post("env-1")[0] == 200                      # the same message again: its original receipt

@@ -384,3 +384,40 @@ def test_a_second_node_with_the_same_node_id_is_refused(tmp, cleanup):
     first.kill9()
     again, _ = pg_gateway(tmp, cleanup, pg, sims=sims, gateway={"node_id": "gw-same"}, name="again")
     assert again.post("peer-a", event("PG-SAME-2"), "same-2")[0] == 202
+
+
+def test_pg_signed_xml_replay_is_refused_by_what_the_signature_covers_on_every_node(tmp, cleanup):
+    from harness import sign_xml, vn_time
+    from test_replay import LAND, envelope, status, vn
+    pg = cleanup.add(Postgres(tmp))
+    # a database made before messages had signed_digest and signed_id
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", pg.dsn, "-c",
+                    "CREATE TABLE messages(peer TEXT NOT NULL, message_id TEXT NOT NULL, digest TEXT NOT NULL,"
+                    " received_at BIGINT NOT NULL, receipt TEXT NOT NULL, PRIMARY KEY(peer, message_id))"],
+                   check=True, capture_output=True, timeout=60)
+    gws = [cleanup.add(Gateway(tmp, {LAND: {"adapter": "edxml"}}, {}, store=pg.dsn, name="node-%d" % n,
+                               gateway={"node_id": "gw-node-%d" % n})) for n in (1, 2)]
+
+    def post(n, body, mid):
+        return gws[n].post(LAND, body, mid, content_type="application/xml", raw=True, sign=False)
+
+    signed = sign_xml(envelope(vn_time(-20)), LAND)
+    st, first, _ = post(0, signed, "pg-env-1")
+    assert st == 202, first
+    # the same signed content in other bytes, at the other node: a replay under a new id...
+    st, doc, _ = post(1, signed + b"\r\n", "pg-env-2")
+    assert st == 409 and doc["detail"].startswith("replay: this signed document") and "pg-env-1" in doc["detail"], doc
+    # ...and the same message under its own id
+    st, dup, _ = post(1, signed.replace(b"\n", b"\r\n"), "pg-env-1")
+    assert st == 200 and dup["status"] == "duplicate" and dup["events"] == first["events"], dup
+    # an old document is refused before the store; a signed identity seen before is a replay
+    st, doc, _ = post(1, sign_xml(envelope(vn_time(-7200)), LAND), "pg-env-old")
+    assert st == 401 and "timestamp out of window" in doc["detail"], doc
+    at = vn_time(-5)
+    assert post(1, sign_xml(status(at, "Đã hoàn thành"), LAND), "pg-st-1")[0] == 202
+    st, doc, _ = post(0, sign_xml(status(at, "Hoàn thành"), LAND), "pg-st-2")
+    assert st == 409 and "replay: the signed message (edXML status 06 about" in doc["detail"], doc
+    assert "%s)" % vn(at) in doc["detail"] and "pg-st-1" in doc["detail"], doc
+    assert gws[0].query("SELECT COUNT(*) FROM events") == [(2,)]
+    assert gws[0].query("SELECT COUNT(*) FROM messages WHERE signed_digest IS NOT NULL AND signed_id LIKE 'edXML %'") \
+        == [(2,)]
