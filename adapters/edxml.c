@@ -545,6 +545,7 @@ static enum lt_verdict edxml_outcome(const struct lt_peer *peer, struct lt_deliv
 const struct lt_adapter lt_adapter_edxml = {
 	.name = "edxml",
 	.content_type = "application/xml",
+	.answers_signed = 1,            /* a Status answer is signed like a Status sent */
 	.init = edxml_init,
 	.decode = edxml_decode,
 	.encode = edxml_encode,

@@ -12,6 +12,8 @@ enum {
 
 /* Every table and index, CREATE ... IF NOT EXISTS. */
 extern const char lt_sq_schema[];
+/* Adds audit.trust to a store created without it. */
+extern const char lt_sq_audit_trust[];
 /* The statements, prepared once per connection, by Q_* number. */
 extern const char *const lt_sq_sql[Q_COUNT];
 
