@@ -121,6 +121,17 @@ static int cmd_check(const char *path)
 		for (size_t i = 0; i < sec->ncerts; i++)
 			printf("  %-32s CN=%-36s %5d days left  %s\n", sec->certs[i].what, sec->certs[i].cn,
 			       sec->certs[i].days_left, sec->certs[i].path);
+		for (size_t i = 0; i < cfg->npeers; i++) {   /* what the events its answers carry rest on */
+			const struct lt_peer *p = &cfg->peers[i];
+			if (!p->url && strcmp(p->inbound, "pull"))
+				continue;
+			if (lt_answer_signed(p))
+				printf("  answers of %-21s signed (%s): verified against its keys before they are read\n",
+				       p->name, p->verify);
+			else
+				printf("  answers of %-21s unsigned: trusted on its TLS server certificate%s\n", p->name,
+				       p->url && strncmp(p->url, "http://", 7) == 0 ? " (none: its url is plain http)" : "");
+		}
 		printf("%s: ok (%zu peers, %zu routes, store %s)\n", path, cfg->npeers, cfg->nroutes, cfg->store);
 	}
 	lt_security_free(sec);

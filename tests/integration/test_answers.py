@@ -124,7 +124,7 @@ def test_a_signed_answer_to_another_request_is_not_taken_for_this_one(tmp, clean
     assert json.loads(body)["detail"]["registry_dossier_id"] == mid
 
 
-def post_gateway(tmp, cleanup, post, **post_opts):
+def post_gateway(tmp, cleanup, post, store=None, **post_opts):
     office = office_sim(tmp, cleanup)
     opts = {"adapter": "postal", "url": post.url, "param.customer_code": "UBND-DP",
             "param.sender_address": "UBND xã Dương Phong", "param.sender_tel": "0209 3850 123",
@@ -132,7 +132,7 @@ def post_gateway(tmp, cleanup, post, **post_opts):
     opts.update(post_opts)
     gw = cleanup.add(Gateway(tmp, {OFFICE: {"adapter": "onestop", "url": office.url}, POST: opts},
                              {"return-by-post": {"from": OFFICE, "events": "dossier.returned", "to": POST},
-                              "post-to-office": {"from": POST, "to": OFFICE}}, retry=FAST))
+                              "post-to-office": {"from": POST, "to": OFFICE}}, retry=FAST, store=store))
     returned = sample("onestop/push.returned.json")
     status, doc, _ = gw.post(OFFICE, returned, "ans-ret-1")
     assert status == 202, doc
@@ -190,6 +190,15 @@ def test_a_peer_that_signs_its_answers_needs_a_way_to_check_them(tmp, cleanup):
     assert p.returncode == 2, p.stdout + p.stderr
     assert "peer %s: answers = signed (the default of its adapter) needs verify = xmldsig or jws" % REGISTRY in p.stderr
     assert "peer %s: answers must be signed or tls, not \"maybe\"" % POST in p.stderr, p.stderr
+    # a good config: check-config says what each destination's answers rest on
+    good = Gateway(tmp, {REGISTRY: {"adapter": "civilreg", "url": "https://127.0.0.1:1/x", "param.ma_don_vi": "H1"},
+                         POST: {"adapter": "postal", "url": "https://127.0.0.1:1/y", "param.customer_code": "C",
+                                "param.sender_address": "A", "param.sender_tel": "1", "param.sender_province": "06"}},
+                   {}, start=False, name="good")
+    p = subprocess.run([LIENTHONG, "check-config", "-c", good.config], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "answers of %s" % REGISTRY in p.stdout and "signed (xmldsig): verified against its keys" in p.stdout
+    assert "answers of %s" % POST in p.stdout and "unsigned: trusted on its TLS server certificate" in p.stdout
 
 
 def test_polled_pages_are_verified_off_the_loop_refused_like_answers_and_say_what_vouched(tmp, cleanup):
