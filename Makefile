@@ -46,7 +46,8 @@ $(B)/liblt.a: $(LIB_OBJ)
 $(B)/lienthong: $(B)/obj/gateway/main.o $(B)/liblt.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/peersim: $(B)/obj/tests/peersim.o $(B)/obj/tests/peersim_rec.o $(B)/obj/tests/peersim_ctl.o $(B)/liblt.a
+$(B)/peersim: $(B)/obj/tests/peersim.o $(B)/obj/tests/peersim_rec.o $(B)/obj/tests/peersim_ctl.o \
+		$(B)/obj/tests/peersim_sign.o $(B)/liblt.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/jwstool: $(B)/obj/tests/jwstool.o $(B)/liblt.a

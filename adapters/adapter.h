@@ -81,6 +81,12 @@ enum lt_verdict {
 struct lt_adapter {
 	const char *name;
 	const char *content_type;  /* what it accepts inbound */
+	/* 1: this peer kind signs its answers (to deliveries and polls) as it signs
+	 * what it sends, so a peer's `answers` defaults to signed: the gateway
+	 * verifies each answer before outcome()/poll_result() read it (answer.h).
+	 * 0: its answers are unsigned and trusted on the strength of its TLS
+	 * server certificate (`answers = tls`). */
+	int answers_signed;
 	/* `param.NAME` settings a peer needs to be sent to (or polled), NULL-
 	 * terminated; check-config reports each one missing. May be NULL. */
 	const char *const *required_params;
@@ -96,7 +102,12 @@ struct lt_adapter {
 		      struct lt_request *out, struct lt_err *err);
 	/* Peer answer to `event` → verdict; may set ctx->flags; may append the
 	 * canonical events the answer carries (e.g. registry.submitted) to `out`,
-	 * which the gateway stores and routes like any inbound event. */
+	 * which the gateway stores and routes like any inbound event. Called
+	 * only once the answer passed its check (answer.h): a signed answer's
+	 * signature was verified before this reads a byte of it; events carried
+	 * by an answer that was not checked (a non-2xx from a peer whose answers
+	 * are signed) are dropped. An answer must name the request it answers
+	 * where the wire format can (ctx->message_id), or it proves nothing. */
 	enum lt_verdict (*outcome)(const struct lt_peer *peer, struct lt_delivery_ctx *ctx, const json_t *event,
 				   const struct lt_response *rsp, json_t *out, struct lt_err *err);
 	/* Optional pull mode: the next poll request from a stored cursor ("" the

@@ -549,8 +549,9 @@ static json_t *carried(const struct lt_peer *peer, const json_t *event, const ch
 
 /* The registry's KetQuaTiepNhan: accepted → LT_DONE + registry.submitted;
  * refused → LT_DEAD + registry.refused (the office learns why). Not 2xx →
- * the default rule; a 2xx that is not a valid answer → LT_RETRY (the request
- * is idempotent by maHoSoLT). */
+ * the default rule; a 2xx that is not a valid answer, or one whose maHoSoLT
+ * is not this request's (ctx->message_id) — an answer to another request,
+ * replayed — → LT_RETRY and no event (the request is idempotent by maHoSoLT). */
 static enum lt_verdict civilreg_outcome(const struct lt_peer *peer, struct lt_delivery_ctx *ctx,
 					const json_t *event, const struct lt_response *rsp, json_t *out,
 					struct lt_err *err)
@@ -568,12 +569,19 @@ static enum lt_verdict civilreg_outcome(const struct lt_peer *peer, struct lt_de
 	char *status = lt_xmlu_text(root, "status"), *code = lt_xmlu_text(root, "errorCode");
 	char *desc = lt_xmlu_text(root, "errorDescription"), *id = lt_xmlu_text(root, "maHoSoLT");
 	xmlFreeDoc(doc);
+	const char *want = ctx && ctx->message_id ? ctx->message_id : NULL;
+	if (!id || !want || strcmp(id, want)) {
+		lt_err_set(err, LT_EIO, "%s answered about maHoSoLT \"%.64s\", not this request's \"%.64s\": not an "
+			   "answer to it", peer->name, id ? id : "(none)", want ? want : "(none)");
+		free(status), free(code), free(desc), free(id);
+		return LT_RETRY;
+	}
 	int ok = status && strcmp(status, "1") == 0 && code && atoi(code) == 0;
 	const char *proc = jstr(json_object_get(json_object_get(event, "dossier"), "procedure"), "code");
 	const char *module = lt_code_to_wire(&lt_registry_module_codes, proc, NULL);
 	json_t *ev;
 	if (ok) {
-		json_t *d = json_pack("{s:s}", "registry_dossier_id", id ? id : ctx && ctx->message_id ? ctx->message_id : "");
+		json_t *d = json_pack("{s:s}", "registry_dossier_id", id);
 		set_opt(d, "module", module);
 		ev = carried(peer, event, "registry.submitted", d);
 	} else {
@@ -693,6 +701,7 @@ const struct lt_adapter lt_adapter_civilreg = {
 	.required_params = required,
 	.name = "civilreg",
 	.content_type = "application/xml",
+	.answers_signed = 1,            /* "request and callback alike" (PEERS.md) */
 	.init = civilreg_init,
 	.decode = civilreg_decode,
 	.encode = civilreg_encode,

@@ -611,6 +611,7 @@ static const struct lt_xml_kind xml_kinds[] = {
 const struct lt_adapter lt_adapter_edxml = {
 	.name = "edxml",
 	.content_type = "application/xml",
+	.answers_signed = 1,            /* a Status answer is signed like a Status sent */
 	.init = edxml_init,
 	.decode = edxml_decode,
 	.encode = edxml_encode,

@@ -2,6 +2,7 @@
  * with --help (dlq, report and audit in cli_dlq.c, cli_report.c, cli_audit.c). */
 #include "cli.h"
 #include "adapter.h"
+#include "answer.h"
 #include "config.h"
 #include "http.h"
 #include "security.h"
@@ -52,7 +53,8 @@ static const struct cmd_help helps[] = {
 	{ "status", "usage: lienthong status [-c FILE]\n"
 		    "Ask the running gateway (its admin_listen) for queue depths and counters.\n" },
 	{ "trail", "usage: lienthong trail DOSSIER_CODE [-c FILE]\n"
-		   "Print the dossier's state and, in order, each event (when, from whom) with each\n"
+		   "Print the dossier's state and, in order, each event (when, from whom, and what vouched\n"
+		   "for it: the signature verified, or the TLS certificate it was trusted on) with each\n"
 		   "delivery it caused (to whom, attempts, outcome, last answer). Reads the store.\n" },
 	{ "dlq", LT_CLI_DLQ_HELP },
 	{ "report", LT_CLI_REPORT_HELP },
@@ -124,6 +126,17 @@ static int cmd_check(const char *path)
 		for (size_t i = 0; i < sec->ncerts; i++)
 			printf("  %-32s CN=%-36s %5d days left  %s\n", sec->certs[i].what, sec->certs[i].cn,
 			       sec->certs[i].days_left, sec->certs[i].path);
+		for (size_t i = 0; i < cfg->npeers; i++) {   /* what the events its answers carry rest on */
+			const struct lt_peer *p = &cfg->peers[i];
+			if (!p->url && strcmp(p->inbound, "pull"))
+				continue;
+			if (lt_answer_signed(p))
+				printf("  answers of %-21s signed (%s): verified against its keys before they are read\n",
+				       p->name, p->verify);
+			else
+				printf("  answers of %-21s unsigned: trusted on its TLS server certificate%s\n", p->name,
+				       p->url && strncmp(p->url, "http://", 7) == 0 ? " (none: its url is plain http)" : "");
+		}
 		printf("%s: ok (%zu peers, %zu routes, store %s)\n", path, cfg->npeers, cfg->nroutes, cfg->store);
 	}
 	if (strncmp(cfg->store, "sqlite:", 7) == 0) {
@@ -234,6 +247,14 @@ const char *lt_cli_col(sqlite3_stmt *s, int i)
 	return t ? (const char *)t : "";
 }
 
+const char *lt_cli_audit_trust_col(sqlite3 *db)
+{
+	sqlite3_stmt *s = NULL;
+	int has = sqlite3_prepare_v2(db, "SELECT trust FROM audit LIMIT 0", -1, &s, NULL) == SQLITE_OK;
+	sqlite3_finalize(s);
+	return has ? "a.trust" : "''";
+}
+
 static void print_time(int64_t unix_s, const char *label)
 {
 	if (!unix_s)
@@ -266,10 +287,15 @@ static int cmd_trail(const char *path, const char *code)
 		}
 		sqlite3_finalize(s);
 	}
-	if (!(s = lt_cli_query(db, "trail", "SELECT e.seq, e.dossier_seq, e.type, e.source, e.received_at, e.event_id,"
-			       " d.dest, d.state, d.attempts, d.last_status, d.last_error, e.body"
-			       " FROM events e LEFT JOIN deliveries d ON d.event_seq = e.seq"
-			       " WHERE e.dossier_code = ?1 ORDER BY e.seq, d.id")))
+	/* what vouched for each event: the audit row of the message, page or answer it came in */
+	char sql[700];
+	snprintf(sql, sizeof sql, "SELECT e.seq, e.dossier_seq, e.type, e.source, e.received_at, e.event_id,"
+		 " d.dest, d.state, d.attempts, d.last_status, d.last_error, e.body, e.message_id,"
+		 " (SELECT %s FROM audit a WHERE a.message_id = e.message_id AND a.peer = e.source"
+		 " AND a.direction IN ('in', 'answer') ORDER BY a.seq LIMIT 1)"
+		 " FROM events e LEFT JOIN deliveries d ON d.event_seq = e.seq"
+		 " WHERE e.dossier_code = ?1 ORDER BY e.seq, d.id", lt_cli_audit_trust_col(db));
+	if (!(s = lt_cli_query(db, "trail", sql)))
 		return 1;
 	sqlite3_bind_text(s, 1, code, -1, SQLITE_STATIC);
 	int64_t last = -1;
@@ -288,6 +314,13 @@ static int cmd_trail(const char *path, const char *code)
 			json_object_foreach(prev, k, v)
 				printf("      %s was %s (renamed or merged unit)\n", k, json_string_value(v));
 			json_decref(ev);
+			char phrase[300];
+			lt_trust_phrase(lt_cli_col(s, 13), phrase, sizeof phrase);
+			const char *mid = lt_cli_col(s, 12);
+			if (phrase[0])
+				printf("      %s %s, %s\n", strncmp(mid, "answer:", 7) == 0 ? "answer from"
+					       : strncmp(mid, "poll:", 5) == 0 ? "polled from" : "sent by",
+				       lt_cli_col(s, 3), phrase);
 		}
 		if (sqlite3_column_type(s, 6) == SQLITE_NULL)
 			continue;

@@ -17,6 +17,9 @@ sqlite3 *lt_cli_open_store(const char *config_path);
 sqlite3_stmt *lt_cli_query(sqlite3 *db, const char *what, const char *sql);
 /* A text column, "" for NULL. */
 const char *lt_cli_col(sqlite3_stmt *s, int i);
+/* "a.trust" when the audit table has the column, else "''": a store written by
+ * a gateway from before audit rows recorded what vouched for a message. */
+const char *lt_cli_audit_trust_col(sqlite3 *db);
 /* GET (body NULL) or POST a JSON body to the running gateway's admin
  * listener; the answer's body in `out`, its HTTP status in `status`.
  * Returns 0, 1 (gateway unreachable, said on stderr) or 2 (bad config). */

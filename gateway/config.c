@@ -345,6 +345,10 @@ static void peer_key(struct parse_state *st, int line, const char *k, const char
 		set_str(k[0] == 'v' ? &p->verify : &p->sign, v);
 		if (strcmp(v, "jws") && strcmp(v, "xmldsig") && strcmp(v, "none"))
 			ERR(line, "peer %s: %s must be jws, xmldsig or none, not \"%s\"", p->name, k, v);
+	} else if (strcmp(k, "answers") == 0) {
+		set_str(&p->answers, v);
+		if (strcmp(v, "signed") && strcmp(v, "tls"))
+			ERR(line, "peer %s: answers must be signed or tls, not \"%s\"", p->name, v);
 	} else if (strcmp(k, "concurrency") == 0) {
 		char *end;
 		long n = strtol(v, &end, 10);
@@ -473,6 +477,16 @@ static void check_refs(struct parse_state *st)
 		if (p->accept_unbound_xml && strcmp(p->verify, "xmldsig"))
 			ERR(p->accept_unbound_xml_line, "peer %s: accept_unbound_xml applies to signed XML (verify = xmldsig), "
 			    "not verify = %s", p->name, p->verify);
+		if (!p->answers)
+			p->answers = strdup(p->adapter && p->adapter->answers_signed ? "signed" : "tls");
+		int answers = p->url || strcmp(p->inbound, "pull") == 0;
+		if (answers && strcmp(p->answers, "signed") == 0 && strcmp(p->verify, "none") == 0)
+			ERR(p->line, "peer %s: answers = signed%s needs verify = xmldsig or jws (how its answers are "
+			    "signed), or answers = tls to trust them on its TLS server certificate", p->name,
+			    p->adapter && p->adapter->answers_signed ? " (the default of its adapter)" : "");
+		else if (answers && strcmp(p->answers, "signed") == 0 && strcmp(p->verify, "jws") == 0 && !p->keys)
+			ERR(p->line, "peer %s: answers = signed with verify = jws needs \"keys\" (the certificates its "
+			    "answers are signed with)", p->name);
 		if (strcmp(p->sign, "none") && p->url && (!c->sign_key || !c->sign_cert))
 			ERR(p->line, "peer %s: sign = %s needs sign_key and sign_cert in [gateway], or sign = none",
 			    p->name, p->sign);
@@ -643,7 +657,7 @@ void lt_config_free(struct lt_config *c)
 		struct lt_peer *p = &c->peers[i];
 		free(p->name); free(p->adapter_name); free(p->inbound); free(p->url);
 		json_decref(p->params);
-		free(p->identity); free(p->keys); free(p->trust); free(p->pin); free(p->verify); free(p->sign);
+		free(p->identity); free(p->keys); free(p->trust); free(p->pin); free(p->verify); free(p->sign); free(p->answers);
 	}
 	for (size_t i = 0; i < c->nroutes; i++) {
 		struct lt_route *r = &c->routes[i];

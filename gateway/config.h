@@ -25,6 +25,9 @@ struct lt_peer {
 	char *pin;              /* optional sha256//BASE64 public-key pin of its server certificate */
 	char *verify;           /* inbound signatures: jws | xmldsig | none (default by adapter) */
 	char *sign;             /* outbound signatures: jws | xmldsig | none (default by adapter) */
+	char *answers;          /* its answers to deliveries and polls: signed (verified the `verify`
+				 * way before they are read) | tls (trusted on its TLS server
+				 * certificate); default by adapter (lt_adapter.answers_signed) */
 	int concurrency;        /* deliveries in flight at once */
 	double rate;            /* deliveries per second; 0 = unlimited */
 	int64_t timeout_ms;     /* one delivery attempt */

@@ -5,11 +5,14 @@
  * attempts per second, one claim op outstanding at a time. A delivery's
  * message id (X-Message-Id and Idempotency-Key) is its event id: the same on
  * every attempt and after a restart. Encoding and signing run on the worker
- * pool; HTTP goes through xfer.c on the loop. A peer whose adapter has a
- * session (the portal) is logged in before its first delivery and again when
- * the adapter says the session expired. */
+ * pool; HTTP goes through xfer.c on the loop; the answer is checked
+ * (answer.h: its signature verified when the peer signs its answers) and read
+ * by the adapter on the pool too. A peer whose adapter has a session (the
+ * portal) is logged in before its first delivery and again when the adapter
+ * says the session expired. */
 #include "dispatch.h"
 #include "adapter.h"
+#include "answer.h"
 #include "log.h"
 #include "pool.h"
 #include "security.h"
@@ -55,12 +58,13 @@ struct lt_dispatch {
 	struct peer_q *q;       /* one per peer, cfg order; peer NULL when it has no url */
 	size_t nq;
 	int draining;
+	int aborted;            /* stopping now: answers still being read are left in flight */
 	int busy;               /* attempts, claims and logins not yet finished */
 };
 
 struct attempt {
 	struct lt_finish fin;   /* first: the store op */
-	struct lt_job job;      /* encode (and sign) on a worker */
+	struct lt_job job;      /* on a worker: encode (and sign), later check and read the answer */
 	struct lt_xfer x;
 	int encode_rc;
 	struct lt_err encode_err;
@@ -68,6 +72,11 @@ struct attempt {
 	struct lt_claimed row;
 	struct attempt *next;   /* in pq->unrecorded */
 	int probe;              /* the one attempt an open breaker lets through */
+	/* the answer as read on a worker */
+	enum lt_verdict verdict;
+	struct lt_err answer_err;
+	int flags;              /* ctx.flags after outcome() */
+	int refused;            /* the answer failed its check: nothing in it was read */
 };
 
 #define ATTEMPT_OF_JOB(j) ((struct attempt *)((char *)(j) - offsetof(struct attempt, job)))
@@ -156,8 +165,9 @@ static void finish_done(struct lt_store_op *op)
 			       delivery_fields(a),
 			       "the attempt's outcome was on disk already: the commit reported failed had landed");
 		if (a->fin.carried) {
-			char how[160];
-			snprintf(how, sizeof how, "event carried by the answer of %s", pq->peer->name);
+			char how[400], trust[300];
+			lt_trust_phrase(a->fin.trust, trust, sizeof trust);
+			snprintf(how, sizeof how, "event carried by the answer of %s, %s", pq->peer->name, trust);
 			lt_route_stored(gw, pq->peer, a->row.event_id, a->fin.carried, a->fin.carried_routes, how);
 		}
 	}
@@ -185,7 +195,8 @@ static void submit_finish(struct attempt *a)
 	claim(pq);
 }
 
-/* Give carried events their ids, source and destinations. */
+/* Give carried events their ids, source and destinations (any thread: the
+ * config is read-only). */
 static void route_carried(struct attempt *a, json_t *carried)
 {
 	struct lt_gateway *gw = a->pq->gw;
@@ -210,7 +221,6 @@ static void route_carried(struct attempt *a, json_t *carried)
 	a->fin.carried_routes = routes;
 }
 
-/* An attempt ended (answer, error or timeout): decide, log, commit. */
 /* Tell the peer's breaker how the attempt went; log when it opens or closes. */
 static void note_breaker(struct attempt *a, const struct lt_xfer *t)
 {
@@ -240,33 +250,73 @@ static void note_breaker(struct attempt *a, const struct lt_xfer *t)
 		       "%s is still down; next probe in %lld ms", pq->peer->name, (long long)pq->breaker.period_ms);
 }
 
-static void attempt_ended(struct lt_xfer *t)
+/* Worker thread: check the answer (answer.h) before anything reads it, then
+ * let the adapter turn it into a verdict and carried events. An answer that
+ * fails its check is read no further: the attempt is retried (the request is
+ * idempotent by its message id, so the peer answers again; a forgery that
+ * persists ends as a dead letter at retry.max_age, its reason kept) and it
+ * carries nothing. */
+static void answer_run(struct lt_job *job)
 {
-	struct attempt *a = ATTEMPT_OF_XFER(t);
+	struct attempt *a = ATTEMPT_OF_JOB(job);
+	const struct lt_peer *peer = a->pq->peer;
+	struct lt_xfer *t = &a->x;
+	struct lt_response rsp;
+	lt_xfer_response(t, &rsp);
+	a->flags = a->row.flags;
+	int ok = rsp.status >= 200 && rsp.status < 300;
+	if (t->cc == CURLE_OK && (ok || !lt_answer_signed(peer))) {
+		struct lt_answer ans = { .rsp = &rsp, .signature = t->signature, .signatures = t->signatures,
+					 .request_id = a->row.event_id, .server_cn = t->server_cn,
+					 .server_sha256 = t->server_sha256 };
+		if (lt_answer_check(a->pq->gw, peer, &ans, a->fin.trust, &a->answer_err)) {
+			a->refused = 1;
+			a->verdict = LT_RETRY;
+			return;
+		}
+	}
+	json_t *carried = json_array();
+	struct lt_delivery_ctx ctx = { .attempt = a->row.attempts + 1, .flags = a->row.flags,
+				       .message_id = a->row.event_id, .session = t->session };
+	json_t *event = json_loads(a->row.body, 0, NULL);
+	a->verdict = peer->adapter->outcome(peer, &ctx, event, &rsp, carried, &a->answer_err);
+	json_decref(event);
+	a->flags = ctx.flags;
+	if (t->cc != CURLE_OK)
+		lt_err_set(&a->answer_err, LT_EIO, "%s", t->error);
+	if (json_array_size(carried) && !a->fin.trust[0])
+		json_array_clear(carried);      /* nothing vouched for this answer: it carries nothing */
+	if (json_array_size(carried)) {
+		lt_sha256_hex(rsp.body, rsp.len, a->fin.answer_sha256);
+		if (t->signature)
+			lt_sha256_hex(t->signature, strlen(t->signature), a->fin.answer_sig_sha256);
+	}
+	route_carried(a, carried);
+}
+
+/* Loop thread: the answer was read (or refused): decide, log, commit. */
+static void answer_done(struct lt_job *job)
+{
+	struct attempt *a = ATTEMPT_OF_JOB(job);
+	struct lt_xfer *t = &a->x;
 	struct peer_q *pq = a->pq;
 	struct lt_gateway *gw = pq->gw;
 	const struct lt_config *cfg = gw->cfg;
 	struct lt_peer_counters *pc = &gw->counters[pq->peer->index];
-	if (t->aborted) {
+	if (gw->dispatch->aborted) {
 		/* stopping: the delivery stays in flight and is sent again after restart */
 		pq->inflight--;
 		gw->dispatch->busy--;
 		attempt_free(a);
 		return;
 	}
-	struct lt_response rsp;
-	lt_xfer_response(t, &rsp);
-	struct lt_err err = { 0 };
-	json_t *carried = json_array();
-	struct lt_delivery_ctx ctx = { .attempt = a->row.attempts + 1, .flags = a->row.flags,
-				       .message_id = a->row.event_id, .session = t->session };
-	json_t *event = json_loads(a->row.body, 0, NULL);
-	enum lt_verdict v = pq->peer->adapter->outcome(pq->peer, &ctx, event, &rsp, carried, &err);
-	json_decref(event);
-	if (t->cc != CURLE_OK)
-		lt_err_set(&err, LT_EIO, "%s", t->error);
-	route_carried(a, carried);
-
+	struct lt_err err = a->answer_err;
+	enum lt_verdict v = a->verdict;
+	if (a->refused) {
+		struct lt_response rsp;
+		lt_xfer_response(t, &rsp);
+		lt_answer_refused(gw, pq->peer, "answer to delivery", a->row.event_id, &rsp, &err);
+	}
 	note_breaker(a, t);
 
 	int64_t now = lt_now_ms();
@@ -280,7 +330,7 @@ static void attempt_ended(struct lt_xfer *t)
 	f->status = t->status;
 	f->at_ms = t->started_ms;
 	f->duration_ms = t->duration_ms;
-	f->flags = ctx.flags;
+	f->flags = a->flags;
 	if (v != LT_DONE)
 		snprintf(f->error, sizeof f->error, "%s", err.msg);
 	if (t->rsp.len)
@@ -331,6 +381,30 @@ static void attempt_ended(struct lt_xfer *t)
 	       pq->peer->name, v == LT_DONE ? "accepted" : why ? why : f->error);
 	lt_xfer_release(t);
 	submit_finish(a);
+}
+
+/* An attempt ended (answer, error or timeout): the answer is checked and read
+ * on a worker, then answer_done decides, logs and commits. */
+static void attempt_ended(struct lt_xfer *t)
+{
+	struct attempt *a = ATTEMPT_OF_XFER(t);
+	struct peer_q *pq = a->pq;
+	struct lt_gateway *gw = pq->gw;
+	if (t->aborted) {
+		/* stopping: the delivery stays in flight and is sent again after restart */
+		pq->inflight--;
+		gw->dispatch->busy--;
+		attempt_free(a);
+		return;
+	}
+	a->job.run = answer_run;
+	a->job.done = answer_done;
+	if (lt_pool_submit(gw->pool, &a->job)) {
+		/* nothing was read: the peer is asked again later */
+		lt_err_set(&a->answer_err, LT_EBUSY, "worker pool full: the answer of %s was not read", pq->peer->name);
+		a->verdict = LT_RETRY;
+		answer_done(&a->job);
+	}
 }
 
 /* ---- attempts ---- */
@@ -762,7 +836,7 @@ int lt_dispatch_busy(struct lt_gateway *gw)
 void lt_dispatch_abort(struct lt_gateway *gw)
 {
 	if (gw->dispatch)
-		gw->dispatch->draining = 1;
+		gw->dispatch->draining = gw->dispatch->aborted = 1;
 	lt_xfer_abort_all(gw);
 }
 

@@ -6,6 +6,7 @@
 #include "http.h"
 #include "http_guard.h"
 #include "adapter.h"
+#include "answer.h"
 #include "dispatch.h"
 #include "log.h"
 #include "pool.h"
@@ -51,6 +52,8 @@ struct ingress {
 	int rc;                     /* verify/decode result */
 	struct lt_err err;
 	char signer[128];           /* CN of the certificate that signed it */
+	char kid[64];               /* and its kid */
+	char client_cn[128];        /* CN of its TLS client certificate ("" with tls = off) */
 };
 
 static void ingress_free(struct ingress *in)
@@ -264,6 +267,7 @@ static int verify_signature(struct ingress *in)
 		if (rc)
 			return LT_EAUTH;
 		snprintf(in->signer, sizeof in->signer, "%s", info.signer_cn);
+		snprintf(in->kid, sizeof in->kid, "%s", info.kid);
 		if (strcmp(info.jti, in->message_id))
 			return lt_err_set(&in->err, LT_EAUTH, "jti \"%.64s\" of the signature does not match X-Message-Id",
 					  info.jti);
@@ -284,6 +288,7 @@ static int verify_signature(struct ingress *in)
 			return LT_EAUTH;
 		}
 		snprintf(in->signer, sizeof in->signer, "%s", info.signer_cn);
+		snprintf(in->kid, sizeof in->kid, "%s", info.signer_kid);
 		int rc = lt_replay_bind_xml(peer, doc, in->message_id, now, window, in->ing.signed_id, &in->err);
 		xmlFreeDoc(doc);
 		if (rc)
@@ -328,6 +333,10 @@ static void decode_run(struct lt_job *job)
 	in->rc = verify_signature(in);
 	if (in->rc)
 		return;
+	if (strcmp(peer->verify, "none"))       /* for its audit row and the trail */
+		lt_trust_signature(in->ing.trust, peer->verify, in->kid, in->signer);
+	else
+		lt_trust_client(in->ing.trust, in->client_cn);
 	size_t at;
 	int max_depth = in->gw->cfg->max_json_depth;
 	if (content_type_is(peer->adapter->content_type, "application/json") &&
@@ -421,8 +430,8 @@ static void handle_inbound(struct lt_gateway *gw, struct evhttp_request *req, co
 		refuse(gw, req, peer, mid, 405, "method_not_allowed", "only POST is accepted here", 0);
 		return;
 	}
+	char cn[128] = "";
 	if (gw->cfg->tls) {
-		char cn[128];
 		lt_tls_client_cn(req, cn, sizeof cn);
 		if (strcmp(cn, peer->identity)) {
 			snprintf(detail, sizeof detail,
@@ -472,6 +481,7 @@ static void handle_inbound(struct lt_gateway *gw, struct evhttp_request *req, co
 	in->req = req;
 	in->peer = peer;
 	snprintf(in->message_id, sizeof in->message_id, "%s", mid);
+	snprintf(in->client_cn, sizeof in->client_cn, "%s", cn);
 	in->len = len;
 	in->body = malloc(len + 1);
 	evbuffer_copyout(in_buf, in->body, len);

@@ -65,17 +65,24 @@ int64_t lt_mono_ms(void);
 /* Hex SHA-256 of data into out (65 bytes incl. NUL). */
 void lt_sha256_hex(const void *data, size_t len, char out[65]);
 
-/* One row of the audit trail: a signed message in or out, chained to the row
- * before it by `prev` (the previous row's hash; 64 zeros for the first). */
+/* Room for what vouches for a message or an answer (see answer.h): "signature;…",
+ * "tls;…", "tls-client;…" or "none;…". */
+#define LT_TRUST_MAX 256
+
+/* One row of the audit trail: a message in, a signed message out, or an answer
+ * that carried events, chained to the row before it by `prev` (the previous
+ * row's hash; 64 zeros for the first). */
 struct lt_audit_row {
 	int64_t at_ms;
-	const char *direction;          /* "in" | "out" */
+	const char *direction;          /* "in" | "out" | "answer" */
 	const char *peer, *message_id;
 	const char *body_sha256, *sig_sha256;   /* the detached signature's; "" when in the body or none */
+	const char *trust;              /* what vouched for it (LT_TRUST_MAX); "" or NULL = not recorded */
 	const char *prev;
 };
 /* The row's hash (hex), over every field and prev: change, insert or remove a
- * row and every later hash stops matching. */
+ * row and every later hash stops matching. A row without trust hashes as rows
+ * did before the field existed, so older trails still verify. */
 void lt_audit_hash(const struct lt_audit_row *r, char out[65]);
 
 /* Replace bytes that are not well-formed UTF-8 with '?', in place. */

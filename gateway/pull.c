@@ -1,16 +1,20 @@
 /* pull.c — one poller per pull peer: read the cursor, poll, store the events
  * and the next cursor in one commit, poll again at once while pages come
- * back full of events, otherwise after poll_interval. */
+ * back full of events, otherwise after poll_interval. A page is checked
+ * (answer.h: its signature verified when the peer signs its answers) and
+ * read by the adapter on the worker pool, and its events are stored with
+ * what vouched for them. */
 #include "pull.h"
 #include "adapter.h"
+#include "answer.h"
 #include "dispatch.h"
 #include "log.h"
-#include "security.h"
-#include "sign_xml.h"
+#include "pool.h"
 #include "store.h"
 #include "xfer.h"
 
 #include <event2/event.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,12 +33,18 @@ struct lt_pull {
 	int busy;
 };
 
-/* A poll page being stored. */
+/* A poll page: checked and read on a worker, then stored. */
 struct page {
 	struct lt_ingest ing;       /* first: the store op */
+	struct lt_job job;          /* check and read the answer */
+	struct lt_xfer *t;          /* the poll, until the page is read */
 	struct poller *po;
+	char cursor[512];           /* the cursor the poll was built from */
 	char next[512];
 	char message_id[80];
+	int rc;                     /* of the check and the read */
+	int refused;                /* the answer failed its check: nothing in it was read */
+	struct lt_err err;
 };
 
 static void poll_now(struct poller *po);
@@ -74,8 +84,9 @@ static void page_done(struct lt_store_op *op)
 		schedule(po, po->peer->poll_interval_ms);
 	} else {
 		snprintf(po->cursor, sizeof po->cursor, "%s", pg->next);
-		char how[160];
-		snprintf(how, sizeof how, "event polled from %s", po->peer->name);
+		char how[400], trust[300];
+		lt_trust_phrase(pg->ing.trust, trust, sizeof trust);
+		snprintf(how, sizeof how, "event polled from %s, %s", po->peer->name, trust);
 		lt_route_stored(gw, po->peer, pg->message_id, pg->ing.events, pg->ing.routes, how);
 		lt_log(LT_INFO, "pull.page", json_pack("{s:s,s:i,s:s}", "peer", po->peer->name, "events",
 						       (int)json_array_size(pg->ing.events), "cursor", po->cursor),
@@ -94,6 +105,102 @@ static void page_done(struct lt_store_op *op)
 	free(pg);
 }
 
+/* Worker thread: check the answer before anything reads it (a polled answer
+ * is trusted no more than a pushed message), then the adapter reads the page;
+ * its events get ids and destinations. */
+static void page_run(struct lt_job *job)
+{
+	struct page *pg = (struct page *)((char *)job - offsetof(struct page, job));
+	struct lt_xfer *t = pg->t;
+	const struct lt_peer *peer = pg->po->peer;
+	const struct lt_config *cfg = pg->po->gw->cfg;
+	struct lt_response rsp;
+	lt_xfer_response(t, &rsp);
+	struct lt_answer ans = { .rsp = &rsp, .signature = t->signature, .signatures = t->signatures,
+				 .request_id = t->message_id, .server_cn = t->server_cn,
+				 .server_sha256 = t->server_sha256, .signed_digest = pg->ing.signed_digest };
+	json_t *events = json_array();
+	if (t->cc != CURLE_OK)
+		pg->rc = lt_err_set(&pg->err, LT_EIO, "%s", t->error);
+	else if (rsp.status < 200 || rsp.status >= 300)
+		pg->rc = lt_err_set(&pg->err, LT_EIO, "%s answered %ld", peer->name, rsp.status);
+	else if ((pg->rc = lt_answer_check(pg->po->gw, peer, &ans, pg->ing.trust, &pg->err)))
+		pg->refused = 1;
+	else
+		pg->rc = peer->adapter->poll_result(peer, &rsp, events, pg->next, &pg->err);
+	lt_sha256_hex(rsp.body, rsp.len, pg->ing.digest);
+	if (pg->rc) {
+		json_decref(events);
+		return;
+	}
+	json_t *routes = json_array();
+	size_t i;
+	json_t *ev;
+	json_array_foreach(events, i, ev) {
+		char id[27];
+		lt_event_id(id);
+		json_object_set_new(ev, "event_id", json_string(id));
+		json_object_set_new(ev, "source", json_string(peer->name));
+		lt_units_apply(cfg, ev);
+		json_t *dests = json_array();
+		lt_route_event(cfg, peer->name, ev, dests);
+		json_array_append_new(routes, dests);
+	}
+	pg->ing.events = events;
+	pg->ing.routes = routes;
+}
+
+/* Loop thread: a page that failed is logged (a refused one also as
+ * security.refused) and polled again later; one with events or a new cursor
+ * is stored in one commit. */
+static void page_read(struct lt_job *job)
+{
+	struct page *pg = (struct page *)((char *)job - offsetof(struct page, job));
+	struct poller *po = pg->po;
+	struct lt_gateway *gw = po->gw;
+	struct lt_xfer *t = pg->t;
+	if (pg->refused) {
+		struct lt_response rsp;
+		lt_xfer_response(t, &rsp);
+		lt_answer_refused(gw, po->peer, "answer to poll", t->message_id, &rsp, &pg->err);
+	}
+	lt_xfer_release(t);
+	free(t);
+	pg->t = NULL;
+	if (pg->rc || (!json_array_size(pg->ing.events) && strcmp(pg->next, pg->cursor) == 0)) {
+		po->busy = 0;
+		gw->pull->busy--;
+		if (pg->rc)
+			lt_log(LT_WARN, "pull.failed", json_pack("{s:s,s:s}", "peer", po->peer->name, "error", pg->err.msg),
+			       "poll of %s failed: %s; trying again in %lld s", po->peer->name, pg->err.msg,
+			       (long long)po->peer->poll_interval_ms / 1000);
+		json_decref(pg->ing.events);
+		json_decref(pg->ing.routes);
+		free(pg);
+		schedule(po, po->peer->poll_interval_ms);
+		return;
+	}
+	/* events and the cursor after them: one commit */
+	/* A page is the answer to our own poll, on a connection we opened to the peer's
+	 * verified server: no replay window or signed identity applies (its results carry
+	 * their own, older, times). A signed page is known by what its signature covers,
+	 * not by its bytes: served again, however serialized, it is stored once. */
+	const char *key = pg->ing.signed_digest[0] ? pg->ing.signed_digest : pg->ing.digest;
+	snprintf(pg->message_id, sizeof pg->message_id, "poll:%.16s:%.16s", key, pg->cursor[0] ? "c" : "0");
+	pg->ing.op.kind = LT_OP_INGEST;
+	pg->ing.op.done = page_done;
+	pg->ing.peer = po->peer->name;
+	pg->ing.message_id = pg->message_id;
+	pg->ing.receipt = json_pack("{s:s,s:s}", "status", "polled", "cursor", pg->next);
+	pg->ing.cursor = pg->next;
+	pg->ing.now_ms = lt_now_ms();
+	if (lt_store_submit(gw->store, &pg->ing.op)) {
+		pg->ing.op.rc = LT_EBUSY;
+		snprintf(pg->ing.op.err.msg, sizeof pg->ing.op.err.msg, "store busy");
+		page_done(&pg->ing.op);
+	}
+}
+
 static void poll_ended(struct lt_xfer *t)
 {
 	struct poller *po = t->arg;
@@ -105,84 +212,16 @@ static void poll_ended(struct lt_xfer *t)
 		free(t);
 		return;
 	}
-	struct lt_response rsp;
-	lt_xfer_response(t, &rsp);
-	struct lt_err err = { 0 };
-	struct lt_xml_info info = { 0 };
-	json_t *events = json_array();
 	struct page *pg = calloc(1, sizeof *pg);
-	int rc = LT_OK;
-	if (t->cc != CURLE_OK)
-		rc = lt_err_set(&err, LT_EIO, "%s", t->error);
-	else if (rsp.status < 200 || rsp.status >= 300)
-		rc = lt_err_set(&err, LT_EIO, "%s answered %ld", po->peer->name, rsp.status);
-	else if (strcmp(po->peer->verify, "xmldsig") == 0 &&
-		 lt_xml_verify(gw->sec->peers[po->peer->index].xml_trust, rsp.body, rsp.len, lt_now_ms() / 1000, &info,
-			       NULL, &err))
-		rc = LT_EAUTH;          /* a polled answer is trusted no more than a pushed one */
-	else {
-		snprintf(pg->next, sizeof pg->next, "%s", po->cursor);   /* an empty page keeps it */
-		rc = po->peer->adapter->poll_result(po->peer, &rsp, events, pg->next, &err);
-	}
-	/* A page is the answer to our own poll, on a connection we opened to the peer's
-	 * verified server: no replay window or signed identity applies (its results carry
-	 * their own, older, times). A signed page is known by what its signature covers,
-	 * not by its bytes: served again, however serialized, it is stored once. */
-	char digest[65];
-	lt_sha256_hex(rsp.body, rsp.len, digest);
-	const char *key = info.content_sha256[0] ? info.content_sha256 : digest;
-	lt_xfer_release(t);
-	free(t);
-	if (rc) {
-		po->busy = 0;
-		gw->pull->busy--;
-		lt_log(LT_WARN, "pull.failed", json_pack("{s:s,s:s}", "peer", po->peer->name, "error", err.msg),
-		       "poll of %s failed: %s; trying again in %lld s", po->peer->name, err.msg,
-		       (long long)po->peer->poll_interval_ms / 1000);
-		json_decref(events);
-		free(pg);
-		schedule(po, po->peer->poll_interval_ms);
-		return;
-	}
-	if (!json_array_size(events) && strcmp(pg->next, po->cursor) == 0) {
-		po->busy = 0;
-		gw->pull->busy--;
-		json_decref(events);
-		free(pg);
-		schedule(po, po->peer->poll_interval_ms);
-		return;
-	}
-	/* events and the cursor after them: one commit */
 	pg->po = po;
-	snprintf(pg->message_id, sizeof pg->message_id, "poll:%.16s:%.16s", key, po->cursor[0] ? "c" : "0");
-	json_t *routes = json_array();
-	size_t i;
-	json_t *ev;
-	json_array_foreach(events, i, ev) {
-		char id[27];
-		lt_event_id(id);
-		json_object_set_new(ev, "event_id", json_string(id));
-		json_object_set_new(ev, "source", json_string(po->peer->name));
-		lt_units_apply(gw->cfg, ev);
-		json_t *dests = json_array();
-		lt_route_event(gw->cfg, po->peer->name, ev, dests);
-		json_array_append_new(routes, dests);
-	}
-	pg->ing.op.kind = LT_OP_INGEST;
-	pg->ing.op.done = page_done;
-	pg->ing.peer = po->peer->name;
-	pg->ing.message_id = pg->message_id;
-	snprintf(pg->ing.digest, sizeof pg->ing.digest, "%s", digest);
-	snprintf(pg->ing.signed_digest, sizeof pg->ing.signed_digest, "%s", info.content_sha256);
-	pg->ing.events = events;
-	pg->ing.routes = routes;
-	pg->ing.receipt = json_pack("{s:s,s:s}", "status", "polled", "cursor", pg->next);
-	pg->ing.cursor = pg->next;
-	pg->ing.now_ms = lt_now_ms();
-	if (lt_store_submit(gw->store, &pg->ing.op)) {
-		pg->ing.op.rc = LT_EBUSY;
-		snprintf(pg->ing.op.err.msg, sizeof pg->ing.op.err.msg, "store busy");
-		page_done(&pg->ing.op);
+	pg->t = t;
+	snprintf(pg->cursor, sizeof pg->cursor, "%s", po->cursor);
+	snprintf(pg->next, sizeof pg->next, "%s", po->cursor);    /* an empty page keeps it */
+	pg->job.run = page_run;
+	pg->job.done = page_read;
+	if (lt_pool_submit(gw->pool, &pg->job)) {
+		pg->rc = lt_err_set(&pg->err, LT_EBUSY, "worker pool full: the answer was not read");
+		page_read(&pg->job);
 	}
 }
 

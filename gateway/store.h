@@ -53,6 +53,7 @@ struct lt_ingest {
 	char signed_digest[65];
 	char signed_id[320];            /* LT_SIGNED_ID_MAX */
 	char sig_sha256[65];            /* of its detached signature (X-Signature), "" = none: for the audit trail */
+	char trust[LT_TRUST_MAX];       /* what vouched for it (answer.h), kept in its audit row; "" = not recorded */
 	int64_t now_ms;
 	/* out */
 	int duplicate;                  /* 1: same id, same body — `original` holds the receipt */
@@ -98,6 +99,9 @@ struct lt_finish {
 	int flags;                      /* delivery flags for the next attempt */
 	json_t *carried;                /* events the answer carried (each with event_id), or NULL; owned */
 	json_t *carried_routes;         /* their destinations, parallel; owned */
+	char answer_sha256[65];         /* with carried events: the answer's body and X-Signature */
+	char answer_sig_sha256[65];     /* digests ("" = none) and what vouched for it (answer.h), */
+	char trust[LT_TRUST_MAX];       /* written as an "answer" row of the audit trail */
 	char sent_sha256[65];           /* what went out (body, detached signature) for the audit */
 	char sent_sig_sha256[65];       /* trail; sent_sha256 "" = nothing reached the wire */
 	int recorded_before;            /* set by the store: this outcome was already written (a
@@ -150,14 +154,15 @@ struct lt_stats {
 	int64_t events, messages;
 };
 
-/* A refused signed message: who, why, and the digest of what was sent. */
+/* A refused signed message (or a peer's answer that failed its check): who,
+ * why, and the digest of what was sent. */
 struct lt_refusal {
 	struct lt_store_op op;
 	char peer[64];
 	char message_id[129];
 	char reason[512];
 	char digest[65];
-	int status;
+	int status;                     /* what the gateway answered (401, 403); 0 for a refused answer */
 	int64_t at_ms;
 };
 

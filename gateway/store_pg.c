@@ -67,6 +67,7 @@ static int audit_put(struct lt_pg *p, struct lt_audit_row *row, struct lt_err *e
 	a_str(&a, row->sig_sha256);
 	a_str(&a, row->prev);
 	a_str(&a, hash);
+	a_str(&a, row->trust ? row->trust : "");
 	if (lt_pg_exec(p, Q_AUDIT_PUT, &a, err, "writing the audit trail", NULL))
 		return LT_EIO;
 	memcpy(p->audit_last, hash, sizeof hash);
@@ -301,7 +302,8 @@ static int pg_ingest(void *db, struct lt_ingest *op)
 		return seen ? LT_OK : lt_err_set(err, LT_EIO, "store: message %s: stored and gone at once", op->message_id);
 	}
 	struct lt_audit_row in = { .at_ms = op->now_ms, .direction = "in", .peer = op->peer,
-				   .message_id = op->message_id, .body_sha256 = op->digest, .sig_sha256 = op->sig_sha256 };
+				   .message_id = op->message_id, .body_sha256 = op->digest, .sig_sha256 = op->sig_sha256,
+				   .trust = op->trust };
 	if ((rc = audit_put(p, &in, err)))
 		return rc;
 	if ((rc = insert_events(p, op->peer, op->message_id, op->events, op->routes, op->now_ms, err)))
@@ -457,7 +459,12 @@ static int pg_finish(void *db, struct lt_finish *op)
 	if (op->carried && json_array_size(op->carried)) {
 		char mid[160];
 		snprintf(mid, sizeof mid, "answer:%lld:%d", (long long)op->delivery_id, op->attempt);
-		if ((rc = insert_events(p, op->dest, mid, op->carried, op->carried_routes, op->at_ms, err)))
+		/* the answer they came in, and what vouched for it */
+		struct lt_audit_row ans = { .at_ms = op->at_ms, .direction = "answer", .peer = op->dest, .message_id = mid,
+					    .body_sha256 = op->answer_sha256, .sig_sha256 = op->answer_sig_sha256,
+					    .trust = op->trust };
+		if ((rc = audit_put(p, &ans, err)) ||
+		    (rc = insert_events(p, op->dest, mid, op->carried, op->carried_routes, op->at_ms, err)))
 			return rc;
 	}
 	if (op->verdict != LT_RETRY) {

@@ -476,6 +476,7 @@ static int audit_put(struct sq *q, struct lt_audit_row *r, struct lt_err *err)
 	bind_text(s, 6, r->sig_sha256);
 	bind_text(s, 7, r->prev);
 	bind_text(s, 8, hash);
+	bind_text(s, 9, r->trust ? r->trust : "");
 	if (sqlite3_step(s) != SQLITE_DONE)
 		return sq_fail(q, err, "writing the audit trail");
 	memcpy(q->audit_last, hash, sizeof hash);
@@ -568,7 +569,8 @@ static int sq_ingest(void *db, struct lt_ingest *op)
 	if (sqlite3_step(s) != SQLITE_DONE)
 		return sq_fail(q, err, "writing message");
 	struct lt_audit_row in = { .at_ms = op->now_ms, .direction = "in", .peer = op->peer,
-				   .message_id = op->message_id, .body_sha256 = op->digest, .sig_sha256 = op->sig_sha256 };
+				   .message_id = op->message_id, .body_sha256 = op->digest, .sig_sha256 = op->sig_sha256,
+				   .trust = op->trust };
 	if ((rc = audit_put(q, &in, err)))
 		return rc;
 
@@ -686,7 +688,13 @@ static int sq_finish(void *db, struct lt_finish *op)
 	if (op->carried && json_array_size(op->carried)) {
 		char mid[160];
 		snprintf(mid, sizeof mid, "answer:%lld:%d", (long long)op->delivery_id, op->attempt);
-		int rc = insert_events(q, op->dest, mid, op->carried, op->carried_routes, op->at_ms, err);
+		/* the answer they came in, and what vouched for it */
+		struct lt_audit_row ans = { .at_ms = op->at_ms, .direction = "answer", .peer = op->dest, .message_id = mid,
+					    .body_sha256 = op->answer_sha256, .sig_sha256 = op->answer_sig_sha256,
+					    .trust = op->trust };
+		int rc = audit_put(q, &ans, err);
+		if (!rc)
+			rc = insert_events(q, op->dest, mid, op->carried, op->carried_routes, op->at_ms, err);
 		if (rc)
 			return rc;
 	}

@@ -42,12 +42,17 @@ const char lt_sq_schema[] =
 	"CREATE TABLE IF NOT EXISTS audit("
 	" seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, direction TEXT NOT NULL, peer TEXT NOT NULL,"
 	" message_id TEXT NOT NULL, body_sha256 TEXT NOT NULL, sig_sha256 TEXT NOT NULL,"
-	" prev TEXT NOT NULL, hash TEXT NOT NULL);";
+	" prev TEXT NOT NULL, hash TEXT NOT NULL, trust TEXT NOT NULL DEFAULT '');"
+	"CREATE INDEX IF NOT EXISTS audit_message ON audit(message_id);";
+
+/* A store made before audit rows said what vouched for a message gains the
+ * column; its old rows keep "" and verify as before (lt_audit_hash). */
 
 /* Columns added since the first release: a store made before gets them. */
 const struct lt_sq_column lt_sq_added[] = {
 	{ "messages", "signed_digest", "ALTER TABLE messages ADD COLUMN signed_digest TEXT" },
 	{ "messages", "signed_id", "ALTER TABLE messages ADD COLUMN signed_id TEXT" },
+	{ "audit", "trust", "ALTER TABLE audit ADD COLUMN trust TEXT NOT NULL DEFAULT ''" },
 	{ NULL, NULL, NULL },
 };
 const char lt_sq_indexes[] =
@@ -111,8 +116,8 @@ const char *const lt_sq_sql[Q_COUNT] = {
 	[Q_DLQ_PURGE_ATTEMPTS] = "DELETE FROM attempts WHERE delivery_id = ?1",
 	[Q_DLQ_PURGE] = "DELETE FROM deliveries WHERE id = ?1",
 	[Q_AUDIT_LAST] = "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1",
-	[Q_AUDIT_PUT] = "INSERT INTO audit(at, direction, peer, message_id, body_sha256, sig_sha256, prev, hash)"
-			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[Q_AUDIT_PUT] = "INSERT INTO audit(at, direction, peer, message_id, body_sha256, sig_sha256, prev, hash, trust)"
+			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[Q_DELIVERY_EVENT] = "SELECT e.event_id FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id = ?1",
 	[Q_SAVEPOINT] = "SAVEPOINT op",
 	[Q_RELEASE] = "RELEASE op",

@@ -126,6 +126,8 @@ void lt_audit_hash(const struct lt_audit_row *r, char out[65])
 	lt_buf_printf(&b, "lienthong-audit-1;%lld;", (long long)r->at_ms);
 	for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
 		lt_buf_printf(&b, "%zu:%s;", strlen(fields[i] ? fields[i] : ""), fields[i] ? fields[i] : "");
+	if (r->trust && *r->trust)
+		lt_buf_printf(&b, "trust:%zu:%s;", strlen(r->trust), r->trust);
 	lt_sha256_hex(b.data, b.len, out);
 	lt_buf_free(&b);
 }

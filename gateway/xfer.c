@@ -2,9 +2,12 @@
  * mutual TLS with the gateway's client certificate, the peer's trust and
  * optional pin, the message-id and signature headers. */
 #include "xfer.h"
+#include "keys.h"
 #include "security.h"
 
 #include <event2/event.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -93,17 +96,56 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* The server certificate of the connection the answer comes on, while the
+ * transfer holds it (the SSL pointer is only valid during the transfer). */
+static void note_server_cert(struct lt_xfer *t)
+{
+	struct curl_tlssessioninfo *info = NULL;
+	t->server_cn[0] = t->server_sha256[0] = '\0';
+	if (curl_easy_getinfo(t->easy, CURLINFO_TLS_SSL_PTR, &info) != CURLE_OK || !info ||
+	    info->backend != CURLSSLBACKEND_OPENSSL || !info->internals)
+		return;
+	X509 *cert = SSL_get1_peer_certificate(info->internals);
+	if (!cert)
+		return;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	lt_cert_cn(cert, t->server_cn, sizeof t->server_cn);
+	if (X509_digest(cert, EVP_sha256(), md, &n) == 1)
+		for (unsigned int i = 0; i < n && i < 32; i++)
+			snprintf(t->server_sha256 + 2 * i, 3, "%02x", md[i]);
+	X509_free(cert);
+}
+
+/* A header value without the name, leading blanks and the line end. */
+static void header_value(const char *p, size_t len, size_t name_len, size_t *v, size_t *e)
+{
+	*v = name_len;
+	while (*v < len && (p[*v] == ' ' || p[*v] == '\t'))
+		(*v)++;
+	*e = len;
+	while (*e > *v && (p[*e - 1] == '\r' || p[*e - 1] == '\n' || p[*e - 1] == ' '))
+		(*e)--;
+}
+
 static size_t on_header(char *p, size_t size, size_t n, void *arg)
 {
 	struct lt_xfer *t = arg;
 	size_t len = size * n;
-	if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
-		size_t v = 12;
-		while (v < len && (p[v] == ' ' || p[v] == '\t'))
-			v++;
-		size_t e = len;
-		while (e > v && (p[e - 1] == '\r' || p[e - 1] == '\n' || p[e - 1] == ' '))
-			e--;
+	if (len > 5 && strncmp(p, "HTTP/", 5) == 0) {
+		/* a status line: the headers of this answer follow (none of an earlier 1xx count) */
+		free(t->signature);
+		t->signature = NULL;
+		t->signatures = 0;
+		note_server_cert(t);
+	} else if (len > 12 && strncasecmp(p, "X-Signature:", 12) == 0) {
+		size_t v, e;
+		header_value(p, len, 12, &v, &e);
+		if (!t->signatures++)
+			t->signature = strndup(p + v, e - v < LT_XFER_SIG_MAX ? e - v : LT_XFER_SIG_MAX);
+	} else if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
+		size_t v, e;
+		header_value(p, len, 12, &v, &e);
 		snprintf(t->retry_after, sizeof t->retry_after, "%.*s", (int)(e - v), p + v);
 	}
 	return len;
@@ -252,6 +294,8 @@ void lt_xfer_release(struct lt_xfer *t)
 	free(t->req.signature);
 	t->req.signature = NULL;
 	lt_buf_free(&t->rsp);
+	free(t->signature);
+	t->signature = NULL;
 }
 
 int lt_xfer_init(struct lt_gateway *gw, struct lt_err *err)

@@ -10,6 +10,7 @@
 #include "gateway.h"
 
 #define LT_XFER_KEEP 65536      /* bytes of an answer kept */
+#define LT_XFER_SIG_MAX 16384   /* bytes of an answer's X-Signature kept (more fails its check) */
 
 struct lt_xfer;
 typedef void (*lt_xfer_done_fn)(struct lt_xfer *x);
@@ -31,6 +32,10 @@ struct lt_xfer {
 	struct lt_buf rsp;
 	char retry_after[64];
 	char content_type[128];
+	char *signature;                /* the answer's X-Signature (malloc'd), or NULL */
+	int signatures;                 /* how many X-Signature headers the answer had */
+	char server_cn[128];            /* the verified TLS server certificate's CN and the */
+	char server_sha256[65];         /* hex SHA-256 of its DER; "" over plain HTTP */
 	int64_t started_ms;             /* wall clock */
 	int64_t duration_ms;
 	/* private */

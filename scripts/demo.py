@@ -35,14 +35,12 @@ def main():
     try:
         portal = f.portal_sim(tmp, started)
         office = f.office_sim(tmp, started)
-        registry = started.add(Peersim(tmp, REGISTRY))
-        registry.control("POST", "/_sim/reply", {"status": 200, "content_type": "application/xml",
-                                                 "body": f.sample("civilreg/answer.accepted.xml")})
+        registry = f.registry_sim(tmp, started)         # its answers signed, as its callbacks are
         registry.fail(status=503, count=2)              # the registry "often fails"
         post = started.add(Peersim(tmp, POST))
-        land = started.add(Peersim(tmp, LAND))
+        land = started.add(Peersim(tmp, LAND, sign=True))
         land.control("POST", "/_sim/reply", {"status": 200, "content_type": "application/xml",
-                                             "body": f.sample("edxml/status.received.xml")})
+                                             "body": f.sample("edxml/status.received.xml"), "sign": "xmldsig"})
         returned = f.sample("onestop/push.returned.json")
         answer = f.sample("postal/order-answer.ok.json")
         answer["OrderNumber"] = returned["dossier"]["code"]

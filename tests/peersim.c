@@ -242,13 +242,17 @@ static void usage(FILE *f)
 		"               [--tls-cert PEM --tls-key PEM [--ca PEM] [--require-client-cert]]\n"
 		"               [--record FILE.jsonl] [--reply-status N] [--reply-body JSON]\n"
 		"               [--reply-content-type T] [--port-file FILE]\n"
-		"PORT 0 picks a free port (see --port-file). Control API under /_sim/.\n");
+		"               [--sign-key PEM --sign-cert PEM [--reply-sign xmldsig|jws]]\n"
+		"PORT 0 picks a free port (see --port-file). Control API under /_sim/.\n"
+		"Answers may be signed as a peer signs them (see peersim_sign.c): --sign-key and\n"
+		"--sign-cert are the key, --reply-sign signs the default reply; {{message_id}} and {{now}}\n"
+		"in a body become the request's X-Message-Id and the time.\n");
 }
 
 /* The command line, as given. */
 struct sim_opts {
 	const char *listen, *control, *cert, *key, *ca, *record, *port_file;
-	const char *status, *body, *ctype;
+	const char *status, *body, *ctype, *reply_sign;
 	int require;
 };
 
@@ -260,7 +264,8 @@ static void parse_args(int argc, char **argv, struct sim_opts *o)
 		{ "--tls-cert", &o->cert }, { "--tls-key", &o->key }, { "--ca", &o->ca },
 		{ "--record", &o->record }, { "--port-file", &o->port_file },
 		{ "--reply-status", &o->status }, { "--reply-body", &o->body },
-		{ "--reply-content-type", &o->ctype },
+		{ "--reply-content-type", &o->ctype }, { "--sign-key", &sim.sign_key },
+		{ "--sign-cert", &sim.sign_cert }, { "--reply-sign", &o->reply_sign },
 	};
 	char *end;
 	long st;
@@ -297,8 +302,18 @@ static void parse_args(int argc, char **argv, struct sim_opts *o)
 	st = o->status ? strtol(o->status, &end, 10) : 200;
 	if (o->status && (*end || st < 200 || st > 599))
 		sim_die("--reply-status must be from 200 to 599");
+	if (!sim.sign_key != !sim.sign_cert)
+		sim_die("--sign-key and --sign-cert go together");
 	sim.cli = (struct sim_reply){ (int)st, sim_strdup(o->body ? o->body : "{\"status\":\"ok\"}"),
-				      sim_strdup(o->ctype ? o->ctype : SIM_JSON) };
+				      sim_strdup(o->ctype ? o->ctype : SIM_JSON), { 0 } };
+	if (o->reply_sign) {
+		char err[300];
+		json_t *how = json_pack("{s:s}", "sign", o->reply_sign);
+
+		if (sim_sign_parse(how, &sim.cli.sign, err, sizeof err) < 0)
+			sim_die("--reply-sign: %s", err);
+		json_decref(how);
+	}
 }
 
 int main(int argc, char **argv)
@@ -345,8 +360,11 @@ int main(int argc, char **argv)
 	sim_rules_prune(1);
 	free(sim.dflt.body);
 	free(sim.dflt.ctype);
+	sim_sign_free(&sim.dflt.sign);
 	free(sim.cli.body);
 	free(sim.cli.ctype);
+	sim_sign_free(&sim.cli.sign);
+	sim_sign_stop();
 	SSL_CTX_free(sim.ssl);
 	if (sim.record)
 		fclose(sim.record);

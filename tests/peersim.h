@@ -4,6 +4,7 @@
  *   peersim_rec.c   deliveries: record each one, answer it as the rules say (reply, delay, drop,
  *                   reset, hang, trickle), count what is in flight
  *   peersim_ctl.c   the control API under /_sim/ and the failure rules it manages
+ *   peersim_sign.c  answers filled in ({{message_id}}, {{now}}) and signed as a peer signs them
  *
  * One thread, one event loop: the state below is touched only from the loop. */
 #ifndef PEERSIM_H
@@ -24,10 +25,18 @@
 #define SIM_JSON        "application/json"
 #define UNUSED          __attribute__((unused))
 
+/* How an answer is signed (peersim_sign.c); all zero: not signed.  Owns its strings. */
+struct sim_sign {
+	char *how;             /* "xmldsig" | "jws" | NULL */
+	char *key, *cert;      /* NULL: the command line's --sign-key / --sign-cert */
+	int tamper;            /* change the body after signing: the signature no longer holds */
+};
+
 /* The answer given when no rule applies. */
 struct sim_reply {
 	int status;
 	char *body, *ctype;
+	struct sim_sign sign;
 };
 
 /* One failure rule from POST /_sim/fail; owns its strings. */
@@ -42,6 +51,7 @@ struct sim_rule {
 	double share;          /* chance to apply to a matching delivery; 1 = always */
 	uint64_t rng;          /* splitmix64 state, seeded from "seed" */
 	char *body, *ctype, *retry_after, *path_prefix;
+	struct sim_sign sign;  /* how its answer is signed; with neither body nor sign, the default's */
 };
 
 /* How one delivery is answered.  Strings are borrowed (from a rule, the default reply or a
@@ -50,6 +60,8 @@ struct sim_outcome {
 	int status, drop, reset, hang;
 	long delay_ms, trickle_ms;
 	const char *body, *ctype, *retry_after;
+	const struct sim_sign *sign;    /* how to sign body, or NULL */
+	const char *signature;          /* the answer's X-Signature, or NULL */
 };
 
 /* One delivery: its JSON while the answer is pending, its compact JSON text once answered. */
@@ -79,6 +91,7 @@ extern struct sim_state {
 	long max_inflight;              /* the most ever in flight at once since the records reset */
 	struct sim_pending *pend;
 	struct event *reaper;
+	const char *sign_key, *sign_cert;   /* --sign-key / --sign-cert: what answers are signed with */
 } sim;
 
 /* ---- peersim.c: helpers for the other two files ---- */
@@ -118,5 +131,21 @@ void sim_pick_outcome(const char *uri, struct sim_outcome *o);
 void sim_rules_prune(int all);
 /* Copy reply a into *d, freeing what *d held. */
 void sim_reply_set(struct sim_reply *d, const struct sim_reply *a);
+
+/* ---- peersim_sign.c: answers filled in and signed ---- */
+
+/* Fill s from the "sign", "sign_key", "sign_cert" and "tamper" members of a rule or reply
+ * (absent: not signed), loading the key at once.  0, or -1 with a sentence in err. */
+int sim_sign_parse(json_t *o, struct sim_sign *s, char *err, size_t errlen);
+/* Free what s holds; copy a into *d (freeing what *d held). */
+void sim_sign_free(struct sim_sign *s);
+void sim_sign_copy(struct sim_sign *d, const struct sim_sign *a);
+/* The answer to req as o says: its body with {{message_id}} and {{now}} filled in and signed as
+ * o->sign says (malloc'd, *body), and a JWS's X-Signature (malloc'd, *signature, else NULL).
+ * 0, or -1 with a sentence in err. */
+int sim_answer_make(struct evhttp_request *req, const struct sim_outcome *o, char **body, char **signature,
+		    char *err, size_t errlen);
+/* At exit: free the signing keys. */
+void sim_sign_stop(void);
 
 #endif

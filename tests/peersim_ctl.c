@@ -36,6 +36,7 @@ static void rule_free(struct sim_rule *r)
 	free(r->ctype);
 	free(r->retry_after);
 	free(r->path_prefix);
+	sim_sign_free(&r->sign);
 	memset(r, 0, sizeof *r);
 }
 
@@ -59,7 +60,7 @@ void sim_pick_outcome(const char *uri, struct sim_outcome *o)
 {
 	sim_rules_prune(0);
 	*o = (struct sim_outcome){ .status = sim.dflt.status, .body = sim.dflt.body,
-				   .ctype = sim.dflt.ctype };
+				   .ctype = sim.dflt.ctype, .sign = &sim.dflt.sign };
 	for (size_t i = 0; i < sim.nrules; i++) {
 		struct sim_rule *r = &sim.rules[i];
 
@@ -79,6 +80,8 @@ void sim_pick_outcome(const char *uri, struct sim_outcome *o)
 			o->status = r->status;
 		if (r->body)
 			o->body = r->body;
+		if (r->body || r->sign.how)
+			o->sign = &r->sign;
 		if (r->ctype)
 			o->ctype = r->ctype;
 		return;
@@ -194,7 +197,7 @@ static int rule_parse(json_t *o, struct sim_rule *r, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "status", "body", "content_type", "retry_after",
 		"delay_ms", "trickle_ms", "drop", "reset", "hang", "count", "share", "seed",
-		"path_prefix", NULL };
+		"path_prefix", "sign", "sign_key", "sign_cert", "tamper", NULL };
 	long status = 0, seed = 0x5eed;
 	json_t *v;
 
@@ -211,7 +214,8 @@ static int rule_parse(json_t *o, struct sim_rule *r, char *err, size_t errlen)
 	    get_bool(o, "reset", &r->reset, err, errlen) < 0 ||
 	    get_bool(o, "hang", &r->hang, err, errlen) < 0 ||
 	    get_str(o, "content_type", &r->ctype, err, errlen) < 0 ||
-	    get_str(o, "path_prefix", &r->path_prefix, err, errlen) < 0)
+	    get_str(o, "path_prefix", &r->path_prefix, err, errlen) < 0 ||
+	    sim_sign_parse(o, &r->sign, err, errlen) < 0)
 		goto fail;
 	r->status = (int)status;
 	r->rng = (uint64_t)seed;
@@ -277,10 +281,13 @@ static void ctl_clear(CTL_ARGS)
 void sim_reply_set(struct sim_reply *d, const struct sim_reply *a)
 {
 	char *body = sim_strdup(a->body), *ctype = sim_strdup(a->ctype);
+	struct sim_sign sign = { 0 };
 
+	sim_sign_copy(&sign, &a->sign);
 	free(d->body);
 	free(d->ctype);
-	*d = (struct sim_reply){ a->status, body, ctype };
+	sim_sign_free(&d->sign);
+	*d = (struct sim_reply){ a->status, body, ctype, sign };
 }
 
 /* POST /_sim/reset: remove every rule, restore the command line's default reply and, with
@@ -300,11 +307,13 @@ static void ctl_reset(CTL_ARGS)
 					  "records", (json_int_t)sim.nrecs));
 }
 
-/* POST /_sim/reply: change the default answer (fields given replace the current ones). */
+/* POST /_sim/reply: change the default answer (fields given replace the current ones; a new
+ * body is unsigned unless "sign" comes with it). */
 static void ctl_reply(CTL_ARGS)
 {
-	static const char *const keys[] = { "status", "body", "content_type", NULL };
-	struct sim_reply r = { sim.dflt.status, NULL, NULL };
+	static const char *const keys[] = { "status", "body", "content_type", "sign", "sign_key",
+					    "sign_cert", "tamper", NULL };
+	struct sim_reply r = { sim.dflt.status, NULL, NULL, { 0 } };
 	long status = r.status;
 	char err[256];
 	json_t *v;
@@ -313,17 +322,23 @@ static void ctl_reply(CTL_ARGS)
 		return sim_send_error(req, 400, "malformed", "POST a JSON object with the new reply");
 	if (check_keys(body, keys, err, sizeof err) < 0 ||
 	    get_int(body, "status", 200, 599, &status, err, sizeof err) < 0 ||
-	    get_str(body, "content_type", &r.ctype, err, sizeof err) < 0)
+	    get_str(body, "content_type", &r.ctype, err, sizeof err) < 0 ||
+	    sim_sign_parse(body, &r.sign, err, sizeof err) < 0) {
+		free(r.ctype);
 		return sim_send_error(req, 400, "malformed", err);
+	}
 	r.status = (int)status;
 	r.body = (v = json_object_get(body, "body")) ? body_text(v) : sim_strdup(sim.dflt.body);
+	if (!r.sign.how && !v)
+		sim_sign_copy(&r.sign, &sim.dflt.sign);
 	if (!r.ctype)
 		r.ctype = sim_strdup(sim.dflt.ctype);
 	free(sim.dflt.body);
 	free(sim.dflt.ctype);
+	sim_sign_free(&sim.dflt.sign);
 	sim.dflt = r;
-	sim_send_json(req, 200, json_pack("{s:b,s:i,s:s,s:s}", "ok", 1, "status", r.status,
-					  "body", r.body, "content_type", r.ctype));
+	sim_send_json(req, 200, json_pack("{s:b,s:i,s:s,s:s,s:s?}", "ok", 1, "status", r.status,
+					  "body", r.body, "content_type", r.ctype, "sign", r.sign.how));
 }
 
 /* Parse query parameter key as a non-negative integer into *out (unchanged if absent).

@@ -41,7 +41,7 @@ struct sim_pending {
 	int started;           /* trickle: the status line and headers are out */
 	size_t pieces_out;     /* trickle: body pieces out so far */
 	struct sim_outcome o;
-	char *body, *ctype, *retry_after;
+	char *body, *ctype, *retry_after, *signature;
 };
 
 /* Base64 of p[0..n) as a new JSON string. */
@@ -275,6 +275,8 @@ static void answer_headers(struct evhttp_request *req, const struct sim_outcome 
 	evhttp_add_header(h, "Content-Type", o->ctype);
 	if (o->retry_after)
 		evhttp_add_header(h, "Retry-After", o->retry_after);
+	if (o->signature)
+		evhttp_add_header(h, "X-Signature", o->signature);
 }
 
 /* Answer (or drop, or reset) a delivery at once as o says and complete its record.  req and
@@ -308,6 +310,7 @@ static void pending_free(struct sim_pending *p)
 	free(p->body);
 	free(p->ctype);
 	free(p->retry_after);
+	free(p->signature);
 	free(p);
 }
 
@@ -387,6 +390,7 @@ static void pending_start(struct evhttp_request *req, json_t *rec, const struct 
 	p->o.body = p->body = sim_strdup(o->body);
 	p->o.ctype = p->ctype = sim_strdup(o->ctype);
 	p->o.retry_after = p->retry_after = sim_strdup(o->retry_after);
+	p->o.signature = p->signature = sim_strdup(o->signature);
 	p->next = sim.pend;
 	if (sim.pend)
 		sim.pend->prev = p;
@@ -449,17 +453,29 @@ void sim_deliver(struct evhttp_request *req, const char *uri)
 {
 	json_t *rec;
 	struct sim_outcome o;
+	char *body = NULL, *signature = NULL, err[300];
 
 	reap();
 	rec = record_add(req, uri);
 	inflight_begin(rec);
 	sim_pick_outcome(uri, &o);
-	if (o.delay_ms > 0 || o.hang || o.trickle_ms > 0) {
-		pending_start(req, rec, &o);
-		return;
+	if (!o.drop && !o.reset && !o.hang) {
+		if (sim_answer_make(req, &o, &body, &signature, err, sizeof err) < 0) {
+			fprintf(stderr, "peersim %s: %s\n", sim.name, err);
+			o = (struct sim_outcome){ .status = 500, .body = err, .ctype = "text/plain" };
+		} else {
+			o.body = body;
+			o.signature = signature;
+		}
 	}
-	answer(req, rec, &o, sim.gen);
-	inflight_end();
+	if (o.delay_ms > 0 || o.hang || o.trickle_ms > 0)
+		pending_start(req, rec, &o);
+	else
+		answer(req, rec, &o, sim.gen);
+	free(body);
+	free(signature);
+	if (!(o.delay_ms > 0 || o.hang || o.trickle_ms > 0))
+		inflight_end();
 }
 
 void sim_rec_stop(void)

@@ -159,7 +159,9 @@ def event(code, type_="dossier.received", **extra):
 class Peersim:
     """A peer simulator process: a real HTTP server that records and fails on demand."""
 
-    def __init__(self, tmp, name, extra=(), tls=True, kind=None):
+    def __init__(self, tmp, name, extra=(), tls=True, kind=None, sign=False):
+        """sign: the simulator can sign its answers (rules and replies with "sign") with the
+        dev-PKI signing key of `name`, as that peer would."""
         self.name = name
         self.tls = tls
         self.kind = kind
@@ -167,6 +169,9 @@ class Peersim:
         self.port_file = os.path.join(tmp, "peersim-%s.port" % name)
         self.record = os.path.join(tmp, "peersim-%s.jsonl" % name)
         self.extra = list(extra)
+        if sign:
+            f = peer_files(name, kind)
+            self.extra += ["--sign-key", f["sign_key"], "--sign-cert", f["sign_cert"]]
         self.proc = None
         self.port = None
         self.start()

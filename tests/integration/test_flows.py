@@ -50,6 +50,23 @@ def portal_opts(tmp, portal):
             "param.username": "lienthong-duongphong", "param.login_path": "/login", "password_file": pw}
 
 
+def registry_sim(tmp, cleanup):
+    """The civil registry: it answers each request with a KetQuaTiepNhan naming that request
+    (maHoSoLT = its X-Message-Id), signed with its XML-DSig key as its callbacks are."""
+    registry = cleanup.add(Peersim(tmp, REGISTRY, sign=True))
+    registry.control("POST", "/_sim/reply", {"status": 200, "content_type": "application/xml",
+                                             "body": registry_answer(), "sign": "xmldsig"})
+    return registry
+
+
+def registry_answer(sample_name="civilreg/answer.accepted.xml"):
+    """A registry answer for peersim to fill in: it names the request it answers, dated now."""
+    doc = sample(sample_name)
+    start = doc.index("<maHoSoLT>") + len("<maHoSoLT>")
+    doc = doc[:start] + "{{message_id}}" + doc[doc.index("</maHoSoLT>"):]
+    return doc.replace('thoiGian="2025-03-10T08:15:04+07:00"', 'thoiGian="{{now}}"')
+
+
 def office_sim(tmp, cleanup):
     office = cleanup.add(Peersim(tmp, OFFICE))
     office.control("POST", "/_sim/reply", {"status": 200, "body": json.dumps({"success": True})})
@@ -120,9 +137,7 @@ def birth_push():
 def test_flow2_birth_registration_typed_once(tmp, cleanup):
     portal = portal_sim(tmp, cleanup)
     office = office_sim(tmp, cleanup)
-    registry = cleanup.add(Peersim(tmp, REGISTRY))
-    registry.control("POST", "/_sim/reply", {"status": 200, "content_type": "application/xml",
-                                             "body": sample("civilreg/answer.accepted.xml")})
+    registry = registry_sim(tmp, cleanup)
     gw = cleanup.add(Gateway(tmp, {
         OFFICE: {"adapter": "onestop", "url": office.url},
         PORTAL: portal_opts(tmp, portal),
@@ -214,10 +229,11 @@ def test_flow4_result_returned_by_post(tmp, cleanup):
 
 
 def test_flow6_transfer_between_agencies_by_edxml_and_result_back(tmp, cleanup):
-    land = cleanup.add(Peersim(tmp, LAND))
+    land = cleanup.add(Peersim(tmp, LAND, sign=True))
     office = office_sim(tmp, cleanup)
-    status = sample("edxml/status.received.xml")
-    land.control("POST", "/_sim/reply", {"status": 200, "content_type": "application/xml", "body": status})
+    status = sample("edxml/status.received.xml")       # its Status answer is signed like the Status it sends
+    land.control("POST", "/_sim/reply", {"status": 200, "content_type": "application/xml", "body": status,
+                                         "sign": "xmldsig"})
     with open(os.path.join(ROOT, "tests", "unit", "data", "edxml", "transfer.json"), encoding="utf-8") as f:
         transfer = json.load(f)
     gw = cleanup.add(Gateway(tmp, {
@@ -242,9 +258,7 @@ def test_flow6_transfer_between_agencies_by_edxml_and_result_back(tmp, cleanup):
 
 def test_flow7_registry_down_for_the_whole_flow_then_everything_arrives_in_order(tmp, cleanup):
     office = office_sim(tmp, cleanup)
-    registry = cleanup.add(Peersim(tmp, REGISTRY))
-    registry.control("POST", "/_sim/reply", {"status": 200, "content_type": "application/xml",
-                                             "body": sample("civilreg/answer.accepted.xml")})
+    registry = registry_sim(tmp, cleanup)
     registry.stop()                                     # the registry "often fails": down from the start
     gw = cleanup.add(Gateway(tmp, {
         OFFICE: {"adapter": "onestop", "url": office.url},
@@ -260,7 +274,7 @@ def test_flow7_registry_down_for_the_whole_flow_then_everything_arrives_in_order
     wait_until(lambda: gw.query("SELECT MIN(attempts) FROM deliveries")[0][0] >= 2, what="failed attempts")
     registry.start()                                    # back, with its answers
     registry.control("POST", "/_sim/reply", {"status": 200, "content_type": "application/xml",
-                                             "body": sample("civilreg/answer.accepted.xml")})
+                                             "body": registry_answer(), "sign": "xmldsig"})
     wait_until(lambda: gw.query("SELECT COUNT(*) FROM deliveries WHERE state = 2") == [(5,)], timeout=20,
                what="all five accepted by the registry")
     got = [c for r in registry.received(ok_only=True) for c in codes if c in r["body"]]

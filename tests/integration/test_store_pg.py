@@ -106,11 +106,15 @@ def readyz(gw):
 
 def audit_chain_breaks(gw):
     """Rows of the audit trail whose prev or hash is not what lt_audit_hash makes of the
-    row before; [] when the one chain is whole (whichever node wrote each row)."""
+    row before; [] when the one chain is whole (whichever node wrote each row). What
+    vouched for a row (trust) is hashed after the other fields when there is one."""
     prev, bad = "0" * 64, []
-    for seq, at, *fields, row_prev, row_hash in gw.query(
-            "SELECT seq, at, direction, peer, message_id, body_sha256, sig_sha256, prev, hash FROM audit ORDER BY seq"):
+    for seq, at, *fields, row_prev, row_hash, trust in gw.query(
+            "SELECT seq, at, direction, peer, message_id, body_sha256, sig_sha256, prev, hash, trust FROM audit"
+            " ORDER BY seq"):
         text = "lienthong-audit-1;%d;" % at + "".join("%d:%s;" % (len(f.encode()), f) for f in [row_prev] + fields)
+        if trust:
+            text += "trust:%d:%s;" % (len(trust.encode()), trust)
         if row_prev != prev or hashlib.sha256(text.encode()).hexdigest() != row_hash:
             bad.append(seq)
         prev = row_hash
@@ -172,6 +176,8 @@ def test_pg_spine_intake_duplicates_delivery_retry_dead_letter_and_replay(tmp, c
     # the audit trail: each accepted message in, each attempt that reached the wire out, one chain
     ins = gw.query("SELECT message_id FROM audit WHERE direction = 'in' ORDER BY seq")
     assert ins == [("pg-m-1",), ("pg-m-2",), ("pg-m-3",)], ins
+    trusts = gw.query("SELECT DISTINCT trust FROM audit WHERE direction = 'in'")     # what vouched for each
+    assert len(trusts) == 1 and trusts[0][0].startswith("signature;jws;kid="), trusts
     outs = gw.query("SELECT COUNT(*) FROM audit WHERE direction = 'out'")[0][0]
     assert outs == len(portal.received()) + len(office.received()), outs
     assert gw.query("SELECT COUNT(*) FROM audit") and audit_chain_breaks(gw) == []
@@ -421,3 +427,20 @@ def test_pg_signed_xml_replay_is_refused_by_what_the_signature_covers_on_every_n
     assert gws[0].query("SELECT COUNT(*) FROM events") == [(2,)]
     assert gws[0].query("SELECT COUNT(*) FROM messages WHERE signed_digest IS NOT NULL AND signed_id LIKE 'edXML %'") \
         == [(2,)]
+
+
+def test_pg_an_answer_that_carried_events_is_in_the_one_audit_chain_with_what_vouched_for_it(tmp, cleanup):
+    from test_answers import POST, order_answer, post_gateway, tls_fingerprint
+    from test_flows import sample
+    pg = cleanup.add(Postgres(tmp))
+    post = cleanup.add(Peersim(tmp, POST))
+    post.control("POST", "/_sim/reply", {"status": 200, "body": order_answer(sample("onestop/push.returned.json")
+                                                                             ["dossier"]["code"])})
+    gw, _ = post_gateway(tmp, cleanup, post, store=pg.dsn)
+    wait_until(lambda: gw.query("SELECT COUNT(*) FROM events WHERE type = 'postal.order_created'") == [(1,)],
+               what="the order the answer carried")
+    assert gw.query("SELECT trust FROM audit WHERE direction = 'answer'") == [
+        ("tls;sha256=%s;CN=%s" % (tls_fingerprint(POST), POST),)]
+    (mid,), = gw.query("SELECT message_id FROM audit WHERE direction = 'answer'")
+    assert gw.query("SELECT type FROM events WHERE message_id = ?", mid) == [("postal.order_created",)]
+    assert audit_chain_breaks(gw) == []

@@ -270,7 +270,8 @@ static void test_refused_answer_is_dead_and_carries_registry_refused(void **stat
 	(void)state;
 	json_t *ev = event_from("birth.json");
 	char *body = tu_slurp(VALID_DIR "/answer.refused.xml", NULL);
-	assert_int_equal(answer(200, body, ev, &out, &err), LT_DEAD);
+	/* the sample answers the request the registry filed as its maHoSoLT */
+	assert_int_equal(tu_outcome(&A, &peer, "01JNZ4H7Q2W9E4R6T8Y1U3I5O7", ev, 200, body, &out, &err), LT_DEAD);
 	assert_non_null(strstr(err.msg, "errorCode 17"));
 	assert_int_equal(json_array_size(out), 1);
 	tu_assert_canonical_from(canonical, out, peer.name);
@@ -299,6 +300,28 @@ static void test_signed_answer_is_read_like_an_unsigned_one(void **state)
 	free(signed_xml);
 	free(body);
 	json_decref(out);
+	json_decref(ev);
+}
+
+static void test_an_answer_about_another_request_or_none_is_retried_and_carries_nothing(void **state)
+{
+	json_t *out;
+	struct lt_err err;
+	(void)state;
+	json_t *ev = event_from("birth.json");
+	char *body = tu_slurp(VALID_DIR "/answer.accepted.xml", NULL);
+	assert_int_equal(tu_outcome(&A, &peer, "01KOTHERREQUEST0000000000", ev, 200, body, &out, &err), LT_RETRY);
+	assert_non_null(strstr(err.msg, "not an answer to it"));
+	assert_int_equal(json_array_size(out), 0);
+	json_decref(out);
+	char *id = strstr(body, "<maHoSoLT>");
+	char *end = strstr(body, "</maHoSoLT>") + strlen("</maHoSoLT>");
+	memmove(id, end, strlen(end) + 1);              /* an answer that names no request */
+	assert_int_equal(answer(200, body, ev, &out, &err), LT_RETRY);
+	assert_non_null(strstr(err.msg, "(none)"));
+	assert_int_equal(json_array_size(out), 0);
+	json_decref(out);
+	free(body);
 	json_decref(ev);
 }
 
@@ -354,6 +377,7 @@ int main(void)
 		cmocka_unit_test(test_accepted_answer_is_done_and_carries_registry_submitted),
 		cmocka_unit_test(test_refused_answer_is_dead_and_carries_registry_refused),
 		cmocka_unit_test(test_signed_answer_is_read_like_an_unsigned_one),
+		cmocka_unit_test(test_an_answer_about_another_request_or_none_is_retried_and_carries_nothing),
 		cmocka_unit_test(test_http_errors_follow_the_default_rule_and_garbage_is_retried),
 		cmocka_unit_test(test_signed_request_still_validates_and_verifies),
 	};
