@@ -119,6 +119,13 @@ static int cmd_check(const char *path)
 		for (size_t i = 0; i < sec->ncerts; i++)
 			printf("  %-32s CN=%-36s %5d days left  %s\n", sec->certs[i].what, sec->certs[i].cn,
 			       sec->certs[i].days_left, sec->certs[i].path);
+		for (size_t i = 0; i < cfg->npeers; i++)
+			if (cfg->peers[i].signer)
+				printf("  peer %-27s signer CN=%s%s\n", cfg->peers[i].name, cfg->peers[i].signer,
+				       cfg->peers[i].keys ? " and one of its keys" : " (subject, chained to its trust)");
+		printf("  tls_policy %s\n", cfg->tls_policy == LT_TLS_MODERN ?
+		       "modern: TLS 1.3 only, listener and outbound" :
+		       "intermediate: TLS 1.3, and TLS 1.2 with ECDHE + AES-GCM/ChaCha20-Poly1305 only, listener and outbound");
 		printf("%s: ok (%zu peers, %zu routes, store %s)\n", path, cfg->npeers, cfg->nroutes, cfg->store);
 	}
 	lt_security_free(sec);
