@@ -83,6 +83,13 @@ static void assert_may_sign(X509 *c, int want, const char *words)
 		fail_msg("reason \"%s\" lacks \"%s\"", why, words);
 }
 
+/* assert_verifies, then free xml. */
+static void assert_verifies_and_free(const struct lt_xml_trust *t, char *xml, const char *cn)
+{
+	assert_verifies(t, xml, cn);
+	free(xml);
+}
+
 /* ---- what may sign ----------------------------------------------------------------- */
 
 static void test_dev_pki_signing_certificates_may_sign_and_tls_and_ca_ones_may_not(void **state)
@@ -159,7 +166,7 @@ static void test_xml_trust_bound_to_keys_refuses_another_peers_signing_key(void 
 	struct lt_xml_trust *t = bound_trust("rsa/peers/hotich-tinh/sign-chain.pem", NULL, NULL);
 	struct lt_xml_signer *own = signer_of("rsa/peers/hotich-tinh/sign");
 	struct lt_xml_signer *other = signer_of("rsa/peers/peer-a/sign");
-	assert_verifies(t, sign_with(own, DOC), "hotich-tinh-signing");
+	assert_verifies_and_free(t, sign_with(own, DOC), "hotich-tinh-signing");
 	assert_refused(t, sign_with(other, DOC), "signer certificate not accepted for peer hotich-tinh: "
 		       "CN=peer-a-signing is not one of its keys");
 	lt_xml_signer_free(own);
@@ -173,7 +180,7 @@ static void test_xml_trust_bound_to_a_signer_accepts_only_that_subject(void **st
 	struct lt_xml_trust *t = bound_trust(NULL, "hotich-tinh-signing", NULL);
 	struct lt_xml_signer *own = signer_of("rsa/peers/hotich-tinh/sign");
 	struct lt_xml_signer *other = signer_of("rsa/peers/peer-a/sign");
-	assert_verifies(t, sign_with(own, DOC), "hotich-tinh-signing");
+	assert_verifies_and_free(t, sign_with(own, DOC), "hotich-tinh-signing");
 	assert_refused(t, sign_with(other, DOC), "CN=peer-a-signing is not its signer (signer = CN=hotich-tinh-signing)");
 	lt_xml_signer_free(own);
 	lt_xml_signer_free(other);
