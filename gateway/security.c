@@ -197,8 +197,9 @@ int lt_security_load(const struct lt_config *cfg, struct lt_security **out, stru
 	s->tls_policy = cfg->tls_policy;
 	s->own.tls = s->client_cert;
 	if (cfg->sign_cert) {
+		/* (a broken file is reported once, below, when a signer needs it) */
 		s->own.sign = lt_cert_load(cfg->sign_cert, cfg->key_password_file, &err);
-		if (!s->own.sign)
+		if (!s->own.sign && !needs(cfg, "jws", 0) && !needs(cfg, "xmldsig", 0))
 			lt_buf_printf(errors, "sign_cert: %s\n", err.msg);
 	}
 	if (s->own.tls)

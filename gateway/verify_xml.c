@@ -266,16 +266,19 @@ static int is_pinned(const struct lt_xml_trust *t, X509 *cert)
 	return 0;
 }
 
-/* The subject's only CN is cn: a second CN could make one name say two things. */
+/* The subject's only CN is exactly cn (UTF-8, byte for byte): a second CN could make one
+ * name say two things. */
 static int subject_cn_is(X509 *cert, const char *cn)
 {
 	X509_NAME *name = X509_get_subject_name(cert);
-	char got[256];
+	unsigned char *utf8 = NULL;
 	int i = name ? X509_NAME_get_index_by_NID(name, NID_commonName, -1) : -1;
 	if (i < 0 || X509_NAME_get_index_by_NID(name, NID_commonName, i) >= 0)
 		return 0;
-	lt_cert_cn(cert, got, sizeof got);
-	return strcmp(got, cn) == 0;
+	int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
+	int same = len >= 0 && (size_t)len == strlen(cn) && memcmp(utf8, cn, (size_t)len) == 0;
+	OPENSSL_free(utf8);
+	return same;
 }
 
 /* A refusal of a certificate that may be genuine but is not this peer's signer. */
