@@ -137,6 +137,13 @@ static int cmd_check(const char *path)
 				printf("  answers of %-21s unsigned: trusted on its TLS server certificate%s\n", p->name,
 				       p->url && strncmp(p->url, "http://", 7) == 0 ? " (none: its url is plain http)" : "");
 		}
+		for (size_t i = 0; i < cfg->npeers; i++)
+			if (cfg->peers[i].signer)
+				printf("  peer %-27s signer CN=%s%s\n", cfg->peers[i].name, cfg->peers[i].signer,
+				       cfg->peers[i].keys ? " and one of its keys" : " (subject, chained to its trust)");
+		printf("  tls_policy %s\n", cfg->tls_policy == LT_TLS_MODERN ?
+		       "modern: TLS 1.3 only, listener and outbound" :
+		       "intermediate: TLS 1.3, and TLS 1.2 with ECDHE + AES-GCM/ChaCha20-Poly1305 only, listener and outbound");
 		printf("%s: ok (%zu peers, %zu routes, store %s)\n", path, cfg->npeers, cfg->nroutes, cfg->store);
 	}
 	if (strncmp(cfg->store, "sqlite:", 7) == 0) {

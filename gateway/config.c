@@ -177,6 +177,11 @@ static void gateway_key(struct parse_state *st, int line, const char *k, const c
 		if (strcmp(v, "on") && strcmp(v, "off"))
 			ERR(line, "tls must be on or off, not \"%s\"", v);
 		c->tls = strcmp(v, "on") == 0;
+	} else if (strcmp(k, "tls_policy") == 0) {
+		if (strcmp(v, "intermediate") && strcmp(v, "modern"))
+			ERR(line, "tls_policy must be intermediate (TLS 1.2 with ECDHE and AEAD ciphers, and TLS 1.3) "
+			    "or modern (TLS 1.3 only), not \"%s\"", v);
+		c->tls_policy = strcmp(v, "modern") == 0 ? LT_TLS_MODERN : LT_TLS_INTERMEDIATE;
 	} else if (strcmp(k, "replay_window") == 0) {
 		int64_t ms = lt_parse_duration(v);
 		if (ms <= 0)
@@ -333,6 +338,12 @@ static void peer_key(struct parse_state *st, int line, const char *k, const char
 		set_str(&p->identity, v);
 	} else if (strcmp(k, "keys") == 0) {
 		set_str(&p->keys, v);
+		p->keys_line = line;
+	} else if (strcmp(k, "signer") == 0) {
+		set_str(&p->signer, strncmp(v, "CN=", 3) == 0 ? v + 3 : v);
+		if (!*p->signer || strchr(p->signer, '='))
+			ERR(line, "peer %s: signer must be the subject CN of its signing certificate, like "
+			    "CN=%s-signing, not \"%s\"", p->name, p->name, v);
 	} else if (strncmp(k, "param.", 6) == 0 && k[6]) {
 		json_object_set_new(p->params, k + 6, json_string(v));
 	} else if (strcmp(k, "trust") == 0) {
@@ -471,15 +482,24 @@ static void check_refs(struct parse_state *st)
 			p->verify = strdup(wire);
 		if (!p->sign)
 			p->sign = strdup(wire);
-		if (strcmp(p->verify, "none") && strcmp(p->inbound, "none") && !p->keys && strcmp(p->verify, "xmldsig"))
-			ERR(p->line, "peer %s: verify = %s needs \"keys\" (the certificates it signs with), or verify = none",
-			    p->name, p->verify);
-		if (p->accept_unbound_xml && strcmp(p->verify, "xmldsig"))
-			ERR(p->accept_unbound_xml_line, "peer %s: accept_unbound_xml applies to signed XML (verify = xmldsig), "
-			    "not verify = %s", p->name, p->verify);
 		if (!p->answers)
 			p->answers = strdup(p->adapter && p->adapter->answers_signed ? "signed" : "tls");
 		int answers = p->url || strcmp(p->inbound, "pull") == 0;
+		/* A signature proves who sent a message only if the signer is bound to this peer:
+		 * its own certificates (keys) or, for XML-DSig, its signer's subject — for what it
+		 * sends us and for its signed answers alike. */
+		int xml = strcmp(p->verify, "xmldsig") == 0;
+		int signs_to_us = strcmp(p->inbound, "none") || (answers && strcmp(p->answers, "signed") == 0);
+		if (strcmp(p->verify, "none") && signs_to_us && !p->keys && !(xml && p->signer))
+			ERR(p->line, "peer %s: verify = %s needs \"keys\" (the certificates it signs %s with)%s, or "
+			    "verify = none", p->name, p->verify, strcmp(p->inbound, "none") ? "its messages" : "its answers",
+			    xml ? " or \"signer\" (its signing certificate's subject, CN=…)" : "");
+		if (p->signer && !xml)
+			ERR(p->line, "peer %s: signer applies to verify = xmldsig only (this peer has verify = %s; JWS "
+			    "signers are bound by keys)", p->name, p->verify);
+		if (p->accept_unbound_xml && strcmp(p->verify, "xmldsig"))
+			ERR(p->accept_unbound_xml_line, "peer %s: accept_unbound_xml applies to signed XML (verify = xmldsig), "
+			    "not verify = %s", p->name, p->verify);
 		if (answers && strcmp(p->answers, "signed") == 0 && strcmp(p->verify, "none") == 0)
 			ERR(p->line, "peer %s: answers = signed%s needs verify = xmldsig or jws (how its answers are "
 			    "signed), or answers = tls to trust them on its TLS server certificate", p->name,
@@ -657,7 +677,8 @@ void lt_config_free(struct lt_config *c)
 		struct lt_peer *p = &c->peers[i];
 		free(p->name); free(p->adapter_name); free(p->inbound); free(p->url);
 		json_decref(p->params);
-		free(p->identity); free(p->keys); free(p->trust); free(p->pin); free(p->verify); free(p->sign); free(p->answers);
+		free(p->identity); free(p->keys); free(p->signer); free(p->trust); free(p->pin); free(p->verify); free(p->sign);
+		free(p->answers);
 	}
 	for (size_t i = 0; i < c->nroutes; i++) {
 		struct lt_route *r = &c->routes[i];

@@ -13,6 +13,11 @@ struct lt_adapter;
  * routes may say `from = lienthong`. */
 #define LT_GATEWAY_SOURCE "lienthong"
 
+/* [gateway] tls_policy: the one TLS policy of the peer listener and every outbound
+ * connection (security.c). intermediate: TLS 1.2 with ECDHE key exchange and AEAD ciphers
+ * only, and TLS 1.3; modern: TLS 1.3 only. */
+enum { LT_TLS_INTERMEDIATE, LT_TLS_MODERN };
+
 struct lt_peer {
 	char *name;
 	char *adapter_name;
@@ -21,6 +26,8 @@ struct lt_peer {
 	char *url;              /* where deliveries go; NULL = receive only */
 	char *identity;         /* required client-certificate CN (default: the peer name) */
 	char *keys;             /* PEM files of the signing certificates accepted from it */
+	int keys_line;
+	char *signer;           /* verify = xmldsig: its signer certificate's subject CN (besides or instead of keys) */
 	char *trust;            /* CA bundle for its server certificate and XML signers (default: gateway trust) */
 	char *pin;              /* optional sha256//BASE64 public-key pin of its server certificate */
 	char *verify;           /* inbound signatures: jws | xmldsig | none (default by adapter) */
@@ -69,6 +76,7 @@ struct lt_config {
 	char *tls_cert, *tls_key, *trust, *sign_key, *sign_cert;
 	char *key_password_file;  /* for PKCS#12 or encrypted PEM keys */
 	int tls;                  /* 1 (default): peer listener is HTTPS with client certificates */
+	int tls_policy;           /* LT_TLS_INTERMEDIATE (default) | LT_TLS_MODERN: listener and outbound */
 	int64_t replay_window_ms; /* signed messages whose timestamp is further off are refused */
 	int64_t lease_ms;         /* PostgreSQL store: a claim this node stops renewing returns to the queue after it */
 	size_t max_body;        /* bytes */

@@ -261,6 +261,9 @@ static int verify_signature(struct ingress *in)
 	const struct lt_peer_security *ps = &in->gw->sec->peers[peer->index];
 	int64_t now = lt_now_ms();
 	int64_t window = in->gw->cfg->replay_window_ms;
+	if (strcmp(peer->verify, "none") && !ps->jws_keys && !ps->xml_trust)
+		return lt_err_set(&in->err, LT_EAUTH, "signer certificate not accepted for peer %s: it has no keys "
+				  "(it is not configured to send signed messages)", peer->name);
 	if (strcmp(peer->verify, "jws") == 0) {
 		struct lt_jws_info info;
 		int rc = lt_jws_verify(ps->jws_keys, in->signature, in->body, in->len, now / 1000, &info, &in->err);

@@ -19,6 +19,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
+#include <openssl/x509v3.h>
 
 #define MAX_KEY_FILE (1 << 20)       /* a key or a PKCS#12 file */
 #define MAX_CERT_FILE (16 << 20)     /* a certificate bundle */
@@ -411,4 +412,78 @@ void lt_cert_cn(X509 *cert, char *out, size_t n)
 	}
 	out[k] = '\0';
 	OPENSSL_free(utf8);
+}
+
+int lt_cert_may_sign(X509 *cert, char *why, size_t n)
+{
+	uint32_t flags = X509_get_extension_flags(cert);
+	if (flags & EXFLAG_CA) {
+		snprintf(why, n, "a CA certificate");
+		return 0;
+	}
+	if (!(flags & EXFLAG_KUSAGE)) {
+		snprintf(why, n, "without key usage (digitalSignature or nonRepudiation is needed to sign)");
+		return 0;
+	}
+	if (!(X509_get_key_usage(cert) & (KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION))) {
+		snprintf(why, n, "not for signing (its key usage has neither digitalSignature nor nonRepudiation)");
+		return 0;
+	}
+	if (!(flags & EXFLAG_XKUSAGE))
+		return 1;
+	/* Walk the OIDs rather than X509_get_extended_key_usage: an OID OpenSSL has no flag
+	 * for (documentSigning, a national one) makes the certificate more than a TLS one. */
+	EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(cert, NID_ext_key_usage, NULL, NULL);
+	int tls_only = eku && sk_ASN1_OBJECT_num(eku) > 0;
+	for (int i = 0; tls_only && i < sk_ASN1_OBJECT_num(eku); i++) {
+		int nid = OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, i));
+		tls_only = nid == NID_server_auth || nid == NID_client_auth;
+	}
+	sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+	if (tls_only) {
+		snprintf(why, n, "a TLS certificate (extended key usage serverAuth/clientAuth only)");
+		return 0;
+	}
+	return 1;
+}
+
+void lt_own_certs_copy(struct lt_own_certs *to, const struct lt_own_certs *from)
+{
+	to->sign = from ? from->sign : NULL;
+	to->tls = from ? from->tls : NULL;
+	if (to->sign) {
+		X509_up_ref(to->sign);
+		X509_get0_pubkey(to->sign);
+	}
+	if (to->tls) {
+		X509_up_ref(to->tls);
+		X509_get0_pubkey(to->tls);
+	}
+}
+
+void lt_own_certs_clear(struct lt_own_certs *own)
+{
+	if (!own)
+		return;
+	X509_free(own->sign);
+	own->sign = NULL;
+	X509_free(own->tls);
+	own->tls = NULL;
+}
+
+static int same_key(X509 *a, X509 *b)
+{
+	EVP_PKEY *ka = a ? X509_get0_pubkey(a) : NULL, *kb = b ? X509_get0_pubkey(b) : NULL;
+	return ka && kb && EVP_PKEY_eq(ka, kb) == 1;
+}
+
+const char *lt_own_cert_match(const struct lt_own_certs *own, X509 *cert)
+{
+	if (!own)
+		return NULL;
+	if (same_key(own->sign, cert))
+		return "signing";
+	if (same_key(own->tls, cert))
+		return "TLS";
+	return NULL;
 }

@@ -46,4 +46,26 @@ int64_t lt_cert_seconds_left(X509 *cert);
  * "" when there is none). */
 void lt_cert_cn(X509 *cert, char *out, size_t n);
 
+/* Whether cert may sign messages (XML-DSig, JWS): it is not a CA, its key usage is
+ * present and allows digitalSignature or nonRepudiation, and its extended key usage, if
+ * any, is not only TLS (serverAuth, clientAuth). 1 if it may; else 0 and why (a phrase
+ * like "a TLS certificate (extended key usage serverAuth/clientAuth only)"). */
+int lt_cert_may_sign(X509 *cert, char *why, size_t n);
+
+/* The gateway's own certificates (each may be NULL): never accepted as a peer's signer,
+ * however the peer is configured. A holder owns one reference to each. */
+struct lt_own_certs {
+	X509 *sign;     /* sign_cert */
+	X509 *tls;      /* tls_cert: the listener's and outbound client certificate */
+};
+
+/* Copy `from` (may be NULL) into `to`, taking a reference to each certificate, and
+ * decoding their public keys now so that later matches only read them. */
+void lt_own_certs_copy(struct lt_own_certs *to, const struct lt_own_certs *from);
+/* Drop the references of lt_own_certs_copy; NULL-safe. */
+void lt_own_certs_clear(struct lt_own_certs *own);
+/* "signing" or "TLS" when cert has the public key of one of own's certificates (another
+ * certificate for the same key counts too), else NULL. Thread-safe. */
+const char *lt_own_cert_match(const struct lt_own_certs *own, X509 *cert);
+
 #endif

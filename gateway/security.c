@@ -3,6 +3,7 @@
 #include "keys.h"
 #include "sign_jws.h"
 #include "sign_xml.h"
+#include "answer.h"
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -12,6 +13,29 @@
 #include <string.h>
 
 #define EXPIRY_WARN_DAYS 30
+
+/* tls_policy = intermediate (Mozilla's "intermediate" without DHE): TLS 1.2 offers only
+ * ECDHE key exchange (forward secrecy) with AEAD ciphers; TLS 1.3's suites are all such. */
+#define TLS12_CIPHERS "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+#define TLS13_SUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+#define TLS_GROUPS "X25519:P-256:P-384"
+
+/* The one TLS policy, on the listener's context and on every outbound one: the versions
+ * and ciphers of tls_policy, no compression, no renegotiation. 0, or -1 if OpenSSL
+ * refused a part of it (the context must not be used then). */
+static int tls_policy_apply(SSL_CTX *ctx, int policy)
+{
+	int ok = SSL_CTX_set_min_proto_version(ctx, policy == LT_TLS_MODERN ? TLS1_3_VERSION : TLS1_2_VERSION) == 1 &&
+		 SSL_CTX_set_max_proto_version(ctx, 0) == 1 &&
+		 SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) == 1 &&
+		 SSL_CTX_set_ciphersuites(ctx, TLS13_SUITES) == 1 &&
+		 SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) == 1;
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+	ERR_clear_error();
+	return ok ? 0 : -1;
+}
 
 /* Record every certificate of a file with its days to expiry. An expired
  * certificate of the gateway's own is an error; one a peer may sign with is
@@ -57,7 +81,7 @@ static void report_cert(struct lt_security *s, const char *what, const char *pat
 	X509_free(one);
 }
 
-/* The peer listener's context: TLS 1.2+, the gateway's certificate (PEM
+/* The peer listener's context: tls_policy, the gateway's certificate (PEM
  * chain or PKCS#12, already loaded), client certificates required and
  * verified against `trust`. */
 static SSL_CTX *server_ctx(const struct lt_config *cfg, const struct lt_security *sec, struct lt_buf *errors)
@@ -65,8 +89,12 @@ static SSL_CTX *server_ctx(const struct lt_config *cfg, const struct lt_security
 	if (!sec->client_cert || !sec->client_key)
 		return NULL;    /* already reported */
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	if (!ctx || tls_policy_apply(ctx, cfg->tls_policy)) {
+		lt_buf_printf(errors, "tls_policy: OpenSSL cannot set up the listener's versions and ciphers\n");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
 	int ok = SSL_CTX_use_certificate(ctx, sec->client_cert) == 1;
 	for (int i = 0; ok && sec->client_chain && i < sk_X509_num(sec->client_chain); i++)
 		ok = SSL_CTX_add1_chain_cert(ctx, sk_X509_value(sec->client_chain, i)) == 1;
@@ -91,6 +119,48 @@ static SSL_CTX *server_ctx(const struct lt_config *cfg, const struct lt_security
 	static const unsigned char sid[] = "lienthong";
 	SSL_CTX_set_session_id_context(ctx, sid, sizeof sid - 1);
 	return ctx;
+}
+
+/* A peer's signers: the keyset (JWS) or trust (XML-DSig) bound to it, with the gateway's
+ * own certificates refused. Problems go to errors; LT_EAUTH when the peer takes signed
+ * messages (inbound push or pull) but nothing binds a signer to it. A peer that sends
+ * nothing and has no keys gets no verifier: whatever it might post is refused. */
+static int peer_signers(const struct lt_config *cfg, struct lt_security *s, const struct lt_peer *p,
+			struct lt_peer_security *ps, struct lt_buf *errors, struct lt_buf *warnings)
+{
+	struct lt_err err = { 0 };
+	char what[96];
+	int jws = strcmp(p->verify, "jws") == 0, xml = strcmp(p->verify, "xmldsig") == 0;
+	int line = p->keys_line ? p->keys_line : p->line;
+	if (!jws && !xml)
+		return LT_OK;
+	if (!p->keys && !(xml && p->signer))
+		return strcmp(p->inbound, "none") || (p->url && lt_answer_signed(p)) ? LT_EAUTH : LT_OK;
+	if (jws && (!(ps->jws_keys = lt_jws_keyset_new()) || lt_jws_keyset_bind(ps->jws_keys, p->name, &s->own, &err))) {
+		lt_buf_printf(errors, "peer %s keys: out of memory\n", p->name);
+		return LT_ENOMEM;
+	}
+	char *list = strdup(p->keys ? p->keys : ""), *save = NULL;
+	int n = 0;
+	for (char *f = strtok_r(list, " ,", &save); f; f = strtok_r(NULL, " ,", &save), n++) {
+		int rc;
+		if (jws)
+			rc = lt_jws_keyset_add_file(ps->jws_keys, f, &err);
+		else if (n == 0)
+			rc = (ps->xml_trust = lt_xml_trust_new(p->trust ? p->trust : cfg->trust, f, &err)) ? LT_OK : err.code;
+		else
+			rc = ps->xml_trust ? lt_xml_trust_add_pins(ps->xml_trust, f, &err) : LT_OK;
+		if (rc)
+			lt_buf_printf(errors, "%s:%d: peer %s keys: %s\n", cfg->path, line, p->name, err.msg);
+		snprintf(what, sizeof what, "peer %s signing", p->name);
+		report_cert(s, what, f, NULL, errors, warnings);
+	}
+	free(list);
+	if (xml && n == 0 && !(ps->xml_trust = lt_xml_trust_new(p->trust ? p->trust : cfg->trust, NULL, &err)))
+		lt_buf_printf(errors, "peer %s trust for XML signatures: %s\n", p->name, err.msg);
+	if (xml && ps->xml_trust && lt_xml_trust_bind(ps->xml_trust, p->name, p->signer, &s->own, &err))
+		lt_buf_printf(errors, "%s:%d: %s\n", cfg->path, line, err.msg);
+	return LT_OK;
 }
 
 static int needs(const struct lt_config *cfg, const char *what, int inbound)
@@ -126,6 +196,16 @@ int lt_security_load(const struct lt_config *cfg, struct lt_security **out, stru
 		if (!s->client_cert)
 			lt_buf_printf(errors, "tls_cert: %s\n", err.msg);
 	}
+	s->tls_policy = cfg->tls_policy;
+	s->own.tls = s->client_cert;
+	if (cfg->sign_cert) {
+		/* (a broken file is reported once, below, when a signer needs it) */
+		s->own.sign = lt_cert_load(cfg->sign_cert, cfg->key_password_file, &err);
+		if (!s->own.sign && !needs(cfg, "jws", 0) && !needs(cfg, "xmldsig", 0))
+			lt_buf_printf(errors, "sign_cert: %s\n", err.msg);
+	}
+	if (s->own.tls)
+		X509_up_ref(s->own.tls);
 	if (cfg->tls) {
 		s->server_ctx = server_ctx(cfg, s, errors);
 		report_cert(s, "gateway tls", cfg->tls_cert, cfg->key_password_file, errors, warnings);
@@ -158,22 +238,10 @@ int lt_security_load(const struct lt_config *cfg, struct lt_security **out, stru
 			snprintf(what, sizeof what, "peer %s trust", p->name);
 			report_cert(s, what, p->trust, NULL, errors, warnings);
 		}
-		if (strcmp(p->verify, "jws") == 0 && p->keys) {
-			ps->jws_keys = lt_jws_keyset_new();
-			char *list = strdup(p->keys), *save = NULL;
-			for (char *f = strtok_r(list, " ,", &save); f; f = strtok_r(NULL, " ,", &save)) {
-				if (lt_jws_keyset_add_file(ps->jws_keys, f, &err))
-					lt_buf_printf(errors, "peer %s keys: %s\n", p->name, err.msg);
-				snprintf(what, sizeof what, "peer %s signing", p->name);
-				report_cert(s, what, f, NULL, errors, warnings);
-			}
-			free(list);
-		} else if (strcmp(p->verify, "xmldsig") == 0) {
-			const char *ca = p->trust ? p->trust : cfg->trust;
-			ps->xml_trust = lt_xml_trust_new(ca, p->keys, &err);
-			if (!ps->xml_trust)
-				lt_buf_printf(errors, "peer %s trust for XML signatures: %s\n", p->name, err.msg);
-		}
+		if (peer_signers(cfg, s, p, ps, errors, warnings) == LT_EAUTH)
+			lt_buf_printf(errors, "%s:%d: peer %s: verify = %s needs keys%s (it sends signed messages)\n",
+				      cfg->path, p->line, p->name, p->verify,
+				      strcmp(p->verify, "xmldsig") == 0 ? " or signer" : "");
 	}
 	if (errors->len > before) {
 		lt_security_free(s);
@@ -193,6 +261,7 @@ void lt_security_free(struct lt_security *s)
 		lt_jws_keyset_free(s->peers[i].jws_keys);
 		lt_xml_trust_free(s->peers[i].xml_trust);
 	}
+	lt_own_certs_clear(&s->own);
 	X509_free(s->client_cert);
 	if (s->client_chain)
 		sk_X509_pop_free(s->client_chain, X509_free);
@@ -209,7 +278,8 @@ int lt_tls_curl_ctx(void *curl, void *ssl_ctx, void *arg)
 	(void)curl;
 	struct lt_security *s = arg;
 	SSL_CTX *ctx = ssl_ctx;
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (tls_policy_apply(ctx, s->tls_policy))
+		return 1;   /* the attempt fails (and is retried) rather than go out below the policy */
 	if (!s->client_cert || !s->client_key)
 		return 0;
 	if (SSL_CTX_use_certificate(ctx, s->client_cert) != 1 || SSL_CTX_use_PrivateKey(ctx, s->client_key) != 1)

@@ -6,6 +6,7 @@
 
 #include <openssl/ssl.h>
 #include "config.h"
+#include "keys.h"
 
 struct lt_jws_signer;
 struct lt_jws_keyset;
@@ -38,6 +39,8 @@ struct lt_security {
 	X509 *client_cert;                  /* what the gateway presents to peers (its TLS cert) */
 	STACK_OF(X509) *client_chain;
 	EVP_PKEY *client_key;
+	struct lt_own_certs own;            /* its signing and TLS certificates: never a peer's signer */
+	int tls_policy;                     /* cfg->tls_policy, for outbound contexts */
 	struct lt_cert_report *certs;
 	size_t ncerts;
 };
@@ -50,7 +53,8 @@ int lt_security_load(const struct lt_config *cfg, struct lt_security **out, stru
 		     struct lt_buf *warnings);
 void lt_security_free(struct lt_security *s);
 
-/* CURLOPT_SSL_CTX_FUNCTION: present the gateway's client certificate. */
+/* CURLOPT_SSL_CTX_FUNCTION: apply tls_policy (versions, ciphers, no compression or
+ * renegotiation) and present the gateway's client certificate. */
 int lt_tls_curl_ctx(void *curl, void *ssl_ctx, void *arg /* struct lt_security * */);
 
 /* evhttp bufferevent callback: wrap an accepted socket in server TLS. */

@@ -20,6 +20,7 @@
 #include <openssl/objects.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 enum alg { ALG_RS256, ALG_PS256, ALG_ES256, ALG_COUNT };
 enum kind { KIND_RSA, KIND_EC };
@@ -44,6 +45,8 @@ struct ks_entry {
 struct lt_jws_keyset {
 	struct ks_entry *v;
 	size_t n, cap;
+	char *peer;                 /* named in refusals once bound */
+	struct lt_own_certs own;    /* never accepted in the set */
 };
 
 /* ---- base64url ------------------------------------------------------------ */
@@ -388,20 +391,42 @@ int lt_jws_keyset_add_file(struct lt_jws_keyset *ks, const char *pem_path, struc
 {
 	STACK_OF(X509) *sk = lt_certs_load(pem_path, err);
 	char why[160], cn[128];
-	int i, num, rc = LT_OK;
+	int i, num, ncas = 0, rc = LT_OK;
 
 	if (!sk)
 		return err ? err->code : LT_ECONFIG;
 	num = sk_X509_num(sk);
 	/* Check every certificate first, so a refused file adds nothing. */
 	for (i = 0; i < num; i++) {
-		EVP_PKEY *pub = X509_get0_pubkey(sk_X509_value(sk, i));
+		X509 *c = sk_X509_value(sk, i);
+		EVP_PKEY *pub = X509_get0_pubkey(c);
+		const char *own;
+		lt_cert_cn(c, cn, sizeof cn);
+		/* Fill OpenSSL's per-certificate extension cache before other threads read it. */
+		X509_check_purpose(c, -1, 0);
+		if (X509_get_extension_flags(c) & EXFLAG_CA) {
+			ncas++;     /* the issuer of a chain file: not a key, skipped below */
+			continue;
+		}
 		if (!pub || key_kind(pub, why, sizeof why) < 0) {
-			lt_cert_cn(sk_X509_value(sk, i), cn, sizeof cn);
 			rc = lt_err_set(err, LT_ECONFIG, "signing certificate %d (CN=%s) in %s: %s", i + 1, cn,
 					pem_path, pub ? why : "unreadable public key");
 			goto out;
 		}
+		if (!lt_cert_may_sign(c, why, sizeof why)) {
+			rc = lt_err_set(err, LT_ECONFIG, "certificate %d (CN=%s) in %s is %s: keys must be "
+					"signing certificates", i + 1, cn, pem_path, why);
+			goto out;
+		}
+		if ((own = lt_own_cert_match(&ks->own, c)) != NULL) {
+			rc = lt_err_set(err, LT_ECONFIG, "certificate %d (CN=%s) in %s has the key of the gateway's "
+					"own %s certificate, never a peer's", i + 1, cn, pem_path, own);
+			goto out;
+		}
+	}
+	if (ncas == num) {
+		rc = lt_err_set(err, LT_ECONFIG, "%s holds only CA certificates, no signing certificate", pem_path);
+		goto out;
 	}
 	if (ks->n + (size_t)num > ks->cap) {
 		size_t cap = ks->cap ? ks->cap : 4;
@@ -418,6 +443,8 @@ int lt_jws_keyset_add_file(struct lt_jws_keyset *ks, const char *pem_path, struc
 	for (i = 0; i < num; i++) {
 		X509 *c = sk_X509_value(sk, i);
 		struct ks_entry *e = &ks->v[ks->n];
+		if (X509_get_extension_flags(c) & EXFLAG_CA)
+			continue;
 		lt_cert_kid(c, e->kid);
 		if (ks_find(ks, e->kid))
 			continue;
@@ -434,6 +461,18 @@ out:
 	return rc;
 }
 
+int lt_jws_keyset_bind(struct lt_jws_keyset *ks, const char *peer, const struct lt_own_certs *own,
+		       struct lt_err *err)
+{
+	free(ks->peer);
+	ks->peer = strdup(peer);
+	lt_own_certs_clear(&ks->own);
+	lt_own_certs_copy(&ks->own, own);
+	if (!ks->peer)
+		return lt_err_set(err, LT_ENOMEM, "out of memory");
+	return LT_OK;
+}
+
 size_t lt_jws_keyset_count(const struct lt_jws_keyset *ks)
 {
 	return ks->n;
@@ -448,6 +487,8 @@ void lt_jws_keyset_free(struct lt_jws_keyset *ks)
 		X509_free(ks->v[i].cert);
 	}
 	free(ks->v);
+	free(ks->peer);
+	lt_own_certs_clear(&ks->own);
 	free(ks);
 }
 
@@ -511,6 +552,9 @@ int lt_jws_verify(const struct lt_jws_keyset *ks, const char *sig_header, const 
 	int a, rc;
 	time_t t = (time_t)now;
 
+	if (!ks)
+		return lt_err_set(err, LT_EAUTH, "signer certificate not accepted: no keys are configured for "
+				  "this peer");
 	if (!sig_header || !*sig_header)
 		return lt_err_set(err, LT_EAUTH, "no signature: the X-Signature header is missing or empty");
 	n = strnlen(sig_header, LT_JWS_MAX_HEADER + 1);
@@ -570,6 +614,17 @@ int lt_jws_verify(const struct lt_jws_keyset *ks, const char *sig_header, const 
 	if (!(e = strlen(kid) < LT_KID_MAX ? ks_find(ks, kid) : NULL)) {
 		sanitize(kid, strlen(kid), shown, 64);
 		rc = lt_err_set(err, LT_EAUTH, "unknown key: %s", shown);
+		goto out;
+	}
+	/* Checked when the set was built too; again here so that no path into the set skips it. */
+	const char *own = lt_own_cert_match(&ks->own, e->cert);
+	char why[160];
+	if (own || !lt_cert_may_sign(e->cert, why, sizeof why)) {
+		if (own)
+			snprintf(why, sizeof why, "has the key of the gateway's own %s certificate", own);
+		rc = lt_err_set(err, LT_EAUTH, "signer certificate not accepted%s%s: key %s (CN=%s) %s%s",
+				ks->peer ? " for peer " : "", ks->peer ? ks->peer : "", e->kid, e->cn,
+				own ? "" : "is ", why);
 		goto out;
 	}
 	if (!alg_fits((enum alg)a, e->kind)) {

@@ -55,10 +55,22 @@ int lt_jws_sign(const struct lt_jws_signer *s, const void *body, size_t len, con
 /* An empty keyset; NULL only when out of memory. */
 struct lt_jws_keyset *lt_jws_keyset_new(void);
 /* Add every certificate of a PEM file (a bundle is fine; a certificate
- * already present is skipped). All or nothing: refuses the whole file
+ * already present is skipped, and so are CA certificates, as in a chain
+ * file; a file of CA certificates only is refused). All or nothing: refuses the whole file
  * (LT_ECONFIG, naming the file and the certificate's CN) if any key is not
- * RSA >= 2048 bits or EC P-256. Not thread-safe: build the set, then share it. */
+ * RSA >= 2048 bits or EC P-256, if any certificate may not sign
+ * (lt_cert_may_sign: a CA, a TLS-only certificate, a key usage without
+ * digitalSignature or nonRepudiation) or has the key of one of the gateway's
+ * own certificates (lt_jws_keyset_bind). Not thread-safe: build the set,
+ * then share it. */
 int lt_jws_keyset_add_file(struct lt_jws_keyset *ks, const char *pem_path, struct lt_err *err);
+/* Bind a keyset to its peer, before adding files: refusals then name the peer, and a
+ * certificate with the public key of one of own (the gateway's own signing and TLS
+ * certificates; may be NULL) is refused by lt_jws_keyset_add_file (LT_ECONFIG) and by
+ * lt_jws_verify. */
+struct lt_own_certs;
+int lt_jws_keyset_bind(struct lt_jws_keyset *ks, const char *peer, const struct lt_own_certs *own,
+		       struct lt_err *err);
 /* Number of certificates in the set. */
 size_t lt_jws_keyset_count(const struct lt_jws_keyset *ks);
 /* Free a keyset; NULL-safe. */
@@ -68,6 +80,7 @@ void lt_jws_keyset_free(struct lt_jws_keyset *ks);
  * unix seconds, for the certificate's validity. Returns 0 and fills info
  * (may be NULL), or LT_EAUTH with err->msg starting with the name of the
  * first failed check, in this order:
+ *   "signer certificate not accepted"   ks is NULL (a peer without keys)
  *   "no signature"                      NULL or empty sig_header
  *   "malformed signature"               > LT_JWS_MAX_HEADER bytes, not HEADER..SIG,
  *                                       not base64url, header not a JSON object,
@@ -78,6 +91,8 @@ void lt_jws_keyset_free(struct lt_jws_keyset *ks);
  *                                       (kid string, iat integer, jti 1..128
  *                                       printable ASCII)
  *   "unknown key: KID"                  kid not in ks
+ *   "signer certificate not accepted"   the key's certificate may not sign, or
+ *                                       has the key of the gateway's own
  *   "key type does not match algorithm" RS256/PS256 need RSA, ES256 EC P-256
  *   "certificate expired" / "certificate not yet valid"   at now
  *   "bad signature"                     the cryptographic check fails

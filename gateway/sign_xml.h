@@ -51,10 +51,26 @@ int lt_xml_sign(const struct lt_xml_signer *s, const char *xml, size_t len, char
 /* What a peer's signer certificate must be: it must chain to one of the CA certificates
  * (a PEM bundle; the bundle must contain the self-signed root) and, when a pinned file is
  * given, also be one of the pinned certificates. With only pins, the certificate must be
- * pinned and within its validity period. At least one of the two paths is required. */
+ * pinned and within its validity period. At least one of the two paths is required.
+ * Whatever the trust, a signer certificate must be one that may sign (lt_cert_may_sign:
+ * not a CA, key usage digitalSignature or nonRepudiation, not a TLS-only certificate); a
+ * pinned file holding one that may not is refused (LT_ECONFIG). CA certificates in a
+ * pinned file (a chain file) are not pinned. */
 struct lt_xml_trust;
+struct lt_own_certs;
 struct lt_xml_trust *lt_xml_trust_new(const char *ca_pem_path, const char *pinned_pem_path,
 				      struct lt_err *err);
+/* Pin the certificates of one more PEM file (a peer's keys may be several files); the
+ * same checks as a pinned file of lt_xml_trust_new. Not thread-safe: build, then share. */
+int lt_xml_trust_add_pins(struct lt_xml_trust *t, const char *pem_path, struct lt_err *err);
+/* Bind a trust to the peer whose messages it checks: refusals then name the peer; when
+ * signer_cn is given the signer's subject must have exactly that one CN (besides the
+ * pins, if any); certificates with the public key of one of own (the gateway's own
+ * signing and TLS certificates; may be NULL) are never accepted. A trust with neither
+ * pins nor signer_cn is refused (LT_ECONFIG: it would accept anyone its CAs certify), and
+ * so is a pin that is one of own. Not thread-safe: bind, then share. */
+int lt_xml_trust_bind(struct lt_xml_trust *t, const char *peer, const char *signer_cn,
+		      const struct lt_own_certs *own, struct lt_err *err);
 void lt_xml_trust_free(struct lt_xml_trust *t);
 
 struct lt_xml_info {
@@ -79,7 +95,10 @@ struct lt_xml_info {
  *   "transform not allowed: URI" (Reference transforms and SignedInfo's canonicalization),
  *   "signature algorithm not allowed: URI", "digest algorithm not allowed: URI",
  *   "no signer certificate", "signer certificate not trusted", "certificate expired",
- *   "certificate not yet valid", "bad digest" (content changed), "bad signature".
+ *   "certificate not yet valid", "bad digest" (content changed), "bad signature",
+ *   "signer certificate not accepted" (a certificate that may not sign, one with the key
+ *   of the gateway's own, or — once bound — not one of the peer's keys or not its signer;
+ *   also a NULL trust: a peer with neither keys nor signer).
  * The signer certificate is the KeyInfo certificate that issued none of the others there;
  * the others may serve as intermediates. Resource failures are LT_ENOMEM.
  * Safe to call from several threads at once with one trust. */

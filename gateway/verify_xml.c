@@ -41,6 +41,9 @@ struct lt_xml_trust {
 	xmlSecKeysMngrPtr mngr;    /* CA certs as trusted; NULL store when only pins */
 	X509_STORE *store;         /* the same CAs, for our own check with exact reasons */
 	STACK_OF(X509) *pins;      /* may be NULL */
+	char *peer;                /* named in refusals once bound; NULL before */
+	char *signer_cn;           /* the signer's subject CN must be this; NULL: no subject rule */
+	struct lt_own_certs own;   /* never a signer */
 };
 
 /* ---- the trust ------------------------------------------------------------------- */
@@ -59,10 +62,8 @@ struct lt_xml_trust *lt_xml_trust_new(const char *ca_pem_path, const char *pinne
 		lt_err_set(err, LT_ENOMEM, "out of memory");
 		return NULL;
 	}
-	if (pinned_pem_path && !(t->pins = lt_certs_load(pinned_pem_path, err)))
+	if (pinned_pem_path && lt_xml_trust_add_pins(t, pinned_pem_path, err))
 		goto fail;
-	for (int i = 0; i < sk_X509_num(t->pins); i++)
-		X509_check_purpose(sk_X509_value(t->pins, i), -1, 0);
 	if (ca_pem_path && !(cas = lt_certs_load(ca_pem_path, err)))
 		goto fail;
 	if (!(t->mngr = xmlSecKeysMngrCreate()) || xmlSecCryptoAppDefaultKeysMngrInit(t->mngr) < 0) {
@@ -102,6 +103,75 @@ fail:
 	return NULL;
 }
 
+int lt_xml_trust_add_pins(struct lt_xml_trust *t, const char *pem_path, struct lt_err *err)
+{
+	char why[128], cn[128];
+	STACK_OF(X509) *certs = lt_certs_load(pem_path, err);
+	if (!certs)
+		return err ? err->code : LT_ECONFIG;
+	for (int i = 0; i < sk_X509_num(certs); i++) {
+		X509 *c = sk_X509_value(certs, i);
+		/* Fill OpenSSL's per-certificate extension cache before other threads read it. */
+		X509_check_purpose(c, -1, 0);
+		if (X509_get_extension_flags(c) & EXFLAG_CA) {
+			/* the issuer of a chain file: not a key; the CA bundle is the trust */
+			X509_free(sk_X509_delete(certs, i--));
+			continue;
+		}
+		if (!lt_cert_may_sign(c, why, sizeof why)) {
+			lt_cert_cn(c, cn, sizeof cn);
+			sk_X509_pop_free(certs, X509_free);
+			return lt_err_set(err, LT_ECONFIG, "certificate %d (CN=%s) in %s is %s: keys must be "
+					  "signing certificates", i + 1, cn, pem_path, why);
+		}
+	}
+	if (sk_X509_num(certs) == 0) {
+		sk_X509_free(certs);
+		return lt_err_set(err, LT_ECONFIG, "%s holds only CA certificates, no signing certificate",
+				  pem_path);
+	}
+	if (!t->pins) {
+		t->pins = certs;
+		return LT_OK;
+	}
+	while (sk_X509_num(certs) > 0) {
+		X509 *c = sk_X509_shift(certs);
+		if (!sk_X509_push(t->pins, c)) {
+			X509_free(c);
+			sk_X509_pop_free(certs, X509_free);
+			return lt_err_set(err, LT_ENOMEM, "out of memory reading %s", pem_path);
+		}
+	}
+	sk_X509_free(certs);
+	return LT_OK;
+}
+
+int lt_xml_trust_bind(struct lt_xml_trust *t, const char *peer, const char *signer_cn,
+		      const struct lt_own_certs *own, struct lt_err *err)
+{
+	char cn[128];
+	if (!t->pins && !signer_cn)
+		return lt_err_set(err, LT_ECONFIG, "peer %s: XML signatures are accepted only from its keys "
+				  "or its signer; neither is set", peer);
+	for (int i = 0; own && i < sk_X509_num(t->pins); i++) {
+		const char *which = lt_own_cert_match(own, sk_X509_value(t->pins, i));
+		if (which) {
+			lt_cert_cn(sk_X509_value(t->pins, i), cn, sizeof cn);
+			return lt_err_set(err, LT_ECONFIG, "peer %s: key CN=%s is the gateway's own %s "
+					  "certificate, never a peer's", peer, cn, which);
+		}
+	}
+	free(t->peer);
+	free(t->signer_cn);
+	t->peer = strdup(peer);
+	t->signer_cn = signer_cn ? strdup(signer_cn) : NULL;
+	lt_own_certs_clear(&t->own);
+	lt_own_certs_copy(&t->own, own);
+	if (!t->peer || (signer_cn && !t->signer_cn))
+		return lt_err_set(err, LT_ENOMEM, "out of memory");
+	return LT_OK;
+}
+
 void lt_xml_trust_free(struct lt_xml_trust *t)
 {
 	if (!t)
@@ -113,6 +183,9 @@ void lt_xml_trust_free(struct lt_xml_trust *t)
 	t->store = NULL;
 	sk_X509_pop_free(t->pins, X509_free);
 	t->pins = NULL;
+	free(t->peer);
+	free(t->signer_cn);
+	lt_own_certs_clear(&t->own);
 	free(t);
 }
 
@@ -193,44 +266,78 @@ static int is_pinned(const struct lt_xml_trust *t, X509 *cert)
 	return 0;
 }
 
-/* Our own check of the signer certificate, before xmlsec: gives the exact reason. */
+/* The subject's only CN is exactly cn (UTF-8, byte for byte): a second CN could make one
+ * name say two things. */
+static int subject_cn_is(X509 *cert, const char *cn)
+{
+	X509_NAME *name = X509_get_subject_name(cert);
+	unsigned char *utf8 = NULL;
+	int i = name ? X509_NAME_get_index_by_NID(name, NID_commonName, -1) : -1;
+	if (i < 0 || X509_NAME_get_index_by_NID(name, NID_commonName, i) >= 0)
+		return 0;
+	int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
+	int same = len >= 0 && (size_t)len == strlen(cn) && memcmp(utf8, cn, (size_t)len) == 0;
+	OPENSSL_free(utf8);
+	return same;
+}
+
+/* A refusal of a certificate that may be genuine but is not this peer's signer. */
+static int not_accepted(const struct lt_xml_trust *t, struct lt_err *err, const char *cn, const char *why)
+{
+	return lt_err_set(err, LT_EAUTH, "signer certificate not accepted%s%s: CN=%s %s",
+			  t->peer ? " for peer " : "", t->peer ? t->peer : "", cn, why);
+}
+
+/* Our own check of the signer certificate, before xmlsec: gives the exact reason. In
+ * order: what the certificate is for (its key usage; never the gateway's own), its chain
+ * or validity, then the binding to the peer (one of its keys, its signer's CN). */
 static int check_signer_cert(const struct lt_xml_trust *t, X509 *leaf, STACK_OF(X509) *extra,
 			     time_t now, struct lt_err *err)
 {
-	char cn[128];
+	char cn[128], why[160];
 	lt_cert_cn(leaf, cn, sizeof cn);
-	uint32_t ku = X509_get_key_usage(leaf);
-	if ((X509_get_extension_flags(leaf) & EXFLAG_KUSAGE) &&
-	    !(ku & (KU_DIGITAL_SIGNATURE | KU_NON_REPUDIATION)))
-		return lt_err_set(err, LT_EAUTH, "signer certificate not trusted: CN=%s may not sign "
-				  "(key usage)", cn);
-	if (t->pins && !is_pinned(t, leaf))
-		return lt_err_set(err, LT_EAUTH, "signer certificate not trusted: CN=%s is not one of "
-				  "the pinned certificates", cn);
+	if (!lt_cert_may_sign(leaf, why, sizeof why)) {
+		char what[200];
+		snprintf(what, sizeof what, "is %s", why);
+		return not_accepted(t, err, cn, what);
+	}
+	const char *own = lt_own_cert_match(&t->own, leaf);
+	if (own) {
+		char what[80];
+		snprintf(what, sizeof what, "has the key of the gateway's own %s certificate", own);
+		return not_accepted(t, err, cn, what);
+	}
 	if (!t->store) {
 		if (X509_cmp_time(X509_get0_notAfter(leaf), &now) < 0)
 			return lt_err_set(err, LT_EAUTH, "certificate expired: CN=%s", cn);
 		if (X509_cmp_time(X509_get0_notBefore(leaf), &now) > 0)
 			return lt_err_set(err, LT_EAUTH, "certificate not yet valid: CN=%s", cn);
-		return LT_OK;
-	}
-	X509_STORE_CTX *vctx = X509_STORE_CTX_new();
-	if (!vctx || X509_STORE_CTX_init(vctx, t->store, leaf, extra) != 1) {
+	} else {
+		X509_STORE_CTX *vctx = X509_STORE_CTX_new();
+		if (!vctx || X509_STORE_CTX_init(vctx, t->store, leaf, extra) != 1) {
+			X509_STORE_CTX_free(vctx);
+			return lt_err_set(err, LT_ENOMEM, "out of memory verifying the signer certificate");
+		}
+		X509_STORE_CTX_set_time(vctx, 0, now);
+		int ok = X509_verify_cert(vctx) == 1;
+		int e = X509_STORE_CTX_get_error(vctx);
 		X509_STORE_CTX_free(vctx);
-		return lt_err_set(err, LT_ENOMEM, "out of memory verifying the signer certificate");
+		if (!ok && e == X509_V_ERR_CERT_HAS_EXPIRED)
+			return lt_err_set(err, LT_EAUTH, "certificate expired: CN=%s or its issuer", cn);
+		if (!ok && e == X509_V_ERR_CERT_NOT_YET_VALID)
+			return lt_err_set(err, LT_EAUTH, "certificate not yet valid: CN=%s or its issuer", cn);
+		if (!ok)
+			return lt_err_set(err, LT_EAUTH, "signer certificate not trusted: CN=%s: %s", cn,
+					  X509_verify_cert_error_string(e));
 	}
-	X509_STORE_CTX_set_time(vctx, 0, now);
-	int ok = X509_verify_cert(vctx) == 1;
-	int e = X509_STORE_CTX_get_error(vctx);
-	X509_STORE_CTX_free(vctx);
-	if (ok)
-		return LT_OK;
-	if (e == X509_V_ERR_CERT_HAS_EXPIRED)
-		return lt_err_set(err, LT_EAUTH, "certificate expired: CN=%s or its issuer", cn);
-	if (e == X509_V_ERR_CERT_NOT_YET_VALID)
-		return lt_err_set(err, LT_EAUTH, "certificate not yet valid: CN=%s or its issuer", cn);
-	return lt_err_set(err, LT_EAUTH, "signer certificate not trusted: CN=%s: %s", cn,
-			  X509_verify_cert_error_string(e));
+	if (t->pins && !is_pinned(t, leaf))
+		return not_accepted(t, err, cn, "is not one of its keys");
+	if (t->signer_cn && !subject_cn_is(leaf, t->signer_cn)) {
+		char what[200];
+		snprintf(what, sizeof what, "is not its signer (signer = CN=%.100s)", t->signer_cn);
+		return not_accepted(t, err, cn, what);
+	}
+	return LT_OK;
 }
 
 /* 1 when n's Algorithm is one of allowed (NULL-terminated); else 0 and the value in out. */
@@ -428,6 +535,9 @@ int lt_xml_verify(const struct lt_xml_trust *t, const char *xml, size_t len, int
 
 	if (doc_out)
 		*doc_out = NULL;
+	if (!t)
+		return lt_err_set(err, LT_EAUTH, "signer certificate not accepted: no keys or signer are "
+				  "configured for this peer");
 	lt_xmlsec_error_clear();
 	if ((rc = lt_xml_parse_hardened(xml, len, LT_EAUTH, &doc, err)) != 0)
 		return rc;

@@ -131,14 +131,19 @@ static struct bufferevent *tls_bev(struct event_base *base, void *arg)
 	return bev;
 }
 
-/* Build the server TLS context (TLS 1.2+); always asks for a client certificate, which is
- * required and checked against ca only when require is set. */
-static SSL_CTX *tls_new(const char *cert, const char *key, const char *ca, int require)
+/* Build the server TLS context (TLS 1.2+, or TLS 1.2 with only tls12_ciphers when given);
+ * always asks for a client certificate, which is required and checked against ca only when
+ * require is set. */
+static SSL_CTX *tls_new(const char *cert, const char *key, const char *ca, int require, const char *tls12_ciphers)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 
 	if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION))
 		sim_die("cannot create a TLS context");
+	/* A peer stuck in the past: TLS 1.2 only, with just these suites. */
+	if (tls12_ciphers && (!SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION) ||
+			      SSL_CTX_set_cipher_list(ctx, tls12_ciphers) != 1))
+		sim_die("OpenSSL refuses --tls12-ciphers %s", tls12_ciphers);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
 		sim_die("cannot load certificate %s", cert);
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
@@ -239,7 +244,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: peersim --listen HOST:PORT [--control HOST:PORT] [--name NAME]\n"
-		"               [--tls-cert PEM --tls-key PEM [--ca PEM] [--require-client-cert]]\n"
+		"               [--tls-cert PEM --tls-key PEM [--ca PEM] [--require-client-cert]\n"
+		"                [--tls12-ciphers LIST]]   (LIST: OpenSSL names; TLS 1.2 only, e.g. AES128-SHA)\n"
 		"               [--record FILE.jsonl] [--reply-status N] [--reply-body JSON]\n"
 		"               [--reply-content-type T] [--port-file FILE]\n"
 		"               [--sign-key PEM --sign-cert PEM [--reply-sign xmldsig|jws]]\n"
@@ -251,7 +257,7 @@ static void usage(FILE *f)
 
 /* The command line, as given. */
 struct sim_opts {
-	const char *listen, *control, *cert, *key, *ca, *record, *port_file;
+	const char *listen, *control, *cert, *key, *ca, *record, *port_file, *tls12_ciphers;
 	const char *status, *body, *ctype, *reply_sign;
 	int require;
 };
@@ -266,6 +272,7 @@ static void parse_args(int argc, char **argv, struct sim_opts *o)
 		{ "--reply-status", &o->status }, { "--reply-body", &o->body },
 		{ "--reply-content-type", &o->ctype }, { "--sign-key", &sim.sign_key },
 		{ "--sign-cert", &sim.sign_cert }, { "--reply-sign", &o->reply_sign },
+		{ "--tls12-ciphers", &o->tls12_ciphers },
 	};
 	char *end;
 	long st;
@@ -295,8 +302,8 @@ static void parse_args(int argc, char **argv, struct sim_opts *o)
 	}
 	if (!o->cert != !o->key)
 		sim_die("--tls-cert and --tls-key go together");
-	if ((o->ca || o->require) && !o->cert)
-		sim_die("--ca and --require-client-cert need --tls-cert and --tls-key");
+	if ((o->ca || o->require || o->tls12_ciphers) && !o->cert)
+		sim_die("--ca, --require-client-cert and --tls12-ciphers need --tls-cert and --tls-key");
 	if (o->require && !o->ca)
 		sim_die("--require-client-cert needs --ca to check client certificates against");
 	st = o->status ? strtol(o->status, &end, 10) : 200;
@@ -331,7 +338,7 @@ int main(int argc, char **argv)
 	if (!(sim.base = event_base_new()))
 		sim_die("cannot create the event loop");
 	if (o.cert)
-		sim.ssl = tls_new(o.cert, o.key, o.ca, o.require);
+		sim.ssl = tls_new(o.cert, o.key, o.ca, o.require, o.tls12_ciphers);
 	sim.http = listen_on(o.listen, &port, NULL);
 	if (sim.ssl)
 		evhttp_set_bevcb(sim.http, tls_bev, sim.ssl);

@@ -60,7 +60,7 @@ static const char *const config_fmt =
 	"\n[peer.peer-a]\nadapter = canonical\nkeys = build/certs/rsa/peers/peer-a/sign.pem, "
 	"build/certs/ec/peers/peer-a/sign.pem\n%s"
 	"\n[peer.hotich]\nadapter = civilreg\nverify = none\n%s"
-	"\n[peer.hotich-tinh]\nadapter = civilreg\n%s"
+	"\n[peer.hotich-tinh]\nadapter = civilreg\nkeys = build/certs/rsa/peers/hotich-tinh/sign.pem\n%s"
 	"\n[peer.vpcp]\nadapter = edxml\nverify = none\n%s"
 	/* 0.001/s: the first delivery would start after 1000 s, i.e. never here */
 	"\n[peer.sink]\nadapter = canonical\nurl = http://127.0.0.1:9/v1/inbound/lienthong\nsign = none\n"

@@ -31,6 +31,7 @@ SLOW = 10.0 if VALGRIND else 1.0       # waits are this much longer under valgri
 INSTRUMENTED = VALGRIND or "asan" in os.path.basename(BUILD.rstrip("/"))
 PEERSIM = os.path.join(BUILD, "peersim")
 PKI = os.environ.get("LT_TEST_PKI", os.path.join(ROOT, "build", "certs"))
+XMLDSIG = os.path.join(ROOT, "tests", "interop", "xmldsig.mjs")
 KIND = os.environ.get("LT_TEST_KIND", "rsa")     # rsa | ec: the key type every test runs with
 PKI_PEERS = ("motcua-xa-duongphong", "cong-dvc-tinh", "hotich-tinh", "buudien-tinh", "motcua-phuong-binhhung",
              "vpdk-dat-thanhpho", "peer-a", "peer-b", "peer-c")
@@ -89,6 +90,15 @@ def jws_detached(body, key_path, cert_path, jti, iat=None, alg=None, header=None
     else:
         sig = b""
     return protected + ".." + b64url(sig)
+
+
+def xml_signed(xml, key_path, cert_path):
+    """xml (str or bytes) with an enveloped XML-DSig made by key_path, cert_path in KeyInfo,
+    by node's xml-crypto — an implementation independent of the gateway's; bytes."""
+    p = subprocess.run(["node", XMLDSIG, "sign", key_path, cert_path],
+                       input=xml.encode() if isinstance(xml, str) else xml, capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
 
 
 @functools.lru_cache(maxsize=None)
@@ -281,7 +291,8 @@ class Gateway:
                  store=None, name="gateway", env=None):
         """peers: name -> options. A peer without url is a sender: it signs with
         its dev-PKI signing key (keys = its certificate) and connects with its
-        TLS certificate, unless the options say otherwise. store: a
+        TLS certificate, unless the options say otherwise (an option set to None
+        is left out of the file, e.g. "keys": None). store: a
         postgresql:// DSN instead of the SQLite file db; name: of the config and
         log files, for several gateways in one test."""
         self.tmp = tmp
@@ -322,7 +333,7 @@ class Gateway:
                     opts.setdefault("keys", f["sign_cert"])
                 if "url" in opts and "inbound" not in opts:
                     opts["inbound"] = "push"     # a destination may also send to us
-            lines += ["%s = %s" % kv for kv in opts.items()]
+            lines += ["%s = %s" % kv for kv in opts.items() if kv[1] is not None]
         for name, opts in routes.items():
             lines += ["", "[route.%s]" % name]
             lines += ["%s = %s" % kv for kv in opts.items()]

@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 
-from harness import ROOT, Gateway, Peersim, peer_files, wait_until
+from harness import ROOT, Gateway, Peersim, peer_files, wait_until, xml_signed
 
 SAMPLES = os.path.join(ROOT, "schemas", "samples")
 XMLDSIG = os.path.join(ROOT, "tests", "interop", "xmldsig.mjs")
@@ -28,10 +28,7 @@ def now_vn():
 def sign_xml_with_xml_crypto(xml, who):
     """Sign as a peer would, with node's xml-crypto (not our code)."""
     f = peer_files(who)
-    p = subprocess.run(["node", XMLDSIG, "sign", f["sign_key"], f["sign_cert"]], input=xml.encode(),
-                       capture_output=True, timeout=30)
-    assert p.returncode == 0, p.stderr
-    return p.stdout
+    return xml_signed(xml, f["sign_key"], f["sign_cert"])
 
 
 def portal_sim(tmp, cleanup):

@@ -81,6 +81,19 @@ static inline int teardown(void **state)
 
 /* ---- helpers ----------------------------------------------------------- */
 
+/* The signer made of base.key and base.pem inside the test PKI ("rsa/peers/peer-a/sign"). */
+static __attribute__((unused)) struct lt_xml_signer *signer_of(const char *base)
+{
+	struct lt_err err = { 0 };
+	char key[300], cert[300];
+	snprintf(key, sizeof key, "%s.key", base);
+	snprintf(cert, sizeof cert, "%s.pem", base);
+	struct lt_xml_signer *s = lt_xml_signer_new(path(key), path(cert), NULL, &err);
+	if (!s)
+		fail_msg("%s: %s", base, err.msg);
+	return s;
+}
+
 /* xml signed by s (malloc'd). Not inline: inlined, it makes GCC 12 report a dangling
  * pointer where there is none (-Wdangling-pointer). */
 static __attribute__((unused)) char *sign_with(const struct lt_xml_signer *s, const char *xml)

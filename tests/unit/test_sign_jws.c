@@ -445,9 +445,10 @@ static void test_keyset_refuses_weak_or_unsupported_keys_all_or_nothing(void **s
 		unlink(path);
 		EVP_PKEY_free(weak[i]);
 	}
+	/* a chain file's CA certificate is not a key; the leaf in it is the same as sign.pem */
 	assert_int_equal(lt_jws_keyset_add_file(set, P("rsa/peers/peer-b/sign-chain.pem"), &err), 0);
 	assert_int_equal(lt_jws_keyset_add_file(set, P("rsa/peers/peer-b/sign.pem"), &err), 0);
-	assert_int_equal(lt_jws_keyset_count(set), 2);
+	assert_int_equal(lt_jws_keyset_count(set), 1);
 	lt_jws_keyset_free(set);
 }
 
