@@ -345,7 +345,8 @@ def test_readme_example_configuration_loads_once_its_files_exist(tmp, cleanup):
     copy_identity(certs)
     files = {"tls-chain.pem": "gateway-tls.pem", "tls.key": "gateway-tls.key", "trust.pem": "trust.pem",
              "sign.pem": "gateway-sign.pem", "sign.key": "gateway-sign.key",
-             "peers/motcua-xa-sign.pem": "motcua-sign.pem", "peers/dvc-ca.pem": "trust.pem",
+             "peers/motcua-xa-sign.pem": "motcua-sign.pem", "peers/hotich-sign.pem": "motcua-sign.pem",
+             "peers/dvc-ca.pem": "trust.pem",
              "peers/dvc.pass": "dvc.pass"}
     text = readme_config()
     for name, have in files.items():

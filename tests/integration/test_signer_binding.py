@@ -130,7 +130,7 @@ def test_a_peer_that_sends_nothing_cannot_post_signed_messages(tmp, cleanup):
     whoever signed it, is refused — XML and JWS alike — and the gateway stays up."""
     gw = cleanup.add(Gateway(tmp, {
         REGISTRY: {"adapter": "civilreg", "url": "https://127.0.0.1:1/x", "inbound": "none", "keys": None,
-                   "param.ma_don_vi": "H12.01957"},
+                   "answers": "tls", "param.ma_don_vi": "H12.01957"},
         PORTAL: {"adapter": "canonical", "url": "https://127.0.0.1:1/y", "inbound": "none", "keys": None},
         OFFICE: {"adapter": "onestop", "url": "https://127.0.0.1:1/z"}},
         {"r": {"from": REGISTRY, "to": OFFICE}, "p": {"from": PORTAL, "to": OFFICE}}))
@@ -153,3 +153,12 @@ def test_jws_keys_file_with_a_tls_certificate_stops_the_gateway(tmp, cleanup):
     assert r.returncode != 0, r.stderr
     assert "peer peer-a keys" in r.stderr and "CN=peer-a) in %s is a TLS certificate" % pki(
         "peers", "peer-a", "tls.pem") in r.stderr, r.stderr
+
+
+def test_a_destination_whose_answers_are_signed_needs_its_keys_too(tmp, cleanup):
+    """Its signed answers carry events (the registry's acceptance): a signer that merely
+    chains to trust must not be taken for it, so keys (or signer) are required."""
+    gw = Gateway(tmp, {REGISTRY: {"adapter": "civilreg", "url": "https://127.0.0.1:1/x", "inbound": "none",
+                                  "keys": None, "param.ma_don_vi": "H12.01957"}}, {}, start=False)
+    r = subprocess.run([LIENTHONG, "check-config", "-c", gw.config], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "needs \"keys\" (the certificates it signs its answers with)" in r.stderr, r.stderr
