@@ -119,6 +119,320 @@ static void set_str(char **dst, const char *v)
 	*dst = strdup(v);
 }
 
+/* ---- keys with their own reading ---- */
+
+/* adapter = NAME: one of the registry's adapters. */
+static int set_adapter(void *obj, const char *name, const char *v, struct lt_err *err)
+{
+	(void)name;
+	struct lt_peer *p = obj;
+	set_str(&p->adapter_name, v);
+	p->adapter = lt_adapter_find(v);
+	return p->adapter ? LT_OK
+			  : lt_err_set(err, LT_ECONFIG, "unknown adapter \"%s\" (known: %s)", v, lt_adapter_names());
+}
+
+/* signer = CN=…: the subject CN of the peer's XML signing certificate. */
+static int set_signer(void *obj, const char *name, const char *v, struct lt_err *err)
+{
+	(void)name;
+	struct lt_peer *p = obj;
+	set_str(&p->signer, strncmp(v, "CN=", 3) == 0 ? v + 3 : v);
+	if (!*p->signer || strchr(p->signer, '='))
+		return lt_err_set(err, LT_ECONFIG, "signer must be the subject CN of its signing certificate, like "
+				  "CN=%s-signing, not \"%s\"", p->name, v);
+	return LT_OK;
+}
+
+/* param.NAME = value: an adapter's setting. */
+static int set_param(void *obj, const char *name, const char *v, struct lt_err *err)
+{
+	(void)err;
+	json_object_set_new(((struct lt_peer *)obj)->params, name + strlen("param."), json_string(v));
+	return LT_OK;
+}
+
+/* password_file = PATH: a peer's password (the portal's login) from a file
+ * only its owner can read; kept as the adapter parameter "password", never
+ * logged. */
+static int set_password_file(void *obj, const char *name, const char *path, struct lt_err *err)
+{
+	(void)name;
+	struct lt_peer *p = obj;
+	struct stat sb;
+	if (stat(path, &sb))
+		return lt_err_set(err, LT_ECONFIG, "password_file %s: %s", path, strerror(errno));
+	if (sb.st_mode & 077)
+		return lt_err_set(err, LT_ECONFIG, "password_file %s is readable by others (mode %04o); chmod 600 it",
+				  path, (unsigned)(sb.st_mode & 07777));
+	FILE *f = fopen(path, "r");
+	char buf[512] = "";
+	int rc = LT_OK;
+	if (!f || !fgets(buf, sizeof buf, f)) {
+		rc = lt_err_set(err, LT_ECONFIG, "password_file %s is empty or unreadable", path);
+	} else {
+		buf[strcspn(buf, "\r\n")] = '\0';
+		json_object_set_new(p->params, "password", json_string(buf));
+	}
+	if (f)
+		fclose(f);
+	return rc;
+}
+
+/* holidays = DAY DAY..DAY …: checked by the calendar that will use them. */
+static int set_holidays(void *obj, const char *name, const char *v, struct lt_err *err)
+{
+	(void)name;
+	struct lt_config *c = obj;
+	struct lt_calendar cal;
+	int rc = lt_calendar_parse(v, &cal, err);
+	lt_calendar_free(&cal);
+	set_str(&c->holidays, v);
+	return rc ? LT_ECONFIG : LT_OK;
+}
+
+/* ---- the table ---- */
+
+#define GW LT_SECTION_GATEWAY
+#define RETRY LT_SECTION_RETRY
+#define SLA LT_SECTION_SLA
+#define PEER LT_SECTION_PEER
+#define ROUTE LT_SECTION_ROUTE
+#define C(f) offsetof(struct lt_config, f)
+#define P(f) offsetof(struct lt_peer, f)
+#define R(f) offsetof(struct lt_route, f)
+#define KEY(...) { __VA_ARGS__, NULL, 0 }
+
+/* name, section, type, field, min, max, words, rule (NULL: from words), help [, set, line field] */
+const struct lt_config_key lt_config_keys[] = {
+	KEY("node_id", GW, LT_KEY_STRING, C(node_id), 0, 0, NULL, NULL, "this server's name in logs and claims (gw-1)"),
+	KEY("listen", GW, LT_KEY_STRING, C(listen), 0, 0, NULL, NULL, "the peer-facing listener, HOST:PORT (0.0.0.0:8443)"),
+	KEY("admin_listen", GW, LT_KEY_STRING, C(admin_listen), 0, 0, NULL, NULL,
+	    "the admin listener, on loopback (127.0.0.1:8081)"),
+	KEY("store", GW, LT_KEY_STRING, C(store), 0, 0, "sqlite: postgresql:// postgres://",
+	    "must be sqlite:PATH or postgresql://…", "where messages, events and deliveries are kept (sqlite:lienthong.db)"),
+	KEY("log_format", GW, LT_KEY_WORD, C(log_format), 0, 0, "json text", NULL, "log lines as JSON or text (json)"),
+	KEY("log_level", GW, LT_KEY_WORD, C(log_level), 0, 0, "debug info warn error", NULL, "the least level logged (info)"),
+	KEY("tls_cert", GW, LT_KEY_STRING, C(tls_cert), 0, 0, NULL, NULL, "the listener's certificate chain (PEM or .p12)"),
+	KEY("tls_key", GW, LT_KEY_STRING, C(tls_key), 0, 0, NULL, NULL, "its key (mode 0600)"),
+	KEY("trust", GW, LT_KEY_STRING, C(trust), 0, 0, NULL, NULL, "CAs of the peers' client certificates"),
+	KEY("sign_cert", GW, LT_KEY_STRING, C(sign_cert), 0, 0, NULL, NULL, "the gateway's signing certificate"),
+	KEY("sign_key", GW, LT_KEY_STRING, C(sign_key), 0, 0, NULL, NULL, "the gateway's signing key (mode 0600)"),
+	KEY("key_password_file", GW, LT_KEY_STRING, C(key_password_file), 0, 0, NULL, NULL,
+	    "the password of PKCS#12 or encrypted keys (mode 0600)"),
+	KEY("tls", GW, LT_KEY_ENUM, C(tls), 0, 0, "off on", "must be on or off", "off: plain HTTP, for tests only (on)"),
+	KEY("tls_policy", GW, LT_KEY_ENUM, C(tls_policy), 0, 0, "intermediate modern",
+	    "must be intermediate (TLS 1.2 with ECDHE and AEAD ciphers, and TLS 1.3) or modern (TLS 1.3 only)",
+	    "the TLS versions and ciphers of the listener and outbound (intermediate)"),
+	KEY("replay_window", GW, LT_KEY_DURATION, C(replay_window_ms), 1, 0, NULL, "must be a duration like 300s",
+	    "how far a signed message's time may be from now (300s)"),
+	KEY("lease", GW, LT_KEY_DURATION, C(lease_ms), 3000, 0, NULL, "must be a duration of at least 3s like 5m",
+	    /* renewed about every second while the node lives: shorter would expire between renewals */
+	    "PostgreSQL: how long a dead node's claims hold (5m)"),
+	KEY("max_body", GW, LT_KEY_SIZE, C(max_body), 1, 0, NULL, "must be a size like 1m or 65536",
+	    "a larger Content-Length gets 413 before the body is read (1m)"),
+	KEY("max_headers", GW, LT_KEY_SIZE, C(max_headers), 1, 0, NULL, "must be a size like 1m or 65536",
+	    "a larger request head gets 431 (16k)"),
+	KEY("max_backlog", GW, LT_KEY_SIZE, C(max_backlog), 1, 0, NULL, "must be a positive number",
+	    "undelivered deliveries beyond which new messages get 503 (1000000)"),
+	KEY("read_timeout", GW, LT_KEY_DURATION, C(read_timeout_ms), 1, 0, NULL, "must be a duration like 30s",
+	    "a whole request must arrive within it (30s)"),
+	KEY("max_json_depth", GW, LT_KEY_INT, C(max_json_depth), 1, 2048, NULL,
+	    "must be 1..2048 (nesting levels of a JSON body)", "deeper JSON bodies get 400 (64)"),
+	KEY("workers", GW, LT_KEY_INT, C(workers), 0, 64, NULL, "must be 0..64 (0 = one per CPU)",
+	    "threads that verify, decode and sign (0 = one per CPU)"),
+	/* one zone for logs, trail, reports and due dates; the peers' local
+	 * date formats are Vietnamese time too, so only that zone for now */
+	KEY("timezone", GW, LT_KEY_WORD, LT_KEY_NO_FIELD, 0, 0, LT_TZ_NAME " Asia/Saigon " LT_TZ_OFFSET,
+	    "must be " LT_TZ_NAME " (UTC" LT_TZ_OFFSET ", used for logs, trails, reports and due dates)",
+	    "the zone of logs, trails, reports and due dates (" LT_TZ_NAME ", the only one)"),
+
+	KEY("initial", RETRY, LT_KEY_DURATION, C(retry_initial_ms), 1, 0, NULL,
+	    "must be a positive duration like 1s, 10m or 72h", "the first backoff cap; doubles each attempt (1s)"),
+	KEY("max_delay", RETRY, LT_KEY_DURATION, C(retry_max_delay_ms), 1, 0, NULL,
+	    "must be a positive duration like 1s, 10m or 72h", "the longest backoff (10m)"),
+	KEY("max_age", RETRY, LT_KEY_DURATION, C(retry_max_age_ms), 1, 0, NULL,
+	    "must be a positive duration like 1s, 10m or 72h", "then the delivery is dead-lettered (72h)"),
+	KEY("breaker_failures", RETRY, LT_KEY_INT, C(breaker_failures), 0, 1000, NULL,
+	    "must be a number of attempts from 0 (no breaker) to 1000",
+	    "attempts in a row finding a peer down before its breaker opens (5; 0 = none)"),
+
+	{ "holidays", SLA, LT_KEY_CUSTOM, C(holidays), 0, 0, NULL, NULL,
+	  "days off besides weekends: 2026-01-01 2026-02-16..2026-02-20", set_holidays, 0 },
+	KEY("check_interval", SLA, LT_KEY_DURATION, C(sla_interval_ms), 1, 0, NULL, "must be a duration like 60s",
+	    "how often the overdue watchdog looks (60s)"),
+
+	{ "adapter", PEER, LT_KEY_CUSTOM, P(adapter_name), 0, 0, NULL, NULL, "the peer's wire format (required)",
+	  set_adapter, 0 },
+	KEY("inbound", PEER, LT_KEY_WORD, P(inbound), 0, 0, "push pull none", NULL,
+	    "it POSTs to us, is polled, or sends nothing (push; none with a url)"),
+	KEY("url", PEER, LT_KEY_STRING, P(url), 0, 0, "http:// https://", "must start with https:// (or http:// for tests)",
+	    "where deliveries to it go"),
+	KEY("identity", PEER, LT_KEY_STRING, P(identity), 0, 0, NULL, NULL, "its client certificate's CN (the peer's name)"),
+	{ "keys", PEER, LT_KEY_STRING, P(keys), 0, 0, NULL, NULL, "the certificates it signs with (PEM files)", NULL,
+	  P(keys_line) },
+	{ "signer", PEER, LT_KEY_CUSTOM, P(signer), 0, 0, NULL, NULL,
+	  "XML-DSig: its signing certificate's subject CN, instead of keys", set_signer, 0 },
+	KEY("trust", PEER, LT_KEY_STRING, P(trust), 0, 0, NULL, NULL, "CAs of its server certificate (the gateway's trust)"),
+	KEY("pin", PEER, LT_KEY_STRING, P(pin), 0, 0, "sha256//", "must look like sha256//BASE64",
+	    "the SHA-256 of its server key"),
+	KEY("verify", PEER, LT_KEY_WORD, P(verify), 0, 0, "jws xmldsig none", NULL,
+	    "how what it sends is signed (by adapter)"),
+	KEY("sign", PEER, LT_KEY_WORD, P(sign), 0, 0, "jws xmldsig none", NULL, "how what we send it is signed (by adapter)"),
+	KEY("answers", PEER, LT_KEY_WORD, P(answers), 0, 0, "signed tls", NULL,
+	    "its answers are verified, or taken on its TLS certificate (by adapter)"),
+	KEY("concurrency", PEER, LT_KEY_INT, P(concurrency), 1, 1024, NULL, "must be 1..1024",
+	    "attempts in flight at once (4)"),
+	KEY("rate", PEER, LT_KEY_RATE, P(rate), 0, 0, NULL, "must look like 20/s", "new attempts per second (0 = no limit)"),
+	KEY("timeout", PEER, LT_KEY_DURATION, P(timeout_ms), 1, 0, NULL, "must be a duration like 30s", "one attempt (30s)"),
+	KEY("poll_interval", PEER, LT_KEY_DURATION, P(poll_interval_ms), 1, 0, NULL, "must be a duration like 30s",
+	    "inbound = pull: the pause after a poll that found nothing (30s)"),
+	{ "accept_unbound_xml", PEER, LT_KEY_ENUM, P(accept_unbound_xml), 0, 0, "no yes", "must be yes or no",
+	  "signed XML peers: accept documents with no signed time or id (no)", NULL, P(accept_unbound_xml_line) },
+	{ "password_file", PEER, LT_KEY_CUSTOM, LT_KEY_NO_FIELD, 0, 0, NULL, NULL,
+	  "a session login's password (mode 0600)", set_password_file, 0 },
+	{ "param.", PEER, LT_KEY_CUSTOM, LT_KEY_NO_FIELD, 0, 0, NULL, NULL, "an adapter's setting: param.NAME = value",
+	  set_param, 0 },
+
+	KEY("from", ROUTE, LT_KEY_STRING, R(from), 0, 0, NULL, NULL,
+	    "the sending peer, " LT_GATEWAY_SOURCE " or * (required)"),
+	KEY("events", ROUTE, LT_KEY_LIST, R(events), 0, 0, NULL, NULL, "event types (all)"),
+	KEY("procedures", ROUTE, LT_KEY_LIST, R(procedures), 0, 0, NULL, NULL, "procedure codes (all)"),
+	KEY("agencies", ROUTE, LT_KEY_LIST, R(agencies), 0, 0, NULL, NULL, "handling (else receiving) agency codes (all)"),
+	KEY("to", ROUTE, LT_KEY_LIST, R(to), 0, 0, NULL, NULL, "the destination peers (required)"),
+	{ NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL, 0 },
+};
+
+static int key_is(const struct lt_config_key *k, const char *name)
+{
+	size_t n = strlen(k->name);
+	if (k->name[n - 1] == '.')
+		return strncmp(name, k->name, n) == 0 && name[n];
+	return strcmp(name, k->name) == 0;
+}
+
+const struct lt_config_key *lt_config_key_find(enum lt_config_section section, const char *name)
+{
+	for (const struct lt_config_key *k = lt_config_keys; k->name; k++)
+		if (k->section == section && key_is(k, name))
+			return k;
+	return NULL;
+}
+
+/* The position of v among the space-separated words, or -1. */
+static int word_index(const char *words, const char *v)
+{
+	size_t n = strlen(v);
+	int i = 0;
+	for (const char *w = words; *w; i++) {
+		size_t len = strcspn(w, " ");
+		if (len == n && strncmp(w, v, n) == 0)
+			return i;
+		w += len;
+		w += *w == ' ';
+	}
+	return -1;
+}
+
+/* "must be A, B or C" from the words. */
+static void rule_of_words(const char *words, char *out, size_t size)
+{
+	size_t n = 0, count = 0;
+	for (const char *w = words; *w; count++) {
+		w += strcspn(w, " ");
+		w += *w == ' ';
+	}
+	n += (size_t)snprintf(out, size, "must be ");
+	size_t i = 0;
+	for (const char *w = words; *w && n < size; i++) {
+		size_t len = strcspn(w, " ");
+		n += (size_t)snprintf(out + n, size - n, "%s%.*s", i == 0 ? "" : i + 1 == count ? " or " : ", ", (int)len, w);
+		w += len;
+		w += *w == ' ';
+	}
+}
+
+static int starts_with_one_of(const char *v, const char *words)
+{
+	for (const char *w = words; *w;) {
+		size_t len = strcspn(w, " ");
+		if (strncmp(v, w, len) == 0)
+			return 1;
+		w += len;
+		w += *w == ' ';
+	}
+	return 0;
+}
+
+int lt_config_key_set(const struct lt_config_key *k, void *obj, const char *name, const char *v, struct lt_err *err)
+{
+	void *f = k->field == LT_KEY_NO_FIELD ? NULL : (char *)obj + k->field;
+	int ok = 1;
+	switch (k->type) {
+	case LT_KEY_STRING:
+		set_str(f, v);
+		ok = !k->words || starts_with_one_of(v, k->words);
+		break;
+	case LT_KEY_WORD:
+		if (f)
+			set_str(f, v);
+		ok = word_index(k->words, v) >= 0;
+		break;
+	case LT_KEY_ENUM: {
+		int i = word_index(k->words, v);
+		*(int *)f = i < 0 ? 0 : i;
+		ok = i >= 0;
+		break;
+	}
+	case LT_KEY_INT: {
+		char *end;
+		long n = strtol(v, &end, 10);
+		ok = end != v && !*end && n >= k->min && n <= k->max;
+		if (ok)
+			*(int *)f = (int)n;
+		break;
+	}
+	case LT_KEY_DURATION: {
+		int64_t ms = lt_parse_duration(v);
+		ok = ms >= k->min && ms > 0 && (!k->max || ms <= k->max);
+		if (ok)
+			*(int64_t *)f = ms;
+		break;
+	}
+	case LT_KEY_SIZE: {
+		size_t n = lt_parse_size(v);
+		ok = n && n >= (size_t)k->min && (!k->max || n <= (size_t)k->max);
+		if (ok)
+			*(size_t *)f = n;
+		break;
+	}
+	case LT_KEY_RATE: {
+		char *end;
+		double r = strtod(v, &end);
+		ok = end != v && (!*end || strcmp(end, "/s") == 0) && r >= 0;
+		if (ok)
+			*(double *)f = r;
+		break;
+	}
+	case LT_KEY_LIST:
+		free_list(*(char ***)f);
+		*(char ***)f = split_list(v);
+		break;
+	case LT_KEY_CUSTOM:
+		return k->set(obj, name, v, err);
+	}
+	if (ok)
+		return LT_OK;
+	char rule[256];
+	if (k->rule)
+		snprintf(rule, sizeof rule, "%s", k->rule);
+	else
+		rule_of_words(k->words, rule, sizeof rule);
+	return lt_err_set(err, LT_ECONFIG, "%s %s, not \"%s\"", name, rule, v);
+}
+
+/* ---- reading the file ---- */
+
 struct parse_state {
 	struct lt_config *c;
 	struct lt_buf *errors;
@@ -130,166 +444,31 @@ struct parse_state {
 
 #define ERR(line, ...) do { cfg_error(st->errors, st->path, line, __VA_ARGS__); st->nerr++; } while (0)
 
-static void gateway_key(struct parse_state *st, int line, const char *k, const char *v)
+/* One key = value line of a section read by the table; `where` names the
+ * section in messages: "[sla] ", "peer NAME: " or "" ([gateway], [retry]). */
+static void table_key(struct parse_state *st, int line, enum lt_config_section section, void *obj, const char *where,
+		      const char *k, const char *v)
 {
-	struct lt_config *c = st->c;
-	static const struct { const char *key; size_t off; } strs[] = {
-		{ "node_id", offsetof(struct lt_config, node_id) },
-		{ "listen", offsetof(struct lt_config, listen) },
-		{ "admin_listen", offsetof(struct lt_config, admin_listen) },
-		{ "store", offsetof(struct lt_config, store) },
-		{ "log_format", offsetof(struct lt_config, log_format) },
-		{ "log_level", offsetof(struct lt_config, log_level) },
-		{ "tls_cert", offsetof(struct lt_config, tls_cert) },
-		{ "tls_key", offsetof(struct lt_config, tls_key) },
-		{ "trust", offsetof(struct lt_config, trust) },
-		{ "sign_key", offsetof(struct lt_config, sign_key) },
-		{ "sign_cert", offsetof(struct lt_config, sign_cert) },
-		{ "key_password_file", offsetof(struct lt_config, key_password_file) },
-	};
-	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
-		if (strcmp(k, strs[i].key) == 0) {
-			set_str((char **)((char *)c + strs[i].off), v);
-			if (strcmp(k, "log_format") == 0 && strcmp(v, "json") && strcmp(v, "text"))
-				ERR(line, "log_format must be json or text, not \"%s\"", v);
-			if (strcmp(k, "log_level") == 0 && strcmp(v, "debug") && strcmp(v, "info") &&
-			    strcmp(v, "warn") && strcmp(v, "error"))
-				ERR(line, "log_level must be debug, info, warn or error, not \"%s\"", v);
-			if (strcmp(k, "store") == 0 && strncmp(v, "sqlite:", 7) && strncmp(v, "postgresql://", 13) &&
-			    strncmp(v, "postgres://", 11))
-				ERR(line, "store must be sqlite:PATH or postgresql://…, not \"%s\"", v);
-			return;
-		}
-	if (strcmp(k, "max_body") == 0 || strcmp(k, "max_headers") == 0) {
-		size_t n = lt_parse_size(v);
-		if (!n)
-			ERR(line, "%s must be a size like 1m or 65536, not \"%s\"", k, v);
-		else if (k[4] == 'b')
-			c->max_body = n;
+	const struct lt_config_key *key = lt_config_key_find(section, k);
+	if (!key) {
+		struct lt_buf known = { 0 };
+		for (const struct lt_config_key *o = lt_config_keys; o->name; o++)
+			if (o->section == section)
+				lt_buf_printf(&known, "%s%s%s", known.len ? ", " : "", o->name,
+					      o->name[strlen(o->name) - 1] == '.' ? "NAME" : "");
+		static const char *const names[] = { "gateway", "retry", "sla" };
+		if (section == LT_SECTION_PEER || section == LT_SECTION_ROUTE)
+			ERR(line, "%sunknown key \"%s\" (known: %s)", where, k, known.data);
 		else
-			c->max_headers = n;
-	} else if (strcmp(k, "max_backlog") == 0) {
-		size_t n = lt_parse_size(v);
-		if (!n)
-			ERR(line, "max_backlog must be a positive number, not \"%s\"", v);
-		c->max_backlog = n;
-	} else if (strcmp(k, "tls") == 0) {
-		if (strcmp(v, "on") && strcmp(v, "off"))
-			ERR(line, "tls must be on or off, not \"%s\"", v);
-		c->tls = strcmp(v, "on") == 0;
-	} else if (strcmp(k, "tls_policy") == 0) {
-		if (strcmp(v, "intermediate") && strcmp(v, "modern"))
-			ERR(line, "tls_policy must be intermediate (TLS 1.2 with ECDHE and AEAD ciphers, and TLS 1.3) "
-			    "or modern (TLS 1.3 only), not \"%s\"", v);
-		c->tls_policy = strcmp(v, "modern") == 0 ? LT_TLS_MODERN : LT_TLS_INTERMEDIATE;
-	} else if (strcmp(k, "replay_window") == 0) {
-		int64_t ms = lt_parse_duration(v);
-		if (ms <= 0)
-			ERR(line, "replay_window must be a duration like 300s, not \"%s\"", v);
-		c->replay_window_ms = ms;
-	} else if (strcmp(k, "workers") == 0) {
-		char *end;
-		long n = strtol(v, &end, 10);
-		if (*end || n < 0 || n > 64)
-			ERR(line, "workers must be 0..64 (0 = one per CPU), not \"%s\"", v);
-		c->workers = (int)n;
-	} else if (strcmp(k, "max_json_depth") == 0) {
-		char *end;
-		long n = strtol(v, &end, 10);
-		if (end == v || *end || n < 1 || n > 2048)
-			ERR(line, "max_json_depth must be 1..2048 (nesting levels of a JSON body), not \"%s\"", v);
-		else
-			c->max_json_depth = (int)n;
-	} else if (strcmp(k, "lease") == 0) {
-		/* renewed about every second while the node lives: shorter would expire between renewals */
-		int64_t ms = lt_parse_duration(v);
-		if (ms < 3000)
-			ERR(line, "lease must be a duration of at least 3s like 5m, not \"%s\"", v);
-		else
-			c->lease_ms = ms;
-	} else if (strcmp(k, "timezone") == 0) {
-		/* one zone for logs, trail, reports and due dates; the peers' local
-		 * date formats are Vietnamese time too, so only that zone for now */
-		if (strcmp(v, LT_TZ_NAME) && strcmp(v, "Asia/Saigon") && strcmp(v, LT_TZ_OFFSET))
-			ERR(line, "timezone must be %s (UTC%s, used for logs, trails, reports and due dates), not \"%s\"",
-			    LT_TZ_NAME, LT_TZ_OFFSET, v);
-	} else if (strcmp(k, "read_timeout") == 0) {
-		int64_t ms = lt_parse_duration(v);
-		if (ms <= 0)
-			ERR(line, "read_timeout must be a duration like 30s, not \"%s\"", v);
-		c->read_timeout_ms = ms;
-	} else {
-		ERR(line, "unknown key \"%s\" in [gateway]", k);
-	}
-}
-
-static void retry_key(struct parse_state *st, int line, const char *k, const char *v)
-{
-	if (strcmp(k, "breaker_failures") == 0) {
-		char *end;
-		long n = strtol(v, &end, 10);
-		if (*v == '\0' || *end || n < 0 || n > 1000)
-			ERR(line, "breaker_failures must be a number of attempts from 0 (no breaker) to 1000, not \"%s\"", v);
-		else
-			st->c->breaker_failures = (int)n;
+			ERR(line, "unknown key \"%s\" in [%s] (known: %s)", k, names[section], known.data);
+		lt_buf_free(&known);
 		return;
 	}
-	int64_t ms = lt_parse_duration(v);
-	int64_t *dst = strcmp(k, "initial") == 0 ? &st->c->retry_initial_ms :
-		       strcmp(k, "max_delay") == 0 ? &st->c->retry_max_delay_ms :
-		       strcmp(k, "max_age") == 0 ? &st->c->retry_max_age_ms : NULL;
-	if (!dst)
-		ERR(line, "unknown key \"%s\" in [retry] (known: initial, max_delay, max_age, breaker_failures)", k);
-	else if (ms <= 0)
-		ERR(line, "%s must be a positive duration like 1s, 10m or 72h, not \"%s\"", k, v);
-	else
-		*dst = ms;
-}
-
-/* A peer's password (the portal's login) from a file only root can read;
- * kept as the adapter parameter "password", never logged. */
-static void read_secret(struct parse_state *st, int line, struct lt_peer *p, const char *path)
-{
-	struct stat sb;
-	if (stat(path, &sb)) {
-		ERR(line, "peer %s: password_file %s: %s", p->name, path, strerror(errno));
-		return;
-	}
-	if (sb.st_mode & 077) {
-		ERR(line, "peer %s: password_file %s is readable by others (mode %04o); chmod 600 it", p->name, path,
-		    (unsigned)(sb.st_mode & 07777));
-		return;
-	}
-	FILE *f = fopen(path, "r");
-	char buf[512] = "";
-	if (!f || !fgets(buf, sizeof buf, f)) {
-		ERR(line, "peer %s: password_file %s is empty or unreadable", p->name, path);
-	} else {
-		buf[strcspn(buf, "\r\n")] = '\0';
-		json_object_set_new(p->params, "password", json_string(buf));
-	}
-	if (f)
-		fclose(f);
-}
-
-static void sla_key(struct parse_state *st, int line, const char *k, const char *v)
-{
-	if (strcmp(k, "holidays") == 0) {
-		struct lt_calendar cal;
-		struct lt_err err = { 0 };
-		if (lt_calendar_parse(v, &cal, &err))
-			ERR(line, "[sla] %s", err.msg);
-		lt_calendar_free(&cal);
-		set_str(&st->c->holidays, v);
-	} else if (strcmp(k, "check_interval") == 0) {
-		int64_t ms = lt_parse_duration(v);
-		if (ms <= 0)
-			ERR(line, "[sla] check_interval must be a duration like 60s, not \"%s\"", v);
-		else
-			st->c->sla_interval_ms = ms;
-	} else {
-		ERR(line, "unknown key \"%s\" in [sla] (known: holidays, check_interval)", k);
-	}
+	if (key->line_field)
+		*(int *)((char *)obj + key->line_field) = line;
+	struct lt_err err = { 0 };
+	if (lt_config_key_set(key, obj, k, v, &err))
+		ERR(line, "%s%s", where, err.msg);
 }
 
 /* [units] OLD = NEW [since YYYY-MM-DD] */
@@ -316,103 +495,6 @@ static void units_key(struct parse_state *st, int line, const char *k, const cha
 	u->new_code = strdup(code);
 	u->since = since;
 	u->line = line;
-}
-
-static void peer_key(struct parse_state *st, int line, const char *k, const char *v)
-{
-	struct lt_peer *p = &st->c->peers[st->c->npeers - 1];
-	if (strcmp(k, "adapter") == 0) {
-		set_str(&p->adapter_name, v);
-		p->adapter = lt_adapter_find(v);
-		if (!p->adapter)
-			ERR(line, "peer %s: unknown adapter \"%s\" (known: %s)", p->name, v, lt_adapter_names());
-	} else if (strcmp(k, "inbound") == 0) {
-		set_str(&p->inbound, v);
-		if (strcmp(v, "push") && strcmp(v, "pull") && strcmp(v, "none"))
-			ERR(line, "peer %s: inbound must be push, pull or none, not \"%s\"", p->name, v);
-	} else if (strcmp(k, "url") == 0) {
-		set_str(&p->url, v);
-		if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8))
-			ERR(line, "peer %s: url must start with https:// (or http:// for tests), not \"%s\"", p->name, v);
-	} else if (strcmp(k, "identity") == 0) {
-		set_str(&p->identity, v);
-	} else if (strcmp(k, "keys") == 0) {
-		set_str(&p->keys, v);
-		p->keys_line = line;
-	} else if (strcmp(k, "signer") == 0) {
-		set_str(&p->signer, strncmp(v, "CN=", 3) == 0 ? v + 3 : v);
-		if (!*p->signer || strchr(p->signer, '='))
-			ERR(line, "peer %s: signer must be the subject CN of its signing certificate, like "
-			    "CN=%s-signing, not \"%s\"", p->name, p->name, v);
-	} else if (strncmp(k, "param.", 6) == 0 && k[6]) {
-		json_object_set_new(p->params, k + 6, json_string(v));
-	} else if (strcmp(k, "trust") == 0) {
-		set_str(&p->trust, v);
-	} else if (strcmp(k, "pin") == 0) {
-		set_str(&p->pin, v);
-		if (strncmp(v, "sha256//", 8))
-			ERR(line, "peer %s: pin must look like sha256//BASE64, not \"%s\"", p->name, v);
-	} else if (strcmp(k, "verify") == 0 || strcmp(k, "sign") == 0) {
-		set_str(k[0] == 'v' ? &p->verify : &p->sign, v);
-		if (strcmp(v, "jws") && strcmp(v, "xmldsig") && strcmp(v, "none"))
-			ERR(line, "peer %s: %s must be jws, xmldsig or none, not \"%s\"", p->name, k, v);
-	} else if (strcmp(k, "answers") == 0) {
-		set_str(&p->answers, v);
-		if (strcmp(v, "signed") && strcmp(v, "tls"))
-			ERR(line, "peer %s: answers must be signed or tls, not \"%s\"", p->name, v);
-	} else if (strcmp(k, "concurrency") == 0) {
-		char *end;
-		long n = strtol(v, &end, 10);
-		if (*end || n < 1 || n > 1024)
-			ERR(line, "peer %s: concurrency must be 1..1024, not \"%s\"", p->name, v);
-		else
-			p->concurrency = (int)n;
-	} else if (strcmp(k, "rate") == 0) {
-		char *end;
-		double r = strtod(v, &end);
-		if (end == v || (*end && strcmp(end, "/s")) || r < 0)
-			ERR(line, "peer %s: rate must look like 20/s, not \"%s\"", p->name, v);
-		else
-			p->rate = r;
-	} else if (strcmp(k, "poll_interval") == 0) {
-		int64_t ms = lt_parse_duration(v);
-		if (ms <= 0)
-			ERR(line, "peer %s: poll_interval must be a duration like 30s, not \"%s\"", p->name, v);
-		else
-			p->poll_interval_ms = ms;
-	} else if (strcmp(k, "accept_unbound_xml") == 0) {
-		if (strcmp(v, "yes") && strcmp(v, "no"))
-			ERR(line, "peer %s: accept_unbound_xml must be yes or no, not \"%s\"", p->name, v);
-		p->accept_unbound_xml = strcmp(v, "yes") == 0;
-		p->accept_unbound_xml_line = line;
-	} else if (strcmp(k, "password_file") == 0) {
-		read_secret(st, line, p, v);
-	} else if (strcmp(k, "timeout") == 0) {
-		int64_t ms = lt_parse_duration(v);
-		if (ms <= 0)
-			ERR(line, "peer %s: timeout must be a duration like 30s, not \"%s\"", p->name, v);
-		else
-			p->timeout_ms = ms;
-	} else {
-		ERR(line, "peer %s: unknown key \"%s\"", p->name, k);
-	}
-}
-
-static void route_key(struct parse_state *st, int line, const char *k, const char *v)
-{
-	struct lt_route *r = &st->c->routes[st->c->nroutes - 1];
-	char ***dst = strcmp(k, "events") == 0 ? &r->events :
-		      strcmp(k, "procedures") == 0 ? &r->procedures :
-		      strcmp(k, "agencies") == 0 ? &r->agencies :
-		      strcmp(k, "to") == 0 ? &r->to : NULL;
-	if (strcmp(k, "from") == 0) {
-		set_str(&r->from, v);
-	} else if (dst) {
-		free_list(*dst);
-		*dst = split_list(v);
-	} else {
-		ERR(line, "route %s: unknown key \"%s\" (known: from, events, procedures, agencies, to)", r->name, k);
-	}
 }
 
 static void section(struct parse_state *st, int line, const char *name)
@@ -585,7 +667,7 @@ int lt_config_load(const char *path, struct lt_config **out, struct lt_buf *erro
 	struct parse_state st_ = { .c = c, .errors = errors, .path = path, .sec = SEC_NONE };
 	struct parse_state *st = &st_;
 
-	char raw[4096];
+	char raw[4096], where[128];
 	int line = 0;
 	while (fgets(raw, sizeof raw, f)) {
 		line++;
@@ -624,12 +706,22 @@ int lt_config_load(const char *path, struct lt_config **out, struct lt_buf *erro
 		}
 		switch (st->sec) {
 		case SEC_NONE: ERR(line, "key \"%s\" outside any section", k); break;
-		case SEC_GATEWAY: gateway_key(st, line, k, v); break;
-		case SEC_RETRY: retry_key(st, line, k, v); break;
-		case SEC_SLA: sla_key(st, line, k, v); break;
+		case SEC_GATEWAY: table_key(st, line, LT_SECTION_GATEWAY, c, "", k, v); break;
+		case SEC_RETRY: table_key(st, line, LT_SECTION_RETRY, c, "", k, v); break;
+		case SEC_SLA: table_key(st, line, LT_SECTION_SLA, c, "[sla] ", k, v); break;
 		case SEC_UNITS: units_key(st, line, k, v); break;
-		case SEC_PEER: peer_key(st, line, k, v); break;
-		case SEC_ROUTE: route_key(st, line, k, v); break;
+		case SEC_PEER: {
+			struct lt_peer *p = &c->peers[c->npeers - 1];
+			snprintf(where, sizeof where, "peer %s: ", p->name);
+			table_key(st, line, LT_SECTION_PEER, p, where, k, v);
+			break;
+		}
+		case SEC_ROUTE: {
+			struct lt_route *r = &c->routes[c->nroutes - 1];
+			snprintf(where, sizeof where, "route %s: ", r->name);
+			table_key(st, line, LT_SECTION_ROUTE, r, where, k, v);
+			break;
+		}
 		case SEC_UNKNOWN: break;
 		}
 	}

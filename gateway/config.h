@@ -97,6 +97,57 @@ struct lt_config {
 	size_t nroutes;
 };
 
+/* ---- the keys ----
+ *
+ * Every key of [gateway], [retry], [sla], [peer.NAME] and [route.NAME] is one
+ * line of lt_config_keys (config.c): its section, its type, the field it
+ * sets, its limits and what a mistake says. Adding a key is adding a field
+ * and a line. ([units] has no fixed keys: its keys are the old codes.) */
+enum lt_config_section { LT_SECTION_GATEWAY, LT_SECTION_RETRY, LT_SECTION_SLA, LT_SECTION_PEER, LT_SECTION_ROUTE };
+
+enum lt_key_type {
+	LT_KEY_STRING,          /* char *; when `words` is set, it must start with one of them */
+	LT_KEY_WORD,            /* char *; one of `words` */
+	LT_KEY_ENUM,            /* int: the position of the value in `words` */
+	LT_KEY_INT,             /* int in [min, max] */
+	LT_KEY_DURATION,        /* int64_t milliseconds in [min, max]: "250ms", "30s", "10m", "72h", "2d" */
+	LT_KEY_SIZE,            /* size_t bytes, at least min: "65536", "64k", "1m" */
+	LT_KEY_RATE,            /* double, per second: "20/s" */
+	LT_KEY_LIST,            /* char **, NULL-terminated, from words separated by spaces or commas */
+	LT_KEY_CUSTOM,          /* set() reads and checks it */
+};
+
+#define LT_KEY_NO_FIELD ((size_t)-1)    /* checked, kept nowhere (timezone) */
+
+struct lt_config_key {
+	const char *name;       /* "max_body"; a name ending in "." takes every key under it ("param.") */
+	enum lt_config_section section;
+	enum lt_key_type type;
+	size_t field;           /* offset in struct lt_config, or lt_peer / lt_route for those sections */
+	int64_t min, max;       /* INT, DURATION, SIZE (max 0 = no upper limit) */
+	const char *words;      /* WORD, ENUM: the values, space-separated; STRING: the prefixes allowed */
+	const char *rule;       /* what a mistake says after the name: "must be a duration like 30s"; NULL:
+				 * "must be A, B or C" from words */
+	const char *help;       /* one line: what it does (defaults in words) */
+	/* CUSTOM: read value into obj (a config, peer or route); 0, or LT_ECONFIG with err
+	 * saying what is wrong, starting with the key's name */
+	int (*set)(void *obj, const char *name, const char *value, struct lt_err *err);
+	size_t line_field;      /* an int field that keeps the line the key was on; 0 = none */
+};
+
+/* Every key, one section after the other; ends with a NULL name. */
+extern const struct lt_config_key lt_config_keys[];
+
+/* The key `name` of a section (a "param.X" finds "param."), or NULL. */
+const struct lt_config_key *lt_config_key_find(enum lt_config_section section, const char *name);
+
+/* Read `value` as the key's type into its field of obj (struct lt_config, or
+ * the lt_peer / lt_route being read). 0, or LT_ECONFIG with err holding
+ * "NAME RULE, not \"VALUE\"" (the caller adds the line and the peer or
+ * route). A string-valued key keeps what it was given even when refused. */
+int lt_config_key_set(const struct lt_config_key *key, void *obj, const char *name, const char *value,
+		      struct lt_err *err);
+
 /* Load and check a config file. On success *out owns a config (free with
  * lt_config_free). On failure returns LT_ECONFIG and `errors` holds one line
  * "FILE:LINE: problem" per mistake found — every mistake, not just the first. */
