@@ -29,6 +29,7 @@
  * detail.registry_dossier_id (maHoSoLT) and detail.status_code (trangThai). */
 #include "adapter.h"
 #include "config.h"
+#include "dates.h"
 #include "jsonschema.h"
 #include "mapping.h"
 #include "xmlutil.h"

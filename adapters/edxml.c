@@ -24,6 +24,7 @@
  * (new | revoke | update | replace; LT_FLAG_UPDATE forces update). */
 #include "adapter.h"
 #include "config.h"
+#include "dates.h"
 #include "jsonschema.h"
 #include "mapping.h"
 #include "xmlutil.h"

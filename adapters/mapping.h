@@ -1,5 +1,5 @@
 /* mapping.h — the tables and conversions adapters share: channel and status
- * codes, applicant types, and the date formats of the peer systems.
+ * codes, applicant types, JSON helpers (dates: gateway/dates.h).
  *
  * The tables live in adapters/mapping.c, one array per code list, so that an
  * integrator adjusting to a province's interface edits one table. Every
@@ -39,21 +39,6 @@ const char *lt_code_to_wire(const struct lt_code_table *t, const char *canonical
  * unknown code. */
 const char *lt_status_event_type(int status);
 int lt_status_valid(int status);
-
-/* Dates. Canonical events use RFC 3339 with an offset; the portal uses
- * yyyyMMddHHmmss and the civil registry dd/MM/yyyy HH:mm:ss, both in
- * Asia/Ho_Chi_Minh time (UTC+07:00, no daylight saving).
- * Each returns 0 or LT_EINVAL with err naming the value; impossible dates
- * (2026-02-30, hour 24) are refused. */
-int lt_date_parse_rfc3339(const char *s, int64_t *unix_s, struct lt_err *err);
-void lt_date_format_rfc3339(int64_t unix_s, char out[32]);        /* always +07:00 */
-int lt_date_parse_compact(const char *s, int64_t *unix_s, struct lt_err *err);   /* yyyyMMddHHmmss */
-void lt_date_format_compact(int64_t unix_s, char out[16]);
-int lt_date_parse_vn(const char *s, int64_t *unix_s, struct lt_err *err);        /* dd/MM/yyyy HH:mm:ss */
-void lt_date_format_vn(int64_t unix_s, char out[20]);
-/* RFC 3339 → compact / vn in one step (for encoders). */
-int lt_date_rfc3339_to_compact(const char *s, char out[16], struct lt_err *err);
-int lt_date_rfc3339_to_vn(const char *s, char out[20], struct lt_err *err);
 
 /* JSON helpers for adapters. The value at a dotted path
  * ("dossier.applicant.address") of o, or NULL; the non-empty string there,

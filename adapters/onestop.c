@@ -8,6 +8,7 @@
  * time with offset; default the epoch). */
 #include "adapter.h"
 #include "config.h"
+#include "dates.h"
 #include "jsonschema.h"
 #include "mapping.h"
 

@@ -11,6 +11,7 @@
  * order_path (default /orders). */
 #include "adapter.h"
 #include "config.h"
+#include "dates.h"
 #include "jsonschema.h"
 #include "mapping.h"
 

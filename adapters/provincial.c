@@ -12,6 +12,7 @@
  * service_path (where sync and progress go; default the peer url itself). */
 #include "adapter.h"
 #include "config.h"
+#include "dates.h"
 #include "jsonschema.h"
 #include "mapping.h"
 

@@ -13,6 +13,7 @@
 #include "dispatch.h"
 #include "http.h"
 #include "log.h"
+#include "dates.h"
 #include "mapping.h"
 #include "security.h"
 #include "store.h"

@@ -6,7 +6,7 @@
 #include "config.h"
 #include "http.h"
 #include "security.h"
-#include "mapping.h"
+#include "dates.h"
 #include "store_sqlite.h"
 
 #include <jansson.h>

@@ -2,7 +2,7 @@
  * of signed messages in and out (the `audit` table) against itself and
  * against the messages it vouches for. */
 #include "cli.h"
-#include "mapping.h"
+#include "dates.h"
 
 #include <stdio.h>
 #include <string.h>

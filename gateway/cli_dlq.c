@@ -4,7 +4,7 @@
  * replay and purge ask the running gateway (POST /v1/admin/dlq/...), so
  * that its dispatcher learns at once of what came back to its queues. */
 #include "cli.h"
-#include "mapping.h"
+#include "dates.h"
 
 #include <jansson.h>
 #include <stdio.h>

@@ -9,7 +9,7 @@
  * needed an apology missed its first appointment: resolved, it counts as
  * late even if the new date was kept. */
 #include "cli.h"
-#include "mapping.h"
+#include "dates.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -32,8 +32,8 @@ const char LT_CLI_REPORT_HELP[] =
 	"DATE is YYYY-MM-DD (a whole local day; --to includes that day) or an RFC 3339 time\n"
 	"(--to excludes it). Reads the store, beside the running gateway.\n";
 
-/* The local day (+07:00) of a unix time, as a number SQLite can compare. */
-#define DAY(x) "((" x " + 25200) / 86400)"
+/* The local day of a unix time, as a number SQLite can compare. */
+#define DAY(x) LT_DATE_LOCAL_DAY_SQL(x)
 #define OPEN_AT(t) "(res = 0 OR res >= " t ") AND (ret = 0 OR ret >= " t ") AND status NOT IN (3, 7, 8)"
 
 static const char report_sql[] =
@@ -77,10 +77,8 @@ static const char *const names[C_N] = {
 /* YYYY-MM-DD (a local day: its start, or with end set the next day's) or RFC 3339. */
 static int parse_when(const char *s, int end, int64_t *out, struct lt_err *err)
 {
-	char full[40];
 	if (strlen(s) == 10) {
-		snprintf(full, sizeof full, "%sT00:00:00+07:00", s);
-		if (lt_date_parse_rfc3339(full, out, err))
+		if (lt_date_parse_day(s, 10, out, err))
 			return LT_EINVAL;
 		*out += end ? 86400 : 0;
 		return LT_OK;

@@ -5,7 +5,7 @@
 #include "config.h"
 #include "adapter.h"
 #include "sla.h"
-#include "mapping.h"
+#include "dates.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -479,9 +479,7 @@ static void units_key(struct parse_state *st, int line, const char *k, const cha
 	int n = sscanf(v, "%127s %15s %31s", code, word, day);
 	int64_t since = 0;
 	if (n == 3 && strcmp(word, "since") == 0) {
-		char stamp[48];
-		snprintf(stamp, sizeof stamp, "%.10sT00:00:00+07:00", day);
-		if (strlen(day) != 10 || lt_date_parse_rfc3339(stamp, &since, NULL)) {
+		if (lt_date_parse_day(day, strlen(day), &since, NULL)) {
 			ERR(line, "[units] %s: \"%s\" is not a date like 2025-07-01", k, day);
 			return;
 		}

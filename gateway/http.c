@@ -14,7 +14,6 @@
 #include "security.h"
 #include "sign_jws.h"
 #include "sign_xml.h"
-#include "mapping.h"
 #include "store.h"
 
 #include <event2/buffer.h>

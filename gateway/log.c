@@ -1,5 +1,6 @@
 /* log.c — JSON (or text) log lines, one write per line. */
 #include "log.h"
+#include "dates.h"
 #include "lt.h"
 
 #include <pthread.h>
@@ -32,20 +33,6 @@ int lt_log_parse_level(const char *s, enum lt_level *out)
 	return LT_EINVAL;
 }
 
-/* RFC 3339 with milliseconds in the gateway's time zone (LT_TZ_NAME), as
- * the trail and reports print it, whatever the machine's own TZ is. */
-static void format_ts(char *buf, size_t n)
-{
-	struct timespec ts;
-	struct tm tm;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	time_t local = ts.tv_sec + LT_TZ_OFFSET_S;
-	gmtime_r(&local, &tm);
-	char base[32];
-	strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, n, "%s.%03ld" LT_TZ_OFFSET, base, ts.tv_nsec / 1000000);
-}
-
 void lt_log(enum lt_level lvl, const char *event, json_t *fields, const char *fmt, ...)
 {
 	if (lvl < log_min) {
@@ -58,7 +45,7 @@ void lt_log(enum lt_level lvl, const char *event, json_t *fields, const char *fm
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	lt_utf8_clean(msg);     /* a message quoting client input stays in the line */
 	va_end(ap);
-	format_ts(ts, sizeof ts);
+	lt_date_format_rfc3339_ms(lt_now_ms(), ts);   /* the gateway's zone, whatever the machine's TZ */
 
 	struct lt_buf line = { 0 };
 	if (log_json) {

@@ -11,13 +11,6 @@
 
 #define LT_VERSION "0.1.0"
 
-/* The one time zone of logs, trails, reports, due dates and the peers' local
- * date formats ([gateway] timezone): Vietnam, UTC+7 all year (no daylight
- * saving since 1975). */
-#define LT_TZ_NAME "Asia/Ho_Chi_Minh"
-#define LT_TZ_OFFSET_S (7 * 3600)
-#define LT_TZ_OFFSET "+07:00"
-
 enum lt_code {
 	LT_OK = 0,
 	LT_EINVAL = -1,     /* malformed input (400) */

@@ -2,6 +2,7 @@
 #include "admin.h"
 #include "adapter.h"
 #include "cli.h"
+#include "dates.h"
 #include "dispatch.h"
 #include "gateway.h"
 #include "http.h"

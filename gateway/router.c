@@ -7,7 +7,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
-#include "mapping.h"
+#include "dates.h"
 
 static int list_has(char **list, const char *v)
 {

@@ -1,5 +1,6 @@
 /* sla.c — working-day arithmetic, the dossier state view, overdue detection. */
 #include "sla.h"
+#include "dates.h"
 #include "mapping.h"
 
 #include <stdio.h>
@@ -7,12 +8,6 @@
 #include <string.h>
 
 #define DAY 86400
-
-static int64_t local_day(int64_t t)
-{
-	int64_t s = t + LT_TZ_OFFSET_S;
-	return s >= 0 ? s / DAY : (s - DAY + 1) / DAY;
-}
 
 static int cmp64(const void *a, const void *b)
 {
@@ -22,14 +17,10 @@ static int cmp64(const void *a, const void *b)
 
 static int parse_day(const char *s, size_t n, int64_t *day)
 {
-	char buf[40];
 	int64_t t;
-	if (n != 10)
+	if (lt_date_parse_day(s, n, &t, NULL))
 		return -1;
-	snprintf(buf, sizeof buf, "%.10sT12:00:00+07:00", s);
-	if (lt_date_parse_rfc3339(buf, &t, NULL))
-		return -1;
-	*day = local_day(t);
+	*day = lt_date_local_day(t);
 	return 0;
 }
 
@@ -94,7 +85,7 @@ static int day_is_working(const struct lt_calendar *cal, int64_t day)
 
 int lt_calendar_is_working_day(const struct lt_calendar *cal, int64_t t)
 {
-	return day_is_working(cal, local_day(t));
+	return day_is_working(cal, lt_date_local_day(t));
 }
 
 int lt_working_days_between(const struct lt_calendar *cal, int64_t a, int64_t b)
@@ -102,14 +93,14 @@ int lt_working_days_between(const struct lt_calendar *cal, int64_t a, int64_t b)
 	if (b <= a)
 		return 0;
 	int n = 0;
-	for (int64_t d = local_day(a) + 1; d <= local_day(b) && n < 3660; d++)
+	for (int64_t d = lt_date_local_day(a) + 1; d <= lt_date_local_day(b) && n < 3660; d++)
 		n += day_is_working(cal, d);
 	return n;
 }
 
 int64_t lt_add_working_days(const struct lt_calendar *cal, int64_t t, int n)
 {
-	int64_t day = local_day(t), added = 0;
+	int64_t day = lt_date_local_day(t), added = 0;
 	while (n > 0 && added < 3660) {
 		day++;
 		added++;

@@ -18,7 +18,7 @@
 #include <event2/http.h>
 #include <jansson.h>
 
-#include "mapping.h"
+#include "dates.h"
 #include "peersim.h"
 #include "sign_jws.h"
 #include "sign_xml.h"

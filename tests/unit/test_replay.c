@@ -16,7 +16,7 @@
 
 #include "adapter.h"
 #include "config.h"
-#include "mapping.h"
+#include "dates.h"
 #include "replay.h"
 #include "sign_xml.h"
 

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 #include <string.h>
 
+#include "dates.h"
 #include "mapping.h"
 #include "sla.h"
 
