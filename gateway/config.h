@@ -161,11 +161,6 @@ const struct lt_peer *lt_config_peer(const struct lt_config *c, const char *name
  * risk", appended to out. check-config prints them, run logs them. */
 void lt_config_warnings(const struct lt_config *c, struct lt_buf *out);
 
-/* Replace old unit codes in an event (agencies, address province/district/
- * commune) by their new ones per [units], keeping each old code in
- * detail.previous_codes {"dossier.handling_agency": "OLD", …}. Any thread. */
-void lt_units_apply(const struct lt_config *c, json_t *event);
-
 /* "1s", "250ms", "10m", "72h", "2d" → milliseconds; -1 when malformed. */
 int64_t lt_parse_duration(const char *s);
 /* "1048576", "1m", "64k" (KiB/MiB) → bytes; 0 when malformed. */

@@ -13,8 +13,10 @@
 #include "dispatch.h"
 #include "adapter.h"
 #include "answer.h"
+#include "events.h"
 #include "log.h"
 #include "pool.h"
+#include "retry.h"
 #include "security.h"
 #include "sign_jws.h"
 #include "sign_xml.h"
@@ -26,10 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_RESENDS 3           /* LT_RESEND in a row before backing off */
 #define LOGIN_RETRY_MS 5000
 #define REWRITE_MS 1000         /* an outcome the store refused is written again after this */
-#define BREAKER_MAX_MS 60000    /* an open breaker probes at least this often (or retry.max_delay) */
 
 enum login_state { LOGIN_NONE, LOGIN_RUNNING, LOGIN_OK };
 
@@ -75,7 +75,7 @@ struct attempt {
 	/* the answer as read on a worker */
 	enum lt_verdict verdict;
 	struct lt_err answer_err;
-	int flags;              /* ctx.flags after outcome() */
+	int flags;              /* the adapter's flags after outcome() */
 	int refused;            /* the answer failed its check: nothing in it was read */
 };
 
@@ -168,12 +168,27 @@ static void finish_done(struct lt_store_op *op)
 			char how[400], trust[300];
 			lt_trust_phrase(a->fin.trust, trust, sizeof trust);
 			snprintf(how, sizeof how, "event carried by the answer of %s, %s", pq->peer->name, trust);
-			lt_route_stored(gw, pq->peer, a->row.event_id, a->fin.carried, a->fin.carried_routes, how);
+			lt_events_stored(gw, pq->peer, a->row.event_id, a->fin.carried, a->fin.carried_routes, how);
 		}
 	}
 	attempt_free(a);
 	pq->maybe_more = 1;     /* the next delivery of the dossier, or a retry, may be ready now */
 	claim(pq);
+}
+
+/* The attempt's outcome op, for the delivery as claimed; the caller adds
+ * how it went and what follows (next, next_at_ms, flags). */
+static struct lt_finish *finish_begin(struct attempt *a)
+{
+	struct lt_finish *f = &a->fin;
+	f->op.kind = LT_OP_FINISH;
+	f->op.done = finish_done;
+	f->delivery_id = a->row.id;
+	f->dest = a->pq->peer->name;
+	f->dossier_code = a->row.dossier_code;
+	f->attempt = a->row.attempts + 1;
+	f->flags = a->row.flags;
+	return f;
 }
 
 /* Hand the outcome to the store and free the peer's slot at once: the next
@@ -195,30 +210,16 @@ static void submit_finish(struct attempt *a)
 	claim(pq);
 }
 
-/* Give carried events their ids, source and destinations (any thread: the
- * config is read-only). */
-static void route_carried(struct attempt *a, json_t *carried)
+/* Keep carried events, stamped and routed, for the outcome's commit (any
+ * thread: the config is read-only). */
+static void keep_carried(struct attempt *a, json_t *carried)
 {
-	struct lt_gateway *gw = a->pq->gw;
 	if (!json_array_size(carried)) {
 		json_decref(carried);
 		return;
 	}
-	json_t *routes = json_array();
-	size_t i;
-	json_t *ev;
-	json_array_foreach(carried, i, ev) {
-		char id[27];
-		lt_event_id(id);
-		json_object_set_new(ev, "event_id", json_string(id));
-		json_object_set_new(ev, "source", json_string(a->pq->peer->name));
-		lt_units_apply(gw->cfg, ev);
-		json_t *dests = json_array();
-		lt_route_event(gw->cfg, a->pq->peer->name, ev, dests);
-		json_array_append_new(routes, dests);
-	}
 	a->fin.carried = carried;
-	a->fin.carried_routes = routes;
+	a->fin.carried_routes = lt_events_stamp(a->pq->gw->cfg, a->pq->peer->name, carried);
 }
 
 /* Tell the peer's breaker how the attempt went; log when it opens or closes. */
@@ -226,8 +227,8 @@ static void note_breaker(struct attempt *a, const struct lt_xfer *t)
 {
 	struct peer_q *pq = a->pq;
 	const struct lt_config *cfg = pq->gw->cfg;
-	int down = t->cc != CURLE_OK || t->status >= 500;
-	int64_t max_ms = cfg->retry_max_delay_ms < BREAKER_MAX_MS ? cfg->retry_max_delay_ms : BREAKER_MAX_MS;
+	int down = lt_peer_down(t->cc == CURLE_OK, t->status);
+	int64_t max_ms = cfg->retry_max_delay_ms < LT_BREAKER_MAX_MS ? cfg->retry_max_delay_ms : LT_BREAKER_MAX_MS;
 	enum lt_breaker_change ch = lt_breaker_record(&pq->breaker, down, lt_mono_ms(), cfg->breaker_failures, max_ms);
 	pq->gw->counters[pq->peer->index].breaker_open = pq->breaker.open;
 	if (ch == LT_BREAKER_OPENED)
@@ -276,7 +277,7 @@ static void answer_run(struct lt_job *job)
 		}
 	}
 	json_t *carried = json_array();
-	struct lt_delivery_ctx ctx = { .attempt = a->row.attempts + 1, .flags = a->row.flags,
+	struct lt_delivery_ctx ctx = { .attempt = a->row.attempts + 1, .flags = a->flags,
 				       .message_id = a->row.event_id, .session = t->session };
 	json_t *event = json_loads(a->row.body, 0, NULL);
 	a->verdict = peer->adapter->outcome(peer, &ctx, event, &rsp, carried, &a->answer_err);
@@ -291,7 +292,7 @@ static void answer_run(struct lt_job *job)
 		if (t->signature)
 			lt_sha256_hex(t->signature, strlen(t->signature), a->fin.answer_sig_sha256);
 	}
-	route_carried(a, carried);
+	keep_carried(a, carried);
 }
 
 /* Loop thread: the answer was read (or refused): decide, log, commit. */
@@ -320,65 +321,52 @@ static void answer_done(struct lt_job *job)
 	note_breaker(a, t);
 
 	int64_t now = lt_now_ms();
-	struct lt_finish *f = &a->fin;
-	f->op.kind = LT_OP_FINISH;
-	f->op.done = finish_done;
-	f->delivery_id = a->row.id;
-	f->dest = pq->peer->name;
-	f->dossier_code = a->row.dossier_code;
-	f->attempt = a->row.attempts + 1;
+	struct lt_finish *f = finish_begin(a);
 	f->status = t->status;
 	f->at_ms = t->started_ms;
 	f->duration_ms = t->duration_ms;
-	f->flags = a->flags;
 	if (v != LT_DONE)
 		snprintf(f->error, sizeof f->error, "%s", err.msg);
 	if (t->rsp.len)
 		f->response = strndup(t->rsp.data, 4096);
 
-	int64_t delay = 0;
-	const char *why = NULL;
-	if (v == LT_RELOGIN) {
+	const struct lt_retry_policy policy = { cfg->retry_initial_ms, cfg->retry_max_delay_ms, cfg->retry_max_age_ms };
+	const struct lt_attempt_end end = { .verdict = v, .attempt = f->attempt, .resends = 0,
+					    .created_ms = a->row.created_at, .now_ms = now,
+					    .retry_after_ms = lt_parse_retry_after(t->retry_after, now),
+					    .jitter = lt_retry_jitter() };
+	struct lt_retry_decision d;
+	lt_retry_decide(&policy, &end, &d);
+	if (d.relogin) {
 		pq->login = LOGIN_NONE;     /* the next claim logs in first */
 		pq->session[0] = '\0';
-		why = "session expired; logging in again";
-		v = LT_RETRY;
-	} else if (v == LT_RESEND && f->attempt - a->row.attempts <= MAX_RESENDS) {
-		why = "sending again at once as the peer asked";
-		v = LT_RETRY;
-	} else if (v == LT_RESEND) {
-		v = LT_RETRY;
 	}
-	if (v == LT_RETRY && !why) {
-		int64_t ra = lt_parse_retry_after(t->retry_after);
-		delay = lt_retry_delay(f->attempt, cfg->retry_initial_ms, cfg->retry_max_delay_ms, ra);
-	}
-	if (v == LT_RETRY && now + delay > a->row.created_at + cfg->retry_max_age_ms) {
-		v = LT_DEAD;
+	if (d.expired)
 		snprintf(f->error, sizeof f->error, "gave up after %d attempts over retry.max_age; last: %.180s",
 			 f->attempt, err.msg);
-	}
-	f->next_at_ms = now + delay;
-	f->verdict = v;
+	f->next = d.next;
+	f->next_at_ms = now + d.delay_ms;
+	f->flags = a->flags;
 	pc->attempts++;
-	if (v == LT_DONE)
+	if (d.next == LT_DS_DONE)
 		pc->delivered++;
-	else if (v == LT_RETRY)
+	else if (d.next == LT_DS_PENDING)
 		pc->retried++;
 	else
 		pc->dead++;
-	static const char *const names[] = { "delivery.done", "delivery.retry", "delivery.dead" };
+	int again = d.next == LT_DS_PENDING, done = d.next == LT_DS_DONE;
 	json_t *fields = json_pack("{s:s,s:s,s:s,s:I,s:i,s:i,s:I}", "dossier_code", a->row.dossier_code, "message_id",
 				   a->row.event_id, "peer", pq->peer->name, "delivery_id", (json_int_t)a->row.id,
 				   "attempt", f->attempt, "status", (int)t->status, "duration_ms",
 				   (json_int_t)f->duration_ms);
-	if (v == LT_RETRY)
-		json_object_set_new(fields, "retry_in_ms", json_integer(delay));
-	if (v != LT_DONE)
+	if (again)
+		json_object_set_new(fields, "retry_in_ms", json_integer(d.delay_ms));
+	if (!done)
 		json_object_set_new(fields, "error", json_string(f->error));
-	lt_log(v == LT_DONE ? LT_INFO : v == LT_RETRY ? LT_WARN : LT_ERROR, names[v], fields, "%s %s to %s: %s",
-	       a->row.type, v == LT_DONE ? "delivered" : v == LT_RETRY ? "will be retried" : "dead-lettered",
-	       pq->peer->name, v == LT_DONE ? "accepted" : why ? why : f->error);
+	lt_log(done ? LT_INFO : again ? LT_WARN : LT_ERROR,
+	       done ? "delivery.done" : again ? "delivery.retry" : "delivery.dead", fields, "%s %s to %s: %s",
+	       a->row.type, done ? "delivered" : again ? "will be retried" : "dead-lettered", pq->peer->name,
+	       done ? "accepted" : d.why ? d.why : f->error);
 	lt_xfer_release(t);
 	submit_finish(a);
 }
@@ -446,23 +434,16 @@ static void encode_done(struct lt_job *job)
 	if (a->encode_rc) {
 		if (a->probe)
 			pq->breaker.probing = 0;        /* it never reached the peer */
-		struct lt_finish *f = &a->fin;
-		f->op.kind = LT_OP_FINISH;
-		f->op.done = finish_done;
-		f->delivery_id = a->row.id;
-		f->dest = peer->name;
-		f->dossier_code = a->row.dossier_code;
-		f->attempt = a->row.attempts + 1;
-		f->flags = a->row.flags;
-		f->verdict = a->encode_rc == LT_EBUSY ? LT_RETRY : LT_DEAD;
+		struct lt_finish *f = finish_begin(a);
+		f->next = a->encode_rc == LT_EBUSY ? LT_DS_PENDING : LT_DS_DEAD;
 		f->at_ms = lt_now_ms();
 		f->next_at_ms = f->at_ms + 1000;
 		snprintf(f->error, sizeof f->error, "cannot encode for %s: %s", peer->name, a->encode_err.msg);
-		lt_log(LT_ERROR, f->verdict == LT_DEAD ? "delivery.dead" : "delivery.retry",
+		lt_log(LT_ERROR, f->next == LT_DS_DEAD ? "delivery.dead" : "delivery.retry",
 		       json_pack("{s:s,s:s,s:s,s:s}", "dossier_code", a->row.dossier_code, "message_id", a->row.event_id,
 				 "peer", peer->name, "error", f->error),
 		       "%s", f->error);
-		if (f->verdict == LT_DEAD)
+		if (f->next == LT_DS_DEAD)
 			gw->counters[peer->index].dead++;
 		submit_finish(a);
 		return;

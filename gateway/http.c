@@ -7,7 +7,7 @@
 #include "http_guard.h"
 #include "adapter.h"
 #include "answer.h"
-#include "dispatch.h"
+#include "events.h"
 #include "log.h"
 #include "pool.h"
 #include "replay.h"
@@ -241,7 +241,7 @@ static void ingest_done(struct lt_store_op *op)
 		pc->messages_in[lt_answer_slot(200)]++;
 		lt_http_reply_json(in->req, 200, r, 0);
 	} else {
-		lt_route_stored(gw, in->peer, in->message_id, in->ing.events, in->ing.routes, "event stored and queued");
+		lt_events_stored(gw, in->peer, in->message_id, in->ing.events, in->ing.routes, "event stored and queued");
 		pc->messages_in[lt_answer_slot(202)]++;
 		lt_http_reply_json(in->req, 202, json_incref(in->ing.receipt), 0);
 	}
@@ -365,26 +365,17 @@ static void decode_run(struct lt_job *job)
 		return;
 	}
 	in->ing.events = events;
-	in->ing.routes = json_array();
+	in->ing.routes = lt_events_stamp(in->gw->cfg, peer->name, events);
 	lt_sha256_hex(in->body, in->len, in->ing.digest);
 	json_t *receipt_events = json_array();
 	size_t i;
 	json_t *ev;
-	json_array_foreach(events, i, ev) {
-		if (!json_object_get(ev, "event_id")) {
-			char id[27];
-			lt_event_id(id);
-			json_object_set_new(ev, "event_id", json_string(id));
-		}
-		lt_units_apply(in->gw->cfg, ev);
-		json_t *dests = json_array();
-		lt_route_event(in->gw->cfg, peer->name, ev, dests);
-		json_array_append_new(in->ing.routes, dests);
+	json_array_foreach(events, i, ev)
 		json_array_append_new(receipt_events,
 				      json_pack("{s:O,s:O,s:O,s:O}", "event_id", json_object_get(ev, "event_id"),
 						"type", json_object_get(ev, "type"), "dossier_code",
-						json_object_get(ev, "dossier_code"), "routed_to", dests));
-	}
+						json_object_get(ev, "dossier_code"), "routed_to",
+						json_array_get(in->ing.routes, i)));
 	in->ing.receipt = json_pack("{s:s,s:s,s:s,s:o}", "status", "accepted", "message_id", in->message_id,
 				    "peer", peer->name, "events", receipt_events);
 }

@@ -15,6 +15,11 @@ int lt_http_pending(struct lt_gateway *gw);
 void lt_http_free(struct lt_gateway *gw);
 
 /* Send a JSON answer (takes ownership of body) with optional Retry-After. */
+/* Answer classes counted per peer (lt_peer_counters.messages_in): 202, 200,
+ * 400, 401/403, 409, 413/414/415/431, 422, 429/503; and their names. */
+int lt_answer_slot(int status);
+extern const char *const lt_answer_names[8];
+
 void lt_http_reply_json(struct evhttp_request *req, int status, json_t *body, int retry_after_s);
 /* Send {"error":code,"detail":…}. */
 void lt_http_reply_error(struct evhttp_request *req, int status, const char *code, const char *detail,

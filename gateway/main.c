@@ -27,6 +27,128 @@
 
 #define SHUTDOWN_GRACE_MS 20000
 
+/* ---- the gateway's parts ---- */
+
+static int calendar_start(struct lt_gateway *gw, struct lt_err *err)
+{
+	(void)err;
+	gw->calendar = calloc(1, sizeof *gw->calendar);
+	lt_calendar_parse(gw->cfg->holidays, gw->calendar, NULL);   /* checked when the config was read */
+	return LT_OK;
+}
+
+static void calendar_free(struct lt_gateway *gw)
+{
+	if (gw->calendar)
+		lt_calendar_free(gw->calendar);
+	free(gw->calendar);
+	gw->calendar = NULL;
+}
+
+static int store_start(struct lt_gateway *gw, struct lt_err *err)
+{
+	struct lt_store_node node = { gw->cfg->node_id, gw->cfg->lease_ms };
+	return lt_store_open(gw->cfg->store, gw->calendar, &node, gw->base, &gw->store, err);
+}
+
+static void store_stop(struct lt_gateway *gw)
+{
+	lt_store_close(gw->store);
+	gw->store = NULL;
+}
+
+static int pool_start(struct lt_gateway *gw, struct lt_err *err)
+{
+	gw->pool = lt_pool_new(gw->base, gw->cfg->workers);
+	return gw->pool ? LT_OK : lt_err_set(err, LT_ENOMEM, "cannot start the worker threads");
+}
+
+static void pool_stop(struct lt_gateway *gw)
+{
+	lt_pool_free(gw->pool);     /* finishes queued jobs; their callbacks may still use the store */
+	gw->pool = NULL;
+}
+
+static int watchdog_start(struct lt_gateway *gw, struct lt_err *err)
+{
+	(void)err;
+	return lt_watchdog_start(gw);
+}
+
+/* The parts in the order they start; they stop in reverse, in two rounds:
+ * every `stop` (end what is in flight: attempts aborted, the pool's jobs
+ * finished, the store's last commit and callbacks), then every `free` — the
+ * store's last callbacks may still use any part. A part whose start fails
+ * is stopped and freed with those before it (each hook takes a part never
+ * or half started). `drain` (a stop signal: take no new work, in reverse
+ * order) and `busy` (work the shutdown waits for) are optional too. */
+static const struct part {
+	const char *name;
+	int (*start)(struct lt_gateway *gw, struct lt_err *err);
+	void (*drain)(struct lt_gateway *gw);
+	int (*busy)(struct lt_gateway *gw);
+	void (*stop)(struct lt_gateway *gw);
+	void (*free)(struct lt_gateway *gw);
+} parts[] = {
+	{ "calendar", calendar_start, NULL, NULL, NULL, calendar_free },
+	{ "store", store_start, NULL, NULL, store_stop, NULL },
+	{ "pool", pool_start, NULL, NULL, pool_stop, NULL },
+	{ "dispatch", lt_dispatch_start, lt_dispatch_drain, lt_dispatch_busy, lt_dispatch_abort, lt_dispatch_free },
+	{ "pull", lt_pull_start, NULL, lt_pull_busy, NULL, lt_pull_free },
+	{ "watchdog", watchdog_start, NULL, lt_watchdog_busy, NULL, lt_watchdog_free },
+	{ "admin", lt_admin_start, NULL, NULL, NULL, lt_admin_free },
+	{ "http", lt_http_start, lt_http_stop_accepting, lt_http_pending, NULL, lt_http_free },
+};
+#define NPARTS (sizeof parts / sizeof *parts)
+
+/* Start every part; 0, or the first failure (logged) with every part stopped. */
+static int parts_start(struct lt_gateway *gw)
+{
+	struct lt_err err = { 0 };
+	size_t i;
+	for (i = 0; i < NPARTS; i++)
+		if (parts[i].start(gw, &err))
+			break;
+	if (i == NPARTS)
+		return LT_OK;
+	lt_log(LT_ERROR, "gateway.start_failed", json_pack("{s:s}", "part", parts[i].name), "%s", err.msg);
+	for (size_t k = i + 1; k-- > 0;)
+		if (parts[k].stop)
+			parts[k].stop(gw);
+	for (size_t k = i + 1; k-- > 0;)
+		if (parts[k].free)
+			parts[k].free(gw);
+	return err.code ? err.code : LT_EIO;
+}
+
+static void parts_drain(struct lt_gateway *gw)
+{
+	for (size_t k = NPARTS; k-- > 0;)
+		if (parts[k].drain)
+			parts[k].drain(gw);
+}
+
+static int parts_busy(struct lt_gateway *gw)
+{
+	int n = 0;
+	for (size_t k = 0; k < NPARTS; k++)
+		if (parts[k].busy)
+			n += parts[k].busy(gw);
+	return n;
+}
+
+static void parts_stop(struct lt_gateway *gw)
+{
+	for (size_t k = NPARTS; k-- > 0;)
+		if (parts[k].stop)
+			parts[k].stop(gw);
+	for (size_t k = NPARTS; k-- > 0;)
+		if (parts[k].free)
+			parts[k].free(gw);
+}
+
+/* ---- running ---- */
+
 struct shutdown {
 	struct lt_gateway *gw;
 	const char *config_path;
@@ -42,8 +164,7 @@ static void on_shutdown_tick(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct shutdown *sd = arg;
 	struct lt_gateway *gw = sd->gw;
-	int pending = lt_http_pending(gw),
-	    busy = lt_dispatch_busy(gw) + lt_pull_busy(gw) + lt_watchdog_busy(gw);
+	int pending = lt_http_pending(gw), busy = parts_busy(gw) - pending;
 	if ((pending == 0 && busy == 0) || lt_mono_ms() > sd->deadline) {
 		if (pending || busy)
 			lt_log(LT_WARN, "gateway.shutdown_timeout",
@@ -70,8 +191,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	lt_log(LT_INFO, "gateway.stopping", json_pack("{s:i}", "signal", (int)sig),
 	       "stopping: no new input; finishing in-flight work");
 	lt_service_stopping("stopping: finishing in-flight work");
-	lt_http_stop_accepting(gw);
-	lt_dispatch_drain(gw);
+	parts_drain(gw);
 	sd->deadline = lt_mono_ms() + SHUTDOWN_GRACE_MS;
 	on_shutdown_tick(-1, 0, sd);
 }
@@ -160,32 +280,7 @@ static int cmd_run(const char *config_path)
 		       "tls = off: the peer listener is plain HTTP without client certificates; for tests only");
 	gw.base = event_base_new();
 	gw.counters = calloc(cfg->npeers ? cfg->npeers : 1, sizeof *gw.counters);
-	gw.pool = lt_pool_new(gw.base, cfg->workers);
-	struct lt_calendar calendar = { 0 };
-	lt_calendar_parse(cfg->holidays, &calendar, NULL);   /* checked when the config was read */
-	gw.calendar = &calendar;
-	struct lt_store_node node = { cfg->node_id, cfg->lease_ms };
-	int rc = lt_store_open(cfg->store, &calendar, &node, gw.base, &gw.store, &err);
-	if (!rc)
-		rc = lt_dispatch_start(&gw, &err);
-	if (!rc)
-		rc = lt_pull_start(&gw, &err);
-	if (!rc)
-		rc = lt_watchdog_start(&gw);
-	if (!rc)
-		rc = lt_admin_start(&gw, &err);
-	if (!rc)
-		rc = lt_http_start(&gw, &err);
-	if (rc) {
-		lt_log(LT_ERROR, "gateway.start_failed", NULL, "%s", err.msg);
-		lt_dispatch_abort(&gw);
-		lt_pool_free(gw.pool);
-		lt_store_close(gw.store);
-		lt_watchdog_free(&gw);
-		lt_pull_free(&gw);
-		lt_dispatch_free(&gw);
-		lt_admin_free(&gw);
-		lt_calendar_free(&calendar);
+	if (parts_start(&gw)) {
 		event_base_free(gw.base);
 		free(gw.counters);
 		lt_security_free(sec);
@@ -212,17 +307,7 @@ static int cmd_run(const char *config_path)
 	event_base_dispatch(gw.base);
 
 	lt_service_free(service);
-
-	lt_dispatch_abort(&gw);
-	lt_pool_free(gw.pool);     /* finishes queued jobs; their callbacks may still use the store */
-	lt_store_close(gw.store);
-	gw.store = NULL;
-	lt_watchdog_free(&gw);
-	lt_pull_free(&gw);
-	lt_dispatch_free(&gw);
-	lt_http_free(&gw);
-	lt_calendar_free(&calendar);
-	lt_admin_free(&gw);
+	parts_stop(&gw);
 	event_free(sigterm);
 	event_free(sigint);
 	event_free(sighup);

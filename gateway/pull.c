@@ -8,6 +8,7 @@
 #include "adapter.h"
 #include "answer.h"
 #include "dispatch.h"
+#include "events.h"
 #include "log.h"
 #include "pool.h"
 #include "store.h"
@@ -87,7 +88,7 @@ static void page_done(struct lt_store_op *op)
 		char how[400], trust[300];
 		lt_trust_phrase(pg->ing.trust, trust, sizeof trust);
 		snprintf(how, sizeof how, "event polled from %s, %s", po->peer->name, trust);
-		lt_route_stored(gw, po->peer, pg->message_id, pg->ing.events, pg->ing.routes, how);
+		lt_events_stored(gw, po->peer, pg->message_id, pg->ing.events, pg->ing.routes, how);
 		lt_log(LT_INFO, "pull.page", json_pack("{s:s,s:i,s:s}", "peer", po->peer->name, "events",
 						       (int)json_array_size(pg->ing.events), "cursor", po->cursor),
 		       "polled %s", po->peer->name);
@@ -133,21 +134,8 @@ static void page_run(struct lt_job *job)
 		json_decref(events);
 		return;
 	}
-	json_t *routes = json_array();
-	size_t i;
-	json_t *ev;
-	json_array_foreach(events, i, ev) {
-		char id[27];
-		lt_event_id(id);
-		json_object_set_new(ev, "event_id", json_string(id));
-		json_object_set_new(ev, "source", json_string(peer->name));
-		lt_units_apply(cfg, ev);
-		json_t *dests = json_array();
-		lt_route_event(cfg, peer->name, ev, dests);
-		json_array_append_new(routes, dests);
-	}
 	pg->ing.events = events;
-	pg->ing.routes = routes;
+	pg->ing.routes = lt_events_stamp(cfg, peer->name, events);
 }
 
 /* Loop thread: a page that failed is logged (a refused one also as

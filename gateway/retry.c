@@ -1,14 +1,15 @@
-/* retry.c — backoff with full jitter, Retry-After, and time-ordered ids. */
-#include "gateway.h"
+/* retry.c — what follows an attempt (done, again after a backoff with full
+ * jitter, dead at retry.max_age), Retry-After, and the per-peer circuit
+ * breaker (retry.h). */
+#include "retry.h"
 
 #include <ctype.h>
 #include <openssl/rand.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static uint64_t rand64(void)
+uint64_t lt_retry_jitter(void)
 {
 	uint64_t v = 0;
 	if (RAND_bytes((unsigned char *)&v, sizeof v) != 1)
@@ -16,7 +17,8 @@ static uint64_t rand64(void)
 	return v;
 }
 
-int64_t lt_retry_delay(int attempt, int64_t initial_ms, int64_t max_delay_ms, int64_t retry_after_ms)
+int64_t lt_retry_delay(int attempt, int64_t initial_ms, int64_t max_delay_ms, int64_t retry_after_ms,
+		       uint64_t jitter)
 {
 	if (attempt < 1)
 		attempt = 1;
@@ -25,13 +27,43 @@ int64_t lt_retry_delay(int attempt, int64_t initial_ms, int64_t max_delay_ms, in
 		cap *= 2;
 	if (cap > max_delay_ms)
 		cap = max_delay_ms;
-	int64_t d = cap > 0 ? (int64_t)(rand64() % (uint64_t)(cap + 1)) : 0;
+	int64_t d = cap > 0 ? (int64_t)(jitter % (uint64_t)(cap + 1)) : 0;
 	if (d < retry_after_ms)
 		d = retry_after_ms;
 	return d;
 }
 
-int64_t lt_parse_retry_after(const char *v)
+void lt_retry_decide(const struct lt_retry_policy *p, const struct lt_attempt_end *e, struct lt_retry_decision *out)
+{
+	memset(out, 0, sizeof *out);
+	if (e->verdict == LT_DONE) {
+		out->next = LT_DS_DONE;
+		return;
+	}
+	if (e->verdict == LT_DEAD) {
+		out->next = LT_DS_DEAD;
+		return;
+	}
+	out->next = LT_DS_PENDING;
+	if (e->verdict == LT_RELOGIN) {
+		out->relogin = 1;
+		out->why = "session expired; logging in again";
+	} else if (e->verdict == LT_RESEND) {
+		out->resends = e->resends < 0xff ? e->resends + 1 : 0xff;
+		if (e->resends < LT_RETRY_MAX_RESENDS)
+			out->why = "sending again at once as the peer asked";
+	}
+	if (!out->why)
+		out->delay_ms = lt_retry_delay(e->attempt, p->initial_ms, p->max_delay_ms, e->retry_after_ms, e->jitter);
+	if (e->now_ms + out->delay_ms > e->created_ms + p->max_age_ms) {
+		out->next = LT_DS_DEAD;
+		out->expired = 1;
+		out->delay_ms = 0;
+		out->why = NULL;
+	}
+}
+
+int64_t lt_parse_retry_after(const char *v, int64_t now_ms)
 {
 	if (!v || !*v)
 		return 0;
@@ -45,52 +77,13 @@ int64_t lt_parse_retry_after(const char *v)
 	if (!strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm))
 		return 0;
 	int64_t at = (int64_t)timegm(&tm) * 1000;
-	int64_t d = at - lt_now_ms();
+	int64_t d = at - now_ms;
 	return d > 0 ? d : 0;
 }
 
-/* ULID-style: 48-bit millisecond time + 80 random bits, monotonic within a
- * millisecond so ids from one process sort in the order they were made. */
-void lt_event_id(char out[27])
+int lt_peer_down(int answered, long status)
 {
-	static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-	static int64_t last_ms;
-	static unsigned char last_rand[10];
-	unsigned char r[10];
-	int64_t ms = lt_now_ms();
-	pthread_mutex_lock(&lock);
-	if (ms <= last_ms) {
-		ms = last_ms;
-		memcpy(r, last_rand, sizeof r);
-		for (int i = 9; i >= 0 && ++r[i] == 0; i--)
-			;
-	} else {
-		if (RAND_bytes(r, sizeof r) != 1)
-			for (int i = 0; i < 10; i++)
-				r[i] = (unsigned char)random();
-		r[0] &= 0x7f;   /* room to count up within one millisecond */
-	}
-	last_ms = ms;
-	memcpy(last_rand, r, sizeof r);
-	pthread_mutex_unlock(&lock);
-
-	unsigned char b[16];
-	for (int i = 0; i < 6; i++)
-		b[i] = (unsigned char)((uint64_t)ms >> (40 - 8 * i));
-	memcpy(b + 6, r, 10);
-	/* 128 bits → 26 base32 digits, most significant first (2 leading pad bits) */
-	int bit = -2;
-	for (int i = 0; i < 26; i++, bit += 5) {
-		int v = 0;
-		for (int k = 0; k < 5; k++) {
-			int pos = bit + k;
-			int set = pos >= 0 && (b[pos / 8] >> (7 - pos % 8)) & 1;
-			v = v << 1 | set;
-		}
-		out[i] = alphabet[v];
-	}
-	out[26] = '\0';
+	return !answered || status >= 500;
 }
 
 int lt_breaker_allow(struct lt_breaker *b, int64_t now_ms, int64_t *wait_ms)

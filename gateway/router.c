@@ -1,13 +1,12 @@
-/* router.c — [route.*] sections: from peer, event types, procedure codes → destinations;
- * and what follows once routed events are stored (log, count, wake their queues). */
-#include "gateway.h"
-#include "dispatch.h"
-#include "log.h"
+/* router.c — [route.*] sections: from peer, event types, procedure codes,
+ * agencies → destinations; and [units]: old unit codes read as new ones.
+ * Pure (router.h). */
+#include "router.h"
+#include "config.h"
+#include "dates.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
-#include "dates.h"
 
 static int list_has(char **list, const char *v)
 {
@@ -98,31 +97,5 @@ void lt_units_apply(const struct lt_config *c, json_t *event)
 		char path[64];
 		snprintf(path, sizeof path, "dossier.applicant.address.%s", parts[i]);
 		map_code(c, event, json_object_get(addr, parts[i]), path, at);
-	}
-}
-
-void lt_route_stored(struct lt_gateway *gw, const struct lt_peer *from, const char *message_id, json_t *events,
-		     json_t *routes, const char *how)
-{
-	size_t i;
-	json_t *ev;
-	json_array_foreach(events, i, ev) {
-		json_t *dests = json_array_get(routes, i);
-		json_t *fields = json_pack("{s:O,s:s,s:s,s:O,s:O,s:O}", "dossier_code", json_object_get(ev, "dossier_code"),
-					   "message_id", message_id, "peer", from->name, "event_id",
-					   json_object_get(ev, "event_id"), "type", json_object_get(ev, "type"), "routed_to",
-					   dests);
-		gw->counters[from->index].events_in++;
-		if (!json_array_size(dests)) {
-			gw->events_unrouted++;
-			lt_log(LT_WARN, "event.unrouted", fields, "event %s matches no route; kept, not delivered",
-			       json_string_value(json_object_get(ev, "type")));
-		} else {
-			lt_log(LT_INFO, "event.received", fields, "%s", how);
-		}
-		size_t j;
-		json_t *d;
-		json_array_foreach(dests, j, d)
-			lt_dispatch_kick(gw, json_string_value(d));
 	}
 }

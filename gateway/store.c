@@ -5,8 +5,7 @@
  * savepoint, so one failing op does not spoil the others), commits with fsync,
  * and moves the batch to `done`; the loop is woken by an activated event and
  * runs each op's callback. No op's callback runs before its commit returned. */
-#include "store.h"
-#include "gateway.h"
+#include "store_int.h"
 #include "log.h"
 #include "sla.h"
 
@@ -87,7 +86,7 @@ static int64_t backlog_delta(struct lt_store_op *batch)
 			d += routes_size(((struct lt_overdue *)op)->routes);
 		else if (op->kind == LT_OP_FINISH && !((struct lt_finish *)op)->recorded_before) {
 			struct lt_finish *f = (struct lt_finish *)op;
-			d += routes_size(f->carried_routes) - (f->verdict != 1 /* LT_RETRY */);
+			d += routes_size(f->carried_routes) - (f->next != LT_DS_PENDING);
 		}
 	}
 	return d;
@@ -131,13 +130,8 @@ int lt_store_overdue_build(struct lt_overdue *op, json_t *codes, lt_store_dossie
 		if (!lt_dossier_overdue(&d, now))
 			continue;
 		json_t *ev = lt_dossier_overdue_event(&d, now, op->source);
-		char id[27];
-		lt_event_id(id);
-		json_object_set_new(ev, "event_id", json_string(id));
-		json_t *dests = json_array();
-		lt_route_event(op->cfg, op->source, ev, dests);
+		json_array_append_new(op->routes, op->stamp(op->stamp_arg, ev));
 		json_array_append_new(op->events, ev);
-		json_array_append_new(op->routes, dests);
 	}
 	return LT_OK;
 }

@@ -1,4 +1,5 @@
-/* store.h — the durable journal: messages, events, deliveries, attempts.
+/* store.h — the durable journal: messages, events, deliveries, attempts;
+ * the callers' side (the backends' contract is store_int.h).
  *
  * All database work runs on one store thread. Callers on the event loop
  * submit operations; the thread takes every operation waiting, runs them in
@@ -90,7 +91,8 @@ struct lt_finish {
 	int64_t delivery_id;
 	const char *dest;
 	const char *dossier_code;
-	int verdict;                    /* enum lt_verdict */
+	enum lt_delivery_state next;    /* what the delivery becomes: LT_DS_DONE, LT_DS_DEAD, or
+					 * LT_DS_PENDING again at next_at_ms (retry.h decides) */
 	int attempt;                    /* 1-based number of this attempt */
 	long status;
 	char error[256];
@@ -166,14 +168,20 @@ struct lt_refusal {
 	int64_t at_ms;
 };
 
-struct lt_config;
 struct lt_calendar;
 
-/* The SLA watchdog's sweep: dossier.overdue events for dossiers past due. */
+/* Stamps an event the store made and returns its destinations (a new JSON
+ * array): the caller's routing, for a store that knows nothing of it. Runs
+ * on the store thread. */
+typedef json_t *lt_store_stamp_fn(void *arg, json_t *event);
+
+/* The SLA watchdog's sweep: dossier.overdue events for dossiers past due,
+ * stored with their deliveries in the sweep's commit. */
 struct lt_overdue {
 	struct lt_store_op op;
-	const struct lt_config *cfg;    /* for routing */
 	const char *source;             /* the events' source name */
+	lt_store_stamp_fn *stamp;       /* gives each its id and destinations */
+	void *stamp_arg;
 	int64_t now_ms;
 	/* out: the events emitted (with ids) and their destinations; owned */
 	json_t *events, *routes;
@@ -211,56 +219,5 @@ void lt_store_commit_stats(struct lt_store *s, double *sum_ms, int64_t *count, i
 extern const double lt_store_commit_bounds_ms[8];
 
 void lt_claim_release(struct lt_claim *c);
-
-/* A backend: one constant table per database (store_sqlite.c, store_pg.c). */
-struct lt_store_backend {
-	const char *scheme;             /* "sqlite:"; a DSN starting with it is this backend's */
-	const char *scheme2;            /* another prefix it takes, or NULL */
-	int (*open)(const char *dsn, const struct lt_calendar *cal, const struct lt_store_node *node, void **db,
-		    struct lt_err *err);
-	void (*close)(void *db);
-	void (*detach)(void *db);       /* let go of the files after a failure; begin reattaches */
-	int (*recover)(void *db, int64_t *backlog, struct lt_err *err);
-	int (*count_backlog)(void *db, int64_t *backlog, struct lt_err *err);
-	int (*begin)(void *db, struct lt_err *err);
-	int (*commit)(void *db, struct lt_err *err);
-	void (*rollback)(void *db);
-	int (*savepoint)(void *db);
-	void (*release)(void *db, int ok);
-	int (*ingest)(void *db, struct lt_ingest *op);
-	int (*claim)(void *db, struct lt_claim *op);
-	int (*finish)(void *db, struct lt_finish *op);
-	int (*stats)(void *db, struct lt_stats *op);
-	int (*refusal)(void *db, struct lt_refusal *op);
-	int (*cursor)(void *db, struct lt_cursor *op);
-	int (*overdue)(void *db, struct lt_overdue *op);
-	int (*unclaim)(void *db, struct lt_release *op);
-	int (*dlq)(void *db, struct lt_dlq *op);
-	/* Optional: run by the store thread after a second without ops (renew
-	 * this node's leases, notice a database that went away or came back);
-	 * nonzero means the store is unavailable. */
-	int (*tick)(void *db, struct lt_err *err);
-	int shared;                     /* other processes write the same database: the backlog
-					 * is counted again at least once a second */
-};
-
-extern const struct lt_store_backend lt_store_sqlite;
-extern const struct lt_store_backend lt_store_pg;
-
-/* For a backend's stats op: one (destination, state) row of the counts. */
-void lt_stats_add(struct lt_stats *op, const char *dest, int state, int64_t n, int64_t oldest_created_ms);
-
-/* For a backend's overdue sweep: the dossier.overdue events (with ids and
- * destinations) into op->events/routes for those of `codes` overdue now,
- * each dossier read with get(db, ...). */
-struct lt_dossier;
-typedef int lt_store_dossier_get(void *db, const char *code, struct lt_dossier *d, struct lt_err *err);
-int lt_store_overdue_build(struct lt_overdue *op, json_t *codes, lt_store_dossier_get *get, void *db,
-			   struct lt_err *err);
-
-/* lt_store_open with a given backend (tests wrap one to inject faults). */
-int lt_store_open_backend(const struct lt_store_backend *be, const char *dsn, const struct lt_calendar *cal,
-			  const struct lt_store_node *node, struct event_base *base, struct lt_store **out,
-			  struct lt_err *err);
 
 #endif

@@ -18,9 +18,7 @@
  *   duplicate (or a conflict) instead of failing.
  * This file has the ops; the connection, transactions and leases are in
  * store_pg_conn.c, the tables and statements in store_pg_sql.c. */
-#include "store.h"
-#include "adapter.h"
-#include "gateway.h"
+#include "store_int.h"
 #include "sla.h"
 #include "store_pg.h"
 
@@ -401,10 +399,10 @@ static int pg_finish(void *db, struct lt_finish *op)
 {
 	struct lt_pg *p = db;
 	struct lt_err *err = &op->op.err;
-	static const char *const outcome[] = { "done", "retry", "dead" };
+	int again = op->next == LT_DS_PENDING;
 	int rc;
 	/* releasing the chain's next delivery, the audit trail, carried events: under the journal lock */
-	if ((op->verdict != LT_RETRY || op->sent_sha256[0] || json_array_size(op->carried)) &&
+	if ((!again || op->sent_sha256[0] || json_array_size(op->carried)) &&
 	    (rc = lt_pg_lock_journal(p, err)))
 		return rc;
 	struct lt_pg_args a = { 0 };
@@ -414,25 +412,25 @@ static int pg_finish(void *db, struct lt_finish *op)
 	a_int(&a, op->duration_ms);
 	a_status(&a, op->status);
 	a_str(&a, op->error[0] ? op->error : NULL);
-	a_str(&a, outcome[op->verdict]);
+	a_str(&a, lt_finish_outcome(op));
 	if (lt_pg_exec(p, Q_ATTEMPT_PUT, &a, err, "writing attempt", NULL))
 		return LT_EIO;
 
 	a = (struct lt_pg_args){ 0 };
 	a_int(&a, op->delivery_id);
-	if (op->verdict != LT_RETRY)
-		a_int(&a, op->verdict == LT_DONE ? LT_DS_DONE : LT_DS_DEAD);
+	if (!again)
+		a_int(&a, op->next);
 	a_int(&a, op->attempt);
 	a_int(&a, op->at_ms + op->duration_ms);
-	if (op->verdict == LT_RETRY)
+	if (again)
 		a_int(&a, op->next_at_ms);
 	a_status(&a, op->status);
 	a_str(&a, op->error[0] ? op->error : NULL);
 	a_str(&a, op->response);
-	if (op->verdict == LT_RETRY)
+	if (again)
 		a_int(&a, op->flags);
 	int changed = 0;
-	if (lt_pg_exec(p, op->verdict == LT_RETRY ? Q_RETRY : Q_DONE, &a, err, "updating delivery", &changed))
+	if (lt_pg_exec(p, again ? Q_RETRY : Q_DONE, &a, err, "updating delivery", &changed))
 		return LT_EIO;
 	if (changed == 0) {
 		/* written again after a commit whose result was unknown, and that
@@ -467,7 +465,7 @@ static int pg_finish(void *db, struct lt_finish *op)
 		    (rc = insert_events(p, op->dest, mid, op->carried, op->carried_routes, op->at_ms, err)))
 			return rc;
 	}
-	if (op->verdict != LT_RETRY) {
+	if (!again) {
 		a = (struct lt_pg_args){ 0 };
 		a_str(&a, op->dest);
 		a_str(&a, op->dossier_code);

@@ -6,7 +6,7 @@
 
 #include <libpq-fe.h>
 #include <stdio.h>
-#include "store.h"
+#include "store_int.h"
 
 enum {
 	Q_MSG_GET, Q_MSG_PUT, Q_MSG_BY_SIGNED_DIGEST, Q_MSG_BY_SIGNED_ID, Q_JOURNAL_LOCK, Q_DOSSIER_SEQ, Q_EVENT_PUT, Q_CHAIN_BUSY, Q_DELIVERY_PUT,

@@ -1,8 +1,6 @@
 /* store_sqlite.c — the embedded default store: one SQLite file in WAL mode
  * with synchronous=FULL, used only by the store thread. */
-#include "store.h"
-#include "adapter.h"
-#include "gateway.h"
+#include "store_int.h"
 #include "sla.h"
 #include "log.h"
 #include "store_sqlite.h"
@@ -635,7 +633,6 @@ static int sq_finish(void *db, struct lt_finish *op)
 {
 	struct sq *q = db;
 	struct lt_err *err = &op->op.err;
-	static const char *const outcome[] = { "done", "retry", "dead" };
 	sqlite3_stmt *s = stmt(q, Q_ATTEMPT_PUT);
 	sqlite3_bind_int64(s, 1, op->delivery_id);
 	sqlite3_bind_int(s, 2, op->attempt);
@@ -644,21 +641,22 @@ static int sq_finish(void *db, struct lt_finish *op)
 	if (op->status)
 		sqlite3_bind_int64(s, 5, op->status);
 	bind_text(s, 6, op->error[0] ? op->error : NULL);
-	bind_text(s, 7, outcome[op->verdict]);
+	bind_text(s, 7, lt_finish_outcome(op));
 	if (sqlite3_step(s) != SQLITE_DONE)
 		return sq_fail(q, err, "writing attempt");
 
-	if (op->verdict == LT_RETRY) {
+	int again = op->next == LT_DS_PENDING;
+	if (again) {
 		s = stmt(q, Q_RETRY);
 		sqlite3_bind_int64(s, 4, op->next_at_ms);
 		sqlite3_bind_int(s, 8, op->flags);
 	} else {
 		s = stmt(q, Q_DONE);
-		sqlite3_bind_int(s, 2, op->verdict == LT_DONE ? LT_DS_DONE : LT_DS_DEAD);
+		sqlite3_bind_int(s, 2, op->next);
 	}
 	sqlite3_bind_int64(s, 1, op->delivery_id);
-	sqlite3_bind_int(s, op->verdict == LT_RETRY ? 2 : 3, op->attempt);
-	sqlite3_bind_int64(s, op->verdict == LT_RETRY ? 3 : 4, op->at_ms + op->duration_ms);
+	sqlite3_bind_int(s, again ? 2 : 3, op->attempt);
+	sqlite3_bind_int64(s, again ? 3 : 4, op->at_ms + op->duration_ms);
 	if (op->status)
 		sqlite3_bind_int64(s, 5, op->status);
 	bind_text(s, 6, op->error[0] ? op->error : NULL);
@@ -698,7 +696,7 @@ static int sq_finish(void *db, struct lt_finish *op)
 		if (rc)
 			return rc;
 	}
-	if (op->verdict != LT_RETRY) {
+	if (!again) {
 		s = stmt(q, Q_PROMOTE);
 		bind_text(s, 1, op->dest);
 		bind_text(s, 2, op->dossier_code);

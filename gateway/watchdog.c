@@ -1,8 +1,9 @@
 /* watchdog.c — the SLA timer: every check_interval, ask the store for the
- * dossiers past their due date that have no overdue notice for it, and kick
- * the destinations of the dossier.overdue events it made. */
+ * dossiers past their due date that have no overdue notice for it; the
+ * dossier.overdue events it makes are stamped and routed, then announced,
+ * by events.c like any other. */
 #include "watchdog.h"
-#include "dispatch.h"
+#include "events.h"
 #include "log.h"
 #include "store.h"
 
@@ -31,28 +32,20 @@ static void sweep_done(struct lt_store_op *op)
 	if (op->rc) {
 		lt_log(LT_ERROR, "sla.failed", NULL, "overdue sweep failed: %s", op->err.msg);
 	} else {
-		size_t i;
-		json_t *ev;
-		json_array_foreach(w->op.events, i, ev) {
-			json_t *dests = json_array_get(w->op.routes, i);
-			lt_log(LT_WARN, json_array_size(dests) ? "dossier.overdue" : "event.unrouted",
-			       json_pack("{s:O,s:O,s:s,s:O,s:O}", "dossier_code", json_object_get(ev, "dossier_code"),
-					 "event_id", json_object_get(ev, "event_id"), "peer", LT_GATEWAY_SOURCE, "due_at",
-					 json_object_get(json_object_get(ev, "dossier"), "due_at"), "routed_to", dests),
-			       "dossier is past its due date with no result and no apology");
-			if (!json_array_size(dests))
-				gw->events_unrouted++;
-			size_t j;
-			json_t *d;
-			json_array_foreach(dests, j, d)
-				lt_dispatch_kick(gw, json_string_value(d));
-		}
+		lt_events_stored(gw, NULL, NULL, w->op.events, w->op.routes,
+				 "dossier is past its due date with no result and no apology");
 	}
 	json_decref(w->op.events);
 	json_decref(w->op.routes);
 	w->op.events = w->op.routes = NULL;
 	if (!gw->stopping)
 		arm(w);
+}
+
+/* Store thread: the sweep's events are the gateway's own. */
+static json_t *stamp(void *cfg, json_t *event)
+{
+	return lt_event_stamp(cfg, LT_GATEWAY_SOURCE, event);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -65,8 +58,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	w->op.op.kind = LT_OP_OVERDUE;
 	w->op.op.done = sweep_done;
 	w->op.op.arg = w;
-	w->op.cfg = w->gw->cfg;
 	w->op.source = LT_GATEWAY_SOURCE;
+	w->op.stamp = stamp;
+	w->op.stamp_arg = (void *)w->gw->cfg;
 	w->op.now_ms = lt_now_ms();
 	if (lt_store_submit(w->gw->store, &w->op.op) == 0)
 		w->running = 1;

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "gateway.h"
+#include "retry.h"
 
 static void test_opens_after_threshold_failures_in_a_row(void **state)
 {

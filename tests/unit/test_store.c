@@ -19,9 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "adapter.h"
 #include "sla.h"
-#include "store.h"
+#include "store_int.h"
 
 enum { COMMIT, LAND_THEN_FAIL, FAIL };
 static int next_commit;
@@ -183,7 +182,7 @@ static int finish(struct fixture *f, const struct lt_claimed *row, struct lt_fin
 	fin->delivery_id = row->id;
 	fin->dest = "portal";
 	fin->dossier_code = row->dossier_code;
-	fin->verdict = LT_DONE;
+	fin->next = LT_DS_DONE;
 	fin->attempt = row->attempts + 1;
 	fin->status = 200;
 	fin->at_ms = 1700000002000;
