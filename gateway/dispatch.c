@@ -264,7 +264,7 @@ static void answer_run(struct lt_job *job)
 	struct lt_xfer *t = &a->x;
 	struct lt_response rsp;
 	lt_xfer_response(t, &rsp);
-	a->flags = a->row.flags;
+	a->flags = a->row.flags & LT_FLAGS_ADAPTER;
 	int ok = rsp.status >= 200 && rsp.status < 300;
 	if (t->cc == CURLE_OK && (ok || !lt_answer_signed(peer))) {
 		struct lt_answer ans = { .rsp = &rsp, .signature = t->signature, .signatures = t->signatures,
@@ -282,7 +282,7 @@ static void answer_run(struct lt_job *job)
 	json_t *event = json_loads(a->row.body, 0, NULL);
 	a->verdict = peer->adapter->outcome(peer, &ctx, event, &rsp, carried, &a->answer_err);
 	json_decref(event);
-	a->flags = ctx.flags;
+	a->flags = ctx.flags & LT_FLAGS_ADAPTER;
 	if (t->cc != CURLE_OK)
 		lt_err_set(&a->answer_err, LT_EIO, "%s", t->error);
 	if (json_array_size(carried) && !a->fin.trust[0])
@@ -331,7 +331,7 @@ static void answer_done(struct lt_job *job)
 		f->response = strndup(t->rsp.data, 4096);
 
 	const struct lt_retry_policy policy = { cfg->retry_initial_ms, cfg->retry_max_delay_ms, cfg->retry_max_age_ms };
-	const struct lt_attempt_end end = { .verdict = v, .attempt = f->attempt, .resends = 0,
+	const struct lt_attempt_end end = { .verdict = v, .attempt = f->attempt, .resends = LT_FLAGS_RESENDS(a->row.flags),
 					    .created_ms = a->row.created_at, .now_ms = now,
 					    .retry_after_ms = lt_parse_retry_after(t->retry_after, now),
 					    .jitter = lt_retry_jitter() };
@@ -346,7 +346,7 @@ static void answer_done(struct lt_job *job)
 			 f->attempt, err.msg);
 	f->next = d.next;
 	f->next_at_ms = now + d.delay_ms;
-	f->flags = a->flags;
+	f->flags = LT_FLAGS_WITH_RESENDS(a->flags, d.resends);
 	pc->attempts++;
 	if (d.next == LT_DS_DONE)
 		pc->delivered++;
@@ -403,7 +403,7 @@ static void encode_run(struct lt_job *job)
 	struct attempt *a = ATTEMPT_OF_JOB(job);
 	const struct lt_peer *peer = a->pq->peer;
 	json_t *ev = json_loads(a->row.body, 0, NULL);
-	struct lt_delivery_ctx ctx = { .attempt = a->row.attempts + 1, .flags = a->row.flags,
+	struct lt_delivery_ctx ctx = { .attempt = a->row.attempts + 1, .flags = a->row.flags & LT_FLAGS_ADAPTER,
 				       .message_id = a->row.event_id, .session = a->x.session };
 	a->encode_rc = ev ? peer->adapter->encode(peer, &ctx, ev, &a->x.req, &a->encode_err)
 			  : lt_err_set(&a->encode_err, LT_EINVAL, "stored event is not valid JSON");
