@@ -471,6 +471,7 @@ static void start_attempt(struct peer_q *pq, struct lt_claimed *row, int probe)
 	a->pq = pq;
 	a->probe = probe;
 	a->row = *row;
+	a->flags = row->flags & LT_FLAGS_ADAPTER;   /* kept as they are unless an answer is read */
 	row->body = NULL;
 	snprintf(a->x.session, sizeof a->x.session, "%s", pq->session);
 	pq->inflight++;
