@@ -10,6 +10,7 @@
  * late even if the new date was kept. */
 #include "cli.h"
 #include "dates.h"
+#include "sla.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -34,7 +35,7 @@ const char LT_CLI_REPORT_HELP[] =
 
 /* The local day of a unix time, as a number SQLite can compare. */
 #define DAY(x) LT_DATE_LOCAL_DAY_SQL(x)
-#define OPEN_AT(t) "(res = 0 OR res >= " t ") AND (ret = 0 OR ret >= " t ") AND status NOT IN (3, 7, 8)"
+#define OPEN_AT(t) "(res = 0 OR res >= " t ") AND (ret = 0 OR ret >= " t ") AND status NOT IN " LT_STATUS_ENDED_SQL
 
 static const char report_sql[] =
 	"WITH p(f, t) AS (SELECT ?1, ?2),"

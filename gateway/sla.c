@@ -156,7 +156,7 @@ void lt_dossier_apply(const struct lt_calendar *cal, struct lt_dossier *d, const
 	if (strcmp(type, "dossier.received") == 0 && !d->received_at) {
 		d->received_at = at;
 	} else if (strcmp(type, "dossier.supplement_requested") == 0) {
-		d->status = 5;
+		d->status = LT_STATUS_SUPPLEMENT;
 		if (!d->paused_at)
 			d->paused_at = at;
 	} else if (strcmp(type, "dossier.supplemented") == 0) {
@@ -167,27 +167,27 @@ void lt_dossier_apply(const struct lt_calendar *cal, struct lt_dossier *d, const
 			d->due_at = stated ? stated : moved;
 		}
 		d->paused_at = 0;
-		d->status = 4;
+		d->status = LT_STATUS_PROCESSING;
 	} else if (strcmp(type, "dossier.apology") == 0) {
 		d->apologies++;
 		if (det && date_of(det, "new_due_at"))
 			d->due_at = date_of(det, "new_due_at");
 	} else if (strcmp(type, "dossier.resolved") == 0) {
-		d->status = 9;
+		d->status = LT_STATUS_RESOLVED;
 		if (!d->resolved_at)
 			d->resolved_at = at;
 	} else if (strcmp(type, "dossier.returned") == 0) {
-		d->status = 10;
+		d->status = LT_STATUS_RETURNED;
 		if (!d->returned_at)
 			d->returned_at = at;
 		if (!d->resolved_at)
 			d->resolved_at = at;
 	} else if (strcmp(type, "dossier.rejected") == 0) {
-		d->status = 3;
+		d->status = LT_STATUS_REJECTED;
 	} else if (strcmp(type, "dossier.withdrawn") == 0) {
-		d->status = 7;
+		d->status = LT_STATUS_WITHDRAWN;
 	} else if (strcmp(type, "dossier.suspended") == 0) {
-		d->status = 8;
+		d->status = LT_STATUS_SUSPENDED;
 	} else if (strcmp(type, "dossier.overdue") == 0) {
 		d->overdue_notified_for = d->due_at;
 	}
@@ -197,8 +197,11 @@ int lt_dossier_overdue(const struct lt_dossier *d, int64_t now)
 {
 	if (!d->due_at || d->due_at >= now || d->resolved_at || d->returned_at || d->paused_at)
 		return 0;
-	if (d->status == 3 || d->status == 7 || d->status == 8 || d->status == 9 || d->status == 10)
+	switch (d->status) {     /* closed: LT_STATUS_CLOSED_SQL */
+	case LT_STATUS_REJECTED: case LT_STATUS_WITHDRAWN: case LT_STATUS_SUSPENDED: case LT_STATUS_RESOLVED:
+	case LT_STATUS_RETURNED:
 		return 0;
+	}
 	return d->overdue_notified_for != d->due_at;
 }
 

@@ -26,11 +26,32 @@ int lt_working_days_between(const struct lt_calendar *cal, int64_t a, int64_t b)
 /* The instant n working days after t, at the same time of day. */
 int64_t lt_add_working_days(const struct lt_calendar *cal, int64_t t, int n);
 
+/* A dossier's status: the portal's codes (TrangThaiHoSo 1..10), as canonical
+ * events carry them in dossier.status (DESIGN.md §4). */
+enum lt_dossier_status {
+	LT_STATUS_UNKNOWN = 0,
+	LT_STATUS_REGISTERED_ONLINE = 1,  /* newly registered online */
+	LT_STATUS_RECEIVED = 2,
+	LT_STATUS_REJECTED = 3,           /* not received: refused at intake */
+	LT_STATUS_PROCESSING = 4,
+	LT_STATUS_SUPPLEMENT = 5,         /* a supplement was requested */
+	LT_STATUS_FEE = 6,                /* a financial obligation was requested */
+	LT_STATUS_WITHDRAWN = 7,          /* by the applicant */
+	LT_STATUS_SUSPENDED = 8,          /* processing stopped */
+	LT_STATUS_RESOLVED = 9,
+	LT_STATUS_RETURNED = 10,          /* the result was returned */
+};
+/* As SQL lists: the statuses of a dossier that ended without a result
+ * (rejected, withdrawn, suspended), and those after which it is owed nothing
+ * more (those, resolved and returned: no overdue notice). */
+#define LT_STATUS_ENDED_SQL "(3, 7, 8)"
+#define LT_STATUS_CLOSED_SQL "(3, 7, 8, 9, 10)"
+
 /* The state kept per dossier (DESIGN.md §2 `dossiers`). Times are unix
  * seconds, 0 = not yet. */
 struct lt_dossier {
 	char code[72];
-	int status;                 /* portal code 1..10, 0 unknown */
+	int status;                 /* enum lt_dossier_status */
 	char channel[16];
 	char procedure[40];
 	char receiving_agency[64];

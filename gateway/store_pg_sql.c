@@ -2,6 +2,7 @@
  * tables and columns as store_sqlite.c (BIGINT and TEXT), plus each
  * delivery's claiming `node` and `lease_until`. Every value is a parameter. */
 #include "store_pg.h"
+#include "sla.h"
 
 /* advisory lock class (first key) of lienthong's locks: "LT" */
 #define LOCK_CLASS "19540"
@@ -127,7 +128,7 @@ const char *const lt_pg_sql[Q_COUNT] = {
 			  " overdue_notified_for = excluded.overdue_notified_for, last_event = excluded.last_event,"
 			  " updated_at = excluded.updated_at",
 	[Q_OVERDUE] = "SELECT code FROM dossiers WHERE resolved_at = 0 AND returned_at = 0 AND due_at > 0"
-		      " AND due_at < $1 AND paused_at = 0 AND status NOT IN (3, 7, 8, 9, 10)"
+		      " AND due_at < $1 AND paused_at = 0 AND status NOT IN " LT_STATUS_CLOSED_SQL
 		      " AND overdue_notified_for <> due_at LIMIT 500",
 	/* only this node's claims: another node's are its own business */
 	[Q_UNCLAIM] = "UPDATE deliveries SET state = 0, lease_until = 0 WHERE id = $1 AND state = 1 AND node = $2",

@@ -1,5 +1,6 @@
 /* store_sqlite_sql.c — the SQLite store's schema and statements. */
 #include "store_sqlite.h"
+#include "sla.h"
 
 #include <stddef.h>
 
@@ -104,7 +105,7 @@ const char *const lt_sq_sql[Q_COUNT] = {
 			  " overdue_notified_for, last_event, updated_at)"
 			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
 	[Q_OVERDUE] = "SELECT code FROM dossiers WHERE resolved_at = 0 AND returned_at = 0 AND due_at > 0"
-		      " AND due_at < ?1 AND paused_at = 0 AND status NOT IN (3, 7, 8, 9, 10)"
+		      " AND due_at < ?1 AND paused_at = 0 AND status NOT IN " LT_STATUS_CLOSED_SQL
 		      " AND overdue_notified_for <> due_at LIMIT 500",
 	[Q_UNCLAIM] = "UPDATE deliveries SET state = 0 WHERE id = ?1 AND state = 1",
 	[Q_UNCLAIM_DEST] = "UPDATE deliveries SET state = 0 WHERE dest = ?1 AND state = 1",
