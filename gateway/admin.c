@@ -16,6 +16,7 @@
 #include "mapping.h"
 #include "security.h"
 #include "store.h"
+#include "tls_refusals.h"
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
@@ -150,6 +151,7 @@ static void metrics_text(struct lt_gateway *gw, const struct lt_stats *st, struc
 			 "# TYPE lienthong_max_backlog gauge\nlienthong_max_backlog %zu\n",
 		      (long long)lt_store_backlog(gw->store), gw->cfg->max_backlog);
 	/* in seconds, Prometheus' base unit (promtool refuses days); counted from now, not from load */
+	lt_tls_refusals_metrics(b);
 	lt_buf_printf(b, "# HELP lienthong_certificate_expiry_seconds Seconds until each configured certificate "
 			 "expires (negative: expired).\n# TYPE lienthong_certificate_expiry_seconds gauge\n");
 	for (size_t i = 0; gw->sec && i < gw->sec->ncerts; i++) {
