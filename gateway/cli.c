@@ -101,18 +101,30 @@ static int cmd_check(const char *path)
 {
 	struct lt_buf errors = { 0 };
 	struct lt_config *cfg;
-	if (lt_config_load(path, &cfg, &errors)) {
+	/* one pass: the file's mistakes and those of the keys and certificates it names */
+	int bad = lt_config_load_all(path, &cfg, &errors);
+	if (!cfg) {
 		fprintf(stderr, "%s", errors.data);
-		size_t n = 0;
-		for (const char *p = errors.data; p && *p; p++)
-			n += *p == '\n';
-		fprintf(stderr, "%s: %zu mistake%s\n", path, n, n == 1 ? "" : "s");
 		lt_buf_free(&errors);
 		return 2;
 	}
 	struct lt_security *sec = NULL;
 	struct lt_buf warnings = { 0 }, risks = { 0 };
 	int rc = lt_security_load(cfg, &sec, &errors, &warnings);
+	if (bad) {
+		if (warnings.len)
+			fprintf(stderr, "warning: %s", warnings.data);
+		fprintf(stderr, "%s", errors.data);
+		size_t n = 0;
+		for (const char *p = errors.data; p && *p; p++)
+			n += *p == '\n';
+		fprintf(stderr, "%s: %zu mistake%s\n", path, n, n == 1 ? "" : "s");
+		lt_security_free(sec);
+		lt_buf_free(&errors);
+		lt_buf_free(&warnings);
+		lt_config_free(cfg);
+		return 2;
+	}
 	if (warnings.len)
 		fprintf(stderr, "warning: %s", warnings.data);
 	lt_config_warnings(cfg, &risks);
