@@ -140,19 +140,19 @@ def event(code, type_="dossier.received", **extra):
     return ev
 
 
-def lazyvfs_env(fail_sync=None, cut_at_sync=None, keep=0):
+def lazyvfs_env(fail_sync=None, cut_at_sync=None, keep=0, db_only=False):
     """Environment that loads the power-cut VFS (tests/powercut/lazyvfs.c) into a process:
     its SQLite files keep every write in memory until fsync, so a kill -9 loses what a power
     cut would. While the file fail_sync exists, every fsync fails with EIO. cut_at_sync=N:
-    the process cuts its own power at its Nth fsync, after writing keep% of the unsynced
-    blocks, chosen at random."""
+    the process cuts its own power at its Nth fsync with writes pending (db_only: of the
+    database file, which ends a checkpoint), after writing keep% of them, chosen at random."""
     if not os.path.exists(LAZYVFS):
         raise AssertionError("%s is missing: run `make all`" % LAZYVFS)
     env = {"LD_PRELOAD": LAZYVFS}
     if fail_sync:
         env["LAZYVFS_FAIL_SYNC"] = fail_sync
     if cut_at_sync:
-        env.update(LAZYVFS_CUT_AT_SYNC=str(cut_at_sync), LAZYVFS_CUT_KEEP=str(keep))
+        env.update(LAZYVFS_CUT_AT_SYNC=str(cut_at_sync), LAZYVFS_CUT_KEEP=str(keep), LAZYVFS_CUT_DB=str(int(db_only)))
     if "asan" in os.path.basename(BUILD.rstrip("/")):     # the preloaded library comes before libasan
         env["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
     return env

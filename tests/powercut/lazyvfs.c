@@ -18,7 +18,8 @@
  * pending (SQLite syncs right after it writes). LAZYVFS_CUT_AT_SYNC=N cuts
  * the power from inside at the worst moment: at the process's Nth xSync that
  * has writes to make durable, with that commit's or checkpoint's writes issued
- * and none durable. A real disk may
+ * and none durable; with LAZYVFS_CUT_DB=1 only the database file's syncs
+ * count, which come at the end of checkpoints. A real disk may
  * have written any of the unsynced blocks by then: LAZYVFS_CUT_KEEP=P writes
  * each with probability P% (seeded by N) before the process kills itself with
  * SIGKILL, after one line on stderr saying what the cut lost and kept.
@@ -73,6 +74,7 @@ struct overlay {
 struct lfile {
 	sqlite3_file base;
 	struct overlay *ov;
+	int is_db;                      /* the main database, not a journal */
 	sqlite3_file *real;
 };
 
@@ -80,7 +82,7 @@ static sqlite3_vfs *unix_vfs;
 static struct overlay *overlays;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static long syncs;                             /* xSync calls with something to write */
-static long cut_at_sync, cut_keep;              /* LAZYVFS_CUT_AT_SYNC, LAZYVFS_CUT_KEEP */
+static long cut_at_sync, cut_keep, cut_db;      /* LAZYVFS_CUT_AT_SYNC, LAZYVFS_CUT_KEEP, LAZYVFS_CUT_DB */
 
 static struct overlay *overlay_get(const char *path)
 {
@@ -249,8 +251,8 @@ static void power_cut(void)
 		if (fd >= 0)
 			close(fd);
 	}
-	fprintf(stderr, "lazyvfs: power cut at sync %ld: %ld unsynced blocks of 4 KiB in %ld files, %ld lost, %ld kept\n",
-		syncs, lost + kept, files, lost, kept);
+	fprintf(stderr, "lazyvfs: power cut at %s %ld: %ld unsynced blocks of 4 KiB in %ld files, %ld lost, %ld kept\n",
+		cut_db ? "database sync" : "sync", syncs, lost + kept, files, lost, kept);
 	fflush(stderr);
 	raise(SIGKILL);
 }
@@ -300,7 +302,7 @@ static int l_sync(sqlite3_file *p, int flags)
 	struct lfile *f = (struct lfile *)p;
 	int rc = SQLITE_OK;
 	pthread_mutex_lock(&lock);
-	if (f->ov->pending && ++syncs == cut_at_sync)
+	if (f->ov->pending && (f->is_db || !cut_db) && ++syncs == cut_at_sync)
 		power_cut();
 	if (fail_sync_now())
 		rc = SQLITE_IOERR_FSYNC;
@@ -386,6 +388,7 @@ static int lazy_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *p, int fl
 	pthread_mutex_lock(&lock);
 	f->ov = overlay_get(name);
 	pthread_mutex_unlock(&lock);
+	f->is_db = (flags & SQLITE_OPEN_MAIN_DB) != 0;
 	f->base.pMethods = &lazy_io;
 	return SQLITE_OK;
 }
@@ -408,8 +411,10 @@ static sqlite3_vfs lazy_vfs;
 __attribute__((constructor)) static void lazyvfs_register(void)
 {
 	const char *cut = getenv("LAZYVFS_CUT_AT_SYNC"), *keep = getenv("LAZYVFS_CUT_KEEP");
+	const char *db = getenv("LAZYVFS_CUT_DB");
 	cut_at_sync = cut ? atol(cut) : 0;
 	cut_keep = keep ? atol(keep) : 0;
+	cut_db = db ? atol(db) : 0;
 	unix_vfs = sqlite3_vfs_find("unix");
 	if (!unix_vfs)
 		abort();
