@@ -366,11 +366,14 @@ def test_disk_full_under_concurrent_stream_keeps_every_acknowledged_event(tmp, c
 
 
 def test_failing_fsync_is_never_acknowledged(tmp, cleanup):
-    """fsync fails with EIO (the power-cut VFS, while a trigger file exists; the
-    writes it was to make durable are dropped, as Linux drops dirty pages after a
-    failed writeback): every post is refused with 503 naming the store's error,
+    """fsync fails with EIO (the power-cut VFS, while a trigger file exists; as Linux
+    does, the writes it could not make durable stay readable in the page cache, and
+    are never written): every post is refused with 503 naming the store's error,
     none is kept, and once fsync works again the gateway takes posts by itself;
-    what it refused is accepted when sent again, and everything is delivered."""
+    what it refused is accepted (202, not a duplicate) when sent again, and
+    everything is delivered. Regression: the store reopened after the failure read
+    the failed commit back from the cache, so a message sent again while fsync
+    still failed got 200, acknowledged without ever being durable."""
     trigger = os.path.join(tmp, "fail-fsync")
     portal = cleanup.add(Peersim(tmp, "portal"))
     gw = cleanup.add(Gateway(tmp, {"peer-a": {}, "portal": {"url": portal.url, "concurrency": 4}},

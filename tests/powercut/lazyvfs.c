@@ -25,10 +25,11 @@
  * SIGKILL, after one line on stderr saying what the cut lost and kept.
  *
  * LAZYVFS_FAIL_SYNC=FILE: while FILE exists, xSync fails with
- * SQLITE_IOERR_FSYNC and drops the file's unwritten blocks, as Linux marks
- * dirty pages clean after a failed writeback. (ext4 still serves the lost
- * contents from the page cache until they are evicted; this shim forgets
- * them at once, which is the pessimistic half of that behaviour.)
+ * SQLITE_IOERR_FSYNC, and the file's unwritten blocks become what Linux makes
+ * of dirty pages whose writeback failed (ext4, xfs): clean, so never written
+ * by a later fsync, yet still read back from the page cache until they are
+ * evicted. posix_fadvise(POSIX_FADV_DONTNEED) on the file evicts them, as the
+ * kernel does; a power cut loses them.
  *
  * What it does NOT simulate: torn sectors within a 4 KiB block (unix's
  * xDeviceCharacteristics claims powersafe overwrite, and SQLite relies on
@@ -43,6 +44,7 @@
  * commit returns; deleting a rollback journal is synced only with
  * synchronous=EXTRA, which matters for journal_mode=DELETE, not for WAL. */
 #include <sqlite3.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -56,6 +58,7 @@
 
 struct block {
 	sqlite3_int64 no;               /* offset / BLK */
+	int dirty;                      /* 0: its writeback failed; read back, never written */
 	unsigned char data[BLK];
 };
 
@@ -103,6 +106,24 @@ static void overlay_clear(struct overlay *o)
 		free(o->blk[i]);
 	o->n = 0;
 	o->pending = 0;
+}
+
+/* Forget the blocks that are (dirty) or are not (clean) to be written. What
+ * stays is read over the real file, which now has the size the process sees,
+ * when dirty blocks were just written. */
+static void overlay_forget(struct overlay *o, int dirty)
+{
+	int k = 0;
+	for (int i = 0; i < o->n; i++)
+		if (o->blk[i]->dirty == dirty)
+			free(o->blk[i]);
+		else
+			o->blk[k++] = o->blk[i];
+	o->n = k;
+	if (dirty)
+		o->low = o->size;
+	if (!k && dirty)
+		o->pending = 0;
 }
 
 /* Index of block no, or of where it would go (*found = 0). */
@@ -183,6 +204,7 @@ static int overlay_write(struct lfile *f, const unsigned char *buf, int amt, sql
 		sqlite3_int64 b0 = no * BLK;
 		sqlite3_int64 from = b0 > off ? b0 : off, to = b0 + BLK < off + amt ? b0 + BLK : off + amt;
 		memcpy(o->blk[i]->data + (from - b0), buf + (from - off), to - from);
+		o->blk[i]->dirty = 1;
 	}
 	if (rc == SQLITE_OK && off + amt > o->size)
 		o->size = off + amt;
@@ -209,7 +231,8 @@ static int overlay_truncate(struct lfile *f, sqlite3_int64 size)
 	return SQLITE_OK;
 }
 
-/* The real file becomes what the process sees: truncated, written, resized. */
+/* The real file becomes what the process sees (truncated, written, resized),
+ * but for the blocks whose writeback failed before. */
 static int overlay_flush(struct lfile *f)
 {
 	struct overlay *o = f->ov;
@@ -221,7 +244,7 @@ static int overlay_flush(struct lfile *f)
 	for (int i = 0; rc == SQLITE_OK && i < o->n; i++) {
 		sqlite3_int64 b0 = o->blk[i]->no * BLK;
 		int len = o->size - b0 < BLK ? (int)(o->size - b0) : BLK;
-		if (len > 0)
+		if (len > 0 && o->blk[i]->dirty)
 			rc = m->xWrite(f->real, o->blk[i]->data, len, b0);
 	}
 	if (rc == SQLITE_OK)
@@ -232,7 +255,8 @@ static int overlay_flush(struct lfile *f)
 }
 
 /* The power goes: a random share of the unsynced blocks reaches the disk, the
- * rest is lost with the process. Called with the lock held; does not return. */
+ * rest (and every block whose writeback failed) is lost with the process.
+ * Called with the lock held; does not return. */
 static void power_cut(void)
 {
 	unsigned seed = (unsigned)cut_at_sync;
@@ -243,7 +267,7 @@ static void power_cut(void)
 		for (int i = 0; i < o->n; i++) {
 			sqlite3_int64 b0 = o->blk[i]->no * BLK;
 			size_t len = o->size - b0 < BLK ? (size_t)(o->size - b0) : BLK;
-			if (fd >= 0 && rand_r(&seed) % 100 < cut_keep && pwrite(fd, o->blk[i]->data, len, b0) == (ssize_t)len)
+			if (fd >= 0 && o->blk[i]->dirty && rand_r(&seed) % 100 < cut_keep && pwrite(fd, o->blk[i]->data, len, b0) == (ssize_t)len)
 				kept++;
 			else
 				lost++;
@@ -308,7 +332,11 @@ static int l_sync(sqlite3_file *p, int flags)
 		rc = SQLITE_IOERR_FSYNC;
 	else if (f->ov->pending)
 		rc = overlay_flush(f);
-	overlay_clear(f->ov);                   /* written, or lost with the failed sync */
+	if (rc == SQLITE_OK)
+		overlay_forget(f->ov, 1);       /* on the disk now */
+	else
+		for (int i = 0; i < f->ov->n; i++)
+			f->ov->blk[i]->dirty = 0;   /* the writeback failed: clean, not written */
 	pthread_mutex_unlock(&lock);
 	return rc == SQLITE_OK ? f->real->pMethods->xSync(f->real, flags) : rc;
 }
@@ -402,6 +430,27 @@ static int lazy_delete(sqlite3_vfs *vfs, const char *name, int sync_dir)
 			overlay_clear(o);
 	pthread_mutex_unlock(&lock);
 	return unix_vfs->xDelete(unix_vfs, name, sync_dir);
+}
+
+/* The kernel's answer to POSIX_FADV_DONTNEED: clean pages leave the page
+ * cache, among them those whose writeback failed, so reads go to the disk. */
+int posix_fadvise(int fd, off_t off, off_t len, int advice)
+{
+	static int (*next)(int, off_t, off_t, int);
+	char link[64], path[4096];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, path, sizeof path - 1);
+	if (advice == POSIX_FADV_DONTNEED && n > 0) {
+		path[n] = '\0';
+		pthread_mutex_lock(&lock);
+		for (struct overlay *o = overlays; o; o = o->next)
+			if (!strcmp(o->path, path))
+				overlay_forget(o, 0);
+		pthread_mutex_unlock(&lock);
+	}
+	if (!next)
+		next = (int (*)(int, off_t, off_t, int))dlsym(RTLD_NEXT, "posix_fadvise");
+	return next ? next(fd, off, len, advice) : 0;
 }
 
 static sqlite3_vfs lazy_vfs;
