@@ -62,7 +62,8 @@ struct block {
 	unsigned char data[BLK];
 };
 
-/* What was written to one file (by path) since its last sync. */
+/* What the page cache holds of one file (by path) and its disk does not: the
+ * writes since its last sync, and those whose sync failed. */
 struct overlay {
 	struct overlay *next;
 	char *path;
@@ -84,7 +85,7 @@ struct lfile {
 static sqlite3_vfs *unix_vfs;
 static struct overlay *overlays;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static long syncs;                             /* xSync calls with something to write */
+static long syncs;                              /* xSync calls with something to write */
 static long cut_at_sync, cut_keep, cut_db;      /* LAZYVFS_CUT_AT_SYNC, LAZYVFS_CUT_KEEP, LAZYVFS_CUT_DB */
 
 static struct overlay *overlay_get(const char *path)
