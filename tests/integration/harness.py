@@ -90,6 +90,16 @@ def jws_detached(body, key_path, cert_path, jti, iat=None, alg=None, header=None
     return protected + ".." + b64url(sig)
 
 
+# iat values no clock reaches: each must be refused as out of the replay window
+# without arithmetic on it (the integration tests and the fuzz seeds use them)
+HUGE_IATS = [2 ** 62, -2 ** 62, 9223372036854775, 9223372036854776, 2 ** 63 - 1, -2 ** 63]
+
+
+def wrapping_iat(now_ms):
+    """An iat whose iat * 1000 wraps in 64-bit arithmetic to within a second of now_ms."""
+    return next((2 ** 64 + t) // 1000 for t in range(now_ms - 1000, now_ms + 1000) if (2 ** 64 + t) % 1000 == 0)
+
+
 @functools.lru_cache(maxsize=None)
 def signed_post(conn, peer, mid, data):
     """POST data to /v1/inbound/{peer} on an open connection, signed by the

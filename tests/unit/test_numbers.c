@@ -133,7 +133,8 @@ static void test_retry_after_from_a_peer_is_capped_whatever_its_size(void **stat
 {
 	(void)state;
 	assert_int_equal(lt_parse_retry_after("2"), 2000);
-	assert_int_equal(lt_parse_retry_after("604800"), LT_RETRY_AFTER_MAX_MS);
+	assert_int_equal(lt_parse_retry_after("86399"), 86399000);
+	assert_int_equal(lt_parse_retry_after("86401"), LT_RETRY_AFTER_MAX_MS);
 	assert_int_equal(lt_parse_retry_after("604801"), LT_RETRY_AFTER_MAX_MS);
 	assert_int_equal(lt_parse_retry_after("99999999999999999999999999999"), LT_RETRY_AFTER_MAX_MS);
 	assert_int_equal(lt_parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT"), LT_RETRY_AFTER_MAX_MS);
