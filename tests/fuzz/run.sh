@@ -86,25 +86,41 @@ committed() {   # name: the committed inputs of a harness, regressions first
 		[ -f "$f" ] && printf '%s\n' "$f"
 	done
 }
+# A campaign's new coverage as committed seeds, minimised: the inputs an
+# earlier campaign merged (named by their SHA-1, as libFuzzer names them) are
+# merged again with this run's corpus against everything that is there anyway
+# (the seeds made at run time, the hand-written seeds, the regressions), on
+# edges only (-use_counters=0), and replace what was merged before.
 keep() {    # name base-dir corpus-dir: crash inputs to regressions, new coverage to seeds
-	local name=$1 base=$2 corpus=$3 f merged=$B/fuzz/merged-$1 used added=0 left=0
+	local name=$1 base=$2 corpus=$3 f size used added=0 left=0
+	local fixed=$B/fuzz/fixed-$name pool=$B/fuzz/pool-$name merged=$B/fuzz/merged-$name
+	local sha='^[0-9a-f]{40}$'
 	for f in "$B/crashes/$name"/*; do
 		[ -f "$f" ] || continue
 		mkdir -p "tests/fuzz/regressions/$name"
 		cp "$f" "tests/fuzz/regressions/$name/"
 		echo "      kept $(basename "$f") in tests/fuzz/regressions/$name/ (make test replays it)"
 	done
-	rm -rf "$merged"
-	cp -r "$base" "$merged"
-	"$B/fuzz/$name" -merge=1 -max_len=65536 -timeout=10 "$merged" "$corpus" >"$B/fuzz/$name.merge.log" 2>&1 || {
+	rm -rf "$fixed" "$pool" "$merged"
+	mkdir -p "$fixed" "$pool" "tests/fuzz/seeds/$name"
+	for f in "$base"/*; do
+		if [[ $(basename "$f") =~ $sha ]]; then cp "$f" "$pool/"; else cp "$f" "$fixed/"; fi
+	done
+	for f in "$corpus"/*; do
+		[ -e "$fixed/$(basename "$f")" ] || cp "$f" "$pool/"
+	done
+	cp -r "$fixed" "$merged"
+	"$B/fuzz/$name" -merge=1 -use_counters=0 -max_len=65536 -timeout=10 "$merged" "$pool" \
+		>"$B/fuzz/$name.merge.log" 2>&1 || {
 		echo "      merge failed (see $B/fuzz/$name.merge.log); seeds unchanged"
 		return
 	}
+	for f in "tests/fuzz/seeds/$name"/*; do
+		[[ $(basename "$f") =~ $sha ]] && rm -f "$f"
+	done
 	used=$(cat tests/fuzz/seeds/*/* tests/fuzz/regressions/*/* 2>/dev/null | wc -c)
-	mkdir -p "tests/fuzz/seeds/$name"
 	for f in "$merged"/*; do
-		[ -e "$base/$(basename "$f")" ] && continue
-		local size
+		[ -e "$fixed/$(basename "$f")" ] && continue
 		size=$(wc -c <"$f")
 		if [ $((used + size)) -gt "$budget" ]; then
 			left=$((left + 1))
@@ -114,7 +130,7 @@ keep() {    # name base-dir corpus-dir: crash inputs to regressions, new coverag
 		used=$((used + size))
 		added=$((added + 1))
 	done
-	echo "      merged $added new-coverage inputs into tests/fuzz/seeds/$name/" \
+	echo "      tests/fuzz/seeds/$name/: $added inputs beyond the hand-written seeds, minimised (-merge=1)" \
 		"$([ $left -gt 0 ] && echo "($left left out: over the $budget-byte budget)")"
 }
 passed=0
