@@ -10,7 +10,7 @@ below), writing its figures into a directory that this script reads back:
   overload     LT_OVERLOAD_EVENTS     events queued on disk behind a dead peer (default 100000)
   fuzz         LT_FUZZ_RUNS           executions per libFuzzer harness (default 10000000), in
                LT_FUZZ_WORKERS        parallel workers (default 2: one per core), stopping at
-               LT_FUZZ_LONG_SECONDS   the time cap per harness (default 3600); a crash input is
+               LT_FUZZ_LONG_SECONDS   the time cap per harness (default 7200); a crash input is
                                       kept in tests/fuzz/regressions/NAME/, the new coverage
                                       merged into tests/fuzz/seeds/NAME/ (tests/fuzz/run.sh)
   valgrind     LT_VALGRIND_TESTS      integration tests under memcheck (default: all)
@@ -34,7 +34,7 @@ CAMPAIGNS = {
     "faults": (["integration", "test_faults"], {"LT_FAULT_MINUTES": "5"}),
     "store": (["integration", "test_store_faults"], {"LT_STORE_FAULT_SECONDS": "60"}),
     "overload": (["integration", "test_overload"], {"LT_OVERLOAD_EVENTS": "100000"}),
-    "fuzz": (None, {"LT_FUZZ_RUNS": "10000000", "LT_FUZZ_WORKERS": "2", "LT_FUZZ_LONG_SECONDS": "3600",
+    "fuzz": (None, {"LT_FUZZ_RUNS": "10000000", "LT_FUZZ_WORKERS": "2", "LT_FUZZ_LONG_SECONDS": "7200",
                     "LT_FUZZ_KEEP": "1"}),
     "valgrind": (["integration"], {"LT_VALGRIND": "1"}),
 }
