@@ -159,11 +159,28 @@ def sign_xml(xml, who, kind=None):
     """An enveloped XML-DSig over xml (str or bytes) by the signing key of
     dev-PKI peer `who`, made with node's xml-crypto — not the gateway's code."""
     f = peer_files(who, kind)
-    p = subprocess.run(["node", os.path.join(ROOT, "tests", "interop", "xmldsig.mjs"), "sign", f["sign_key"],
-                        f["sign_cert"]], input=xml if isinstance(xml, bytes) else xml.encode(),
-                       capture_output=True, timeout=60)
-    assert p.returncode == 0, p.stderr
-    return p.stdout
+    return xml_signed(xml, f["sign_key"], f["sign_cert"])
+
+
+def json_or_raw(text):
+    """An answer's JSON, or {"_raw": its text} when it is not JSON."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {"_raw": text.decode("utf-8", "replace")}
+
+
+def campaign_gateway(tmp, cleanup, env=None):
+    """The crash campaigns' gateway: peer-a sends to a portal and to a registry
+    that fails 30% of requests; (gateway, portal, registry)."""
+    portal = cleanup.add(Peersim(tmp, "portal"))
+    registry = cleanup.add(Peersim(tmp, "registry"))
+    registry.fail(status=503, share=0.3, seed=7)    # one destination flaky during the campaign
+    gw = cleanup.add(Gateway(tmp, {"peer-a": {}, "portal": {"url": portal.url, "concurrency": 8},
+                                   "registry": {"url": registry.url, "concurrency": 4}},
+                             {"all": {"from": "peer-a", "to": "portal registry"}},
+                             retry={"initial": "50ms", "max_delay": "300ms"}, env=env))
+    return gw, portal, registry
 
 
 def vn_time(offset_s=0):
@@ -485,10 +502,7 @@ class Gateway:
         r = conn.getresponse()
         text = r.read()
         conn.close()
-        try:
-            doc = json.loads(text)
-        except ValueError:
-            doc = {"_raw": text.decode("utf-8", "replace")}
+        doc = json_or_raw(text)
         return r.status, doc, dict(r.getheaders())
 
     def admin(self, path):
@@ -516,10 +530,7 @@ class Gateway:
         r = conn.getresponse()
         text = r.read()
         conn.close()
-        try:
-            doc = json.loads(text)
-        except ValueError:
-            doc = {"_raw": text.decode("utf-8", "replace")}
+        doc = json_or_raw(text)
         return r.status, doc, {k.lower(): v for k, v in r.getheaders()}
 
     def metric(self, name, **labels):
