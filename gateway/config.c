@@ -4,14 +4,17 @@
  * report all mistakes at once, which the Debian build of inih does not give. */
 #include "config.h"
 #include "adapter.h"
+#include "http.h"
 #include "sla.h"
 #include "dates.h"
 
 #include <ctype.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 static void cfg_error(struct lt_buf *errors, const char *path, int line, const char *fmt, ...)
@@ -27,35 +30,79 @@ static void cfg_error(struct lt_buf *errors, const char *path, int line, const c
 	lt_buf_printf(errors, "%s:%d: %s\n", path, line, msg);
 }
 
-int64_t lt_parse_duration(const char *s)
+/* s starts with digits and an optional fraction (no sign, space, exponent,
+ * hex, inf or nan: what strtod alone would take): their value and the rest. */
+static int decimal_prefix(const char *s, double *v, const char **rest)
 {
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (end == s || errno || v < 0)
-		return -1;
-	double mul;
+	const char *p = s;
+	while (isdigit((unsigned char)*p))
+		p++;
+	if (p == s)
+		return LT_EINVAL;
+	if (*p == '.') {
+		const char *f = ++p;
+		while (isdigit((unsigned char)*p))
+			p++;
+		if (p == f)
+			return LT_EINVAL;
+	}
+	*v = strtod(s, NULL);   /* finite, or +inf past 309 digits: both compare with a limit */
+	*rest = p;
+	return LT_OK;
+}
+
+/* "1111111111111111111111111…" for a value quoted in a message */
+#define SHOWN(v) 40, (v), strlen(v) > 40 ? "…" : ""
+
+int lt_parse_duration(const char *s, int64_t *ms, struct lt_err *err)
+{
+	double v, mul;
+	const char *end;
+	if (decimal_prefix(s, &v, &end))
+		goto bad;
 	if (strcmp(end, "ms") == 0) mul = 1;
 	else if (strcmp(end, "s") == 0 || *end == '\0') mul = 1000;
 	else if (strcmp(end, "m") == 0) mul = 60000;
 	else if (strcmp(end, "h") == 0) mul = 3600000;
 	else if (strcmp(end, "d") == 0) mul = 86400000;
-	else return -1;
-	return (int64_t)(v * mul);
+	else goto bad;
+	if (!(v <= (double)LT_DURATION_MAX_MS / mul))
+		return lt_err_set(err, LT_ETOOBIG, "\"%.*s%s\" is over the limit of 366d", SHOWN(s));
+	*ms = (int64_t)(v * mul);
+	return LT_OK;
+bad:
+	return lt_err_set(err, LT_EINVAL, "\"%.*s%s\" is not a duration", SHOWN(s));
 }
 
-size_t lt_parse_size(const char *s)
+int lt_parse_size(const char *s, uint64_t max, size_t *out, struct lt_err *err)
 {
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (end == s || errno || s[0] == '-')
-		return 0;
-	if (*end == 'k' || *end == 'K') { v *= 1024; end++; }
-	else if (*end == 'm' || *end == 'M') { v *= 1024 * 1024; end++; }
+	const char *end = s;
+	uint64_t v = 0, mul = 1;
+	int over = 0;
+	while (isdigit((unsigned char)*end)) {
+		unsigned d = (unsigned)(*end++ - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			over = 1;
+		else
+			v = v * 10 + d;
+	}
+	if (end == s)
+		goto bad;
+	if (*end == 'k' || *end == 'K') { mul = 1024; end++; }
+	else if (*end == 'm' || *end == 'M') { mul = 1024 * 1024; end++; }
 	if (*end == 'i' || *end == 'B' || *end == 'b') end++;
 	if (*end == 'B') end++;
-	return *end ? 0 : (size_t)v;
+	if (*end)
+		goto bad;
+	if (over || v > max / mul)  /* before the multiplication */
+		return lt_err_set(err, LT_ETOOBIG, "\"%.*s%s\" is over the limit of %llu", SHOWN(s),
+				  (unsigned long long)max);
+	if (v == 0)
+		return lt_err_set(err, LT_ETOOBIG, "\"%s\" is not at least 1 byte", s);
+	*out = (size_t)(v * mul);
+	return LT_OK;
+bad:
+	return lt_err_set(err, LT_EINVAL, "\"%.*s%s\" is not a size", SHOWN(s));
 }
 
 static char *trim(char *s)
@@ -113,6 +160,44 @@ static int valid_name(const char *s)
 	return 1;
 }
 
+/* "sha256//B64[;sha256//B64…]", each B64 the 44-character base64 of 32 bytes (what curl's
+ * CURLOPT_PINNEDPUBLICKEY takes: refused there only at the first delivery otherwise). */
+static int valid_pins(const char *v)
+{
+	while (*v) {
+		if (strncmp(v, "sha256//", 8))
+			return 0;
+		v += 8;
+		size_t n = strcspn(v, ";");
+		if (n != 44 || v[43] != '=' || v[42] == '=')
+			return 0;
+		for (size_t i = 0; i < 43; i++)
+			if (!isalnum((unsigned char)v[i]) && v[i] != '+' && v[i] != '/')
+				return 0;
+		v += n;
+		if (*v == ';')
+			v++;
+	}
+	return 1;
+}
+
+/* Whether libcurl, which will send to it, takes the URL (host, port, path). */
+static int valid_url(const char *v, char *why, size_t n)
+{
+	CURLU *u = curl_url();
+	CURLUcode rc = u ? curl_url_set(u, CURLUPART_URL, v, 0) : CURLUE_OUT_OF_MEMORY;
+	char *host = NULL;
+	if (rc == CURLUE_OK)
+		rc = curl_url_get(u, CURLUPART_HOST, &host, 0);
+	if (rc != CURLUE_OK)
+		snprintf(why, n, "%s", curl_url_strerror(rc));
+	else if (!*host)
+		snprintf(why, n, "no host");
+	curl_free(host);
+	curl_url_cleanup(u);
+	return rc == CURLUE_OK && *why == '\0';
+}
+
 static void set_str(char **dst, const char *v)
 {
 	free(*dst);
@@ -122,8 +207,9 @@ static void set_str(char **dst, const char *v)
 /* ---- keys with their own reading ---- */
 
 /* adapter = NAME: one of the registry's adapters. */
-static int set_adapter(void *obj, const char *name, const char *v, struct lt_err *err)
+static int set_adapter(const struct lt_config_key *key, void *obj, const char *name, const char *v, struct lt_err *err)
 {
+	(void)key;
 	(void)name;
 	struct lt_peer *p = obj;
 	set_str(&p->adapter_name, v);
@@ -133,8 +219,9 @@ static int set_adapter(void *obj, const char *name, const char *v, struct lt_err
 }
 
 /* signer = CN=…: the subject CN of the peer's XML signing certificate. */
-static int set_signer(void *obj, const char *name, const char *v, struct lt_err *err)
+static int set_signer(const struct lt_config_key *key, void *obj, const char *name, const char *v, struct lt_err *err)
 {
+	(void)key;
 	(void)name;
 	struct lt_peer *p = obj;
 	set_str(&p->signer, strncmp(v, "CN=", 3) == 0 ? v + 3 : v);
@@ -145,8 +232,9 @@ static int set_signer(void *obj, const char *name, const char *v, struct lt_err 
 }
 
 /* param.NAME = value: an adapter's setting. */
-static int set_param(void *obj, const char *name, const char *v, struct lt_err *err)
+static int set_param(const struct lt_config_key *key, void *obj, const char *name, const char *v, struct lt_err *err)
 {
+	(void)key;
 	(void)err;
 	json_object_set_new(((struct lt_peer *)obj)->params, name + strlen("param."), json_string(v));
 	return LT_OK;
@@ -155,8 +243,10 @@ static int set_param(void *obj, const char *name, const char *v, struct lt_err *
 /* password_file = PATH: a peer's password (the portal's login) from a file
  * only its owner can read; kept as the adapter parameter "password", never
  * logged. */
-static int set_password_file(void *obj, const char *name, const char *path, struct lt_err *err)
+static int set_password_file(const struct lt_config_key *key, void *obj, const char *name, const char *path,
+			     struct lt_err *err)
 {
+	(void)key;
 	(void)name;
 	struct lt_peer *p = obj;
 	struct stat sb;
@@ -180,8 +270,9 @@ static int set_password_file(void *obj, const char *name, const char *path, stru
 }
 
 /* holidays = DAY DAY..DAY …: checked by the calendar that will use them. */
-static int set_holidays(void *obj, const char *name, const char *v, struct lt_err *err)
+static int set_holidays(const struct lt_config_key *key, void *obj, const char *name, const char *v, struct lt_err *err)
 {
+	(void)key;
 	(void)name;
 	struct lt_config *c = obj;
 	struct lt_calendar cal;
@@ -189,6 +280,47 @@ static int set_holidays(void *obj, const char *name, const char *v, struct lt_er
 	lt_calendar_free(&cal);
 	set_str(&c->holidays, v);
 	return rc ? LT_ECONFIG : LT_OK;
+}
+
+/* url = https://…: a URL libcurl takes (http:// for tests). */
+static int set_url(const struct lt_config_key *key, void *obj, const char *name, const char *v, struct lt_err *err)
+{
+	(void)key;
+	(void)name;
+	struct lt_peer *p = obj;
+	set_str(&p->url, v);
+	char why[160] = "";
+	if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8))
+		return lt_err_set(err, LT_ECONFIG, "url must start with https:// (or http:// for tests), not \"%s\"", v);
+	if (!valid_url(v, why, sizeof why))
+		return lt_err_set(err, LT_ECONFIG, "url \"%s\" is not a valid URL: %s", v, why);
+	return LT_OK;
+}
+
+/* pin = sha256//BASE64[;…]: what curl's CURLOPT_PINNEDPUBLICKEY takes. */
+static int set_pin(const struct lt_config_key *key, void *obj, const char *name, const char *v, struct lt_err *err)
+{
+	(void)key;
+	(void)name;
+	struct lt_peer *p = obj;
+	set_str(&p->pin, v);
+	if (!valid_pins(v))
+		return lt_err_set(err, LT_ECONFIG, "pin must be sha256// and the base64 of a 32-byte SHA-256 (44 "
+				  "characters), several joined by ';', not \"%s\"", v);
+	return LT_OK;
+}
+
+/* listen, admin_listen = HOST:PORT or [V6]:PORT. */
+static int set_hostport(const struct lt_config_key *key, void *obj, const char *name, const char *v,
+			struct lt_err *err)
+{
+	char host[256];
+	int port;
+	set_str((char **)((char *)obj + key->field), v);
+	if (lt_split_hostport(v, host, sizeof host, &port))
+		return lt_err_set(err, LT_ECONFIG, "%s must be HOST:PORT (or [V6]:PORT) with a port from 1 to 65535, not "
+				  "\"%.*s%s\"", name, SHOWN(v));
+	return LT_OK;
 }
 
 /* ---- the table ---- */
@@ -206,9 +338,10 @@ static int set_holidays(void *obj, const char *name, const char *v, struct lt_er
 /* name, section, type, field, min, max, words, rule (NULL: from words), help [, set, line field] */
 const struct lt_config_key lt_config_keys[] = {
 	KEY("node_id", GW, LT_KEY_STRING, C(node_id), 0, 0, NULL, NULL, "this server's name in logs and claims (gw-1)"),
-	KEY("listen", GW, LT_KEY_STRING, C(listen), 0, 0, NULL, NULL, "the peer-facing listener, HOST:PORT (0.0.0.0:8443)"),
-	KEY("admin_listen", GW, LT_KEY_STRING, C(admin_listen), 0, 0, NULL, NULL,
-	    "the admin listener, on loopback (127.0.0.1:8081)"),
+	{ "listen", GW, LT_KEY_CUSTOM, C(listen), 0, 0, NULL, NULL, "the peer-facing listener, HOST:PORT (0.0.0.0:8443)",
+	  set_hostport, 0 },
+	{ "admin_listen", GW, LT_KEY_CUSTOM, C(admin_listen), 0, 0, NULL, NULL,
+	  "the admin listener, on loopback (127.0.0.1:8081)", set_hostport, 0 },
 	KEY("store", GW, LT_KEY_STRING, C(store), 0, 0, "sqlite: postgresql:// postgres://",
 	    "must be sqlite:PATH or postgresql://…", "where messages, events and deliveries are kept (sqlite:lienthong.db)"),
 	KEY("log_format", GW, LT_KEY_WORD, C(log_format), 0, 0, "json text", NULL, "log lines as JSON or text (json)"),
@@ -224,18 +357,18 @@ const struct lt_config_key lt_config_keys[] = {
 	KEY("tls_policy", GW, LT_KEY_ENUM, C(tls_policy), 0, 0, "intermediate modern",
 	    "must be intermediate (TLS 1.2 with ECDHE and AEAD ciphers, and TLS 1.3) or modern (TLS 1.3 only)",
 	    "the TLS versions and ciphers of the listener and outbound (intermediate)"),
-	KEY("replay_window", GW, LT_KEY_DURATION, C(replay_window_ms), 1, 0, NULL, "must be a duration like 300s",
+	KEY("replay_window", GW, LT_KEY_DURATION, C(replay_window_ms), 1, 0, NULL, "must be a positive duration like 300s",
 	    "how far a signed message's time may be from now (300s)"),
 	KEY("lease", GW, LT_KEY_DURATION, C(lease_ms), 3000, 0, NULL, "must be a duration of at least 3s like 5m",
 	    /* renewed about every second while the node lives: shorter would expire between renewals */
 	    "PostgreSQL: how long a dead node's claims hold (5m)"),
-	KEY("max_body", GW, LT_KEY_SIZE, C(max_body), 1, 0, NULL, "must be a size like 1m or 65536",
+	KEY("max_body", GW, LT_KEY_SIZE, C(max_body), 1, LT_MAX_BODY_LIMIT, "256m", "must be a size like 1m or 65536",
 	    "a larger Content-Length gets 413 before the body is read (1m)"),
-	KEY("max_headers", GW, LT_KEY_SIZE, C(max_headers), 1, 0, NULL, "must be a size like 1m or 65536",
+	KEY("max_headers", GW, LT_KEY_SIZE, C(max_headers), 1, LT_MAX_HEADERS_LIMIT, "1m", "must be a size like 16k or 8192",
 	    "a larger request head gets 431 (16k)"),
-	KEY("max_backlog", GW, LT_KEY_SIZE, C(max_backlog), 1, 0, NULL, "must be a positive number",
+	KEY("max_backlog", GW, LT_KEY_SIZE, C(max_backlog), 1, LT_MAX_BACKLOG_LIMIT, "1000000000", "must be a positive number",
 	    "undelivered deliveries beyond which new messages get 503 (1000000)"),
-	KEY("read_timeout", GW, LT_KEY_DURATION, C(read_timeout_ms), 1, 0, NULL, "must be a duration like 30s",
+	KEY("read_timeout", GW, LT_KEY_DURATION, C(read_timeout_ms), 1, 0, NULL, "must be a positive duration like 30s",
 	    "a whole request must arrive within it (30s)"),
 	KEY("max_json_depth", GW, LT_KEY_INT, C(max_json_depth), 1, 2048, NULL,
 	    "must be 1..2048 (nesting levels of a JSON body)", "deeper JSON bodies get 400 (64)"),
@@ -259,23 +392,22 @@ const struct lt_config_key lt_config_keys[] = {
 
 	{ "holidays", SLA, LT_KEY_CUSTOM, C(holidays), 0, 0, NULL, NULL,
 	  "days off besides weekends: 2026-01-01 2026-02-16..2026-02-20", set_holidays, 0 },
-	KEY("check_interval", SLA, LT_KEY_DURATION, C(sla_interval_ms), 1, 0, NULL, "must be a duration like 60s",
+	KEY("check_interval", SLA, LT_KEY_DURATION, C(sla_interval_ms), 1, 0, NULL, "must be a positive duration like 60s",
 	    "how often the overdue watchdog looks (60s)"),
 
 	{ "adapter", PEER, LT_KEY_CUSTOM, P(adapter_name), 0, 0, NULL, NULL, "the peer's wire format (required)",
 	  set_adapter, 0 },
 	KEY("inbound", PEER, LT_KEY_WORD, P(inbound), 0, 0, "push pull none", NULL,
 	    "it POSTs to us, is polled, or sends nothing (push; none with a url)"),
-	KEY("url", PEER, LT_KEY_STRING, P(url), 0, 0, "http:// https://", "must start with https:// (or http:// for tests)",
-	    "where deliveries to it go"),
+	{ "url", PEER, LT_KEY_CUSTOM, P(url), 0, 0, NULL, NULL, "where deliveries to it go (https://)", set_url, 0 },
 	KEY("identity", PEER, LT_KEY_STRING, P(identity), 0, 0, NULL, NULL, "its client certificate's CN (the peer's name)"),
 	{ "keys", PEER, LT_KEY_STRING, P(keys), 0, 0, NULL, NULL, "the certificates it signs with (PEM files)", NULL,
 	  P(keys_line) },
 	{ "signer", PEER, LT_KEY_CUSTOM, P(signer), 0, 0, NULL, NULL,
 	  "XML-DSig: its signing certificate's subject CN, instead of keys", set_signer, 0 },
 	KEY("trust", PEER, LT_KEY_STRING, P(trust), 0, 0, NULL, NULL, "CAs of its server certificate (the gateway's trust)"),
-	KEY("pin", PEER, LT_KEY_STRING, P(pin), 0, 0, "sha256//", "must look like sha256//BASE64",
-	    "the SHA-256 of its server key"),
+	{ "pin", PEER, LT_KEY_CUSTOM, P(pin), 0, 0, NULL, NULL, "the SHA-256 of its server key: sha256//BASE64",
+	  set_pin, 0 },
 	KEY("verify", PEER, LT_KEY_WORD, P(verify), 0, 0, "jws xmldsig none", NULL,
 	    "how what it sends is signed (by adapter)"),
 	KEY("sign", PEER, LT_KEY_WORD, P(sign), 0, 0, "jws xmldsig none", NULL, "how what we send it is signed (by adapter)"),
@@ -283,9 +415,11 @@ const struct lt_config_key lt_config_keys[] = {
 	    "its answers are verified, or taken on its TLS certificate (by adapter)"),
 	KEY("concurrency", PEER, LT_KEY_INT, P(concurrency), 1, 1024, NULL, "must be 1..1024",
 	    "attempts in flight at once (4)"),
-	KEY("rate", PEER, LT_KEY_RATE, P(rate), 0, 0, NULL, "must look like 20/s", "new attempts per second (0 = no limit)"),
-	KEY("timeout", PEER, LT_KEY_DURATION, P(timeout_ms), 1, 0, NULL, "must be a duration like 30s", "one attempt (30s)"),
-	KEY("poll_interval", PEER, LT_KEY_DURATION, P(poll_interval_ms), 1, 0, NULL, "must be a duration like 30s",
+	KEY("rate", PEER, LT_KEY_RATE, P(rate), 0, 0, NULL, "must look like 20/s: 0 (no limit) or from 0.001/s to 1000000/s",
+	    "new attempts per second (0 = no limit)"),
+	KEY("timeout", PEER, LT_KEY_DURATION, P(timeout_ms), 1, 0, NULL, "must be a positive duration like 30s",
+	    "one attempt (30s)"),
+	KEY("poll_interval", PEER, LT_KEY_DURATION, P(poll_interval_ms), 1, 0, NULL, "must be a positive duration like 30s",
 	    "inbound = pull: the pause after a poll that found nothing (30s)"),
 	{ "accept_unbound_xml", PEER, LT_KEY_ENUM, P(accept_unbound_xml), 0, 0, "no yes", "must be yes or no",
 	  "signed XML peers: accept documents with no signed time or id (no)", NULL, P(accept_unbound_xml_line) },
@@ -367,7 +501,7 @@ static int starts_with_one_of(const char *v, const char *words)
 int lt_config_key_set(const struct lt_config_key *k, void *obj, const char *name, const char *v, struct lt_err *err)
 {
 	void *f = k->field == LT_KEY_NO_FIELD ? NULL : (char *)obj + k->field;
-	int ok = 1;
+	int ok = 1, number = 0;
 	switch (k->type) {
 	case LT_KEY_STRING:
 		set_str(f, v);
@@ -385,31 +519,43 @@ int lt_config_key_set(const struct lt_config_key *k, void *obj, const char *name
 		break;
 	}
 	case LT_KEY_INT: {
-		char *end;
-		long n = strtol(v, &end, 10);
-		ok = end != v && !*end && n >= k->min && n <= k->max;
+		int64_t n;
+		number = 1;
+		ok = lt_parse_int64(v, k->min, k->max, &n, NULL) == LT_OK;
 		if (ok)
 			*(int *)f = (int)n;
 		break;
 	}
 	case LT_KEY_DURATION: {
-		int64_t ms = lt_parse_duration(v);
-		ok = ms >= k->min && ms > 0 && (!k->max || ms <= k->max);
+		int64_t ms = 0;
+		int rc = lt_parse_duration(v, &ms, NULL);
+		if (rc == LT_ETOOBIG)
+			return lt_err_set(err, LT_ECONFIG, "%s = %.*s%s is out of range: a duration is at most 366d", name,
+					  SHOWN(v));
+		number = 1;
+		ok = !rc && ms >= k->min && ms > 0;
 		if (ok)
 			*(int64_t *)f = ms;
 		break;
 	}
 	case LT_KEY_SIZE: {
-		size_t n = lt_parse_size(v);
-		ok = n && n >= (size_t)k->min && (!k->max || n <= (size_t)k->max);
+		size_t n = 0;
+		int rc = lt_parse_size(v, (uint64_t)k->max, &n, NULL);
+		if (rc == LT_ETOOBIG)
+			return lt_err_set(err, LT_ECONFIG, "%s = %.*s%s is out of range: it must be from 1 to %s (%llu)", name,
+					  SHOWN(v), k->words, (unsigned long long)k->max);
+		number = 1;
+		ok = !rc;
 		if (ok)
 			*(size_t *)f = n;
 		break;
 	}
 	case LT_KEY_RATE: {
-		char *end;
-		double r = strtod(v, &end);
-		ok = end != v && (!*end || strcmp(end, "/s") == 0) && r >= 0;
+		double r;
+		const char *end;
+		number = 1;
+		ok = !decimal_prefix(v, &r, &end) && (!*end || strcmp(end, "/s") == 0) &&
+		     (r == 0 || (r >= LT_RATE_MIN && r <= LT_RATE_MAX));
 		if (ok)
 			*(double *)f = r;
 		break;
@@ -419,7 +565,7 @@ int lt_config_key_set(const struct lt_config_key *k, void *obj, const char *name
 		*(char ***)f = split_list(v);
 		break;
 	case LT_KEY_CUSTOM:
-		return k->set(obj, name, v, err);
+		return k->set(k, obj, name, v, err);
 	}
 	if (ok)
 		return LT_OK;
@@ -428,6 +574,8 @@ int lt_config_key_set(const struct lt_config_key *k, void *obj, const char *name
 		snprintf(rule, sizeof rule, "%s", k->rule);
 	else
 		rule_of_words(k->words, rule, sizeof rule);
+	if (number)     /* quoted short: a number can be any length */
+		return lt_err_set(err, LT_ECONFIG, "%s %s, not \"%.*s%s\"", name, rule, SHOWN(v));
 	return lt_err_set(err, LT_ECONFIG, "%s %s, not \"%s\"", name, rule, v);
 }
 
@@ -466,6 +614,11 @@ static void table_key(struct parse_state *st, int line, enum lt_config_section s
 	}
 	if (key->line_field)
 		*(int *)((char *)obj + key->line_field) = line;
+	if (section == LT_SECTION_GATEWAY) {     /* for lt_config_line: files named by a key */
+		struct lt_config *c = st->c;
+		c->key_lines = realloc(c->key_lines, (c->nkey_lines + 1) * sizeof *c->key_lines);
+		c->key_lines[c->nkey_lines++] = (struct lt_key_line){ key->name, line };
+	}
 	struct lt_err err = { 0 };
 	if (lt_config_key_set(key, obj, k, v, &err))
 		ERR(line, "%s%s", where, err.msg);
@@ -535,6 +688,31 @@ static void section(struct parse_state *st, int line, const char *name)
 		st->sec = SEC_UNKNOWN;
 		ERR(line, "unknown section [%s] (known: gateway, retry, sla, units, peer.NAME, route.NAME)", name);
 	}
+}
+
+/* The SQLite store's directory must exist and be writable by whoever runs this (the
+ * service user, for `sudo -u lienthong lienthong check-config`): SQLite creates the
+ * database, its WAL and lock beside it. */
+static void check_store_dir(struct parse_state *st, const char *path)
+{
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	int line = lt_config_line(st->c, "store") ? lt_config_line(st->c, "store") : st->gateway_line;
+	struct stat sb;
+	if (stat(dir, &sb))
+		ERR(line, "store directory %s: %s (create it, owned by the user the gateway runs as, mode 0700)", dir,
+		    strerror(errno));
+	else if (!S_ISDIR(sb.st_mode))
+		ERR(line, "store directory %s is not a directory", dir);
+	else if (access(dir, W_OK | X_OK))
+		ERR(line, "store directory %s is not writable by uid %d: %s", dir, (int)getuid(), strerror(errno));
 }
 
 /* Checks that need the whole file: references between sections, required keys. */
@@ -620,6 +798,8 @@ static void check_refs(struct parse_state *st)
 		ERR(st->gateway_line, "[gateway] tls_cert, tls_key and trust are required for the peer listener (or tls = off, for tests only)");
 	if (!c->store)
 		c->store = strdup("sqlite:lienthong.db");
+	if (strncmp(c->store, "sqlite:", 7) == 0)
+		check_store_dir(st, c->store + 7);
 	if (!c->listen)
 		c->listen = strdup("0.0.0.0:8443");
 	if (!c->admin_listen)
@@ -639,7 +819,7 @@ static void check_refs(struct parse_state *st)
 		    (long long)c->retry_max_delay_ms, (long long)c->retry_initial_ms);
 }
 
-int lt_config_load(const char *path, struct lt_config **out, struct lt_buf *errors)
+static int config_load(const char *path, struct lt_config **out, struct lt_buf *errors, int keep)
 {
 	*out = NULL;
 	FILE *f = fopen(path, "r");
@@ -725,12 +905,30 @@ int lt_config_load(const char *path, struct lt_config **out, struct lt_buf *erro
 	}
 	fclose(f);
 	check_refs(st);
-	if (st->nerr) {
+	if (st->nerr && !keep) {
 		lt_config_free(c);
 		return LT_ECONFIG;
 	}
 	*out = c;
-	return LT_OK;
+	return st->nerr ? LT_ECONFIG : LT_OK;
+}
+
+int lt_config_load(const char *path, struct lt_config **out, struct lt_buf *errors)
+{
+	return config_load(path, out, errors, 0);
+}
+
+int lt_config_line(const struct lt_config *c, const char *key)
+{
+	for (size_t i = 0; i < c->nkey_lines; i++)
+		if (strcmp(c->key_lines[i].key, key) == 0)
+			return c->key_lines[i].line;
+	return 0;
+}
+
+int lt_config_load_all(const char *path, struct lt_config **out, struct lt_buf *errors)
+{
+	return config_load(path, out, errors, 1);
 }
 
 const char *lt_peer_param(const struct lt_peer *peer, const char *name)
@@ -763,6 +961,7 @@ void lt_config_free(struct lt_config *c)
 {
 	if (!c)
 		return;
+	free(c->key_lines);
 	for (size_t i = 0; i < c->npeers; i++) {
 		struct lt_peer *p = &c->peers[i];
 		free(p->name); free(p->adapter_name); free(p->inbound); free(p->url);

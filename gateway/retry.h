@@ -62,7 +62,10 @@ int64_t lt_retry_delay(int attempt, int64_t initial_ms, int64_t max_delay_ms, in
 /* A random draw for the jitter (any thread). */
 uint64_t lt_retry_jitter(void);
 
-/* Parse Retry-After (delta seconds or an HTTP date) into ms from now_ms; 0 if absent or bad. */
+/* Parse Retry-After (delta seconds or an HTTP date) into ms from now_ms, at
+ * most LT_RETRY_AFTER_MAX_MS: a longer one (however many digits, whatever
+ * year) waits a day and asks again; 0 if absent, bad or past. */
+#define LT_RETRY_AFTER_MAX_MS 86400000LL
 int64_t lt_parse_retry_after(const char *v, int64_t now_ms);
 
 /* A per-peer circuit breaker. After `threshold` attempts in a row find the

@@ -55,9 +55,16 @@ static void test_durations_read_units_and_hold_their_minimum(void **state)
 	assert_int_equal(c.read_timeout_ms, 120000);
 	assert_string_equal(set_gw(&c, "replay_window", "1.5h"), "");
 	assert_int_equal(c.replay_window_ms, 5400000);
-	assert_string_equal(set_gw(&c, "read_timeout", "0"), "read_timeout must be a duration like 30s, not \"0\"");
-	assert_string_equal(set_gw(&c, "read_timeout", "soon"), "read_timeout must be a duration like 30s, not \"soon\"");
+	assert_string_equal(set_gw(&c, "read_timeout", "0"), "read_timeout must be a positive duration like 30s, not \"0\"");
+	assert_string_equal(set_gw(&c, "read_timeout", "soon"),
+			    "read_timeout must be a positive duration like 30s, not \"soon\"");
+	assert_string_equal(set_gw(&c, "read_timeout", "-1s"), "read_timeout must be a positive duration like 30s, not \"-1s\"");
 	assert_int_equal(c.read_timeout_ms, 120000);   /* a refused value leaves the field as it was */
+	/* at most 366 days, checked before the conversion */
+	assert_string_equal(set_gw(&c, "read_timeout", "366d"), "");
+	assert_int_equal(c.read_timeout_ms, 366 * 86400000LL);
+	assert_string_equal(set_gw(&c, "read_timeout", "367d"), "read_timeout = 367d is out of range: a duration is at most 366d");
+	assert_string_equal(set_gw(&c, "read_timeout", "1e300s"), "read_timeout must be a positive duration like 30s, not \"1e300s\"");
 	/* the lease has a floor of 3 s */
 	assert_string_equal(set_gw(&c, "lease", "3s"), "");
 	assert_int_equal(c.lease_ms, 3000);
@@ -75,11 +82,14 @@ static void test_sizes_read_k_and_m_and_refuse_zero(void **state)
 	assert_int_equal(c.max_headers, 1048576);
 	assert_string_equal(set_gw(&c, "max_backlog", "1000"), "");
 	assert_int_equal(c.max_backlog, 1000);
-	assert_string_equal(set_gw(&c, "max_body", "0"), "max_body must be a size like 1m or 65536, not \"0\"");
+	assert_string_equal(set_gw(&c, "max_body", "0"), "max_body = 0 is out of range: it must be from 1 to 256m (268435456)");
+	assert_string_equal(set_gw(&c, "max_body", "257m"),
+			    "max_body = 257m is out of range: it must be from 1 to 256m (268435456)");
+	assert_string_equal(set_gw(&c, "max_body", "256m"), "");
 	assert_string_equal(set_gw(&c, "max_body", "-1"), "max_body must be a size like 1m or 65536, not \"-1\"");
 	assert_string_equal(set_gw(&c, "max_body", "1g"), "max_body must be a size like 1m or 65536, not \"1g\"");
 	assert_string_equal(set_gw(&c, "max_backlog", "x"), "max_backlog must be a positive number, not \"x\"");
-	assert_int_equal(c.max_body, 65536);
+	assert_int_equal(c.max_body, 256 << 20);
 }
 
 static void test_integers_hold_both_ends_of_their_range(void **state)
@@ -130,6 +140,10 @@ static void test_words_and_switches_take_only_their_values(void **state)
 	assert_string_equal(set_gw(&c, "timezone", "+07:00"), "");
 	assert_non_null(strstr(set_gw(&c, "timezone", "UTC"), "timezone must be Asia/Ho_Chi_Minh (UTC+07:00"));
 	/* a string with prefixes */
+	assert_string_equal(set_gw(&c, "listen", "[::1]:8443"), "");
+	assert_string_equal(set_gw(&c, "listen", "0.0.0.0:70000"),
+			    "listen must be HOST:PORT (or [V6]:PORT) with a port from 1 to 65535, not \"0.0.0.0:70000\"");
+	free(c.listen);
 	assert_string_equal(set_gw(&c, "store", "postgresql://db/lt"), "");
 	assert_string_equal(set_gw(&c, "store", "mysql://db"), "store must be sqlite:PATH or postgresql://…, not \"mysql://db\"");
 	free(c.log_format);
@@ -147,9 +161,15 @@ static void test_peer_keys_rate_url_signer_adapter_and_params(void **state)
 	assert_int_equal(lt_config_key_set(key(LT_SECTION_PEER, "rate"), &p, "rate", "0.5", &err), 0);
 	assert_true(p.rate == 0.5);
 	assert_int_equal(lt_config_key_set(key(LT_SECTION_PEER, "rate"), &p, "rate", "20/m", &err), LT_ECONFIG);
-	assert_string_equal(err.msg, "rate must look like 20/s, not \"20/m\"");
+	assert_string_equal(err.msg, "rate must look like 20/s: 0 (no limit) or from 0.001/s to 1000000/s, not \"20/m\"");
+	assert_int_equal(lt_config_key_set(key(LT_SECTION_PEER, "rate"), &p, "rate", "2000000/s", &err), LT_ECONFIG);
+	assert_int_equal(lt_config_key_set(key(LT_SECTION_PEER, "rate"), &p, "rate", "nan/s", &err), LT_ECONFIG);
+	assert_int_equal(lt_config_key_set(key(LT_SECTION_PEER, "rate"), &p, "rate", "0", &err), 0);
+	assert_true(p.rate == 0);
 	assert_int_equal(lt_config_key_set(key(LT_SECTION_PEER, "url"), &p, "url", "ftp://x", &err), LT_ECONFIG);
 	assert_string_equal(err.msg, "url must start with https:// (or http:// for tests), not \"ftp://x\"");
+	assert_int_equal(lt_config_key_set(key(LT_SECTION_PEER, "url"), &p, "url", "https://", &err), LT_ECONFIG);
+	assert_non_null(strstr(err.msg, "url \"https://\" is not a valid URL"));
 	assert_int_equal(lt_config_key_set(key(LT_SECTION_PEER, "url"), &p, "url", "https://dvc.example/api", &err), 0);
 	assert_string_equal(p.url, "https://dvc.example/api");
 	assert_int_equal(lt_config_key_set(key(LT_SECTION_PEER, "signer"), &p, "signer", "CN=dvc-signing", &err), 0);

@@ -64,7 +64,7 @@ static void test_retry_after_is_the_least_delay(void **state)
 	assert_int_equal(lt_parse_retry_after("Thu, 01 Jan 2026 00:02:00 GMT", 1767225800000LL), 0);  /* past */
 	assert_int_equal(lt_parse_retry_after("soon", 0), 0);
 	assert_int_equal(lt_parse_retry_after("-5", 0), 0);
-	assert_int_equal(lt_parse_retry_after("999999999", 0), 0);     /* over a week: ignored */
+	assert_int_equal(lt_parse_retry_after("999999999", 0), LT_RETRY_AFTER_MAX_MS);   /* at most a day */
 }
 
 static void test_an_expired_session_logs_in_again_and_resends_at_once(void **state)
