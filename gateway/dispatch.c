@@ -17,9 +17,6 @@
 #include "log.h"
 #include "pool.h"
 #include "retry.h"
-#include "security.h"
-#include "sign_jws.h"
-#include "sign_xml.h"
 #include "store.h"
 #include "xfer.h"
 
@@ -101,29 +98,6 @@ static void attempt_free(struct attempt *a)
 	json_decref(a->fin.carried);
 	json_decref(a->fin.carried_routes);
 	free(a);
-}
-
-/* Sign a request as the peer wants it — a detached JWS in X-Signature
- * (jti = the message id, iat = now), or an enveloped XML-DSig in the body.
- * Any thread. Deliveries are signed again on every attempt. */
-int lt_dispatch_sign(const struct lt_gateway *gw, const struct lt_peer *peer, const char *message_id,
-		     struct lt_request *req, struct lt_err *err)
-{
-	const struct lt_security *sec = gw->sec;
-	if (strcmp(peer->sign, "jws") == 0 && req->body.len)
-		return lt_jws_sign(sec->jws, req->body.data, req->body.len, message_id, lt_now_ms() / 1000,
-				   &req->signature, err);
-	if (strcmp(peer->sign, "xmldsig") == 0 && req->body.len) {
-		char *out = NULL;
-		size_t outlen = 0;
-		int rc = lt_xml_sign(sec->xml, req->body.data, req->body.len, &out, &outlen, err);
-		if (rc)
-			return rc;
-		lt_buf_reset(&req->body);
-		lt_buf_append(&req->body, out, outlen);
-		free(out);
-	}
-	return LT_OK;
 }
 
 /* ---- outcomes ---- */
@@ -409,7 +383,7 @@ static void encode_run(struct lt_job *job)
 			  : lt_err_set(&a->encode_err, LT_EINVAL, "stored event is not valid JSON");
 	json_decref(ev);
 	if (!a->encode_rc)
-		a->encode_rc = lt_dispatch_sign(a->pq->gw, peer, a->row.event_id, &a->x.req, &a->encode_err);
+		a->encode_rc = lt_xfer_sign(a->pq->gw, peer, a->row.event_id, &a->x.req, &a->encode_err);
 	if (!a->encode_rc) {    /* for the audit trail: what goes out */
 		lt_sha256_hex(a->x.req.body.data ? a->x.req.body.data : "", a->x.req.body.len, a->fin.sent_sha256);
 		if (a->x.req.signature)

@@ -7,7 +7,6 @@
 #include "pull.h"
 #include "adapter.h"
 #include "answer.h"
-#include "dispatch.h"
 #include "events.h"
 #include "log.h"
 #include "pool.h"
@@ -225,7 +224,7 @@ static void poll_now(struct poller *po)
 	snprintf(mid, sizeof mid, "poll-%lld", (long long)lt_now_ms());
 	ctx.message_id = mid;
 	if (po->peer->adapter->poll(po->peer, &ctx, po->cursor, &t->req, &err) ||
-	    lt_dispatch_sign(gw, po->peer, mid, &t->req, &err)) {
+	    lt_xfer_sign(gw, po->peer, mid, &t->req, &err)) {
 		lt_log(LT_ERROR, "pull.failed", json_pack("{s:s}", "peer", po->peer->name),
 		       "cannot build the poll of %s: %s", po->peer->name, err.msg);
 		lt_xfer_release(t);

@@ -4,6 +4,8 @@
 #include "xfer.h"
 #include "keys.h"
 #include "security.h"
+#include "sign_jws.h"
+#include "sign_xml.h"
 
 #include <event2/event.h>
 #include <openssl/evp.h>
@@ -341,4 +343,27 @@ void lt_xfer_free(struct lt_gateway *gw)
 	free(x);
 	gw->xfers = NULL;
 	curl_global_cleanup();
+}
+
+/* Sign a request as the peer wants it — a detached JWS in X-Signature
+ * (jti = the message id, iat = now), or an enveloped XML-DSig in the body.
+ * Any thread. Deliveries are signed again on every attempt. */
+int lt_xfer_sign(const struct lt_gateway *gw, const struct lt_peer *peer, const char *message_id,
+		 struct lt_request *req, struct lt_err *err)
+{
+	const struct lt_security *sec = gw->sec;
+	if (strcmp(peer->sign, "jws") == 0 && req->body.len)
+		return lt_jws_sign(sec->jws, req->body.data, req->body.len, message_id, lt_now_ms() / 1000,
+				   &req->signature, err);
+	if (strcmp(peer->sign, "xmldsig") == 0 && req->body.len) {
+		char *out = NULL;
+		size_t outlen = 0;
+		int rc = lt_xml_sign(sec->xml, req->body.data, req->body.len, &out, &outlen, err);
+		if (rc)
+			return rc;
+		lt_buf_reset(&req->body);
+		lt_buf_append(&req->body, out, outlen);
+		free(out);
+	}
+	return LT_OK;
 }

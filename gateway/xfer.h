@@ -56,4 +56,9 @@ void lt_xfer_release(struct lt_xfer *x);
 void lt_xfer_abort_all(struct lt_gateway *gw);
 void lt_xfer_free(struct lt_gateway *gw);
 
+/* Sign a request for a peer per its `sign` setting: a detached JWS in
+ * X-Signature, or an enveloped XML-DSig in the body (any thread). */
+int lt_xfer_sign(const struct lt_gateway *gw, const struct lt_peer *peer, const char *message_id,
+		 struct lt_request *req, struct lt_err *err);
+
 #endif
