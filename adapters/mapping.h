@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
+#include "dates.h"     /* the peers' date formats, for every adapter that reads or writes them */
 #include "lt.h"
 
 /* A code list: wire code ↔ canonical value. */
