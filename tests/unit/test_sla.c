@@ -9,25 +9,19 @@
 #include "dates.h"
 #include "mapping.h"
 #include "sla.h"
-
-static int64_t at(const char *rfc3339)
-{
-	int64_t t = 0;
-	assert_int_equal(lt_date_parse_rfc3339(rfc3339, &t, NULL), 0);
-	return t;
-}
+#include "testutil.h"
 
 static void test_weekends_and_holidays_are_not_working_days(void **state)
 {
 	(void)state;
 	struct lt_calendar cal;
 	assert_int_equal(lt_calendar_parse("2026-09-01..2026-09-02 2027-01-01", &cal, NULL), 0);
-	assert_true(lt_calendar_is_working_day(&cal, at("2026-11-24T09:00:00+07:00")));   /* Tuesday */
-	assert_false(lt_calendar_is_working_day(&cal, at("2026-11-28T09:00:00+07:00")));  /* Saturday */
-	assert_false(lt_calendar_is_working_day(&cal, at("2026-11-29T09:00:00+07:00")));  /* Sunday */
-	assert_false(lt_calendar_is_working_day(&cal, at("2026-09-02T09:00:00+07:00")));  /* National Day */
+	assert_true(lt_calendar_is_working_day(&cal, tu_at("2026-11-24T09:00:00+07:00")));   /* Tuesday */
+	assert_false(lt_calendar_is_working_day(&cal, tu_at("2026-11-28T09:00:00+07:00")));  /* Saturday */
+	assert_false(lt_calendar_is_working_day(&cal, tu_at("2026-11-29T09:00:00+07:00")));  /* Sunday */
+	assert_false(lt_calendar_is_working_day(&cal, tu_at("2026-09-02T09:00:00+07:00")));  /* National Day */
 	/* late Sunday evening in UTC is already Monday in Hà Nội */
-	assert_true(lt_calendar_is_working_day(&cal, at("2026-11-29T18:00:00Z")));
+	assert_true(lt_calendar_is_working_day(&cal, tu_at("2026-11-29T18:00:00Z")));
 	lt_calendar_free(&cal);
 }
 
@@ -37,10 +31,10 @@ static void test_adding_working_days_skips_weekend_and_holiday(void **state)
 	struct lt_calendar cal;
 	assert_int_equal(lt_calendar_parse("2026-09-01..2026-09-02", &cal, NULL), 0);
 	/* Friday + 1 working day = Monday */
-	assert_int_equal(lt_add_working_days(&cal, at("2026-11-27T10:00:00+07:00"), 1), at("2026-11-30T10:00:00+07:00"));
+	assert_int_equal(lt_add_working_days(&cal, tu_at("2026-11-27T10:00:00+07:00"), 1), tu_at("2026-11-30T10:00:00+07:00"));
 	/* Friday 28 Aug + 2 = Thursday 3 Sep (Mon 31 works, 1-2 Sep are holidays) */
-	assert_int_equal(lt_add_working_days(&cal, at("2026-08-28T10:00:00+07:00"), 2), at("2026-09-03T10:00:00+07:00"));
-	assert_int_equal(lt_working_days_between(&cal, at("2026-11-27T10:00:00+07:00"), at("2026-12-02T10:00:00+07:00")), 3);
+	assert_int_equal(lt_add_working_days(&cal, tu_at("2026-08-28T10:00:00+07:00"), 2), tu_at("2026-09-03T10:00:00+07:00"));
+	assert_int_equal(lt_working_days_between(&cal, tu_at("2026-11-27T10:00:00+07:00"), tu_at("2026-12-02T10:00:00+07:00")), 3);
 	lt_calendar_free(&cal);
 }
 
@@ -73,13 +67,13 @@ static void test_supplement_pauses_the_clock_and_moves_the_due_date(void **state
 	struct lt_dossier d = { 0 };
 	apply(&d, "{\"type\":\"dossier.received\",\"occurred_at\":\"2026-11-23T08:00:00+07:00\",\"dossier_code\":\"D1\","
 		  "\"dossier\":{\"status\":2,\"due_at\":\"2026-11-26T17:00:00+07:00\"}}");
-	assert_int_equal(d.due_at, at("2026-11-26T17:00:00+07:00"));
+	assert_int_equal(d.due_at, tu_at("2026-11-26T17:00:00+07:00"));
 	apply(&d, "{\"type\":\"dossier.supplement_requested\",\"occurred_at\":\"2026-11-24T09:00:00+07:00\",\"dossier_code\":\"D1\"}");
 	assert_int_equal(d.status, 5);
-	assert_false(lt_dossier_overdue(&d, at("2026-11-30T09:00:00+07:00")));   /* paused */
+	assert_false(lt_dossier_overdue(&d, tu_at("2026-11-30T09:00:00+07:00")));   /* paused */
 	/* supplemented on Monday 30: Wed, Thu, Fri, Mon = 4 working days waited */
 	apply(&d, "{\"type\":\"dossier.supplemented\",\"occurred_at\":\"2026-11-30T09:00:00+07:00\",\"dossier_code\":\"D1\"}");
-	assert_int_equal(d.due_at, at("2026-12-02T17:00:00+07:00"));
+	assert_int_equal(d.due_at, tu_at("2026-12-02T17:00:00+07:00"));
 	assert_int_equal(d.paused_at, 0);
 }
 
@@ -104,7 +98,7 @@ static void test_overdue_once_per_due_date_and_apology_moves_it(void **state)
 	struct lt_dossier d = { 0 };
 	apply(&d, "{\"type\":\"dossier.received\",\"occurred_at\":\"2026-11-23T08:00:00+07:00\",\"dossier_code\":\"D2\","
 		  "\"dossier\":{\"status\":2,\"due_at\":\"2026-11-24T17:00:00+07:00\"}}");
-	int64_t now = at("2026-11-25T08:00:00+07:00");
+	int64_t now = tu_at("2026-11-25T08:00:00+07:00");
 	assert_true(lt_dossier_overdue(&d, now));
 	json_t *o = lt_dossier_overdue_event(&d, now, "lienthong");
 	assert_string_equal(json_string_value(json_object_get(o, "type")), "dossier.overdue");
@@ -114,10 +108,10 @@ static void test_overdue_once_per_due_date_and_apology_moves_it(void **state)
 	apply(&d, "{\"type\":\"dossier.apology\",\"occurred_at\":\"2026-11-25T09:00:00+07:00\",\"dossier_code\":\"D2\","
 		  "\"detail\":{\"reason\":\"chờ xác minh\",\"new_due_at\":\"2026-11-27T17:00:00+07:00\"}}");
 	assert_int_equal(d.apologies, 1);
-	assert_false(lt_dossier_overdue(&d, at("2026-11-26T08:00:00+07:00")));
-	assert_true(lt_dossier_overdue(&d, at("2026-11-28T08:00:00+07:00")));   /* late again: a new notice */
+	assert_false(lt_dossier_overdue(&d, tu_at("2026-11-26T08:00:00+07:00")));
+	assert_true(lt_dossier_overdue(&d, tu_at("2026-11-28T08:00:00+07:00")));   /* late again: a new notice */
 	apply(&d, "{\"type\":\"dossier.resolved\",\"occurred_at\":\"2026-11-28T09:00:00+07:00\",\"dossier_code\":\"D2\"}");
-	assert_false(lt_dossier_overdue(&d, at("2026-11-29T08:00:00+07:00")));
+	assert_false(lt_dossier_overdue(&d, tu_at("2026-11-29T08:00:00+07:00")));
 }
 
 static void test_portal_dates_convert_both_ways(void **state)

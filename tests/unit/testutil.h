@@ -19,12 +19,23 @@
 
 #include "lt.h"
 #include "adapter.h"
+#include "dates.h"
 #include "jsonschema.h"
 #include "keys.h"
 #include "sign_xml.h"
 #include "xmlutil.h"
 
 #define TU_CANONICAL_SCHEMA "schemas/canonical-event.schema.json"
+
+/* ---- times ------------------------------------------------------------- */
+
+/* The unix seconds of an RFC 3339 time the test writes. */
+static inline int64_t tu_at(const char *rfc3339)
+{
+	int64_t t = 0;
+	assert_int_equal(lt_date_parse_rfc3339(rfc3339, &t, NULL), 0);
+	return t;
+}
 
 /* ---- files ------------------------------------------------------------- */
 
