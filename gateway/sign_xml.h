@@ -55,7 +55,8 @@ int lt_xml_sign(const struct lt_xml_signer *s, const char *xml, size_t len, char
  * Whatever the trust, a signer certificate must be one that may sign (lt_cert_may_sign:
  * not a CA, key usage digitalSignature or nonRepudiation, not a TLS-only certificate); a
  * pinned file holding one that may not is refused (LT_ECONFIG). CA certificates in a
- * pinned file (a chain file) are not pinned. */
+ * pinned file (a chain file) are not pinned: they are intermediates a signer's chain to
+ * the CA bundle may go through (never anchors), besides those the document carries. */
 struct lt_xml_trust;
 struct lt_own_certs;
 struct lt_xml_trust *lt_xml_trust_new(const char *ca_pem_path, const char *pinned_pem_path,

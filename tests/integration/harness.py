@@ -113,11 +113,19 @@ def signed_post(conn, peer, mid, data):
     return r.status, json.loads(r.read())
 
 
-def client_context(name, kind=None):
-    """TLS client context presenting the dev-PKI certificate of `name` (None: no certificate)."""
+def l3(*parts, kind=None):
+    """A file of the dev PKI's three-level hierarchy (root CA -> policy CA -> issuing CA)."""
+    return pki("l3", *parts, kind=kind)
+
+
+def client_context(name, kind=None, cert=None, key=None):
+    """TLS client context presenting the dev-PKI certificate of `name` (None: no certificate),
+    or the files cert (a leaf, or a leaf and its intermediates) and key."""
     ctx = ssl.create_default_context(cafile=pki("trust.pem", kind=kind))
     ctx.check_hostname = False        # connecting to 127.0.0.1; the chain is still verified
-    if name:
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    elif name:
         f = peer_files(name, kind)
         ctx.load_cert_chain(f["tls_chain"], f["tls_key"])
     return ctx
@@ -364,19 +372,19 @@ class Gateway:
         except OSError:
             return False
 
-    def connect(self, as_peer, timeout=30):
+    def connect(self, as_peer, timeout=30, context=None):
         if not self.tls:
             return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
-                                           context=client_context(as_peer, self.kind))
+                                           context=context or client_context(as_peer, self.kind))
 
     def post(self, peer, body, message_id=None, content_type="application/json", headers=None, raw=False,
-             sign=True, as_peer=None, jws=None):
+             sign=True, as_peer=None, jws=None, context=None):
         """POST to /v1/inbound/{peer} over mTLS (client certificate of as_peer,
-        default the peer itself), signed with a detached JWS by the peer's
-        signing key unless sign=False; jws= passes options to jws_detached."""
+        default the peer itself, or the TLS context given), signed with a detached JWS
+        by the peer's signing key unless sign=False; jws= passes options to jws_detached."""
         as_peer = peer if as_peer is None else as_peer
-        conn = self.connect(as_peer)
+        conn = self.connect(as_peer, context=context)
         data = body if raw else json.dumps(body).encode()
         h = {"Content-Type": content_type}
         if message_id is not None:
