@@ -10,6 +10,7 @@
  * application/json, which a page elsewhere cannot send without a CORS
  * preflight that nothing here ever grants. */
 #include "admin.h"
+#include "secreload.h"
 #include "dispatch.h"
 #include "http.h"
 #include "log.h"
@@ -155,8 +156,24 @@ static void metrics_text(struct lt_gateway *gw, const struct lt_stats *st, struc
 	for (size_t i = 0; gw->sec && i < gw->sec->ncerts; i++) {
 		const struct lt_cert_report *r = &gw->sec->certs[i];
 		lt_buf_printf(b, "lienthong_certificate_expiry_seconds{what=\"%s\",cn=\"%s\"} %lld\n", r->what, r->cn,
-			      (long long)(r->seconds_left - (now - gw->started_ms) / 1000));
+			      (long long)(r->seconds_left - (now - gw->sec->loaded_ms) / 1000));
 	}
+	lt_buf_printf(b, "# HELP lienthong_crl_next_update_seconds Seconds until each CRL's next update "
+			 "(negative: past it, stale; crl_stale says whether what it covers is refused).\n"
+			 "# TYPE lienthong_crl_next_update_seconds gauge\n");
+	for (size_t i = 0; gw->sec && i < gw->sec->ncrl_reports; i++) {
+		const struct lt_crl_report *r = &gw->sec->crl_reports[i];
+		if (r->next_update)
+			lt_buf_printf(b, "lienthong_crl_next_update_seconds{file=\"%s\",issuer=\"%s\"} %lld\n", r->path,
+				      r->issuer_cn, (long long)(r->next_update - now / 1000));
+	}
+	int64_t reloads, reload_failures;
+	lt_secreload_counts(gw, &reloads, &reload_failures);
+	lt_buf_printf(b, "# HELP lienthong_security_reloads_total Keys, certificates, trust and CRLs reloaded "
+			 "while running (SIGHUP, a changed CRL), by result.\n# TYPE lienthong_security_reloads_total counter\n"
+			 "lienthong_security_reloads_total{result=\"done\"} %lld\n"
+			 "lienthong_security_reloads_total{result=\"failed\"} %lld\n",
+		      (long long)reloads, (long long)reload_failures);
 }
 
 static json_t *status_json(struct lt_gateway *gw, const struct lt_stats *st)

@@ -6,6 +6,7 @@
  * every body. Here the body is base64url-encoded in small chunks straight into
  * the digest, and the header bytes signed are exactly the ones sent. */
 #include "sign_jws.h"
+#include "crl.h"
 #include "keys.h"
 
 #include <stdio.h>
@@ -47,6 +48,7 @@ struct lt_jws_keyset {
 	size_t n, cap;
 	char *peer;                 /* named in refusals once bound */
 	struct lt_own_certs own;    /* never accepted in the set */
+	const struct lt_crls *crls; /* not owned: revoked keys are refused */
 };
 
 /* ---- base64url ------------------------------------------------------------ */
@@ -473,6 +475,12 @@ int lt_jws_keyset_bind(struct lt_jws_keyset *ks, const char *peer, const struct 
 	return LT_OK;
 }
 
+void lt_jws_keyset_set_crls(struct lt_jws_keyset *ks, const struct lt_crls *crls)
+{
+	if (ks)
+		ks->crls = crls;
+}
+
 size_t lt_jws_keyset_count(const struct lt_jws_keyset *ks)
 {
 	return ks->n;
@@ -639,6 +647,12 @@ int lt_jws_verify(const struct lt_jws_keyset *ks, const char *sig_header, const 
 	}
 	if (X509_cmp_time(X509_get0_notAfter(e->cert), &t) <= 0) {
 		rc = lt_err_set(err, LT_EAUTH, "certificate expired: key %s (CN=%s)", e->kid, e->cn);
+		goto out;
+	}
+	struct lt_err crl_err = { 0 };
+	if (lt_crls_check(ks->crls, e->cert, NULL, t, &crl_err)) {
+		rc = lt_err_set(err, LT_EAUTH, "%s (signing key %s%s%s)", crl_err.msg, e->kid,
+				ks->peer ? " of peer " : "", ks->peer ? ks->peer : "");
 		goto out;
 	}
 	if (!crypto_verify(e, (enum alg)a, sig_header, h64len, sig, siglen, body, len)) {

@@ -72,6 +72,10 @@ int lt_xml_trust_add_pins(struct lt_xml_trust *t, const char *pem_path, struct l
  * so is a pin that is one of own. Not thread-safe: bind, then share. */
 int lt_xml_trust_bind(struct lt_xml_trust *t, const char *peer, const char *signer_cn,
 		      const struct lt_own_certs *own, struct lt_err *err);
+/* Check signer certificates (and their chains) against crls (not owned; may be NULL): a
+ * revoked one is refused with "certificate revoked: …". NULL-safe on t. */
+struct lt_crls;
+void lt_xml_trust_set_crls(struct lt_xml_trust *t, const struct lt_crls *crls);
 void lt_xml_trust_free(struct lt_xml_trust *t);
 
 struct lt_xml_info {
@@ -96,7 +100,8 @@ struct lt_xml_info {
  *   "transform not allowed: URI" (Reference transforms and SignedInfo's canonicalization),
  *   "signature algorithm not allowed: URI", "digest algorithm not allowed: URI",
  *   "no signer certificate", "signer certificate not trusted", "certificate expired",
- *   "certificate not yet valid", "bad digest" (content changed), "bad signature",
+ *   "certificate not yet valid", "certificate revoked", "revocation unknown" (a stale CRL),
+ *   "bad digest" (content changed), "bad signature",
  *   "signer certificate not accepted" (a certificate that may not sign, one with the key
  *   of the gateway's own, or — once bound — not one of the peer's keys or not its signer;
  *   also a NULL trust: a peer with neither keys nor signer).

@@ -13,6 +13,7 @@
  * X509_STOREs only verified against). */
 #include "sign_xml.h"
 #include "xml_internal.h"
+#include "crl.h"
 #include "keys.h"
 
 #include <limits.h>
@@ -45,6 +46,7 @@ struct lt_xml_trust {
 	char *peer;                /* named in refusals once bound; NULL before */
 	char *signer_cn;           /* the signer's subject CN must be this; NULL: no subject rule */
 	struct lt_own_certs own;   /* never a signer */
+	const struct lt_crls *crls; /* not owned: revoked signers are refused */
 };
 
 /* ---- the trust ------------------------------------------------------------------- */
@@ -204,6 +206,12 @@ int lt_xml_trust_bind(struct lt_xml_trust *t, const char *peer, const char *sign
 	return LT_OK;
 }
 
+void lt_xml_trust_set_crls(struct lt_xml_trust *t, const struct lt_crls *crls)
+{
+	if (t)
+		t->crls = crls;
+}
+
 void lt_xml_trust_free(struct lt_xml_trust *t)
 {
 	if (!t)
@@ -346,6 +354,8 @@ static int check_signer_cert(const struct lt_xml_trust *t, X509 *leaf, STACK_OF(
 			return lt_err_set(err, LT_EAUTH, "certificate expired: CN=%s", cn);
 		if (X509_cmp_time(X509_get0_notBefore(leaf), &now) > 0)
 			return lt_err_set(err, LT_EAUTH, "certificate not yet valid: CN=%s", cn);
+		if (lt_crls_check(t->crls, leaf, extra, now, err))
+			return LT_EAUTH;
 	} else {
 		X509_STORE_CTX *vctx = X509_STORE_CTX_new();
 		for (int i = 0; i < sk_X509_num(t->chain); i++) {  /* configured intermediates */
@@ -360,7 +370,12 @@ static int check_signer_cert(const struct lt_xml_trust *t, X509 *leaf, STACK_OF(
 		X509_STORE_CTX_set_time(vctx, 0, now);
 		int ok = X509_verify_cert(vctx) == 1;
 		int e = X509_STORE_CTX_get_error(vctx);
+		STACK_OF(X509) *chain = ok ? X509_STORE_CTX_get1_chain(vctx) : NULL;
 		X509_STORE_CTX_free(vctx);
+		int revoked = ok && lt_crls_check(t->crls, leaf, chain, now, err);
+		sk_X509_pop_free(chain, X509_free);
+		if (revoked)
+			return LT_EAUTH;
 		if (!ok && e == X509_V_ERR_CERT_HAS_EXPIRED)
 			return lt_err_set(err, LT_EAUTH, "certificate expired: CN=%s or its issuer", cn);
 		if (!ok && e == X509_V_ERR_CERT_NOT_YET_VALID)

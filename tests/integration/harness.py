@@ -482,3 +482,29 @@ class Gateway:
 
     def kill9(self):
         return self.stop(signal.SIGKILL)
+
+
+def make_crl(path, ca_cert, ca_key, revoked=(), next_update_s=7 * 86400, last_update_s=-60):
+    """Write a PEM CRL issued by ca_cert/ca_key (files) revoking the certificates of the
+    files in `revoked`, valid from now + last_update_s to now + next_update_s (negative:
+    already past, a stale CRL); made with python3-cryptography. Written beside and
+    renamed into place, as an office's CRL fetch would."""
+    with open(ca_cert, "rb") as f:
+        ca = x509.load_pem_x509_certificate(f.read())
+    key = _load_key(ca_key)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    b = (x509.CertificateRevocationListBuilder().issuer_name(ca.subject)
+         .last_update(now + datetime.timedelta(seconds=last_update_s))
+         .next_update(now + datetime.timedelta(seconds=next_update_s)))
+    for cert_path in revoked:
+        with open(cert_path, "rb") as f:
+            c = x509.load_pem_x509_certificate(f.read())
+        b = b.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(c.serial_number).revocation_date(now)
+            .add_extension(x509.CRLReason(x509.ReasonFlags.key_compromise), critical=False).build())
+    crl = b.sign(key, hashes.SHA256())
+    tmp = path + ".new"
+    with open(tmp, "wb") as f:
+        f.write(crl.public_bytes(serialization.Encoding.PEM))
+    os.replace(tmp, path)
+    return path
