@@ -11,6 +11,7 @@
  * preflight that nothing here ever grants. */
 #include "admin.h"
 #include "secreload.h"
+#include "token.h"
 #include "dispatch.h"
 #include "http.h"
 #include "log.h"
@@ -485,11 +486,14 @@ static void on_admin(struct evhttp_request *req, void *arg)
 	if (strcmp(path, "/healthz") == 0) {
 		lt_http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"), 0);
 	} else if (strcmp(path, "/readyz") == 0) {
-		int ready = !gw->stopping && lt_store_healthy(gw->store);
-		lt_http_reply_json(req, ready ? 200 : 503,
-				   json_pack("{s:s,s:b,s:b}", "status", ready ? "ready" : "not_ready", "store_healthy",
-					     lt_store_healthy(gw->store), "stopping", gw->stopping),
-				   ready ? 0 : 5);
+		char token[400];
+		int token_down = lt_token_unavailable(token, sizeof token);
+		int ready = !gw->stopping && lt_store_healthy(gw->store) && !token_down;
+		json_t *body = json_pack("{s:s,s:b,s:b}", "status", ready ? "ready" : "not_ready", "store_healthy",
+					 lt_store_healthy(gw->store), "stopping", gw->stopping);
+		if (token_down)     /* deliveries wait for it; input is still taken */
+			json_object_set_new(body, "signing_key", json_string(token));
+		lt_http_reply_json(req, ready ? 200 : 503, body, ready ? 0 : 5);
 	} else if (strcmp(path, "/metrics") == 0 || strcmp(path, "/v1/admin/status") == 0) {
 		struct stats_req *r = calloc(1, sizeof *r);
 		r->gw = gw;

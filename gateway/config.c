@@ -147,6 +147,8 @@ static void gateway_key(struct parse_state *st, int line, const char *k, const c
 		{ "sign_cert", offsetof(struct lt_config, sign_cert) },
 		{ "key_password_file", offsetof(struct lt_config, key_password_file) },
 		{ "crl", offsetof(struct lt_config, crl) },
+		{ "token_pin_file", offsetof(struct lt_config, token_pin_file) },
+		{ "pkcs11_module", offsetof(struct lt_config, pkcs11_module) },
 	};
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
 		if (strcmp(k, strs[i].key) == 0) {
@@ -702,6 +704,6 @@ void lt_config_free(struct lt_config *c)
 	}
 	free(c->units);
 	free(c->holidays);
-	free(c->trust); free(c->crl); free(c->sign_key); free(c->sign_cert); free(c->key_password_file);
+	free(c->trust); free(c->crl); free(c->token_pin_file); free(c->pkcs11_module); free(c->sign_key); free(c->sign_cert); free(c->key_password_file);
 	free(c);
 }

@@ -77,6 +77,8 @@ struct lt_config {
 	char *tls_cert, *tls_key, *trust, *sign_key, *sign_cert;
 	char *key_password_file;  /* for PKCS#12 or encrypted PEM keys */
 	char *crl;                /* CRL files of the gateway's trust: "a.crl b.crl" (security.c, crl.c) */
+	char *token_pin_file;     /* the PIN of the token holding a pkcs11: key (token.c) */
+	char *pkcs11_module;      /* the PKCS#11 module of that token (default: p11-kit's proxy) */
 	int crl_stale_warn;       /* a CRL past its next update: 0 refuse what it covers, 1 accept and warn */
 	int tls;                  /* 1 (default): peer listener is HTTPS with client certificates */
 	int tls_policy;           /* LT_TLS_INTERMEDIATE (default) | LT_TLS_MODERN: listener and outbound */

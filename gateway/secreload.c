@@ -132,8 +132,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct lt_secreload *r = arg;
 	const char *f = changed_file(r);
+	char why[300];
 	if (f) {
-		char why[300];
 		snprintf(why, sizeof why, "crl file %s changed", f);
 		lt_secreload_request(r->gw, why);
 	}

@@ -1,6 +1,7 @@
 /* security.c — TLS context, signers, per-peer keys and trust, certificate expiry. */
 #include "security.h"
 #include "crl.h"
+#include "token.h"
 #include "keys.h"
 #include "sign_jws.h"
 #include "sign_xml.h"
@@ -257,6 +258,7 @@ int lt_security_load(const struct lt_config *cfg, struct lt_security **out, stru
 	s->crls = lt_crls_new(stale);
 	if (cfg->crl)
 		load_crls(s, s->crls, "gateway", cfg->crl, cfg->trust, NULL, NULL, errors, warnings);
+	lt_token_configure(cfg->pkcs11_module, cfg->token_pin_file);
 	struct lt_err err = { 0 };
 
 	if (cfg->tls_cert && cfg->tls_key) {

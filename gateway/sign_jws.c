@@ -8,6 +8,7 @@
 #include "sign_jws.h"
 #include "crl.h"
 #include "keys.h"
+#include "token.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@ enum kind { KIND_RSA, KIND_EC };
 static const char *const alg_names[ALG_COUNT] = { "RS256", "PS256", "ES256" };
 
 struct lt_jws_signer {
+	int on_token;           /* the key is on a PKCS#11 token: a failure waits for it */
 	EVP_PKEY *key;
 	X509 *cert;
 	enum alg alg;
@@ -244,6 +246,7 @@ struct lt_jws_signer *lt_jws_signer_new(const char *key_path, const char *cert_p
 	}
 	if (!(s->key = lt_key_load(key_path, password_file, err)))
 		goto fail;
+	s->on_token = lt_token_is_uri(key_path);
 	if (!(s->cert = lt_cert_load(cert_path, password_file, err)))
 		goto fail;
 	if ((kind = key_kind(s->key, why, sizeof why)) < 0) {
@@ -343,10 +346,18 @@ int lt_jws_sign(const struct lt_jws_signer *s, const void *body, size_t len, con
 	    EVP_DigestSignFinal(ctx, NULL, &siglen) != 1 || !(sig = malloc(siglen)) ||
 	    EVP_DigestSignFinal(ctx, sig, &siglen) != 1) {
 		const char *why = ERR_reason_error_string(ERR_peek_last_error());
-		rc = lt_err_set(err, LT_EIO, "signing with %s failed (OpenSSL: %s)", alg_names[s->alg],
-				why ? why : "unknown error");
+		if (s->on_token) {      /* removed, locked, logged out: wait for it */
+			lt_token_failed(why ? why : "the token did not sign");
+			rc = lt_err_set(err, LT_EBUSY, "the signing key's token did not sign (%s); waiting for it",
+					why ? why : "no reason given");
+		} else {
+			rc = lt_err_set(err, LT_EIO, "signing with %s failed (OpenSSL: %s)", alg_names[s->alg],
+					why ? why : "unknown error");
+		}
 		goto out;
 	}
+	if (s->on_token)
+		lt_token_ok();
 	if (s->alg == ALG_ES256) {
 		if (ecdsa_der_to_raw(sig, siglen, raw) < 0) {
 			rc = lt_err_set(err, LT_EIO, "signing with ES256 failed: unreadable ECDSA signature");

@@ -508,3 +508,106 @@ def make_crl(path, ca_cert, ca_key, revoked=(), next_update_s=7 * 86400, last_up
         f.write(crl.public_bytes(serialization.Encoding.PEM))
     os.replace(tmp, path)
     return path
+
+
+SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+
+
+class SoftHSM:
+    """A SoftHSM2 token of the test's own (its SOFTHSM2_CONF and token directory in tmp),
+    initialised with pkcs11-tool (OpenSC), an RSA-2048 and an EC P-256 key pair generated
+    on it (sensitive, never extractable), and for each a certificate issued by the dev
+    PKI's issuing CA from the public key alone: `sign` (digitalSignature,
+    nonRepudiation) and `tls` (serverAuth, clientAuth, localhost). self.env goes into
+    the gateway's environment, self.pin_file (0600) is its token_pin_file."""
+
+    PIN = "246810"
+
+    def __init__(self, tmp, label="lienthong"):
+        self.dir = os.path.join(tmp, "softhsm")
+        self.tokens = os.path.join(self.dir, "tokens")
+        os.makedirs(self.tokens, mode=0o700)
+        self.conf = os.path.join(self.dir, "softhsm2.conf")
+        with open(self.conf, "w") as f:
+            f.write("directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n" % self.tokens)
+        self.env = {"SOFTHSM2_CONF": self.conf}
+        self.label = label
+        self.pin_file = os.path.join(self.dir, "token.pin")
+        fd = os.open(self.pin_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, (self.PIN + "\n").encode())
+        os.close(fd)
+        self._run(["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", self.PIN,
+                   "--so-pin", "13579024"])
+        self.certs = {}
+        for kind, key_type, kid in (("rsa", "rsa:2048", "01"), ("ec", "EC:prime256v1", "02")):
+            self.tool("--keypairgen", "--key-type", key_type, "--label", "%s-key" % kind, "--id", kid)
+            pub_der = os.path.join(self.dir, "%s-pub.der" % kind)
+            self.tool("--read-object", "--type", "pubkey", "--id", kid, "-o", pub_der)
+            with open(pub_der, "rb") as f:
+                pub = serialization.load_der_public_key(f.read())
+            for use in ("sign", "tls"):
+                self.certs[(kind, use)] = self._issue(pub, kind, use)
+
+    def _run(self, argv):
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=dict(os.environ, **self.env))
+        if p.returncode:
+            raise AssertionError("%s: %s %s" % (" ".join(argv[:2]), p.stdout, p.stderr))
+        return p.stdout
+
+    def tool(self, *args):
+        """pkcs11-tool on this token, logged in."""
+        return self._run(["pkcs11-tool", "--module", SOFTHSM_MODULE, "--token-label", self.label, "--login",
+                          "--pin", self.PIN] + list(args))
+
+    def uri(self, kind):
+        """The RFC 7512 URI of the private key of kind rsa or ec."""
+        return "pkcs11:token=%s;object=%s-key;type=private" % (self.label, kind)
+
+    def cert(self, kind, use="sign"):
+        return self.certs[(kind, use)]
+
+    def _issue(self, pub, kind, use):
+        with open(pki("issuing-ca.pem"), "rb") as f:
+            ca = x509.load_pem_x509_certificate(f.read())
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cn = "lienthong-gateway" + ("-signing" if use == "sign" else "")
+        b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, cn)]))
+             .issuer_name(ca.subject).public_key(pub).serial_number(x509.random_serial_number())
+             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=365))
+             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True))
+        if use == "sign":
+            b = b.add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
+        else:
+            b = (b.add_extension(x509.KeyUsage(True, False, kind == "rsa", False, False, False, False, False, False),
+                                 critical=True)
+                 .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH,
+                                                       x509.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+                 .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                             x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]),
+                                critical=False))
+        cert = b.sign(_load_key(pki("issuing-ca.key")), hashes.SHA256())
+        path = os.path.join(self.dir, "%s-%s.pem" % (kind, use))
+        with open(path, "wb") as f:
+            f.write(cert.public_bytes(serialization.Encoding.PEM))
+            if use == "tls":
+                with open(pki("issuing-ca.pem"), "rb") as ca_f:
+                    f.write(ca_f.read())
+        return path
+
+    def unpluggable(self):
+        """The path of a PKCS#11 module (tests/pkcs11_unplug.c, built here) that is this
+        token until unplug(): then it answers every signature CKR_DEVICE_REMOVED, as a USB
+        token pulled out, until plug_back(). Its settings go into self.env."""
+        lib = os.path.join(self.dir, "unplug-pkcs11.so")
+        p = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-I/usr/include/p11-kit-1", "-o", lib,
+                            os.path.join(ROOT, "tests", "pkcs11_unplug.c"), "-ldl"], capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        self.unplug_file = os.path.join(self.dir, "unplugged")
+        self.env.update({"LT_UNPLUG_MODULE": SOFTHSM_MODULE, "LT_UNPLUG_FILE": self.unplug_file})
+        return lib
+
+    def unplug(self):
+        open(self.unplug_file, "w").close()
+
+    def plug_back(self):
+        os.unlink(self.unplug_file)
