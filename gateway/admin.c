@@ -159,6 +159,12 @@ static void metrics_text(struct lt_gateway *gw, const struct lt_stats *st, struc
 		lt_buf_printf(b, "lienthong_certificate_expiry_seconds{what=\"%s\",cn=\"%s\"} %lld\n", r->what, r->cn,
 			      (long long)(r->seconds_left - (now - gw->sec->loaded_ms) / 1000));
 	}
+	int soon = 0;
+	for (size_t i = 0; gw->sec && i < gw->sec->ncerts; i++)
+		soon += gw->sec->certs[i].seconds_left - (now - gw->sec->loaded_ms) / 1000 < 30 * 86400LL;
+	lt_buf_printf(b, "# HELP lienthong_certificates_expiring Certificates in use (the gateway's, its trust's, "
+			 "peers' keys) that expire within 30 days or have expired: renew them.\n"
+			 "# TYPE lienthong_certificates_expiring gauge\nlienthong_certificates_expiring %d\n", soon);
 	lt_buf_printf(b, "# HELP lienthong_crl_next_update_seconds Seconds until each CRL's next update "
 			 "(negative: past it, stale; crl_stale says whether what it covers is refused).\n"
 			 "# TYPE lienthong_crl_next_update_seconds gauge\n");

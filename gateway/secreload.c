@@ -115,6 +115,7 @@ static void reload_done(struct lt_job *job)
 		       "%s: keys, certificates, trust and CRLs reloaded (%zu certificates, %zu CRLs); new connections "
 		       "and attempts use them, those in flight finish with the previous ones", r->why,
 		       gw->sec->ncerts, gw->sec->ncrl_reports);
+		lt_security_log_keys(gw->sec);
 		for (char *line = r->warnings.data, *nl; line && (nl = strchr(line, '\n')); line = nl + 1) {
 			*nl = '\0';
 			lt_log(LT_WARN, "certificate.expiring", NULL, "%s", line);
@@ -151,6 +152,7 @@ int lt_secreload_start(struct lt_gateway *gw, struct lt_err *err)
 	file_digest(gw->cfg->path, r->config_sha256);
 	r->job.run = reload_run;
 	r->job.done = reload_done;
+	lt_security_log_keys(gw->sec);
 	if (r->nfiles) {
 		struct timeval tv = { LT_CRL_CHECK_MS / 1000, (LT_CRL_CHECK_MS % 1000) * 1000 };
 		r->timer = event_new(gw->base, -1, EV_PERSIST, on_timer, r);

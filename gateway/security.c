@@ -1,6 +1,7 @@
 /* security.c — TLS context, signers, per-peer keys and trust, certificate expiry. */
 #include "security.h"
 #include "crl.h"
+#include "log.h"
 #include "token.h"
 #include "keys.h"
 #include "sign_jws.h"
@@ -69,6 +70,7 @@ static void report_cert(struct lt_security *s, const char *what, const char *pat
 		snprintf(r->what, sizeof r->what, "%s", what);
 		snprintf(r->path, sizeof r->path, "%s", path);
 		lt_cert_cn(c, r->cn, sizeof r->cn);
+		lt_cert_kid(c, r->kid);
 		for (char *q = r->cn; *q; q++)
 			if (*q == '"' || *q == '\\' || *q == '\n')
 				*q = '_';   /* safe inside a Prometheus label */
@@ -339,6 +341,19 @@ int lt_security_load(const struct lt_config *cfg, struct lt_security **out, stru
 	}
 	*out = s;
 	return LT_OK;
+}
+
+void lt_security_log_keys(const struct lt_security *s)
+{
+	for (size_t i = 0; s && i < s->ncerts; i++) {
+		const struct lt_cert_report *r = &s->certs[i];
+		if (strstr(r->what, "trust"))
+			continue;       /* CA certificates: listed by check-config */
+		lt_log(LT_INFO, "security.keys",
+		       json_pack("{s:s,s:s,s:s,s:i,s:s}", "what", r->what, "kid", r->kid, "cn", r->cn, "days_left",
+				 r->days_left, "file", r->path),
+		       "%s: CN=%s kid=%s, %d days left (%s)", r->what, r->cn, r->kid, r->days_left, r->path);
+	}
 }
 
 struct lt_security *lt_security_ref(struct lt_security *s)

@@ -38,6 +38,7 @@ struct lt_cert_report {
 	char what[96];                      /* "gateway tls", "peer hotich-tinh signing" */
 	char path[256];
 	char cn[128];
+	char kid[LT_KID_MAX];               /* BASE64URL(SHA-256(DER)): how JWS names it */
 	int days_left;
 	int64_t seconds_left;               /* at load time (negative: expired) */
 };
@@ -72,6 +73,11 @@ struct lt_security {
  * when there was any error. On success *out is owned by the caller. */
 int lt_security_load(const struct lt_config *cfg, struct lt_security **out, struct lt_buf *errors,
 		     struct lt_buf *warnings);
+/* Log (security.keys) each certificate the generation holds, by kid, with its days left:
+ * which signing certificates each peer may use (old and new during a rollover), and the
+ * gateway's own. Loop thread. */
+void lt_security_log_keys(const struct lt_security *s);
+
 /* Take one more reference to s (NULL-safe); any thread. */
 struct lt_security *lt_security_ref(struct lt_security *s);
 /* Drop a reference; the last one frees everything. NULL-safe; any thread. */

@@ -513,6 +513,52 @@ def make_crl(path, ca_cert, ca_key, revoked=(), next_update_s=7 * 86400, last_up
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 
 
+def issue_leaf(path, pub, use, cn=None, days=365):
+    """Write to path a certificate for public key pub issued by the dev PKI's issuing CA
+    (python3-cryptography): use "sign" (digitalSignature, nonRepudiation; CN
+    lienthong-gateway-signing) or "tls" (serverAuth, clientAuth, localhost; CN
+    lienthong-gateway; followed by the issuing CA, a chain file). Returns path."""
+    import ipaddress
+    with open(pki("issuing-ca.pem"), "rb") as f:
+        ca_pem = f.read()
+    ca = x509.load_pem_x509_certificate(ca_pem)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cn = cn or "lienthong-gateway" + ("-signing" if use == "sign" else "")
+    b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, cn)]))
+         .issuer_name(ca.subject).public_key(pub).serial_number(x509.random_serial_number())
+         .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=days))
+         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True))
+    if use == "sign":
+        b = b.add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
+    else:
+        b = (b.add_extension(x509.KeyUsage(True, False, isinstance(pub, rsa.RSAPublicKey), False, False, False, False,
+                                           False, False), critical=True)
+             .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH,
+                                                   x509.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+             .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                         x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                            critical=False))
+    cert = b.sign(_load_key(pki("issuing-ca.key")), hashes.SHA256())
+    with open(path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+        if use == "tls":
+            f.write(ca_pem)
+    return path
+
+
+def new_key(path, kind=None):
+    """A fresh private key of the test's kind (RSA-2048 or P-256), written 0600 to path
+    (PKCS#8 PEM); returns its public key."""
+    key = ec.generate_private_key(ec.SECP256R1()) if (kind or KIND) == "ec" else \
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    fd = os.open(path + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.write(fd, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                   serialization.NoEncryption()))
+    os.close(fd)
+    os.replace(path + ".new", path)
+    return key.public_key()
+
+
 class SoftHSM:
     """A SoftHSM2 token of the test's own (its SOFTHSM2_CONF and token directory in tmp),
     initialised with pkcs11-tool (OpenSC), an RSA-2048 and an EC P-256 key pair generated
@@ -567,32 +613,7 @@ class SoftHSM:
         return self.certs[(kind, use)]
 
     def _issue(self, pub, kind, use):
-        with open(pki("issuing-ca.pem"), "rb") as f:
-            ca = x509.load_pem_x509_certificate(f.read())
-        now = datetime.datetime.now(datetime.timezone.utc)
-        cn = "lienthong-gateway" + ("-signing" if use == "sign" else "")
-        b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, cn)]))
-             .issuer_name(ca.subject).public_key(pub).serial_number(x509.random_serial_number())
-             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=365))
-             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True))
-        if use == "sign":
-            b = b.add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
-        else:
-            b = (b.add_extension(x509.KeyUsage(True, False, kind == "rsa", False, False, False, False, False, False),
-                                 critical=True)
-                 .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH,
-                                                       x509.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-                 .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                             x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]),
-                                critical=False))
-        cert = b.sign(_load_key(pki("issuing-ca.key")), hashes.SHA256())
-        path = os.path.join(self.dir, "%s-%s.pem" % (kind, use))
-        with open(path, "wb") as f:
-            f.write(cert.public_bytes(serialization.Encoding.PEM))
-            if use == "tls":
-                with open(pki("issuing-ca.pem"), "rb") as ca_f:
-                    f.write(ca_f.read())
-        return path
+        return issue_leaf(os.path.join(self.dir, "%s-%s.pem" % (kind, use)), pub, use)
 
     def unpluggable(self):
         """The path of a PKCS#11 module (tests/pkcs11_unplug.c, built here) that is this
@@ -611,3 +632,23 @@ class SoftHSM:
 
     def plug_back(self):
         os.unlink(self.unplug_file)
+
+
+def jws_verify(sig, body, cert_path):
+    """Verify a detached JWS (X-Signature) over body with the certificate of cert_path,
+    with python3-cryptography; returns its protected header, raises if it does not verify."""
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+    h64, _, s64 = sig.split(".")
+    header = json.loads(base64.urlsafe_b64decode(h64 + "=" * (-len(h64) % 4)))
+    raw = base64.urlsafe_b64decode(s64 + "=" * (-len(s64) % 4))
+    signing_input = (h64 + "." + b64url(body if isinstance(body, bytes) else body.encode())).encode()
+    with open(cert_path, "rb") as f:
+        pub = x509.load_pem_x509_certificate(f.read()).public_key()
+    if header["alg"] == "ES256":
+        pub.verify(encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")),
+                   signing_input, ec.ECDSA(hashes.SHA256()))
+    elif header["alg"] == "PS256":
+        pub.verify(raw, signing_input, padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256())
+    else:
+        pub.verify(raw, signing_input, padding.PKCS1v15(), hashes.SHA256())
+    return header
