@@ -5,10 +5,15 @@ Each campaign is a test of `make test` run longer (the environment variables
 below), writing its figures into a directory that this script reads back:
 
   crash        LT_CRASH_CYCLES        kill -9 cycles under a signed stream (default 50)
+  powercut     LT_POWERCUT_CYCLES     power cuts (unsynced writes lost) under a signed stream (default 50)
   peer faults  LT_FAULT_MINUTES       minutes of faulty destinations (default 5)
   store faults LT_STORE_FAULT_SECONDS seconds each store fault lasts (default 60)
   overload     LT_OVERLOAD_EVENTS     events queued on disk behind a dead peer (default 100000)
-  fuzz         LT_FUZZ_LONG_SECONDS   seconds per libFuzzer harness (default 120)
+  fuzz         LT_FUZZ_RUNS           executions per libFuzzer harness (default 10000000), in
+               LT_FUZZ_WORKERS        parallel workers (default 2: one per core), stopping at
+               LT_FUZZ_LONG_SECONDS   the time cap per harness (default 7200); a crash input is
+                                      kept in tests/fuzz/regressions/NAME/, the new coverage
+                                      merged into tests/fuzz/seeds/NAME/ (tests/fuzz/run.sh)
   valgrind     LT_VALGRIND_TESTS      integration tests under memcheck (default: all)
 
 `scripts/reliability.py crash fuzz` runs only those. The table is printed and
@@ -27,10 +32,12 @@ FIG = os.path.join(OUT, "figures")
 
 CAMPAIGNS = {
     "crash": (["integration", "test_kill9"], {"LT_CRASH_CYCLES": "50"}),
+    "powercut": (["integration", "test_power_cuts"], {"LT_POWERCUT_CYCLES": "50"}),
     "faults": (["integration", "test_faults"], {"LT_FAULT_MINUTES": "5"}),
     "store": (["integration", "test_store_faults"], {"LT_STORE_FAULT_SECONDS": "60"}),
     "overload": (["integration", "test_overload"], {"LT_OVERLOAD_EVENTS": "100000"}),
-    "fuzz": (None, {"LT_FUZZ_LONG_SECONDS": "120"}),
+    "fuzz": (None, {"LT_FUZZ_RUNS": "10000000", "LT_FUZZ_WORKERS": "2", "LT_FUZZ_LONG_SECONDS": "7200",
+                    "LT_FUZZ_KEEP": "1"}),
     "valgrind": (["integration"], {"LT_VALGRIND": "1"}),
 }
 
@@ -89,6 +96,18 @@ def table(results):
             "%d / %d / **%d**" % (c["acknowledged"], c["delivered"], c["lost"]))
         row("", "duplicates at receivers (all with the original Idempotency-Key)", c["duplicates"])
         row("", "posts refused or cut (the sender resent them)", c["refused_or_cut"])
+    p = load("powercut.json")
+    if p:
+        row("Power cuts: unsynced writes lost, under a signed stream" + status("powercut"),
+            "cuts at a commit's fsync / at a checkpoint's fsync (writes issued, none durable) / at random",
+            "%d / %d / %d" % (p["cuts_at_fsync"], p["cuts_at_checkpoint"], p["cuts_at_random"]))
+        row("", "unsynced 4 KiB blocks lost / written anyway at the cuts at an fsync",
+            "%d / %d" % (p["blocks_lost"], p["blocks_kept"]))
+        row("", "cuts whose database passed integrity_check and held every earlier 202", "%d of %d" % (
+            p["cuts_checked"], p["cycles"]))
+        row("", "events acknowledged / delivered to %d destinations / lost" % p["destinations"],
+            "%d / %d / **%d**" % (p["acknowledged"], p["delivered"], p["lost"]))
+        row("", "duplicates at receivers (all with the original Idempotency-Key)", p["duplicates"])
     f = load("faults.json")
     if f:
         row("Peer faults: 5xx, timeouts, resets, slow, vanished" + status("faults"), "fault minutes survived",
@@ -116,9 +135,17 @@ def table(results):
         row("", "drained in / lost", "%.0f s / **%d**" % (o["drain_s"], o["lost"]))
     z = load("fuzz.json")
     if z:
+        if z.get("runs"):
+            title = "Fuzz: to %s executions or %d s per harness, %d workers" % (
+                format(z["runs"], ","), z["seconds_per_harness"], z["workers"])
+        else:
+            title = "Fuzz: %d s per harness" % z["seconds_per_harness"]
         for i, h in enumerate(z["harnesses"]):
-            row("Fuzz: %d s per harness" % z["seconds_per_harness"] + status("fuzz") if i == 0 else "",
-                h["name"], "%s executions, **%s** crashes" % (format(h["executions"], ","), h["crashes"]))
+            done = "" if h.get("reached") is None else " (reached)" if h["reached"] else " (time cap)"
+            row(title + status("fuzz") if i == 0 else "", h["name"],
+                "%s executions%s in %s s (%s exec/s), **%s** crashes" % (
+                    format(h["executions"], ","), done, format(round(h.get("seconds", 0)), ","),
+                    format(h.get("exec_per_s", 0), ","), h["crashes"]))
     v = results.get("valgrind")
     if v:
         which = os.environ.get("LT_VALGRIND_TESTS") or "all"

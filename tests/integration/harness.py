@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import ssl
 import subprocess
+import threading
 import time
 import urllib.request
 
@@ -30,6 +31,7 @@ SLOW = 10.0 if VALGRIND else 1.0       # waits are this much longer under valgri
 # Memory figures mean nothing under a sanitizer or valgrind (ASan keeps freed memory in quarantine)
 INSTRUMENTED = VALGRIND or "asan" in os.path.basename(BUILD.rstrip("/"))
 PEERSIM = os.path.join(BUILD, "peersim")
+LAZYVFS = os.path.join(BUILD, "lazyvfs.so")
 PKI = os.environ.get("LT_TEST_PKI", os.path.join(ROOT, "build", "certs"))
 XMLDSIG = os.path.join(ROOT, "tests", "interop", "xmldsig.mjs")
 KIND = os.environ.get("LT_TEST_KIND", "rsa")     # rsa | ec: the key type every test runs with
@@ -101,7 +103,16 @@ def xml_signed(xml, key_path, cert_path):
     return p.stdout
 
 
-@functools.lru_cache(maxsize=None)
+# iat values no clock reaches: each must be refused as out of the replay window
+# without arithmetic on it (the integration tests and the fuzz seeds use them)
+HUGE_IATS = [2 ** 62, -2 ** 62, 9223372036854775, 9223372036854776, 2 ** 63 - 1, -2 ** 63]
+
+
+def wrapping_iat(now_ms):
+    """An iat whose iat * 1000 wraps in 64-bit arithmetic to within a second of now_ms."""
+    return next((2 ** 64 + t) // 1000 for t in range(now_ms - 1000, now_ms + 1000) if (2 ** 64 + t) % 1000 == 0)
+
+
 def signed_post(conn, peer, mid, data):
     """POST data to /v1/inbound/{peer} on an open connection, signed by the
     peer's key; (status, decoded answer). For senders that keep a connection."""
@@ -119,8 +130,9 @@ def l3(*parts, kind=None):
 
 
 def client_context(name, kind=None, cert=None, key=None):
-    """TLS client context presenting the dev-PKI certificate of `name` (None: no certificate),
-    or the files cert (a leaf, or a leaf and its intermediates) and key."""
+    """A new TLS client context presenting the dev-PKI certificate of `name` (None: no
+    certificate), or the files cert (a leaf, or a leaf and its intermediates) and key; new
+    each time, since tests narrow its versions and ciphers."""
     ctx = ssl.create_default_context(cafile=pki("trust.pem", kind=kind))
     ctx.check_hostname = False        # connecting to 127.0.0.1; the chain is still verified
     if cert:
@@ -155,11 +167,28 @@ def sign_xml(xml, who, kind=None):
     """An enveloped XML-DSig over xml (str or bytes) by the signing key of
     dev-PKI peer `who`, made with node's xml-crypto — not the gateway's code."""
     f = peer_files(who, kind)
-    p = subprocess.run(["node", os.path.join(ROOT, "tests", "interop", "xmldsig.mjs"), "sign", f["sign_key"],
-                        f["sign_cert"]], input=xml if isinstance(xml, bytes) else xml.encode(),
-                       capture_output=True, timeout=60)
-    assert p.returncode == 0, p.stderr
-    return p.stdout
+    return xml_signed(xml, f["sign_key"], f["sign_cert"])
+
+
+def json_or_raw(text):
+    """An answer's JSON, or {"_raw": its text} when it is not JSON."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {"_raw": text.decode("utf-8", "replace")}
+
+
+def campaign_gateway(tmp, cleanup, env=None):
+    """The crash campaigns' gateway: peer-a sends to a portal and to a registry
+    that fails 30% of requests; (gateway, portal, registry)."""
+    portal = cleanup.add(Peersim(tmp, "portal"))
+    registry = cleanup.add(Peersim(tmp, "registry"))
+    registry.fail(status=503, share=0.3, seed=7)    # one destination flaky during the campaign
+    gw = cleanup.add(Gateway(tmp, {"peer-a": {}, "portal": {"url": portal.url, "concurrency": 8},
+                                   "registry": {"url": registry.url, "concurrency": 4}},
+                             {"all": {"from": "peer-a", "to": "portal registry"}},
+                             retry={"initial": "50ms", "max_delay": "300ms"}, env=env))
+    return gw, portal, registry
 
 
 def vn_time(offset_s=0):
@@ -172,6 +201,63 @@ def event(code, type_="dossier.received", **extra):
     ev = {"type": type_, "occurred_at": "2026-11-24T09:00:00+07:00", "dossier_code": code}
     ev.update(extra)
     return ev
+
+
+def lazyvfs_env(fail_sync=None, cut_at_sync=None, keep=0, db_only=False):
+    """Environment that loads the power-cut VFS (tests/powercut/lazyvfs.c) into a process:
+    its SQLite files keep every write in memory until fsync, so a kill -9 loses what a power
+    cut would. While the file fail_sync exists, every fsync fails with EIO. cut_at_sync=N:
+    the process cuts its own power at its Nth fsync with writes pending (db_only: of the
+    database file, which ends a checkpoint), after writing keep% of them, chosen at random."""
+    if not os.path.exists(LAZYVFS):
+        raise AssertionError("%s is missing: run `make all`" % LAZYVFS)
+    env = {"LD_PRELOAD": LAZYVFS}
+    if fail_sync:
+        env["LAZYVFS_FAIL_SYNC"] = fail_sync
+    if cut_at_sync:
+        env.update(LAZYVFS_CUT_AT_SYNC=str(cut_at_sync), LAZYVFS_CUT_KEEP=str(keep), LAZYVFS_CUT_DB=str(int(db_only)))
+    if "asan" in os.path.basename(BUILD.rstrip("/")):     # the preloaded library comes before libasan
+        env["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
+    return env
+
+
+class Sender(threading.Thread):
+    """Posts a stream of signed events from peer-a, one connection, one at a time;
+    resends what was not acknowledged (same id, same body), as a peer would, until
+    stopped or `seconds` have passed. Records the receipts it got."""
+
+    def __init__(self, gw, total, prefix="c", seconds=330, pad=0):
+        super().__init__(daemon=True)
+        self.gw = gw
+        self.seconds = seconds
+        self.todo = [("%s-%05d" % (prefix, i), event("CR-%03d" % (i % 37), "dossier.step",
+                                                      detail={"n": i, "pad": "x" * pad} if pad else {"n": i}))
+                     for i in range(total)]
+        self.acked = {}        # message id -> event ids
+        self.refused = 0
+        self.stop_flag = False
+
+    def run(self):
+        deadline = time.monotonic() + self.seconds
+        conn = None
+        while self.todo and not self.stop_flag and time.monotonic() < deadline:
+            mid, body = self.todo[0]
+            try:
+                conn = conn or self.gw.connect("peer-a", timeout=5)
+                status, doc = signed_post(conn, "peer-a", mid, json.dumps(body).encode())
+            except (OSError, http.client.HTTPException, ValueError):
+                self.refused += 1
+                if conn:
+                    conn.close()
+                conn = None
+                time.sleep(0.02)
+                continue
+            if status in (200, 202):
+                self.acked[mid] = [e["event_id"] for e in doc["events"]]
+                self.todo.pop(0)
+            else:
+                self.refused += 1
+                time.sleep(0.02)
 
 
 class Peersim:
@@ -262,6 +348,10 @@ class Peersim:
                     pass            # a line still being written
         return out
 
+    def delivered(self):
+        """Message ids (X-Message-Id: the event id) answered 2xx, each once."""
+        return {r["headers"]["x-message-id"] for r in self.received(ok_only=True)}
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
@@ -273,6 +363,26 @@ class Peersim:
         self.proc = None
         if getattr(self, "log", None):
             self.log.close()
+
+
+def check_all_delivered(gw, sims, acked_events, timeout=60):
+    """Every acknowledged event reaches every destination in sims, repeats carry the
+    original Idempotency-Key, and the store holds each one. Returns the figures."""
+    for sim in sims:
+        wait_until(lambda: acked_events <= sim.delivered(), timeout=timeout,
+                   what="every acknowledged event at %s (%d missing)" % (
+                       sim.name, len(acked_events - sim.delivered())))
+    # duplicates only ever carry the same idempotency key as the original
+    for sim in sims:
+        for r in sim.received(ok_only=True):
+            assert r["headers"]["idempotency-key"] == r["headers"]["x-message-id"]
+            assert json.loads(r["body"])["event_id"] == r["headers"]["x-message-id"]
+    stored = {row[0] for row in gw.query("SELECT event_id FROM events")}
+    assert acked_events <= stored, "acknowledged but not stored: %s" % sorted(acked_events - stored)[:5]
+    return {"acknowledged": len(acked_events), "destinations": len(sims),
+            "delivered": sum(len(acked_events & sim.delivered()) for sim in sims),
+            "lost": sum(len(acked_events - sim.delivered()) for sim in sims),
+            "duplicates": {sim.name: len(sim.received(ok_only=True)) - len(sim.delivered()) for sim in sims}}
 
 
 def pg_query(dsn, sql, *args):
@@ -302,7 +412,8 @@ class Gateway:
         TLS certificate, unless the options say otherwise (an option set to None
         is left out of the file, e.g. "keys": None). store: a
         postgresql:// DSN instead of the SQLite file db; name: of the config and
-        log files, for several gateways in one test."""
+        log files, for several gateways in one test; env: variables added to the
+        gateway's environment (lazyvfs_env)."""
         self.tmp = tmp
         self.tls = tls
         self.kind = kind
@@ -399,10 +510,7 @@ class Gateway:
         r = conn.getresponse()
         text = r.read()
         conn.close()
-        try:
-            doc = json.loads(text)
-        except ValueError:
-            doc = {"_raw": text.decode("utf-8", "replace")}
+        doc = json_or_raw(text)
         return r.status, doc, dict(r.getheaders())
 
     def admin(self, path):
@@ -430,10 +538,7 @@ class Gateway:
         r = conn.getresponse()
         text = r.read()
         conn.close()
-        try:
-            doc = json.loads(text)
-        except ValueError:
-            doc = {"_raw": text.decode("utf-8", "replace")}
+        doc = json_or_raw(text)
         return r.status, doc, {k.lower(): v for k, v in r.getheaders()}
 
     def metric(self, name, **labels):
