@@ -263,10 +263,12 @@ class Sender(threading.Thread):
 class Peersim:
     """A peer simulator process: a real HTTP server that records and fails on demand."""
 
-    def __init__(self, tmp, name, extra=(), tls=True, kind=None, sign=False):
+    def __init__(self, tmp, name, extra=(), tls=True, kind=None, sign=False, tls_files=None):
         """sign: the simulator can sign its answers (rules and replies with "sign") with the
-        dev-PKI signing key of `name`, as that peer would."""
+        dev-PKI signing key of `name`, as that peer would. tls_files: (chain, key) of its
+        server certificate instead of the dev-PKI peer's."""
         self.name = name
+        self.tls_files = tls_files
         self.tls = tls
         self.kind = kind
         self.tmp = tmp
@@ -289,7 +291,8 @@ class Peersim:
         tls = []
         if self.tls:
             f = peer_files(self.name, self.kind)
-            tls = ["--tls-cert", f["tls_chain"], "--tls-key", f["tls_key"], "--ca", pki("trust.pem", kind=self.kind),
+            chain, key = self.tls_files or (f["tls_chain"], f["tls_key"])
+            tls = ["--tls-cert", chain, "--tls-key", key, "--ca", pki("trust.pem", kind=self.kind),
                    "--require-client-cert"]
         self.proc = subprocess.Popen([PEERSIM, "--listen", listen, "--control", control, "--name", self.name,
                                       "--port-file", self.port_file, "--record", self.record] + tls + self.extra,

@@ -6,7 +6,7 @@ import signal
 import ssl
 import subprocess
 
-from harness import (KIND, LIENTHONG, Gateway, client_context, event, l3, make_crl, pki, wait_until, xml_signed)
+from harness import (KIND, LIENTHONG, Gateway, Peersim, client_context, event, l3, make_crl, pki, wait_until, xml_signed)
 from test_signer_binding import REGISTRY, OFFICE, registry_result
 
 
@@ -161,3 +161,18 @@ def test_a_crl_not_signed_by_the_trust_is_a_configuration_error(tmp, cleanup):
     p = subprocess.run([LIENTHONG, "check-config", "-c", g.config], capture_output=True, text=True, timeout=30)
     assert p.returncode == 2 and "CRL file %s" % foreign in p.stderr and "not signed by a CA of its trust" in p.stderr, \
         p.stderr
+
+
+def test_a_destination_whose_server_certificate_is_revoked_gets_no_delivery(tmp, cleanup):
+    crl = issuing_crl(tmp, revoked=[l3("revoked", "tls.pem")])
+    portal = cleanup.add(Peersim(tmp, "peer-a", tls_files=(l3("revoked", "tls-chain.pem"), l3("revoked", "tls.key"))))
+    gw = cleanup.add(Gateway(tmp, {"peer-b": {}, "peer-a": {"url": portal.url, "trust": l3("trust.pem"),
+                                                            "crl": crl, "inbound": "none", "keys": None}},
+                             {"r": {"from": "peer-b", "to": "peer-a"}}))
+    assert gw.post("peer-b", event("PKI-OUT-1"), "out-1")[0] == 202
+    line = wait_until(lambda: [r for r in gw.log_lines() if r.get("event") == "delivery.retry"],
+                      what="the refused attempt")[0]
+    assert "revoked" in line["msg"], line
+    assert portal.received(ok_only=True) == []
+    issuing_crl(tmp, revoked=[])         # its certificate is no longer on the CRL
+    wait_until(lambda: portal.received(ok_only=True), timeout=20, what="the delivery after the new CRL")
