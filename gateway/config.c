@@ -22,7 +22,7 @@ static void cfg_error(struct lt_buf *errors, const char *path, int line, const c
 
 static void cfg_error(struct lt_buf *errors, const char *path, int line, const char *fmt, ...)
 {
-	char msg[512];
+	char msg[1024];       /* an unknown key lists its section's keys */
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
@@ -353,6 +353,13 @@ const struct lt_config_key lt_config_keys[] = {
 	KEY("sign_key", GW, LT_KEY_STRING, C(sign_key), 0, 0, NULL, NULL, "the gateway's signing key (mode 0600)"),
 	KEY("key_password_file", GW, LT_KEY_STRING, C(key_password_file), 0, 0, NULL, NULL,
 	    "the password of PKCS#12 or encrypted keys (mode 0600)"),
+	KEY("crl", GW, LT_KEY_STRING, C(crl), 0, 0, NULL, NULL, "CRLs of the trust's CAs (PEM or DER files)"),
+	KEY("crl_stale", GW, LT_KEY_ENUM, C(crl_stale_warn), 0, 0, "refuse warn",
+	    "must be refuse (a certificate its stale CRL covers is refused) or warn (accepted, with a warning)",
+	    "what a CRL past its next update does (refuse)"),
+	KEY("token_pin_file", GW, LT_KEY_STRING, C(token_pin_file), 0, 0, NULL, NULL,
+	    "the PIN of the token a pkcs11: key is on (mode 0600)"),
+	KEY("pkcs11_module", GW, LT_KEY_STRING, C(pkcs11_module), 0, 0, NULL, NULL, "the token's PKCS#11 module"),
 	KEY("tls", GW, LT_KEY_ENUM, C(tls), 0, 0, "off on", "must be on or off", "off: plain HTTP, for tests only (on)"),
 	KEY("tls_policy", GW, LT_KEY_ENUM, C(tls_policy), 0, 0, "intermediate modern",
 	    "must be intermediate (TLS 1.2 with ECDHE and AEAD ciphers, and TLS 1.3) or modern (TLS 1.3 only)",
@@ -406,6 +413,7 @@ const struct lt_config_key lt_config_keys[] = {
 	{ "signer", PEER, LT_KEY_CUSTOM, P(signer), 0, 0, NULL, NULL,
 	  "XML-DSig: its signing certificate's subject CN, instead of keys", set_signer, 0 },
 	KEY("trust", PEER, LT_KEY_STRING, P(trust), 0, 0, NULL, NULL, "CAs of its server certificate (the gateway's trust)"),
+	KEY("crl", PEER, LT_KEY_STRING, P(crl), 0, 0, NULL, NULL, "CRLs of its trust's CAs"),
 	{ "pin", PEER, LT_KEY_CUSTOM, P(pin), 0, 0, NULL, NULL, "the SHA-256 of its server key: sha256//BASE64",
 	  set_pin, 0 },
 	KEY("verify", PEER, LT_KEY_WORD, P(verify), 0, 0, "jws xmldsig none", NULL,
@@ -966,7 +974,7 @@ void lt_config_free(struct lt_config *c)
 		struct lt_peer *p = &c->peers[i];
 		free(p->name); free(p->adapter_name); free(p->inbound); free(p->url);
 		json_decref(p->params);
-		free(p->identity); free(p->keys); free(p->signer); free(p->trust); free(p->pin); free(p->verify); free(p->sign);
+		free(p->identity); free(p->keys); free(p->signer); free(p->trust); free(p->crl); free(p->pin); free(p->verify); free(p->sign);
 		free(p->answers);
 	}
 	for (size_t i = 0; i < c->nroutes; i++) {
@@ -983,6 +991,6 @@ void lt_config_free(struct lt_config *c)
 	}
 	free(c->units);
 	free(c->holidays);
-	free(c->trust); free(c->sign_key); free(c->sign_cert); free(c->key_password_file);
+	free(c->trust); free(c->crl); free(c->token_pin_file); free(c->pkcs11_module); free(c->sign_key); free(c->sign_cert); free(c->key_password_file);
 	free(c);
 }

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "pool.h"
 #include "retry.h"
+#include "security.h"
 #include "store.h"
 #include "xfer.h"
 
@@ -243,7 +244,7 @@ static void answer_run(struct lt_job *job)
 	if (t->cc == CURLE_OK && (ok || !lt_answer_signed(peer))) {
 		struct lt_answer ans = { .rsp = &rsp, .signature = t->signature, .signatures = t->signatures,
 					 .request_id = a->row.event_id, .server_cn = t->server_cn,
-					 .server_sha256 = t->server_sha256 };
+					 .server_sha256 = t->server_sha256, .sec = t->sec };
 		if (lt_answer_check(a->pq->gw, peer, &ans, a->fin.trust, &a->answer_err)) {
 			a->refused = 1;
 			a->verdict = LT_RETRY;
@@ -383,7 +384,7 @@ static void encode_run(struct lt_job *job)
 			  : lt_err_set(&a->encode_err, LT_EINVAL, "stored event is not valid JSON");
 	json_decref(ev);
 	if (!a->encode_rc)
-		a->encode_rc = lt_xfer_sign(a->pq->gw, peer, a->row.event_id, &a->x.req, &a->encode_err);
+		a->encode_rc = lt_xfer_sign(a->x.sec, peer, a->row.event_id, &a->x.req, &a->encode_err);
 	if (!a->encode_rc) {    /* for the audit trail: what goes out */
 		lt_sha256_hex(a->x.req.body.data ? a->x.req.body.data : "", a->x.req.body.len, a->fin.sent_sha256);
 		if (a->x.req.signature)
@@ -448,6 +449,7 @@ static void start_attempt(struct peer_q *pq, struct lt_claimed *row, int probe)
 	a->flags = row->flags & LT_FLAGS_ADAPTER;   /* kept as they are unless an answer is read */
 	row->body = NULL;
 	snprintf(a->x.session, sizeof a->x.session, "%s", pq->session);
+	a->x.sec = lt_security_ref(gw->sec);    /* signed and sent with one generation */
 	pq->inflight++;
 	gw->counters[pq->peer->index].inflight = pq->inflight;
 	gw->dispatch->busy++;

@@ -212,6 +212,8 @@ void lt_xfer_start(struct lt_gateway *gw, struct lt_xfer *t)
 	snprintf(url, sizeof url, "%s%s", peer->url, t->req.path);
 	t->t0 = lt_mono_ms();
 	t->started_ms = lt_now_ms();
+	if (!t->sec)
+		t->sec = lt_security_ref(gw->sec);
 	CURL *e = t->easy = curl_easy_init();
 	if (t->req.content_type[0])
 		add_header(t, "Content-Type", t->req.content_type);
@@ -257,7 +259,7 @@ void lt_xfer_start(struct lt_gateway *gw, struct lt_xfer *t)
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "lienthong/" LT_VERSION);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	if (strncmp(url, "https://", 8) == 0) {
-		const struct lt_peer_security *ps = &gw->sec->peers[peer->index];
+		const struct lt_peer_security *ps = &t->sec->peers[peer->index];
 		if (ps->ca_file)
 			curl_easy_setopt(e, CURLOPT_CAINFO, ps->ca_file);
 		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
@@ -265,7 +267,7 @@ void lt_xfer_start(struct lt_gateway *gw, struct lt_xfer *t)
 		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
 		curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
 		curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, lt_tls_curl_ctx);
-		curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, gw->sec);
+		curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, (void *)&t->sec->peers[peer->index]);
 		if (peer->pin)
 			curl_easy_setopt(e, CURLOPT_PINNEDPUBLICKEY, peer->pin);
 	}
@@ -298,6 +300,8 @@ void lt_xfer_release(struct lt_xfer *t)
 	lt_buf_free(&t->rsp);
 	free(t->signature);
 	t->signature = NULL;
+	lt_security_free(t->sec);
+	t->sec = NULL;
 }
 
 int lt_xfer_init(struct lt_gateway *gw, struct lt_err *err)
@@ -348,10 +352,9 @@ void lt_xfer_free(struct lt_gateway *gw)
 /* Sign a request as the peer wants it — a detached JWS in X-Signature
  * (jti = the message id, iat = now), or an enveloped XML-DSig in the body.
  * Any thread. Deliveries are signed again on every attempt. */
-int lt_xfer_sign(const struct lt_gateway *gw, const struct lt_peer *peer, const char *message_id,
+int lt_xfer_sign(const struct lt_security *sec, const struct lt_peer *peer, const char *message_id,
 		 struct lt_request *req, struct lt_err *err)
 {
-	const struct lt_security *sec = gw->sec;
 	if (strcmp(peer->sign, "jws") == 0 && req->body.len)
 		return lt_jws_sign(sec->jws, req->body.data, req->body.len, message_id, lt_now_ms() / 1000,
 				   &req->signature, err);

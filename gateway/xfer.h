@@ -24,6 +24,8 @@ struct lt_xfer {
 	char session[512];              /* copy of the peer session for the adapter */
 	lt_xfer_done_fn done;           /* runs on the loop when the exchange ends */
 	void *arg;
+	struct lt_security *sec;        /* the security generation it goes out with (a reference:
+					 * taken by lt_xfer_start unless set, dropped by lt_xfer_release) */
 	/* results */
 	int aborted;                    /* 1: the gateway is stopping; no answer */
 	CURLcode cc;
@@ -56,9 +58,12 @@ void lt_xfer_release(struct lt_xfer *x);
 void lt_xfer_abort_all(struct lt_gateway *gw);
 void lt_xfer_free(struct lt_gateway *gw);
 
-/* Sign a request for a peer per its `sign` setting: a detached JWS in
- * X-Signature, or an enveloped XML-DSig in the body (any thread). */
-int lt_xfer_sign(const struct lt_gateway *gw, const struct lt_peer *peer, const char *message_id,
+/* Sign a request for a peer per its `sign` setting — a detached JWS in
+ * X-Signature, or an enveloped XML-DSig in the body — with the signers of sec
+ * (a generation the caller holds; any thread). A signing key that is
+ * unavailable (a token removed or locked) is LT_EBUSY: try again later. */
+struct lt_security;
+int lt_xfer_sign(const struct lt_security *sec, const struct lt_peer *peer, const char *message_id,
 		 struct lt_request *req, struct lt_err *err);
 
 #endif
