@@ -127,7 +127,7 @@ $(B)/man/%: doc/%.scd
 $(B)/lienthong.service: dist/lienthong.service.in
 	sed -e 's#@BINDIR@#$(BINDIR)#g' -e 's#@SYSCONFDIR@#$(SYSCONFDIR)#g' $< >$@
 
-# The daemon, its schemas, man pages, unit, and a sample configuration that is
+# The daemon, its schemas and code tables, man pages, unit, and a sample configuration that is
 # never overwritten: an existing lienthong.conf is kept (the new sample goes
 # beside it as lienthong.conf.dist). As root with no DESTDIR, the service user
 # is created and owns the state directory.
@@ -136,12 +136,13 @@ install: $(B)/lienthong $(MAN) $(B)/lienthong.service
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(B)/lienthong $(DESTDIR)$(BINDIR)/lienthong
 	cp -R schemas $(DESTDIR)$(DATADIR)/ && rm -rf $(DESTDIR)$(DATADIR)/schemas/samples
+	rm -rf $(DESTDIR)$(DATADIR)/codes && cp -R codes $(DESTDIR)$(DATADIR)/
 	find $(DESTDIR)$(DATADIR) -type d -exec chmod 0755 {} + && find $(DESTDIR)$(DATADIR) -type f -exec chmod 0644 {} +
 	install -m 0644 $(B)/man/lienthong.8 $(DESTDIR)$(MANDIR)/man8/lienthong.8
 	install -m 0644 $(B)/man/lienthong.conf.5 $(DESTDIR)$(MANDIR)/man5/lienthong.conf.5
 	install -m 0644 $(B)/lienthong.service $(DESTDIR)$(UNITDIR)/lienthong.service
 	install -d -m 0750 $(DESTDIR)$(SYSCONFDIR)/lienthong $(DESTDIR)$(SYSCONFDIR)/lienthong/certs \
-		$(DESTDIR)$(SYSCONFDIR)/lienthong/peers
+		$(DESTDIR)$(SYSCONFDIR)/lienthong/peers $(DESTDIR)$(SYSCONFDIR)/lienthong/codes
 	if [ -e $(DESTDIR)$(SYSCONFDIR)/lienthong/lienthong.conf ]; then \
 		install -m 0640 dist/lienthong.conf $(DESTDIR)$(SYSCONFDIR)/lienthong/lienthong.conf.dist; \
 	else install -m 0640 dist/lienthong.conf $(DESTDIR)$(SYSCONFDIR)/lienthong/lienthong.conf; fi
@@ -149,7 +150,7 @@ install: $(B)/lienthong $(MAN) $(B)/lienthong.service
 	if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
 		getent passwd lienthong >/dev/null || useradd --system --home-dir $(STATEDIR) --no-create-home \
 			--shell /usr/sbin/nologin --user-group lienthong; \
-		chown lienthong:lienthong $(STATEDIR); chgrp lienthong $(SYSCONFDIR)/lienthong; \
+		chown lienthong:lienthong $(STATEDIR); chgrp lienthong $(SYSCONFDIR)/lienthong $(SYSCONFDIR)/lienthong/codes; \
 	fi
 
 # Removes what install put there except the configuration and the state

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdint.h>
 #include "lt.h"
+#include "codes.h"
 
 struct lt_peer;
 struct _xmlNode;
@@ -127,6 +128,9 @@ struct lt_adapter {
 	 * carries its signed time and identity; ends with an entry whose root is
 	 * NULL. NULL = no XML kinds. */
 	const struct lt_xml_kind *xml_kinds;
+	/* The code tables it declares (codes.h), NULL-terminated; their rows are
+	 * sections of the *.codes files, checked at start. May be NULL. */
+	const struct lt_code_table *const *codes;
 };
 
 /* A peer's adapter-specific setting (`param.NAME = value` in its section), or NULL. */
@@ -136,6 +140,9 @@ const char *lt_peer_param(const struct lt_peer *peer, const char *name);
 const struct lt_adapter *lt_adapter_find(const char *name);
 /* "canonical, onestop, …" for error messages. */
 const char *lt_adapter_names(void);
+/* Every adapter of the registry, in its order: i from 0 to lt_adapter_count() - 1. */
+size_t lt_adapter_count(void);
+const struct lt_adapter *lt_adapter_at(size_t i);
 /* Run every adapter's init; 0 or the first error. */
 int lt_adapters_init(struct lt_err *err);
 
@@ -143,13 +150,20 @@ int lt_adapters_init(struct lt_err *err);
  * (after lt_adapters_init); 0 or LT_ESCHEMA naming the field. */
 int lt_canonical_validate(const json_t *event, struct lt_err *err);
 
-/* The canonical event types of DESIGN.md §4. */
-extern const char *const lt_event_types[];
+/* The enum of the canonical schema at "def.property" ($defs/def/properties/
+ * property/enum of schemas/canonical-event.schema.json, read once): a JSON
+ * array of strings, or NULL with err. "event.type" is the event types. */
+const json_t *lt_canonical_enum(const char *where, struct lt_err *err);
+/* 1 when type is a canonical event type (the schema's event.type enum). */
 int lt_event_type_known(const char *type);
 
 /* Where schema files live: LT_SCHEMA_DIR env, else ./schemas, else next to
  * the executable (../schemas), else /usr/share/lienthong/schemas. */
 const char *lt_schema_dir(void);
+/* Where the shipped code tables live, found the same way (LT_CODES_DIR env,
+ * ./codes, ../codes or ../share/lienthong/codes beside the executable, else
+ * /usr/share/lienthong/codes). */
+const char *lt_codes_dir(void);
 
 struct lt_schema;
 /* Load each of `files` (relative to lt_schema_dir()) into out[i] unless

@@ -112,6 +112,16 @@ static int cmd_check(const char *path)
 	}
 	struct lt_security *sec = NULL;
 	struct lt_buf warnings = { 0 }, risks = { 0 };
+	struct lt_codes *codes = NULL;
+	if (lt_codes_load(NULL, cfg->codes_dir, &codes, &errors)) {
+		size_t n = 0;
+		for (const char *p = errors.data; p && *p; p++)
+			n += *p == '\n';
+		fprintf(stderr, "%s%s: %zu mistake%s in the code tables\n", errors.data, path, n, n == 1 ? "" : "s");
+		lt_buf_free(&errors);
+		lt_config_free(cfg);
+		return 2;
+	}
 	int rc = lt_security_load(cfg, &sec, &errors, &warnings);
 	if (warnings.len)
 		fprintf(stderr, "warning: %s", warnings.data);
@@ -144,6 +154,9 @@ static int cmd_check(const char *path)
 		printf("  tls_policy %s\n", cfg->tls_policy == LT_TLS_MODERN ?
 		       "modern: TLS 1.3 only, listener and outbound" :
 		       "intermediate: TLS 1.3, and TLS 1.2 with ECDHE + AES-GCM/ChaCha20-Poly1305 only, listener and outbound");
+		char said[1024];
+		lt_codes_describe(codes, said, sizeof said);
+		printf("  codes %s\n", said);
 		printf("%s: ok (%zu peers, %zu routes, store %s)\n", path, cfg->npeers, cfg->nroutes, cfg->store);
 	}
 	if (strncmp(cfg->store, "sqlite:", 7) == 0) {
@@ -154,6 +167,7 @@ static int cmd_check(const char *path)
 		lt_buf_free(&notes);
 	}
 	lt_security_free(sec);
+	lt_codes_free(codes);
 	lt_buf_free(&errors);
 	lt_buf_free(&warnings);
 	lt_config_free(cfg);

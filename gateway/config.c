@@ -125,7 +125,7 @@ struct parse_state {
 	const char *path;
 	int nerr;
 	enum { SEC_NONE, SEC_GATEWAY, SEC_RETRY, SEC_SLA, SEC_UNITS, SEC_PEER, SEC_ROUTE, SEC_UNKNOWN } sec;
-	int gateway_line, retry_line;
+	int gateway_line, retry_line, codes_dir_line;
 };
 
 #define ERR(line, ...) do { cfg_error(st->errors, st->path, line, __VA_ARGS__); st->nerr++; } while (0)
@@ -146,10 +146,13 @@ static void gateway_key(struct parse_state *st, int line, const char *k, const c
 		{ "sign_key", offsetof(struct lt_config, sign_key) },
 		{ "sign_cert", offsetof(struct lt_config, sign_cert) },
 		{ "key_password_file", offsetof(struct lt_config, key_password_file) },
+		{ "codes_dir", offsetof(struct lt_config, codes_dir) },
 	};
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
 		if (strcmp(k, strs[i].key) == 0) {
 			set_str((char **)((char *)c + strs[i].off), v);
+			if (strcmp(k, "codes_dir") == 0)
+				st->codes_dir_line = line;
 			if (strcmp(k, "log_format") == 0 && strcmp(v, "json") && strcmp(v, "text"))
 				ERR(line, "log_format must be json or text, not \"%s\"", v);
 			if (strcmp(k, "log_level") == 0 && strcmp(v, "debug") && strcmp(v, "info") &&
@@ -457,6 +460,26 @@ static void section(struct parse_state *st, int line, const char *name)
 	}
 }
 
+/* [gateway] codes_dir must be a directory; unset, it is codes/ beside the
+ * config file when there is one (/etc/lienthong/codes). */
+static void codes_dir_check(struct parse_state *st)
+{
+	struct lt_config *c = st->c;
+	struct stat sb;
+	if (c->codes_dir) {
+		if (stat(c->codes_dir, &sb))
+			ERR(st->codes_dir_line, "codes_dir %s: %s", c->codes_dir, strerror(errno));
+		else if (!S_ISDIR(sb.st_mode))
+			ERR(st->codes_dir_line, "codes_dir %s is not a directory", c->codes_dir);
+		return;
+	}
+	char dir[4096];
+	const char *slash = strrchr(st->path, '/');
+	snprintf(dir, sizeof dir, "%.*scodes", slash ? (int)(slash - st->path + 1) : 0, st->path);
+	if (stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode))
+		c->codes_dir = strdup(dir);
+}
+
 /* Checks that need the whole file: references between sections, required keys. */
 static void check_refs(struct parse_state *st)
 {
@@ -538,6 +561,7 @@ static void check_refs(struct parse_state *st)
 	}
 	if (c->tls && (!c->tls_cert || !c->tls_key || !c->trust))
 		ERR(st->gateway_line, "[gateway] tls_cert, tls_key and trust are required for the peer listener (or tls = off, for tests only)");
+	codes_dir_check(st);
 	if (!c->store)
 		c->store = strdup("sqlite:lienthong.db");
 	if (!c->listen)
@@ -695,5 +719,6 @@ void lt_config_free(struct lt_config *c)
 	free(c->units);
 	free(c->holidays);
 	free(c->trust); free(c->sign_key); free(c->sign_cert); free(c->key_password_file);
+	free(c->codes_dir);
 	free(c);
 }

@@ -86,8 +86,12 @@ static void on_hangup(evutil_socket_t sig, short what, void *arg)
 	struct lt_buf errors = { 0 }, warnings = { 0 };
 	struct lt_config *cfg = NULL;
 	struct lt_security *sec = NULL;
-	if (lt_config_load(sd->config_path, &cfg, &errors) == 0)
+	if (lt_config_load(sd->config_path, &cfg, &errors) == 0) {
+		struct lt_codes *codes = NULL;
 		lt_security_load(cfg, &sec, &errors, &warnings);
+		lt_codes_load(NULL, cfg->codes_dir, &codes, &errors);   /* checked only, like the rest */
+		lt_codes_free(codes);
+	}
 	if (errors.len)
 		lt_log(LT_ERROR, "config.invalid", json_pack("{s:s,s:s}", "file", sd->config_path, "mistakes", errors.data),
 		       "SIGHUP: %s has mistakes; the running configuration stays, and a restart would fail", sd->config_path);
@@ -138,6 +142,18 @@ static int cmd_run(const char *config_path)
 		lt_log(LT_WARN, "config.risk", NULL, "%s", line);
 	}
 	lt_buf_free(&warnings);
+	struct lt_codes *codes = NULL;
+	char codes_said[1024];
+	if (lt_codes_load(NULL, cfg->codes_dir, &codes, &errors)) {
+		lt_log(LT_ERROR, "gateway.start_failed", json_pack("{s:s}", "mistakes", errors.data),
+		       "code tables: %s", errors.data);
+		lt_buf_free(&errors);
+		lt_security_free(sec);
+		lt_config_free(cfg);
+		return 2;
+	}
+	lt_codes_describe(codes, codes_said, sizeof codes_said);
+	lt_codes_use(codes);
 	/* before any XML is parsed (adapters load XSDs): libxml2 never loads
 	 * external entities, DTDs or files on its own */
 	if (lt_xml_init(&err) || lt_adapters_init(&err)) {
@@ -202,9 +218,9 @@ static int cmd_run(const char *config_path)
 	event_add(sighup, NULL);
 	struct lt_service *service = lt_service_start(gw.base);
 	lt_log(LT_INFO, "gateway.started",
-	       json_pack("{s:s,s:s,s:s,s:s,s:i,s:s}", "node_id", cfg->node_id, "listen", cfg->listen, "admin_listen",
+	       json_pack("{s:s,s:s,s:s,s:s,s:i,s:s,s:s}", "node_id", cfg->node_id, "listen", cfg->listen, "admin_listen",
 			 cfg->admin_listen, "store", cfg->store, "peers", (int)cfg->npeers, "timezone",
-			 LT_TZ_NAME " (UTC" LT_TZ_OFFSET ")"),
+			 LT_TZ_NAME " (UTC" LT_TZ_OFFSET ")", "codes", codes_said),
 	       "lienthong %s ready", LT_VERSION);
 	lt_service_ready("ready: accepting on the peer and admin listeners");
 
@@ -231,6 +247,7 @@ static int cmd_run(const char *config_path)
 	free(gw.counters);
 	lt_security_free(sec);
 	lt_xml_shutdown();
+	lt_codes_shutdown();
 	lt_config_free(cfg);
 	libevent_global_shutdown();
 	return 0;

@@ -110,8 +110,10 @@ def test_make_install_lays_out_the_files_and_never_overwrites_an_edited_config(t
     assert os.access(binary, os.X_OK)
     assert os.path.isfile(os.path.join(dest, "usr/share/lienthong/schemas/canonical-event.schema.json"))
     assert not os.path.exists(os.path.join(dest, "usr/share/lienthong/schemas/samples"))
+    assert os.path.isfile(os.path.join(dest, "usr/share/lienthong/codes/portal.codes"))
     conf = os.path.join(dest, "etc/lienthong/lienthong.conf")
     assert mode(conf) == 0o640 and mode(os.path.dirname(conf)) == 0o750
+    assert mode(os.path.join(dest, "etc/lienthong/codes")) == 0o750      # the deployment's code tables
     assert mode(os.path.join(dest, "var/lib/lienthong")) == 0o700
     unit = open(os.path.join(dest, "lib/systemd/system/lienthong.service")).read()
     assert "ExecStart=/usr/bin/lienthong run -c /etc/lienthong/lienthong.conf" in unit
@@ -128,6 +130,7 @@ def test_make_install_lays_out_the_files_and_never_overwrites_an_edited_config(t
     os.makedirs(os.path.join(tmp, "db"))
     rc, out = run([binary, "check-config", "-c", good], cwd="/")
     assert rc == 0, out
+    assert "tables from %s/usr/bin/../share/lienthong/codes" % dest in out, out
     # an upgrade keeps the edited file and puts the new sample beside it
     with open(conf, "a") as fh:
         fh.write("; edited by the IT officer\n")
