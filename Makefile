@@ -29,7 +29,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 .PHONY: all deps test test-asan fuzz unit integration demo bench clean certs install uninstall man deb
 
-all: $(B)/lienthong $(B)/peersim $(B)/benchload $(B)/jwstool $(B)/xmltool
+all: $(B)/lienthong $(B)/peersim $(B)/benchload $(B)/jwstool $(B)/xmltool $(B)/lazyvfs.so
 
 deps:
 	@bash scripts/deps.sh
@@ -58,6 +58,12 @@ $(B)/xmltool: $(B)/obj/tests/xmltool.o $(B)/liblt.a
 
 $(B)/benchload: $(B)/obj/tests/benchload.o $(B)/liblt.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The power-cut campaign's SQLite VFS (tests/powercut/lazyvfs.c), loaded into
+# the real gateway with LD_PRELOAD: it loses every write not yet fsync'd.
+$(B)/lazyvfs.so: tests/powercut/lazyvfs.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags sqlite3) -fPIC -shared -o $@ $< $(shell pkg-config --libs sqlite3) -lpthread
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/liblt.a
 	@mkdir -p $(dir $@)

@@ -16,6 +16,7 @@
 #include "mapping.h"
 #include "security.h"
 #include "store.h"
+#include "tls_refusals.h"
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
@@ -150,6 +151,7 @@ static void metrics_text(struct lt_gateway *gw, const struct lt_stats *st, struc
 			 "# TYPE lienthong_max_backlog gauge\nlienthong_max_backlog %zu\n",
 		      (long long)lt_store_backlog(gw->store), gw->cfg->max_backlog);
 	/* in seconds, Prometheus' base unit (promtool refuses days); counted from now, not from load */
+	lt_tls_refusals_metrics(b);
 	lt_buf_printf(b, "# HELP lienthong_certificate_expiry_seconds Seconds until each configured certificate "
 			 "expires (negative: expired).\n# TYPE lienthong_certificate_expiry_seconds gauge\n");
 	for (size_t i = 0; gw->sec && i < gw->sec->ncerts; i++) {
@@ -172,7 +174,9 @@ static json_t *status_json(struct lt_gateway *gw, const struct lt_stats *st)
 		/* a destination's circuit breaker: open while the peer looks down (probed, not sent to) */
 		const char *breaker = !peer->url ? "none" : !gw->cfg->breaker_failures ? "off"
 				      : c->breaker_open ? "open" : "closed";
-		json_array_append_new(peers, json_pack("{s:s,s:s,s:b,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+		json_t *oldest = p && p->oldest_created_ms ? json_integer((lt_now_ms() - p->oldest_created_ms) / 1000)
+							  : json_null();
+		json_array_append_new(peers, json_pack("{s:s,s:s,s:b,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}",
 						       "name", peer->name, "adapter", peer->adapter_name,
 						       "destination", peer->url != NULL, "breaker", breaker,
 						       "events_in", (json_int_t)c->events_in,
@@ -181,7 +185,8 @@ static json_t *status_json(struct lt_gateway *gw, const struct lt_stats *st)
 						       "pending", (json_int_t)(p ? p->pending : 0),
 						       "inflight", (json_int_t)(p ? p->inflight : 0),
 						       "waiting_for_order", (json_int_t)(p ? p->blocked : 0),
-						       "dead_letters", (json_int_t)(p ? p->dead : 0)));
+						       "dead_letters", (json_int_t)(p ? p->dead : 0),
+						       "oldest_age_s", oldest));
 	}
 	return json_pack("{s:s,s:s,s:I,s:I,s:I,s:b,s:o}", "node_id", gw->cfg->node_id, "version", LT_VERSION,
 			 "uptime_s", (json_int_t)((lt_now_ms() - gw->started_ms) / 1000),

@@ -50,8 +50,9 @@ static const struct cmd_help helps[] = {
 	{ "check-config", "usage: lienthong check-config [-c FILE]\n"
 			  "Read the config and print every mistake as FILE:LINE: problem.\n"
 			  "Exit status 0 when the file is good, 2 when it has mistakes.\n" },
-	{ "status", "usage: lienthong status [-c FILE]\n"
-		    "Ask the running gateway (its admin_listen) for queue depths and counters.\n" },
+	{ "status", "usage: lienthong status [--json] [-c FILE]\n"
+		    "Ask the running gateway (its admin_listen) for each peer's queues, breaker and\n"
+		    "counters, printed as a table (--json: the admin API's answer as it is).\n" },
 	{ "trail", "usage: lienthong trail DOSSIER_CODE [-c FILE]\n"
 		   "Print the dossier's state and, in order, each event (when, from whom, and what vouched\n"
 		   "for it: the signature verified, or the TLS certificate it was trusted on) with each\n"
@@ -79,9 +80,19 @@ static int wants_help(int argc, char **argv)
 	return 0;
 }
 
+static int has_flag(int argc, char **argv, const char *flag)
+{
+	for (int i = 2; i < argc; i++)
+		if (strcmp(argv[i], flag) == 0)
+			return 1;
+	return 0;
+}
+
 static int bad_option(int argc, char **argv, int positional)
 {
 	for (int i = 2 + positional; i < argc; i++) {
+		if (strcmp(argv[1], "status") == 0 && strcmp(argv[i], "--json") == 0)
+			continue;
 		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "lienthong %s: %s needs a file name\n", argv[1], argv[i]);
@@ -101,28 +112,34 @@ static int cmd_check(const char *path)
 {
 	struct lt_buf errors = { 0 };
 	struct lt_config *cfg;
-	if (lt_config_load(path, &cfg, &errors)) {
+	/* one pass: the file's mistakes and those of the keys and certificates it names */
+	int bad = lt_config_load_all(path, &cfg, &errors);
+	if (!cfg) {
 		fprintf(stderr, "%s", errors.data);
-		size_t n = 0;
-		for (const char *p = errors.data; p && *p; p++)
-			n += *p == '\n';
-		fprintf(stderr, "%s: %zu mistake%s\n", path, n, n == 1 ? "" : "s");
 		lt_buf_free(&errors);
 		return 2;
 	}
 	struct lt_security *sec = NULL;
 	struct lt_buf warnings = { 0 }, risks = { 0 };
 	struct lt_codes *codes = NULL;
-	if (lt_codes_load(NULL, cfg->codes_dir, &codes, &errors)) {
+	if (lt_codes_load(NULL, cfg->codes_dir, &codes, &errors))   /* the code tables' mistakes too */
+		bad = 1;
+	int rc = lt_security_load(cfg, &sec, &errors, &warnings);
+	if (bad) {
+		if (warnings.len)
+			fprintf(stderr, "warning: %s", warnings.data);
+		fprintf(stderr, "%s", errors.data);
 		size_t n = 0;
 		for (const char *p = errors.data; p && *p; p++)
 			n += *p == '\n';
-		fprintf(stderr, "%s%s: %zu mistake%s in the code tables\n", errors.data, path, n, n == 1 ? "" : "s");
+		fprintf(stderr, "%s: %zu mistake%s\n", path, n, n == 1 ? "" : "s");
+		lt_security_free(sec);
+		lt_codes_free(codes);
 		lt_buf_free(&errors);
+		lt_buf_free(&warnings);
 		lt_config_free(cfg);
 		return 2;
 	}
-	int rc = lt_security_load(cfg, &sec, &errors, &warnings);
 	if (warnings.len)
 		fprintf(stderr, "warning: %s", warnings.data);
 	lt_config_warnings(cfg, &risks);
@@ -217,13 +234,71 @@ int lt_cli_admin(const char *path, const char *what, const char *url_path, const
 	return cc == CURLE_OK ? 0 : 1;
 }
 
-static int cmd_status(const char *path)
+/* "2h 03m", "45s": an age or uptime for people. */
+static void human_age(json_int_t s, char *out, size_t n)
+{
+	if (s < 60)
+		snprintf(out, n, "%llds", (long long)s);
+	else if (s < 3600)
+		snprintf(out, n, "%lldm %02llds", (long long)(s / 60), (long long)(s % 60));
+	else if (s < 86400)
+		snprintf(out, n, "%lldh %02lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
+	else
+		snprintf(out, n, "%lldd %02lldh", (long long)(s / 86400), (long long)(s % 86400 / 3600));
+}
+
+/* The status answer as a table: one line per peer, destinations first. */
+static void print_status(const json_t *st)
+{
+	char up[32];
+	human_age(json_integer_value(json_object_get(st, "uptime_s")), up, sizeof up);
+	printf("lienthong %s, node %s: up %s, store %s, %lld events stored\n\n",
+	       json_string_value(json_object_get(st, "version")), json_string_value(json_object_get(st, "node_id")), up,
+	       json_is_true(json_object_get(st, "store_healthy")) ? "healthy" : "FAILING",
+	       (long long)json_integer_value(json_object_get(st, "events_stored")));
+	printf("%-24s %-11s %-8s %8s %9s %8s %6s %9s %8s %10s %9s\n", "PEER", "ADAPTER", "BREAKER", "PENDING",
+	       "IN FLIGHT", "ORDERED", "DEAD", "OLDEST", "DONE", "RETRIED", "EVENTS IN");
+	for (int dest = 1; dest >= 0; dest--) {
+		size_t i;
+		json_t *p;
+		json_array_foreach(json_object_get(st, "peers"), i, p) {
+			if (json_is_true(json_object_get(p, "destination")) != dest)
+				continue;
+			char oldest[32] = "-";
+			json_int_t age = json_integer_value(json_object_get(p, "oldest_age_s"));
+			if (json_object_get(p, "oldest_age_s") && !json_is_null(json_object_get(p, "oldest_age_s")))
+				human_age(age, oldest, sizeof oldest);
+#define N(k) (long long)json_integer_value(json_object_get(p, k))
+			if (dest)
+				printf("%-24s %-11s %-8s %8lld %9lld %8lld %6lld %9s %8lld %10lld %9lld\n",
+				       json_string_value(json_object_get(p, "name")),
+				       json_string_value(json_object_get(p, "adapter")),
+				       json_string_value(json_object_get(p, "breaker")), N("pending"), N("inflight"),
+				       N("waiting_for_order"), N("dead_letters"), oldest, N("delivered"), N("retried"),
+				       N("events_in"));
+			else
+				printf("%-24s %-11s %-8s %8s %9s %8s %6s %9s %8s %10s %9lld\n",
+				       json_string_value(json_object_get(p, "name")),
+				       json_string_value(json_object_get(p, "adapter")), "-", "-", "-", "-", "-", "-", "-",
+				       "-", N("events_in"));
+#undef N
+		}
+	}
+	printf("\nPENDING waits to be sent, ORDERED waits for an earlier event of its dossier, DEAD is a dead letter\n"
+	       "(lienthong dlq list), OLDEST the age of the oldest delivery not yet done.\n");
+}
+
+static int cmd_status(const char *path, int as_json)
 {
 	struct lt_buf out = { 0 };
 	long status;
 	int rc = lt_cli_admin(path, "status", "/v1/admin/status", NULL, &out, &status);
-	if (out.len)
+	json_t *st = !rc && status == 200 ? json_loadb(out.data, out.len, 0, NULL) : NULL;
+	if (st && !as_json)
+		print_status(st);
+	else if (out.len)
 		fwrite(out.data, 1, out.len, stdout);
+	json_decref(st);
 	lt_buf_free(&out);
 	return rc ? rc : status == 200 ? 0 : 1;
 }
@@ -395,7 +470,7 @@ int lt_cli_main(int argc, char **argv, int (*run)(const char *config_path))
 	if (strcmp(cmd, "check-config") == 0)
 		return cmd_check(path);
 	if (strcmp(cmd, "status") == 0)
-		return cmd_status(path);
+		return cmd_status(path, has_flag(argc, argv, "--json"));
 	if (strcmp(cmd, "trail") == 0)
 		return cmd_trail(path, argv[2]);
 	if (strcmp(cmd, "dlq") == 0)

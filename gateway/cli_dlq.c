@@ -4,6 +4,7 @@
  * replay and purge ask the running gateway (POST /v1/admin/dlq/...), so
  * that its dispatcher learns at once of what came back to its queues. */
 #include "cli.h"
+#include "config.h"
 #include "mapping.h"
 
 #include <jansson.h>
@@ -87,8 +88,33 @@ static int parse_args(int argc, char **argv, struct dlq_args *a)
 	return 0;
 }
 
+/* A --peer that names no destination of this configuration is a mistake, not "0 dead letters". */
+static int known_destination(const char *path, const char *peer)
+{
+	struct lt_buf errors = { 0 }, names = { 0 };
+	struct lt_config *cfg = NULL;
+	int ok = 1;
+	if (peer && lt_config_load(path, &cfg, &errors) == 0) {
+		const struct lt_peer *p = lt_config_peer(cfg, peer);
+		ok = p && p->url;
+		for (size_t i = 0; !ok && i < cfg->npeers; i++)
+			if (cfg->peers[i].url)
+				lt_buf_printf(&names, "%s%s", names.len ? ", " : "", cfg->peers[i].name);
+		if (!ok)
+			fprintf(stderr, "lienthong dlq: %s \"%s\" in %s (its destinations: %s)\n",
+				p ? "deliveries only go to destinations, and not to" : "no peer named", peer, path,
+				names.len ? names.data : "none");
+	}
+	lt_config_free(cfg);
+	lt_buf_free(&errors);
+	lt_buf_free(&names);
+	return ok;
+}
+
 static int cmd_list(const char *path, const struct dlq_args *a)
 {
+	if (!known_destination(path, a->peer))
+		return 2;
 	sqlite3 *db = lt_cli_open_store(path);
 	if (!db)
 		return 1;

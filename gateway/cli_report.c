@@ -29,7 +29,7 @@ const char LT_CLI_REPORT_HELP[] =
 	"  online_share      online / received in the period, in percent\n"
 	"  from_merged_units dossiers that came under a unit code since merged (the figure\n"
 	"                    includes them under the new code)\n"
-	"DATE is YYYY-MM-DD (a whole local day; --to includes that day) or an RFC 3339 time\n"
+	"DATE is YYYY-MM-DD or DD/MM/YYYY (a whole local day; --to includes that day) or an RFC 3339 time\n"
 	"(--to excludes it). Reads the store, beside the running gateway.\n";
 
 /* The local day (+07:00) of a unix time, as a number SQLite can compare. */
@@ -74,18 +74,29 @@ static const char *const names[C_N] = {
 	"from_merged_units",
 };
 
-/* YYYY-MM-DD (a local day: its start, or with end set the next day's) or RFC 3339. */
-static int parse_when(const char *s, int end, int64_t *out, struct lt_err *err)
+/* YYYY-MM-DD or DD/MM/YYYY (a local day: its start, or with end set the next
+ * day's) or RFC 3339; an error names what the user typed. */
+static int parse_when(const char *opt, const char *s, int end, int64_t *out, struct lt_err *err)
 {
-	char full[40];
+	char full[40], day[16];
+	int d, m, y, n = 0;
+	if (sscanf(s, "%2d/%2d/%4d%n", &d, &m, &y, &n) == 3 && s[n] == '\0' && strlen(s) == 10)
+		snprintf(day, sizeof day, "%04d-%02d-%02d", y, m, d);
+	else
+		snprintf(day, sizeof day, "%.10s", s);
+	int rc;
 	if (strlen(s) == 10) {
-		snprintf(full, sizeof full, "%sT00:00:00+07:00", s);
-		if (lt_date_parse_rfc3339(full, out, err))
-			return LT_EINVAL;
-		*out += end ? 86400 : 0;
-		return LT_OK;
+		snprintf(full, sizeof full, "%sT00:00:00" LT_TZ_OFFSET, day);
+		rc = lt_date_parse_rfc3339(full, out, NULL);
+		if (!rc)
+			*out += end ? 86400 : 0;
+	} else {
+		rc = lt_date_parse_rfc3339(s, out, NULL);
 	}
-	return lt_date_parse_rfc3339(s, out, err);
+	if (rc)
+		return lt_err_set(err, LT_EINVAL, "%s \"%.40s\" is not a date: write YYYY-MM-DD (2026-03-01), DD/MM/YYYY "
+				  "(01/03/2026) or RFC 3339 (2026-03-01T08:00:00+07:00)", opt, s);
+	return LT_OK;
 }
 
 static double share(int64_t part, int64_t whole)
@@ -196,8 +207,8 @@ int lt_cli_report(int argc, char **argv, const char *path)
 		fprintf(stderr, "lienthong report: give the period: --from DATE --to DATE\n");
 		return 2;
 	}
-	if (parse_when(from, 0, &f, &err) || parse_when(to, 1, &t, &err)) {
-		fprintf(stderr, "lienthong report: %s (dates are YYYY-MM-DD or RFC 3339)\n", err.msg);
+	if (parse_when("--from", from, 0, &f, &err) || parse_when("--to", to, 1, &t, &err)) {
+		fprintf(stderr, "lienthong report: %s\n", err.msg);
 		return 2;
 	}
 	if (t <= f) {

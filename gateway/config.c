@@ -8,10 +8,12 @@
 #include "mapping.h"
 
 #include <ctype.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 static void cfg_error(struct lt_buf *errors, const char *path, int line, const char *fmt, ...)
@@ -113,6 +115,44 @@ static int valid_name(const char *s)
 	return 1;
 }
 
+/* "sha256//B64[;sha256//B64…]", each B64 the 44-character base64 of 32 bytes (what curl's
+ * CURLOPT_PINNEDPUBLICKEY takes: refused there only at the first delivery otherwise). */
+static int valid_pins(const char *v)
+{
+	while (*v) {
+		if (strncmp(v, "sha256//", 8))
+			return 0;
+		v += 8;
+		size_t n = strcspn(v, ";");
+		if (n != 44 || v[43] != '=' || v[42] == '=')
+			return 0;
+		for (size_t i = 0; i < 43; i++)
+			if (!isalnum((unsigned char)v[i]) && v[i] != '+' && v[i] != '/')
+				return 0;
+		v += n;
+		if (*v == ';')
+			v++;
+	}
+	return 1;
+}
+
+/* Whether libcurl, which will send to it, takes the URL (host, port, path). */
+static int valid_url(const char *v, char *why, size_t n)
+{
+	CURLU *u = curl_url();
+	CURLUcode rc = u ? curl_url_set(u, CURLUPART_URL, v, 0) : CURLUE_OUT_OF_MEMORY;
+	char *host = NULL;
+	if (rc == CURLUE_OK)
+		rc = curl_url_get(u, CURLUPART_HOST, &host, 0);
+	if (rc != CURLUE_OK)
+		snprintf(why, n, "%s", curl_url_strerror(rc));
+	else if (!*host)
+		snprintf(why, n, "no host");
+	curl_free(host);
+	curl_url_cleanup(u);
+	return rc == CURLUE_OK && *why == '\0';
+}
+
 static void set_str(char **dst, const char *v)
 {
 	free(*dst);
@@ -125,7 +165,7 @@ struct parse_state {
 	const char *path;
 	int nerr;
 	enum { SEC_NONE, SEC_GATEWAY, SEC_RETRY, SEC_SLA, SEC_UNITS, SEC_PEER, SEC_ROUTE, SEC_UNKNOWN } sec;
-	int gateway_line, retry_line, codes_dir_line;
+	int gateway_line, retry_line, store_line, codes_dir_line;
 };
 
 #define ERR(line, ...) do { cfg_error(st->errors, st->path, line, __VA_ARGS__); st->nerr++; } while (0)
@@ -151,6 +191,8 @@ static void gateway_key(struct parse_state *st, int line, const char *k, const c
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
 		if (strcmp(k, strs[i].key) == 0) {
 			set_str((char **)((char *)c + strs[i].off), v);
+			c->key_lines = realloc(c->key_lines, (c->nkey_lines + 1) * sizeof *c->key_lines);
+			c->key_lines[c->nkey_lines++] = (struct lt_key_line){ strs[i].key, line };
 			if (strcmp(k, "codes_dir") == 0)
 				st->codes_dir_line = line;
 			if (strcmp(k, "log_format") == 0 && strcmp(v, "json") && strcmp(v, "text"))
@@ -158,6 +200,8 @@ static void gateway_key(struct parse_state *st, int line, const char *k, const c
 			if (strcmp(k, "log_level") == 0 && strcmp(v, "debug") && strcmp(v, "info") &&
 			    strcmp(v, "warn") && strcmp(v, "error"))
 				ERR(line, "log_level must be debug, info, warn or error, not \"%s\"", v);
+			if (strcmp(k, "store") == 0)
+				st->store_line = line;
 			if (strcmp(k, "store") == 0 && strncmp(v, "sqlite:", 7) && strncmp(v, "postgresql://", 13) &&
 			    strncmp(v, "postgres://", 11))
 				ERR(line, "store must be sqlite:PATH or postgresql://…, not \"%s\"", v);
@@ -335,8 +379,11 @@ static void peer_key(struct parse_state *st, int line, const char *k, const char
 			ERR(line, "peer %s: inbound must be push, pull or none, not \"%s\"", p->name, v);
 	} else if (strcmp(k, "url") == 0) {
 		set_str(&p->url, v);
+		char why[160] = "";
 		if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8))
 			ERR(line, "peer %s: url must start with https:// (or http:// for tests), not \"%s\"", p->name, v);
+		else if (!valid_url(v, why, sizeof why))
+			ERR(line, "peer %s: url \"%s\" is not a valid URL: %s", p->name, v, why);
 	} else if (strcmp(k, "identity") == 0) {
 		set_str(&p->identity, v);
 	} else if (strcmp(k, "keys") == 0) {
@@ -353,8 +400,9 @@ static void peer_key(struct parse_state *st, int line, const char *k, const char
 		set_str(&p->trust, v);
 	} else if (strcmp(k, "pin") == 0) {
 		set_str(&p->pin, v);
-		if (strncmp(v, "sha256//", 8))
-			ERR(line, "peer %s: pin must look like sha256//BASE64, not \"%s\"", p->name, v);
+		if (!valid_pins(v))
+			ERR(line, "peer %s: pin must be sha256// and the base64 of a 32-byte SHA-256 (44 characters), "
+			    "several joined by ';', not \"%s\"", p->name, v);
 	} else if (strcmp(k, "verify") == 0 || strcmp(k, "sign") == 0) {
 		set_str(k[0] == 'v' ? &p->verify : &p->sign, v);
 		if (strcmp(v, "jws") && strcmp(v, "xmldsig") && strcmp(v, "none"))
@@ -471,6 +519,10 @@ static void codes_dir_check(struct parse_state *st)
 			ERR(st->codes_dir_line, "codes_dir %s: %s", c->codes_dir, strerror(errno));
 		else if (!S_ISDIR(sb.st_mode))
 			ERR(st->codes_dir_line, "codes_dir %s is not a directory", c->codes_dir);
+		else
+			return;
+		free(c->codes_dir);     /* said once: the code tables are checked as shipped */
+		c->codes_dir = NULL;
 		return;
 	}
 	char dir[4096];
@@ -478,6 +530,31 @@ static void codes_dir_check(struct parse_state *st)
 	snprintf(dir, sizeof dir, "%.*scodes", slash ? (int)(slash - st->path + 1) : 0, st->path);
 	if (stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode))
 		c->codes_dir = strdup(dir);
+}
+
+/* The SQLite store's directory must exist and be writable by whoever runs this (the
+ * service user, for `sudo -u lienthong lienthong check-config`): SQLite creates the
+ * database, its WAL and lock beside it. */
+static void check_store_dir(struct parse_state *st, const char *path)
+{
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	int line = st->store_line ? st->store_line : st->gateway_line;
+	struct stat sb;
+	if (stat(dir, &sb))
+		ERR(line, "store directory %s: %s (create it, owned by the user the gateway runs as, mode 0700)", dir,
+		    strerror(errno));
+	else if (!S_ISDIR(sb.st_mode))
+		ERR(line, "store directory %s is not a directory", dir);
+	else if (access(dir, W_OK | X_OK))
+		ERR(line, "store directory %s is not writable by uid %d: %s", dir, (int)getuid(), strerror(errno));
 }
 
 /* Checks that need the whole file: references between sections, required keys. */
@@ -564,6 +641,8 @@ static void check_refs(struct parse_state *st)
 	codes_dir_check(st);
 	if (!c->store)
 		c->store = strdup("sqlite:lienthong.db");
+	if (strncmp(c->store, "sqlite:", 7) == 0)
+		check_store_dir(st, c->store + 7);
 	if (!c->listen)
 		c->listen = strdup("0.0.0.0:8443");
 	if (!c->admin_listen)
@@ -583,7 +662,7 @@ static void check_refs(struct parse_state *st)
 		    (long long)c->retry_max_delay_ms, (long long)c->retry_initial_ms);
 }
 
-int lt_config_load(const char *path, struct lt_config **out, struct lt_buf *errors)
+static int config_load(const char *path, struct lt_config **out, struct lt_buf *errors, int keep)
 {
 	*out = NULL;
 	FILE *f = fopen(path, "r");
@@ -659,12 +738,30 @@ int lt_config_load(const char *path, struct lt_config **out, struct lt_buf *erro
 	}
 	fclose(f);
 	check_refs(st);
-	if (st->nerr) {
+	if (st->nerr && !keep) {
 		lt_config_free(c);
 		return LT_ECONFIG;
 	}
 	*out = c;
-	return LT_OK;
+	return st->nerr ? LT_ECONFIG : LT_OK;
+}
+
+int lt_config_load(const char *path, struct lt_config **out, struct lt_buf *errors)
+{
+	return config_load(path, out, errors, 0);
+}
+
+int lt_config_line(const struct lt_config *c, const char *key)
+{
+	for (size_t i = 0; i < c->nkey_lines; i++)
+		if (strcmp(c->key_lines[i].key, key) == 0)
+			return c->key_lines[i].line;
+	return 0;
+}
+
+int lt_config_load_all(const char *path, struct lt_config **out, struct lt_buf *errors)
+{
+	return config_load(path, out, errors, 1);
 }
 
 const char *lt_peer_param(const struct lt_peer *peer, const char *name)
@@ -697,6 +794,7 @@ void lt_config_free(struct lt_config *c)
 {
 	if (!c)
 		return;
+	free(c->key_lines);
 	for (size_t i = 0; i < c->npeers; i++) {
 		struct lt_peer *p = &c->peers[i];
 		free(p->name); free(p->adapter_name); free(p->inbound); free(p->url);

@@ -65,8 +65,16 @@ struct lt_route {
 	int line;
 };
 
+/* Where a [gateway] key was set, for errors found after parsing (its file). */
+struct lt_key_line {
+	const char *key;          /* static: the key table's name */
+	int line;
+};
+
 struct lt_config {
 	char *path;
+	struct lt_key_line *key_lines;
+	size_t nkey_lines;
 	char *node_id;
 	char *listen;
 	char *admin_listen;
@@ -104,6 +112,13 @@ struct lt_config {
  * "FILE:LINE: problem" per mistake found — every mistake, not just the first. */
 int lt_config_load(const char *path, struct lt_config **out, struct lt_buf *errors);
 void lt_config_free(struct lt_config *c);
+/* As lt_config_load, but *out is the configuration as far as it could be
+ * read even when there were mistakes (NULL only when the file could not be
+ * opened), so that check-config can check its keys and certificates in the
+ * same pass. The caller frees it. */
+/* The line where [gateway] key was set (its last setting), 0 when not set. */
+int lt_config_line(const struct lt_config *c, const char *key);
+int lt_config_load_all(const char *path, struct lt_config **out, struct lt_buf *errors);
 
 const struct lt_peer *lt_config_peer(const struct lt_config *c, const char *name);
 

@@ -18,6 +18,7 @@
 #include "http_guard.h"
 #include "log.h"
 #include "security.h"
+#include "tls_refusals.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -507,6 +508,8 @@ struct bufferevent *lt_guard_bevcb(struct event_base *base, void *arg)
 	const struct lt_security *sec = g->gw->sec;
 	struct bufferevent *bev = sec && sec->server_ctx ? lt_tls_bevcb(base, (void *)sec)
 						      : bufferevent_socket_new(base, -1, 0);
+	if (bev && sec && sec->server_ctx)
+		lt_tls_refusals_watch(bufferevent_openssl_get_ssl(bev));
 	struct conn *c = bev ? calloc(1, sizeof *c) : NULL;
 	if (!c)
 		return bev;

@@ -14,6 +14,16 @@
 
 #define EXPIRY_WARN_DAYS 30
 
+/* A mistake of a [gateway] key's file, as FILE:LINE: key: why (the line where the key is set). */
+static void key_error(const struct lt_config *cfg, struct lt_buf *errors, const char *key, const char *why)
+{
+	int line = lt_config_line(cfg, key);
+	if (line)
+		lt_buf_printf(errors, "%s:%d: %s: %s\n", cfg->path, line, key, why);
+	else
+		lt_buf_printf(errors, "%s: %s (not set in [gateway]): %s\n", cfg->path, key, why);
+}
+
 /* tls_policy = intermediate (Mozilla's "intermediate" without DHE): TLS 1.2 offers only
  * ECDHE key exchange (forward secrecy) with AEAD ciphers; TLS 1.3's suites are all such. */
 #define TLS12_CIPHERS "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
@@ -46,12 +56,15 @@ static void report_cert(struct lt_security *s, const char *what, const char *pat
 	struct lt_err err = { 0 };
 	STACK_OF(X509) *certs = NULL;
 	X509 *one = NULL;
+	if (!path)
+		return;     /* not set: the configuration's own mistake, reported there */
 	if (strstr(path, ".p12") || strstr(path, ".pfx"))
 		one = lt_cert_load(path, pw, &err);
 	else
 		certs = lt_certs_load(path, &err);
 	if (!one && !certs) {
-		lt_buf_printf(errors, "%s: %s\n", what, err.msg);
+		if (!errors->data || !strstr(errors->data, path))    /* once per file */
+			lt_buf_printf(errors, "%s: %s\n", what, err.msg);
 		return;
 	}
 	int n = certs ? sk_X509_num(certs) : 1;
@@ -99,11 +112,19 @@ static SSL_CTX *server_ctx(const struct lt_config *cfg, const struct lt_security
 	for (int i = 0; ok && sec->client_chain && i < sk_X509_num(sec->client_chain); i++)
 		ok = SSL_CTX_add1_chain_cert(ctx, sk_X509_value(sec->client_chain, i)) == 1;
 	if (ok && (SSL_CTX_use_PrivateKey(ctx, sec->client_key) != 1 || SSL_CTX_check_private_key(ctx) != 1)) {
-		lt_buf_printf(errors, "tls_key: %s does not match tls_cert %s\n", cfg->tls_key, cfg->tls_cert);
+		{
+		char why[600];
+		snprintf(why, sizeof why, "%s does not match tls_cert %s", cfg->tls_key, cfg->tls_cert);
+		key_error(cfg, errors, "tls_key", why);
+	}
 		ok = 0;
 	}
 	if (ok && SSL_CTX_load_verify_locations(ctx, cfg->trust, NULL) != 1) {
-		lt_buf_printf(errors, "trust: cannot load CA bundle %s\n", cfg->trust);
+		{
+		char why[600];
+		snprintf(why, sizeof why, "cannot load CA bundle %s", cfg->trust);
+		key_error(cfg, errors, "trust", why);
+	}
 		ok = 0;
 	}
 	ERR_clear_error();
@@ -185,7 +206,7 @@ int lt_security_load(const struct lt_config *cfg, struct lt_security **out, stru
 	if (cfg->tls_cert && cfg->tls_key) {
 		s->client_key = lt_key_load(cfg->tls_key, cfg->key_password_file, &err);
 		if (!s->client_key)
-			lt_buf_printf(errors, "tls_key: %s\n", err.msg);
+			key_error(cfg, errors, "tls_key", err.msg);
 		if (strstr(cfg->tls_cert, ".p12") || strstr(cfg->tls_cert, ".pfx")) {
 			s->client_cert = lt_cert_load(cfg->tls_cert, cfg->key_password_file, &err);
 		} else {
@@ -194,7 +215,7 @@ int lt_security_load(const struct lt_config *cfg, struct lt_security **out, stru
 				s->client_cert = sk_X509_shift(s->client_chain);
 		}
 		if (!s->client_cert)
-			lt_buf_printf(errors, "tls_cert: %s\n", err.msg);
+			key_error(cfg, errors, "tls_cert", err.msg);
 	}
 	s->tls_policy = cfg->tls_policy;
 	s->own.tls = s->client_cert;
@@ -202,7 +223,7 @@ int lt_security_load(const struct lt_config *cfg, struct lt_security **out, stru
 		/* (a broken file is reported once, below, when a signer needs it) */
 		s->own.sign = lt_cert_load(cfg->sign_cert, cfg->key_password_file, &err);
 		if (!s->own.sign && !needs(cfg, "jws", 0) && !needs(cfg, "xmldsig", 0))
-			lt_buf_printf(errors, "sign_cert: %s\n", err.msg);
+			key_error(cfg, errors, "sign_cert", err.msg);
 	}
 	if (s->own.tls)
 		X509_up_ref(s->own.tls);
@@ -215,7 +236,7 @@ int lt_security_load(const struct lt_config *cfg, struct lt_security **out, stru
 	if (needs(cfg, "jws", 0)) {
 		s->jws = lt_jws_signer_new(cfg->sign_key, cfg->sign_cert, cfg->key_password_file, NULL, &err);
 		if (!s->jws)
-			lt_buf_printf(errors, "sign_key/sign_cert: %s\n", err.msg);
+			key_error(cfg, errors, "sign_key", err.msg);
 	}
 	if (needs(cfg, "xmldsig", 0) || needs(cfg, "xmldsig", 1)) {
 		if (lt_xml_init(&err))
@@ -224,7 +245,7 @@ int lt_security_load(const struct lt_config *cfg, struct lt_security **out, stru
 	if (needs(cfg, "xmldsig", 0)) {
 		s->xml = lt_xml_signer_new(cfg->sign_key, cfg->sign_cert, cfg->key_password_file, &err);
 		if (!s->xml)
-			lt_buf_printf(errors, "sign_key/sign_cert: %s\n", err.msg);
+			key_error(cfg, errors, "sign_key", err.msg);
 	}
 	if (cfg->sign_cert && (s->jws || s->xml))
 		report_cert(s, "gateway signing", cfg->sign_cert, cfg->key_password_file, errors, warnings);

@@ -140,6 +140,27 @@ static int sq_upgrade(struct sq *q, struct lt_err *err)
 	return LT_OK;
 }
 
+/* Make the next reads of the database and its WAL come from the disk. After a
+ * failed fsync Linux keeps the writes it could not make durable in the page
+ * cache, marked clean: a reopen would read them back, WAL recovery would take
+ * the commit that failed (answered 503) for a durable one, later commits would
+ * be appended after it and acknowledged, and a power cut would lose them all,
+ * since recovery stops at the frames that never reached the disk. Clean pages
+ * leave the cache on POSIX_FADV_DONTNEED. */
+static void drop_cached_pages(const char *path)
+{
+	static const char *const suffixes[] = { "", "-wal" };
+	char name[4096];
+	for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+		snprintf(name, sizeof name, "%s%s", path, suffixes[i]);
+		int fd = open(name, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+		close(fd);
+	}
+}
+
 /* Open the file and prepare every statement. The first open may create the
  * database; a reopen after a failure may not, so that a disk that is not
  * mounted yet is not mistaken for an empty store. */
@@ -149,6 +170,7 @@ static int sq_connect(struct sq *q, int create, struct lt_err *err)
 	int rc = lock_store(q, create, err);
 	if (rc)
 		return rc;
+	drop_cached_pages(q->path);     /* what a failed fsync left in the cache is not the disk */
 	if (sqlite3_open_v2(q->path, &q->db, flags, NULL)) {
 		lt_err_set(err, LT_EIO, "store %s: cannot open: %s", q->path, sqlite3_errmsg(q->db));
 		sq_detach(q);

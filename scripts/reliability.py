@@ -5,6 +5,7 @@ Each campaign is a test of `make test` run longer (the environment variables
 below), writing its figures into a directory that this script reads back:
 
   crash        LT_CRASH_CYCLES        kill -9 cycles under a signed stream (default 50)
+  powercut     LT_POWERCUT_CYCLES     power cuts (unsynced writes lost) under a signed stream (default 50)
   peer faults  LT_FAULT_MINUTES       minutes of faulty destinations (default 5)
   store faults LT_STORE_FAULT_SECONDS seconds each store fault lasts (default 60)
   overload     LT_OVERLOAD_EVENTS     events queued on disk behind a dead peer (default 100000)
@@ -27,6 +28,7 @@ FIG = os.path.join(OUT, "figures")
 
 CAMPAIGNS = {
     "crash": (["integration", "test_kill9"], {"LT_CRASH_CYCLES": "50"}),
+    "powercut": (["integration", "test_power_cuts"], {"LT_POWERCUT_CYCLES": "50"}),
     "faults": (["integration", "test_faults"], {"LT_FAULT_MINUTES": "5"}),
     "store": (["integration", "test_store_faults"], {"LT_STORE_FAULT_SECONDS": "60"}),
     "overload": (["integration", "test_overload"], {"LT_OVERLOAD_EVENTS": "100000"}),
@@ -89,6 +91,18 @@ def table(results):
             "%d / %d / **%d**" % (c["acknowledged"], c["delivered"], c["lost"]))
         row("", "duplicates at receivers (all with the original Idempotency-Key)", c["duplicates"])
         row("", "posts refused or cut (the sender resent them)", c["refused_or_cut"])
+    p = load("powercut.json")
+    if p:
+        row("Power cuts: unsynced writes lost, under a signed stream" + status("powercut"),
+            "cuts at a commit's fsync / at a checkpoint's fsync (writes issued, none durable) / at random",
+            "%d / %d / %d" % (p["cuts_at_fsync"], p["cuts_at_checkpoint"], p["cuts_at_random"]))
+        row("", "unsynced 4 KiB blocks lost / written anyway at the cuts at an fsync",
+            "%d / %d" % (p["blocks_lost"], p["blocks_kept"]))
+        row("", "cuts whose database passed integrity_check and held every earlier 202", "%d of %d" % (
+            p["cuts_checked"], p["cycles"]))
+        row("", "events acknowledged / delivered to %d destinations / lost" % p["destinations"],
+            "%d / %d / **%d**" % (p["acknowledged"], p["delivered"], p["lost"]))
+        row("", "duplicates at receivers (all with the original Idempotency-Key)", p["duplicates"])
     f = load("faults.json")
     if f:
         row("Peer faults: 5xx, timeouts, resets, slow, vanished" + status("faults"), "fault minutes survived",

@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import ssl
 import subprocess
+import threading
 import time
 import urllib.request
 
@@ -30,6 +31,7 @@ SLOW = 10.0 if VALGRIND else 1.0       # waits are this much longer under valgri
 # Memory figures mean nothing under a sanitizer or valgrind (ASan keeps freed memory in quarantine)
 INSTRUMENTED = VALGRIND or "asan" in os.path.basename(BUILD.rstrip("/"))
 PEERSIM = os.path.join(BUILD, "peersim")
+LAZYVFS = os.path.join(BUILD, "lazyvfs.so")
 PKI = os.environ.get("LT_TEST_PKI", os.path.join(ROOT, "build", "certs"))
 XMLDSIG = os.path.join(ROOT, "tests", "interop", "xmldsig.mjs")
 KIND = os.environ.get("LT_TEST_KIND", "rsa")     # rsa | ec: the key type every test runs with
@@ -101,7 +103,6 @@ def xml_signed(xml, key_path, cert_path):
     return p.stdout
 
 
-@functools.lru_cache(maxsize=None)
 def signed_post(conn, peer, mid, data):
     """POST data to /v1/inbound/{peer} on an open connection, signed by the
     peer's key; (status, decoded answer). For senders that keep a connection."""
@@ -113,6 +114,7 @@ def signed_post(conn, peer, mid, data):
     return r.status, json.loads(r.read())
 
 
+@functools.lru_cache(maxsize=None)
 def client_context(name, kind=None):
     """TLS client context presenting the dev-PKI certificate of `name` (None: no certificate)."""
     ctx = ssl.create_default_context(cafile=pki("trust.pem", kind=kind))
@@ -164,6 +166,63 @@ def event(code, type_="dossier.received", **extra):
     ev = {"type": type_, "occurred_at": "2026-11-24T09:00:00+07:00", "dossier_code": code}
     ev.update(extra)
     return ev
+
+
+def lazyvfs_env(fail_sync=None, cut_at_sync=None, keep=0, db_only=False):
+    """Environment that loads the power-cut VFS (tests/powercut/lazyvfs.c) into a process:
+    its SQLite files keep every write in memory until fsync, so a kill -9 loses what a power
+    cut would. While the file fail_sync exists, every fsync fails with EIO. cut_at_sync=N:
+    the process cuts its own power at its Nth fsync with writes pending (db_only: of the
+    database file, which ends a checkpoint), after writing keep% of them, chosen at random."""
+    if not os.path.exists(LAZYVFS):
+        raise AssertionError("%s is missing: run `make all`" % LAZYVFS)
+    env = {"LD_PRELOAD": LAZYVFS}
+    if fail_sync:
+        env["LAZYVFS_FAIL_SYNC"] = fail_sync
+    if cut_at_sync:
+        env.update(LAZYVFS_CUT_AT_SYNC=str(cut_at_sync), LAZYVFS_CUT_KEEP=str(keep), LAZYVFS_CUT_DB=str(int(db_only)))
+    if "asan" in os.path.basename(BUILD.rstrip("/")):     # the preloaded library comes before libasan
+        env["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"
+    return env
+
+
+class Sender(threading.Thread):
+    """Posts a stream of signed events from peer-a, one connection, one at a time;
+    resends what was not acknowledged (same id, same body), as a peer would, until
+    stopped or `seconds` have passed. Records the receipts it got."""
+
+    def __init__(self, gw, total, prefix="c", seconds=330, pad=0):
+        super().__init__(daemon=True)
+        self.gw = gw
+        self.seconds = seconds
+        self.todo = [("%s-%05d" % (prefix, i), event("CR-%03d" % (i % 37), "dossier.step",
+                                                      detail={"n": i, "pad": "x" * pad} if pad else {"n": i}))
+                     for i in range(total)]
+        self.acked = {}        # message id -> event ids
+        self.refused = 0
+        self.stop_flag = False
+
+    def run(self):
+        deadline = time.monotonic() + self.seconds
+        conn = None
+        while self.todo and not self.stop_flag and time.monotonic() < deadline:
+            mid, body = self.todo[0]
+            try:
+                conn = conn or self.gw.connect("peer-a", timeout=5)
+                status, doc = signed_post(conn, "peer-a", mid, json.dumps(body).encode())
+            except (OSError, http.client.HTTPException, ValueError):
+                self.refused += 1
+                if conn:
+                    conn.close()
+                conn = None
+                time.sleep(0.02)
+                continue
+            if status in (200, 202):
+                self.acked[mid] = [e["event_id"] for e in doc["events"]]
+                self.todo.pop(0)
+            else:
+                self.refused += 1
+                time.sleep(0.02)
 
 
 class Peersim:
@@ -254,6 +313,10 @@ class Peersim:
                     pass            # a line still being written
         return out
 
+    def delivered(self):
+        """Message ids (X-Message-Id: the event id) answered 2xx, each once."""
+        return {r["headers"]["x-message-id"] for r in self.received(ok_only=True)}
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
@@ -265,6 +328,26 @@ class Peersim:
         self.proc = None
         if getattr(self, "log", None):
             self.log.close()
+
+
+def check_all_delivered(gw, sims, acked_events, timeout=60):
+    """Every acknowledged event reaches every destination in sims, repeats carry the
+    original Idempotency-Key, and the store holds each one. Returns the figures."""
+    for sim in sims:
+        wait_until(lambda: acked_events <= sim.delivered(), timeout=timeout,
+                   what="every acknowledged event at %s (%d missing)" % (
+                       sim.name, len(acked_events - sim.delivered())))
+    # duplicates only ever carry the same idempotency key as the original
+    for sim in sims:
+        for r in sim.received(ok_only=True):
+            assert r["headers"]["idempotency-key"] == r["headers"]["x-message-id"]
+            assert json.loads(r["body"])["event_id"] == r["headers"]["x-message-id"]
+    stored = {row[0] for row in gw.query("SELECT event_id FROM events")}
+    assert acked_events <= stored, "acknowledged but not stored: %s" % sorted(acked_events - stored)[:5]
+    return {"acknowledged": len(acked_events), "destinations": len(sims),
+            "delivered": sum(len(acked_events & sim.delivered()) for sim in sims),
+            "lost": sum(len(acked_events - sim.delivered()) for sim in sims),
+            "duplicates": {sim.name: len(sim.received(ok_only=True)) - len(sim.delivered()) for sim in sims}}
 
 
 def pg_query(dsn, sql, *args):
@@ -294,7 +377,8 @@ class Gateway:
         TLS certificate, unless the options say otherwise (an option set to None
         is left out of the file, e.g. "keys": None). store: a
         postgresql:// DSN instead of the SQLite file db; name: of the config and
-        log files, for several gateways in one test."""
+        log files, for several gateways in one test; env: variables added to the
+        gateway's environment (lazyvfs_env)."""
         self.tmp = tmp
         self.tls = tls
         self.kind = kind

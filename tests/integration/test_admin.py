@@ -124,7 +124,7 @@ def test_admin_answers_only_requests_for_its_own_address(tmp, cleanup):
     assert status == 200 and "frame-ancestors 'none'" in h["content-security-policy"], h
     # the CLI names the listener as its Host, and goes there even with a proxy in its environment
     proxied = dict(os.environ, http_proxy="http://127.0.0.1:1", HTTP_PROXY="http://127.0.0.1:1", no_proxy="")
-    r = subprocess.run([LIENTHONG, "status", "-c", gw.config], capture_output=True, text=True, timeout=60,
+    r = subprocess.run([LIENTHONG, "status", "--json", "-c", gw.config], capture_output=True, text=True, timeout=60,
                        env=proxied)
     assert r.returncode == 0 and '"node_id"' in r.stdout, r.stdout + r.stderr
     assert len(refusals(gw)) == n, "nothing legitimate was refused"

@@ -10,7 +10,7 @@ from harness import LIENTHONG, Gateway, Peersim, event, wait_until
 
 def breakers(gw):
     """Each peer's breaker as `lienthong status` shows it to an operator."""
-    r = subprocess.run([LIENTHONG, "status", "-c", gw.config], capture_output=True, text=True, timeout=15)
+    r = subprocess.run([LIENTHONG, "status", "--json", "-c", gw.config], capture_output=True, text=True, timeout=15)
     assert r.returncode == 0, r.stderr
     return {p["name"]: p["breaker"] for p in json.loads(r.stdout)["peers"]}
 

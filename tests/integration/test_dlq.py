@@ -123,3 +123,13 @@ def test_replay_all_keeps_each_dossiers_order(tmp, cleanup):
     for code, got in order.items():
         want = [e for (e,) in gw.query("SELECT event_id FROM events WHERE dossier_code = ? ORDER BY seq", code)]
         assert got == want, (code, got, want)
+
+
+def test_an_unknown_peer_is_named_not_answered_with_zero_dead_letters(tmp, cleanup):
+    gw, _ = one_route(tmp, cleanup)
+    rc, out, err = cli(gw, "list", "--peer", "nosuch")
+    assert rc == 2 and 'no peer named "nosuch"' in err and "its destinations: portal" in err, (out, err)
+    rc, out, err = cli(gw, "list", "--peer", "peer-a")          # a sender: nothing is delivered to it
+    assert rc == 2 and "only go to destinations" in err, err
+    rc, out, err = cli(gw, "list", "--peer", "portal")
+    assert rc == 0 and "0 dead letters" in out, (out, err)

@@ -390,3 +390,32 @@ def test_logs_and_trail_print_the_same_time_zone(tmp, cleanup):
     bad = Gateway(tmp, {"peer-a": {}}, {}, gateway={"timezone": "Europe/Paris"}, start=False, name="bad")
     rc, out = run([LIENTHONG, "check-config", "-c", bad.config])
     assert rc == 2 and "timezone must be Asia/Ho_Chi_Minh" in out, out
+
+
+def test_check_config_finds_in_one_pass_what_run_would_refuse(tmp, cleanup):
+    """Every mistake with FILE:LINE at once: the file's own and those of what it names."""
+    conf = os.path.join(tmp, "bad.conf")
+    with open(conf, "w") as fh:
+        fh.write("[gateway]\n"                                            # 1
+                 "store = sqlite:%s/missing-dir/lienthong.db\n"           # 2
+                 "tls_cert = %s/nope/tls.pem\n"                           # 3
+                 "tls_key = %s/nope/tls.key\n"                            # 4
+                 "trust = %s\n"                                           # 5
+                 "no_such_key = 1\n"                                      # 6
+                 "[peer.a]\n"                                             # 7
+                 "adapter = canonical\n"                                  # 8
+                 "url = https://exa mple.example/x\n"                     # 9
+                 "pin = sha256//abc\n"                                    # 10
+                 "sign = none\n" % (tmp, tmp, tmp, pki("trust.pem")))
+    rc, out = run([LIENTHONG, "check-config", "-c", conf])
+    assert rc == 2, out
+    for want in ("bad.conf:2: store directory %s/missing-dir: No such file or directory" % tmp,
+                 "bad.conf:3: tls_cert: certificate file %s/nope/tls.pem does not exist" % tmp,
+                 "bad.conf:4: tls_key: private key file %s/nope/tls.key does not exist" % tmp,
+                 'bad.conf:6: unknown key "no_such_key" in [gateway]',
+                 'bad.conf:9: peer a: url "https://exa mple.example/x" is not a valid URL',
+                 "bad.conf:10: peer a: pin must be sha256// and the base64 of a 32-byte SHA-256"):
+        assert want in out, "%r not in:\n%s" % (want, out)
+    # and run refuses the same file
+    rc, out = run([LIENTHONG, "run", "-c", conf], timeout=30)
+    assert rc != 0

@@ -98,3 +98,16 @@ def test_report_counts_received_resolved_open_and_apologies_per_agency(tmp, clea
                         (["--since", "2026-10-01"], "unknown option")]:
         rc, _, err = report(gw, *args)
         assert rc == 2 and words in err, (args, err)
+
+
+def test_report_dates_are_named_as_typed_and_day_first_dates_are_read(tmp, cleanup):
+    from test_spine import one_route
+    gw, _ = one_route(tmp, cleanup)
+    rc, out, err = report(gw, "--from", "31/02/2026", "--to", "2026-03-31")
+    assert rc == 2 and '--from "31/02/2026" is not a date' in err and "T00:00:00" not in err, err
+    rc, out, err = report(gw, "--from", "2026-03-01", "--to", "March")
+    assert rc == 2 and '--to "March" is not a date' in err, err
+    rc, day_first, err = report(gw, "--from", "01/03/2026", "--to", "31/03/2026", "--format", "json")
+    assert rc == 0, err
+    rc, iso, err = report(gw, "--from", "2026-03-01", "--to", "2026-03-31", "--format", "json")
+    assert rc == 0 and json.loads(day_first) == json.loads(iso)

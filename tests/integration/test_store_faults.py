@@ -5,7 +5,8 @@ it recovers by itself, with no restart, and every acknowledged event is
 delivered and recorded as delivered.
 
 The disk is a real filesystem: a small tmpfs mounted for the test (the tests
-run as root, as CI does). LT_STORE_FAULT_SECONDS makes each fault last longer
+run as root, as CI does). A failing fsync comes from the power-cut VFS
+(tests/powercut/lazyvfs.c), loaded into the gateway. LT_STORE_FAULT_SECONDS makes each fault last longer
 (the long campaign of `make reliability`)."""
 import errno
 import json
@@ -15,7 +16,7 @@ import subprocess
 import threading
 import time
 
-from harness import Gateway, Peersim, event, wait_until
+from harness import Gateway, Peersim, Sender, event, lazyvfs_env, wait_until
 
 FAULT_SECONDS = float(os.environ.get("LT_STORE_FAULT_SECONDS", "2"))
 PAD = "x" * 6000        # big events fill the disk in a few hundred posts
@@ -362,3 +363,55 @@ def test_disk_full_under_concurrent_stream_keeps_every_acknowledged_event(tmp, c
     assert merged.refused, "no request was refused: the disk never filled"
     figures("disk_full_concurrent", fault_s, check_nothing_lost(gw, portal, merged))
     print("    acknowledged=%d refused=%d over two disk-full episodes" % (len(merged.acked), len(merged.refused)))
+
+
+def test_failing_fsync_is_never_acknowledged(tmp, cleanup):
+    """fsync fails with EIO (the power-cut VFS, while a trigger file exists; as Linux
+    does, the writes it could not make durable stay readable in the page cache, and
+    are never written): every post is refused with 503 naming the store's error,
+    none is kept, and once fsync works again the gateway takes posts by itself;
+    what it refused is accepted (202, not a duplicate) when sent again, and
+    everything is delivered. Regression: the store reopened after the failure read
+    the failed commit back from the cache, so a message sent again while fsync
+    still failed got 200, acknowledged without ever being durable."""
+    trigger = os.path.join(tmp, "fail-fsync")
+    portal = cleanup.add(Peersim(tmp, "portal"))
+    gw = cleanup.add(Gateway(tmp, {"peer-a": {}, "portal": {"url": portal.url, "concurrency": 4}},
+                             {"all": {"from": "peer-a", "to": "portal"}},
+                             retry={"initial": "50ms", "max_delay": "500ms"}, env=lazyvfs_env(fail_sync=trigger)))
+    stream = Stream(gw, "eio")
+    for _ in range(20):
+        assert stream.post() == 202
+    keeper = Sender(gw, 100000, prefix="keep")      # one connection, resending what was refused
+    keeper.start()
+    wait_until(lambda: len(keeper.acked) > 5, what="the keep-alive sender's first acknowledgements")
+    t_fault = time.monotonic()
+    open(trigger, "w").close()
+    assert stream.post() == 503, "acknowledged while fsync fails"
+    check_refusal(stream.refused[-1], ("disk I/O error",))
+    kept_before = len(keeper.acked) + 1         # a post of the sender's may have been committed already
+    while time.monotonic() - t_fault < FAULT_SECONDS:
+        assert stream.post() == 503, "acknowledged while fsync fails"
+        time.sleep(0.05)
+    assert len(keeper.acked) <= kept_before, "acknowledged while fsync fails: %d" % (len(keeper.acked) - kept_before)
+    assert not readyz(gw)
+    assert any(l["event"] == "store.commit_failed" and "disk I/O error" in l["error"] for l in gw.log_lines())
+    stored = {r[0] for r in gw.query("SELECT message_id FROM messages")}
+    kept = {m for m, *_ in stream.refused} & stored
+    assert not kept, "refused with 503 but stored: %s" % sorted(kept)[:5]
+    os.unlink(trigger)
+    stream.until_accepted()
+    fault_s = time.monotonic() - t_fault
+    wait_until(lambda: readyz(gw), timeout=10, what="/readyz ready again")
+    wait_until(lambda: len(keeper.acked) > kept_before + 5, what="the keep-alive sender acknowledged again")
+    keeper.stop_flag = True
+    keeper.join(10)
+    refused = len(stream.refused)
+    again = stream.resend_refused()
+    assert again == {202: refused}, "a refused post was kept after all: %s" % again
+    stream.acked |= set(keeper.acked)
+    counts = check_nothing_lost(gw, portal, stream)
+    counts["refused"] = refused + keeper.refused
+    print("    %d refused while fsync failed, %d acknowledged; the keep-alive sender was refused %d times" % (
+        refused, counts["acknowledged"], keeper.refused))
+    figures("fsync_fails", fault_s, counts)
