@@ -29,7 +29,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 .PHONY: all deps test test-asan fuzz unit integration demo bench clean certs install uninstall man deb
 
-all: $(B)/lienthong $(B)/peersim $(B)/benchload $(B)/jwstool $(B)/xmltool $(B)/lazyvfs.so
+all: $(B)/lienthong $(B)/peersim $(B)/benchload $(B)/jwstool $(B)/xmltool $(B)/lazyvfs.so $(B)/tests/lienthong-example
 
 deps:
 	@bash scripts/deps.sh
@@ -65,6 +65,23 @@ $(B)/lazyvfs.so: tests/powercut/lazyvfs.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(shell pkg-config --cflags sqlite3) -fPIC -shared -o $@ $< $(shell pkg-config --libs sqlite3) -lpthread
 
+# The worked example of adapters/README.md (tests/example/): the gateway, and the
+# tests that enumerate the registry, built with one more adapter — its registry
+# line given on the command line, as a real one is written in registry.c.
+EXAMPLE_OBJ := $(B)/obj/tests/example/registry.o $(B)/obj/tests/example/kiosk.o
+$(B)/obj/tests/example/registry.o: adapters/registry.c
+	@mkdir -p $(dir $@)
+	@echo "CC $< (+ kiosk)"
+	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -D'LT_EXTRA_ADAPTERS(ADAPTER)=ADAPTER(kiosk)' -c -o $@ $<
+
+$(B)/tests/lienthong-example: $(B)/obj/gateway/main.o $(EXAMPLE_OBJ) $(B)/liblt.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/test_adapters $(B)/tests/test_adapter_kiosk: $(B)/tests/%: $(B)/obj/tests/unit/%.o $(EXAMPLE_OBJ) $(B)/liblt.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka 2>/dev/null)
+
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/liblt.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -89,7 +106,7 @@ test-asan: deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 LT_BUILD=build-asan bash tests/run-all.sh
 
 # libFuzzer harnesses (clang, ASan + UBSan) for every adapter's parsers, the
-# JWS and XML-DSig verifiers, the config parser and the peer listener (raw
+# JWS and XML-DSig verifiers, the config and code-table parsers and the peer listener (raw
 # HTTP into the ingress handler); FUZZ_SECONDS per harness. With
 # LT_FIGURES=DIR the counts also go to DIR/fuzz.json.
 FUZZ_SECONDS ?= 60

@@ -71,6 +71,15 @@ struct lt_xml_kind {
 	int (*bind)(const struct _xmlNode *root, struct lt_signed_fields *out, struct lt_err *err);
 };
 
+/* One `param.NAME = value` setting of an adapter. */
+struct lt_adapter_param {
+	const char *name;
+	int required;              /* 1: needed to send to (or poll) the peer */
+	const char *dflt;          /* what applies when it is unset, in words; NULL = nothing */
+	const char *about;         /* one line: what it is */
+	const char *example;       /* a plausible value (fuzzing; documentation) */
+};
+
 enum lt_verdict {
 	LT_DONE = 0,               /* accepted */
 	LT_RETRY = 1,              /* try again later (backoff) */
@@ -88,9 +97,12 @@ struct lt_adapter {
 	 * 0: its answers are unsigned and trusted on the strength of its TLS
 	 * server certificate (`answers = tls`). */
 	int answers_signed;
-	/* `param.NAME` settings a peer needs to be sent to (or polled), NULL-
-	 * terminated; check-config reports each one missing. May be NULL. */
-	const char *const *required_params;
+	/* One line on what it connects, for `lienthong adapters`. */
+	const char *about;
+	/* Its `param.NAME` settings, ending with an entry whose name is NULL;
+	 * check-config reports a required one missing, `lienthong adapters`
+	 * lists them, the fuzzers set each to its example. May be NULL. */
+	const struct lt_adapter_param *params;
 	/* Called once at start; loads schemas. 0 or LT_E* with err. */
 	int (*init)(struct lt_err *err);
 	/* Peer bytes → canonical events appended to `out` (a JSON array). Each
@@ -161,6 +173,8 @@ int lt_event_type_known(const char *type);
  * the executable (../schemas), else /usr/share/lienthong/schemas. */
 const char *lt_schema_dir(void);
 /* Where the shipped code tables live, found the same way (LT_CODES_DIR env,
+ * which may list several directories separated by ":" — a build with extra
+ * adapters adds theirs —
  * ./codes, ../codes or ../share/lienthong/codes beside the executable, else
  * /usr/share/lienthong/codes). */
 const char *lt_codes_dir(void);
@@ -174,11 +188,8 @@ int lt_adapter_load_schemas(const char *const *files, struct lt_schema **out, in
  * no answer retried; other 4xx (and anything else) dead. */
 enum lt_verdict lt_outcome_default(const struct lt_response *rsp, struct lt_err *err);
 
+/* The canonical adapter: the gateway's own format, which ingress knows. The
+ * others are reached through the registry (lt_adapter_find, lt_adapter_at). */
 extern const struct lt_adapter lt_adapter_canonical;
-extern const struct lt_adapter lt_adapter_onestop;
-extern const struct lt_adapter lt_adapter_provincial;
-extern const struct lt_adapter lt_adapter_civilreg;
-extern const struct lt_adapter lt_adapter_postal;
-extern const struct lt_adapter lt_adapter_edxml;
 
 #endif

@@ -709,11 +709,17 @@ static const struct lt_xml_kind xml_kinds[] = {
 	{ NULL, NULL, NULL },
 };
 
-static const char *const required[] = { "ma_don_vi", NULL };
+static const struct lt_adapter_param params[] = {
+	{ "ma_don_vi", 1, NULL, "the office's unit code at the civil registry (maDonVi)", "H12.01957" },
+	{ "path", 0, "the peer's url", "where requests are posted, after the peer's url", "/hoso" },
+	{ "poll_path", 0, "/ketqua/tracuu", "pull: where result queries are posted", "/ketqua/tracuu" },
+	{ NULL, 0, NULL, NULL, NULL },
+};
 
 const struct lt_adapter lt_adapter_civilreg = {
-	.required_params = required,
 	.name = "civilreg",
+	.about = "the civil registry (signed XML): birth, death and marriage requests out, results in",
+	.params = params,
 	.content_type = "application/xml",
 	.answers_signed = 1,            /* "request and callback alike" (PEERS.md) */
 	.init = civilreg_init,

@@ -547,6 +547,17 @@ static int same_dir(const char *a, const char *b)
 	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/* 1 when dir is one of the shipped directories of list ("a:b"). */
+static int shipped_dir(const char *list, const char *dir)
+{
+	char *dirs = strdup(list), *save = NULL;
+	int same = 0;
+	for (char *d = strtok_r(dirs, ":", &save); d && !same; d = strtok_r(NULL, ":", &save))
+		same = same_dir(d, dir);
+	free(dirs);
+	return same;
+}
+
 int lt_codes_load(const char *dir, const char *override_dir, struct lt_codes **out, struct lt_buf *errors)
 {
 	size_t n;
@@ -555,7 +566,7 @@ int lt_codes_load(const char *dir, const char *override_dir, struct lt_codes **o
 	struct load ld = { .set = set, .errors = errors, .cur_index = -1 };
 	*out = NULL;
 	snprintf(set->dir, sizeof set->dir, "%s", dir ? dir : lt_codes_dir());
-	if (override_dir && *override_dir && !same_dir(set->dir, override_dir))
+	if (override_dir && *override_dir && !shipped_dir(set->dir, override_dir))
 		snprintf(set->override_dir, sizeof set->override_dir, "%s", override_dir);
 	set->n = n;
 	set->t = calloc(n ? n : 1, sizeof *set->t);
@@ -586,7 +597,10 @@ int lt_codes_load(const char *dir, const char *override_dir, struct lt_codes **o
 				ld.nerr++;
 			}
 	}
-	read_dir(&ld, set->dir);
+	char *dirs = strdup(set->dir), *save = NULL;
+	for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save))
+		read_dir(&ld, d);
+	free(dirs);
 	for (size_t i = 0; i < n; i++)
 		if (!(ld.seen[i] & 1)) {
 			lt_buf_printf(errors, "%s: table [%s] is missing (%s)\n", set->dir, specs[i]->id, specs[i]->name);

@@ -59,7 +59,8 @@ const struct lt_code_table *const *lt_code_tables(size_t *n);
 
 struct lt_codes;
 
-/* Read every table: the shipped files of dir (lt_codes_dir() when NULL),
+/* Read every table: the shipped files of dir (lt_codes_dir() when NULL; it
+ * may list several directories, "codes:tests/example"),
  * then the files of override_dir (none when NULL or "", or the same
  * directory): a table there replaces the shipped one whole. Every table
  * declared must be found once in the shipped files; a section no declaration

@@ -621,8 +621,21 @@ static const struct lt_xml_kind xml_kinds[] = {
 	{ NULL, NULL, NULL },
 };
 
+static const struct lt_adapter_param params[] = {
+	{ "path", 0, "the peer's url", "where envelopes are posted, after the peer's url", "/edxml" },
+	{ "code_notation", 0, "LT", "CodeNotation (ký hiệu) of the documents sent", "LT" },
+	{ "document_type", 0, "HSLT", "DocumentType/Type", "HSLT" },
+	{ "document_type_name", 0, "Hồ sơ thủ tục hành chính chuyển liên thông", "DocumentType/TypeName",
+	  "Hồ sơ thủ tục hành chính chuyển liên thông" },
+	{ "signer_name", 0, "the sending agency's name", "SignerInfo/FullName", "Nguyễn Văn An" },
+	{ "signer_position", 0, NULL, "SignerInfo/Position", "Chủ tịch" },
+	{ NULL, 0, NULL, NULL, NULL },
+};
+
 const struct lt_adapter lt_adapter_edxml = {
 	.name = "edxml",
+	.about = "another agency's one-stop system: dossiers transferred both ways as signed edXML (QCVN 102:2016)",
+	.params = params,
 	.content_type = "application/xml",
 	.answers_signed = 1,            /* a Status answer is signed like a Status sent */
 	.init = edxml_init,

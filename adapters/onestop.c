@@ -713,8 +713,19 @@ static int onestop_init(struct lt_err *err)
 	return LT_OK;
 }
 
+static const struct lt_adapter_param params[] = {
+	{ "inbound_path", 0, "/lienthong/events", "where deliveries are posted, after the peer's url", "/lienthong/events" },
+	{ "search_path", 0, "/dossiers/search", "pull: the search endpoint polled for changed dossiers", "/dossiers/search" },
+	{ "page_size", 0, "100", "pull: records asked for per poll (1 to 1000)", "100" },
+	{ "pull_since", 0, "the epoch", "pull: where the first poll starts (ISO 8601 time with an offset)",
+	  "2025-01-01T00:00:00+07:00" },
+	{ NULL, 0, NULL, NULL, NULL },
+};
+
 const struct lt_adapter lt_adapter_onestop = {
 	.name = "onestop",
+	.about = "the local one-stop software (iGate-shaped JSON): events pushed or pulled in, deliveries out",
+	.params = params,
 	.content_type = "application/json",
 	.init = onestop_init,
 	.decode = onestop_decode,

@@ -443,11 +443,24 @@ static enum lt_verdict postal_outcome(const struct lt_peer *peer, struct lt_deli
 	return v;
 }
 
-static const char *const required[] = { "customer_code", "sender_address", "sender_tel", "sender_province", NULL };
+static const struct lt_adapter_param params[] = {
+	{ "customer_code", 1, NULL, "the agency's VNPost customer code (CustomerCode)", "C0001" },
+	{ "sender_address", 1, NULL, "the agency's address, where results are picked up (SenderAddress)",
+	  "UBND xã Dương Phong" },
+	{ "sender_tel", 1, NULL, "the agency's telephone (SenderTel)", "0209 3850 123" },
+	{ "sender_province", 1, NULL, "the agency's province code (SenderProvince)", "06" },
+	{ "sender_name", 0, "the dossier's handling, else receiving, agency name", "SenderName", "UBND xã Dương Phong" },
+	{ "sender_email", 0, NULL, "SenderEmail", "motcua@duongphong.gov.vn" },
+	{ "sender_district", 0, NULL, "SenderDistrict (addresses from before July 2025)", "061" },
+	{ "sender_ward", 0, NULL, "SenderWard", "01957" },
+	{ "order_path", 0, "/orders", "where orders are posted, after the peer's url", "/orders" },
+	{ NULL, 0, NULL, NULL, NULL },
+};
 
 const struct lt_adapter lt_adapter_postal = {
-	.required_params = required,
 	.name = "postal",
+	.about = "the postal public service (VNPost): counter intake and tracking in, return-by-post orders out",
+	.params = params,
 	.content_type = "application/json",
 	.init = postal_init,
 	.decode = postal_decode,

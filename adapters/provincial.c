@@ -636,11 +636,19 @@ static int provincial_login_result(const struct lt_peer *peer, const struct lt_r
 	return rc;
 }
 
-static const char *const required[] = { "madonvi", "username", "password", NULL };
+static const struct lt_adapter_param params[] = {
+	{ "madonvi", 1, NULL, "the office's unit code on the portal", "000.00.12.H12" },
+	{ "username", 1, NULL, "the session login's user", "lienthong" },
+	{ "password", 1, NULL, "the session login's password: set it with password_file = FILE (mode 0600)", "secret" },
+	{ "login_path", 0, "/login", "where the login is posted, after the peer's url", "/login" },
+	{ "service_path", 0, "the peer's url", "where sync and progress are posted", "/api" },
+	{ NULL, 0, NULL, NULL, NULL },
+};
 
 const struct lt_adapter lt_adapter_provincial = {
-	.required_params = required,
 	.name = "provincial",
+	.about = "the provincial portal: online dossiers in; dossier sync and progress out, with a session login",
+	.params = params,
 	.content_type = "application/json",
 	.init = provincial_init,
 	.decode = provincial_decode,

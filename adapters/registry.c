@@ -9,14 +9,26 @@
 #include <string.h>
 #include <unistd.h>
 
-static const struct lt_adapter *const adapters[] = {
-	&lt_adapter_canonical,
-	&lt_adapter_onestop,
-	&lt_adapter_provincial,
-	&lt_adapter_postal,
-	&lt_adapter_civilreg,
-	&lt_adapter_edxml,
-};
+/* The one list of adapters, one line each: ADAPTER(name) is the constant
+ * table lt_adapter_<name> of adapters/<name>.c, known in config files as
+ * `adapter = <name>`. A build may add adapters compiled elsewhere with
+ * -D'LT_EXTRA_ADAPTERS(ADAPTER)=ADAPTER(name)' (the tests' worked example). */
+#define ADAPTERS(ADAPTER) \
+	ADAPTER(canonical)  \
+	ADAPTER(onestop)    \
+	ADAPTER(provincial) \
+	ADAPTER(postal)     \
+	ADAPTER(civilreg)   \
+	ADAPTER(edxml)
+
+#ifndef LT_EXTRA_ADAPTERS
+#define LT_EXTRA_ADAPTERS(ADAPTER)
+#endif
+#define DECLARE(name) extern const struct lt_adapter lt_adapter_##name;
+#define LIST(name) &lt_adapter_##name,
+ADAPTERS(DECLARE)
+LT_EXTRA_ADAPTERS(DECLARE)
+static const struct lt_adapter *const adapters[] = { ADAPTERS(LIST) LT_EXTRA_ADAPTERS(LIST) };
 
 #define NADAPTERS (sizeof adapters / sizeof *adapters)
 

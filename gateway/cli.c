@@ -1,5 +1,6 @@
-/* cli.c — `lienthong run|check-config|status|trail|dlq|report|audit|version`, each
- * with --help (dlq, report and audit in cli_dlq.c, cli_report.c, cli_audit.c). */
+/* cli.c — `lienthong run|check-config|status|trail|dlq|report|audit|adapters|version`,
+ * each with --help (dlq, report, audit and adapters in cli_dlq.c, cli_report.c,
+ * cli_audit.c, cli_adapters.c). */
 #include "cli.h"
 #include "adapter.h"
 #include "answer.h"
@@ -33,6 +34,7 @@ static const char usage[] =
 	"                           the period's dossiers per agency: received, resolved early,\n"
 	"                           on time or late, open, overdue, apologies\n"
 	"  audit verify [-c FILE]   check the hash-chained trail of signed messages in and out\n"
+	"  adapters [--json]        the adapters this build knows: directions, content types, params\n"
 	"  version                  print the version\n"
 	"\n"
 	"Every command takes --help.\n";
@@ -60,6 +62,7 @@ static const struct cmd_help helps[] = {
 	{ "dlq", LT_CLI_DLQ_HELP },
 	{ "report", LT_CLI_REPORT_HELP },
 	{ "audit", LT_CLI_AUDIT_HELP },
+	{ "adapters", LT_CLI_ADAPTERS_HELP },
 	{ "version", "usage: lienthong version\nPrint the version.\n" },
 };
 
@@ -462,6 +465,8 @@ int lt_cli_main(int argc, char **argv, int (*run)(const char *config_path))
 			: cmd[0] == 'a' ? "expected: audit verify" : "expected: dlq list|show|replay|purge", cmd);
 		return 2;
 	}
+	if (strcmp(cmd, "adapters") == 0)
+		return lt_cli_adapters(argc, argv);
 	if (strcmp(cmd, "dlq") && strcmp(cmd, "report") && bad_option(argc, argv, positional))
 		return 2;
 	const char *path = find_config(argc, argv);

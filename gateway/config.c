@@ -568,11 +568,12 @@ static void check_refs(struct parse_state *st)
 		if (!p->inbound)
 			p->inbound = strdup(p->url ? "none" : "push");
 		int talks_to_it = p->url != NULL;
-		for (const char *const *r = p->adapter && talks_to_it ? p->adapter->required_params : NULL; r && *r; r++)
-			if (!lt_peer_param(p, *r))
+		for (const struct lt_adapter_param *r = p->adapter && talks_to_it ? p->adapter->params : NULL; r && r->name;
+		     r++)
+			if (r->required && !lt_peer_param(p, r->name))
 				ERR(p->line, "peer %s: adapter %s needs %s%s%s", p->name, p->adapter->name,
-				    strcmp(*r, "password") ? "param." : "password_file (or param.", *r,
-				    strcmp(*r, "password") ? "" : ")");
+				    strcmp(r->name, "password") ? "param." : "password_file (or param.", r->name,
+				    strcmp(r->name, "password") ? "" : ")");
 		if (!p->identity)
 			p->identity = strdup(p->name);
 		else if (strncmp(p->identity, "CN=", 3) == 0)

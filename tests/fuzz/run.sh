@@ -90,8 +90,11 @@ run() {     # name corpus-dir
 		grep -E "ERROR|SUMMARY" "$log" | head -3
 	fi
 }
-for a in canonical onestop provincial postal civilreg edxml; do
-	build "adapter_$a" tests/fuzz/fuzz_adapter.c -DADAPTER="\"$a\"" || exit 1
+# one harness for every adapter of the registry, run as adapter_NAME
+build adapter tests/fuzz/fuzz_adapter.c || exit 1
+adapters=$(LT_FUZZ_LIST=1 "$B/fuzz/adapter" 2>/dev/null) && [ -n "$adapters" ] || { echo "fuzz: cannot list the adapters"; exit 1; }
+for a in $adapters; do
+	ln -sf adapter "$B/fuzz/adapter_$a"
 	c=$B/fuzz/corpus-$a
 	rm -rf "$c"
 	files=(schemas/samples/$a/* schemas/samples/$a-invalid/*)
@@ -104,6 +107,8 @@ build jws tests/fuzz/fuzz_jws.c && mkdir -p $B/fuzz/corpus-jws && run jws $B/fuz
 build xmldsig tests/fuzz/fuzz_xmldsig.c && rm -rf $B/fuzz/corpus-xml && mkdir -p $B/fuzz/corpus-xml &&
 	cp schemas/samples/civilreg/*.xml schemas/samples/edxml/*.xml $B/fuzz/corpus-xml/ && run xmldsig $B/fuzz/corpus-xml
 build config tests/fuzz/fuzz_config.c && mkdir -p $B/fuzz/corpus-config && run config $B/fuzz/corpus-config
+build codes tests/fuzz/fuzz_codes.c && rm -rf $B/fuzz/corpus-codes && mkdir -p $B/fuzz/corpus-codes &&
+	cp codes/*.codes $B/fuzz/corpus-codes/ && run codes $B/fuzz/corpus-codes
 build http tests/fuzz/fuzz_http.c && seed_http $B/fuzz/corpus-http && run http $B/fuzz/corpus-http
 if [ -n "${LT_FIGURES:-}" ]; then
 	mkdir -p "$LT_FIGURES"
