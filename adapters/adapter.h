@@ -143,6 +143,10 @@ struct lt_adapter {
 	/* The code tables it declares (codes.h), NULL-terminated; their rows are
 	 * sections of the *.codes files, checked at start. May be NULL. */
 	const struct lt_code_table *const *codes;
+	/* Optional: check one peer's settings against what is loaded (code
+	 * tables, mapping files), at start and by check-config; 0 or LT_ECONFIG
+	 * with err naming the setting. */
+	int (*check_peer)(const struct lt_peer *peer, struct lt_err *err);
 };
 
 /* A peer's adapter-specific setting (`param.NAME = value` in its section), or NULL. */
@@ -157,11 +161,17 @@ size_t lt_adapter_count(void);
 const struct lt_adapter *lt_adapter_at(size_t i);
 /* Run every adapter's init; 0 or the first error. */
 int lt_adapters_init(struct lt_err *err);
+struct lt_config;
+/* Every peer of cfg through its adapter's check_peer: one "FILE:LINE: …"
+ * line per mistake appended to errors; 0 or LT_ECONFIG. */
+int lt_adapters_check_peers(const struct lt_config *cfg, struct lt_buf *errors);
 
 /* Check one canonical event against schemas/canonical-event.schema.json
  * (after lt_adapters_init); 0 or LT_ESCHEMA naming the field. */
 int lt_canonical_validate(const json_t *event, struct lt_err *err);
 
+/* schemas/canonical-event.schema.json as JSON, read once; NULL with err. */
+const json_t *lt_canonical_schema(struct lt_err *err);
 /* The enum of the canonical schema at "def.property" ($defs/def/properties/
  * property/enum of schemas/canonical-event.schema.json, read once): a JSON
  * array of strings, or NULL with err. "event.type" is the event types. */

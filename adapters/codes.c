@@ -624,6 +624,10 @@ int lt_codes_load(const char *dir, const char *override_dir, struct lt_codes **o
 
 void lt_codes_describe(const struct lt_codes *set, char *out, size_t n)
 {
+	if (!set) {
+		snprintf(out, n, "none loaded");
+		return;
+	}
 	size_t len = (size_t)snprintf(out, n, "%zu tables from %s", set->n, set->dir);
 	const char *sep = "; replaced: ";
 	for (size_t i = 0; i < set->n && len < n; i++)
@@ -675,6 +679,11 @@ static const struct lt_codes *current(void)
 	}
 	pthread_mutex_unlock(&swap_lock);
 	return set;
+}
+
+const struct lt_codes *lt_codes_in_use(void)
+{
+	return current();
 }
 
 static const struct table *rows_of(const struct lt_code_table *spec)

@@ -79,6 +79,10 @@ void lt_codes_use(struct lt_codes *set);
  * tables again if called after it. */
 void lt_codes_shutdown(void);
 
+/* The set lookups use (the shipped tables, loaded then, when none was set);
+ * NULL when they cannot be read. */
+const struct lt_codes *lt_codes_in_use(void);
+
 /* "N tables from DIR" and, when some are replaced, "; T from FILE, …", for
  * check-config and the start log line (into out, n bytes). */
 void lt_codes_describe(const struct lt_codes *set, char *out, size_t n);

@@ -1,6 +1,8 @@
 /* registry.c — the one place that lists every adapter, and what they share. */
 #include "adapter.h"
+#include "config.h"
 #include "jsonschema.h"
+#include "mapped.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -19,7 +21,8 @@
 	ADAPTER(provincial) \
 	ADAPTER(postal)     \
 	ADAPTER(civilreg)   \
-	ADAPTER(edxml)
+	ADAPTER(edxml)      \
+	ADAPTER(mapped)
 
 #ifndef LT_EXTRA_ADAPTERS
 #define LT_EXTRA_ADAPTERS(ADAPTER)
@@ -56,16 +59,21 @@ static void load_canonical(void)
 		snprintf(canonical_why, sizeof canonical_why, "cannot read the canonical schema %s: %s", path, jerr.text);
 }
 
-const json_t *lt_canonical_enum(const char *where, struct lt_err *err)
+const json_t *lt_canonical_schema(struct lt_err *err)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, load_canonical);
+	if (!canonical_doc)
+		lt_err_set(err, LT_EIO, "%s", canonical_why);
+	return canonical_doc;
+}
+
+const json_t *lt_canonical_enum(const char *where, struct lt_err *err)
+{
 	char def[64];
 	const char *dot = strchr(where, '.');
-	pthread_once(&once, load_canonical);
-	if (!canonical_doc) {
-		lt_err_set(err, LT_EIO, "%s", canonical_why);
+	if (!lt_canonical_schema(err))
 		return NULL;
-	}
 	snprintf(def, sizeof def, "%.*s", dot ? (int)(dot - where) : 0, where);
 	const json_t *e = json_object_get(json_object_get(json_object_get(json_object_get(json_object_get(
 		canonical_doc, "$defs"), def), "properties"), dot ? dot + 1 : ""), "enum");
@@ -175,6 +183,26 @@ const char *lt_codes_dir(void)
 {
 	static char dir[PATH_MAX];
 	return data_dir(dir, "LT_CODES_DIR", "codes", "portal.codes");
+}
+
+const char *lt_mappings_dir(void)
+{
+	static char dir[PATH_MAX];
+	return data_dir(dir, "LT_MAPPINGS_DIR", "mappings", "onestop.map");
+}
+
+int lt_adapters_check_peers(const struct lt_config *cfg, struct lt_buf *errors)
+{
+	int rc = LT_OK;
+	for (size_t i = 0; i < cfg->npeers; i++) {
+		const struct lt_peer *p = &cfg->peers[i];
+		struct lt_err err = { 0 };
+		if (p->adapter && p->adapter->check_peer && p->adapter->check_peer(p, &err)) {
+			lt_buf_printf(errors, "%s:%d: %s\n", cfg->path, p->line, err.msg);
+			rc = LT_ECONFIG;
+		}
+	}
+	return rc;
 }
 
 int lt_adapter_load_schemas(const char *const *files, struct lt_schema **out, int n, struct lt_err *err)

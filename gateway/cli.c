@@ -6,6 +6,7 @@
 #include "answer.h"
 #include "config.h"
 #include "http.h"
+#include "mapped.h"
 #include "security.h"
 #include "mapping.h"
 #include "store_sqlite.h"
@@ -125,7 +126,16 @@ static int cmd_check(const char *path)
 	struct lt_security *sec = NULL;
 	struct lt_buf warnings = { 0 }, risks = { 0 };
 	struct lt_codes *codes = NULL;
+	struct lt_mappings *maps = NULL;
 	if (lt_codes_load(NULL, cfg->codes_dir, &codes, &errors))   /* the code tables' mistakes too */
+		bad = 1;
+	else
+		lt_codes_use(codes), codes = NULL;                    /* mapping files and peers are checked with them */
+	if (lt_mappings_load(NULL, cfg->mappings_dir, &maps, &errors))
+		bad = 1;
+	else
+		lt_mappings_use(maps), maps = NULL;
+	if (lt_adapters_check_peers(cfg, &errors))
 		bad = 1;
 	int rc = lt_security_load(cfg, &sec, &errors, &warnings);
 	if (bad) {
@@ -138,6 +148,9 @@ static int cmd_check(const char *path)
 		fprintf(stderr, "%s: %zu mistake%s\n", path, n, n == 1 ? "" : "s");
 		lt_security_free(sec);
 		lt_codes_free(codes);
+		lt_mappings_free(maps);
+		lt_codes_shutdown();
+		lt_mappings_shutdown();
 		lt_buf_free(&errors);
 		lt_buf_free(&warnings);
 		lt_config_free(cfg);
@@ -175,8 +188,10 @@ static int cmd_check(const char *path)
 		       "modern: TLS 1.3 only, listener and outbound" :
 		       "intermediate: TLS 1.3, and TLS 1.2 with ECDHE + AES-GCM/ChaCha20-Poly1305 only, listener and outbound");
 		char said[1024];
-		lt_codes_describe(codes, said, sizeof said);
+		lt_codes_describe(lt_codes_in_use(), said, sizeof said);
 		printf("  codes %s\n", said);
+		lt_mappings_describe(lt_mappings_in_use(), said, sizeof said);
+		printf("  mappings %s\n", said);
 		printf("%s: ok (%zu peers, %zu routes, store %s)\n", path, cfg->npeers, cfg->nroutes, cfg->store);
 	}
 	if (strncmp(cfg->store, "sqlite:", 7) == 0) {
@@ -187,7 +202,8 @@ static int cmd_check(const char *path)
 		lt_buf_free(&notes);
 	}
 	lt_security_free(sec);
-	lt_codes_free(codes);
+	lt_codes_shutdown();
+	lt_mappings_shutdown();
 	lt_buf_free(&errors);
 	lt_buf_free(&warnings);
 	lt_config_free(cfg);

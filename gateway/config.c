@@ -210,7 +210,7 @@ struct parse_state {
 	const char *path;
 	int nerr;
 	enum { SEC_NONE, SEC_GATEWAY, SEC_RETRY, SEC_SLA, SEC_UNITS, SEC_PEER, SEC_ROUTE, SEC_UNKNOWN } sec;
-	int gateway_line, retry_line, store_line, codes_dir_line;
+	int gateway_line, retry_line, store_line, codes_dir_line, mappings_dir_line;
 };
 
 #define ERR(line, ...) do { cfg_error(st->errors, st->path, line, __VA_ARGS__); st->nerr++; } while (0)
@@ -278,6 +278,7 @@ static void gateway_key(struct parse_state *st, int line, const char *k, const c
 		{ "sign_cert", offsetof(struct lt_config, sign_cert) },
 		{ "key_password_file", offsetof(struct lt_config, key_password_file) },
 		{ "codes_dir", offsetof(struct lt_config, codes_dir) },
+		{ "mappings_dir", offsetof(struct lt_config, mappings_dir) },
 	};
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
 		if (strcmp(k, strs[i].key) == 0) {
@@ -286,6 +287,8 @@ static void gateway_key(struct parse_state *st, int line, const char *k, const c
 			c->key_lines[c->nkey_lines++] = (struct lt_key_line){ strs[i].key, line };
 			if (strcmp(k, "codes_dir") == 0)
 				st->codes_dir_line = line;
+			if (strcmp(k, "mappings_dir") == 0)
+				st->mappings_dir_line = line;
 			if (strcmp(k, "log_format") == 0 && strcmp(v, "json") && strcmp(v, "text"))
 				ERR(line, "log_format must be json or text, not \"%s\"", v);
 			if (strcmp(k, "log_level") == 0 && strcmp(v, "debug") && strcmp(v, "info") &&
@@ -562,28 +565,27 @@ static void section(struct parse_state *st, int line, const char *name)
 	}
 }
 
-/* [gateway] codes_dir must be a directory; unset, it is codes/ beside the
- * config file when there is one (/etc/lienthong/codes). */
-static void codes_dir_check(struct parse_state *st)
+/* [gateway] codes_dir and mappings_dir must be directories; unset, each is
+ * NAME/ beside the config file when there is one (/etc/lienthong/codes). */
+static void data_dir_check(struct parse_state *st, char **dir, int line, const char *key, const char *name)
 {
-	struct lt_config *c = st->c;
 	struct stat sb;
-	if (c->codes_dir) {
-		if (stat(c->codes_dir, &sb))
-			ERR(st->codes_dir_line, "codes_dir %s: %s", c->codes_dir, strerror(errno));
+	if (*dir) {
+		if (stat(*dir, &sb))
+			ERR(line, "%s %s: %s", key, *dir, strerror(errno));
 		else if (!S_ISDIR(sb.st_mode))
-			ERR(st->codes_dir_line, "codes_dir %s is not a directory", c->codes_dir);
+			ERR(line, "%s %s is not a directory", key, *dir);
 		else
 			return;
-		free(c->codes_dir);     /* said once: the code tables are checked as shipped */
-		c->codes_dir = NULL;
+		free(*dir);     /* said once: the shipped files are checked alone */
+		*dir = NULL;
 		return;
 	}
-	char dir[4096];
+	char path[4096];
 	const char *slash = strrchr(st->path, '/');
-	snprintf(dir, sizeof dir, "%.*scodes", slash ? (int)(slash - st->path + 1) : 0, st->path);
-	if (stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode))
-		c->codes_dir = strdup(dir);
+	snprintf(path, sizeof path, "%.*s%s", slash ? (int)(slash - st->path + 1) : 0, st->path, name);
+	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+		*dir = strdup(path);
 }
 
 /* The SQLite store's directory must exist and be writable by whoever runs this (the
@@ -693,7 +695,8 @@ static void check_refs(struct parse_state *st)
 	}
 	if (c->tls && (!c->tls_cert || !c->tls_key || !c->trust))
 		ERR(st->gateway_line, "[gateway] tls_cert, tls_key and trust are required for the peer listener (or tls = off, for tests only)");
-	codes_dir_check(st);
+	data_dir_check(st, &c->codes_dir, st->codes_dir_line, "codes_dir", "codes");
+	data_dir_check(st, &c->mappings_dir, st->mappings_dir_line, "mappings_dir", "mappings");
 	if (!c->store)
 		c->store = strdup("sqlite:lienthong.db");
 	if (strncmp(c->store, "sqlite:", 7) == 0)
@@ -873,5 +876,6 @@ void lt_config_free(struct lt_config *c)
 	free(c->holidays);
 	free(c->trust); free(c->sign_key); free(c->sign_cert); free(c->key_password_file);
 	free(c->codes_dir);
+	free(c->mappings_dir);
 	free(c);
 }

@@ -85,6 +85,8 @@ struct lt_config {
 	char *key_password_file;  /* for PKCS#12 or encrypted PEM keys */
 	char *codes_dir;          /* the deployment's code tables replacing shipped ones (codes.h);
 				   * default: codes/ beside the config file when it exists, else NULL */
+	char *mappings_dir;       /* the deployment's mapping files (mapped.h); default: mappings/
+				   * beside the config file when it exists, else NULL */
 	int tls;                  /* 1 (default): peer listener is HTTPS with client certificates */
 	int tls_policy;           /* LT_TLS_INTERMEDIATE (default) | LT_TLS_MODERN: listener and outbound */
 	int64_t replay_window_ms; /* signed messages whose timestamp is further off are refused */

@@ -214,6 +214,8 @@ build config tests/fuzz/fuzz_config.c && rm -rf $B/fuzz/corpus-config && mkdir -
 	run config $B/fuzz/corpus-config
 build codes tests/fuzz/fuzz_codes.c && rm -rf $B/fuzz/corpus-codes && mkdir -p $B/fuzz/corpus-codes &&
 	cp codes/*.codes $B/fuzz/corpus-codes/ && run codes $B/fuzz/corpus-codes
+build mappings tests/fuzz/fuzz_mappings.c && rm -rf $B/fuzz/corpus-mappings && mkdir -p $B/fuzz/corpus-mappings &&
+	cp mappings/*.map $B/fuzz/corpus-mappings/ && run mappings $B/fuzz/corpus-mappings
 build http tests/fuzz/fuzz_http.c && rm -rf $B/fuzz/corpus-http && seed_http $B/fuzz/corpus-http &&
 	run http $B/fuzz/corpus-http
 if [ -n "${LT_FIGURES:-}" ]; then
