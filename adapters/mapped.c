@@ -701,6 +701,8 @@ static struct lt_mapping *load_file(struct load *ld, const char *path, const cha
 			if (!strcmp(head, "mapping")) {
 				if (seen_mapping++)
 					mistake(ld, line, "[mapping] twice");
+				else if (m->nblocks)      /* the rules are checked against its schemas */
+					mistake(ld, line, "[mapping] comes before [decode] and [encode]");
 				sec = SETTINGS;
 			} else {
 				b = start_block(ld, m, line, head);
