@@ -353,6 +353,10 @@ const struct lt_config_key lt_config_keys[] = {
 	KEY("sign_key", GW, LT_KEY_STRING, C(sign_key), 0, 0, NULL, NULL, "the gateway's signing key (mode 0600)"),
 	KEY("key_password_file", GW, LT_KEY_STRING, C(key_password_file), 0, 0, NULL, NULL,
 	    "the password of PKCS#12 or encrypted keys (mode 0600)"),
+	KEY("codes_dir", GW, LT_KEY_STRING, C(codes_dir), 0, 0, NULL, NULL,
+	    "code tables replacing the shipped ones (codes/ beside this file)"),
+	KEY("mappings_dir", GW, LT_KEY_STRING, C(mappings_dir), 0, 0, NULL, NULL,
+	    "mapping files for the mapped adapter (mappings/ beside this file)"),
 	KEY("crl", GW, LT_KEY_STRING, C(crl), 0, 0, NULL, NULL, "CRLs of the trust's CAs (PEM or DER files)"),
 	KEY("crl_stale", GW, LT_KEY_ENUM, C(crl_stale_warn), 0, 0, "refuse warn",
 	    "must be refuse (a certificate its stale CRL covers is refused) or warn (accepted, with a warning)",
@@ -698,6 +702,29 @@ static void section(struct parse_state *st, int line, const char *name)
 	}
 }
 
+/* [gateway] codes_dir and mappings_dir must be directories; unset, each is
+ * NAME/ beside the config file when there is one (/etc/lienthong/codes). */
+static void data_dir_check(struct parse_state *st, char **dir, int line, const char *key, const char *name)
+{
+	struct stat sb;
+	if (*dir) {
+		if (stat(*dir, &sb))
+			ERR(line, "%s %s: %s", key, *dir, strerror(errno));
+		else if (!S_ISDIR(sb.st_mode))
+			ERR(line, "%s %s is not a directory", key, *dir);
+		else
+			return;
+		free(*dir);     /* said once: the shipped files are checked alone */
+		*dir = NULL;
+		return;
+	}
+	char path[4096];
+	const char *slash = strrchr(st->path, '/');
+	snprintf(path, sizeof path, "%.*s%s", slash ? (int)(slash - st->path + 1) : 0, st->path, name);
+	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+		*dir = strdup(path);
+}
+
 /* The SQLite store's directory must exist and be writable by whoever runs this (the
  * service user, for `sudo -u lienthong lienthong check-config`): SQLite creates the
  * database, its WAL and lock beside it. */
@@ -734,11 +761,12 @@ static void check_refs(struct parse_state *st)
 		if (!p->inbound)
 			p->inbound = strdup(p->url ? "none" : "push");
 		int talks_to_it = p->url != NULL;
-		for (const char *const *r = p->adapter && talks_to_it ? p->adapter->required_params : NULL; r && *r; r++)
-			if (!lt_peer_param(p, *r))
+		for (const struct lt_adapter_param *r = p->adapter && talks_to_it ? p->adapter->params : NULL; r && r->name;
+		     r++)
+			if (r->required && !lt_peer_param(p, r->name))
 				ERR(p->line, "peer %s: adapter %s needs %s%s%s", p->name, p->adapter->name,
-				    strcmp(*r, "password") ? "param." : "password_file (or param.", *r,
-				    strcmp(*r, "password") ? "" : ")");
+				    strcmp(r->name, "password") ? "param." : "password_file (or param.", r->name,
+				    strcmp(r->name, "password") ? "" : ")");
 		if (!p->identity)
 			p->identity = strdup(p->name);
 		else if (strncmp(p->identity, "CN=", 3) == 0)
@@ -804,6 +832,8 @@ static void check_refs(struct parse_state *st)
 	}
 	if (c->tls && (!c->tls_cert || !c->tls_key || !c->trust))
 		ERR(st->gateway_line, "[gateway] tls_cert, tls_key and trust are required for the peer listener (or tls = off, for tests only)");
+	data_dir_check(st, &c->codes_dir, lt_config_line(c, "codes_dir"), "codes_dir", "codes");
+	data_dir_check(st, &c->mappings_dir, lt_config_line(c, "mappings_dir"), "mappings_dir", "mappings");
 	if (!c->store)
 		c->store = strdup("sqlite:lienthong.db");
 	if (strncmp(c->store, "sqlite:", 7) == 0)
@@ -992,5 +1022,7 @@ void lt_config_free(struct lt_config *c)
 	free(c->units);
 	free(c->holidays);
 	free(c->trust); free(c->crl); free(c->token_pin_file); free(c->pkcs11_module); free(c->sign_key); free(c->sign_cert); free(c->key_password_file);
+	free(c->codes_dir);
+	free(c->mappings_dir);
 	free(c);
 }
