@@ -42,6 +42,7 @@ struct lt_admin {
 	int nhosts;
 	struct lt_buf expected;         /* the hosts for an error message: "127.0.0.1:8081, localhost:8081" */
 	int64_t refused[R_COUNT];
+	struct lt_admin_queries *queries;   /* the store's reads, on their own thread */
 };
 
 struct stats_req {
@@ -495,10 +496,12 @@ static void on_admin(struct evhttp_request *req, void *arg)
 		on_dlq(gw, req, LT_DLQ_REPLAY);
 	} else if (strcmp(path, "/v1/admin/dlq/purge") == 0) {
 		on_dlq(gw, req, LT_DLQ_PURGE);
-	} else {
+	} else if (!lt_admin_query_route(gw->admin->queries, req, path)) {
 		lt_http_reply_error(req, 404, "not_found",
-				    "admin endpoints: /healthz /readyz /metrics /ui /v1/admin/status"
-				    " /v1/admin/dlq/replay /v1/admin/dlq/purge", 0);
+				    "admin endpoints: /healthz /readyz /metrics /ui /v1/admin/status /v1/admin/dlq"
+				    " /v1/admin/dlq/{id} /v1/admin/dlq/replay /v1/admin/dlq/purge"
+				    " /v1/admin/dossiers/{code}/trail /v1/admin/report?from=&to= /v1/admin/refusals"
+				    " /v1/admin/audit/verify", 0);
 	}
 }
 
@@ -559,6 +562,7 @@ int lt_admin_start(struct lt_gateway *gw, struct lt_err *err)
 	}
 	lt_socket_nodelay(evhttp_bound_socket_get_fd(bound));
 	admin_hosts(a, gw->cfg->admin_listen, evhttp_bound_socket_get_fd(bound), port);
+	a->queries = lt_admin_queries_new(gw);
 	gw->admin = a;
 	return LT_OK;
 }
@@ -567,6 +571,7 @@ void lt_admin_free(struct lt_gateway *gw)
 {
 	if (!gw->admin)
 		return;
+	lt_admin_queries_free(gw->admin->queries);     /* its answers go out before the listener closes */
 	evhttp_free(gw->admin->http);
 	lt_buf_free(&gw->admin->expected);
 	free(gw->admin);
