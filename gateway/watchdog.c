@@ -39,7 +39,11 @@ static void sweep_done(struct lt_store_op *op)
 			       json_pack("{s:O,s:O,s:s,s:O,s:O}", "dossier_code", json_object_get(ev, "dossier_code"),
 					 "event_id", json_object_get(ev, "event_id"), "peer", LT_GATEWAY_SOURCE, "due_at",
 					 json_object_get(json_object_get(ev, "dossier"), "due_at"), "routed_to", dests),
-			       "dossier is past its due date with no result and no apology");
+			       "%s: dossier %s is overdue since %s, with no result and no apology%s",
+			       json_string_value(json_object_get(ev, "type")),
+			       json_string_value(json_object_get(ev, "dossier_code")),
+			       json_string_value(json_object_get(json_object_get(ev, "dossier"), "due_at")),
+			       json_array_size(dests) ? "" : " (no route takes the notice)");
 			if (!json_array_size(dests))
 				gw->events_unrouted++;
 			size_t j;

@@ -138,3 +138,38 @@ def test_reads_are_the_stores_on_postgresql(tmp, cleanup):
     assert rc == 0 and steady(json.loads(out)) == steady(trail), err
     rc, out, err = cli(gw, "dlq", "list")
     assert rc == 0 and "4 dead letters" in out, out + err
+
+
+def test_trail_tells_where_a_dossier_waited_each_hops_delay_and_which_agency_made_it_late(tmp, cleanup):
+    gw, sims = one_route(tmp, cleanup, retry={"initial": "200ms", "max_delay": "300ms"})
+    sims["portal"].fail(status=503, count=1)
+    code = "000.00.12.H12-261001-0042"
+    for n, ev in enumerate([
+            event(code, occurred_at="2026-10-01" + T, dossier={
+                "receiving_agency": {"code": WARD, "name": "UBND phường Bình Hưng"}, "received_at": "2026-10-01" + T,
+                "due_at": "2026-10-05T17:00:00+07:00"}),
+            event(code, "dossier.transferred", occurred_at="2026-10-02" + T,
+                  detail={"from_agency": {"code": WARD}, "to_agency": {"code": LAND, "name": "VPĐK đất đai"}}),
+            event(code, "dossier.transferred", occurred_at="2026-10-09" + T,
+                  detail={"from_agency": {"code": LAND}, "to_agency": {"code": WARD}})]):
+        assert gw.post("peer-a", ev, "tr-%d" % n)[0] == 202
+    wait_until(lambda: gw.query("SELECT COUNT(*) FROM deliveries WHERE state = 2")[0][0] == 3, what="all delivered")
+    status, t = api(gw, "/v1/admin/dossiers/%s/trail" % code)
+    assert status == 200, t
+    # who held it: the ward, the land office for a week, the ward again (holding it now)
+    assert [(h["agency"]["code"], h["to"] is None) for h in t["holders"]] == [(WARD, False), (LAND, False), (WARD, True)]
+    land = t["holders"][1]
+    assert land["held_s"] == 7 * 86400 and land["working_days"] == 5, land
+    assert t["holder_now"]["code"] == WARD
+    # its appointment (5 October) passed while the land office held it: the land office made it late
+    assert t["late"]["agency"]["code"] == LAND and not t["late"]["resolved"], t["late"]
+    # the first delivery was answered 503 then delivered: two attempts, its delay covers both
+    first = t["events"][0]["deliveries"][0]
+    assert first["attempts"] == 2 and first["state"] == "delivered" and first["delay_s"] > 0, first
+    times = [e["at"] for e in t["timeline"]]
+    assert times == sorted(times), times
+    kinds = [(e["what"], e.get("outcome")) for e in t["timeline"] if e["n"] == 1]
+    assert kinds == [("event", None), ("attempt", "retry"), ("attempt", "done")], kinds
+    rc, out, _ = cli(gw, "trail", code)
+    assert rc == 0 and "held by    %s (UBND phường Bình Hưng)" % WARD in out, out
+    assert "%s (VPĐK đất đai)" % LAND in out and "5 working days" in out, out
