@@ -37,12 +37,27 @@ const char LT_CLI_REPORT_HELP[] =
 
 #define N(row, k) ((long long)json_integer_value(json_object_get(row, k)))
 
+/* s cut or padded to `width` characters (not bytes: names are Vietnamese). */
+static void cell(char *out, size_t n, const char *s, int width)
+{
+	size_t o = 0;
+	int chars = 0;
+	for (; *s && o + 4 < n; s++) {
+		if ((*s & 0xC0) != 0x80 && chars++ == width)
+			break;
+		out[o++] = *s;
+	}
+	for (; chars < width && o + 1 < n; chars++)
+		out[o++] = ' ';
+	out[o] = '\0';
+}
+
 static void text_row(const json_t *row)
 {
-	char who[64];
+	char who[160];
 	const char *name = lt_cli_str(row, "name");
-	snprintf(who, sizeof who, "%s", *name ? name : lt_cli_str(row, "agency"));
-	printf("%-30.30s %7lld %6lld %6lld %6lld %6lld %6lld %7lld %6lld %6lld %6lld %6lld %7lld %7lld %6lld %9lld "
+	cell(who, sizeof who, *name ? name : lt_cli_str(row, "agency"), 30);
+	printf("%s %7lld %6lld %6lld %6lld %6lld %6lld %7lld %6lld %6lld %6lld %6lld %7lld %7lld %6lld %9lld "
 	       "%6.1f%% %6.1f%%%s\n", who, N(row, "carried_over"), N(row, "direct"), N(row, "online"), N(row, "postal"),
 	       N(row, "not_stated"), N(row, "received_total"), N(row, "resolved"), N(row, "resolved_early"),
 	       N(row, "resolved_on_time"), N(row, "resolved_late"), N(row, "in_progress_on_time"),

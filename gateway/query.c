@@ -771,7 +771,19 @@ int lt_query_report(struct lt_query *q, int64_t from, int64_t to, json_t **out, 
 		if (d.channel && !*d.channel)
 			d.channel = NULL;
 		if (!d.r) {
-			/* first seen through a later event: no received date to count it by */
+			/* first seen through a later event: no received date to count it by;
+			 * seen from its first event's time (when it happened, else when it came) */
+			json_t *erows = NULL, *parsed = NULL, *ev;
+			if ((rc = dossier_events(q, d.code, &erows, &parsed, err)))
+				break;
+			size_t k;
+			json_array_foreach(parsed, k, ev) {
+				int64_t at = date_of(ev, "occurred_at");
+				if (at && at < d.first_seen)
+					d.first_seen = at;
+			}
+			json_decref(erows);
+			json_decref(parsed);
 			int resolved = d.res >= from && d.res < to;
 			if (d.first_seen >= to || !(resolved || open_at(&d, to) || d.first_seen >= from))
 				continue;
