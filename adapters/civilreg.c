@@ -404,7 +404,9 @@ static int result_event(const struct lt_peer *peer, xmlNodePtr item, json_t *out
 	}
 	snprintf(when_s, 64, "%s", thoi);
 	lt_date_format_rfc3339(*when, occurred);
-	int code = v[F_TT] ? atoi(v[F_TT]) : 0;
+	int64_t code = 0;       /* range-checked: a huge trangThai must not wrap onto a known one */
+	if (v[F_TT] && lt_parse_int64(v[F_TT], 0, 99, &code, NULL))
+		code = 0;
 	for (size_t i = 0; i < sizeof result_states / sizeof *result_states; i++)
 		if (result_states[i].code == code)
 			st = &result_states[i];
@@ -413,7 +415,7 @@ static int result_event(const struct lt_peer *peer, xmlNodePtr item, json_t *out
 				"needed, 3 processing, 4 registered, 6 refused)", path, v[F_TT] ? v[F_TT] : "");
 		goto done;
 	}
-	detail = json_pack("{s:s,s:i}", "registry_dossier_id", v[F_LT] ? v[F_LT] : "", "status_code", code);
+	detail = json_pack("{s:s,s:i}", "registry_dossier_id", v[F_LT] ? v[F_LT] : "", "status_code", (int)code);
 	if (strcmp(st->type, "registry.registered") == 0) {
 		if (!v[F_SO]) {
 			rc = lt_err_set(err, LT_ESCHEMA, "%s/soDangKy: a registered result (trangThai 4) needs the "
@@ -576,7 +578,9 @@ static enum lt_verdict civilreg_outcome(const struct lt_peer *peer, struct lt_de
 		free(status), free(code), free(desc), free(id);
 		return LT_RETRY;
 	}
-	int ok = status && strcmp(status, "1") == 0 && code && atoi(code) == 0;
+	int64_t n = 0;          /* errorCode, range-checked: "4294967296" is no 0 */
+	int numeric = code && lt_parse_int64(code, -999999999, 999999999, &n, NULL) == LT_OK;
+	int ok = status && strcmp(status, "1") == 0 && numeric && n == 0;
 	const char *proc = jstr(json_object_get(json_object_get(event, "dossier"), "procedure"), "code");
 	const char *module = lt_code_to_wire(&lt_registry_module_codes, proc, NULL);
 	json_t *ev;
@@ -585,7 +589,7 @@ static enum lt_verdict civilreg_outcome(const struct lt_peer *peer, struct lt_de
 		set_opt(d, "module", module);
 		ev = carried(peer, event, "registry.submitted", d);
 	} else {
-		json_t *d = json_pack("{s:i}", "status_code", code ? atoi(code) : 0);
+		json_t *d = json_pack("{s:I}", "status_code", (json_int_t)n);
 		set_opt(d, "reason", desc);
 		set_opt(d, "registry_dossier_id", id);
 		ev = carried(peer, event, "registry.refused", d);

@@ -416,7 +416,9 @@ static int status_event(const struct lt_peer *peer, xmlNodePtr root, int answer,
 	if (rc)
 		goto done;
 	*which = st;
-	json_t *detail = json_pack("{s:i}", "status_code", atoi(code));
+	int64_t n = 0;          /* one of the table's codes "01".."06" */
+	lt_parse_int64(code, 0, 99, &n, NULL);
+	json_t *detail = json_pack("{s:I}", "status_code", (json_int_t)n);
 	if (desc)
 		json_object_set_new(detail, "reason", json_string(desc));
 	const char *type = answer ? "dossier.step" : st->type;

@@ -149,8 +149,9 @@ static int tracking_event(const struct lt_peer *peer, const json_t *u, const cha
 	lt_json_put_str(ev, "dossier_code", lt_json_str(u, "orderNumber"));
 	lt_json_put_str(detail, "order_number", lt_json_str(u, "orderNumber"));
 	lt_json_put_str(detail, "postal_status", msg ? msg : tc->meaning);
-	if (code[strspn(code, "0123456789")] == '\0')
-		json_object_set_new(detail, "status_code", json_integer(strtoll(code, NULL, 10)));
+	int64_t n;
+	if (lt_parse_int64(code, 0, INT64_MAX, &n, NULL) == LT_OK)
+		json_object_set_new(detail, "status_code", json_integer(n));
 	lt_json_put_str(detail, "item_code", lt_json_str(u, "itemCode"));
 	lt_json_put_str(detail, "reason", lt_json_str(u, "note"));
 	if (strcmp(tc->code, CODE_RETURNED_TO_SENDER) == 0)

@@ -110,15 +110,15 @@ static int error_code_of(const json_t *answer, long *code)
 {
 	const json_t *v = json_object_get(answer, "error_code");
 	const char *s = json_string_value(v);
-	char *end;
+	int64_t n;
 	if (json_is_integer(v)) {
 		*code = (long)json_integer_value(v);
 		return 1;
 	}
-	if (!s || !*s)
+	if (!s || !*s || lt_parse_int64(s, -2147483647, 2147483647, &n, NULL))
 		return 0;
-	*code = strtol(s, &end, 10);
-	return *end == '\0';
+	*code = (long)n;
+	return 1;
 }
 
 /* body → out as a JSON POST; the request's path is the caller's. */
@@ -209,11 +209,14 @@ static void papers_and_fees(const json_t *rec, json_t *dossier)
 	json_array_foreach(json_object_get(rec, "DanhSachLePhi"), i, v) {
 		const json_t *gia = json_object_get(v, "Gia");
 		const char *text = json_string_value(gia);
+		int64_t amount = 0;     /* a string of digits (the schema: 1 to 12), range-checked */
+		if (text && lt_parse_int64(text, 0, 999999999999, &amount, NULL))
+			amount = 0;
 		json_t *f = json_object();
 		lt_json_put_str(f, "name", lt_json_str(v, "TenPhiLePhi"));
 		lt_json_put_str(f, "code", lt_json_str(v, "MaPhiLePhi"));
 		json_object_set_new(f, "amount", json_is_number(gia) ? json_deep_copy(gia)
-								  : json_integer(strtoll(text ? text : "0", NULL, 10)));
+								  : json_integer(amount));
 		json_object_set_new(f, "currency", json_string("VND"));
 		json_array_append_new(fees, f);
 	}
@@ -226,7 +229,7 @@ static void papers_and_fees(const json_t *rec, json_t *dossier)
 static json_t *record_to_event(const struct lt_peer *peer, const char *madonvi, const json_t *rec, size_t idx,
 			       struct lt_err *err)
 {
-	char where[32], received[32], due[32], returned[32], resolved[32], buf[24], *end;
+	char where[32], received[32], due[32], returned[32], resolved[32], buf[24];
 	const char *channel, *atype, *via;
 	struct lt_err e = { 0 };
 	snprintf(where, sizeof where, "/data/%zu", idx);
@@ -238,8 +241,8 @@ static json_t *record_to_event(const struct lt_peer *peer, const char *madonvi, 
 	    code_field(&lt_return_via_codes, rec, "HinhThuc", where, &via, err))
 		return NULL;
 	const char *st = code_text(json_object_get(rec, "TrangThaiHoSo"), buf);
-	long status = st ? strtol(st, &end, 10) : 0;
-	if (!st || !*st || *end || !lt_status_valid((int)status)) {
+	int64_t status = 0;     /* range-checked before it is an int: a huge one must not wrap onto 1..10 */
+	if (!st || lt_parse_int64(st, 0, 99, &status, NULL) || !lt_status_valid((int)status)) {
 		lt_err_set(err, LT_ESCHEMA, "%s/TrangThaiHoSo: unknown status \"%.16s\" (the portal's are 1 to 10)",
 			   where, st ? st : "");
 		return NULL;
@@ -327,7 +330,7 @@ static int status_of(const json_t *event, const struct sync_type *st)
 {
 	const json_t *s = lt_json_dig(event, "dossier.status");
 	const char *channel = lt_json_str(event, "dossier.channel");
-	if (json_is_integer(s) && lt_status_valid((int)json_integer_value(s)))
+	if (json_is_integer(s) && json_integer_value(s) >= 1 && json_integer_value(s) <= 10)
 		return (int)json_integer_value(s);
 	if (!st)
 		return STATUS_PROCESSING;

@@ -4,6 +4,7 @@
  * report all mistakes at once, which the Debian build of inih does not give. */
 #include "config.h"
 #include "adapter.h"
+#include "http.h"
 #include "sla.h"
 #include "mapping.h"
 
@@ -29,35 +30,79 @@ static void cfg_error(struct lt_buf *errors, const char *path, int line, const c
 	lt_buf_printf(errors, "%s:%d: %s\n", path, line, msg);
 }
 
-int64_t lt_parse_duration(const char *s)
+/* s starts with digits and an optional fraction (no sign, space, exponent,
+ * hex, inf or nan: what strtod alone would take): their value and the rest. */
+static int decimal_prefix(const char *s, double *v, const char **rest)
 {
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (end == s || errno || v < 0)
-		return -1;
-	double mul;
+	const char *p = s;
+	while (isdigit((unsigned char)*p))
+		p++;
+	if (p == s)
+		return LT_EINVAL;
+	if (*p == '.') {
+		const char *f = ++p;
+		while (isdigit((unsigned char)*p))
+			p++;
+		if (p == f)
+			return LT_EINVAL;
+	}
+	*v = strtod(s, NULL);   /* finite, or +inf past 309 digits: both compare with a limit */
+	*rest = p;
+	return LT_OK;
+}
+
+/* "1111111111111111111111111…" for a value quoted in a message */
+#define SHOWN(v) 40, (v), strlen(v) > 40 ? "…" : ""
+
+int lt_parse_duration(const char *s, int64_t *ms, struct lt_err *err)
+{
+	double v, mul;
+	const char *end;
+	if (decimal_prefix(s, &v, &end))
+		goto bad;
 	if (strcmp(end, "ms") == 0) mul = 1;
 	else if (strcmp(end, "s") == 0 || *end == '\0') mul = 1000;
 	else if (strcmp(end, "m") == 0) mul = 60000;
 	else if (strcmp(end, "h") == 0) mul = 3600000;
 	else if (strcmp(end, "d") == 0) mul = 86400000;
-	else return -1;
-	return (int64_t)(v * mul);
+	else goto bad;
+	if (!(v <= (double)LT_DURATION_MAX_MS / mul))
+		return lt_err_set(err, LT_ETOOBIG, "\"%.*s%s\" is over the limit of 366d", SHOWN(s));
+	*ms = (int64_t)(v * mul);
+	return LT_OK;
+bad:
+	return lt_err_set(err, LT_EINVAL, "\"%.*s%s\" is not a duration", SHOWN(s));
 }
 
-size_t lt_parse_size(const char *s)
+int lt_parse_size(const char *s, uint64_t max, size_t *out, struct lt_err *err)
 {
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (end == s || errno || s[0] == '-')
-		return 0;
-	if (*end == 'k' || *end == 'K') { v *= 1024; end++; }
-	else if (*end == 'm' || *end == 'M') { v *= 1024 * 1024; end++; }
+	const char *end = s;
+	uint64_t v = 0, mul = 1;
+	int over = 0;
+	while (isdigit((unsigned char)*end)) {
+		unsigned d = (unsigned)(*end++ - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			over = 1;
+		else
+			v = v * 10 + d;
+	}
+	if (end == s)
+		goto bad;
+	if (*end == 'k' || *end == 'K') { mul = 1024; end++; }
+	else if (*end == 'm' || *end == 'M') { mul = 1024 * 1024; end++; }
 	if (*end == 'i' || *end == 'B' || *end == 'b') end++;
 	if (*end == 'B') end++;
-	return *end ? 0 : (size_t)v;
+	if (*end)
+		goto bad;
+	if (over || v > max / mul)  /* before the multiplication */
+		return lt_err_set(err, LT_ETOOBIG, "\"%.*s%s\" is over the limit of %llu", SHOWN(s),
+				  (unsigned long long)max);
+	if (v == 0)
+		return lt_err_set(err, LT_ETOOBIG, "\"%s\" is not at least 1 byte", s);
+	*out = (size_t)(v * mul);
+	return LT_OK;
+bad:
+	return lt_err_set(err, LT_EINVAL, "\"%.*s%s\" is not a size", SHOWN(s));
 }
 
 static char *trim(char *s)
@@ -170,6 +215,52 @@ struct parse_state {
 
 #define ERR(line, ...) do { cfg_error(st->errors, st->path, line, __VA_ARGS__); st->nerr++; } while (0)
 
+/* key = a duration of at least min_ms (and at most 366d) into *dst; else one
+ * error naming the key, and the limit when it is over it. */
+static void duration_key(struct parse_state *st, int line, const char *key, const char *v, int64_t min_ms,
+			 const char *like, int64_t *dst)
+{
+	int64_t ms = 0;
+	int rc = lt_parse_duration(v, &ms, NULL);
+	if (rc == LT_ETOOBIG)
+		ERR(line, "%s = %.*s%s is out of range: a duration is at most 366d", key, SHOWN(v));
+	else if (rc || ms < min_ms || ms <= 0) {
+		char least[40] = "";
+		if (min_ms >= 1000)
+			snprintf(least, sizeof least, " of at least %llds", (long long)(min_ms / 1000));
+		ERR(line, "%s must be a%s duration%s like %s, not \"%.*s%s\"", key, min_ms >= 1000 ? "" : " positive",
+		    least, like, SHOWN(v));
+	} else {
+		*dst = ms;
+	}
+}
+
+/* key = a size from 1 to max (limit: max as text, "256m") into *dst. */
+static void size_key(struct parse_state *st, int line, const char *key, const char *v, uint64_t max,
+		     const char *limit, const char *like, size_t *dst)
+{
+	size_t n = 0;
+	int rc = lt_parse_size(v, max, &n, NULL);
+	if (rc == LT_ETOOBIG)
+		ERR(line, "%s = %.*s%s is out of range: it must be from 1 to %s (%llu)", key, SHOWN(v), limit,
+		    (unsigned long long)max);
+	else if (rc)
+		ERR(line, "%s must be %s, not \"%.*s%s\"", key, like, SHOWN(v));
+	else
+		*dst = n;
+}
+
+/* key = a whole number in [lo, hi] into *dst; else the error "what". */
+static void int_key(struct parse_state *st, int line, const char *v, int64_t lo, int64_t hi, int *dst,
+		    const char *what)
+{
+	int64_t n;
+	if (lt_parse_int64(v, lo, hi, &n, NULL))
+		ERR(line, "%s, not \"%.*s%s\"", what, SHOWN(v));
+	else
+		*dst = (int)n;
+}
+
 static void gateway_key(struct parse_state *st, int line, const char *k, const char *v)
 {
 	struct lt_config *c = st->c;
@@ -199,24 +290,23 @@ static void gateway_key(struct parse_state *st, int line, const char *k, const c
 				ERR(line, "log_level must be debug, info, warn or error, not \"%s\"", v);
 			if (strcmp(k, "store") == 0)
 				st->store_line = line;
+			char host[256];
+			int port;
+			if ((strcmp(k, "listen") == 0 || strcmp(k, "admin_listen") == 0) &&
+			    lt_split_hostport(v, host, sizeof host, &port))
+				ERR(line, "%s must be HOST:PORT (or [V6]:PORT) with a port from 1 to 65535, not \"%.*s%s\"",
+				    k, SHOWN(v));
 			if (strcmp(k, "store") == 0 && strncmp(v, "sqlite:", 7) && strncmp(v, "postgresql://", 13) &&
 			    strncmp(v, "postgres://", 11))
 				ERR(line, "store must be sqlite:PATH or postgresql://…, not \"%s\"", v);
 			return;
 		}
-	if (strcmp(k, "max_body") == 0 || strcmp(k, "max_headers") == 0) {
-		size_t n = lt_parse_size(v);
-		if (!n)
-			ERR(line, "%s must be a size like 1m or 65536, not \"%s\"", k, v);
-		else if (k[4] == 'b')
-			c->max_body = n;
-		else
-			c->max_headers = n;
+	if (strcmp(k, "max_body") == 0) {
+		size_key(st, line, k, v, LT_MAX_BODY_LIMIT, "256m", "a size like 1m or 65536", &c->max_body);
+	} else if (strcmp(k, "max_headers") == 0) {
+		size_key(st, line, k, v, LT_MAX_HEADERS_LIMIT, "1m", "a size like 16k or 8192", &c->max_headers);
 	} else if (strcmp(k, "max_backlog") == 0) {
-		size_t n = lt_parse_size(v);
-		if (!n)
-			ERR(line, "max_backlog must be a positive number, not \"%s\"", v);
-		c->max_backlog = n;
+		size_key(st, line, k, v, LT_MAX_BACKLOG_LIMIT, "1000000000", "a positive number", &c->max_backlog);
 	} else if (strcmp(k, "tls") == 0) {
 		if (strcmp(v, "on") && strcmp(v, "off"))
 			ERR(line, "tls must be on or off, not \"%s\"", v);
@@ -227,30 +317,15 @@ static void gateway_key(struct parse_state *st, int line, const char *k, const c
 			    "or modern (TLS 1.3 only), not \"%s\"", v);
 		c->tls_policy = strcmp(v, "modern") == 0 ? LT_TLS_MODERN : LT_TLS_INTERMEDIATE;
 	} else if (strcmp(k, "replay_window") == 0) {
-		int64_t ms = lt_parse_duration(v);
-		if (ms <= 0)
-			ERR(line, "replay_window must be a duration like 300s, not \"%s\"", v);
-		c->replay_window_ms = ms;
+		duration_key(st, line, k, v, 1, "300s", &c->replay_window_ms);
 	} else if (strcmp(k, "workers") == 0) {
-		char *end;
-		long n = strtol(v, &end, 10);
-		if (*end || n < 0 || n > 64)
-			ERR(line, "workers must be 0..64 (0 = one per CPU), not \"%s\"", v);
-		c->workers = (int)n;
+		int_key(st, line, v, 0, 64, &c->workers, "workers must be 0..64 (0 = one per CPU)");
 	} else if (strcmp(k, "max_json_depth") == 0) {
-		char *end;
-		long n = strtol(v, &end, 10);
-		if (end == v || *end || n < 1 || n > 2048)
-			ERR(line, "max_json_depth must be 1..2048 (nesting levels of a JSON body), not \"%s\"", v);
-		else
-			c->max_json_depth = (int)n;
+		int_key(st, line, v, 1, 2048, &c->max_json_depth,
+			"max_json_depth must be 1..2048 (nesting levels of a JSON body)");
 	} else if (strcmp(k, "lease") == 0) {
 		/* renewed about every second while the node lives: shorter would expire between renewals */
-		int64_t ms = lt_parse_duration(v);
-		if (ms < 3000)
-			ERR(line, "lease must be a duration of at least 3s like 5m, not \"%s\"", v);
-		else
-			c->lease_ms = ms;
+		duration_key(st, line, k, v, 3000, "5m", &c->lease_ms);
 	} else if (strcmp(k, "timezone") == 0) {
 		/* one zone for logs, trail, reports and due dates; the peers' local
 		 * date formats are Vietnamese time too, so only that zone for now */
@@ -258,10 +333,7 @@ static void gateway_key(struct parse_state *st, int line, const char *k, const c
 			ERR(line, "timezone must be %s (UTC%s, used for logs, trails, reports and due dates), not \"%s\"",
 			    LT_TZ_NAME, LT_TZ_OFFSET, v);
 	} else if (strcmp(k, "read_timeout") == 0) {
-		int64_t ms = lt_parse_duration(v);
-		if (ms <= 0)
-			ERR(line, "read_timeout must be a duration like 30s, not \"%s\"", v);
-		c->read_timeout_ms = ms;
+		duration_key(st, line, k, v, 1, "30s", &c->read_timeout_ms);
 	} else {
 		ERR(line, "unknown key \"%s\" in [gateway]", k);
 	}
@@ -270,24 +342,17 @@ static void gateway_key(struct parse_state *st, int line, const char *k, const c
 static void retry_key(struct parse_state *st, int line, const char *k, const char *v)
 {
 	if (strcmp(k, "breaker_failures") == 0) {
-		char *end;
-		long n = strtol(v, &end, 10);
-		if (*v == '\0' || *end || n < 0 || n > 1000)
-			ERR(line, "breaker_failures must be a number of attempts from 0 (no breaker) to 1000, not \"%s\"", v);
-		else
-			st->c->breaker_failures = (int)n;
+		int_key(st, line, v, 0, 1000, &st->c->breaker_failures,
+			"breaker_failures must be a number of attempts from 0 (no breaker) to 1000");
 		return;
 	}
-	int64_t ms = lt_parse_duration(v);
 	int64_t *dst = strcmp(k, "initial") == 0 ? &st->c->retry_initial_ms :
 		       strcmp(k, "max_delay") == 0 ? &st->c->retry_max_delay_ms :
 		       strcmp(k, "max_age") == 0 ? &st->c->retry_max_age_ms : NULL;
 	if (!dst)
 		ERR(line, "unknown key \"%s\" in [retry] (known: initial, max_delay, max_age, breaker_failures)", k);
-	else if (ms <= 0)
-		ERR(line, "%s must be a positive duration like 1s, 10m or 72h, not \"%s\"", k, v);
 	else
-		*dst = ms;
+		duration_key(st, line, k, v, 1, "1s, 10m or 72h", dst);
 }
 
 /* A peer's password (the portal's login) from a file only root can read;
@@ -326,11 +391,7 @@ static void sla_key(struct parse_state *st, int line, const char *k, const char 
 		lt_calendar_free(&cal);
 		set_str(&st->c->holidays, v);
 	} else if (strcmp(k, "check_interval") == 0) {
-		int64_t ms = lt_parse_duration(v);
-		if (ms <= 0)
-			ERR(line, "[sla] check_interval must be a duration like 60s, not \"%s\"", v);
-		else
-			st->c->sla_interval_ms = ms;
+		duration_key(st, line, "[sla] check_interval", v, 1, "60s", &st->c->sla_interval_ms);
 	} else {
 		ERR(line, "unknown key \"%s\" in [sla] (known: holidays, check_interval)", k);
 	}
@@ -383,6 +444,7 @@ static void agencies_key(struct parse_state *st, int line, const char *k, const 
 static void peer_key(struct parse_state *st, int line, const char *k, const char *v)
 {
 	struct lt_peer *p = &st->c->peers[st->c->npeers - 1];
+	char what[120];
 	if (strcmp(k, "adapter") == 0) {
 		set_str(&p->adapter_name, v);
 		p->adapter = lt_adapter_find(v);
@@ -427,25 +489,20 @@ static void peer_key(struct parse_state *st, int line, const char *k, const char
 		if (strcmp(v, "signed") && strcmp(v, "tls"))
 			ERR(line, "peer %s: answers must be signed or tls, not \"%s\"", p->name, v);
 	} else if (strcmp(k, "concurrency") == 0) {
-		char *end;
-		long n = strtol(v, &end, 10);
-		if (*end || n < 1 || n > 1024)
-			ERR(line, "peer %s: concurrency must be 1..1024, not \"%s\"", p->name, v);
-		else
-			p->concurrency = (int)n;
+		snprintf(what, sizeof what, "peer %s: concurrency must be 1..1024", p->name);
+		int_key(st, line, v, 1, 1024, &p->concurrency, what);
 	} else if (strcmp(k, "rate") == 0) {
-		char *end;
-		double r = strtod(v, &end);
-		if (end == v || (*end && strcmp(end, "/s")) || r < 0)
-			ERR(line, "peer %s: rate must look like 20/s, not \"%s\"", p->name, v);
+		double r;
+		const char *end;
+		if (decimal_prefix(v, &r, &end) || (*end && strcmp(end, "/s")) ||
+		    (r != 0 && !(r >= LT_RATE_MIN && r <= LT_RATE_MAX)))
+			ERR(line, "peer %s: rate must look like 20/s: 0 (no limit) or from 0.001/s to 1000000/s, "
+			    "not \"%.*s%s\"", p->name, SHOWN(v));
 		else
 			p->rate = r;
 	} else if (strcmp(k, "poll_interval") == 0) {
-		int64_t ms = lt_parse_duration(v);
-		if (ms <= 0)
-			ERR(line, "peer %s: poll_interval must be a duration like 30s, not \"%s\"", p->name, v);
-		else
-			p->poll_interval_ms = ms;
+		snprintf(what, sizeof what, "peer %s: poll_interval", p->name);
+		duration_key(st, line, what, v, 1, "30s", &p->poll_interval_ms);
 	} else if (strcmp(k, "accept_unbound_xml") == 0) {
 		if (strcmp(v, "yes") && strcmp(v, "no"))
 			ERR(line, "peer %s: accept_unbound_xml must be yes or no, not \"%s\"", p->name, v);
@@ -454,11 +511,8 @@ static void peer_key(struct parse_state *st, int line, const char *k, const char
 	} else if (strcmp(k, "password_file") == 0) {
 		read_secret(st, line, p, v);
 	} else if (strcmp(k, "timeout") == 0) {
-		int64_t ms = lt_parse_duration(v);
-		if (ms <= 0)
-			ERR(line, "peer %s: timeout must be a duration like 30s, not \"%s\"", p->name, v);
-		else
-			p->timeout_ms = ms;
+		snprintf(what, sizeof what, "peer %s: timeout", p->name);
+		duration_key(st, line, what, v, 1, "30s", &p->timeout_ms);
 	} else {
 		ERR(line, "peer %s: unknown key \"%s\"", p->name, k);
 	}

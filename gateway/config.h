@@ -131,9 +131,23 @@ void lt_config_warnings(const struct lt_config *c, struct lt_buf *out);
  * detail.previous_codes {"dossier.handling_agency": "OLD", …}. Any thread. */
 void lt_units_apply(const struct lt_config *c, json_t *event);
 
-/* "1s", "250ms", "10m", "72h", "2d" → milliseconds; -1 when malformed. */
-int64_t lt_parse_duration(const char *s);
-/* "1048576", "1m", "64k" (KiB/MiB) → bytes; 0 when malformed. */
-size_t lt_parse_size(const char *s);
+/* The bounds of configured numbers: each is checked before it is converted or
+ * multiplied, so that no later sum of times or sizes can wrap. */
+#define LT_DURATION_MAX_MS (366LL * 86400000)  /* any duration: 366d */
+#define LT_MAX_BODY_LIMIT (256ULL << 20)       /* max_body: 256m */
+#define LT_MAX_HEADERS_LIMIT (1ULL << 20)      /* max_headers: 1m */
+#define LT_MAX_BACKLOG_LIMIT 1000000000ULL     /* max_backlog: deliveries */
+#define LT_RATE_MIN 0.001                      /* rate, per second: 0 (no limit) or this… */
+#define LT_RATE_MAX 1000000.0                  /* …to this */
+
+/* "1s", "250ms", "1.5s", "10m", "72h", "2d" (a bare number is seconds) →
+ * milliseconds in [0, LT_DURATION_MAX_MS]: digits with an optional fraction,
+ * then the unit. 0; LT_EINVAL when s is no duration, LT_ETOOBIG when it is
+ * over the limit; err says which (the caller names the key). */
+int lt_parse_duration(const char *s, int64_t *ms, struct lt_err *err);
+/* "1048576", "64k", "1m", "64KiB", "1MB" (k, m: KiB, MiB) → bytes in [1, max].
+ * 0; LT_EINVAL when s is no size, LT_ETOOBIG when it is 0 or over max; err
+ * says which. */
+int lt_parse_size(const char *s, uint64_t max, size_t *out, struct lt_err *err);
 
 #endif

@@ -68,7 +68,10 @@ void lt_event_id(char out[27]);
  * retry_after_ms (the peer's Retry-After; 0 = none). */
 int64_t lt_retry_delay(int attempt, int64_t initial_ms, int64_t max_delay_ms, int64_t retry_after_ms);
 
-/* Parse Retry-After (delta seconds or an HTTP date) into ms from now; 0 if absent or bad. */
+/* Parse Retry-After (delta seconds or an HTTP date) into ms from now, at most
+ * LT_RETRY_AFTER_MAX_MS: a longer one (however many digits, whatever year)
+ * waits a day and asks again; 0 if absent, bad or past. */
+#define LT_RETRY_AFTER_MAX_MS 86400000LL
 int64_t lt_parse_retry_after(const char *v);
 
 /* A per-peer circuit breaker. After `threshold` attempts in a row find the

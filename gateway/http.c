@@ -144,9 +144,8 @@ int lt_split_hostport(const char *s, char *host, size_t hostlen, int *port)
 			return LT_EINVAL;
 		snprintf(host, hostlen, "%.*s", (int)(colon - s), s);
 	}
-	char *end;
-	long p = strtol(colon + 1, &end, 10);
-	if (*end || p < 0 || p > 65535)
+	int64_t p;
+	if (lt_parse_int64(colon + 1, 1, 65535, &p, NULL))
 		return LT_EINVAL;
 	*port = (int)p;
 	return LT_OK;
@@ -274,10 +273,15 @@ static int verify_signature(struct ingress *in)
 		if (strcmp(info.jti, in->message_id))
 			return lt_err_set(&in->err, LT_EAUTH, "jti \"%.64s\" of the signature does not match X-Message-Id",
 					  info.jti);
-		if (info.iat * 1000 < now - window || info.iat * 1000 > now + window)
-			return lt_err_set(&in->err, LT_EAUTH,
-					  "timestamp out of window: iat is %lld s from now, the window is %lld s",
-					  (long long)(info.iat - now / 1000), (long long)(window / 1000));
+		/* iat is any integer the signer chose: nothing is computed from it before its range is known */
+		if (!lt_within_window(info.iat, now, window))
+			return info.iat < -LT_TIME_MAX_S || info.iat > LT_TIME_MAX_S ?
+				lt_err_set(&in->err, LT_EAUTH, "timestamp out of window: iat %lld is out of range (unix "
+					   "seconds up to the year 9999), the window is %lld s", (long long)info.iat,
+					   (long long)(window / 1000)) :
+				lt_err_set(&in->err, LT_EAUTH,
+					   "timestamp out of window: iat is %lld s from now, the window is %lld s",
+					   (long long)(info.iat - now / 1000), (long long)(window / 1000));
 	} else if (strcmp(peer->verify, "xmldsig") == 0) {
 		struct lt_xml_info info;
 		xmlDocPtr doc = NULL;

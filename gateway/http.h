@@ -21,7 +21,7 @@ void lt_http_reply_error(struct evhttp_request *req, int status, const char *cod
 			 int retry_after_s);
 /* Set TCP_NODELAY on a (listening) socket. */
 void lt_socket_nodelay(int fd);
-/* "HOST:PORT" or "[V6]:PORT" → host and port. */
+/* "HOST:PORT" or "[V6]:PORT" → host and port (1..65535); LT_EINVAL otherwise. */
 int lt_split_hostport(const char *s, char *host, size_t hostlen, int *port);
 
 #endif

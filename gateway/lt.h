@@ -88,4 +88,29 @@ void lt_audit_hash(const struct lt_audit_row *r, char out[65]);
 /* Replace bytes that are not well-formed UTF-8 with '?', in place. */
 void lt_utf8_clean(char *s);
 
+/* ---- numbers from peers and from the configuration ----------------------
+ * Every number that comes from outside is range-checked before it is
+ * converted or used in arithmetic: a time or size computed from an unchecked
+ * one can wrap into a value that passes a later check. */
+
+/* Unix seconds the gateway computes with are within ±LT_TIME_MAX_S (the last
+ * second of year 9999): their milliseconds, sums and differences fit in int64. */
+#define LT_TIME_MAX_S 253402300799LL
+
+/* s as a whole decimal number in [lo, hi]: an optional '-' and digits, nothing
+ * else (no space, '+', hex or exponent). 0 with *out set; LT_EINVAL when s is
+ * not such a number, LT_ETOOBIG when it is one outside [lo, hi] — however many
+ * digits it has. err (may be NULL) quotes s and names the bound; the caller
+ * says whose number it is. */
+int lt_parse_int64(const char *s, int64_t lo, int64_t hi, int64_t *out, struct lt_err *err);
+
+/* *ms = s × 1000 for unix seconds s; LT_ETOOBIG (and *ms untouched) when s is
+ * beyond ±LT_TIME_MAX_S. */
+int lt_s_to_ms(int64_t s, int64_t *ms);
+
+/* 1 when t_s (unix seconds, as a peer sent them) is within window_ms of now_ms,
+ * else 0 — also when any of them is out of range (checked before any
+ * arithmetic, so no value wraps into the window). */
+int lt_within_window(int64_t t_s, int64_t now_ms, int64_t window_ms);
+
 #endif

@@ -5,18 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Further from the epoch than any date a peer means: about 34 800 years, in seconds. */
+/* Further from the epoch than any date a peer means (about 34 800 years, in seconds):
+ * a time past it is shown clamped, never used in arithmetic. */
 #define FAR_S ((int64_t)1 << 40)
-
-/* Whether t_s (unix seconds, any value a peer wrote) is within window_ms of now_ms.
- * Every value is range-checked before any arithmetic, so nothing here can overflow. */
-static int within_window(int64_t t_s, int64_t now_ms, int64_t window_ms)
-{
-	if (t_s > FAR_S || t_s < -FAR_S || now_ms > FAR_S * 1000 || now_ms < -FAR_S * 1000 || window_ms < 0)
-		return 0;
-	int64_t d = t_s * 1000 - now_ms;
-	return d <= window_ms && d >= -window_ms;
-}
 
 /* The adapter's entry for doc's root element, or NULL. */
 static const struct lt_xml_kind *kind_of(const struct lt_adapter *a, const xmlNode *root)
@@ -45,7 +36,7 @@ int lt_replay_bind_xml(const struct lt_peer *peer, xmlDocPtr doc, const char *me
 	const struct lt_xml_kind *k = kind_of(peer->adapter, root);
 	if (k && k->bind(root, &f, err))
 		return LT_EAUTH;
-	if (f.has_time && !within_window(f.time, now_ms, window_ms)) {
+	if (f.has_time && !lt_within_window(f.time, now_ms, window_ms)) {
 		int64_t t = f.time > FAR_S ? FAR_S : f.time < -FAR_S ? -FAR_S : f.time;
 		long long off = (long long)(t - now_ms / 1000);
 		return lt_err_set(err, LT_EAUTH, "timestamp out of window: %s of the signed document is %lld s %s now, "

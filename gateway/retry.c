@@ -22,7 +22,7 @@ int64_t lt_retry_delay(int attempt, int64_t initial_ms, int64_t max_delay_ms, in
 		attempt = 1;
 	int64_t cap = initial_ms;
 	for (int i = 1; i < attempt && cap < max_delay_ms; i++)
-		cap *= 2;
+		cap = cap > max_delay_ms / 2 ? max_delay_ms : cap * 2;   /* doubling never passes max_delay */
 	if (cap > max_delay_ms)
 		cap = max_delay_ms;
 	int64_t d = cap > 0 ? (int64_t)(rand64() % (uint64_t)(cap + 1)) : 0;
@@ -36,17 +36,19 @@ int64_t lt_parse_retry_after(const char *v)
 	if (!v || !*v)
 		return 0;
 	if (isdigit((unsigned char)*v)) {
-		char *end;
-		long s = strtol(v, &end, 10);
-		return (*end == '\0' && s >= 0 && s < 86400 * 7) ? (int64_t)s * 1000 : 0;
+		/* any number of digits: what is over the cap is the cap, never a wrapped value */
+		int64_t s;
+		int rc = lt_parse_int64(v, 0, LT_RETRY_AFTER_MAX_MS / 1000, &s, NULL);
+		return rc == LT_ETOOBIG ? LT_RETRY_AFTER_MAX_MS : rc ? 0 : s * 1000;
 	}
 	struct tm tm;
 	memset(&tm, 0, sizeof tm);
-	if (!strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm))
+	const char *end = strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	if (!end || *end || tm.tm_year < 70 || tm.tm_year > 9999 - 1900)
 		return 0;
-	int64_t at = (int64_t)timegm(&tm) * 1000;
+	int64_t at = (int64_t)timegm(&tm) * 1000;       /* years 1970..9999: no overflow */
 	int64_t d = at - lt_now_ms();
-	return d > 0 ? d : 0;
+	return d <= 0 ? 0 : d > LT_RETRY_AFTER_MAX_MS ? LT_RETRY_AFTER_MAX_MS : d;
 }
 
 /* ULID-style: 48-bit millisecond time + 80 random bits, monotonic within a

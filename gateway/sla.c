@@ -145,7 +145,8 @@ void lt_dossier_apply(const struct lt_calendar *cal, struct lt_dossier *d, const
 	snprintf(d->last_event, sizeof d->last_event, "%s", type);
 	if (dos) {
 		json_t *st = json_object_get(dos, "status");
-		if (json_is_integer(st) && lt_status_valid((int)json_integer_value(st)))
+		/* compared before the cast: 4294967297 is no status 1 */
+		if (json_is_integer(st) && json_integer_value(st) >= 1 && json_integer_value(st) <= 10)
 			d->status = (int)json_integer_value(st);
 		copy_str(d->channel, sizeof d->channel, json_object_get(dos, "channel"));
 		copy_str(d->procedure, sizeof d->procedure, json_object_get(json_object_get(dos, "procedure"), "code"));

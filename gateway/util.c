@@ -153,3 +153,59 @@ void lt_utf8_clean(char *s)
 			*p++ = '?';
 	}
 }
+
+int lt_parse_int64(const char *s, int64_t lo, int64_t hi, int64_t *out, struct lt_err *err)
+{
+	const uint64_t lim = (uint64_t)INT64_MAX + 1;   /* the magnitude of INT64_MIN */
+	const char *p = s ? s : "", *more = strlen(p) > 24 ? "…" : "";
+	int neg = *p == '-', beyond = 0;                 /* beyond: magnitude over 2^63 */
+	uint64_t mag = 0;
+	p += neg;
+	if (!*p)
+		return lt_err_set(err, LT_EINVAL, "\"%.24s\" is not a whole number", s ? s : "");
+	for (; *p; p++) {
+		if (*p < '0' || *p > '9') {
+			lt_err_set(err, LT_EINVAL, "\"%.24s%s\" is not a whole number", s, more);
+			if (err)
+				lt_utf8_clean(err->msg);        /* s may be a peer's bytes cut mid-character */
+			return LT_EINVAL;
+		}
+		unsigned d = (unsigned)(*p - '0');
+		if (!beyond && mag <= (lim - d) / 10)
+			mag = mag * 10 + d;
+		else
+			beyond = 1;
+	}
+	int side = 0;           /* -1 below, 1 above what int64 holds */
+	int64_t v = 0;
+	if (beyond || mag > (neg ? lim : (uint64_t)INT64_MAX))
+		side = neg ? -1 : 1;
+	else
+		v = !neg ? (int64_t)mag : mag == lim ? INT64_MIN : -(int64_t)mag;
+	if (side < 0 || (!side && v < lo))
+		return lt_err_set(err, LT_ETOOBIG, "%.24s%s is out of range: the least allowed is %lld", s, more,
+				  (long long)lo);
+	if (side > 0 || (!side && v > hi))
+		return lt_err_set(err, LT_ETOOBIG, "%.24s%s is out of range: the most allowed is %lld", s, more,
+				  (long long)hi);
+	*out = v;
+	return LT_OK;
+}
+
+int lt_s_to_ms(int64_t s, int64_t *ms)
+{
+	if (s < -LT_TIME_MAX_S || s > LT_TIME_MAX_S)
+		return LT_ETOOBIG;
+	*ms = s * 1000;
+	return LT_OK;
+}
+
+int lt_within_window(int64_t t_s, int64_t now_ms, int64_t window_ms)
+{
+	const int64_t max_ms = LT_TIME_MAX_S * 1000;
+	int64_t t_ms;
+	if (lt_s_to_ms(t_s, &t_ms) || now_ms < -max_ms || now_ms > max_ms || window_ms < 0 || window_ms > max_ms)
+		return 0;
+	int64_t d = t_ms - now_ms;      /* |d| <= 2 · max_ms: no overflow */
+	return d >= -window_ms && d <= window_ms;
+}

@@ -9,7 +9,11 @@ below), writing its figures into a directory that this script reads back:
   peer faults  LT_FAULT_MINUTES       minutes of faulty destinations (default 5)
   store faults LT_STORE_FAULT_SECONDS seconds each store fault lasts (default 60)
   overload     LT_OVERLOAD_EVENTS     events queued on disk behind a dead peer (default 100000)
-  fuzz         LT_FUZZ_LONG_SECONDS   seconds per libFuzzer harness (default 120)
+  fuzz         LT_FUZZ_RUNS           executions per libFuzzer harness (default 10000000), in
+               LT_FUZZ_WORKERS        parallel workers (default 2: one per core), stopping at
+               LT_FUZZ_LONG_SECONDS   the time cap per harness (default 7200); a crash input is
+                                      kept in tests/fuzz/regressions/NAME/, the new coverage
+                                      merged into tests/fuzz/seeds/NAME/ (tests/fuzz/run.sh)
   valgrind     LT_VALGRIND_TESTS      integration tests under memcheck (default: all)
 
 `scripts/reliability.py crash fuzz` runs only those. The table is printed and
@@ -32,7 +36,8 @@ CAMPAIGNS = {
     "faults": (["integration", "test_faults"], {"LT_FAULT_MINUTES": "5"}),
     "store": (["integration", "test_store_faults"], {"LT_STORE_FAULT_SECONDS": "60"}),
     "overload": (["integration", "test_overload"], {"LT_OVERLOAD_EVENTS": "100000"}),
-    "fuzz": (None, {"LT_FUZZ_LONG_SECONDS": "120"}),
+    "fuzz": (None, {"LT_FUZZ_RUNS": "10000000", "LT_FUZZ_WORKERS": "2", "LT_FUZZ_LONG_SECONDS": "7200",
+                    "LT_FUZZ_KEEP": "1"}),
     "valgrind": (["integration"], {"LT_VALGRIND": "1"}),
 }
 
@@ -130,9 +135,17 @@ def table(results):
         row("", "drained in / lost", "%.0f s / **%d**" % (o["drain_s"], o["lost"]))
     z = load("fuzz.json")
     if z:
+        if z.get("runs"):
+            title = "Fuzz: to %s executions or %d s per harness, %d workers" % (
+                format(z["runs"], ","), z["seconds_per_harness"], z["workers"])
+        else:
+            title = "Fuzz: %d s per harness" % z["seconds_per_harness"]
         for i, h in enumerate(z["harnesses"]):
-            row("Fuzz: %d s per harness" % z["seconds_per_harness"] + status("fuzz") if i == 0 else "",
-                h["name"], "%s executions, **%s** crashes" % (format(h["executions"], ","), h["crashes"]))
+            done = "" if h.get("reached") is None else " (reached)" if h["reached"] else " (time cap)"
+            row(title + status("fuzz") if i == 0 else "", h["name"],
+                "%s executions%s in %s s (%s exec/s), **%s** crashes" % (
+                    format(h["executions"], ","), done, format(round(h.get("seconds", 0)), ","),
+                    format(h.get("exec_per_s", 0), ","), h["crashes"]))
     v = results.get("valgrind")
     if v:
         which = os.environ.get("LT_VALGRIND_TESTS") or "all"

@@ -68,3 +68,57 @@ def test_check_config_names_the_adapter_settings_a_peer_lacks(tmp, cleanup):
                   "buudien-tinh: adapter postal needs param.customer_code", "param.sender_address"]:
         assert words in p.stderr, (words, p.stderr)
     assert "param.madonvi" not in p.stderr
+
+
+def test_check_config_refuses_numbers_out_of_range_naming_key_and_limit(tmp, cleanup):
+    """Every number is range-checked before it is converted or multiplied: a
+    value that would wrap or overflow is an error on its line naming the limit."""
+    path = os.path.join(tmp, "numbers.ini")
+    with open(path, "w") as f:
+        f.write("""[gateway]
+tls = off
+max_body = 99999999999999999999k
+max_headers = 18014398509481985k
+max_backlog = 99999999999999999999999
+read_timeout = 1e300s
+replay_window = nan
+lease = 400d
+workers = 99999999999999999999
+listen = 127.0.0.1:99999
+admin_listen = 127.0.0.1:
+
+[retry]
+max_age = 1111111111111111111111111111
+initial = -1s
+max_delay = %s
+breaker_failures = 18446744073709551617
+
+[peer.a]
+adapter = canonical
+verify = none
+rate = 1e-300/s
+concurrency = 4294967297
+timeout = inf
+""" % ("9" * 400))
+    p = subprocess.run([LIENTHONG, "check-config", "-c", path], capture_output=True, text=True)
+    assert p.returncode == 2
+    err = p.stderr
+    for line, words in [(3, "max_body = 99999999999999999999k is out of range: it must be from 1 to 256m"),
+                        (4, "max_headers = 18014398509481985k is out of range: it must be from 1 to 1m"),
+                        (5, "max_backlog = 99999999999999999999999 is out of range"),
+                        (6, "read_timeout must be a positive duration"), (7, "replay_window must be"),
+                        (8, "lease = 400d is out of range: a duration is at most 366d"),
+                        (9, "workers must be 0..64"), (10, "port from 1 to 65535"), (11, "admin_listen must be"),
+                        (14, "max_age = 1111111111111111111111111111 is out of range: a duration is at most 366d"),
+                        (15, "initial must be a positive duration"),
+                        (16, "max_delay = 9999999999999999999999999999999999999999… is out of range"),
+                        (17, "breaker_failures must be"),
+                        (22, "rate must look like 20/s: 0 (no limit) or from 0.001/s to 1000000/s"),
+                        (23, "concurrency must be 1..1024"), (24, "timeout must be a positive duration")]:
+        assert ("%s:%d: " % (path, line)) in err and words in err, (line, words, err)
+    # the largest values allowed are accepted
+    with open(path, "w") as f:
+        f.write("[gateway]\ntls = off\nmax_body = 256m\nmax_headers = 1m\nlease = 366d\n\n[retry]\nmax_age = 366d\n\n"
+                "[peer.a]\nadapter = canonical\nverify = none\nrate = 1000000/s\n")
+    p = subprocess.run([LIENTHONG, "check-config", "-c", path], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr

@@ -5,20 +5,14 @@ import os
 import random
 import time
 
-from harness import SLOW, Gateway, Peersim, Sender, check_all_delivered
+from harness import SLOW, Sender, campaign_gateway, check_all_delivered
 
 CYCLES = int(os.environ.get("LT_CRASH_CYCLES", "10"))
 
 
 def test_kill9_during_stream_loses_no_acknowledged_event(tmp, cleanup):
     rnd = random.Random(int(os.environ.get("LT_CRASH_SEED", "20261124")))
-    portal = cleanup.add(Peersim(tmp, "portal"))
-    registry = cleanup.add(Peersim(tmp, "registry"))
-    registry.fail(status=503, share=0.3, seed=7)    # one destination flaky during the campaign
-    gw = cleanup.add(Gateway(tmp, {"peer-a": {}, "portal": {"url": portal.url, "concurrency": 8},
-                                   "registry": {"url": registry.url, "concurrency": 4}},
-                             {"all": {"from": "peer-a", "to": "portal registry"}},
-                             retry={"initial": "50ms", "max_delay": "300ms"}))
+    gw, portal, registry = campaign_gateway(tmp, cleanup)
     sender = Sender(gw, 100000, seconds=300 + 3 * CYCLES)
     sender.start()
     kills = 0

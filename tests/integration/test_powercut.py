@@ -17,7 +17,7 @@ import sqlite3
 import subprocess
 import time
 
-from harness import SLOW, Gateway, Peersim, Sender, check_all_delivered, event, lazyvfs_env
+from harness import SLOW, Gateway, Peersim, Sender, campaign_gateway, check_all_delivered, event, lazyvfs_env
 
 CYCLES = int(os.environ.get("LT_POWERCUT_CYCLES", "5"))
 
@@ -84,13 +84,7 @@ def test_lazyvfs_loses_what_was_not_fsynced(tmp, cleanup):
 
 def test_power_cuts_during_stream_lose_no_acknowledged_event(tmp, cleanup):
     rnd = random.Random(int(os.environ.get("LT_POWERCUT_SEED", "20261124")))
-    portal = cleanup.add(Peersim(tmp, "portal"))
-    registry = cleanup.add(Peersim(tmp, "registry"))
-    registry.fail(status=503, share=0.3, seed=7)    # one destination flaky during the campaign
-    gw = cleanup.add(Gateway(tmp, {"peer-a": {}, "portal": {"url": portal.url, "concurrency": 8},
-                                   "registry": {"url": registry.url, "concurrency": 4}},
-                             {"all": {"from": "peer-a", "to": "portal registry"}},
-                             retry={"initial": "50ms", "max_delay": "300ms"}, env=lazyvfs_env()))
+    gw, portal, registry = campaign_gateway(tmp, cleanup, env=lazyvfs_env())
     # two senders, so that group commits hold several posts; padded events reach a checkpoint sooner
     senders = [Sender(gw, 100000, prefix="p%d" % i, seconds=300 + 5 * CYCLES, pad=2000) for i in range(2)]
     for s in senders:

@@ -10,7 +10,7 @@ import subprocess
 import time
 
 from harness import (KIND, LIENTHONG, Gateway, Peersim, b64url, cert_kid, client_context, event, jws_detached, peer_files,
-                     pki, wait_until)
+                     pki, wait_until, wrapping_iat, HUGE_IATS)
 
 
 def gateway(tmp, cleanup, sender_opts=None, **kw):
@@ -150,6 +150,20 @@ def test_hostile_signatures_are_refused_with_the_failed_check(tmp, cleanup):
     assert len(lines) == len(cases) and all("body_sha256" in l for l in lines)
     # a properly signed message still goes through afterwards
     assert gw.post("peer-a", event("SEC-H"), "h2")[0] == 202
+
+
+def test_iat_beyond_any_time_is_refused_not_wrapped_into_the_window(tmp, cleanup):
+    """A signer's iat of any 64-bit size is range-checked before any arithmetic:
+    none lands in the replay window (under make test-asan, none is a UBSan report)."""
+    gw, _ = gateway(tmp, cleanup)
+    now_ms = int(time.time() * 1000)
+    cases = [wrapping_iat(now_ms)] + HUGE_IATS       # the first was accepted (202) before the fix
+    for i, iat in enumerate(cases):
+        status, doc, _ = gw.post("peer-a", event("SEC-IAT-%d" % i), "iat-%d" % i, jws={"iat": iat})
+        assert status == 401 and doc["error"] == "signature", (iat, status, doc)
+        assert "timestamp out of window" in doc["detail"] and str(iat) in doc["detail"], (iat, doc)
+    assert gw.query("SELECT COUNT(*) FROM events") == [(0,)]
+    assert gw.post("peer-a", event("SEC-IAT-OK"), "iat-ok")[0] == 202
 
 
 def test_message_id_reuse_with_other_body_is_refused(tmp, cleanup):

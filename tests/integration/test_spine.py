@@ -104,6 +104,23 @@ def test_retry_after_is_honored(tmp, cleanup):
     assert second["at_ms"] - first["at_ms"] >= 1900, second["at_ms"] - first["at_ms"]
 
 
+def test_retry_after_of_any_size_waits_a_day_at_most(tmp, cleanup):
+    """Retry-After from a peer is range-checked: twenty digits or the year 9999
+    wait a day (then ask again), neither ignored nor past max_age."""
+    gw, sims = one_route(tmp, cleanup, retry={"initial": "50ms", "max_delay": "100ms", "max_age": "72h"},
+                         dests=("portal", "registry"))
+    sims["portal"].fail(status=503, retry_after="99999999999999999999", count=1)
+    sims["registry"].fail(status=503, retry_after="Fri, 31 Dec 9999 23:59:59 GMT", count=1)
+    gw.post("peer-a", event("D-RA-HUGE"), "m-ra-huge")
+    wait_until(lambda: gw.query("SELECT COUNT(*) FROM deliveries WHERE attempts = 1 AND state != 1") == [(2,)],
+               what="one attempt each")
+    rows = gw.query("SELECT dest, state, next_at - updated_at FROM deliveries ORDER BY dest")
+    assert [(d, st) for d, st, _ in rows] == [("portal", 0), ("registry", 0)], rows
+    assert all(86400000 - 5000 <= wait <= 86400000 for _, _, wait in rows), rows
+    time.sleep(0.5)
+    assert len(sims["portal"].received()) == 1 and len(sims["registry"].received()) == 1
+
+
 def test_max_age_exceeded_goes_to_dead_letter(tmp, cleanup):
     gw, sims = one_route(tmp, cleanup, retry={"initial": "100ms", "max_delay": "200ms", "max_age": "1s"})
     sims["portal"].fail(status=503)

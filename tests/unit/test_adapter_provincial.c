@@ -317,6 +317,18 @@ static void test_received_sample_encodes_to_a_create_with_portal_codes_and_dates
 	json_decref(body);
 }
 
+static void test_a_status_past_int_is_not_sent_as_the_status_it_wraps_to(void **state)
+{
+	(void)state;
+	json_t *event = tu_load_json(CANONICAL_DIR, "dossier.received.json");
+	/* 2^32 + 7 was TrangThaiHoSo 7 (withdrawn) after the cast to int */
+	json_object_set_new(json_object_get(event, "dossier"), "status", json_integer(4294967303LL));
+	json_t *body = encode_ok(event, 0);
+	assert_string_equal(str(body, "data/0/TrangThaiHoSo"), "2");  /* what dossier.received implies */
+	json_decref(body);
+	json_decref(event);
+}
+
 static void test_every_canonical_sample_encodes_or_is_refused_for_the_portal(void **state)
 {
 	struct dirent **names;
@@ -634,6 +646,7 @@ int main(void)
 		cmocka_unit_test(test_every_invalid_sample_is_refused_with_its_expected_message),
 		cmocka_unit_test(test_every_valid_sample_passes_its_wire_schema),
 		cmocka_unit_test(test_received_sample_encodes_to_a_create_with_portal_codes_and_dates),
+		cmocka_unit_test(test_a_status_past_int_is_not_sent_as_the_status_it_wraps_to),
 		cmocka_unit_test(test_every_canonical_sample_encodes_or_is_refused_for_the_portal),
 		cmocka_unit_test(test_supplement_request_carries_old_and_new_due_dates),
 		cmocka_unit_test(test_step_encodes_to_a_progress_record),

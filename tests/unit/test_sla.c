@@ -82,6 +82,21 @@ static void test_supplement_pauses_the_clock_and_moves_the_due_date(void **state
 	assert_int_equal(d.paused_at, 0);
 }
 
+static void test_a_status_past_int_does_not_wrap_onto_a_portal_status(void **state)
+{
+	(void)state;
+	struct lt_dossier d = { 0 };
+	apply(&d, "{\"type\":\"dossier.received\",\"occurred_at\":\"2026-11-23T08:00:00+07:00\",\"dossier_code\":\"D3\","
+		  "\"dossier\":{\"status\":2}}");
+	/* 2^32 + 1 and 2^32 + 7 were statuses 1 and 7 after the cast to int */
+	apply(&d, "{\"type\":\"dossier.step\",\"occurred_at\":\"2026-11-24T08:00:00+07:00\",\"dossier_code\":\"D3\","
+		  "\"dossier\":{\"status\":4294967297}}");
+	assert_int_equal(d.status, 2);
+	apply(&d, "{\"type\":\"dossier.step\",\"occurred_at\":\"2026-11-24T09:00:00+07:00\",\"dossier_code\":\"D3\","
+		  "\"dossier\":{\"status\":-9223372036854775801}}");
+	assert_int_equal(d.status, 2);
+}
+
 static void test_overdue_once_per_due_date_and_apology_moves_it(void **state)
 {
 	(void)state;
@@ -128,6 +143,7 @@ int main(void)
 		cmocka_unit_test(test_adding_working_days_skips_weekend_and_holiday),
 		cmocka_unit_test(test_bad_holiday_is_refused_naming_it),
 		cmocka_unit_test(test_supplement_pauses_the_clock_and_moves_the_due_date),
+		cmocka_unit_test(test_a_status_past_int_does_not_wrap_onto_a_portal_status),
 		cmocka_unit_test(test_overdue_once_per_due_date_and_apology_moves_it),
 		cmocka_unit_test(test_portal_dates_convert_both_ways),
 	};
