@@ -188,11 +188,31 @@ static json_t *status_json(struct lt_gateway *gw, const struct lt_stats *st)
 						       "waiting_for_order", (json_int_t)(p ? p->blocked : 0),
 						       "dead_letters", (json_int_t)(p ? p->dead : 0),
 						       "oldest_age_s", oldest));
+		/* since start: when it last took a delivery, and the last failure */
+		json_t *last = json_array_get(peers, json_array_size(peers) - 1);
+		char when[32];
+		if (c->last_done_ms) {
+			lt_date_format_rfc3339(c->last_done_ms / 1000, when);
+			json_object_set_new(last, "last_success", json_string(when));
+		}
+		if (c->last_failed_ms) {
+			lt_date_format_rfc3339(c->last_failed_ms / 1000, when);
+			json_object_set_new(last, "last_error", json_pack("{s:s,s:s}", "at", when, "error", c->last_error));
+		}
 	}
-	return json_pack("{s:s,s:s,s:I,s:I,s:I,s:b,s:o}", "node_id", gw->cfg->node_id, "version", LT_VERSION,
+	/* every configured certificate and its days left, counted from now */
+	json_t *certs = json_array();
+	int64_t since = (lt_now_ms() - gw->started_ms) / 1000;
+	for (size_t i = 0; gw->sec && i < gw->sec->ncerts; i++) {
+		const struct lt_cert_report *r = &gw->sec->certs[i];
+		int64_t left = r->seconds_left - since;
+		json_array_append_new(certs, json_pack("{s:s,s:s,s:s,s:I}", "what", r->what, "cn", r->cn, "path", r->path,
+						       "days_left", (json_int_t)(left >= 0 ? left / 86400 : -((-left + 86399) / 86400))));
+	}
+	return json_pack("{s:s,s:s,s:I,s:I,s:I,s:b,s:o,s:o}", "node_id", gw->cfg->node_id, "version", LT_VERSION,
 			 "uptime_s", (json_int_t)((lt_now_ms() - gw->started_ms) / 1000),
 			 "events_stored", (json_int_t)st->events, "messages_stored", (json_int_t)st->messages,
-			 "store_healthy", lt_store_healthy(gw->store), "peers", peers);
+			 "store_healthy", lt_store_healthy(gw->store), "peers", peers, "certificates", certs);
 }
 
 static void stats_done(struct lt_store_op *op)

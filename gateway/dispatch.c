@@ -361,6 +361,12 @@ static void answer_done(struct lt_job *job)
 	f->next_at_ms = now + delay;
 	f->verdict = v;
 	pc->attempts++;
+	if (v == LT_DONE) {
+		pc->last_done_ms = now;
+	} else {
+		pc->last_failed_ms = now;
+		snprintf(pc->last_error, sizeof pc->last_error, "%s", f->error);
+	}
 	if (v == LT_DONE)
 		pc->delivered++;
 	else if (v == LT_RETRY)

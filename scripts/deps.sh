@@ -13,6 +13,7 @@ pkgs=(build-essential pkg-config make gcc
       libsystemd-dev scdoc man-db # sd_notify; the man pages (scdoc sources) and man -l in the install test
       debhelper dpkg-dev debootstrap systemd prometheus   # make deb; its test installs it into a clean Debian 12 root;
                                   # systemd-analyze verify/security on the unit; promtool checks /metrics
+      chromium                    # the console's test in a real browser (headless, driven by puppeteer-core)
       )
 missing=()
 for p in "${pkgs[@]}"; do
@@ -36,4 +37,9 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 if [ ! -d "$here/tests/interop/node_modules/jose" ] || [ ! -d "$here/tests/interop/node_modules/xml-crypto" ]; then
 	echo "deps: npm ci in tests/interop"
 	(cd "$here/tests/interop" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+# the console's browser test: puppeteer-core drives the chromium installed above (it downloads no browser)
+if [ ! -d "$here/tests/browser/node_modules/puppeteer-core" ]; then
+	echo "deps: npm ci in tests/browser"
+	(cd "$here/tests/browser" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
