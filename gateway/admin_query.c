@@ -148,6 +148,8 @@ int lt_admin_query_route(struct lt_admin_queries *aq, struct evhttp_request *req
 		char *raw = strndup(path + sizeof trail_prefix - 1, plen - (sizeof trail_prefix - 1) - 6);
 		j->code = evhttp_uridecode(raw, 0, NULL);
 		free(raw);
+		if (j->code)
+			lt_utf8_clean(j->code);         /* it is quoted back in the answer */
 		if (!j->code || !*j->code || strlen(j->code) > 100 || strchr(j->code, '/'))
 			problem = "the dossier code must be 1 to 100 characters, without /";
 	} else if (is_dlq_one) {
@@ -163,6 +165,8 @@ int lt_admin_query_route(struct lt_admin_queries *aq, struct evhttp_request *req
 			problem = "peer must be the name of a configured peer";
 		j->dest = peer && !problem ? strdup(peer) : NULL;
 		j->code = dossier && *dossier ? strdup(dossier) : NULL;
+		if (j->code)
+			lt_utf8_clean(j->code);
 	} else if (strcmp(path, "/v1/admin/refusals") == 0) {
 		j->kind = Q_REFUSALS;
 		const char *limit = param(&kv, "limit");

@@ -141,6 +141,13 @@ static json_t *when(int64_t unix_s)
 	return json_string(out);
 }
 
+/* An answer jansson could not build (text in the store that is not UTF-8). */
+static int built(const json_t *doc, struct lt_err *err)
+{
+	return doc ? LT_OK : lt_err_set(err, LT_EIO, "the store holds text that is not UTF-8: the answer cannot be "
+				      "written as JSON");
+}
+
 static int64_t local_day(int64_t t)
 {
 	int64_t s = t + LT_TZ_OFFSET_S;
@@ -466,6 +473,7 @@ int lt_query_trail(struct lt_query *q, const char *code, int64_t now_ms, json_t 
 			 j.holder[0] && !j.closed ? agency(q, j.holder) : json_null(), "late", late);
 	json_decref(by_seq);
 	json_decref(by_id);
+	rc = built(*out, err);
 done:
 	free(moments);
 	json_decref(j.holders);
@@ -504,7 +512,7 @@ int lt_query_dlq_list(struct lt_query *q, const char *dest, const char *dossier_
 	*out = json_pack("{s:o,s:I,s:b}", "dead_letters", list, "count", (json_int_t)json_array_size(list), "more",
 			 (int)json_array_size(all) > limit);
 	json_decref(all);
-	return LT_OK;
+	return built(*out, err);
 }
 
 int lt_query_dlq_show(struct lt_query *q, int64_t id, json_t **out, struct lt_err *err)
@@ -538,6 +546,7 @@ int lt_query_dlq_show(struct lt_query *q, int64_t id, json_t **out, struct lt_er
 				 when(I(r, 8) / 1000), "last_status", S(r, 9) ? json_integer(I(r, 9)) : json_null(),
 				 "last_error", str_or_null(S(r, 10)), "last_response", str_or_null(S(r, 11)), "event",
 				 event ? event : json_string(S(r, 12) ? S(r, 12) : ""), "attempt_list", attempts);
+		rc = built(*out, err);
 	}
 	json_decref(one);
 	json_decref(att);
@@ -564,7 +573,7 @@ int lt_query_refusals(struct lt_query *q, int limit, json_t **out, struct lt_err
 						      S(r, 5) ? S(r, 5) : "", "body_sha256", S(r, 6) ? S(r, 6) : ""));
 	*out = json_pack("{s:o,s:I}", "refusals", list, "count", (json_int_t)json_array_size(list));
 	json_decref(all);
-	return LT_OK;
+	return built(*out, err);
 }
 
 /* ---- the audit trail ---- */
@@ -624,7 +633,7 @@ int lt_query_audit_verify(struct lt_query *q, json_t **out, struct lt_err *err)
 	*out = json_pack("{s:b,s:I,s:I,s:I,s:I,s:s,s:I,s:o}", "intact", w.broken == 0, "rows", (json_int_t)w.rows, "in",
 			 (json_int_t)w.in, "out", (json_int_t)(w.rows - w.in - w.answers), "answers", (json_int_t)w.answers,
 			 "last_hash", w.prev, "broken_count", (json_int_t)w.broken, "broken", w.shown);
-	return LT_OK;
+	return built(*out, err);
 }
 
 /* ---- the report ---- */
@@ -849,6 +858,7 @@ int lt_query_report(struct lt_query *q, int64_t from, int64_t to, json_t **out, 
 				 "agencies", tallies_json(q, &recv), "handling_agencies", tallies_json(q, &hand),
 				 "total", tally_json(q, "total", total), "unknown_start", "seen", (json_int_t)seen,
 				 "resolved", (json_int_t)u_resolved, "in_progress", (json_int_t)u_open, "late_at", late_at);
+		rc = built(*out, err);
 	}
 	free(recv.t);
 	free(hand.t);
