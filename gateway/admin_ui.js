@@ -266,11 +266,13 @@ function console_(doc, win) {
     const L = TEXT[lang];
     if (!ids.length) { show('dlq-said', esc(L.nothingChosen)); return; }
     if (action === 'purge' && !win.confirm(L.confirmPurge)) return;
+    let said;
     try {
       const r = await post('/v1/admin/dlq/' + action, {ids: ids});
-      show('dlq-said', flag(true, r.count + ' ' + (action === 'replay' ? L.replayed : L.purged)));
-    } catch (e) { fail('dlq-said', e); }
-    await loadDlq();
+      said = flag(true, r.count + ' ' + (action === 'replay' ? L.replayed : L.purged));
+    } catch (e) { said = flag(false, L.noAnswer + e.message); }
+    await loadDlq();                    // the list as it is now, then what was done
+    show('dlq-said', said);
   }
   async function loadTrail() {
     const code = $('trail-code').value.trim();

@@ -173,6 +173,11 @@ static int cmd_check(const char *path)
 		printf("  tls_policy %s\n", cfg->tls_policy == LT_TLS_MODERN ?
 		       "modern: TLS 1.3 only, listener and outbound" :
 		       "intermediate: TLS 1.3, and TLS 1.2 with ECDHE + AES-GCM/ChaCha20-Poly1305 only, listener and outbound");
+		if (cfg->agencies)
+			printf("  [agencies] %zu agency names for the report, the trail and the console\n",
+			       json_object_size(cfg->agencies));
+		printf("  console http://%s/ui (trail, dead letters, report: also lienthong trail|dlq|report)\n",
+		       cfg->admin_listen);
 		printf("%s: ok (%zu peers, %zu routes, store %s)\n", path, cfg->npeers, cfg->nroutes, cfg->store);
 	}
 	if (strncmp(cfg->store, "sqlite:", 7) == 0) {

@@ -59,6 +59,14 @@ try {
   await page.waitForFunction(() => document.getElementById('dlq-said').innerText.trim() !== '');
   seen.replay_said = await page.$eval('#dlq-said', e => e.innerText);
   seen.after_replay = await page.$$eval('#dlq .pick', cs => cs.map(c => c.dataset.id));
+  // the rest purged: all ticked at once, the page asks first
+  page.on('dialog', d => { seen.dialog = d.message(); d.accept(); });
+  await page.click('#pick-all');
+  await page.$eval('#dlq-said', e => { e.innerText = ''; });
+  await page.click('#dlq-purge');
+  await page.waitForFunction(() => document.getElementById('dlq-said').innerText.trim() !== '');
+  seen.purge_said = await page.$eval('#dlq-said', e => e.innerText);
+  seen.after_purge = await page.$eval('#dlq', e => e.innerText);
 
   // the report for a period, and its CSV link
   await page.click('nav button[data-tab="3"]');

@@ -34,8 +34,9 @@ def test_console_in_a_real_browser_shows_the_trail_replays_a_dead_letter_and_the
     assert status == 202, doc
     event_id = doc["events"][0]["event_id"]
     assert gw.post("peer-a", event("X-1"), "br-bad", jws={"kid": "unknown"})[0] == 401       # a refusal to show
-    wait_until(lambda: gw.query("SELECT COUNT(*) FROM deliveries WHERE state = 3")[0][0] == 1, what="a dead letter")
-    (dead_id,), = gw.query("SELECT id FROM deliveries WHERE state = 3")
+    assert gw.post("peer-a", event("000.00.12.H12-261102-0008"), "br-3")[0] == 202
+    wait_until(lambda: gw.query("SELECT COUNT(*) FROM deliveries WHERE state = 3")[0][0] == 2, what="dead letters")
+    (dead_id, purged_id), = [tuple(r[0] for r in gw.query("SELECT id FROM deliveries WHERE state = 3 ORDER BY id"))]
     portal.clear()                                  # the portal is fixed: the operator replays from the page
     transfer = event(code, "dossier.transferred", occurred_at="2026-11-03" + T, detail={
         "from_agency": {"code": "000.00.12.H12"}, "to_agency": {"code": "000.20.12.H12"}})
@@ -59,8 +60,11 @@ def test_console_in_a_real_browser_shows_the_trail_replays_a_dead_letter_and_the
     assert "dossier.received" in seen["trail"] and "UBND phường Bình Hưng" in seen["trail"], seen["trail"]
     assert "peer refused with 400" in seen["trail"] and "Văn phòng đăng ký đất đai" in seen["trail"], seen["trail"]
     # the dead letter replayed from the page, then delivered with its original message id
-    assert seen["dead_letters"] == [str(dead_id)] and seen["after_replay"] == [], seen
+    assert seen["dead_letters"] == [str(dead_id), str(purged_id)] and seen["after_replay"] == [str(purged_id)], seen
     assert "1 " in seen["replay_said"], seen["replay_said"]
+    # the other purged, after the page asked
+    assert "Xoá vĩnh viễn" in seen["dialog"] and "1 " in seen["purge_said"], seen
+    assert gw.query("SELECT COUNT(*) FROM deliveries WHERE id = ?", purged_id) == [(0,)]
     wait_until(lambda: event_id in portal.delivered(), what="the replayed delivery at the portal")
     wait_until(lambda: gw.query("SELECT state FROM deliveries WHERE id = ?", dead_id) == [(2,)], what="delivered")
     # the report's figures are the API's
@@ -72,7 +76,7 @@ def test_console_in_a_real_browser_shows_the_trail_replays_a_dead_letter_and_the
     want = [rep["total"][f] for f in fields] + [rep["total"]["online_share"], rep["total"]["electronic_share"]]
     page = seen["report_total"][1:]
     assert [float(x.rstrip("%")) for x in page] == [float(x) for x in want], (page, want)
-    assert rep["total"]["received_total"] == 1 and rep["total"]["online"] == 1, rep["total"]
+    assert (rep["total"]["received_total"], rep["total"]["online"], rep["total"]["not_stated"]) == (2, 1, 1), rep["total"]
     assert seen["csv_href"].endswith("/v1/admin/report?from=2026-11-01&to=2026-11-30&format=csv"), seen["csv_href"]
     assert "gateway" in seen["certs"] and "401" in seen["refusals"], (seen["certs"], seen["refusals"])
     assert "Overview" in seen["nav_en"] and "Dead letters" in seen["nav_en"], seen["nav_en"]
