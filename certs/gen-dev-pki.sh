@@ -43,6 +43,9 @@ done
 command -v openssl >/dev/null 2>&1 || die "openssl not found"
 
 kinds=(rsa ec)
+# The three-level hierarchy (root CA -> policy CA -> issuing CA -> leaf), for chains
+# and revocation: the gateway, two peers, and a revoked identity of peer-a.
+l3_identities=(gateway peers/peer-a peers/hotich-tinh revoked)
 P12_PASS=changeit
 DAYS_ROOT=3650      # 10 years
 DAYS_ISSUING=1825   # 5 years
@@ -134,6 +137,12 @@ basicConstraints       = critical, CA:TRUE
 keyUsage               = critical, keyCertSign, cRLSign
 subjectKeyIdentifier   = hash
 
+[ v3_policy ]
+basicConstraints       = critical, CA:TRUE, pathlen:1
+keyUsage               = critical, keyCertSign, cRLSign
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid:always
+
 [ v3_issuing ]
 basicConstraints       = critical, CA:TRUE, pathlen:0
 keyUsage               = critical, keyCertSign, cRLSign
@@ -178,6 +187,11 @@ email_in_dn     = no
 copy_extensions = none
 [ policy_cn ]
 commonName = supplied
+# The three-level hierarchy's CRL ('openssl ca -gencrl' in l3/, see gen_l3).
+[ ca_l3 ]
+database        = ./index.txt
+default_md      = sha256
+crlnumber       = ./crlnumber
 EOF
 CNF=$WORK/openssl.cnf
 
@@ -198,6 +212,8 @@ key_paths() {   # KIND: every key file of that kind
              expiring-soon-sign wrong-cn-tls; do
         printf '%s\n' "$d/hostile/$p.key"
     done
+    printf '%s\n' "$d/l3/root-ca.key" "$d/l3/policy-ca.key" "$d/l3/issuing-ca.key"
+    for p in "${l3_identities[@]}"; do printf '%s\n' "$d/l3/$p/tls.key" "$d/l3/$p/sign.key"; done
 }
 
 genkey() {      # KIND FILE
@@ -212,6 +228,7 @@ gen_keys() {    # KIND WORKERS
     local kind=$1 jobs=$2 f p i=0 pid failed=0
     local -a bucket=() pids=()
     mkdir -p -- "$TMP/$kind/gateway" "$TMP/$kind/hostile"
+    for p in "${l3_identities[@]}"; do mkdir -p -- "$TMP/$kind/l3/$p"; done
     for p in "${peers[@]}"; do mkdir -p -- "$TMP/$kind/peers/$p"; done
     while IFS= read -r f; do
         bucket[i % jobs]+=$f$'\n'
@@ -294,6 +311,65 @@ gen_kind() {
     cat "$h/expired-sign.pem" "$ca.pem" >"$h/expired-sign-chain.pem"
 }
 
+# issue_l3 DIR BASE SUBJECT EXT: like issue, by the three-level issuing CA; the chain
+# file is the leaf and both intermediates (what a peer sends).
+issue_l3() {
+    local dir=$1 base=$2 subj=$3 ext=$4 l3=${1%%/l3/*}/l3
+    ossl req -x509 -config "$CNF" -key "$dir/$base.key" -sha256 -out "$dir/$base.pem" \
+        -subj "$subj" -CA "$l3/issuing-ca.pem" -CAkey "$l3/issuing-ca.key" -days "$DAYS_LEAF" -extensions "$ext"
+    cat "$dir/$base.pem" "$l3/chain.pem" >"$dir/$base-chain.pem"
+}
+
+gen_l3() {
+    local kind=$1 l3=$TMP/$1/l3 p name
+    local o="/C=VN/O=lienthong development only"
+    ossl req -x509 -config "$CNF" -key "$l3/root-ca.key" -sha256 -out "$l3/root-ca.pem" \
+        -subj "$o/CN=lienthong dev 3-level root CA ($kind)" -days "$DAYS_ROOT" -extensions v3_root
+    ossl req -x509 -config "$CNF" -key "$l3/policy-ca.key" -sha256 -out "$l3/policy-ca.pem" \
+        -subj "$o/CN=lienthong dev policy CA ($kind)" -CA "$l3/root-ca.pem" -CAkey "$l3/root-ca.key" \
+        -days "$DAYS_ISSUING" -extensions v3_policy
+    ossl req -x509 -config "$CNF" -key "$l3/issuing-ca.key" -sha256 -out "$l3/issuing-ca.pem" \
+        -subj "$o/CN=lienthong dev 3-level issuing CA ($kind)" -CA "$l3/policy-ca.pem" \
+        -CAkey "$l3/policy-ca.key" -days "$DAYS_ISSUING" -extensions v3_issuing
+    cat "$l3/issuing-ca.pem" "$l3/policy-ca.pem" >"$l3/chain.pem"
+    cp -- "$l3/root-ca.pem" "$l3/trust-root.pem"
+    cat "$l3/issuing-ca.pem" "$l3/policy-ca.pem" "$l3/root-ca.pem" >"$l3/trust.pem"
+    for p in "${l3_identities[@]}"; do
+        case "$p" in
+            gateway) name=lienthong-gateway ;;
+            revoked) name=peer-a ;;
+            *) name=${p#peers/} ;;
+        esac
+        issue_l3 "$l3/$p" tls  "/CN=$name"         "v3_tls_$kind"
+        issue_l3 "$l3/$p" sign "/CN=$name-signing" v3_sign
+        p12 "$l3/$p" tls  "$name"         "$l3/trust.pem"
+        p12 "$l3/$p" sign "$name-signing" "$l3/trust.pem"
+    done
+    # The issuing CA's CRL: revoked/ is revoked, nothing else.
+    : >"$l3/index.txt"
+    echo 1000 >"$l3/crlnumber"
+    (cd -- "$l3" &&
+        ossl ca -config "$CNF" -name ca_l3 -cert issuing-ca.pem -keyfile issuing-ca.key \
+            -revoke revoked/tls.pem -crl_reason keyCompromise &&
+        ossl ca -config "$CNF" -name ca_l3 -cert issuing-ca.pem -keyfile issuing-ca.key \
+            -revoke revoked/sign.pem -crl_reason keyCompromise &&
+        ossl ca -config "$CNF" -name ca_l3 -cert issuing-ca.pem -keyfile issuing-ca.key \
+            -gencrl -crldays 30 -out issuing-ca.crl)
+    rm -f -- "$l3/index.txt"* "$l3/crlnumber"*
+}
+
+check_l3() {
+    local kind=$1 l3=$TMP/$1/l3 p
+    ossl verify -x509_strict -CAfile "$l3/trust-root.pem" -untrusted "$l3/chain.pem" \
+        "$l3/gateway/tls.pem" "$l3/gateway/sign.pem" "$l3/peers/peer-a/tls.pem" "$l3/peers/peer-a/sign.pem" \
+        "$l3/peers/hotich-tinh/sign.pem"
+    expect_fail "l3 leaf without its intermediates" 'unable to get local issuer certificate' \
+        verify -CAfile "$l3/trust-root.pem" "$l3/peers/peer-a/tls.pem"
+    ossl verify -crl_check -CAfile "$l3/trust.pem" -CRLfile "$l3/issuing-ca.crl" "$l3/peers/peer-a/tls.pem"
+    expect_fail "l3 revoked/tls.pem" 'certificate revoked' \
+        verify -crl_check -CAfile "$l3/trust.pem" -CRLfile "$l3/issuing-ca.crl" "$l3/revoked/tls.pem"
+}
+
 # ---------------------------------------------------------------- checks
 # expect_fail WHAT REASON_REGEX openssl-args...: the command must fail, for that reason.
 expect_fail() {
@@ -366,9 +442,9 @@ ncpu=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
 # are made by one worker per CPU. (Not "a && b" below: errexit would be off
 # inside a.)
 pids=()
-( gen_keys ec 1;        gen_kind ec;  check_kind ec ) &
+( gen_keys ec 1;        gen_kind ec;  gen_l3 ec;  check_kind ec;  check_l3 ec ) &
 pids+=($!)
-( gen_keys rsa "$ncpu"; gen_kind rsa; check_kind rsa ) &
+( gen_keys rsa "$ncpu"; gen_kind rsa; gen_l3 rsa; check_kind rsa; check_l3 rsa ) &
 pids+=($!)
 failed=0
 for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
@@ -403,6 +479,11 @@ json_hostile() {    # PREFIX BASE CN EXPECT
         printf '      "root_ca": "%s/root-ca.pem", "root_ca_key": "%s/root-ca.key",\n' "$k" "$k"
         printf '      "issuing_ca": "%s/issuing-ca.pem", "issuing_ca_key": "%s/issuing-ca.key",\n' "$k" "$k"
         printf '      "trust": "%s/trust.pem",\n' "$k"
+        printf '      "l3": {"root_ca": "%s/l3/root-ca.pem", "policy_ca": "%s/l3/policy-ca.pem", "issuing_ca": "%s/l3/issuing-ca.pem", ' "$k" "$k" "$k"
+        printf '"issuing_ca_key": "%s/l3/issuing-ca.key", "chain": "%s/l3/chain.pem", "trust": "%s/l3/trust.pem", "trust_root": "%s/l3/trust-root.pem", ' "$k" "$k" "$k" "$k"
+        printf '"crl": "%s/l3/issuing-ca.crl", "gateway": %s, ' "$k" "$(json_identity "$k/l3/gateway" lienthong-gateway)"
+        printf '"peers": {"peer-a": %s, "hotich-tinh": %s}, ' "$(json_identity "$k/l3/peers/peer-a" peer-a)" "$(json_identity "$k/l3/peers/hotich-tinh" hotich-tinh)"
+        printf '"revoked": %s},\n' "$(json_identity "$k/l3/revoked" peer-a)"
         printf '      "gateway": %s,\n' "$(json_identity "$k/gateway" lienthong-gateway)"
         printf '      "peers": {\n'
         sep=''

@@ -10,6 +10,8 @@
  * application/json, which a page elsewhere cannot send without a CORS
  * preflight that nothing here ever grants. */
 #include "admin.h"
+#include "secreload.h"
+#include "token.h"
 #include "dispatch.h"
 #include "http.h"
 #include "log.h"
@@ -158,8 +160,30 @@ static void metrics_text(struct lt_gateway *gw, const struct lt_stats *st, struc
 	for (size_t i = 0; gw->sec && i < gw->sec->ncerts; i++) {
 		const struct lt_cert_report *r = &gw->sec->certs[i];
 		lt_buf_printf(b, "lienthong_certificate_expiry_seconds{what=\"%s\",cn=\"%s\"} %lld\n", r->what, r->cn,
-			      (long long)(r->seconds_left - (now - gw->started_ms) / 1000));
+			      (long long)(r->seconds_left - (now - gw->sec->loaded_ms) / 1000));
 	}
+	int soon = 0;
+	for (size_t i = 0; gw->sec && i < gw->sec->ncerts; i++)
+		soon += gw->sec->certs[i].seconds_left - (now - gw->sec->loaded_ms) / 1000 < 30 * 86400LL;
+	lt_buf_printf(b, "# HELP lienthong_certificates_expiring Certificates in use (the gateway's, its trust's, "
+			 "peers' keys) that expire within 30 days or have expired: renew them.\n"
+			 "# TYPE lienthong_certificates_expiring gauge\nlienthong_certificates_expiring %d\n", soon);
+	lt_buf_printf(b, "# HELP lienthong_crl_next_update_seconds Seconds until each CRL's next update "
+			 "(negative: past it, stale; crl_stale says whether what it covers is refused).\n"
+			 "# TYPE lienthong_crl_next_update_seconds gauge\n");
+	for (size_t i = 0; gw->sec && i < gw->sec->ncrl_reports; i++) {
+		const struct lt_crl_report *r = &gw->sec->crl_reports[i];
+		if (r->next_update)
+			lt_buf_printf(b, "lienthong_crl_next_update_seconds{file=\"%s\",issuer=\"%s\"} %lld\n", r->path,
+				      r->issuer_cn, (long long)(r->next_update - now / 1000));
+	}
+	int64_t reloads, reload_failures;
+	lt_secreload_counts(gw, &reloads, &reload_failures);
+	lt_buf_printf(b, "# HELP lienthong_security_reloads_total Keys, certificates, trust and CRLs reloaded "
+			 "while running (SIGHUP, a changed CRL), by result.\n# TYPE lienthong_security_reloads_total counter\n"
+			 "lienthong_security_reloads_total{result=\"done\"} %lld\n"
+			 "lienthong_security_reloads_total{result=\"failed\"} %lld\n",
+		      (long long)reloads, (long long)reload_failures);
 }
 
 static json_t *status_json(struct lt_gateway *gw, const struct lt_stats *st)
@@ -494,11 +518,14 @@ static void on_admin(struct evhttp_request *req, void *arg)
 	if (strcmp(path, "/healthz") == 0) {
 		lt_http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"), 0);
 	} else if (strcmp(path, "/readyz") == 0) {
-		int ready = !gw->stopping && lt_store_healthy(gw->store);
-		lt_http_reply_json(req, ready ? 200 : 503,
-				   json_pack("{s:s,s:b,s:b}", "status", ready ? "ready" : "not_ready", "store_healthy",
-					     lt_store_healthy(gw->store), "stopping", gw->stopping),
-				   ready ? 0 : 5);
+		char token[400];
+		int token_down = lt_token_unavailable(token, sizeof token);
+		int ready = !gw->stopping && lt_store_healthy(gw->store) && !token_down;
+		json_t *body = json_pack("{s:s,s:b,s:b}", "status", ready ? "ready" : "not_ready", "store_healthy",
+					 lt_store_healthy(gw->store), "stopping", gw->stopping);
+		if (token_down)     /* deliveries wait for it; input is still taken */
+			json_object_set_new(body, "signing_key", json_string(token));
+		lt_http_reply_json(req, ready ? 200 : 503, body, ready ? 0 : 5);
 	} else if (strcmp(path, "/metrics") == 0 || strcmp(path, "/v1/admin/status") == 0) {
 		struct stats_req *r = calloc(1, sizeof *r);
 		r->gw = gw;

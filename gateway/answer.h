@@ -25,6 +25,8 @@
 #include "gateway.h"
 
 /* What the transport knew of one answer. Strings are borrowed. */
+struct lt_security;
+
 struct lt_answer {
 	const struct lt_response *rsp;
 	const char *signature;          /* its X-Signature header, or NULL */
@@ -34,6 +36,7 @@ struct lt_answer {
 	const char *server_sha256;      /* "" over plain HTTP */
 	char *signed_digest;            /* out, 65 bytes or NULL: SHA-256 of what an XML signature
 					 * covers (its C14N without the Signature), "" otherwise */
+	const struct lt_security *sec;  /* the generation its exchange holds; NULL: the gateway's */
 };
 
 /* Whether the peer's answers are verified before they are read (answers =

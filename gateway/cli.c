@@ -155,6 +155,13 @@ static int cmd_check(const char *path)
 		for (size_t i = 0; i < sec->ncerts; i++)
 			printf("  %-32s CN=%-36s %5d days left  %s\n", sec->certs[i].what, sec->certs[i].cn,
 			       sec->certs[i].days_left, sec->certs[i].path);
+		for (size_t i = 0; i < sec->ncrl_reports; i++) {
+			const struct lt_crl_report *r = &sec->crl_reports[i];
+			int64_t left = r->next_update ? r->next_update - lt_now_ms() / 1000 : 0;
+			printf("  crl of CN=%-40s %d revoked, %s%lld days%s  %s\n", r->issuer_cn, r->revoked,
+			       !r->next_update ? "no next update" : left < 0 ? "STALE: next update was " : "next update in ",
+			       (long long)((left < 0 ? -left : left) / 86400), left < 0 ? " ago" : "", r->path);
+		}
 		for (size_t i = 0; i < cfg->npeers; i++) {   /* what the events its answers carry rest on */
 			const struct lt_peer *p = &cfg->peers[i];
 			if (!p->url && strcmp(p->inbound, "pull"))

@@ -277,6 +277,9 @@ static void gateway_key(struct parse_state *st, int line, const char *k, const c
 		{ "sign_key", offsetof(struct lt_config, sign_key) },
 		{ "sign_cert", offsetof(struct lt_config, sign_cert) },
 		{ "key_password_file", offsetof(struct lt_config, key_password_file) },
+		{ "crl", offsetof(struct lt_config, crl) },
+		{ "token_pin_file", offsetof(struct lt_config, token_pin_file) },
+		{ "pkcs11_module", offsetof(struct lt_config, pkcs11_module) },
 	};
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
 		if (strcmp(k, strs[i].key) == 0) {
@@ -311,6 +314,11 @@ static void gateway_key(struct parse_state *st, int line, const char *k, const c
 		if (strcmp(v, "on") && strcmp(v, "off"))
 			ERR(line, "tls must be on or off, not \"%s\"", v);
 		c->tls = strcmp(v, "on") == 0;
+	} else if (strcmp(k, "crl_stale") == 0) {
+		if (strcmp(v, "refuse") && strcmp(v, "warn"))
+			ERR(line, "crl_stale must be refuse (a certificate its stale CRL covers is refused) or warn "
+			    "(accepted, with a warning), not \"%s\"", v);
+		c->crl_stale_warn = strcmp(v, "warn") == 0;
 	} else if (strcmp(k, "tls_policy") == 0) {
 		if (strcmp(v, "intermediate") && strcmp(v, "modern"))
 			ERR(line, "tls_policy must be intermediate (TLS 1.2 with ECDHE and AEAD ciphers, and TLS 1.3) "
@@ -475,6 +483,8 @@ static void peer_key(struct parse_state *st, int line, const char *k, const char
 		json_object_set_new(p->params, k + 6, json_string(v));
 	} else if (strcmp(k, "trust") == 0) {
 		set_str(&p->trust, v);
+	} else if (strcmp(k, "crl") == 0) {
+		set_str(&p->crl, v);
 	} else if (strcmp(k, "pin") == 0) {
 		set_str(&p->pin, v);
 		if (!valid_pins(v))
@@ -846,7 +856,7 @@ void lt_config_free(struct lt_config *c)
 		struct lt_peer *p = &c->peers[i];
 		free(p->name); free(p->adapter_name); free(p->inbound); free(p->url);
 		json_decref(p->params);
-		free(p->identity); free(p->keys); free(p->signer); free(p->trust); free(p->pin); free(p->verify); free(p->sign);
+		free(p->identity); free(p->keys); free(p->signer); free(p->trust); free(p->crl); free(p->pin); free(p->verify); free(p->sign);
 		free(p->answers);
 	}
 	for (size_t i = 0; i < c->nroutes; i++) {
@@ -864,6 +874,6 @@ void lt_config_free(struct lt_config *c)
 	free(c->units);
 	json_decref(c->agencies);
 	free(c->holidays);
-	free(c->trust); free(c->sign_key); free(c->sign_cert); free(c->key_password_file);
+	free(c->trust); free(c->crl); free(c->token_pin_file); free(c->pkcs11_module); free(c->sign_key); free(c->sign_cert); free(c->key_password_file);
 	free(c);
 }

@@ -29,6 +29,7 @@ struct lt_peer {
 	int keys_line;
 	char *signer;           /* verify = xmldsig: its signer certificate's subject CN (besides or instead of keys) */
 	char *trust;            /* CA bundle for its server certificate and XML signers (default: gateway trust) */
+	char *crl;              /* CRL files of its trust (besides the gateway's): "a.crl b.crl" */
 	char *pin;              /* optional sha256//BASE64 public-key pin of its server certificate */
 	char *verify;           /* inbound signatures: jws | xmldsig | none (default by adapter) */
 	char *sign;             /* outbound signatures: jws | xmldsig | none (default by adapter) */
@@ -83,6 +84,10 @@ struct lt_config {
 	char *log_level;
 	char *tls_cert, *tls_key, *trust, *sign_key, *sign_cert;
 	char *key_password_file;  /* for PKCS#12 or encrypted PEM keys */
+	char *crl;                /* CRL files of the gateway's trust: "a.crl b.crl" (security.c, crl.c) */
+	char *token_pin_file;     /* the PIN of the token holding a pkcs11: key (token.c) */
+	char *pkcs11_module;      /* the PKCS#11 module of that token (default: p11-kit's proxy) */
+	int crl_stale_warn;       /* a CRL past its next update: 0 refuse what it covers, 1 accept and warn */
 	int tls;                  /* 1 (default): peer listener is HTTPS with client certificates */
 	int tls_policy;           /* LT_TLS_INTERMEDIATE (default) | LT_TLS_MODERN: listener and outbound */
 	int64_t replay_window_ms; /* signed messages whose timestamp is further off are refused */

@@ -106,10 +106,9 @@ static void attempt_free(struct attempt *a)
 /* Sign a request as the peer wants it — a detached JWS in X-Signature
  * (jti = the message id, iat = now), or an enveloped XML-DSig in the body.
  * Any thread. Deliveries are signed again on every attempt. */
-int lt_dispatch_sign(const struct lt_gateway *gw, const struct lt_peer *peer, const char *message_id,
+int lt_dispatch_sign(const struct lt_security *sec, const struct lt_peer *peer, const char *message_id,
 		     struct lt_request *req, struct lt_err *err)
 {
-	const struct lt_security *sec = gw->sec;
 	if (strcmp(peer->sign, "jws") == 0 && req->body.len)
 		return lt_jws_sign(sec->jws, req->body.data, req->body.len, message_id, lt_now_ms() / 1000,
 				   &req->signature, err);
@@ -268,7 +267,7 @@ static void answer_run(struct lt_job *job)
 	if (t->cc == CURLE_OK && (ok || !lt_answer_signed(peer))) {
 		struct lt_answer ans = { .rsp = &rsp, .signature = t->signature, .signatures = t->signatures,
 					 .request_id = a->row.event_id, .server_cn = t->server_cn,
-					 .server_sha256 = t->server_sha256 };
+					 .server_sha256 = t->server_sha256, .sec = t->sec };
 		if (lt_answer_check(a->pq->gw, peer, &ans, a->fin.trust, &a->answer_err)) {
 			a->refused = 1;
 			a->verdict = LT_RETRY;
@@ -427,7 +426,7 @@ static void encode_run(struct lt_job *job)
 			  : lt_err_set(&a->encode_err, LT_EINVAL, "stored event is not valid JSON");
 	json_decref(ev);
 	if (!a->encode_rc)
-		a->encode_rc = lt_dispatch_sign(a->pq->gw, peer, a->row.event_id, &a->x.req, &a->encode_err);
+		a->encode_rc = lt_dispatch_sign(a->x.sec, peer, a->row.event_id, &a->x.req, &a->encode_err);
 	if (!a->encode_rc) {    /* for the audit trail: what goes out */
 		lt_sha256_hex(a->x.req.body.data ? a->x.req.body.data : "", a->x.req.body.len, a->fin.sent_sha256);
 		if (a->x.req.signature)
@@ -498,6 +497,7 @@ static void start_attempt(struct peer_q *pq, struct lt_claimed *row, int probe)
 	a->row = *row;
 	row->body = NULL;
 	snprintf(a->x.session, sizeof a->x.session, "%s", pq->session);
+	a->x.sec = lt_security_ref(gw->sec);    /* signed and sent with one generation */
 	pq->inflight++;
 	gw->counters[pq->peer->index].inflight = pq->inflight;
 	gw->dispatch->busy++;

@@ -18,8 +18,11 @@ int lt_dispatch_busy(struct lt_gateway *gw);
 /* Abort what is still in flight: it stays in flight in the store and is sent
  * again after restart. Call before closing the store. */
 void lt_dispatch_abort(struct lt_gateway *gw);
-/* Sign a request for a peer per its `sign` setting (any thread). */
-int lt_dispatch_sign(const struct lt_gateway *gw, const struct lt_peer *peer, const char *message_id,
+/* Sign a request for a peer per its `sign` setting with the signers of sec (a
+ * generation the caller holds; any thread). A signing key that is unavailable (a token
+ * removed or locked) is LT_EBUSY: try again later. */
+struct lt_security;
+int lt_dispatch_sign(const struct lt_security *sec, const struct lt_peer *peer, const char *message_id,
 		     struct lt_request *req, struct lt_err *err);
 /* Free everything; after the store is closed. */
 void lt_dispatch_free(struct lt_gateway *gw);

@@ -54,6 +54,7 @@ struct ingress {
 	char signer[128];           /* CN of the certificate that signed it */
 	char kid[64];               /* and its kid */
 	char client_cn[128];        /* CN of its TLS client certificate ("" with tls = off) */
+	struct lt_security *sec;    /* the generation it is checked with (a reference) */
 };
 
 static void ingress_free(struct ingress *in)
@@ -64,6 +65,7 @@ static void ingress_free(struct ingress *in)
 	json_decref(in->ing.original);
 	free(in->body);
 	free(in->signature);
+	lt_security_free(in->sec);
 	free(in);
 }
 
@@ -257,7 +259,7 @@ static void ingest_done(struct lt_store_op *op)
 static int verify_signature(struct ingress *in)
 {
 	const struct lt_peer *peer = in->peer;
-	const struct lt_peer_security *ps = &in->gw->sec->peers[peer->index];
+	const struct lt_peer_security *ps = &in->sec->peers[peer->index];
 	int64_t now = lt_now_ms();
 	int64_t window = in->gw->cfg->replay_window_ms;
 	if (strcmp(peer->verify, "none") && !ps->jws_keys && !ps->xml_trust)
@@ -447,6 +449,13 @@ static void handle_inbound(struct lt_gateway *gw, struct evhttp_request *req, co
 			refuse_security(gw, req, peer, mid, 403, "forbidden", detail, NULL, 0);
 			return;
 		}
+		struct lt_err rev = { 0 };
+		if (lt_tls_client_revoked(gw->sec, peer->index, req, &rev)) {
+			snprintf(detail, sizeof detail, "client certificate not accepted for peer %s: %s", peer->name,
+				 rev.msg);
+			refuse_security(gw, req, peer, mid, 403, "forbidden", detail, NULL, 0);
+			return;
+		}
 	}
 	if ((size_t)lt_store_backlog(gw->store) >= gw->cfg->max_backlog) {
 		snprintf(detail, sizeof detail, "the gateway holds %lld undelivered deliveries (max_backlog %zu); "
@@ -487,6 +496,7 @@ static void handle_inbound(struct lt_gateway *gw, struct evhttp_request *req, co
 	in->gw = gw;
 	in->req = req;
 	in->peer = peer;
+	in->sec = lt_security_ref(gw->sec);
 	snprintf(in->message_id, sizeof in->message_id, "%s", mid);
 	snprintf(in->client_cn, sizeof in->client_cn, "%s", cn);
 	in->len = len;

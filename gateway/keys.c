@@ -4,6 +4,7 @@
  * mode check and the parse see the same open file. Buffers that held key
  * material or a password are cleansed before they are freed. */
 #include "keys.h"
+#include "token.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -119,6 +120,23 @@ static int password_read(const char *password_file, char pw[MAX_PASSWORD], struc
 	return LT_OK;
 }
 
+int lt_secret_line(const char *path, const char *what, char *out, size_t n, struct lt_err *err)
+{
+	struct file_data f;
+	int rc = file_read(path, what, 1, 64 * 1024, &f, err);
+	if (rc != LT_OK)
+		return rc;
+	size_t len = strcspn((char *)f.p, "\r\n");
+	if (len >= n) {
+		file_release(&f);
+		return lt_err_set(err, LT_ECONFIG, "%s file %s: first line is longer than %zu bytes", what, path, n - 1);
+	}
+	memcpy(out, f.p, len);
+	out[len] = '\0';
+	file_release(&f);
+	return LT_OK;
+}
+
 static int is_pkcs12_path(const char *path)
 {
 	size_t n = strlen(path);
@@ -225,6 +243,8 @@ EVP_PKEY *lt_key_load(const char *path, const char *password_file, struct lt_err
 		lt_err_set(err, LT_ECONFIG, "no private key file given");
 		return NULL;
 	}
+	if (lt_token_is_uri(path))
+		return lt_token_key_load(path, err);
 	if (is_pkcs12_path(path)) {
 		pkcs12_load(path, password_file, &k, NULL, err);
 		return k;

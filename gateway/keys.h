@@ -15,13 +15,19 @@
 /* Room for a kid: 43 base64url characters of a SHA-256 digest + NUL. */
 #define LT_KID_MAX 48
 
-/* Load a private key from PEM (PKCS#8 or traditional) or PKCS#12 (.p12/.pfx).
+/* Load a private key from PEM (PKCS#8 or traditional) or PKCS#12 (.p12/.pfx), or from a
+ * PKCS#11 token when path is a "pkcs11:" URI (token.h).
  * password_file (may be NULL) holds the password on its first line; it is
  * used for PKCS#12 and encrypted PEM (there is never a terminal prompt).
  * Refuses with LT_ECONFIG a key file or password file whose mode has any of
  * 077; LT_ENOTFOUND if the file is missing; LT_ECONFIG if it holds no usable
  * key. Caller owns the result (EVP_PKEY_free). */
 EVP_PKEY *lt_key_load(const char *path, const char *password_file, struct lt_err *err);
+
+/* The first line of a secret file (a password, a token PIN) into out (n bytes): the file
+ * must be a regular file with none of the 077 mode bits (LT_ECONFIG names it, and `what`,
+ * never its content). The caller cleanses out. */
+int lt_secret_line(const char *path, const char *what, char *out, size_t n, struct lt_err *err);
 
 /* Load a certificate: the first PEM certificate of a file, or the leaf
  * certificate of a PKCS#12 (which, holding a key, gets the same mode check

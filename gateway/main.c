@@ -11,6 +11,7 @@
 #include "sla.h"
 #include "watchdog.h"
 #include "security.h"
+#include "secreload.h"
 #include "service.h"
 #include "sign_xml.h"
 #include "store.h"
@@ -75,30 +76,30 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	on_shutdown_tick(-1, 0, sd);
 }
 
-/* SIGHUP: check the file as check-config would and say what was found. The
- * running configuration is not swapped yet: a valid file takes effect at the
- * next restart, and an invalid one is reported before that restart fails. */
+/* SIGHUP: the keys, certificates, trust and CRLs that the running configuration names
+ * are read again and swapped in (secreload.c: security.reloaded, or
+ * security.reload_failed and the running ones stay). The file itself is checked as
+ * check-config would; its other changes are applied only by a restart. */
 static void on_hangup(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
 	(void)what;
 	struct shutdown *sd = arg;
-	struct lt_buf errors = { 0 }, warnings = { 0 };
+	struct lt_buf errors = { 0 };
 	struct lt_config *cfg = NULL;
-	struct lt_security *sec = NULL;
-	if (lt_config_load(sd->config_path, &cfg, &errors) == 0)
-		lt_security_load(cfg, &sec, &errors, &warnings);
+	lt_secreload_request(sd->gw, "SIGHUP");
+	lt_config_load(sd->config_path, &cfg, &errors);
 	if (errors.len)
 		lt_log(LT_ERROR, "config.invalid", json_pack("{s:s,s:s}", "file", sd->config_path, "mistakes", errors.data),
-		       "SIGHUP: %s has mistakes; the running configuration stays, and a restart would fail", sd->config_path);
-	else
+		       "SIGHUP: %s has mistakes; the running configuration stays, and a restart would fail (keys and "
+		       "certificates are reloaded from the files the running configuration names)", sd->config_path);
+	else if (lt_secreload_config_changed(sd->gw))
 		lt_log(LT_WARN, "config.restart_needed", json_pack("{s:s}", "file", sd->config_path),
-		       "SIGHUP: %s is valid; restart the gateway to apply it (changes are not applied while it runs)",
+		       "SIGHUP: %s changed and is valid; its settings are applied at the next restart (only keys, "
+		       "certificates, trust and CRLs are reloaded now, from the files the running configuration names)",
 		       sd->config_path);
-	lt_security_free(sec);
 	lt_config_free(cfg);
 	lt_buf_free(&errors);
-	lt_buf_free(&warnings);
 }
 
 static int cmd_run(const char *config_path)
@@ -175,6 +176,8 @@ static int cmd_run(const char *config_path)
 		rc = lt_admin_start(&gw, &err);
 	if (!rc)
 		rc = lt_http_start(&gw, &err);
+	if (!rc)
+		rc = lt_secreload_start(&gw, &err);
 	if (rc) {
 		lt_log(LT_ERROR, "gateway.start_failed", NULL, "%s", err.msg);
 		lt_dispatch_abort(&gw);
@@ -184,6 +187,7 @@ static int cmd_run(const char *config_path)
 		lt_pull_free(&gw);
 		lt_dispatch_free(&gw);
 		lt_admin_free(&gw);
+		lt_secreload_free(&gw);
 		lt_calendar_free(&calendar);
 		event_base_free(gw.base);
 		free(gw.counters);
@@ -214,6 +218,7 @@ static int cmd_run(const char *config_path)
 
 	lt_dispatch_abort(&gw);
 	lt_pool_free(gw.pool);     /* finishes queued jobs; their callbacks may still use the store */
+	lt_secreload_free(&gw);
 	lt_store_close(gw.store);
 	gw.store = NULL;
 	lt_watchdog_free(&gw);
@@ -229,7 +234,7 @@ static int cmd_run(const char *config_path)
 	event_base_free(gw.base);
 	lt_log(LT_INFO, "gateway.stopped", NULL, "store closed cleanly");
 	free(gw.counters);
-	lt_security_free(sec);
+	lt_security_free(gw.sec);  /* the generation in use at the end (the first one, or a reload's) */
 	lt_xml_shutdown();
 	lt_config_free(cfg);
 	libevent_global_shutdown();

@@ -118,7 +118,8 @@ static void page_run(struct lt_job *job)
 	lt_xfer_response(t, &rsp);
 	struct lt_answer ans = { .rsp = &rsp, .signature = t->signature, .signatures = t->signatures,
 				 .request_id = t->message_id, .server_cn = t->server_cn,
-				 .server_sha256 = t->server_sha256, .signed_digest = pg->ing.signed_digest };
+				 .server_sha256 = t->server_sha256, .signed_digest = pg->ing.signed_digest,
+				 .sec = t->sec };
 	json_t *events = json_array();
 	if (t->cc != CURLE_OK)
 		pg->rc = lt_err_set(&pg->err, LT_EIO, "%s", t->error);
@@ -237,7 +238,7 @@ static void poll_now(struct poller *po)
 	snprintf(mid, sizeof mid, "poll-%lld", (long long)lt_now_ms());
 	ctx.message_id = mid;
 	if (po->peer->adapter->poll(po->peer, &ctx, po->cursor, &t->req, &err) ||
-	    lt_dispatch_sign(gw, po->peer, mid, &t->req, &err)) {
+	    lt_dispatch_sign(gw->sec, po->peer, mid, &t->req, &err)) {
 		lt_log(LT_ERROR, "pull.failed", json_pack("{s:s}", "peer", po->peer->name),
 		       "cannot build the poll of %s: %s", po->peer->name, err.msg);
 		lt_xfer_release(t);

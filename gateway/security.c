@@ -1,5 +1,8 @@
 /* security.c — TLS context, signers, per-peer keys and trust, certificate expiry. */
 #include "security.h"
+#include "crl.h"
+#include "log.h"
+#include "token.h"
 #include "keys.h"
 #include "sign_jws.h"
 #include "sign_xml.h"
@@ -9,10 +12,15 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
 #include <openssl/err.h>
+#include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define EXPIRY_WARN_DAYS 30
+
+/* SSL_CTX ex_data slot of an outbound context: the peer's lt_peer_security. */
+static int peer_ex_idx = -1;
 
 /* A mistake of a [gateway] key's file, as FILE:LINE: key: why (the line where the key is set). */
 static void key_error(const struct lt_config *cfg, struct lt_buf *errors, const char *key, const char *why)
@@ -75,6 +83,7 @@ static void report_cert(struct lt_security *s, const char *what, const char *pat
 		snprintf(r->what, sizeof r->what, "%s", what);
 		snprintf(r->path, sizeof r->path, "%s", path);
 		lt_cert_cn(c, r->cn, sizeof r->cn);
+		lt_cert_kid(c, r->kid);
 		for (char *q = r->cn; *q; q++)
 			if (*q == '"' || *q == '\\' || *q == '\n')
 				*q = '_';   /* safe inside a Prometheus label */
@@ -92,6 +101,73 @@ static void report_cert(struct lt_security *s, const char *what, const char *pat
 	if (certs)
 		sk_X509_pop_free(certs, X509_free);
 	X509_free(one);
+}
+
+/* Add the CA certificates of a PEM file to issuers (a missing or broken file is
+ * reported where it is loaded for its own purpose). */
+static void add_cas(STACK_OF(X509) *issuers, const char *path)
+{
+	struct lt_err err = { 0 };
+	STACK_OF(X509) *certs = path ? lt_certs_load(path, &err) : NULL;
+	while (certs && sk_X509_num(certs) > 0) {
+		X509 *c = sk_X509_shift(certs);
+		X509_check_purpose(c, -1, 0);
+		if ((X509_get_extension_flags(c) & EXFLAG_CA) && sk_X509_push(issuers, c))
+			continue;
+		X509_free(c);
+	}
+	sk_X509_free(certs);
+}
+
+/* Load the CRL files of `list` into set, each verified against the CAs of the trust files
+ * and of the keys files (their intermediates); report each CRL, and warn of a stale one. */
+static void load_crls(const struct lt_config *cfg, struct lt_security *s, struct lt_crls *set, const char *what,
+		      const char *list,
+		      const char *trust1, const char *trust2, const char *keys, struct lt_buf *errors,
+		      struct lt_buf *warnings)
+{
+	struct lt_err err = { 0 };
+	STACK_OF(X509) *issuers = sk_X509_new_null();
+	add_cas(issuers, trust1);
+	if (trust2 && (!trust1 || strcmp(trust1, trust2)))
+		add_cas(issuers, trust2);
+	char *copy = strdup(keys ? keys : ""), *save = NULL;
+	for (char *f = strtok_r(copy, " ,", &save); f; f = strtok_r(NULL, " ,", &save))
+		add_cas(issuers, f);
+	free(copy);
+	copy = strdup(list);
+	save = NULL;
+	time_t now = time(NULL);
+	for (char *f = strtok_r(copy, " ,", &save); f; f = strtok_r(NULL, " ,", &save)) {
+		size_t before = set->n;
+		if (lt_crls_add_file(set, f, issuers, &err)) {
+			if (strcmp(what, "gateway") == 0)
+				key_error(cfg, errors, "crl", err.msg);
+			else
+				lt_buf_printf(errors, "%s crl: %s\n", what, err.msg);
+			continue;
+		}
+		for (size_t i = before; i < set->n; i++) {
+			const struct lt_crl *c = &set->v[i];
+			struct lt_crl_report *r = realloc(s->crl_reports, (s->ncrl_reports + 1) * sizeof *r);
+			if (!r)
+				break;
+			s->crl_reports = r;
+			r = &s->crl_reports[s->ncrl_reports++];
+			snprintf(r->path, sizeof r->path, "%s", c->path);
+			snprintf(r->issuer_cn, sizeof r->issuer_cn, "%s", c->issuer_cn);
+			r->next_update = c->next_update;
+			r->revoked = c->revoked;
+			if (c->next_update && c->next_update < (int64_t)now)
+				lt_buf_printf(warnings, "%s crl: %s (CN=%s) is past its next update %lld s ago: what it covers "
+					      "is %s (crl_stale = %s)\n", what, c->path, c->issuer_cn,
+					      (long long)(now - c->next_update),
+					      set->stale == LT_CRL_STALE_WARN ? "accepted" : "refused",
+					      set->stale == LT_CRL_STALE_WARN ? "warn" : "refuse");
+		}
+	}
+	free(copy);
+	sk_X509_pop_free(issuers, X509_free);
 }
 
 /* The peer listener's context: tls_policy, the gateway's certificate (PEM
@@ -197,10 +273,19 @@ static int needs(const struct lt_config *cfg, const char *what, int inbound)
 int lt_security_load(const struct lt_config *cfg, struct lt_security **out, struct lt_buf *errors,
 		     struct lt_buf *warnings)
 {
+	size_t before = errors->len;
 	struct lt_security *s = calloc(1, sizeof *s);
+	s->refs = 1;
+	s->loaded_ms = lt_now_ms();
 	s->peers = calloc(cfg->npeers ? cfg->npeers : 1, sizeof *s->peers);
 	s->npeers = cfg->npeers;
-	size_t before = errors->len;
+	if (peer_ex_idx < 0)        /* first load: at start, before any other thread */
+		peer_ex_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	enum lt_crl_stale stale = cfg->crl_stale_warn ? LT_CRL_STALE_WARN : LT_CRL_STALE_REFUSE;
+	s->crls = lt_crls_new(stale);
+	if (cfg->crl)
+		load_crls(cfg, s, s->crls, "gateway", cfg->crl, cfg->trust, NULL, NULL, errors, warnings);
+	lt_token_configure(cfg->pkcs11_module, cfg->token_pin_file);
 	struct lt_err err = { 0 };
 
 	if (cfg->tls_cert && cfg->tls_key) {
@@ -255,6 +340,14 @@ int lt_security_load(const struct lt_config *cfg, struct lt_security **out, stru
 		struct lt_peer_security *ps = &s->peers[i];
 		char what[96];
 		ps->ca_file = p->trust ? p->trust : cfg->trust;
+		ps->sec = s;
+		ps->crls = lt_crls_new(stale);
+		if (lt_crls_add_set(ps->crls, s->crls, &err))
+			lt_buf_printf(errors, "peer %s crl: %s\n", p->name, err.msg);
+		if (p->crl) {
+			snprintf(what, sizeof what, "peer %s", p->name);
+			load_crls(cfg, s, ps->crls, what, p->crl, p->trust, cfg->trust, p->keys, errors, warnings);
+		}
 		if (p->trust) {
 			snprintf(what, sizeof what, "peer %s trust", p->name);
 			report_cert(s, what, p->trust, NULL, errors, warnings);
@@ -263,6 +356,8 @@ int lt_security_load(const struct lt_config *cfg, struct lt_security **out, stru
 			lt_buf_printf(errors, "%s:%d: peer %s: verify = %s needs keys%s (it sends signed messages)\n",
 				      cfg->path, p->line, p->name, p->verify,
 				      strcmp(p->verify, "xmldsig") == 0 ? " or signer" : "");
+		lt_jws_keyset_set_crls(ps->jws_keys, ps->crls);
+		lt_xml_trust_set_crls(ps->xml_trust, ps->crls);
 	}
 	if (errors->len > before) {
 		lt_security_free(s);
@@ -273,15 +368,38 @@ int lt_security_load(const struct lt_config *cfg, struct lt_security **out, stru
 	return LT_OK;
 }
 
+void lt_security_log_keys(const struct lt_security *s)
+{
+	for (size_t i = 0; s && i < s->ncerts; i++) {
+		const struct lt_cert_report *r = &s->certs[i];
+		if (strstr(r->what, "trust"))
+			continue;       /* CA certificates: listed by check-config */
+		lt_log(LT_INFO, "security.keys",
+		       json_pack("{s:s,s:s,s:s,s:i,s:s}", "what", r->what, "kid", r->kid, "cn", r->cn, "days_left",
+				 r->days_left, "file", r->path),
+		       "%s: CN=%s kid=%s, %d days left (%s)", r->what, r->cn, r->kid, r->days_left, r->path);
+	}
+}
+
+struct lt_security *lt_security_ref(struct lt_security *s)
+{
+	if (s)
+		__atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED);
+	return s;
+}
+
 void lt_security_free(struct lt_security *s)
 {
-	if (!s)
+	if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	SSL_CTX_free(s->server_ctx);
 	for (size_t i = 0; i < s->npeers; i++) {
 		lt_jws_keyset_free(s->peers[i].jws_keys);
 		lt_xml_trust_free(s->peers[i].xml_trust);
+		lt_crls_free(s->peers[i].crls);
 	}
+	lt_crls_free(s->crls);
+	free(s->crl_reports);
 	lt_own_certs_clear(&s->own);
 	X509_free(s->client_cert);
 	if (s->client_chain)
@@ -294,13 +412,35 @@ void lt_security_free(struct lt_security *s)
 	free(s);
 }
 
+/* Outbound: after OpenSSL verified the server's chain, its leaf and intermediates are
+ * checked against the peer's CRLs. */
+static int outbound_verify(int ok, X509_STORE_CTX *x)
+{
+	if (!ok || X509_STORE_CTX_get_error_depth(x) != 0)
+		return ok;
+	SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+	const struct lt_peer_security *ps = ssl ? SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), peer_ex_idx) : NULL;
+	struct lt_err err = { 0 };
+	if (!ps || !lt_crls_check(ps->crls, X509_STORE_CTX_get_current_cert(x), X509_STORE_CTX_get0_chain(x),
+				  time(NULL), &err))
+		return 1;
+	X509_STORE_CTX_set_error(x, strncmp(err.msg, "certificate revoked", 19) == 0 ? X509_V_ERR_CERT_REVOKED
+											   : X509_V_ERR_CRL_HAS_EXPIRED);
+	return 0;
+}
+
 int lt_tls_curl_ctx(void *curl, void *ssl_ctx, void *arg)
 {
 	(void)curl;
-	struct lt_security *s = arg;
+	const struct lt_peer_security *ps = arg;
+	const struct lt_security *s = ps->sec;
 	SSL_CTX *ctx = ssl_ctx;
 	if (tls_policy_apply(ctx, s->tls_policy))
 		return 1;   /* the attempt fails (and is retried) rather than go out below the policy */
+	if (ps->crls && ps->crls->n) {
+		SSL_CTX_set_ex_data(ctx, peer_ex_idx, (void *)ps);
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, outbound_verify);
+	}
 	if (!s->client_cert || !s->client_key)
 		return 0;
 	if (SSL_CTX_use_certificate(ctx, s->client_cert) != 1 || SSL_CTX_use_PrivateKey(ctx, s->client_key) != 1)
@@ -332,4 +472,18 @@ void lt_tls_client_cn(struct evhttp_request *req, char *out, size_t n)
 		lt_cert_cn(cert, out, n);
 		X509_free(cert);
 	}
+}
+
+int lt_tls_client_revoked(const struct lt_security *s, int peer_index, struct evhttp_request *req,
+			  struct lt_err *err)
+{
+	const struct lt_crls *crls = s->peers[peer_index].crls;
+	struct evhttp_connection *conn = evhttp_request_get_connection(req);
+	struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	X509 *leaf = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+	if (!crls || !crls->n || !leaf)
+		return LT_OK;
+	STACK_OF(X509) *chain = SSL_get0_verified_chain(ssl);
+	return lt_crls_check(crls, leaf, chain ? chain : SSL_get_peer_cert_chain(ssl), time(NULL), err);
 }

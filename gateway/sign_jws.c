@@ -6,7 +6,9 @@
  * every body. Here the body is base64url-encoded in small chunks straight into
  * the digest, and the header bytes signed are exactly the ones sent. */
 #include "sign_jws.h"
+#include "crl.h"
 #include "keys.h"
+#include "token.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +30,7 @@ enum kind { KIND_RSA, KIND_EC };
 static const char *const alg_names[ALG_COUNT] = { "RS256", "PS256", "ES256" };
 
 struct lt_jws_signer {
+	int on_token;           /* the key is on a PKCS#11 token: a failure waits for it */
 	EVP_PKEY *key;
 	X509 *cert;
 	enum alg alg;
@@ -47,6 +50,7 @@ struct lt_jws_keyset {
 	size_t n, cap;
 	char *peer;                 /* named in refusals once bound */
 	struct lt_own_certs own;    /* never accepted in the set */
+	const struct lt_crls *crls; /* not owned: revoked keys are refused */
 };
 
 /* ---- base64url ------------------------------------------------------------ */
@@ -242,6 +246,7 @@ struct lt_jws_signer *lt_jws_signer_new(const char *key_path, const char *cert_p
 	}
 	if (!(s->key = lt_key_load(key_path, password_file, err)))
 		goto fail;
+	s->on_token = lt_token_is_uri(key_path);
 	if (!(s->cert = lt_cert_load(cert_path, password_file, err)))
 		goto fail;
 	if ((kind = key_kind(s->key, why, sizeof why)) < 0) {
@@ -341,10 +346,18 @@ int lt_jws_sign(const struct lt_jws_signer *s, const void *body, size_t len, con
 	    EVP_DigestSignFinal(ctx, NULL, &siglen) != 1 || !(sig = malloc(siglen)) ||
 	    EVP_DigestSignFinal(ctx, sig, &siglen) != 1) {
 		const char *why = ERR_reason_error_string(ERR_peek_last_error());
-		rc = lt_err_set(err, LT_EIO, "signing with %s failed (OpenSSL: %s)", alg_names[s->alg],
-				why ? why : "unknown error");
+		if (s->on_token) {      /* removed, locked, logged out: wait for it */
+			lt_token_failed(why ? why : "the token did not sign");
+			rc = lt_err_set(err, LT_EBUSY, "the signing key's token did not sign (%s); waiting for it",
+					why ? why : "no reason given");
+		} else {
+			rc = lt_err_set(err, LT_EIO, "signing with %s failed (OpenSSL: %s)", alg_names[s->alg],
+					why ? why : "unknown error");
+		}
 		goto out;
 	}
+	if (s->on_token)
+		lt_token_ok();
 	if (s->alg == ALG_ES256) {
 		if (ecdsa_der_to_raw(sig, siglen, raw) < 0) {
 			rc = lt_err_set(err, LT_EIO, "signing with ES256 failed: unreadable ECDSA signature");
@@ -471,6 +484,12 @@ int lt_jws_keyset_bind(struct lt_jws_keyset *ks, const char *peer, const struct 
 	if (!ks->peer)
 		return lt_err_set(err, LT_ENOMEM, "out of memory");
 	return LT_OK;
+}
+
+void lt_jws_keyset_set_crls(struct lt_jws_keyset *ks, const struct lt_crls *crls)
+{
+	if (ks)
+		ks->crls = crls;
 }
 
 size_t lt_jws_keyset_count(const struct lt_jws_keyset *ks)
@@ -639,6 +658,12 @@ int lt_jws_verify(const struct lt_jws_keyset *ks, const char *sig_header, const 
 	}
 	if (X509_cmp_time(X509_get0_notAfter(e->cert), &t) <= 0) {
 		rc = lt_err_set(err, LT_EAUTH, "certificate expired: key %s (CN=%s)", e->kid, e->cn);
+		goto out;
+	}
+	struct lt_err crl_err = { 0 };
+	if (lt_crls_check(ks->crls, e->cert, NULL, t, &crl_err)) {
+		rc = lt_err_set(err, LT_EAUTH, "%s (signing key %s%s%s)", crl_err.msg, e->kid,
+				ks->peer ? " of peer " : "", ks->peer ? ks->peer : "");
 		goto out;
 	}
 	if (!crypto_verify(e, (enum alg)a, sig_header, h64len, sig, siglen, body, len)) {

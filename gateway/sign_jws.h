@@ -71,6 +71,10 @@ int lt_jws_keyset_add_file(struct lt_jws_keyset *ks, const char *pem_path, struc
 struct lt_own_certs;
 int lt_jws_keyset_bind(struct lt_jws_keyset *ks, const char *peer, const struct lt_own_certs *own,
 		       struct lt_err *err);
+/* Check the set's certificates against crls (not owned; may be NULL) when verifying:
+ * a revoked key is refused with "certificate revoked: …". NULL-safe on ks. */
+struct lt_crls;
+void lt_jws_keyset_set_crls(struct lt_jws_keyset *ks, const struct lt_crls *crls);
 /* Number of certificates in the set. */
 size_t lt_jws_keyset_count(const struct lt_jws_keyset *ks);
 /* Free a keyset; NULL-safe. */
@@ -95,6 +99,7 @@ void lt_jws_keyset_free(struct lt_jws_keyset *ks);
  *                                       has the key of the gateway's own
  *   "key type does not match algorithm" RS256/PS256 need RSA, ES256 EC P-256
  *   "certificate expired" / "certificate not yet valid"   at now
+ *   "certificate revoked" / "revocation unknown"           by the set's CRLs
  *   "bad signature"                     the cryptographic check fails
  * Text from the peer (alg, kid) appears in messages only as printable ASCII,
  * truncated. Thread-safe. */

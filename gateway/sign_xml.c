@@ -8,14 +8,18 @@
 #include "sign_xml.h"
 #include "xml_internal.h"
 #include "keys.h"
+#include "token.h"
 
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <libxml/c14n.h>
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
 #include <libxml/valid.h>
 
 #include <xmlsec/xmlsec.h>
@@ -27,9 +31,15 @@
 #include <xmlsec/openssl/evp.h>
 #include <xmlsec/openssl/x509.h>
 
+/* A key on a PKCS#11 token is not one xmlsec (OpenSSL 3 build) takes for private: it finds
+ * no private exponent. So xmlsec builds the signature with a throwaway key of the same type
+ * (digests, SignedInfo, KeyInfo with the real certificate), and the SignatureValue is then
+ * made again over the exclusive C14N of SignedInfo by the token (token_sign). */
 struct lt_xml_signer {
-	xmlSecKeyPtr key;          /* private key + its certificate (X509 key data) */
+	xmlSecKeyPtr key;          /* private key (or the stand-in) + its certificate (X509 key data) */
 	xmlSecTransformId sign_alg;
+	int on_token;              /* the key is on a PKCS#11 token: a failure waits for it */
+	EVP_PKEY *token_key;       /* that key, which makes every SignatureValue */
 };
 
 static int initialized;
@@ -284,6 +294,15 @@ struct lt_xml_signer *lt_xml_signer_new(const char *key_path, const char *cert_p
 		goto fail;
 	}
 	s->sign_alg = alg;
+	s->on_token = lt_token_is_uri(key_path);
+	if (s->on_token) {
+		s->token_key = pkey;
+		pkey = alg == xmlSecTransformRsaSha256Id ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");
+		if (!pkey) {
+			lt_err_set(err, LT_ENOMEM, "cannot make the stand-in key for XML signing with %s", key_path);
+			goto fail;
+		}
+	}
 	xmlSecKeyDataPtr value = xmlSecOpenSSLEvpKeyAdopt(pkey);
 	if (!value) {
 		lt_err_set(err, LT_ECONFIG, "xmlsec cannot use the signing key %s", key_path);
@@ -322,7 +341,85 @@ void lt_xml_signer_free(struct lt_xml_signer *s)
 	if (s->key)
 		xmlSecKeyDestroy(s->key);
 	s->key = NULL;
+	EVP_PKEY_free(s->token_key);
+	s->token_key = NULL;
 	free(s);
+}
+
+/* Exclusive C14N: what is inside the subtree rooted at arg. */
+static int in_subtree(void *arg, xmlNodePtr node, xmlNodePtr parent)
+{
+	xmlNodePtr n = node && (node->type == XML_NAMESPACE_DECL || node->type == XML_ATTRIBUTE_NODE) ? parent : node;
+	for (; n; n = n->parent)
+		if (n == arg)
+			return 1;
+	return 0;
+}
+
+/* Make the SignatureValue of sig again with the token's key, over the exclusive C14N of
+ * its SignedInfo (RSA PKCS#1 v1.5 or ECDSA, SHA-256; ECDSA as r||s). */
+static int token_sign(const struct lt_xml_signer *s, xmlDocPtr doc, xmlNodePtr sig, struct lt_err *err)
+{
+	xmlNodePtr si = NULL, sv = NULL;
+	for (xmlNodePtr c = xmlFirstElementChild(sig); c; c = xmlNextElementSibling(c)) {
+		if (lt_xml_is_dsig(c, "SignedInfo"))
+			si = c;
+		else if (lt_xml_is_dsig(c, "SignatureValue"))
+			sv = c;
+	}
+	xmlOutputBufferPtr buf = si && sv ? xmlAllocOutputBuffer(NULL) : NULL;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char *der = NULL, raw[64];
+	size_t len = 0;
+	char *b64 = NULL;
+	int rc = LT_OK;
+	if (!buf || !md || xmlC14NExecute(doc, in_subtree, si, XML_C14N_EXCLUSIVE_1_0, NULL, 0, buf) < 0) {
+		rc = lt_err_set(err, LT_ENOMEM, "cannot canonicalize SignedInfo for the token's signature");
+		goto out;
+	}
+	const unsigned char *in = xmlOutputBufferGetContent(buf);
+	size_t inlen = xmlOutputBufferGetSize(buf);
+	ERR_clear_error();
+	if (EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, s->token_key) != 1 ||
+	    EVP_DigestSign(md, NULL, &len, in, inlen) != 1 || !(der = OPENSSL_malloc(len)) ||
+	    EVP_DigestSign(md, der, &len, in, inlen) != 1) {
+		const char *why = ERR_reason_error_string(ERR_peek_last_error());
+		lt_token_failed(why ? why : "the token did not sign");
+		rc = lt_err_set(err, LT_EBUSY, "the signing key's token did not sign (%s); waiting for it",
+				why ? why : "no reason given");
+		goto out;
+	}
+	const unsigned char *value = der;
+	if (s->sign_alg == xmlSecTransformEcdsaSha256Id) {
+		const unsigned char *p = der;
+		ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)len);
+		const BIGNUM *r, *ss;
+		if (es)
+			ECDSA_SIG_get0(es, &r, &ss);
+		int ok = es && BN_bn2binpad(r, raw, 32) == 32 && BN_bn2binpad(ss, raw + 32, 32) == 32;
+		ECDSA_SIG_free(es);
+		if (!ok) {
+			rc = lt_err_set(err, LT_EIO, "the token's ECDSA signature is unreadable");
+			goto out;
+		}
+		value = raw;
+		len = 64;
+	}
+	if (!(b64 = malloc((len + 2) / 3 * 4 + 1))) {
+		rc = lt_err_set(err, LT_ENOMEM, "out of memory");
+		goto out;
+	}
+	EVP_EncodeBlock((unsigned char *)b64, value, (int)len);
+	xmlNodeSetContent(sv, BAD_CAST b64);
+	lt_token_ok();
+out:
+	free(b64);
+	OPENSSL_free(der);
+	EVP_MD_CTX_free(md);
+	if (buf)
+		xmlOutputBufferClose(buf);
+	ERR_clear_error();
+	return rc;
 }
 
 /* Append the profile's Signature template as the last child of the root. */
@@ -372,10 +469,17 @@ int lt_xml_sign(const struct lt_xml_signer *s, const char *xml, size_t len, char
 		goto done;
 	}
 	if (xmlSecDSigCtxSign(ctx, sig) < 0 || ctx->status != xmlSecDSigStatusSucceeded) {
-		rc = lt_err_set(err, LT_EIO, "XML signing failed: %s",
-				lt_xmlsec_error_or("xmlsec reported no reason"));
+		const char *why = lt_xmlsec_error_or("xmlsec reported no reason");
+		if (s->on_token) {      /* removed, locked, logged out: wait for it */
+			lt_token_failed(why);
+			rc = lt_err_set(err, LT_EBUSY, "the signing key's token did not sign (%s); waiting for it", why);
+		} else {
+			rc = lt_err_set(err, LT_EIO, "XML signing failed: %s", why);
+		}
 		goto done;
 	}
+	if (s->on_token && (rc = token_sign(s, doc, sig, err)) != LT_OK)
+		goto done;
 	xmlDocDumpMemoryEnc(doc, &buf, &size, "UTF-8");
 	if (!buf || size <= 0 || !(*out = malloc((size_t)size + 1))) {
 		rc = lt_err_set(err, LT_ENOMEM, "out of memory serializing the signed XML");

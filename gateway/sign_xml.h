@@ -55,7 +55,8 @@ int lt_xml_sign(const struct lt_xml_signer *s, const char *xml, size_t len, char
  * Whatever the trust, a signer certificate must be one that may sign (lt_cert_may_sign:
  * not a CA, key usage digitalSignature or nonRepudiation, not a TLS-only certificate); a
  * pinned file holding one that may not is refused (LT_ECONFIG). CA certificates in a
- * pinned file (a chain file) are not pinned. */
+ * pinned file (a chain file) are not pinned: they are intermediates a signer's chain to
+ * the CA bundle may go through (never anchors), besides those the document carries. */
 struct lt_xml_trust;
 struct lt_own_certs;
 struct lt_xml_trust *lt_xml_trust_new(const char *ca_pem_path, const char *pinned_pem_path,
@@ -71,6 +72,10 @@ int lt_xml_trust_add_pins(struct lt_xml_trust *t, const char *pem_path, struct l
  * so is a pin that is one of own. Not thread-safe: bind, then share. */
 int lt_xml_trust_bind(struct lt_xml_trust *t, const char *peer, const char *signer_cn,
 		      const struct lt_own_certs *own, struct lt_err *err);
+/* Check signer certificates (and their chains) against crls (not owned; may be NULL): a
+ * revoked one is refused with "certificate revoked: …". NULL-safe on t. */
+struct lt_crls;
+void lt_xml_trust_set_crls(struct lt_xml_trust *t, const struct lt_crls *crls);
 void lt_xml_trust_free(struct lt_xml_trust *t);
 
 struct lt_xml_info {
@@ -95,7 +100,8 @@ struct lt_xml_info {
  *   "transform not allowed: URI" (Reference transforms and SignedInfo's canonicalization),
  *   "signature algorithm not allowed: URI", "digest algorithm not allowed: URI",
  *   "no signer certificate", "signer certificate not trusted", "certificate expired",
- *   "certificate not yet valid", "bad digest" (content changed), "bad signature",
+ *   "certificate not yet valid", "certificate revoked", "revocation unknown" (a stale CRL),
+ *   "bad digest" (content changed), "bad signature",
  *   "signer certificate not accepted" (a certificate that may not sign, one with the key
  *   of the gateway's own, or — once bound — not one of the peer's keys or not its signer;
  *   also a NULL trust: a peer with neither keys nor signer).

@@ -13,6 +13,7 @@
  * X509_STOREs only verified against). */
 #include "sign_xml.h"
 #include "xml_internal.h"
+#include "crl.h"
 #include "keys.h"
 
 #include <limits.h>
@@ -41,12 +42,30 @@ struct lt_xml_trust {
 	xmlSecKeysMngrPtr mngr;    /* CA certs as trusted; NULL store when only pins */
 	X509_STORE *store;         /* the same CAs, for our own check with exact reasons */
 	STACK_OF(X509) *pins;      /* may be NULL */
+	STACK_OF(X509) *chain;     /* CA certificates of the pinned files: intermediates, never anchors */
 	char *peer;                /* named in refusals once bound; NULL before */
 	char *signer_cn;           /* the signer's subject CN must be this; NULL: no subject rule */
 	struct lt_own_certs own;   /* never a signer */
+	const struct lt_crls *crls; /* not owned: revoked signers are refused */
 };
 
 /* ---- the trust ------------------------------------------------------------------- */
+
+/* Offer a configured intermediate to xmlsec's chain building too (as untrusted). */
+static int adopt_intermediate(struct lt_xml_trust *t, X509 *ca)
+{
+	xmlSecKeyDataStorePtr xs = t->mngr ? xmlSecKeysMngrGetDataStore(t->mngr, xmlSecOpenSSLX509StoreId) : NULL;
+	X509 *copy = xs ? X509_dup(ca) : NULL;
+	if (!xs)
+		return 0;
+	if (copy)
+		X509_check_purpose(copy, -1, 0);
+	if (!copy || xmlSecOpenSSLX509StoreAdoptCert(xs, copy, xmlSecKeyDataTypeNone) < 0) {
+		X509_free(copy);
+		return -1;
+	}
+	return 0;
+}
 
 struct lt_xml_trust *lt_xml_trust_new(const char *ca_pem_path, const char *pinned_pem_path,
 				      struct lt_err *err)
@@ -95,6 +114,11 @@ struct lt_xml_trust *lt_xml_trust_new(const char *ca_pem_path, const char *pinne
 			}
 		}
 	}
+	for (int i = 0; i < sk_X509_num(t->chain); i++)
+		if (adopt_intermediate(t, sk_X509_value(t->chain, i))) {
+			lt_err_set(err, LT_ENOMEM, "cannot add an intermediate CA of %s", pinned_pem_path);
+			goto fail;
+		}
 	sk_X509_pop_free(cas, X509_free);
 	return t;
 fail:
@@ -114,8 +138,18 @@ int lt_xml_trust_add_pins(struct lt_xml_trust *t, const char *pem_path, struct l
 		/* Fill OpenSSL's per-certificate extension cache before other threads read it. */
 		X509_check_purpose(c, -1, 0);
 		if (X509_get_extension_flags(c) & EXFLAG_CA) {
-			/* the issuer of a chain file: not a key; the CA bundle is the trust */
-			X509_free(sk_X509_delete(certs, i--));
+			/* the issuers of a chain file: not keys, and not anchors either (the CA bundle
+			 * is the trust), but intermediates a signer's chain may go through */
+			if (!t->chain && !(t->chain = sk_X509_new_null())) {
+				sk_X509_pop_free(certs, X509_free);
+				return lt_err_set(err, LT_ENOMEM, "out of memory reading %s", pem_path);
+			}
+			X509 *ca = sk_X509_delete(certs, i--);
+			if (!sk_X509_push(t->chain, ca) || adopt_intermediate(t, ca)) {
+				X509_free(ca);
+				sk_X509_pop_free(certs, X509_free);
+				return lt_err_set(err, LT_ENOMEM, "out of memory reading %s", pem_path);
+			}
 			continue;
 		}
 		if (!lt_cert_may_sign(c, why, sizeof why)) {
@@ -172,6 +206,12 @@ int lt_xml_trust_bind(struct lt_xml_trust *t, const char *peer, const char *sign
 	return LT_OK;
 }
 
+void lt_xml_trust_set_crls(struct lt_xml_trust *t, const struct lt_crls *crls)
+{
+	if (t)
+		t->crls = crls;
+}
+
 void lt_xml_trust_free(struct lt_xml_trust *t)
 {
 	if (!t)
@@ -183,6 +223,8 @@ void lt_xml_trust_free(struct lt_xml_trust *t)
 	t->store = NULL;
 	sk_X509_pop_free(t->pins, X509_free);
 	t->pins = NULL;
+	sk_X509_pop_free(t->chain, X509_free);
+	t->chain = NULL;
 	free(t->peer);
 	free(t->signer_cn);
 	lt_own_certs_clear(&t->own);
@@ -312,8 +354,15 @@ static int check_signer_cert(const struct lt_xml_trust *t, X509 *leaf, STACK_OF(
 			return lt_err_set(err, LT_EAUTH, "certificate expired: CN=%s", cn);
 		if (X509_cmp_time(X509_get0_notBefore(leaf), &now) > 0)
 			return lt_err_set(err, LT_EAUTH, "certificate not yet valid: CN=%s", cn);
+		if (lt_crls_check(t->crls, leaf, extra, now, err))
+			return LT_EAUTH;
 	} else {
 		X509_STORE_CTX *vctx = X509_STORE_CTX_new();
+		for (int i = 0; i < sk_X509_num(t->chain); i++) {  /* configured intermediates */
+			X509 *ca = sk_X509_value(t->chain, i);
+			if (sk_X509_push(extra, ca))
+				X509_up_ref(ca);
+		}
 		if (!vctx || X509_STORE_CTX_init(vctx, t->store, leaf, extra) != 1) {
 			X509_STORE_CTX_free(vctx);
 			return lt_err_set(err, LT_ENOMEM, "out of memory verifying the signer certificate");
@@ -321,7 +370,12 @@ static int check_signer_cert(const struct lt_xml_trust *t, X509 *leaf, STACK_OF(
 		X509_STORE_CTX_set_time(vctx, 0, now);
 		int ok = X509_verify_cert(vctx) == 1;
 		int e = X509_STORE_CTX_get_error(vctx);
+		STACK_OF(X509) *chain = ok ? X509_STORE_CTX_get1_chain(vctx) : NULL;
 		X509_STORE_CTX_free(vctx);
+		int revoked = ok && lt_crls_check(t->crls, leaf, chain, now, err);
+		sk_X509_pop_free(chain, X509_free);
+		if (revoked)
+			return LT_EAUTH;
 		if (!ok && e == X509_V_ERR_CERT_HAS_EXPIRED)
 			return lt_err_set(err, LT_EAUTH, "certificate expired: CN=%s or its issuer", cn);
 		if (!ok && e == X509_V_ERR_CERT_NOT_YET_VALID)

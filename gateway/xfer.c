@@ -210,6 +210,8 @@ void lt_xfer_start(struct lt_gateway *gw, struct lt_xfer *t)
 	snprintf(url, sizeof url, "%s%s", peer->url, t->req.path);
 	t->t0 = lt_mono_ms();
 	t->started_ms = lt_now_ms();
+	if (!t->sec)
+		t->sec = lt_security_ref(gw->sec);
 	CURL *e = t->easy = curl_easy_init();
 	if (t->req.content_type[0])
 		add_header(t, "Content-Type", t->req.content_type);
@@ -255,7 +257,7 @@ void lt_xfer_start(struct lt_gateway *gw, struct lt_xfer *t)
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "lienthong/" LT_VERSION);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	if (strncmp(url, "https://", 8) == 0) {
-		const struct lt_peer_security *ps = &gw->sec->peers[peer->index];
+		const struct lt_peer_security *ps = &t->sec->peers[peer->index];
 		if (ps->ca_file)
 			curl_easy_setopt(e, CURLOPT_CAINFO, ps->ca_file);
 		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
@@ -263,7 +265,7 @@ void lt_xfer_start(struct lt_gateway *gw, struct lt_xfer *t)
 		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
 		curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
 		curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, lt_tls_curl_ctx);
-		curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, gw->sec);
+		curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, (void *)&t->sec->peers[peer->index]);
 		if (peer->pin)
 			curl_easy_setopt(e, CURLOPT_PINNEDPUBLICKEY, peer->pin);
 	}
@@ -296,6 +298,8 @@ void lt_xfer_release(struct lt_xfer *t)
 	lt_buf_free(&t->rsp);
 	free(t->signature);
 	t->signature = NULL;
+	lt_security_free(t->sec);
+	t->sec = NULL;
 }
 
 int lt_xfer_init(struct lt_gateway *gw, struct lt_err *err)

@@ -24,6 +24,8 @@ struct lt_xfer {
 	char session[512];              /* copy of the peer session for the adapter */
 	lt_xfer_done_fn done;           /* runs on the loop when the exchange ends */
 	void *arg;
+	struct lt_security *sec;        /* the security generation it goes out with (a reference:
+					 * taken by lt_xfer_start unless set, dropped by lt_xfer_release) */
 	/* results */
 	int aborted;                    /* 1: the gateway is stopping; no answer */
 	CURLcode cc;

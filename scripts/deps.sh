@@ -14,6 +14,10 @@ pkgs=(build-essential pkg-config make gcc
       debhelper dpkg-dev debootstrap systemd prometheus   # make deb; its test installs it into a clean Debian 12 root;
                                   # systemd-analyze verify/security on the unit; promtool checks /metrics
       chromium                    # the console's test in a real browser (headless, driven by puppeteer-core)
+      libengine-pkcs11-openssl    # sign_key/tls_key = pkcs11:… — OpenSSL 3's pkcs11 engine (libp11; Debian 12 has no
+                                  # pkcs11 provider package)
+      softhsm2 opensc libp11-kit-dev   # test_token.py: a SoftHSM2 token made by the test, pkcs11-tool (OpenSC) to
+                                  # set it up, p11-kit's pkcs11.h for the test's unpluggable module
       )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,8 +1,9 @@
 """`make bench`: push a fixed number of events through ingest → store →
 delivery to a simulator and print events/s, ingest latency and peak RSS —
 unsigned over plain HTTP (the floor), then mTLS with RSA-2048 and with ECDSA
-P-256 signatures both ways (verified on ingest, signed on delivery), next to
-`openssl speed` for the same algorithms on this machine.
+P-256 signatures both ways (verified on ingest, signed on delivery), the same with the
+gateway's signing key on a PKCS#11 token (SoftHSM2, through OpenSSL's pkcs11 engine), next
+to `openssl speed` for the same algorithms on this machine.
 Bounded in count (LT_BENCH_EVENTS, default 20000) and time (300 s a run)."""
 import json
 import os
@@ -13,7 +14,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "integration"))
-from harness import BUILD, Gateway, Peersim, peer_files, pki, wait_until  # noqa: E402
+from harness import BUILD, SOFTHSM_MODULE, Gateway, Peersim, SoftHSM, peer_files, pki, wait_until  # noqa: E402
 
 N = int(os.environ.get("LT_BENCH_EVENTS", "20000"))
 CONC = int(os.environ.get("LT_BENCH_CONCURRENCY", "64"))
@@ -27,16 +28,23 @@ def peak_rss_kb(pid):
     return 0
 
 
-def run(label, kind=None):
+def run(label, kind=None, token=False):
+    """token: the gateway signs its deliveries with a key of `kind` on a SoftHSM2 token."""
     tmp = tempfile.mkdtemp(prefix="lt-bench-")
     secure = kind is not None
+    extra, gw_env = {"log_level": "info"}, None
+    if token:
+        hsm = SoftHSM(tmp)
+        extra.update(sign_key=hsm.uri(kind), sign_cert=hsm.cert(kind), token_pin_file=hsm.pin_file,
+                     pkcs11_module=SOFTHSM_MODULE)
+        gw_env = hsm.env
     sim = Peersim(tmp, "cong-dvc-tinh", tls=secure, kind=kind)
     sender = {} if secure else {"verify": "none"}
     dest = {"url": sim.url, "concurrency": 32}
     if not secure:
         dest["sign"] = "none"
     gw = Gateway(tmp, {"peer-a": sender, "cong-dvc-tinh": dest}, {"all": {"from": "peer-a", "to": "cong-dvc-tinh"}},
-                 tls=secure, kind=kind, gateway={"log_level": "info"})
+                 tls=secure, kind=kind, gateway=extra, env=gw_env)
     env = dict(os.environ)
     if secure:
         f = peer_files("peer-a", kind)
@@ -88,6 +96,8 @@ def main():
     run("plain HTTP, unsigned")
     run("mTLS + JWS RS256 (RSA-2048)", "rsa")
     run("mTLS + JWS ES256 (P-256)", "ec")
+    run("same, RS256 signed on a token", "rsa", token=True)
+    run("same, ES256 signed on a token", "ec", token=True)
     openssl_speed()
 
 

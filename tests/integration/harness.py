@@ -124,12 +124,20 @@ def signed_post(conn, peer, mid, data):
     return r.status, json.loads(r.read())
 
 
-def client_context(name, kind=None):
+def l3(*parts, kind=None):
+    """A file of the dev PKI's three-level hierarchy (root CA -> policy CA -> issuing CA)."""
+    return pki("l3", *parts, kind=kind)
+
+
+def client_context(name, kind=None, cert=None, key=None):
     """A new TLS client context presenting the dev-PKI certificate of `name` (None: no
-    certificate); new each time, since tests narrow its versions and ciphers."""
+    certificate), or the files cert (a leaf, or a leaf and its intermediates) and key; new
+    each time, since tests narrow its versions and ciphers."""
     ctx = ssl.create_default_context(cafile=pki("trust.pem", kind=kind))
     ctx.check_hostname = False        # connecting to 127.0.0.1; the chain is still verified
-    if name:
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    elif name:
         f = peer_files(name, kind)
         ctx.load_cert_chain(f["tls_chain"], f["tls_key"])
     return ctx
@@ -255,10 +263,12 @@ class Sender(threading.Thread):
 class Peersim:
     """A peer simulator process: a real HTTP server that records and fails on demand."""
 
-    def __init__(self, tmp, name, extra=(), tls=True, kind=None, sign=False):
+    def __init__(self, tmp, name, extra=(), tls=True, kind=None, sign=False, tls_files=None):
         """sign: the simulator can sign its answers (rules and replies with "sign") with the
-        dev-PKI signing key of `name`, as that peer would."""
+        dev-PKI signing key of `name`, as that peer would. tls_files: (chain, key) of its
+        server certificate instead of the dev-PKI peer's."""
         self.name = name
+        self.tls_files = tls_files
         self.tls = tls
         self.kind = kind
         self.tmp = tmp
@@ -281,7 +291,8 @@ class Peersim:
         tls = []
         if self.tls:
             f = peer_files(self.name, self.kind)
-            tls = ["--tls-cert", f["tls_chain"], "--tls-key", f["tls_key"], "--ca", pki("trust.pem", kind=self.kind),
+            chain, key = self.tls_files or (f["tls_chain"], f["tls_key"])
+            tls = ["--tls-cert", chain, "--tls-key", key, "--ca", pki("trust.pem", kind=self.kind),
                    "--require-client-cert"]
         self.proc = subprocess.Popen([PEERSIM, "--listen", listen, "--control", control, "--name", self.name,
                                       "--port-file", self.port_file, "--record", self.record] + tls + self.extra,
@@ -475,19 +486,19 @@ class Gateway:
         except OSError:
             return False
 
-    def connect(self, as_peer, timeout=30):
+    def connect(self, as_peer, timeout=30, context=None):
         if not self.tls:
             return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout,
-                                           context=client_context(as_peer, self.kind))
+                                           context=context or client_context(as_peer, self.kind))
 
     def post(self, peer, body, message_id=None, content_type="application/json", headers=None, raw=False,
-             sign=True, as_peer=None, jws=None):
+             sign=True, as_peer=None, jws=None, context=None):
         """POST to /v1/inbound/{peer} over mTLS (client certificate of as_peer,
-        default the peer itself), signed with a detached JWS by the peer's
-        signing key unless sign=False; jws= passes options to jws_detached."""
+        default the peer itself, or the TLS context given), signed with a detached JWS
+        by the peer's signing key unless sign=False; jws= passes options to jws_detached."""
         as_peer = peer if as_peer is None else as_peer
-        conn = self.connect(as_peer)
+        conn = self.connect(as_peer, context=context)
         data = body if raw else json.dumps(body).encode()
         h = {"Content-Type": content_type}
         if message_id is not None:
@@ -579,3 +590,173 @@ class Gateway:
 
     def kill9(self):
         return self.stop(signal.SIGKILL)
+
+
+def make_crl(path, ca_cert, ca_key, revoked=(), next_update_s=7 * 86400, last_update_s=-60):
+    """Write a PEM CRL issued by ca_cert/ca_key (files) revoking the certificates of the
+    files in `revoked`, valid from now + last_update_s to now + next_update_s (negative:
+    already past, a stale CRL); made with python3-cryptography. Written beside and
+    renamed into place, as an office's CRL fetch would."""
+    with open(ca_cert, "rb") as f:
+        ca = x509.load_pem_x509_certificate(f.read())
+    key = _load_key(ca_key)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    b = (x509.CertificateRevocationListBuilder().issuer_name(ca.subject)
+         .last_update(now + datetime.timedelta(seconds=last_update_s))
+         .next_update(now + datetime.timedelta(seconds=next_update_s)))
+    for cert_path in revoked:
+        with open(cert_path, "rb") as f:
+            c = x509.load_pem_x509_certificate(f.read())
+        b = b.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(c.serial_number).revocation_date(now)
+            .add_extension(x509.CRLReason(x509.ReasonFlags.key_compromise), critical=False).build())
+    crl = b.sign(key, hashes.SHA256())
+    tmp = path + ".new"
+    with open(tmp, "wb") as f:
+        f.write(crl.public_bytes(serialization.Encoding.PEM))
+    os.replace(tmp, path)
+    return path
+
+
+SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+
+
+def issue_leaf(path, pub, use, cn=None, days=365):
+    """Write to path a certificate for public key pub issued by the dev PKI's issuing CA
+    (python3-cryptography): use "sign" (digitalSignature, nonRepudiation; CN
+    lienthong-gateway-signing) or "tls" (serverAuth, clientAuth, localhost; CN
+    lienthong-gateway; followed by the issuing CA, a chain file). Returns path."""
+    import ipaddress
+    with open(pki("issuing-ca.pem"), "rb") as f:
+        ca_pem = f.read()
+    ca = x509.load_pem_x509_certificate(ca_pem)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cn = cn or "lienthong-gateway" + ("-signing" if use == "sign" else "")
+    b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, cn)]))
+         .issuer_name(ca.subject).public_key(pub).serial_number(x509.random_serial_number())
+         .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=days))
+         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True))
+    if use == "sign":
+        b = b.add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
+    else:
+        b = (b.add_extension(x509.KeyUsage(True, False, isinstance(pub, rsa.RSAPublicKey), False, False, False, False,
+                                           False, False), critical=True)
+             .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH,
+                                                   x509.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+             .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                         x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                            critical=False))
+    cert = b.sign(_load_key(pki("issuing-ca.key")), hashes.SHA256())
+    with open(path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+        if use == "tls":
+            f.write(ca_pem)
+    return path
+
+
+def new_key(path, kind=None):
+    """A fresh private key of the test's kind (RSA-2048 or P-256), written 0600 to path
+    (PKCS#8 PEM); returns its public key."""
+    key = ec.generate_private_key(ec.SECP256R1()) if (kind or KIND) == "ec" else \
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    fd = os.open(path + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.write(fd, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                   serialization.NoEncryption()))
+    os.close(fd)
+    os.replace(path + ".new", path)
+    return key.public_key()
+
+
+class SoftHSM:
+    """A SoftHSM2 token of the test's own (its SOFTHSM2_CONF and token directory in tmp),
+    initialised with pkcs11-tool (OpenSC), an RSA-2048 and an EC P-256 key pair generated
+    on it (sensitive, never extractable), and for each a certificate issued by the dev
+    PKI's issuing CA from the public key alone: `sign` (digitalSignature,
+    nonRepudiation) and `tls` (serverAuth, clientAuth, localhost). self.env goes into
+    the gateway's environment, self.pin_file (0600) is its token_pin_file."""
+
+    PIN = "246810"
+
+    def __init__(self, tmp, label="lienthong"):
+        self.dir = os.path.join(tmp, "softhsm")
+        self.tokens = os.path.join(self.dir, "tokens")
+        os.makedirs(self.tokens, mode=0o700)
+        self.conf = os.path.join(self.dir, "softhsm2.conf")
+        with open(self.conf, "w") as f:
+            f.write("directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n" % self.tokens)
+        self.env = {"SOFTHSM2_CONF": self.conf}
+        self.label = label
+        self.pin_file = os.path.join(self.dir, "token.pin")
+        fd = os.open(self.pin_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, (self.PIN + "\n").encode())
+        os.close(fd)
+        self._run(["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", self.PIN,
+                   "--so-pin", "13579024"])
+        self.certs = {}
+        for kind, key_type, kid in (("rsa", "rsa:2048", "01"), ("ec", "EC:prime256v1", "02")):
+            self.tool("--keypairgen", "--key-type", key_type, "--label", "%s-key" % kind, "--id", kid)
+            pub_der = os.path.join(self.dir, "%s-pub.der" % kind)
+            self.tool("--read-object", "--type", "pubkey", "--id", kid, "-o", pub_der)
+            with open(pub_der, "rb") as f:
+                pub = serialization.load_der_public_key(f.read())
+            for use in ("sign", "tls"):
+                self.certs[(kind, use)] = self._issue(pub, kind, use)
+
+    def _run(self, argv):
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=dict(os.environ, **self.env))
+        if p.returncode:
+            raise AssertionError("%s: %s %s" % (" ".join(argv[:2]), p.stdout, p.stderr))
+        return p.stdout
+
+    def tool(self, *args):
+        """pkcs11-tool on this token, logged in."""
+        return self._run(["pkcs11-tool", "--module", SOFTHSM_MODULE, "--token-label", self.label, "--login",
+                          "--pin", self.PIN] + list(args))
+
+    def uri(self, kind):
+        """The RFC 7512 URI of the private key of kind rsa or ec."""
+        return "pkcs11:token=%s;object=%s-key;type=private" % (self.label, kind)
+
+    def cert(self, kind, use="sign"):
+        return self.certs[(kind, use)]
+
+    def _issue(self, pub, kind, use):
+        return issue_leaf(os.path.join(self.dir, "%s-%s.pem" % (kind, use)), pub, use)
+
+    def unpluggable(self):
+        """The path of a PKCS#11 module (tests/pkcs11_unplug.c, built here) that is this
+        token until unplug(): then it answers every signature CKR_DEVICE_REMOVED, as a USB
+        token pulled out, until plug_back(). Its settings go into self.env."""
+        lib = os.path.join(self.dir, "unplug-pkcs11.so")
+        p = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-I/usr/include/p11-kit-1", "-o", lib,
+                            os.path.join(ROOT, "tests", "pkcs11_unplug.c"), "-ldl"], capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        self.unplug_file = os.path.join(self.dir, "unplugged")
+        self.env.update({"LT_UNPLUG_MODULE": SOFTHSM_MODULE, "LT_UNPLUG_FILE": self.unplug_file})
+        return lib
+
+    def unplug(self):
+        open(self.unplug_file, "w").close()
+
+    def plug_back(self):
+        os.unlink(self.unplug_file)
+
+
+def jws_verify(sig, body, cert_path):
+    """Verify a detached JWS (X-Signature) over body with the certificate of cert_path,
+    with python3-cryptography; returns its protected header, raises if it does not verify."""
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+    h64, _, s64 = sig.split(".")
+    header = json.loads(base64.urlsafe_b64decode(h64 + "=" * (-len(h64) % 4)))
+    raw = base64.urlsafe_b64decode(s64 + "=" * (-len(s64) % 4))
+    signing_input = (h64 + "." + b64url(body if isinstance(body, bytes) else body.encode())).encode()
+    with open(cert_path, "rb") as f:
+        pub = x509.load_pem_x509_certificate(f.read()).public_key()
+    if header["alg"] == "ES256":
+        pub.verify(encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")),
+                   signing_input, ec.ECDSA(hashes.SHA256()))
+    elif header["alg"] == "PS256":
+        pub.verify(raw, signing_input, padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256())
+    else:
+        pub.verify(raw, signing_input, padding.PKCS1v15(), hashes.SHA256())
+    return header

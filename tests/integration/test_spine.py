@@ -116,8 +116,8 @@ def test_retry_after_of_any_size_waits_a_day_at_most(tmp, cleanup):
                what="one attempt each")
     rows = gw.query("SELECT dest, state, next_at - updated_at FROM deliveries ORDER BY dest")
     assert [(d, st) for d, st, _ in rows] == [("portal", 0), ("registry", 0)], rows
-    # a day from when the answer was read; updated_at is when it arrived (a worker read it since)
-    assert all(86400000 - 5000 <= wait <= 86400000 + 5000 for _, _, wait in rows), rows
+    # a day, give or take the moments between the store's two clock readings
+    assert all(86400000 - 5000 <= wait <= 86400000 + 1000 for _, _, wait in rows), rows
     time.sleep(0.5)
     assert len(sims["portal"].received()) == 1 and len(sims["registry"].received()) == 1
 
