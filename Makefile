@@ -29,7 +29,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
 .PHONY: all deps test test-asan fuzz unit integration demo bench clean certs install uninstall man deb
 
-all: $(B)/lienthong $(B)/peersim $(B)/benchload $(B)/jwstool $(B)/xmltool $(B)/lazyvfs.so
+all: $(B)/lienthong $(B)/peersim $(B)/benchload $(B)/jwstool $(B)/xmltool $(B)/lazyvfs.so $(B)/tests/lienthong-example $(B)/mapbench
 
 deps:
 	@bash scripts/deps.sh
@@ -66,11 +66,31 @@ $(B)/xmltool: $(B)/obj/tests/xmltool.o $(B)/liblt.a
 $(B)/benchload: $(B)/obj/tests/benchload.o $(B)/liblt.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+$(B)/mapbench: $(B)/obj/tests/mapbench.o $(B)/liblt.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
 # The power-cut campaign's SQLite VFS (tests/powercut/lazyvfs.c), loaded into
 # the real gateway with LD_PRELOAD: it loses every write not yet fsync'd.
 $(B)/lazyvfs.so: tests/powercut/lazyvfs.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(shell pkg-config --cflags sqlite3) -fPIC -shared -o $@ $< $(shell pkg-config --libs sqlite3) -lpthread
+
+# The worked example of adapters/README.md (tests/example/): the gateway, and the
+# tests that enumerate the registry, built with one more adapter — its registry
+# line given on the command line, as a real one is written in registry.c.
+EXAMPLE_OBJ := $(B)/obj/tests/example/registry.o $(B)/obj/tests/example/kiosk.o
+$(B)/obj/tests/example/registry.o: adapters/registry.c
+	@mkdir -p $(dir $@)
+	@echo "CC $< (+ kiosk)"
+	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -D'LT_EXTRA_ADAPTERS(ADAPTER)=ADAPTER(kiosk)' -c -o $@ $<
+
+$(B)/tests/lienthong-example: $(B)/obj/gateway/main.o $(EXAMPLE_OBJ) $(B)/liblt.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/test_adapters $(B)/tests/test_adapter_kiosk: $(B)/tests/%: $(B)/obj/tests/unit/%.o $(EXAMPLE_OBJ) $(B)/liblt.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka 2>/dev/null)
 
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/liblt.a
 	@mkdir -p $(dir $@)
@@ -96,7 +116,7 @@ test-asan: deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 LT_BUILD=build-asan bash tests/run-all.sh
 
 # libFuzzer harnesses (clang, ASan + UBSan) for every adapter's parsers, the
-# JWS and XML-DSig verifiers, the config parser and the peer listener (raw
+# JWS and XML-DSig verifiers, the config, code-table and mapping-file parsers and the peer listener (raw
 # HTTP into the ingress handler); FUZZ_SECONDS per harness. With
 # LT_FIGURES=DIR the counts also go to DIR/fuzz.json.
 FUZZ_SECONDS ?= 60
@@ -140,7 +160,7 @@ $(B)/man/%: doc/%.scd
 $(B)/lienthong.service: dist/lienthong.service.in
 	sed -e 's#@BINDIR@#$(BINDIR)#g' -e 's#@SYSCONFDIR@#$(SYSCONFDIR)#g' $< >$@
 
-# The daemon, its schemas, man pages, unit, and a sample configuration that is
+# The daemon, its schemas, code tables and mapping files, man pages, unit, and a sample configuration that is
 # never overwritten: an existing lienthong.conf is kept (the new sample goes
 # beside it as lienthong.conf.dist). As root with no DESTDIR, the service user
 # is created and owns the state directory.
@@ -149,12 +169,14 @@ install: $(B)/lienthong $(MAN) $(B)/lienthong.service
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(B)/lienthong $(DESTDIR)$(BINDIR)/lienthong
 	cp -R schemas $(DESTDIR)$(DATADIR)/ && rm -rf $(DESTDIR)$(DATADIR)/schemas/samples
+	rm -rf $(DESTDIR)$(DATADIR)/codes $(DESTDIR)$(DATADIR)/mappings && cp -R codes mappings $(DESTDIR)$(DATADIR)/
 	find $(DESTDIR)$(DATADIR) -type d -exec chmod 0755 {} + && find $(DESTDIR)$(DATADIR) -type f -exec chmod 0644 {} +
 	install -m 0644 $(B)/man/lienthong.8 $(DESTDIR)$(MANDIR)/man8/lienthong.8
 	install -m 0644 $(B)/man/lienthong.conf.5 $(DESTDIR)$(MANDIR)/man5/lienthong.conf.5
 	install -m 0644 $(B)/lienthong.service $(DESTDIR)$(UNITDIR)/lienthong.service
 	install -d -m 0750 $(DESTDIR)$(SYSCONFDIR)/lienthong $(DESTDIR)$(SYSCONFDIR)/lienthong/certs \
-		$(DESTDIR)$(SYSCONFDIR)/lienthong/peers
+		$(DESTDIR)$(SYSCONFDIR)/lienthong/peers $(DESTDIR)$(SYSCONFDIR)/lienthong/codes \
+		$(DESTDIR)$(SYSCONFDIR)/lienthong/mappings
 	if [ -e $(DESTDIR)$(SYSCONFDIR)/lienthong/lienthong.conf ]; then \
 		install -m 0640 dist/lienthong.conf $(DESTDIR)$(SYSCONFDIR)/lienthong/lienthong.conf.dist; \
 	else install -m 0640 dist/lienthong.conf $(DESTDIR)$(SYSCONFDIR)/lienthong/lienthong.conf; fi
@@ -162,7 +184,8 @@ install: $(B)/lienthong $(MAN) $(B)/lienthong.service
 	if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
 		getent passwd lienthong >/dev/null || useradd --system --home-dir $(STATEDIR) --no-create-home \
 			--shell /usr/sbin/nologin --user-group lienthong; \
-		chown lienthong:lienthong $(STATEDIR); chgrp lienthong $(SYSCONFDIR)/lienthong; \
+		chown lienthong:lienthong $(STATEDIR); chgrp lienthong $(SYSCONFDIR)/lienthong $(SYSCONFDIR)/lienthong/codes \
+			$(SYSCONFDIR)/lienthong/mappings; \
 	fi
 
 # Removes what install put there except the configuration and the state

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdint.h>
 #include "lt.h"
+#include "codes.h"
 
 struct lt_peer;
 struct _xmlNode;
@@ -70,6 +71,15 @@ struct lt_xml_kind {
 	int (*bind)(const struct _xmlNode *root, struct lt_signed_fields *out, struct lt_err *err);
 };
 
+/* One `param.NAME = value` setting of an adapter. */
+struct lt_adapter_param {
+	const char *name;
+	int required;              /* 1: needed to send to (or poll) the peer */
+	const char *dflt;          /* what applies when it is unset, in words; NULL = nothing */
+	const char *about;         /* one line: what it is */
+	const char *example;       /* a plausible value (fuzzing; documentation) */
+};
+
 enum lt_verdict {
 	LT_DONE = 0,               /* accepted */
 	LT_RETRY = 1,              /* try again later (backoff) */
@@ -87,9 +97,12 @@ struct lt_adapter {
 	 * 0: its answers are unsigned and trusted on the strength of its TLS
 	 * server certificate (`answers = tls`). */
 	int answers_signed;
-	/* `param.NAME` settings a peer needs to be sent to (or polled), NULL-
-	 * terminated; check-config reports each one missing. May be NULL. */
-	const char *const *required_params;
+	/* One line on what it connects, for `lienthong adapters`. */
+	const char *about;
+	/* Its `param.NAME` settings, ending with an entry whose name is NULL;
+	 * check-config reports a required one missing, `lienthong adapters`
+	 * lists them, the fuzzers set each to its example. May be NULL. */
+	const struct lt_adapter_param *params;
 	/* Called once at start; loads schemas. 0 or LT_E* with err. */
 	int (*init)(struct lt_err *err);
 	/* Peer bytes → canonical events appended to `out` (a JSON array). Each
@@ -127,6 +140,13 @@ struct lt_adapter {
 	 * carries its signed time and identity; ends with an entry whose root is
 	 * NULL. NULL = no XML kinds. */
 	const struct lt_xml_kind *xml_kinds;
+	/* The code tables it declares (codes.h), NULL-terminated; their rows are
+	 * sections of the *.codes files, checked at start. May be NULL. */
+	const struct lt_code_table *const *codes;
+	/* Optional: check one peer's settings against what is loaded (code
+	 * tables, mapping files), at start and by check-config; 0 or LT_ECONFIG
+	 * with err naming the setting. */
+	int (*check_peer)(const struct lt_peer *peer, struct lt_err *err);
 };
 
 /* A peer's adapter-specific setting (`param.NAME = value` in its section), or NULL. */
@@ -136,20 +156,38 @@ const char *lt_peer_param(const struct lt_peer *peer, const char *name);
 const struct lt_adapter *lt_adapter_find(const char *name);
 /* "canonical, onestop, …" for error messages. */
 const char *lt_adapter_names(void);
+/* Every adapter of the registry, in its order: i from 0 to lt_adapter_count() - 1. */
+size_t lt_adapter_count(void);
+const struct lt_adapter *lt_adapter_at(size_t i);
 /* Run every adapter's init; 0 or the first error. */
 int lt_adapters_init(struct lt_err *err);
+struct lt_config;
+/* Every peer of cfg through its adapter's check_peer: one "FILE:LINE: …"
+ * line per mistake appended to errors; 0 or LT_ECONFIG. */
+int lt_adapters_check_peers(const struct lt_config *cfg, struct lt_buf *errors);
 
 /* Check one canonical event against schemas/canonical-event.schema.json
  * (after lt_adapters_init); 0 or LT_ESCHEMA naming the field. */
 int lt_canonical_validate(const json_t *event, struct lt_err *err);
 
-/* The canonical event types of DESIGN.md §4. */
-extern const char *const lt_event_types[];
+/* schemas/canonical-event.schema.json as JSON, read once; NULL with err. */
+const json_t *lt_canonical_schema(struct lt_err *err);
+/* The enum of the canonical schema at "def.property" ($defs/def/properties/
+ * property/enum of schemas/canonical-event.schema.json, read once): a JSON
+ * array of strings, or NULL with err. "event.type" is the event types. */
+const json_t *lt_canonical_enum(const char *where, struct lt_err *err);
+/* 1 when type is a canonical event type (the schema's event.type enum). */
 int lt_event_type_known(const char *type);
 
 /* Where schema files live: LT_SCHEMA_DIR env, else ./schemas, else next to
  * the executable (../schemas), else /usr/share/lienthong/schemas. */
 const char *lt_schema_dir(void);
+/* Where the shipped code tables live, found the same way (LT_CODES_DIR env,
+ * which may list several directories separated by ":" — a build with extra
+ * adapters adds theirs —
+ * ./codes, ../codes or ../share/lienthong/codes beside the executable, else
+ * /usr/share/lienthong/codes). */
+const char *lt_codes_dir(void);
 
 struct lt_schema;
 /* Load each of `files` (relative to lt_schema_dir()) into out[i] unless
@@ -160,11 +198,8 @@ int lt_adapter_load_schemas(const char *const *files, struct lt_schema **out, in
  * no answer retried; other 4xx (and anything else) dead. */
 enum lt_verdict lt_outcome_default(const struct lt_response *rsp, struct lt_err *err);
 
+/* The canonical adapter: the gateway's own format, which ingress knows. The
+ * others are reached through the registry (lt_adapter_find, lt_adapter_at). */
 extern const struct lt_adapter lt_adapter_canonical;
-extern const struct lt_adapter lt_adapter_onestop;
-extern const struct lt_adapter lt_adapter_provincial;
-extern const struct lt_adapter lt_adapter_civilreg;
-extern const struct lt_adapter lt_adapter_postal;
-extern const struct lt_adapter lt_adapter_edxml;
 
 #endif

@@ -81,6 +81,7 @@ int lt_canonical_validate(const json_t *event, struct lt_err *err)
 
 const struct lt_adapter lt_adapter_canonical = {
 	.name = "canonical",
+	.about = "anything that speaks the canonical event JSON (schemas/canonical-event.schema.json), both ways",
 	.content_type = "application/json",
 	.init = canonical_init,
 	.decode = canonical_decode,

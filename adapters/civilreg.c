@@ -23,9 +23,9 @@
  *   person = {name*, birth_date | birth_year, id_number, ethnicity, nationality, address}
  *   address = the canonical address; the registry needs province.code and
  *   commune.code, district.code is sent when present (before July 2025).
- * (* required.) The module comes from the procedure code (lt_registry_module_codes).
+ * (* required.) The module comes from the procedure code (table civilreg.module).
  *
- * Results become canonical events by trangThai (result_states below); each carries
+ * Results become canonical events by trangThai (table civilreg.result); each carries
  * detail.registry_dossier_id (maHoSoLT) and detail.status_code (trangThai). */
 #include "adapter.h"
 #include "config.h"
@@ -47,21 +47,35 @@ static const char *const root_names[NKINDS] = { "HoSoDangKy", "KetQuaTiepNhan", 
 static xmlSchemaPtr schemas[NKINDS];
 static struct lt_schema *canonical;
 
-/* trangThai → the canonical event it becomes. */
-static const struct result_state {
-	int code;
-	const char *type;
-	const char *step;       /* detail.step.name of a dossier.step */
-} result_states[] = {
-	{ 1, "dossier.step", "Đang chờ xử lý tại hộ tịch" },
-	{ 2, "dossier.supplement_requested", NULL },
-	{ 3, "dossier.step", "Đang xử lý tại hộ tịch" },
-	{ 4, "registry.registered", NULL },
-	{ 6, "registry.refused", NULL },
-};
+/* ---- code tables (rows in codes/civilreg.codes) --------------------------- */
 
-static const struct lt_code_pair gender_pairs[] = { { "1", "male" }, { "2", "female" }, { "3", "undetermined" } };
-static const struct lt_code_table gender_codes = { "gender (GioiTinh)", gender_pairs, 3 };
+/* trangThai → the canonical event it becomes, and the step name of a dossier.step. */
+static const struct lt_code_column result_cols[] = {
+	{ "trangThai", LT_COL_INT, NULL, 0, 99, LT_COL_UNIQUE },
+	{ "event", LT_COL_CANONICAL, "event.type", 0, 0, 0 },
+	{ "step", LT_COL_TEXT, NULL, 0, 0, LT_COL_OPTIONAL },
+	{ NULL, 0, NULL, 0, 0, 0 },
+};
+static const struct lt_code_table result_states = { "civilreg.result", "registry result state (trangThai)",
+						    result_cols, 0 };
+enum { R_CODE, R_EVENT, R_STEP };
+
+static const struct lt_code_column gender_cols[] = {
+	{ "GioiTinh", LT_COL_CODE, NULL, 0, 0, LT_COL_UNIQUE },
+	{ "gender", LT_COL_WORD, "male female undetermined", 0, 0, LT_COL_UNIQUE },
+	{ NULL, 0, NULL, 0, 0, 0 },
+};
+static const struct lt_code_table gender_codes = { "civilreg.gender", "gender (GioiTinh)", gender_cols, 0 };
+
+/* Registry module (LTKS birth, LTKT death, LTKH marriage) of a procedure code. */
+static const struct lt_code_column module_cols[] = {
+	{ "module", LT_COL_WORD, "LTKS LTKT LTKH", 0, 0, 0 },
+	{ "procedure", LT_COL_CODE, NULL, 0, 0, LT_COL_UNIQUE },
+	{ NULL, 0, NULL, 0, 0, 0 },
+};
+static const struct lt_code_table module_codes = { "civilreg.module", "civil registry module", module_cols, 0 };
+
+static const struct lt_code_table *const code_tables[] = { &result_states, &gender_codes, &module_codes, NULL };
 
 /* ---- detail.registration → XML: one table per role, in the XSD's order ---- */
 
@@ -214,8 +228,9 @@ static void put_person(struct lt_xmlu_w *w, xmlNodePtr root, const struct role *
 		if (f->conv == C_GENDER) {
 			const char *g = lt_code_to_wire(&gender_codes, s, NULL);
 			if (!g) {
-				w->rc = lt_err_set(w->err, LT_ESCHEMA, "%s: \"%.32s\" is not male, female or undetermined",
-						   field, s);
+				char known[128];
+				w->rc = lt_err_set(w->err, LT_ESCHEMA, "%s: \"%.32s\" is not one of %s", field, s,
+						   lt_code_list(&gender_codes, 1, known, sizeof known));
 				continue;
 			}
 			s = g;
@@ -311,7 +326,7 @@ static int civilreg_encode(const struct lt_peer *peer, const struct lt_delivery_
 		return lt_err_set(err, LT_EINVAL, "the civil registry takes dossier.received of a civil-registry "
 				  "procedure, not %.64s", type ? type : "an event without a type");
 	struct lt_err merr = { 0 };
-	const char *module = lt_code_to_wire(&lt_registry_module_codes, proc, &merr);
+	const char *module = lt_code_to_wire(&module_codes, proc, &merr);
 	if (!module)
 		return lt_err_set(err, LT_EINVAL, "the civil registry takes dossier.received of a civil-registry "
 				  "procedure, not procedure %.32s (%s)", proc ? proc : "(missing)", merr.msg);
@@ -393,7 +408,7 @@ static int result_event(const struct lt_peer *peer, xmlNodePtr item, json_t *out
 	char *v[NF], *thoi = lt_xmlu_attr_text(item, "thoiGian");
 	struct lt_err e = { 0 };
 	json_t *detail = NULL, *ev = NULL;
-	const struct result_state *st = NULL;
+	const char *const *st = NULL;
 	int rc = LT_OK;
 	lt_xmlu_path(item, path, sizeof path);
 	for (int i = 0; i < NF; i++)
@@ -407,19 +422,18 @@ static int result_event(const struct lt_peer *peer, xmlNodePtr item, json_t *out
 	int64_t code = 0;       /* range-checked: a huge trangThai must not wrap onto a known one */
 	if (v[F_TT] && lt_parse_int64(v[F_TT], 0, 99, &code, NULL))
 		code = 0;
-	for (size_t i = 0; i < sizeof result_states / sizeof *result_states; i++)
-		if (result_states[i].code == code)
-			st = &result_states[i];
-	if (!st) {
-		rc = lt_err_set(err, LT_ESCHEMA, "%s/trangThai: unknown status \"%.16s\" (1 pending, 2 supplement "
-				"needed, 3 processing, 4 registered, 6 refused)", path, v[F_TT] ? v[F_TT] : "");
+	char code_s[24], known[128];
+	snprintf(code_s, sizeof code_s, "%d", (int)code);
+	if (!(st = lt_code_find(&result_states, R_CODE, code_s))) {
+		rc = lt_err_set(err, LT_ESCHEMA, "%s/trangThai: unknown status \"%.16s\" (known: %s)", path,
+				v[F_TT] ? v[F_TT] : "", lt_code_list(&result_states, R_CODE, known, sizeof known));
 		goto done;
 	}
 	detail = json_pack("{s:s,s:i}", "registry_dossier_id", v[F_LT] ? v[F_LT] : "", "status_code", (int)code);
-	if (strcmp(st->type, "registry.registered") == 0) {
+	if (strcmp(st[R_EVENT], "registry.registered") == 0) {
 		if (!v[F_SO]) {
-			rc = lt_err_set(err, LT_ESCHEMA, "%s/soDangKy: a registered result (trangThai 4) needs the "
-					"registration number", path);
+			rc = lt_err_set(err, LT_ESCHEMA, "%s/soDangKy: a registered result (trangThai %s) needs the "
+					"registration number", path, code_s);
 			goto done;
 		}
 		set_opt(detail, "personal_id", v[F_ID]);
@@ -444,12 +458,12 @@ static int result_event(const struct lt_peer *peer, xmlNodePtr item, json_t *out
 			json_object_set_new(detail, "certificate", doc);
 			free(ten), free(sha), free(link);
 		}
-	} else if (st->step) {
-		json_object_set_new(detail, "step", json_pack("{s:s}", "name", st->step));
+	} else if (st[R_STEP]) {
+		json_object_set_new(detail, "step", json_pack("{s:s}", "name", st[R_STEP]));
 	} else {
 		set_opt(detail, "reason", v[F_LYDO]);
 	}
-	ev = json_pack("{s:s,s:s,s:s,s:s,s:O}", "type", st->type, "occurred_at", occurred, "source", peer->name,
+	ev = json_pack("{s:s,s:s,s:s,s:s,s:O}", "type", st[R_EVENT], "occurred_at", occurred, "source", peer->name,
 		       "dossier_code", v[F_MC] ? v[F_MC] : "", "detail", detail);
 	if (!ev) {
 		rc = lt_err_set(err, LT_ENOMEM, "out of memory building an event");
@@ -582,7 +596,7 @@ static enum lt_verdict civilreg_outcome(const struct lt_peer *peer, struct lt_de
 	int numeric = code && lt_parse_int64(code, -999999999, 999999999, &n, NULL) == LT_OK;
 	int ok = status && strcmp(status, "1") == 0 && numeric && n == 0;
 	const char *proc = jstr(json_object_get(json_object_get(event, "dossier"), "procedure"), "code");
-	const char *module = lt_code_to_wire(&lt_registry_module_codes, proc, NULL);
+	const char *module = lt_code_to_wire(&module_codes, proc, NULL);
 	json_t *ev;
 	if (ok) {
 		json_t *d = json_pack("{s:s}", "registry_dossier_id", id);
@@ -699,11 +713,17 @@ static const struct lt_xml_kind xml_kinds[] = {
 	{ NULL, NULL, NULL },
 };
 
-static const char *const required[] = { "ma_don_vi", NULL };
+static const struct lt_adapter_param params[] = {
+	{ "ma_don_vi", 1, NULL, "the office's unit code at the civil registry (maDonVi)", "H12.01957" },
+	{ "path", 0, "the peer's url", "where requests are posted, after the peer's url", "/hoso" },
+	{ "poll_path", 0, "/ketqua/tracuu", "pull: where result queries are posted", "/ketqua/tracuu" },
+	{ NULL, 0, NULL, NULL, NULL },
+};
 
 const struct lt_adapter lt_adapter_civilreg = {
-	.required_params = required,
 	.name = "civilreg",
+	.about = "the civil registry (signed XML): birth, death and marriage requests out, results in",
+	.params = params,
 	.content_type = "application/xml",
 	.answers_signed = 1,            /* "request and callback alike" (PEERS.md) */
 	.init = civilreg_init,
@@ -713,4 +733,5 @@ const struct lt_adapter lt_adapter_civilreg = {
 	.poll = civilreg_poll,
 	.poll_result = civilreg_poll_result,
 	.xml_kinds = xml_kinds,
+	.codes = code_tables,
 };

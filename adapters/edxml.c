@@ -39,27 +39,36 @@ static const char *const kind_names[NKINDS] = { "envelope", "status" };
 static xmlSchemaPtr schemas[NKINDS];
 static struct lt_schema *canonical;
 
+/* ---- code tables (rows in codes/edxml.codes) ------------------------------ */
+
 /* StatusCode → what it means as the answer to our envelope (verdict) and as a
  * pushed status (event type); label goes into the step name. */
-static const struct status_code {
+static const struct lt_code_column status_cols[] = {
+	{ "StatusCode", LT_COL_CODE, NULL, 0, 0, LT_COL_UNIQUE },
+	{ "answer", LT_COL_WORD, "done retry dead", 0, 0, 0 },
+	{ "event", LT_COL_CANONICAL, "event.type", 0, 0, 0 },
+	{ "label", LT_COL_TEXT, NULL, 0, 0, 0 },
+	{ NULL, 0, NULL, 0, 0, 0 },
+};
+static const struct lt_code_table status_codes = { "edxml.status", "edXML status code (StatusCode)", status_cols, 0 };
+
+static const struct lt_code_column business_cols[] = {
+	{ "BussinessDocType", LT_COL_CODE, NULL, 0, 0, LT_COL_UNIQUE },
+	{ "business_type", LT_COL_WORD, "new revoke update replace", 0, 0, LT_COL_UNIQUE },
+	{ NULL, 0, NULL, 0, 0, 0 },
+};
+static const struct lt_code_table business_types = { "edxml.business_type",
+						     "edXML business document type (BussinessDocType)", business_cols, 0 };
+
+static const struct lt_code_table *const code_tables[] = { &status_codes, &business_types, NULL };
+
+/* A status_codes row. */
+struct status_code {
 	const char *code;
 	enum lt_verdict verdict;
 	const char *type;
 	const char *label;
-} status_codes[] = {
-	{ "01", LT_DONE, "dossier.step", "đã đến" },
-	{ "02", LT_DEAD, "dossier.step", "bị từ chối tiếp nhận" },
-	{ "03", LT_DONE, "dossier.step", "đã tiếp nhận" },
-	{ "04", LT_DONE, "dossier.step", "đã phân công xử lý" },
-	{ "05", LT_DONE, "dossier.step", "đang xử lý" },
-	{ "06", LT_DONE, "dossier.resolved", "đã hoàn thành" },
 };
-
-static const struct lt_code_pair business_pairs[] = {
-	{ "0", "new" }, { "1", "revoke" }, { "2", "update" }, { "3", "replace" },
-};
-static const struct lt_code_table business_types = { "edXML business document type (BussinessDocType)",
-						     business_pairs, 4 };
 
 /* The string member k of o, or NULL. */
 static const char *jstr(const json_t *o, const char *k)
@@ -291,13 +300,17 @@ static int edxml_encode(const struct lt_peer *peer, const struct lt_delivery_ctx
 
 /* ---- decode ------------------------------------------------------------- */
 
-/* The status_codes row of code, or NULL. */
-static const struct status_code *status_lookup(const char *code)
+/* The status_codes row of code into out, or NULL. */
+static const struct status_code *status_lookup(const char *code, struct status_code *out)
 {
-	for (size_t i = 0; code && i < sizeof status_codes / sizeof *status_codes; i++)
-		if (strcmp(status_codes[i].code, code) == 0)
-			return &status_codes[i];
-	return NULL;
+	const char *const *row = lt_code_find(&status_codes, 0, code);
+	if (!row)
+		return NULL;
+	out->code = row[0];
+	out->verdict = strcmp(row[1], "done") == 0 ? LT_DONE : strcmp(row[1], "retry") == 0 ? LT_RETRY : LT_DEAD;
+	out->type = row[2];
+	out->label = row[3];
+	return out;
 }
 
 /* From/To → a canonical named object {code, name}. */
@@ -402,21 +415,20 @@ static int code_of_document_id(const char *docid, char out[128], struct lt_err *
 /* A validated Status → a canonical event. answer: it answers our envelope (a
  * dossier.step "Đã chuyển liên thông: …"); else a pushed status (table type). */
 static int status_event(const struct lt_peer *peer, xmlNodePtr root, int answer, const char *dossier_code,
-			json_t *out, const struct status_code **which, struct lt_err *err)
+			json_t *out, struct status_code *which, struct lt_err *err)
 {
 	char *code = lt_xmlu_text(root, "StatusCode"), *ts = lt_xmlu_text(root, "Timestamp");
 	char *desc = lt_xmlu_text(root, "Description");
 	char occurred[32], step[600];
 	json_t *agency = organ_json(lt_xmlu_child(root, "From"));
 	const char *organ = jstr(agency, "name");
-	const struct status_code *st = status_lookup(code);
+	const struct status_code *st = status_lookup(code, which);
 	int rc = vn_time(ts, occurred, "/Status/Timestamp", err);
 	if (!rc && !st)
 		rc = lt_err_set(err, LT_ESCHEMA, "/Status/StatusCode: unknown code \"%.8s\"", code ? code : "");
 	if (rc)
 		goto done;
-	*which = st;
-	int64_t n = 0;          /* one of the table's codes "01".."06" */
+	int64_t n = 0;          /* one of the table's codes ("01".."06" as shipped) */
 	lt_parse_int64(code, 0, 99, &n, NULL);
 	json_t *detail = json_pack("{s:I}", "status_code", (json_int_t)n);
 	if (desc)
@@ -483,7 +495,7 @@ static int edxml_decode(const struct lt_peer *peer, const char *body, size_t len
 	} else {
 		char code[128];
 		char *docid = lt_xmlu_text(lt_xmlu_child(root, "ResponseFor"), "DocumentId");
-		const struct status_code *st;
+		struct status_code st;
 		rc = code_of_document_id(docid, code, err);
 		if (!rc)
 			rc = status_event(peer, root, 0, code, out, &st, err);
@@ -521,7 +533,7 @@ static enum lt_verdict edxml_outcome(const struct lt_peer *peer, struct lt_deliv
 	const char *code = jstr(event, "dossier_code");
 	const char *from = jstr(json_object_get(json_object_get(event, "detail"), "from_agency"), "code");
 	enum lt_verdict v = LT_DEAD;
-	const struct status_code *st = NULL;
+	struct status_code st;
 	if (!code || !from || document_id(from, jstr(event, "occurred_at"), code,
 					  param_or(peer, "code_notation", "LT"), want, &e)) {
 		lt_err_set(err, LT_EINVAL, "the stored event cannot be matched with the answer");
@@ -531,11 +543,12 @@ static enum lt_verdict edxml_outcome(const struct lt_peer *peer, struct lt_deliv
 	} else if (status_event(peer, root, 1, code, out, &st, &e)) {
 		lt_err_set(err, e.code, "%s", e.msg);
 	} else {
-		v = st->verdict;
+		v = st.verdict;
 		if (v != LT_DONE) {
 			char *desc = lt_xmlu_text(root, "Description");
-			lt_err_set(err, LT_EINVAL, "%s refused the transfer of %s (StatusCode %s): %.300s", peer->name, code,
-				   st->code, desc ? desc : "no reason given");
+			lt_err_set(err, v == LT_RETRY ? LT_EIO : LT_EINVAL, "%s %s the transfer of %s (StatusCode %s): %.300s",
+				   peer->name, v == LT_RETRY ? "could not take yet" : "refused", code, st.code,
+				   desc ? desc : "no reason given");
 			free(desc);
 		}
 	}
@@ -610,8 +623,21 @@ static const struct lt_xml_kind xml_kinds[] = {
 	{ NULL, NULL, NULL },
 };
 
+static const struct lt_adapter_param params[] = {
+	{ "path", 0, "the peer's url", "where envelopes are posted, after the peer's url", "/edxml" },
+	{ "code_notation", 0, "LT", "CodeNotation (ký hiệu) of the documents sent", "LT" },
+	{ "document_type", 0, "HSLT", "DocumentType/Type", "HSLT" },
+	{ "document_type_name", 0, "Hồ sơ thủ tục hành chính chuyển liên thông", "DocumentType/TypeName",
+	  "Hồ sơ thủ tục hành chính chuyển liên thông" },
+	{ "signer_name", 0, "the sending agency's name", "SignerInfo/FullName", "Nguyễn Văn An" },
+	{ "signer_position", 0, NULL, "SignerInfo/Position", "Chủ tịch" },
+	{ NULL, 0, NULL, NULL, NULL },
+};
+
 const struct lt_adapter lt_adapter_edxml = {
 	.name = "edxml",
+	.about = "another agency's one-stop system: dossiers transferred both ways as signed edXML (QCVN 102:2016)",
+	.params = params,
 	.content_type = "application/xml",
 	.answers_signed = 1,            /* a Status answer is signed like a Status sent */
 	.init = edxml_init,
@@ -619,4 +645,5 @@ const struct lt_adapter lt_adapter_edxml = {
 	.encode = edxml_encode,
 	.outcome = edxml_outcome,
 	.xml_kinds = xml_kinds,
+	.codes = code_tables,
 };

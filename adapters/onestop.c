@@ -16,53 +16,38 @@
 #include <string.h>
 
 #define COUNT(a) (sizeof(a) / sizeof *(a))
-#define TABLE(label, pairs) { label, pairs, COUNT(pairs) }
 
-/* ---- tables an integrator adjusts to a province's installation ---------- */
+/* ---- code tables (rows in codes/onestop.codes) ----------------------------- */
 
 /* applyMethod.id → channel. iGate counts from 0, unlike the portal's 1/2/3. */
-static const struct lt_code_pair apply_method_pairs[] = {
-	{ "0", "direct" }, { "1", "online" }, { "2", "postal" },
+static const struct lt_code_column apply_method_cols[] = {
+	{ "id", LT_COL_CODE, NULL, 0, 0, LT_COL_UNIQUE },
+	{ "channel", LT_COL_CANONICAL, "dossier.channel", 0, 0, LT_COL_UNIQUE },
+	{ NULL, 0, NULL, 0, 0, 0 },
 };
+static const struct lt_code_table apply_methods = { "onestop.apply_method", "applyMethod", apply_method_cols, 0 };
 
-/* status.id → portal TrangThaiHoSo 1..10. lienthong's assumption about
- * iGate's dossier status ids: check it against the installation. */
-static const struct lt_code_pair status_pairs[] = {
-	{ "0", "1" },  /* Mới đăng ký — newly registered (online) */
-	{ "1", "2" },  /* Đã tiếp nhận — received */
-	{ "2", "4" },  /* Đang xử lý — processing */
-	{ "3", "5" },  /* Yêu cầu bổ sung — supplement requested */
-	{ "4", "6" },  /* Chờ thực hiện nghĩa vụ tài chính — fee requested */
-	{ "5", "7" },  /* Rút hồ sơ — withdrawn by the applicant */
-	{ "6", "8" },  /* Dừng xử lý — processing stopped */
-	{ "7", "9" },  /* Có kết quả — resolved */
-	{ "8", "10" }, /* Đã trả kết quả — result returned */
-	{ "9", "3" },  /* Từ chối tiếp nhận — refused at intake */
+/* status.id → portal TrangThaiHoSo 1..10. */
+static const struct lt_code_column status_cols[] = {
+	{ "id", LT_COL_CODE, NULL, 0, 0, LT_COL_UNIQUE },
+	{ "TrangThaiHoSo", LT_COL_INT, NULL, 1, 10, LT_COL_UNIQUE },
+	{ "meaning", LT_COL_TEXT, NULL, 0, 0, LT_COL_OPTIONAL },
+	{ NULL, 0, NULL, 0, 0, 0 },
 };
+static const struct lt_code_table statuses = { "onestop.status", "status", status_cols, 0 };
 
 /* Push `event` names that are iGate actions; canonical type names
  * ("dossier.step") are accepted as they are. */
-static const struct lt_code_pair action_pairs[] = {
-	{ "TIEP_NHAN", "dossier.received" },
-	{ "TU_CHOI", "dossier.rejected" },
-	{ "CHUYEN_BUOC", "dossier.step" },
-	{ "CHUYEN_LIEN_THONG", "dossier.transferred" },
-	{ "YEU_CAU_BO_SUNG", "dossier.supplement_requested" },
-	{ "DA_BO_SUNG", "dossier.supplemented" },
-	{ "YEU_CAU_NGHIA_VU_TAI_CHINH", "dossier.fee_requested" },
-	{ "DA_NOP_PHI", "dossier.fee_paid" },
-	{ "RUT_HO_SO", "dossier.withdrawn" },
-	{ "DUNG_XU_LY", "dossier.suspended" },
-	{ "CO_KET_QUA", "dossier.resolved" },
-	{ "TRA_KET_QUA", "dossier.returned" },
-	{ "XIN_LOI", "dossier.apology" },
+static const struct lt_code_column action_cols[] = {
+	{ "event", LT_COL_CODE, NULL, 0, 0, LT_COL_UNIQUE },
+	{ "type", LT_COL_CANONICAL, "event.type", 0, 0, LT_COL_UNIQUE },
+	{ NULL, 0, NULL, 0, 0, 0 },
 };
+static const struct lt_code_table actions = { "onestop.action", "event", action_cols, 0 };
 
-static const struct lt_code_table apply_methods = TABLE("applyMethod", apply_method_pairs);
-static const struct lt_code_table statuses = TABLE("status", status_pairs);
-static const struct lt_code_table actions = TABLE("event", action_pairs);
+static const struct lt_code_table *const code_tables[] = { &apply_methods, &statuses, &actions, NULL };
 /* returnMethod.id uses the portal's HinhThuc numbers (0 counter, 1 post) and
- * applicant.type its LoaiDoiTuong (1..4): the shared tables of mapping.c. */
+ * applicant.type its LoaiDoiTuong (1..4): the shared tables of codes.h. */
 
 /* Record dates ↔ canonical dossier dates. */
 static const char *const dates[][2] = {
@@ -728,8 +713,19 @@ static int onestop_init(struct lt_err *err)
 	return LT_OK;
 }
 
+static const struct lt_adapter_param params[] = {
+	{ "inbound_path", 0, "/lienthong/events", "where deliveries are posted, after the peer's url", "/lienthong/events" },
+	{ "search_path", 0, "/dossiers/search", "pull: the search endpoint polled for changed dossiers", "/dossiers/search" },
+	{ "page_size", 0, "100", "pull: records asked for per poll (1 to 1000)", "100" },
+	{ "pull_since", 0, "the epoch", "pull: where the first poll starts (ISO 8601 time with an offset)",
+	  "2025-01-01T00:00:00+07:00" },
+	{ NULL, 0, NULL, NULL, NULL },
+};
+
 const struct lt_adapter lt_adapter_onestop = {
 	.name = "onestop",
+	.about = "the local one-stop software (iGate-shaped JSON): events pushed or pulled in, deliveries out",
+	.params = params,
 	.content_type = "application/json",
 	.init = onestop_init,
 	.decode = onestop_decode,
@@ -737,4 +733,5 @@ const struct lt_adapter lt_adapter_onestop = {
 	.outcome = onestop_outcome,
 	.poll = onestop_poll,
 	.poll_result = onestop_poll_result,
+	.codes = code_tables,
 };

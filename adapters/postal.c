@@ -26,23 +26,21 @@ static const char *const schema_files[NSCHEMAS] = {
 static struct lt_schema *schemas[NSCHEMAS];
 
 /* VNPost tracking status codes (statusCode) → the canonical event each
- * reports. A NULL type is a known code that carries no event (the item is
- * on its way); a code not in this table is refused (422), never guessed.
- * Adjust here when a province's VNPost contract uses other codes. */
-static const struct tracking_code {
-	const char *code;
-	const char *type;
-	const char *meaning;       /* detail.postal_status when the update has no statusMessage */
-} tracking_codes[] = {
-	{ "1", NULL, "Đã tạo đơn, chờ bưu tá đến nhận" },
-	{ "2", "postal.collected", "Bưu cục đã nhận bưu gửi" },
-	{ "3", NULL, "Đang vận chuyển" },
-	{ "4", NULL, "Đang phát" },
-	{ "5", "postal.delivered", "Phát thành công" },
-	{ "6", "postal.failed", "Phát không thành công" },
-	{ "7", "postal.failed", "Chuyển hoàn về người gửi" },
+ * reports ("-": a known code that carries no event, the item is on its way),
+ * whether it means the item went back to the sender, and what it means
+ * (detail.postal_status when the update has no statusMessage): rows in
+ * codes/postal.codes. A code not in the table is refused (422), never guessed. */
+static const struct lt_code_column tracking_cols[] = {
+	{ "statusCode", LT_COL_CODE, NULL, 0, 0, LT_COL_UNIQUE },
+	{ "event", LT_COL_CANONICAL, "event.type", 0, 0, LT_COL_OPTIONAL },
+	{ "returned", LT_COL_WORD, "yes no", 0, 0, 0 },
+	{ "meaning", LT_COL_TEXT, NULL, 0, 0, 0 },
+	{ NULL, 0, NULL, 0, 0, 0 },
 };
-#define CODE_RETURNED_TO_SENDER "7"
+static const struct lt_code_table tracking_codes = { "postal.tracking", "VNPost status code (statusCode)",
+						     tracking_cols, 0 };
+static const struct lt_code_table *const code_tables[] = { &tracking_codes, NULL };
+enum { T_CODE, T_EVENT, T_RETURNED, T_MEANING };
 #define STATUS_ORDER_OK "100"
 #define STATUS_RECEIVED 2
 
@@ -114,15 +112,6 @@ static int postal_init(struct lt_err *err)
 
 /* ---- inbound: tracking updates -------------------------------------------- */
 
-/* The tracking_codes row of a VNPost status code; NULL if unknown. */
-static const struct tracking_code *tracking_code_of(const char *code)
-{
-	for (size_t i = 0; code && i < sizeof tracking_codes / sizeof *tracking_codes; i++)
-		if (strcmp(tracking_codes[i].code, code) == 0)
-			return &tracking_codes[i];
-	return NULL;
-}
-
 /* One tracking update → its event appended to events (none for an in-transit
  * code); LT_ESCHEMA naming the field (prefix "" or "/N") otherwise. */
 static int tracking_event(const struct lt_peer *peer, const json_t *u, const char *prefix, json_t *events,
@@ -130,11 +119,11 @@ static int tracking_event(const struct lt_peer *peer, const json_t *u, const cha
 {
 	char buf[24], where[64], when[32];
 	const char *code = code_text(json_object_get(u, "statusCode"), buf), *time = lt_json_str(u, "time");
-	const struct tracking_code *tc = tracking_code_of(code);
+	const char *const *tc = lt_code_find(&tracking_codes, T_CODE, code);
 	if (!tc)
 		return lt_err_set(err, LT_ESCHEMA, "%s/statusCode: unknown VNPost status code \"%.16s\"", prefix,
 				  code ? code : "");
-	if (!tc->type)
+	if (!tc[T_EVENT])
 		return LT_OK;
 	snprintf(where, sizeof where, "%s/time", prefix);
 	if (!time)
@@ -143,18 +132,18 @@ static int tracking_event(const struct lt_peer *peer, const json_t *u, const cha
 		return LT_ESCHEMA;
 	json_t *ev = json_object(), *detail = json_object();
 	const char *msg = lt_json_str(u, "statusMessage");
-	json_object_set_new(ev, "type", json_string(tc->type));
+	json_object_set_new(ev, "type", json_string(tc[T_EVENT]));
 	json_object_set_new(ev, "occurred_at", json_string(when));
 	json_object_set_new(ev, "source", json_string(peer->name));
 	lt_json_put_str(ev, "dossier_code", lt_json_str(u, "orderNumber"));
 	lt_json_put_str(detail, "order_number", lt_json_str(u, "orderNumber"));
-	lt_json_put_str(detail, "postal_status", msg ? msg : tc->meaning);
+	lt_json_put_str(detail, "postal_status", msg ? msg : tc[T_MEANING]);
 	int64_t n;
 	if (lt_parse_int64(code, 0, INT64_MAX, &n, NULL) == LT_OK)
 		json_object_set_new(detail, "status_code", json_integer(n));
 	lt_json_put_str(detail, "item_code", lt_json_str(u, "itemCode"));
 	lt_json_put_str(detail, "reason", lt_json_str(u, "note"));
-	if (strcmp(tc->code, CODE_RETURNED_TO_SENDER) == 0)
+	if (strcmp(tc[T_RETURNED], "yes") == 0)
 		json_object_set_new(detail, "returned_to_sender", json_true());
 	json_object_set_new(ev, "detail", detail);
 	snprintf(where, sizeof where, "%s", *prefix ? prefix : "the tracking update");
@@ -455,14 +444,28 @@ static enum lt_verdict postal_outcome(const struct lt_peer *peer, struct lt_deli
 	return v;
 }
 
-static const char *const required[] = { "customer_code", "sender_address", "sender_tel", "sender_province", NULL };
+static const struct lt_adapter_param params[] = {
+	{ "customer_code", 1, NULL, "the agency's VNPost customer code (CustomerCode)", "C0001" },
+	{ "sender_address", 1, NULL, "the agency's address, where results are picked up (SenderAddress)",
+	  "UBND xã Dương Phong" },
+	{ "sender_tel", 1, NULL, "the agency's telephone (SenderTel)", "0209 3850 123" },
+	{ "sender_province", 1, NULL, "the agency's province code (SenderProvince)", "06" },
+	{ "sender_name", 0, "the dossier's handling, else receiving, agency name", "SenderName", "UBND xã Dương Phong" },
+	{ "sender_email", 0, NULL, "SenderEmail", "motcua@duongphong.gov.vn" },
+	{ "sender_district", 0, NULL, "SenderDistrict (addresses from before July 2025)", "061" },
+	{ "sender_ward", 0, NULL, "SenderWard", "01957" },
+	{ "order_path", 0, "/orders", "where orders are posted, after the peer's url", "/orders" },
+	{ NULL, 0, NULL, NULL, NULL },
+};
 
 const struct lt_adapter lt_adapter_postal = {
-	.required_params = required,
 	.name = "postal",
+	.about = "the postal public service (VNPost): counter intake and tracking in, return-by-post orders out",
+	.params = params,
 	.content_type = "application/json",
 	.init = postal_init,
 	.decode = postal_decode,
 	.encode = postal_encode,
 	.outcome = postal_outcome,
+	.codes = code_tables,
 };

@@ -28,24 +28,19 @@ static const char *const schema_files[NSCHEMAS] = {
 static struct lt_schema *schemas[NSCHEMAS];
 
 /* The events the portal takes as a dossier sync, and the status
- * (TrangThaiHoSo) each implies when the event carries no dossier.status. */
-static const struct sync_type {
+ * (TrangThaiHoSo) each implies when the event carries no dossier.status:
+ * rows in codes/provincial.codes. */
+static const struct lt_code_column sync_cols[] = {
+	{ "event", LT_COL_CANONICAL, "event.type", 0, 0, LT_COL_UNIQUE },
+	{ "TrangThaiHoSo", LT_COL_INT, NULL, 1, 10, 0 },
+	{ NULL, 0, NULL, 0, 0, 0 },
+};
+static const struct lt_code_table sync_codes = { "provincial.sync", "portal sync (DongBoHoSoMC)", sync_cols, 0 };
+static const struct lt_code_table *const code_tables[] = { &sync_codes, NULL };
+
+struct sync_type {
 	const char *type;
 	int status;
-} sync_types[] = {
-	{ "dossier.received", 2 },              /* 1 when the channel is online */
-	{ "dossier.rejected", 3 },
-	{ "dossier.transferred", 4 },
-	{ "dossier.supplement_requested", 5 },
-	{ "dossier.supplemented", 4 },
-	{ "dossier.fee_requested", 6 },
-	{ "dossier.fee_paid", 4 },
-	{ "dossier.withdrawn", 7 },
-	{ "dossier.suspended", 8 },
-	{ "dossier.resolved", 9 },
-	{ "dossier.returned", 10 },
-	{ "dossier.overdue", 4 },
-	{ "dossier.apology", 4 },
 };
 #define STATUS_RECEIVED 2
 #define STATUS_ONLINE 1
@@ -315,13 +310,15 @@ static int provincial_decode(const struct lt_peer *peer, const char *body, size_
 
 /* ---- outbound: sync and progress ------------------------------------------ */
 
-/* The sync_types row of an event type; NULL if the portal takes no sync for it. */
-static const struct sync_type *sync_type_of(const char *type)
+/* The sync row of an event type into out; NULL if the portal takes no sync for it. */
+static const struct sync_type *sync_type_of(const char *type, struct sync_type *out)
 {
-	for (size_t i = 0; type && i < sizeof sync_types / sizeof *sync_types; i++)
-		if (strcmp(sync_types[i].type, type) == 0)
-			return &sync_types[i];
-	return NULL;
+	const char *const *row = lt_code_find(&sync_codes, 0, type);
+	if (!row)
+		return NULL;
+	out->type = row[0];
+	out->status = atoi(row[1]);
+	return out;
 }
 
 /* TrangThaiHoSo: the event's dossier.status, else what its type implies
@@ -503,7 +500,8 @@ static int provincial_encode(const struct lt_peer *peer, const struct lt_deliver
 {
 	const char *type = lt_json_str(event, "type"), *madonvi = lt_peer_param(peer, "madonvi");
 	const char *path = lt_peer_param(peer, "service_path");
-	const struct sync_type *st = sync_type_of(type);
+	struct sync_type row;
+	const struct sync_type *st = sync_type_of(type, &row);
 	int is_step = type && strcmp(type, "dossier.step") == 0;
 	if (!st && !is_step)
 		return lt_err_set(err, LT_EINVAL, "the portal takes no %.64s events", type ? type : "untyped");
@@ -641,11 +639,19 @@ static int provincial_login_result(const struct lt_peer *peer, const struct lt_r
 	return rc;
 }
 
-static const char *const required[] = { "madonvi", "username", "password", NULL };
+static const struct lt_adapter_param params[] = {
+	{ "madonvi", 1, NULL, "the office's unit code on the portal", "000.00.12.H12" },
+	{ "username", 1, NULL, "the session login's user", "lienthong" },
+	{ "password", 1, NULL, "the session login's password: set it with password_file = FILE (mode 0600)", "secret" },
+	{ "login_path", 0, "/login", "where the login is posted, after the peer's url", "/login" },
+	{ "service_path", 0, "the peer's url", "where sync and progress are posted", "/api" },
+	{ NULL, 0, NULL, NULL, NULL },
+};
 
 const struct lt_adapter lt_adapter_provincial = {
-	.required_params = required,
 	.name = "provincial",
+	.about = "the provincial portal: online dossiers in; dossier sync and progress out, with a session login",
+	.params = params,
 	.content_type = "application/json",
 	.init = provincial_init,
 	.decode = provincial_decode,
@@ -653,4 +659,5 @@ const struct lt_adapter lt_adapter_provincial = {
 	.outcome = provincial_outcome,
 	.login = provincial_login,
 	.login_result = provincial_login_result,
+	.codes = code_tables,
 };

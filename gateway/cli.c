@@ -1,10 +1,12 @@
-/* cli.c — `lienthong run|check-config|status|trail|dlq|report|audit|version`, each
- * with --help (dlq, report and audit in cli_dlq.c, cli_report.c, cli_audit.c). */
+/* cli.c — `lienthong run|check-config|status|trail|dlq|report|audit|adapters|version`,
+ * each with --help (dlq, report, audit and adapters in cli_dlq.c, cli_report.c,
+ * cli_audit.c, cli_adapters.c). */
 #include "cli.h"
 #include "adapter.h"
 #include "answer.h"
 #include "config.h"
 #include "http.h"
+#include "mapped.h"
 #include "security.h"
 #include "mapping.h"
 #include "query.h"
@@ -34,6 +36,7 @@ static const char usage[] =
 	"                           the period's dossiers per agency: received, resolved early,\n"
 	"                           on time or late, open, overdue, apologies\n"
 	"  audit verify [-c FILE]   check the hash-chained trail of signed messages in and out\n"
+	"  adapters [--json]        the adapters this build knows: directions, content types, params\n"
 	"  version                  print the version\n"
 	"\n"
 	"Every command takes --help.\n";
@@ -66,6 +69,7 @@ static const struct cmd_help helps[] = {
 	{ "dlq", LT_CLI_DLQ_HELP },
 	{ "report", LT_CLI_REPORT_HELP },
 	{ "audit", LT_CLI_AUDIT_HELP },
+	{ "adapters", LT_CLI_ADAPTERS_HELP },
 	{ "version", "usage: lienthong version\nPrint the version.\n" },
 };
 
@@ -127,6 +131,18 @@ static int cmd_check(const char *path)
 	}
 	struct lt_security *sec = NULL;
 	struct lt_buf warnings = { 0 }, risks = { 0 };
+	struct lt_codes *codes = NULL;
+	struct lt_mappings *maps = NULL;
+	if (lt_codes_load(NULL, cfg->codes_dir, &codes, &errors))   /* the code tables' mistakes too */
+		bad = 1;
+	else
+		lt_codes_use(codes), codes = NULL;                    /* mapping files and peers are checked with them */
+	if (lt_mappings_load(NULL, cfg->mappings_dir, &maps, &errors))
+		bad = 1;
+	else
+		lt_mappings_use(maps), maps = NULL;
+	if (lt_adapters_check_peers(cfg, &errors))
+		bad = 1;
 	int rc = lt_security_load(cfg, &sec, &errors, &warnings);
 	if (bad) {
 		if (warnings.len)
@@ -137,6 +153,10 @@ static int cmd_check(const char *path)
 			n += *p == '\n';
 		fprintf(stderr, "%s: %zu mistake%s\n", path, n, n == 1 ? "" : "s");
 		lt_security_free(sec);
+		lt_codes_free(codes);
+		lt_mappings_free(maps);
+		lt_codes_shutdown();
+		lt_mappings_shutdown();
 		lt_buf_free(&errors);
 		lt_buf_free(&warnings);
 		lt_config_free(cfg);
@@ -180,6 +200,11 @@ static int cmd_check(const char *path)
 		printf("  tls_policy %s\n", cfg->tls_policy == LT_TLS_MODERN ?
 		       "modern: TLS 1.3 only, listener and outbound" :
 		       "intermediate: TLS 1.3, and TLS 1.2 with ECDHE + AES-GCM/ChaCha20-Poly1305 only, listener and outbound");
+		char said[1024];
+		lt_codes_describe(lt_codes_in_use(), said, sizeof said);
+		printf("  codes %s\n", said);
+		lt_mappings_describe(lt_mappings_in_use(), said, sizeof said);
+		printf("  mappings %s\n", said);
 		if (cfg->agencies)
 			printf("  [agencies] %zu agency names for the report, the trail and the console\n",
 			       json_object_size(cfg->agencies));
@@ -195,6 +220,8 @@ static int cmd_check(const char *path)
 		lt_buf_free(&notes);
 	}
 	lt_security_free(sec);
+	lt_codes_shutdown();
+	lt_mappings_shutdown();
 	lt_buf_free(&errors);
 	lt_buf_free(&warnings);
 	lt_config_free(cfg);
@@ -494,6 +521,8 @@ int lt_cli_main(int argc, char **argv, int (*run)(const char *config_path))
 			: cmd[0] == 'a' ? "expected: audit verify" : "expected: dlq list|show|replay|purge", cmd);
 		return 2;
 	}
+	if (strcmp(cmd, "adapters") == 0)
+		return lt_cli_adapters(argc, argv);
 	if (strcmp(cmd, "dlq") && strcmp(cmd, "report") && bad_option(argc, argv, positional))
 		return 2;
 	const char *path = find_config(argc, argv);

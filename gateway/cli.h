@@ -34,5 +34,7 @@ int lt_cli_report(int argc, char **argv, const char *config_path);
 extern const char LT_CLI_REPORT_HELP[];
 int lt_cli_audit(int argc, char **argv, const char *config_path);
 extern const char LT_CLI_AUDIT_HELP[];
+int lt_cli_adapters(int argc, char **argv);
+extern const char LT_CLI_ADAPTERS_HELP[];
 
 #endif

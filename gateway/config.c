@@ -210,7 +210,7 @@ struct parse_state {
 	const char *path;
 	int nerr;
 	enum { SEC_NONE, SEC_GATEWAY, SEC_RETRY, SEC_SLA, SEC_UNITS, SEC_AGENCIES, SEC_PEER, SEC_ROUTE, SEC_UNKNOWN } sec;
-	int gateway_line, retry_line, store_line;
+	int gateway_line, retry_line, store_line, codes_dir_line, mappings_dir_line;
 };
 
 #define ERR(line, ...) do { cfg_error(st->errors, st->path, line, __VA_ARGS__); st->nerr++; } while (0)
@@ -277,6 +277,8 @@ static void gateway_key(struct parse_state *st, int line, const char *k, const c
 		{ "sign_key", offsetof(struct lt_config, sign_key) },
 		{ "sign_cert", offsetof(struct lt_config, sign_cert) },
 		{ "key_password_file", offsetof(struct lt_config, key_password_file) },
+		{ "codes_dir", offsetof(struct lt_config, codes_dir) },
+		{ "mappings_dir", offsetof(struct lt_config, mappings_dir) },
 		{ "crl", offsetof(struct lt_config, crl) },
 		{ "token_pin_file", offsetof(struct lt_config, token_pin_file) },
 		{ "pkcs11_module", offsetof(struct lt_config, pkcs11_module) },
@@ -286,6 +288,10 @@ static void gateway_key(struct parse_state *st, int line, const char *k, const c
 			set_str((char **)((char *)c + strs[i].off), v);
 			c->key_lines = realloc(c->key_lines, (c->nkey_lines + 1) * sizeof *c->key_lines);
 			c->key_lines[c->nkey_lines++] = (struct lt_key_line){ strs[i].key, line };
+			if (strcmp(k, "codes_dir") == 0)
+				st->codes_dir_line = line;
+			if (strcmp(k, "mappings_dir") == 0)
+				st->mappings_dir_line = line;
 			if (strcmp(k, "log_format") == 0 && strcmp(v, "json") && strcmp(v, "text"))
 				ERR(line, "log_format must be json or text, not \"%s\"", v);
 			if (strcmp(k, "log_level") == 0 && strcmp(v, "debug") && strcmp(v, "info") &&
@@ -589,6 +595,29 @@ static void section(struct parse_state *st, int line, const char *name)
 	}
 }
 
+/* [gateway] codes_dir and mappings_dir must be directories; unset, each is
+ * NAME/ beside the config file when there is one (/etc/lienthong/codes). */
+static void data_dir_check(struct parse_state *st, char **dir, int line, const char *key, const char *name)
+{
+	struct stat sb;
+	if (*dir) {
+		if (stat(*dir, &sb))
+			ERR(line, "%s %s: %s", key, *dir, strerror(errno));
+		else if (!S_ISDIR(sb.st_mode))
+			ERR(line, "%s %s is not a directory", key, *dir);
+		else
+			return;
+		free(*dir);     /* said once: the shipped files are checked alone */
+		*dir = NULL;
+		return;
+	}
+	char path[4096];
+	const char *slash = strrchr(st->path, '/');
+	snprintf(path, sizeof path, "%.*s%s", slash ? (int)(slash - st->path + 1) : 0, st->path, name);
+	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+		*dir = strdup(path);
+}
+
 /* The SQLite store's directory must exist and be writable by whoever runs this (the
  * service user, for `sudo -u lienthong lienthong check-config`): SQLite creates the
  * database, its WAL and lock beside it. */
@@ -625,11 +654,12 @@ static void check_refs(struct parse_state *st)
 		if (!p->inbound)
 			p->inbound = strdup(p->url ? "none" : "push");
 		int talks_to_it = p->url != NULL;
-		for (const char *const *r = p->adapter && talks_to_it ? p->adapter->required_params : NULL; r && *r; r++)
-			if (!lt_peer_param(p, *r))
+		for (const struct lt_adapter_param *r = p->adapter && talks_to_it ? p->adapter->params : NULL; r && r->name;
+		     r++)
+			if (r->required && !lt_peer_param(p, r->name))
 				ERR(p->line, "peer %s: adapter %s needs %s%s%s", p->name, p->adapter->name,
-				    strcmp(*r, "password") ? "param." : "password_file (or param.", *r,
-				    strcmp(*r, "password") ? "" : ")");
+				    strcmp(r->name, "password") ? "param." : "password_file (or param.", r->name,
+				    strcmp(r->name, "password") ? "" : ")");
 		if (!p->identity)
 			p->identity = strdup(p->name);
 		else if (strncmp(p->identity, "CN=", 3) == 0)
@@ -695,6 +725,8 @@ static void check_refs(struct parse_state *st)
 	}
 	if (c->tls && (!c->tls_cert || !c->tls_key || !c->trust))
 		ERR(st->gateway_line, "[gateway] tls_cert, tls_key and trust are required for the peer listener (or tls = off, for tests only)");
+	data_dir_check(st, &c->codes_dir, st->codes_dir_line, "codes_dir", "codes");
+	data_dir_check(st, &c->mappings_dir, st->mappings_dir_line, "mappings_dir", "mappings");
 	if (!c->store)
 		c->store = strdup("sqlite:lienthong.db");
 	if (strncmp(c->store, "sqlite:", 7) == 0)
@@ -875,5 +907,7 @@ void lt_config_free(struct lt_config *c)
 	json_decref(c->agencies);
 	free(c->holidays);
 	free(c->trust); free(c->crl); free(c->token_pin_file); free(c->pkcs11_module); free(c->sign_key); free(c->sign_cert); free(c->key_password_file);
+	free(c->codes_dir);
+	free(c->mappings_dir);
 	free(c);
 }

@@ -84,6 +84,10 @@ struct lt_config {
 	char *log_level;
 	char *tls_cert, *tls_key, *trust, *sign_key, *sign_cert;
 	char *key_password_file;  /* for PKCS#12 or encrypted PEM keys */
+	char *codes_dir;          /* the deployment's code tables replacing shipped ones (codes.h);
+				   * default: codes/ beside the config file when it exists, else NULL */
+	char *mappings_dir;       /* the deployment's mapping files (mapped.h); default: mappings/
+				   * beside the config file when it exists, else NULL */
 	char *crl;                /* CRL files of the gateway's trust: "a.crl b.crl" (security.c, crl.c) */
 	char *token_pin_file;     /* the PIN of the token holding a pkcs11: key (token.c) */
 	char *pkcs11_module;      /* the PKCS#11 module of that token (default: p11-kit's proxy) */

@@ -6,6 +6,7 @@
 #include "gateway.h"
 #include "http.h"
 #include "log.h"
+#include "mapped.h"
 #include "pool.h"
 #include "pull.h"
 #include "sla.h"
@@ -88,7 +89,14 @@ static void on_hangup(evutil_socket_t sig, short what, void *arg)
 	struct lt_buf errors = { 0 };
 	struct lt_config *cfg = NULL;
 	lt_secreload_request(sd->gw, "SIGHUP");
-	lt_config_load(sd->config_path, &cfg, &errors);
+	if (lt_config_load(sd->config_path, &cfg, &errors) == 0) {
+		struct lt_codes *codes = NULL;
+		struct lt_mappings *maps = NULL;
+		lt_codes_load(NULL, cfg->codes_dir, &codes, &errors);   /* checked only: applied at a restart */
+		lt_mappings_load(NULL, cfg->mappings_dir, &maps, &errors);
+		lt_codes_free(codes);
+		lt_mappings_free(maps);
+	}
 	if (errors.len)
 		lt_log(LT_ERROR, "config.invalid", json_pack("{s:s,s:s}", "file", sd->config_path, "mistakes", errors.data),
 		       "SIGHUP: %s has mistakes; the running configuration stays, and a restart would fail (keys and "
@@ -139,6 +147,23 @@ static int cmd_run(const char *config_path)
 		lt_log(LT_WARN, "config.risk", NULL, "%s", line);
 	}
 	lt_buf_free(&warnings);
+	struct lt_codes *codes = NULL;
+	struct lt_mappings *maps = NULL;
+	char codes_said[1024], maps_said[1024];
+	int bad_codes = lt_codes_load(NULL, cfg->codes_dir, &codes, &errors);
+	if (!bad_codes)
+		lt_codes_use(codes);     /* a mapping's code() and a peer's check need them */
+	if (bad_codes || lt_mappings_load(NULL, cfg->mappings_dir, &maps, &errors) ||
+	    (lt_mappings_use(maps), lt_adapters_check_peers(cfg, &errors))) {
+		lt_log(LT_ERROR, "gateway.start_failed", json_pack("{s:s}", "mistakes", errors.data),
+		       "code tables, mapping files or adapter settings: %s", errors.data);
+		lt_buf_free(&errors);
+		lt_security_free(sec);
+		lt_config_free(cfg);
+		return 2;
+	}
+	lt_codes_describe(codes, codes_said, sizeof codes_said);
+	lt_mappings_describe(maps, maps_said, sizeof maps_said);
 	/* before any XML is parsed (adapters load XSDs): libxml2 never loads
 	 * external entities, DTDs or files on its own */
 	if (lt_xml_init(&err) || lt_adapters_init(&err)) {
@@ -206,9 +231,9 @@ static int cmd_run(const char *config_path)
 	event_add(sighup, NULL);
 	struct lt_service *service = lt_service_start(gw.base);
 	lt_log(LT_INFO, "gateway.started",
-	       json_pack("{s:s,s:s,s:s,s:s,s:i,s:s}", "node_id", cfg->node_id, "listen", cfg->listen, "admin_listen",
+	       json_pack("{s:s,s:s,s:s,s:s,s:i,s:s,s:s,s:s}", "node_id", cfg->node_id, "listen", cfg->listen, "admin_listen",
 			 cfg->admin_listen, "store", cfg->store, "peers", (int)cfg->npeers, "timezone",
-			 LT_TZ_NAME " (UTC" LT_TZ_OFFSET ")"),
+			 LT_TZ_NAME " (UTC" LT_TZ_OFFSET ")", "codes", codes_said, "mappings", maps_said),
 	       "lienthong %s ready", LT_VERSION);
 	lt_service_ready("ready: accepting on the peer and admin listeners");
 
@@ -236,6 +261,8 @@ static int cmd_run(const char *config_path)
 	free(gw.counters);
 	lt_security_free(gw.sec);  /* the generation in use at the end (the first one, or a reload's) */
 	lt_xml_shutdown();
+	lt_mappings_shutdown();
+	lt_codes_shutdown();
 	lt_config_free(cfg);
 	libevent_global_shutdown();
 	return 0;

@@ -51,35 +51,52 @@ void lt_route_event(const struct lt_config *cfg, const char *from, const json_t 
 	}
 }
 
-/* Replace one code at `path` ("dossier.handling_agency") if [units] renames it. */
+/* The new code of old at time at, or NULL: [units] of the config first,
+ * then the table units (codes/units.codes, or the deployment's copy). */
+static const char *renamed(const struct lt_config *c, const char *old, int64_t at)
+{
+	for (size_t i = 0; i < c->nunits; i++) {
+		const struct lt_unit_map *u = &c->units[i];
+		if (strcmp(u->old_code, old) == 0 && (!u->since || at >= u->since))
+			return u->new_code;
+	}
+	const char *const *row = lt_code_find(&lt_unit_codes, 0, old);
+	if (!row)
+		return NULL;
+	if (row[2]) {
+		char stamp[40];
+		int64_t since;
+		snprintf(stamp, sizeof stamp, "%.10sT00:00:00" LT_TZ_OFFSET, row[2]);
+		if (lt_date_parse_rfc3339(stamp, &since, NULL) || at < since)
+			return NULL;
+	}
+	return row[1];
+}
+
+/* Replace one code at `path` ("dossier.handling_agency") if a unit rename applies. */
 static void map_code(const struct lt_config *c, json_t *event, json_t *obj, const char *path, int64_t at)
 {
 	json_t *code = json_object_get(obj, "code");
-	if (!json_is_string(code))
+	const char *now = json_is_string(code) ? renamed(c, json_string_value(code), at) : NULL;
+	if (!now)
 		return;
-	for (size_t i = 0; i < c->nunits; i++) {
-		const struct lt_unit_map *u = &c->units[i];
-		if (strcmp(u->old_code, json_string_value(code)) || (u->since && at < u->since))
-			continue;
-		json_t *detail = json_object_get(event, "detail");
-		if (!detail) {
-			detail = json_object();
-			json_object_set_new(event, "detail", detail);
-		}
-		json_t *prev = json_object_get(detail, "previous_codes");
-		if (!prev) {
-			prev = json_object();
-			json_object_set_new(detail, "previous_codes", prev);
-		}
-		json_object_set(prev, path, code);
-		json_object_set_new(obj, "code", json_string(u->new_code));
-		return;
+	json_t *detail = json_object_get(event, "detail");
+	if (!detail) {
+		detail = json_object();
+		json_object_set_new(event, "detail", detail);
 	}
+	json_t *prev = json_object_get(detail, "previous_codes");
+	if (!prev) {
+		prev = json_object();
+		json_object_set_new(detail, "previous_codes", prev);
+	}
+	json_object_set(prev, path, code);
+	json_object_set_new(obj, "code", json_string(now));
 }
 
 void lt_units_apply(const struct lt_config *c, json_t *event)
 {
-	if (!c->nunits)
+	if (!c->nunits && !lt_code_count(&lt_unit_codes))
 		return;
 	int64_t at = 0;
 	const char *when = json_string_value(json_object_get(event, "occurred_at"));

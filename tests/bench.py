@@ -14,7 +14,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "integration"))
-from harness import BUILD, SOFTHSM_MODULE, Gateway, Peersim, SoftHSM, peer_files, pki, wait_until  # noqa: E402
+from harness import BUILD, ROOT, SOFTHSM_MODULE, Gateway, Peersim, SoftHSM, peer_files, pki, wait_until  # noqa: E402
 
 N = int(os.environ.get("LT_BENCH_EVENTS", "20000"))
 CONC = int(os.environ.get("LT_BENCH_CONCURRENCY", "64"))
@@ -99,6 +99,9 @@ def main():
     run("same, RS256 signed on a token", "rsa", token=True)
     run("same, ES256 signed on a token", "ec", token=True)
     openssl_speed()
+    # the mapped adapter (mappings/onestop.map) against the C adapter onestop, same samples, one thread
+    out = subprocess.run([os.path.join(BUILD, "mapbench")], capture_output=True, text=True, cwd=ROOT)
+    print(out.stdout.rstrip() if out.returncode == 0 else "mapbench failed: " + out.stderr.strip())
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
-/* fuzz_adapter.c — libFuzzer harness for one adapter's parsers (built once
- * per adapter with -DADAPTER="name"): the first byte picks decode (a pushed
- * message), outcome (a peer's answer to a delivery) or poll_result (a polled
- * page); the rest is the input. Run from the repository root (schemas/). */
+/* fuzz_adapter.c — libFuzzer harness for one adapter's parsers: built once,
+ * run as adapter_NAME (a link to it; tests/fuzz/run.sh makes one per adapter
+ * of the registry, listed by running it with LT_FUZZ_LIST=1). The first byte
+ * picks decode (a pushed message), outcome (a peer's answer to a delivery)
+ * or poll_result (a polled page); the rest is the input. The peer has every
+ * param the adapter declares, at its example value. Run from the repository
+ * root (schemas/, codes/). */
 #include "adapter.h"
 #include "config.h"
 #include "sign_xml.h"
@@ -17,23 +20,29 @@ static json_t *event;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	(void)argc;
-	(void)argv;
 	struct lt_err err = { 0 };
+	if (getenv("LT_FUZZ_LIST")) {
+		for (size_t i = 0; i < lt_adapter_count(); i++)
+			printf("%s\n", lt_adapter_at(i)->name);
+		exit(0);
+	}
 	if (lt_xml_init(&err) || lt_adapters_init(&err)) {
 		fprintf(stderr, "fuzz: init: %s (run from the repository root)\n", err.msg);
 		exit(1);
 	}
-	adapter = lt_adapter_find(ADAPTER);
+	const char *self = *argc > 0 ? strrchr((*argv)[0], '/') : NULL;
+	self = self ? self + 1 : *argc > 0 ? (*argv)[0] : "";
+	adapter = strncmp(self, "adapter_", 8) == 0 ? lt_adapter_find(self + 8) : NULL;
 	if (!adapter) {
-		fprintf(stderr, "fuzz: no adapter %s\n", ADAPTER);
+		fprintf(stderr, "fuzz: run me as adapter_NAME, NAME one of: %s\n", lt_adapter_names());
 		exit(1);
 	}
 	peer.name = "fuzz-peer";
 	peer.adapter = adapter;
-	peer.params = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "madonvi", "000.00.12.H12", "username", "u",
-				"password", "p", "ma_don_vi", "H12.01957", "customer_code", "C", "sender_address", "A",
-				"sender_tel", "0", "sender_province", "06");
+	peer.params = json_object();
+	for (const struct lt_adapter_param *p = adapter->params; p && p->name; p++)
+		if (p->example)
+			json_object_set_new(peer.params, p->name, json_string(p->example));
 	/* a delivered event for outcome(): the birth registration sample */
 	event = json_load_file("tests/unit/data/civilreg/birth.json", 0, NULL);
 	if (!event)

@@ -193,8 +193,11 @@ run() {     # name corpus-dir: replay the committed inputs, then fuzz
 	fi
 	[ -n "${LT_FUZZ_KEEP:-}" ] && keep "$name" "$base" "$corpus"
 }
-for a in canonical onestop provincial postal civilreg edxml; do
-	build "adapter_$a" tests/fuzz/fuzz_adapter.c -DADAPTER="\"$a\"" || exit 1
+# one harness for every adapter of the registry, run as adapter_NAME
+build adapter tests/fuzz/fuzz_adapter.c || exit 1
+adapters=$(LT_FUZZ_LIST=1 "$B/fuzz/adapter" 2>/dev/null) && [ -n "$adapters" ] || { echo "fuzz: cannot list the adapters"; exit 1; }
+for a in $adapters; do
+	ln -sf adapter "$B/fuzz/adapter_$a"
 	c=$B/fuzz/corpus-$a
 	rm -rf "$c"
 	files=(schemas/samples/$a/* schemas/samples/$a-invalid/*)
@@ -209,6 +212,10 @@ build xmldsig tests/fuzz/fuzz_xmldsig.c && rm -rf $B/fuzz/corpus-xml && mkdir -p
 	cp schemas/samples/civilreg/*.xml schemas/samples/edxml/*.xml $B/fuzz/corpus-xml/ && run xmldsig $B/fuzz/corpus-xml
 build config tests/fuzz/fuzz_config.c && rm -rf $B/fuzz/corpus-config && mkdir -p $B/fuzz/corpus-config &&
 	run config $B/fuzz/corpus-config
+build codes tests/fuzz/fuzz_codes.c && rm -rf $B/fuzz/corpus-codes && mkdir -p $B/fuzz/corpus-codes &&
+	cp codes/*.codes $B/fuzz/corpus-codes/ && run codes $B/fuzz/corpus-codes
+build mappings tests/fuzz/fuzz_mappings.c && rm -rf $B/fuzz/corpus-mappings && mkdir -p $B/fuzz/corpus-mappings &&
+	cp mappings/*.map $B/fuzz/corpus-mappings/ && run mappings $B/fuzz/corpus-mappings
 build http tests/fuzz/fuzz_http.c && rm -rf $B/fuzz/corpus-http && seed_http $B/fuzz/corpus-http &&
 	run http $B/fuzz/corpus-http
 if [ -n "${LT_FIGURES:-}" ]; then

@@ -409,18 +409,20 @@ class Gateway:
     """A lienthong daemon with a config written for the test."""
 
     def __init__(self, tmp, peers, routes, retry=None, gateway=None, start=True, tls=True, kind=None, db=None,
-                 store=None, name="gateway", env=None):
+                 store=None, name="gateway", env=None, binary=None):
         """peers: name -> options. A peer without url is a sender: it signs with
         its dev-PKI signing key (keys = its certificate) and connects with its
         TLS certificate, unless the options say otherwise (an option set to None
         is left out of the file, e.g. "keys": None). store: a
         postgresql:// DSN instead of the SQLite file db; name: of the config and
         log files, for several gateways in one test; env: variables added to the
-        gateway's environment (lazyvfs_env)."""
+        gateway's environment (lazyvfs_env); binary: another build of the daemon
+        (build/tests/lienthong-example, with the worked example adapter)."""
         self.tmp = tmp
         self.tls = tls
         self.kind = kind
         self.env = env                   # extra environment variables of the daemon
+        self.binary = binary or LIENTHONG
         self.peers = peers
         self.port = free_port()
         self.admin_port = free_port()
@@ -467,7 +469,7 @@ class Gateway:
 
     def start(self):
         self.log = open(self.log_path, "ab")
-        argv = [LIENTHONG, "run", "-c", self.config]
+        argv = [self.binary, "run", "-c", self.config]
         if VALGRIND:
             argv = ["valgrind", "--leak-check=full", "--errors-for-leak-kinds=definite",
                     "--show-leak-kinds=definite", "--track-origins=yes", "--num-callers=30",

@@ -50,7 +50,7 @@ def test_check_config_accepts_a_good_file(tmp, cleanup):
 
 
 def test_every_command_has_help(tmp, cleanup):
-    for cmd in ["run", "check-config", "status", "trail", "dlq", "version"]:
+    for cmd in ["run", "check-config", "status", "trail", "dlq", "adapters", "version"]:
         p = subprocess.run([LIENTHONG, cmd, "--help"], capture_output=True, text=True)
         assert p.returncode == 0 and "usage: lienthong " + cmd in p.stdout, cmd
 

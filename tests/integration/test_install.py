@@ -110,8 +110,12 @@ def test_make_install_lays_out_the_files_and_never_overwrites_an_edited_config(t
     assert os.access(binary, os.X_OK)
     assert os.path.isfile(os.path.join(dest, "usr/share/lienthong/schemas/canonical-event.schema.json"))
     assert not os.path.exists(os.path.join(dest, "usr/share/lienthong/schemas/samples"))
+    assert os.path.isfile(os.path.join(dest, "usr/share/lienthong/codes/portal.codes"))
+    assert os.path.isfile(os.path.join(dest, "usr/share/lienthong/mappings/onestop.map"))
     conf = os.path.join(dest, "etc/lienthong/lienthong.conf")
     assert mode(conf) == 0o640 and mode(os.path.dirname(conf)) == 0o750
+    assert mode(os.path.join(dest, "etc/lienthong/codes")) == 0o750      # the deployment's code tables
+    assert mode(os.path.join(dest, "etc/lienthong/mappings")) == 0o750   # and mapping files
     assert mode(os.path.join(dest, "var/lib/lienthong")) == 0o700
     unit = open(os.path.join(dest, "lib/systemd/system/lienthong.service")).read()
     assert "ExecStart=/usr/bin/lienthong run -c /etc/lienthong/lienthong.conf" in unit
@@ -128,6 +132,8 @@ def test_make_install_lays_out_the_files_and_never_overwrites_an_edited_config(t
     os.makedirs(os.path.join(tmp, "db"))
     rc, out = run([binary, "check-config", "-c", good], cwd="/")
     assert rc == 0, out
+    assert "tables from %s/usr/bin/../share/lienthong/codes" % dest in out, out
+    assert "1 mapping from %s/usr/bin/../share/lienthong/mappings (onestop)" % dest in out, out
     # an upgrade keeps the edited file and puts the new sample beside it
     with open(conf, "a") as fh:
         fh.write("; edited by the IT officer\n")
@@ -352,6 +358,9 @@ def test_readme_example_configuration_loads_once_its_files_exist(tmp, cleanup):
     for name, have in files.items():
         text = text.replace("/etc/lienthong/" + name, os.path.join(certs, have))
     text = text.replace("sqlite:/var/lib/lienthong/", "sqlite:%s/" % tmp)
+    for d in ("codes", "mappings"):       # the deployment's code tables and mapping files
+        os.makedirs(os.path.join(tmp, d))
+        text = text.replace("/etc/lienthong/%s" % d, os.path.join(tmp, d))
     left = re.findall(r"/etc/lienthong/\S+", text)
     assert not left, "README example names files this test does not provide: %s" % left
     conf = os.path.join(tmp, "readme.conf")

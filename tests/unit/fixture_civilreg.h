@@ -22,6 +22,7 @@
 #include "xmlutil.h"
 #include "testutil.h"
 
+extern const struct lt_adapter lt_adapter_civilreg;
 #define A lt_adapter_civilreg
 #define VALID_DIR "schemas/samples/civilreg"
 #define INVALID_DIR "schemas/samples/civilreg-invalid"

@@ -25,6 +25,7 @@
 #include "sign_xml.h"
 #include "xmlutil.h"
 
+extern const struct lt_adapter lt_adapter_edxml;
 #define A lt_adapter_edxml
 
 #define VALID_DIR "schemas/samples/edxml"

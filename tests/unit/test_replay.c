@@ -31,6 +31,7 @@
 
 static struct lt_xml_signer *signer;
 static struct lt_xml_trust *trust;
+extern const struct lt_adapter lt_adapter_edxml, lt_adapter_civilreg;
 static struct lt_peer land = { .name = "vpdk-dat-thanhpho", .adapter = &lt_adapter_edxml };
 static struct lt_peer registry = { .name = "hotich-tinh", .adapter = &lt_adapter_civilreg };
 

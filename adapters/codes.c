@@ -1,0 +1,768 @@
+/* codes.c — code tables read from *.codes files (codes.h; the format in
+ * codes/README.md): the shared tables' declarations, the loader and its
+ * checks, and the lookups adapters make.
+ *
+ * Why a line format of our own rather than JSON: every mistake must be
+ * reported with its file and line, a person edits these files by hand and
+ * reviews them as diffs (one code, one line; comments beside the codes), and
+ * neither is what JSON through jansson gives. */
+#include "codes.h"
+#include "adapter.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAX_LINE 4096
+#define MAX_COLS 8
+#define MAX_CELL 256
+
+/* ---- the shared tables ---------------------------------------------------- */
+
+static const struct lt_code_column channel_cols[] = {
+	{ "KenhThucHien", LT_COL_CODE, NULL, 0, 0, LT_COL_UNIQUE },
+	{ "channel", LT_COL_CANONICAL, "dossier.channel", 0, 0, LT_COL_UNIQUE },
+	{ NULL, 0, NULL, 0, 0, 0 },
+};
+const struct lt_code_table lt_channel_codes = { "portal.channel", "channel (KenhThucHien)", channel_cols, 0 };
+
+static const struct lt_code_column applicant_type_cols[] = {
+	{ "LoaiDoiTuong", LT_COL_CODE, NULL, 0, 0, LT_COL_UNIQUE },
+	{ "type", LT_COL_CANONICAL, "applicant.type", 0, 0, LT_COL_UNIQUE },
+	{ NULL, 0, NULL, 0, 0, 0 },
+};
+const struct lt_code_table lt_applicant_type_codes = { "portal.applicant_type", "applicant type (LoaiDoiTuong)",
+						       applicant_type_cols, 0 };
+
+static const struct lt_code_column return_via_cols[] = {
+	{ "HinhThuc", LT_COL_CODE, NULL, 0, 0, LT_COL_UNIQUE },
+	{ "return_via", LT_COL_CANONICAL, "dossier.return_via", 0, 0, LT_COL_UNIQUE },
+	{ NULL, 0, NULL, 0, 0, 0 },
+};
+const struct lt_code_table lt_return_via_codes = { "portal.return_via", "return method (HinhThuc)", return_via_cols,
+						   0 };
+
+static const struct lt_code_column status_cols[] = {
+	{ "TrangThaiHoSo", LT_COL_INT, NULL, 1, 10, LT_COL_UNIQUE },
+	{ "event", LT_COL_CANONICAL, "event.type", 0, 0, 0 },
+	{ "meaning", LT_COL_TEXT, NULL, 0, 0, LT_COL_OPTIONAL },
+	{ NULL, 0, NULL, 0, 0, 0 },
+};
+const struct lt_code_table lt_status_codes = { "portal.status", "portal status (TrangThaiHoSo)", status_cols, 0 };
+
+static const struct lt_code_column unit_cols[] = {
+	{ "old", LT_COL_CODE, NULL, 0, 0, LT_COL_UNIQUE },
+	{ "new", LT_COL_CODE, NULL, 0, 0, 0 },
+	{ "since", LT_COL_DATE, NULL, 0, 0, LT_COL_OPTIONAL },
+	{ NULL, 0, NULL, 0, 0, 0 },
+};
+const struct lt_code_table lt_unit_codes = { "units", "unit renames", unit_cols, 1 };
+
+static const struct lt_code_table *const shared[] = {
+	&lt_channel_codes, &lt_applicant_type_codes, &lt_return_via_codes, &lt_status_codes, &lt_unit_codes,
+};
+#define NSHARED (sizeof shared / sizeof *shared)
+
+static const struct lt_code_table *all_tables[128];
+static size_t ntables;
+
+/* Fills all_tables: the shared tables, then each adapter's, in registry order. */
+static void collect(void)
+{
+	for (size_t i = 0; i < NSHARED; i++)
+		all_tables[ntables++] = shared[i];
+	for (size_t i = 0; i < lt_adapter_count(); i++)
+		for (const struct lt_code_table *const *t = lt_adapter_at(i)->codes; t && *t; t++)
+			if (ntables < sizeof all_tables / sizeof *all_tables)
+				all_tables[ntables++] = *t;
+}
+
+const struct lt_code_table *const *lt_code_tables(size_t *n)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, collect);
+	*n = ntables;
+	return all_tables;
+}
+
+/* ---- a loaded set --------------------------------------------------------- */
+
+struct table {
+	const struct lt_code_table *spec;
+	size_t ncols, nrows, cap;
+	char **cells;              /* nrows × ncols; NULL for "-" */
+	int *lines;
+	const char *file;          /* one of the set's files */
+	int line;                  /* of its [section] */
+	int overridden;
+	int bad_rows;              /* rows refused while reading it */
+};
+
+struct lt_codes {
+	size_t n;
+	struct table *t;           /* in lt_code_tables() order */
+	char **files;              /* every file read, owned */
+	size_t nfiles;
+	char dir[PATH_MAX];
+	char override_dir[PATH_MAX];
+	struct lt_codes *retired;  /* sets this one replaced (lt_codes_use) */
+};
+
+static void table_clear(struct table *t)
+{
+	for (size_t i = 0; i < t->nrows * t->ncols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	free(t->lines);
+	t->cells = NULL;
+	t->lines = NULL;
+	t->nrows = t->cap = 0;
+}
+
+void lt_codes_free(struct lt_codes *set)
+{
+	while (set) {
+		struct lt_codes *next = set->retired;
+		for (size_t i = 0; i < set->n; i++)
+			table_clear(&set->t[i]);
+		free(set->t);
+		for (size_t i = 0; i < set->nfiles; i++)
+			free(set->files[i]);
+		free(set->files);
+		free(set);
+		set = next;
+	}
+}
+
+/* ---- the loader ----------------------------------------------------------- */
+
+struct load {
+	struct lt_codes *set;
+	struct lt_buf *errors;
+	int nerr;
+	const char *file;
+	int line;
+	int pass;                  /* 0 shipped, 1 override */
+	unsigned char *seen;       /* per table: 1 shipped, 2 replaced by an override */
+	const char **seen_file;    /* where the table was found in this pass */
+	int *seen_line;
+	int in_section;            /* a [table] line was read in this file */
+	struct table cur;          /* the section being read (rows go here first) */
+	long cur_index;            /* its index in set->t, -1 = skipping an unknown/broken section */
+	int header_done;
+};
+
+static void mistake(struct load *ld, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void mistake(struct load *ld, int line, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	lt_buf_printf(ld->errors, "%s:%d: %s\n", ld->file, line, msg);
+	ld->nerr++;
+}
+
+/* 1 when s is valid UTF-8 without control characters other than tab. */
+static int clean_utf8(const unsigned char *s)
+{
+	while (*s) {
+		int n = *s < 0x80 ? 0 : (*s & 0xE0) == 0xC0 ? 1 : (*s & 0xF0) == 0xE0 ? 2 : (*s & 0xF8) == 0xF0 ? 3 : -1;
+		if (n < 0 || (*s < 0x20 && *s != '\t') || *s == 0x7F || (n == 1 && *s < 0xC2))
+			return 0;
+		unsigned cp = n == 0 ? *s : n == 1 ? (*s & 0x1Fu) : n == 2 ? (*s & 0x0Fu) : (*s & 0x07u);
+		for (int i = 1; i <= n; i++) {
+			if ((s[i] & 0xC0) != 0x80)
+				return 0;
+			cp = cp << 6 | (s[i] & 0x3Fu);
+		}
+		if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+			return 0;
+		s += n + 1;
+	}
+	return 1;
+}
+
+static int is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* The words of a column's header, as text: "code type meaning". */
+static void header_of(const struct lt_code_table *spec, char *out, size_t n)
+{
+	size_t len = 0;
+	out[0] = '\0';
+	for (const struct lt_code_column *c = spec->cols; c->name && len < n; c++)
+		len += snprintf(out + len, n - len, "%s%s", c == spec->cols ? "" : " ", c->name);
+}
+
+static long spec_index(const struct lt_codes *set, const char *id)
+{
+	for (size_t i = 0; i < set->n; i++)
+		if (strcmp(set->t[i].spec->id, id) == 0)
+			return (long)i;
+	return -1;
+}
+
+static int word_in(const char *words, const char *w)
+{
+	size_t n = strlen(w);
+	for (const char *p = words; *p;) {
+		size_t k = strcspn(p, " ");
+		if (k == n && strncmp(p, w, n) == 0)
+			return 1;
+		p += k;
+		p += *p == ' ';
+	}
+	return 0;
+}
+
+static int days_in(int y, int m)
+{
+	static const int d[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	return m == 2 ? 28 + ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0) : d[m - 1];
+}
+
+/* Checks one cell against its column; 0, or a mistake reported. */
+static int check_cell(struct load *ld, const struct lt_code_column *c, const char *v)
+{
+	const char *id = ld->cur.spec->id;
+	char list[512];
+	if (strlen(v) > MAX_CELL) {
+		mistake(ld, ld->line, "table %s: %s is longer than %d bytes", id, c->name, MAX_CELL);
+		return -1;
+	}
+	switch (c->kind) {
+	case LT_COL_CODE:
+	case LT_COL_TEXT:
+		return 0;
+	case LT_COL_WORD:
+		if (word_in(c->arg, v))
+			return 0;
+		mistake(ld, ld->line, "table %s: %s \"%s\" is not one of: %s", id, c->name, v, c->arg);
+		return -1;
+	case LT_COL_CANONICAL: {
+		struct lt_err e = { 0 };
+		const json_t *en = lt_canonical_enum(c->arg, &e), *x;
+		size_t i, len = 0;
+		if (!en) {
+			mistake(ld, ld->line, "table %s: %s: %s", id, c->name, e.msg);
+			return -1;
+		}
+		json_array_foreach(en, i, x) {
+			if (json_is_string(x) && strcmp(json_string_value(x), v) == 0)
+				return 0;
+			len += snprintf(list + len, len < sizeof list ? sizeof list - len : 0, "%s%s", i ? " " : "",
+					json_string_value(x));
+		}
+		mistake(ld, ld->line, "table %s: %s \"%s\" is not a canonical %s (schemas/canonical-event.schema.json: %s)",
+			id, c->name, v, c->arg, list);
+		return -1;
+	}
+	case LT_COL_INT: {
+		char *end;
+		errno = 0;
+		long n = strtol(v, &end, 10);
+		if (*v && !*end && !errno && n >= c->min && n <= c->max && (v[0] != '0' || !v[1]))
+			return 0;
+		mistake(ld, ld->line, "table %s: %s \"%s\" is not a whole number from %d to %d", id, c->name, v, c->min,
+			c->max);
+		return -1;
+	}
+	case LT_COL_DATE: {
+		int y, m, d, n = 0;
+		if (strlen(v) == 10 && sscanf(v, "%4d-%2d-%2d%n", &y, &m, &d, &n) == 3 && n == 10 && v[4] == '-' &&
+		    v[7] == '-' && strspn(v, "0123456789-") == 10 && y >= 1900 && m >= 1 && m <= 12 && d >= 1 &&
+		    d <= days_in(y, m))
+			return 0;
+		mistake(ld, ld->line, "table %s: %s \"%s\" is not a day like 2025-07-01", id, c->name, v);
+		return -1;
+	}
+	}
+	return -1;
+}
+
+/* One data row of the current section: its cells checked and kept. */
+static void take_row(struct load *ld, char *s)
+{
+	struct table *t = &ld->cur;
+	const struct lt_code_column *cols = t->spec->cols;
+	char *cell[MAX_COLS];
+	size_t i;
+	for (i = 0; i < t->ncols; i++) {
+		while (is_blank(*s))
+			s++;
+		if (!*s)
+			break;
+		cell[i] = s;
+		if (cols[i].kind == LT_COL_TEXT) {
+			s += strlen(s);
+		} else {
+			s += strcspn(s, " \t");
+			if (*s)
+				*s++ = '\0';
+		}
+	}
+	while (is_blank(*s))
+		s++;
+	char header[256];
+	header_of(t->spec, header, sizeof header);
+	if (i < t->ncols) {
+		size_t need = 0;
+		for (size_t k = i; k < t->ncols; k++)
+			need += !(cols[k].flags & LT_COL_OPTIONAL);
+		if (need) {
+			mistake(ld, ld->line, "table %s: this row has %zu cell%s; it needs %zu (%s; \"-\" for an empty one)",
+				t->spec->id, i, i == 1 ? "" : "s", t->ncols, header);
+			t->bad_rows++;
+			return;
+		}
+		for (; i < t->ncols; i++)
+			cell[i] = "-";      /* optional cells left out at the end */
+	}
+	if (*s) {
+		mistake(ld, ld->line, "table %s: \"%.40s\" is one cell too many (%s)", t->spec->id, s, header);
+		t->bad_rows++;
+		return;
+	}
+	int bad = 0;
+	for (i = 0; i < t->ncols; i++) {
+		if (strcmp(cell[i], "-") == 0) {
+			if (cols[i].flags & LT_COL_OPTIONAL) {
+				cell[i] = NULL;
+				continue;
+			}
+			mistake(ld, ld->line, "table %s: %s may not be empty (\"-\")", t->spec->id, cols[i].name);
+			bad = 1;
+			continue;
+		}
+		bad |= check_cell(ld, &cols[i], cell[i]) != 0;
+		if (cols[i].flags & LT_COL_UNIQUE) {
+			for (size_t r = 0; r < t->nrows && !bad; r++) {
+				const char *o = t->cells[r * t->ncols + i];
+				if (o && strcmp(o, cell[i]) == 0) {
+					mistake(ld, ld->line, "table %s: %s \"%s\" is already on line %d", t->spec->id,
+						cols[i].name, cell[i], t->lines[r]);
+					bad = 1;
+				}
+			}
+		}
+	}
+	if (bad) {
+		t->bad_rows++;
+		return;
+	}
+	if (t->nrows == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 8;
+		t->cells = realloc(t->cells, t->cap * t->ncols * sizeof *t->cells);
+		t->lines = realloc(t->lines, t->cap * sizeof *t->lines);
+	}
+	for (i = 0; i < t->ncols; i++)
+		t->cells[t->nrows * t->ncols + i] = cell[i] ? strdup(cell[i]) : NULL;
+	t->lines[t->nrows++] = ld->line;
+}
+
+/* The section being read is complete: it becomes (or replaces) its table. */
+static void end_section(struct load *ld)
+{
+	struct table *t = &ld->cur;
+	if (ld->cur_index < 0) {
+		table_clear(t);
+		return;
+	}
+	if (!ld->header_done)
+		mistake(ld, t->line, "table %s has no header row (%s)", t->spec->id, "the names of its columns");
+	else if (!t->nrows && !t->bad_rows && !t->spec->may_be_empty)
+		mistake(ld, t->line, "table %s has no rows", t->spec->id);
+	struct table *dst = &ld->set->t[ld->cur_index];
+	table_clear(dst);
+	*dst = *t;
+	dst->overridden = ld->pass == 1;
+	memset(t, 0, sizeof *t);
+	ld->cur_index = -1;
+}
+
+static void start_section(struct load *ld, const char *id)
+{
+	end_section(ld);
+	long i = spec_index(ld->set, id);
+	ld->header_done = 0;
+	if (i < 0) {
+		char known[1024];
+		size_t len = 0;
+		for (size_t k = 0; k < ld->set->n; k++)
+			len += snprintf(known + len, len < sizeof known ? sizeof known - len : 0, "%s%s", k ? ", " : "",
+					ld->set->t[k].spec->id);
+		mistake(ld, ld->line, "unknown table [%s] (known: %s)", id, known);
+		return;
+	}
+	if (ld->seen[i] & (1u << ld->pass)) {
+		mistake(ld, ld->line, "table %s is defined twice in %s (first at %s:%d)", id,
+			ld->pass ? ld->set->override_dir : ld->set->dir, ld->seen_file[i], ld->seen_line[i]);
+		return;
+	}
+	ld->seen[i] |= 1u << ld->pass;
+	ld->seen_file[i] = ld->file;
+	ld->seen_line[i] = ld->line;
+	ld->cur_index = i;
+	ld->cur.spec = ld->set->t[i].spec;
+	ld->cur.ncols = ld->set->t[i].ncols;
+	ld->cur.file = ld->file;
+	ld->cur.line = ld->line;
+}
+
+/* The header row of the current section must name its columns, in order. */
+static void take_header(struct load *ld, char *s)
+{
+	char want[256], got[512];
+	size_t len = 0;
+	header_of(ld->cur.spec, want, sizeof want);
+	got[0] = '\0';
+	for (char *save = NULL, *w = strtok_r(s, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
+		len += snprintf(got + len, len < sizeof got ? sizeof got - len : 0, "%s%s", len ? " " : "", w);
+	ld->header_done = 1;
+	if (strcmp(want, got)) {
+		mistake(ld, ld->line, "table %s: the header row must be \"%s\", not \"%s\"", ld->cur.spec->id, want, got);
+		table_clear(&ld->cur);
+		ld->cur_index = -1;     /* its rows cannot be read against the wrong columns */
+	}
+}
+
+static void read_file(struct load *ld, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		lt_buf_printf(ld->errors, "%s: cannot open: %s\n", path, strerror(errno));
+		ld->nerr++;
+		return;
+	}
+	ld->set->files = realloc(ld->set->files, (ld->set->nfiles + 1) * sizeof *ld->set->files);
+	ld->file = ld->set->files[ld->set->nfiles++] = strdup(path);
+	ld->line = 0;
+	ld->cur_index = -1;
+	ld->in_section = 0;
+	int outside = 0;
+	char *raw = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	while ((n = getline(&raw, &cap, f)) >= 0) {
+		ld->line++;
+		while (n > 0 && (raw[n - 1] == '\n' || raw[n - 1] == '\r'))
+			raw[--n] = '\0';
+		if (n > MAX_LINE) {
+			mistake(ld, ld->line, "line longer than %d characters", MAX_LINE);
+			continue;
+		}
+		if ((size_t)n != strlen(raw) || !clean_utf8((unsigned char *)raw)) {
+			mistake(ld, ld->line, "not UTF-8 text (or a control character)");
+			continue;
+		}
+		for (char *p = raw; *p; p++)   /* a comment: # at the start or after a blank */
+			if (*p == '#' && (p == raw || is_blank(p[-1]))) {
+				*p = '\0';
+				break;
+			}
+		char *s = raw, *e = raw + strlen(raw);
+		while (is_blank(*s))
+			s++;
+		while (e > s && is_blank(e[-1]))
+			*--e = '\0';
+		if (!*s)
+			continue;
+		if (*s == '[') {
+			size_t k = strspn(s + 1, "abcdefghijklmnopqrstuvwxyz0123456789._-");
+			if (s[1 + k] != ']' || s[2 + k] || !k) {
+				end_section(ld);
+				ld->in_section = 1;     /* its rows belong to no table: skipped */
+				mistake(ld, ld->line, "a table starts with a line like [onestop.status], not \"%.60s\"", s);
+				continue;
+			}
+			s[1 + k] = '\0';
+			ld->in_section = 1;
+			start_section(ld, s + 1);
+		} else if (!ld->in_section) {
+			if (!outside++)         /* one mistake for the lot */
+				mistake(ld, ld->line, "a row outside any table (start one with a line like [onestop.status])");
+		} else if (ld->cur_index < 0) {
+			continue;               /* rows of a section already reported */
+		} else if (!ld->header_done) {
+			take_header(ld, s);
+		} else {
+			take_row(ld, s);
+		}
+	}
+	free(raw);
+	end_section(ld);
+	fclose(f);
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a > b && strcmp(s + a - b, suffix) == 0;
+}
+
+static int codes_file(const struct dirent *d)
+{
+	return d->d_name[0] != '.' && ends_with(d->d_name, ".codes");
+}
+
+/* Every *.codes file of dir, in name order. */
+static void read_dir(struct load *ld, const char *dir)
+{
+	struct dirent **names = NULL;
+	int n = scandir(dir, &names, codes_file, alphasort);
+	if (n < 0) {
+		lt_buf_printf(ld->errors, "%s: cannot read the code tables there: %s\n", dir, strerror(errno));
+		ld->nerr++;
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
+		struct stat sb;
+		if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode))
+			read_file(ld, path);
+		free(names[i]);
+	}
+	free(names);
+	if (n == 0 && ld->pass == 0) {
+		lt_buf_printf(ld->errors, "%s: no *.codes files (the shipped code tables)\n", dir);
+		ld->nerr++;
+	}
+}
+
+static int same_dir(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* 1 when dir is one of the shipped directories of list ("a:b"). */
+static int shipped_dir(const char *list, const char *dir)
+{
+	char *dirs = strdup(list), *save = NULL;
+	int same = 0;
+	for (char *d = strtok_r(dirs, ":", &save); d && !same; d = strtok_r(NULL, ":", &save))
+		same = same_dir(d, dir);
+	free(dirs);
+	return same;
+}
+
+int lt_codes_load(const char *dir, const char *override_dir, struct lt_codes **out, struct lt_buf *errors)
+{
+	size_t n;
+	const struct lt_code_table *const *specs = lt_code_tables(&n);
+	struct lt_codes *set = calloc(1, sizeof *set);
+	struct load ld = { .set = set, .errors = errors, .cur_index = -1 };
+	*out = NULL;
+	snprintf(set->dir, sizeof set->dir, "%s", dir ? dir : lt_codes_dir());
+	if (override_dir && *override_dir && !shipped_dir(set->dir, override_dir))
+		snprintf(set->override_dir, sizeof set->override_dir, "%s", override_dir);
+	set->n = n;
+	set->t = calloc(n ? n : 1, sizeof *set->t);
+	ld.seen = calloc(n ? n : 1, 1);
+	ld.seen_file = calloc(n ? n : 1, sizeof *ld.seen_file);
+	ld.seen_line = calloc(n ? n : 1, sizeof *ld.seen_line);
+	for (size_t i = 0; i < n; i++) {
+		set->t[i].spec = specs[i];
+		for (const struct lt_code_column *c = specs[i]->cols; c->name; c++)
+			set->t[i].ncols++;
+		const struct lt_code_column *cols = specs[i]->cols;
+		size_t nc = set->t[i].ncols;
+		if (nc < 1 || nc > MAX_COLS) {
+			lt_buf_printf(errors, "code table %s is declared with %zu columns (1 to %d)\n", specs[i]->id, nc,
+				      MAX_COLS);
+			ld.nerr++;
+			set->t[i].ncols = 0;
+		}
+		for (size_t k = 0; k + 1 < nc; k++)
+			if (cols[k].kind == LT_COL_TEXT) {
+				lt_buf_printf(errors, "code table %s: text column %s is declared before the last\n",
+					      specs[i]->id, cols[k].name);
+				ld.nerr++;
+			}
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(specs[j]->id, specs[i]->id) == 0) {
+				lt_buf_printf(errors, "code table %s is declared twice (an adapter's codes list)\n", specs[i]->id);
+				ld.nerr++;
+			}
+	}
+	char *dirs = strdup(set->dir), *save = NULL;
+	for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save))
+		read_dir(&ld, d);
+	free(dirs);
+	for (size_t i = 0; i < n; i++)
+		if (!(ld.seen[i] & 1)) {
+			lt_buf_printf(errors, "%s: table [%s] is missing (%s)\n", set->dir, specs[i]->id, specs[i]->name);
+			ld.nerr++;
+		}
+	if (set->override_dir[0]) {
+		ld.pass = 1;
+		read_dir(&ld, set->override_dir);
+	}
+	free(ld.seen);
+	free(ld.seen_file);
+	free(ld.seen_line);
+	table_clear(&ld.cur);
+	if (ld.nerr) {
+		lt_codes_free(set);
+		return LT_ECONFIG;
+	}
+	*out = set;
+	return LT_OK;
+}
+
+void lt_codes_describe(const struct lt_codes *set, char *out, size_t n)
+{
+	if (!set) {
+		snprintf(out, n, "none loaded");
+		return;
+	}
+	size_t len = (size_t)snprintf(out, n, "%zu tables from %s", set->n, set->dir);
+	const char *sep = "; replaced: ";
+	for (size_t i = 0; i < set->n && len < n; i++)
+		if (set->t[i].overridden) {
+			len += (size_t)snprintf(out + len, n - len, "%s%s (%s)", sep, set->t[i].spec->id, set->t[i].file);
+			sep = ", ";
+		}
+}
+
+/* ---- the set in use ------------------------------------------------------- */
+
+static _Atomic(struct lt_codes *) in_use;
+static pthread_mutex_t swap_lock = PTHREAD_MUTEX_INITIALIZER;
+static int lazy_failed;
+
+void lt_codes_use(struct lt_codes *set)
+{
+	pthread_mutex_lock(&swap_lock);
+	set->retired = atomic_load(&in_use);
+	atomic_store(&in_use, set);
+	pthread_mutex_unlock(&swap_lock);
+}
+
+void lt_codes_shutdown(void)
+{
+	pthread_mutex_lock(&swap_lock);
+	struct lt_codes *set = atomic_exchange(&in_use, NULL);
+	lazy_failed = 0;
+	pthread_mutex_unlock(&swap_lock);
+	lt_codes_free(set);
+}
+
+/* The set in use; the shipped tables, loaded once, when none was set. */
+static const struct lt_codes *current(void)
+{
+	struct lt_codes *set = atomic_load(&in_use);
+	if (set)
+		return set;
+	pthread_mutex_lock(&swap_lock);
+	if (!(set = atomic_load(&in_use)) && !lazy_failed) {
+		struct lt_buf errors = { 0 };
+		if (lt_codes_load(NULL, NULL, &set, &errors) == 0) {
+			atomic_store(&in_use, set);
+		} else {
+			lazy_failed = 1;
+			fprintf(stderr, "lienthong: the code tables cannot be read:\n%s", errors.data ? errors.data : "");
+		}
+		lt_buf_free(&errors);
+	}
+	pthread_mutex_unlock(&swap_lock);
+	return set;
+}
+
+const struct lt_codes *lt_codes_in_use(void)
+{
+	return current();
+}
+
+static const struct table *rows_of(const struct lt_code_table *spec)
+{
+	const struct lt_codes *set = current();
+	for (size_t i = 0; set && i < set->n; i++)
+		if (set->t[i].spec == spec)
+			return &set->t[i];
+	return NULL;
+}
+
+size_t lt_code_count(const struct lt_code_table *spec)
+{
+	const struct table *t = rows_of(spec);
+	return t ? t->nrows : 0;
+}
+
+const char *lt_code_cell(const struct lt_code_table *spec, size_t row, size_t col)
+{
+	const struct table *t = rows_of(spec);
+	return t && row < t->nrows && col < t->ncols ? t->cells[row * t->ncols + col] : NULL;
+}
+
+long lt_code_index(const struct lt_code_table *spec, size_t col, const char *value)
+{
+	const struct table *t = rows_of(spec);
+	for (size_t r = 0; t && value && col < t->ncols && r < t->nrows; r++) {
+		const char *c = t->cells[r * t->ncols + col];
+		if (c && strcmp(c, value) == 0)
+			return (long)r;
+	}
+	return -1;
+}
+
+const char *const *lt_code_find(const struct lt_code_table *spec, size_t col, const char *value)
+{
+	const struct table *t = rows_of(spec);
+	long r = lt_code_index(spec, col, value);
+	return r < 0 ? NULL : (const char *const *)&t->cells[(size_t)r * t->ncols];
+}
+
+const char *lt_code_to_canonical(const struct lt_code_table *t, const char *wire, struct lt_err *err)
+{
+	const char *const *row = lt_code_find(t, 0, wire);
+	if (row)
+		return row[1];
+	lt_err_set(err, LT_ESCHEMA, "%s: unknown code \"%.32s\"", t->name, wire ? wire : "(missing)");
+	return NULL;
+}
+
+const char *lt_code_to_wire(const struct lt_code_table *t, const char *canonical, struct lt_err *err)
+{
+	const char *const *row = lt_code_find(t, 1, canonical);
+	if (row)
+		return row[0];
+	lt_err_set(err, LT_ESCHEMA, "%s: no code for \"%.32s\"", t->name, canonical ? canonical : "(missing)");
+	return NULL;
+}
+
+const char *lt_code_list(const struct lt_code_table *t, size_t col, char *out, size_t n)
+{
+	size_t len = 0, rows = lt_code_count(t);
+	out[0] = '\0';
+	for (size_t r = 0; r < rows && len < n; r++) {
+		const char *c = lt_code_cell(t, r, col);
+		len += (size_t)snprintf(out + len, n - len, "%s%s", r ? ", " : "", c ? c : "-");
+	}
+	return out;
+}
+
+const char *lt_status_event_type(int status)
+{
+	char s[16];
+	snprintf(s, sizeof s, "%d", status);
+	const char *const *row = lt_code_find(&lt_status_codes, 0, s);
+	return row ? row[1] : NULL;
+}
+
+int lt_status_valid(int status)
+{
+	return lt_status_event_type(status) != NULL;
+}

@@ -1,0 +1,138 @@
+"""Declarative mappings: a new JSON peer dialect connected with a mapping file
+and configuration only, over mutual TLS with real signatures; the shipped
+onestop mapping carries what the C adapter carries; a mapping file's mistakes
+and a peer naming no mapping are found by check-config with their lines."""
+import json
+import os
+import subprocess
+
+from harness import LIENTHONG, ROOT, Gateway, Peersim, event, wait_until
+
+# A made-up second vendor's dialect (flat Vietnamese field names, compact
+# dates, channel and status codes of the portal), written for this test only.
+VENDOR_B = """\
+[mapping]
+batch = danhSach
+refusal = thanhCong
+refusal_message = thongBao
+
+[decode]
+type!              = event(loaiSuKien) | code(onestop.action, loaiSuKien)
+occurred_at!       = date(yyyyMMddHHmmss, thoiDiem)
+dossier_code!      = maHoSo
+dossier.procedure.code = maTTHC
+dossier.procedure.name = tenTTHC
+dossier.channel    = code(portal.channel, kenh) | "direct"
+dossier.status     = int(trangThai)
+dossier.applicant.name = concat(" ", hoDem, ten)
+dossier.applicant.phone = soDienThoai
+dossier.received_at = date("dd/MM/yyyy HH:mm:ss", ngayNop)
+dossier.due_at     = date("dd/MM/yyyy", ngayHen)
+dossier.documents[].name = giayTo[].ten
+
+[decode when dossier.apology]
+detail.reason      = lyDo
+detail.new_due_at! = date("dd/MM/yyyy", ngayHenMoi)
+
+[encode]
+maHoSo       = dossier_code
+loaiSuKien   = type
+kenh         = num(code(portal.channel, dossier.channel))
+trangThai    = dossier.status
+ngayHen      = date("dd/MM/yyyy", dossier.due_at)
+thoiDiem     = date(yyyyMMddHHmmss, occurred_at)
+hoTen        = dossier.applicant.name
+"""
+
+VENDOR = "peer-c"        # a dev-PKI identity, here the vendor's software
+
+
+def write(tmp, name, text):
+    os.makedirs(os.path.join(tmp, "mappings"), exist_ok=True)
+    with open(os.path.join(tmp, "mappings", name), "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def test_a_new_dialect_is_connected_with_a_mapping_file_and_configuration_only(tmp, cleanup):
+    write(tmp, "vendor-b.map", VENDOR_B)
+    office = cleanup.add(Peersim(tmp, "office"))
+    vendor_in = cleanup.add(Peersim(tmp, "vendor-in"))
+    vendor_in.control("POST", "/_sim/reply", {"status": 200, "body": json.dumps({"thanhCong": True})})
+    gw = cleanup.add(Gateway(tmp, {
+        VENDOR: {"adapter": "mapped", "param.mapping": "vendor-b"},
+        "vendor-out": {"adapter": "mapped", "param.mapping": "vendor-b", "url": vendor_in.url, "param.path": "/hoso"},
+        "peer-a": {}, "office": {"url": office.url}},
+        {"from-vendor": {"from": VENDOR, "to": "office"}, "to-vendor": {"from": "peer-a", "to": "vendor-out"}}))
+    assert "(onestop, vendor-b); from the deployment: %s" % os.path.join(tmp, "mappings", "vendor-b.map") in \
+        gw.log_text()
+    message = {"danhSach": [
+        {"loaiSuKien": "TIEP_NHAN", "thoiDiem": "20250310081500", "maHoSo": "000.00.12.H12-250310-0101",
+         "maTTHC": "2.000986", "tenTTHC": "Đăng ký khai sinh", "kenh": "2", "trangThai": "2",
+         "hoDem": "Nguyễn Văn", "ten": "An", "soDienThoai": "0912345678", "ngayNop": "10/03/2025 08:15:00",
+         "ngayHen": "13/03/2025", "giayTo": [{"ten": "Tờ khai"}, {"ten": "Giấy chứng sinh"}]},
+        {"loaiSuKien": "XIN_LOI", "thoiDiem": "20250313160000", "maHoSo": "000.00.12.H12-250310-0101",
+         "lyDo": "Chờ số định danh", "ngayHenMoi": "17/03/2025"}]}
+    status, doc, _ = gw.post(VENDOR, message, "vb-1")
+    assert status == 202 and len(doc["events"]) == 2, doc
+    got = wait_until(lambda: len(office.bodies()) == 2 and office.bodies(), what="both events at the office")
+    received, apology = got
+    assert received["type"] == "dossier.received" and received["occurred_at"] == "2025-03-10T08:15:00+07:00"
+    assert received["dossier"]["channel"] == "online" and received["dossier"]["status"] == 2
+    assert received["dossier"]["applicant"] == {"name": "Nguyễn Văn An", "phone": "0912345678"}
+    assert received["dossier"]["received_at"] == "2025-03-10T08:15:00+07:00"
+    assert received["dossier"]["due_at"] == "2025-03-13T00:00:00+07:00"
+    assert [d["name"] for d in received["dossier"]["documents"]] == ["Tờ khai", "Giấy chứng sinh"]
+    assert apology["type"] == "dossier.apology" and apology["detail"]["new_due_at"] == "2025-03-17T00:00:00+07:00"
+    # what the dialect cannot say is refused naming the field, and nothing is stored
+    bad = {"loaiSuKien": "TIEP_NHAN", "thoiDiem": "20250230081500", "maHoSo": "D-2"}
+    status, doc, _ = gw.post(VENDOR, bad, "vb-2")
+    assert status == 422 and '/thoiDiem: "20250230081500" is not a real date and time' in doc["detail"], doc
+    status, doc, _ = gw.post(VENDOR, {"loaiSuKien": "XIN_LOI", "thoiDiem": "20250313160000", "maHoSo": "D-3"}, "vb-3")
+    assert status == 422 and "/ngayHenMoi: missing" in doc["detail"], doc
+    assert gw.query("SELECT COUNT(*) FROM events") == [(2,)]
+    # out: a canonical event in the vendor's words, signed like any delivery
+    ev = event("000.00.12.H12-250310-0102", "dossier.step", occurred_at="2025-03-11T09:00:00+07:00",
+               dossier={"channel": "postal", "status": 4, "due_at": "2025-03-14T17:00:00+07:00",
+                        "applicant": {"name": "Trần Thị Bình"}})
+    assert gw.post("peer-a", ev, "vb-4")[0] == 202
+    sent = wait_until(lambda: vendor_in.received(ok_only=True), what="the delivery at the vendor")[0]
+    assert sent["path"].endswith("/hoso") and sent["headers"]["x-signature"]
+    assert json.loads(sent["body"]) == {"maHoSo": "000.00.12.H12-250310-0102", "loaiSuKien": "dossier.step", "kenh": 3,
+                                        "trangThai": 4, "ngayHen": "14/03/2025", "thoiDiem": "20250311090000",
+                                        "hoTen": "Trần Thị Bình"}
+
+
+def test_the_onestop_mapping_carries_what_the_c_adapter_carries(tmp, cleanup):
+    portal = cleanup.add(Peersim(tmp, "cong-dvc-tinh"))
+    gw = cleanup.add(Gateway(tmp, {"motcua-xa-duongphong": {"adapter": "onestop"},
+                                   "peer-b": {"adapter": "mapped", "param.mapping": "onestop"},
+                                   "cong-dvc-tinh": {"url": portal.url}},
+                             {"r": {"from": "*", "to": "cong-dvc-tinh"}}))
+    with open(os.path.join(ROOT, "schemas", "samples", "onestop", "push.apology.json"), encoding="utf-8") as f:
+        sample = json.load(f)
+    assert gw.post("motcua-xa-duongphong", sample, "c-1")[0] == 202
+    assert gw.post("peer-b", sample, "m-1")[0] == 202
+    bodies = wait_until(lambda: len(portal.bodies()) == 2 and portal.bodies(), what="both at the portal")
+    for b in bodies:
+        b.pop("event_id", None)
+        b.pop("source", None)
+    assert bodies[0] == bodies[1], bodies
+
+
+def test_check_config_names_a_mapping_files_mistakes_and_a_peer_without_one(tmp, cleanup):
+    write(tmp, "vendor-b.map", VENDOR_B.replace("dossier.applicant.phone = soDienThoai",
+                                                "dossier.applicant.phon = soDienThoai"))
+    gw = cleanup.add(Gateway(tmp, {VENDOR: {"adapter": "mapped", "param.mapping": "vendor-b"},
+                                   "peer-a": {"adapter": "mapped", "param.mapping": "vendor-c"}}, {}, start=False))
+    p = subprocess.run([LIENTHONG, "check-config", "-c", gw.config], capture_output=True, text=True)
+    bad = os.path.join(tmp, "mappings", "vendor-b.map")
+    line = VENDOR_B.split("\n").index("dossier.applicant.phone = soDienThoai") + 1
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "%s:%d: dossier.applicant.phon is not a field of the canonical event" % (bad, line) in p.stderr, p.stderr
+    write(tmp, "vendor-b.map", VENDOR_B)
+    p = subprocess.run([LIENTHONG, "check-config", "-c", gw.config], capture_output=True, text=True)
+    assert p.returncode == 2 and "peer peer-a: param.mapping names no mapping file (known: onestop, vendor-b)" in \
+        p.stderr, p.stderr
+    assert "%s:" % gw.config in p.stderr
+    run = subprocess.run([LIENTHONG, "run", "-c", gw.config], capture_output=True, text=True, timeout=30, cwd=ROOT)
+    assert run.returncode == 2 and "param.mapping names no mapping file" in run.stderr, run.stderr
