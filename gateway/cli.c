@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "adapter.h"
 #include "answer.h"
+#include "codes.h"
 #include "config.h"
 #include "http.h"
 #include "mapped.h"
@@ -350,6 +351,10 @@ struct lt_query *lt_cli_open_query(const char *path, const char *what, struct lt
 		lt_buf_free(&errors);
 		return NULL;
 	}
+	struct lt_codes *codes = NULL;     /* the deployment's tables (agency names), else the shipped ones */
+	if (lt_codes_load(NULL, (*cfg)->codes_dir, &codes, &errors) == 0)
+		lt_codes_use(codes);
+	lt_buf_free(&errors);
 	if (lt_query_open((*cfg)->store, &q, &err)) {
 		fprintf(stderr, "lienthong %s: %s\n", what, err.msg);
 		lt_config_free(*cfg);

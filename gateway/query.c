@@ -26,6 +26,7 @@
  * ("unknown start": seen, resolved, in progress). */
 #include "query.h"
 #include "answer.h"
+#include "codes.h"
 #include "config.h"
 #include "mapping.h"
 #include "sla.h"
@@ -168,10 +169,14 @@ static void num(char buf[24], int64_t v)
 	snprintf(buf, 24, "%lld", (long long)v);
 }
 
-/* An agency code's name: the config's [agencies] table, else the last name an event gave it. */
+/* An agency code's name: the config's [agencies], else the units table (units.names in
+ * codes/units.codes), else the last name an event gave it. */
 static const char *agency_name(const struct lt_query *q, const char *code)
 {
 	const char *n = q->cfg && q->cfg->agencies ? json_string_value(json_object_get(q->cfg->agencies, code)) : NULL;
+	const char *const *row = n ? NULL : lt_code_find(&lt_agency_name_codes, 0, code);
+	if (row && row[1])
+		n = row[1];
 	return n ? n : json_string_value(json_object_get(q->names, code));
 }
 
