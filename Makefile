@@ -39,6 +39,13 @@ $(B)/obj/%.o: %.c
 	@echo "CC $<"
 	@$(CC) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
+# The console's script (gateway/admin_ui.js) as a C string literal for admin_ui.c.
+$(B)/gen/admin_ui_js.h: gateway/admin_ui.js
+	@mkdir -p $(dir $@)
+	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $< >$@
+$(B)/obj/gateway/admin_ui.o: $(B)/gen/admin_ui_js.h
+$(B)/obj/gateway/admin_ui.o: CFLAGS += -I$(B)/gen
+
 $(B)/liblt.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^

@@ -64,8 +64,16 @@ static const struct lt_code_column unit_cols[] = {
 };
 const struct lt_code_table lt_unit_codes = { "units", "unit renames", unit_cols, 1 };
 
+static const struct lt_code_column agency_name_cols[] = {
+	{ "code", LT_COL_CODE, NULL, 0, 0, LT_COL_UNIQUE },
+	{ "name", LT_COL_TEXT, NULL, 0, 0, 0 },
+	{ NULL, 0, NULL, 0, 0, 0 },
+};
+const struct lt_code_table lt_agency_name_codes = { "units.names", "agency names", agency_name_cols, 1 };
+
 static const struct lt_code_table *const shared[] = {
 	&lt_channel_codes, &lt_applicant_type_codes, &lt_return_via_codes, &lt_status_codes, &lt_unit_codes,
+	&lt_agency_name_codes,
 };
 #define NSHARED (sizeof shared / sizeof *shared)
 

@@ -52,6 +52,7 @@ extern const struct lt_code_table lt_applicant_type_codes;  /* LoaiDoiTuong 1 ci
 extern const struct lt_code_table lt_return_via_codes;      /* HinhThuc 0 direct, 1 postal */
 extern const struct lt_code_table lt_status_codes;          /* TrangThaiHoSo 1..10 → the event it suggests */
 extern const struct lt_code_table lt_unit_codes;            /* old unit code → new, since a day */
+extern const struct lt_code_table lt_agency_name_codes;     /* agency code → its name (reports, trails, console) */
 
 /* Every declared table: the shared ones, then each adapter's, in registry
  * order; n is set to their count. */

@@ -45,6 +45,7 @@ struct lt_admin {
 	int nhosts;
 	struct lt_buf expected;         /* the hosts for an error message: "127.0.0.1:8081, localhost:8081" */
 	int64_t refused[R_COUNT];
+	struct lt_admin_queries *queries;   /* the store's reads, on their own thread */
 };
 
 struct stats_req {
@@ -212,11 +213,31 @@ static json_t *status_json(struct lt_gateway *gw, const struct lt_stats *st)
 						       "waiting_for_order", (json_int_t)(p ? p->blocked : 0),
 						       "dead_letters", (json_int_t)(p ? p->dead : 0),
 						       "oldest_age_s", oldest));
+		/* since start: when it last took a delivery, and the last failure */
+		json_t *last = json_array_get(peers, json_array_size(peers) - 1);
+		char when[32];
+		if (c->last_done_ms) {
+			lt_date_format_rfc3339(c->last_done_ms / 1000, when);
+			json_object_set_new(last, "last_success", json_string(when));
+		}
+		if (c->last_failed_ms) {
+			lt_date_format_rfc3339(c->last_failed_ms / 1000, when);
+			json_object_set_new(last, "last_error", json_pack("{s:s,s:s}", "at", when, "error", c->last_error));
+		}
 	}
-	return json_pack("{s:s,s:s,s:I,s:I,s:I,s:b,s:o}", "node_id", gw->cfg->node_id, "version", LT_VERSION,
+	/* every configured certificate and its days left, counted from now */
+	json_t *certs = json_array();
+	int64_t since = (lt_now_ms() - gw->started_ms) / 1000;
+	for (size_t i = 0; gw->sec && i < gw->sec->ncerts; i++) {
+		const struct lt_cert_report *r = &gw->sec->certs[i];
+		int64_t left = r->seconds_left - since;
+		json_array_append_new(certs, json_pack("{s:s,s:s,s:s,s:I}", "what", r->what, "cn", r->cn, "path", r->path,
+						       "days_left", (json_int_t)(left >= 0 ? left / 86400 : -((-left + 86399) / 86400))));
+	}
+	return json_pack("{s:s,s:s,s:I,s:I,s:I,s:b,s:o,s:o}", "node_id", gw->cfg->node_id, "version", LT_VERSION,
 			 "uptime_s", (json_int_t)((lt_now_ms() - gw->started_ms) / 1000),
 			 "events_stored", (json_int_t)st->events, "messages_stored", (json_int_t)st->messages,
-			 "store_healthy", lt_store_healthy(gw->store), "peers", peers);
+			 "store_healthy", lt_store_healthy(gw->store), "peers", peers, "certificates", certs);
 }
 
 static void stats_done(struct lt_store_op *op)
@@ -523,10 +544,12 @@ static void on_admin(struct evhttp_request *req, void *arg)
 		on_dlq(gw, req, LT_DLQ_REPLAY);
 	} else if (strcmp(path, "/v1/admin/dlq/purge") == 0) {
 		on_dlq(gw, req, LT_DLQ_PURGE);
-	} else {
+	} else if (!lt_admin_query_route(gw->admin->queries, req, path)) {
 		lt_http_reply_error(req, 404, "not_found",
-				    "admin endpoints: /healthz /readyz /metrics /ui /v1/admin/status"
-				    " /v1/admin/dlq/replay /v1/admin/dlq/purge", 0);
+				    "admin endpoints: /healthz /readyz /metrics /ui /v1/admin/status /v1/admin/dlq"
+				    " /v1/admin/dlq/{id} /v1/admin/dlq/replay /v1/admin/dlq/purge"
+				    " /v1/admin/dossiers/{code}/trail /v1/admin/report?from=&to= /v1/admin/refusals"
+				    " /v1/admin/audit/verify", 0);
 	}
 }
 
@@ -587,6 +610,7 @@ int lt_admin_start(struct lt_gateway *gw, struct lt_err *err)
 	}
 	lt_socket_nodelay(evhttp_bound_socket_get_fd(bound));
 	admin_hosts(a, gw->cfg->admin_listen, evhttp_bound_socket_get_fd(bound), port);
+	a->queries = lt_admin_queries_new(gw);
 	gw->admin = a;
 	return LT_OK;
 }
@@ -595,6 +619,7 @@ void lt_admin_free(struct lt_gateway *gw)
 {
 	if (!gw->admin)
 		return;
+	lt_admin_queries_free(gw->admin->queries);     /* its answers go out before the listener closes */
 	evhttp_free(gw->admin->http);
 	lt_buf_free(&gw->admin->expected);
 	free(gw->admin);

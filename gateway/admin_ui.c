@@ -1,7 +1,10 @@
-/* admin_ui.c — GET /ui on the admin listener: one self-contained page (no
- * assets from elsewhere) that shows /v1/admin/status and /readyz every few
- * seconds, for an operator beside the gateway. Its script also runs under
- * node (module.exports.render), so the tests render a real status with it. */
+/* admin_ui.c — GET /ui on the admin listener: the operator's console, one
+ * self-contained page (no assets from elsewhere): the peers (refreshed every
+ * 5 s), dead letters with replay and purge, a dossier's trail, the report
+ * with its CSV, certificates and refusals, in Vietnamese or English. Its
+ * script is gateway/admin_ui.js; its render functions also run under node,
+ * so the tests render real answers with them, and tests/browser drives the
+ * page in a real browser. */
 #include "admin.h"
 
 #include <stdio.h>
@@ -13,54 +16,44 @@
 
 static const char head[] =
 	"<!doctype html>\n"
-	"<html lang=\"en\"><head><meta charset=\"utf-8\"><title>lienthong</title>\n"
+	"<html lang=\"vi\"><head><meta charset=\"utf-8\"><title>lienthong</title>\n"
 	"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
 	"<style>\n"
-	"body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}\n"
-	"table{border-collapse:collapse}td,th{padding:.3em .7em;border-bottom:1px solid #ddd;text-align:right}\n"
-	"td:first-child,th:first-child{text-align:left}.bad{color:#b00;font-weight:bold}.ok{color:#070}\n"
+	"body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2733;background:#f5f7fa}\n"
+	"header{display:flex;gap:1em;align-items:center;flex-wrap:wrap;padding:.6em 1.2em;background:#0b4f8a;color:#fff}\n"
+	"header h1{font-size:1.2em;margin:0}nav{display:flex;gap:.3em;flex-wrap:wrap;flex:1}\n"
+	"nav button,#lang{border:0;border-radius:4px;padding:.35em .8em;background:#1d6fb8;color:#fff;cursor:pointer}\n"
+	"nav button.on{background:#fff;color:#0b4f8a;font-weight:600}\n"
+	"section{padding:1em 1.2em}.bar{display:flex;gap:.5em;align-items:center;flex-wrap:wrap;margin-bottom:.8em}\n"
+	"table{border-collapse:collapse;background:#fff;margin-bottom:1em}td,th{padding:.3em .6em;border-bottom:1px solid #dde3ea;text-align:left;vertical-align:top}\n"
+	"th{background:#eef2f6;font-weight:600}table.report{font-size:12px}table.report td:not(:first-child){text-align:right}tr.total td{font-weight:600}\n"
+	".bad{color:#b00020;font-weight:600}.ok{color:#116d2e}small{color:#56606b}\n"
+	"dl.facts{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{color:#56606b}dd{margin:0}\n"
+	"ol.timeline{list-style:none;padding:0;border-left:3px solid #1d6fb8;margin-left:.4em}\n"
+	"ol.timeline li{padding:.25em .8em;position:relative}ol.timeline li.ev{font-weight:500}\n"
+	"ol.timeline time{color:#56606b;font-variant-numeric:tabular-nums}ol.holders li{margin:.2em 0}\n"
+	"button,input,select{font:inherit}\n"
 	"</style></head><body>\n"
-	"<h1>lienthong</h1><div id=\"main\">loading…</div>\n"
-	"<p><small>Every 5 s from <a href=\"/v1/admin/status\">/v1/admin/status</a>; figures for Prometheus at\n"
-	"<a href=\"/metrics\">/metrics</a>. Dead letters: <code>lienthong dlq list</code>.</small></p>\n"
+	"<header><h1 id=\"title\">lienthong</h1><nav id=\"nav\"></nav><button id=\"lang\"></button></header>\n"
+	"<section id=\"tab0\"><div id=\"overview\">…</div></section>\n"
+	"<section id=\"tab1\" hidden><div class=\"bar\"><select id=\"dlq-peer\"></select><button id=\"dlq-reload\"></button>"
+	"<button id=\"dlq-replay\"></button><button id=\"dlq-purge\"></button><span id=\"dlq-said\"></span></div>"
+	"<div id=\"dlq\"></div></section>\n"
+	"<section id=\"tab2\" hidden><div class=\"bar\"><input id=\"trail-code\" size=\"44\" autocomplete=\"off\">"
+	"<button id=\"trail-go\"></button></div><div id=\"trail\"></div></section>\n"
+	"<section id=\"tab3\" hidden><div class=\"bar\"><label id=\"report-from-label\" for=\"report-from\"></label>"
+	"<input type=\"date\" id=\"report-from\"><label id=\"report-to-label\" for=\"report-to\"></label>"
+	"<input type=\"date\" id=\"report-to\"><button id=\"report-go\"></button><a id=\"report-csv\" download></a></div>"
+	"<div id=\"report\"></div></section>\n"
+	"<section id=\"tab4\" hidden><div id=\"certs\"></div></section>\n"
+	"<section id=\"tab5\" hidden><div id=\"refusals\"></div></section>\n"
 	"<script>";
 
-/* The one script; the Content-Security-Policy allows it by its hash. */
+/* The one script (gateway/admin_ui.js, made a C string at build time); the
+ * Content-Security-Policy allows it by its hash. */
 static const char script[] =
-	"\n'use strict';\n"
-	"function esc(v) {\n"
-	"  return String(v).replace(/[&<>\"']/g, c => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '\"': '&quot;', \"'\": '&#39;'})[c]);\n"
-	"}\n"
-	"function flag(good, text) { return '<span class=\"' + (good ? 'ok' : 'bad') + '\">' + esc(text) + '</span>'; }\n"
-	"function row(p) {\n"
-	"  const cells = [p.events_in, p.delivered, p.retried, p.pending, p.inflight, p.waiting_for_order];\n"
-	"  return '<tr><td>' + esc(p.name) + '</td><td>' + esc(p.adapter) + '</td>' +\n"
-	"    cells.map(n => '<td>' + esc(n) + '</td>').join('') +\n"
-	"    '<td>' + (p.dead_letters ? flag(false, p.dead_letters) : '0') + '</td>' +\n"
-	"    '<td>' + (p.breaker === 'open' ? flag(false, 'open') : esc(p.breaker)) + '</td></tr>';\n"
-	"}\n"
-	"function render(s, ready) {\n"
-	"  const up = Math.floor(s.uptime_s / 3600) + ' h ' + Math.floor(s.uptime_s % 3600 / 60) + ' min';\n"
-	"  return '<p>node <b>' + esc(s.node_id) + '</b>, version ' + esc(s.version) + ', up ' + up +\n"
-	"    '; store ' + flag(s.store_healthy, s.store_healthy ? 'healthy' : 'FAILING') +\n"
-	"    '; ' + flag(ready, ready ? 'ready' : 'NOT READY') + '; ' + esc(s.events_stored) + ' events from ' +\n"
-	"    esc(s.messages_stored) + ' messages stored.</p>' +\n"
-	"    '<table><tr><th>peer</th><th>adapter</th><th>events in</th><th>delivered</th><th>retried</th>' +\n"
-	"    '<th>pending</th><th>in flight</th><th>waiting for order</th><th>dead letters</th><th>breaker</th></tr>' +\n"
-	"    s.peers.map(row).join('') + '</table>';\n"
-	"}\n"
-	"async function tick() {\n"
-	"  const main = document.getElementById('main');\n"
-	"  try {\n"
-	"    const s = await (await fetch('/v1/admin/status')).json();\n"
-	"    const ready = (await fetch('/readyz')).ok;\n"
-	"    main.innerHTML = render(s, ready);\n"
-	"  } catch (e) {\n"
-	"    main.innerHTML = flag(false, 'the gateway does not answer: ' + e);\n"
-	"  }\n"
-	"}\n"
-	"if (typeof document !== 'undefined') { tick(); setInterval(tick, 5000); }\n"
-	"if (typeof module !== 'undefined') module.exports = { render };\n";
+#include "admin_ui_js.h"
+	;
 
 static const char tail[] = "</script></body></html>\n";
 

@@ -4,15 +4,16 @@
 #include "cli.h"
 #include "adapter.h"
 #include "answer.h"
+#include "codes.h"
 #include "config.h"
 #include "http.h"
 #include "mapped.h"
 #include "security.h"
-#include "dates.h"
+#include "mapping.h"
+#include "query.h"
 #include "store_sqlite.h"
 
 #include <jansson.h>
-#include <sqlite3.h>
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -28,7 +29,8 @@ static const char usage[] =
 	"  run [-c FILE]            start the gateway (default config " DEFAULT_CONFIG ")\n"
 	"  check-config [-c FILE]   check the config file; report every mistake with its line\n"
 	"  status [-c FILE]         ask the running gateway for its queues and counters\n"
-	"  trail DOSSIER_CODE [-c FILE]  every event of a dossier and every hop it took\n"
+	"  trail DOSSIER_CODE [--json] [-c FILE]  a dossier's journey: every event, every hop and its\n"
+	"                           delay, the agencies it waited at, where it went late\n"
 	"  dlq list|show|replay|purge [filters] [-c FILE]\n"
 	"                           dead letters: what could not be delivered, why, and what to do\n"
 	"  report --from DATE --to DATE [--format text|csv|json] [-c FILE]\n"
@@ -56,10 +58,15 @@ static const struct cmd_help helps[] = {
 	{ "status", "usage: lienthong status [--json] [-c FILE]\n"
 		    "Ask the running gateway (its admin_listen) for each peer's queues, breaker and\n"
 		    "counters, printed as a table (--json: the admin API's answer as it is).\n" },
-	{ "trail", "usage: lienthong trail DOSSIER_CODE [-c FILE]\n"
-		   "Print the dossier's state and, in order, each event (when, from whom, and what vouched\n"
-		   "for it: the signature verified, or the TLS certificate it was trusted on) with each\n"
-		   "delivery it caused (to whom, attempts, outcome, last answer). Reads the store.\n" },
+	{ "trail", "usage: lienthong trail DOSSIER_CODE [--json] [-c FILE]\n"
+		   "Print the dossier's journey: its state; the agency holding it now and, when it went past\n"
+		   "its appointment, the agency that held it then; each agency it waited at and for how long;\n"
+		   "each event (when it happened and reached the gateway, from whom, what vouched for it: the\n"
+		   "signature verified, or the TLS certificate it was trusted on) with each delivery it caused\n"
+		   "(to whom, attempts, outcome, last answer, when delivered and the hop's delay); then every\n"
+		   "event and attempt in time order. --json: the admin API's document\n"
+		   "(GET /v1/admin/dossiers/CODE/trail). Reads the store (SQLite or PostgreSQL) read-only,\n"
+		   "whether the gateway runs or not.\n" },
 	{ "dlq", LT_CLI_DLQ_HELP },
 	{ "report", LT_CLI_REPORT_HELP },
 	{ "audit", LT_CLI_AUDIT_HELP },
@@ -95,7 +102,7 @@ static int has_flag(int argc, char **argv, const char *flag)
 static int bad_option(int argc, char **argv, int positional)
 {
 	for (int i = 2 + positional; i < argc; i++) {
-		if (strcmp(argv[1], "status") == 0 && strcmp(argv[i], "--json") == 0)
+		if ((strcmp(argv[1], "status") == 0 || strcmp(argv[1], "trail") == 0) && strcmp(argv[i], "--json") == 0)
 			continue;
 		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
 			if (i + 1 >= argc) {
@@ -199,6 +206,11 @@ static int cmd_check(const char *path)
 		printf("  codes %s\n", said);
 		lt_mappings_describe(lt_mappings_in_use(), said, sizeof said);
 		printf("  mappings %s\n", said);
+		if (cfg->agencies)
+			printf("  [agencies] %zu agency names for the report, the trail and the console\n",
+			       json_object_size(cfg->agencies));
+		printf("  console http://%s/ui (trail, dead letters, report: also lienthong trail|dlq|report)\n",
+		       cfg->admin_listen);
 		printf("%s: ok (%zu peers, %zu routes, store %s)\n", path, cfg->npeers, cfg->nroutes, cfg->store);
 	}
 	if (strncmp(cfg->store, "sqlite:", 7) == 0) {
@@ -260,8 +272,7 @@ int lt_cli_admin(const char *path, const char *what, const char *url_path, const
 	return cc == CURLE_OK ? 0 : 1;
 }
 
-/* "2h 03m", "45s": an age or uptime for people. */
-static void human_age(json_int_t s, char *out, size_t n)
+void lt_cli_human_age(int64_t s, char *out, size_t n)
 {
 	if (s < 60)
 		snprintf(out, n, "%llds", (long long)s);
@@ -277,7 +288,7 @@ static void human_age(json_int_t s, char *out, size_t n)
 static void print_status(const json_t *st)
 {
 	char up[32];
-	human_age(json_integer_value(json_object_get(st, "uptime_s")), up, sizeof up);
+	lt_cli_human_age(json_integer_value(json_object_get(st, "uptime_s")), up, sizeof up);
 	printf("lienthong %s, node %s: up %s, store %s, %lld events stored\n\n",
 	       json_string_value(json_object_get(st, "version")), json_string_value(json_object_get(st, "node_id")), up,
 	       json_is_true(json_object_get(st, "store_healthy")) ? "healthy" : "FAILING",
@@ -293,7 +304,7 @@ static void print_status(const json_t *st)
 			char oldest[32] = "-";
 			json_int_t age = json_integer_value(json_object_get(p, "oldest_age_s"));
 			if (json_object_get(p, "oldest_age_s") && !json_is_null(json_object_get(p, "oldest_age_s")))
-				human_age(age, oldest, sizeof oldest);
+				lt_cli_human_age(age, oldest, sizeof oldest);
 #define N(k) (long long)json_integer_value(json_object_get(p, k))
 			if (dest)
 				printf("%-24s %-11s %-8s %8lld %9lld %8lld %6lld %9s %8lld %10lld %9lld\n",
@@ -329,138 +340,165 @@ static int cmd_status(const char *path, int as_json)
 	return rc ? rc : status == 200 ? 0 : 1;
 }
 
-/* Open the configured SQLite store read-only (WAL: safe beside the daemon). */
-sqlite3 *lt_cli_open_store(const char *path)
+struct lt_query *lt_cli_open_query(const char *path, const char *what, struct lt_config **cfg)
 {
 	struct lt_buf errors = { 0 };
-	struct lt_config *cfg;
-	if (lt_config_load(path, &cfg, &errors)) {
+	struct lt_err err = { 0 };
+	struct lt_query *q = NULL;
+	*cfg = NULL;
+	if (lt_config_load(path, cfg, &errors)) {
 		fprintf(stderr, "%s", errors.data);
 		lt_buf_free(&errors);
 		return NULL;
 	}
-	sqlite3 *db = NULL;
-	if (strncmp(cfg->store, "sqlite:", 7)) {
-		fprintf(stderr, "lienthong: this command reads a sqlite: store; %s is not one\n", cfg->store);
-	} else if (sqlite3_open_v2(cfg->store + 7, &db, SQLITE_OPEN_READONLY, NULL)) {
-		fprintf(stderr, "lienthong: cannot open the store %s: %s\n", cfg->store + 7, sqlite3_errmsg(db));
-		sqlite3_close(db);
-		db = NULL;
+	struct lt_codes *codes = NULL;     /* the deployment's tables (agency names), else the shipped ones */
+	if (lt_codes_load(NULL, (*cfg)->codes_dir, &codes, &errors) == 0)
+		lt_codes_use(codes);
+	lt_buf_free(&errors);
+	if (lt_query_open((*cfg)->store, &q, &err)) {
+		fprintf(stderr, "lienthong %s: %s\n", what, err.msg);
+		lt_config_free(*cfg);
+		*cfg = NULL;
+		return NULL;
+	}
+	lt_query_set_config(q, *cfg);
+	return q;
+}
+
+const char *lt_cli_str(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
+/* "CODE (name)" of an agency object, or CODE alone. */
+static void agency_text(const json_t *a, char *out, size_t n)
+{
+	const char *name = lt_cli_str(a, "name");
+	snprintf(out, n, "%s%s%s%s", lt_cli_str(a, "code"), *name ? " (" : "", name, *name ? ")" : "");
+}
+
+static void print_when(const json_t *o, const char *key, const char *label)
+{
+	if (json_is_string(json_object_get(o, key)))
+		printf("  %-10s %s\n", label, lt_cli_str(o, key));
+}
+
+/* The trail for people: the dossier, who holds it and where it went late,
+ * the agencies it passed, each event with its deliveries, then every event
+ * and attempt in time order. */
+static void print_trail(const json_t *t)
+{
+	const json_t *d = json_object_get(t, "dossier");
+	char a[300], age[32];
+	if (json_is_object(d)) {
+		int apologies = (int)json_integer_value(json_object_get(d, "apologies"));
+		printf("dossier %s: status %d, channel %s, procedure %s, %d apolog%s, last event %s\n",
+		       lt_cli_str(t, "dossier_code"), (int)json_integer_value(json_object_get(d, "status")),
+		       lt_cli_str(d, "channel"), lt_cli_str(d, "procedure"), apologies, apologies == 1 ? "y" : "ies",
+		       lt_cli_str(d, "last_event"));
+		print_when(d, "received_at", "received");
+		print_when(d, "due_at", "due");
+		print_when(d, "resolved_at", "resolved");
+		print_when(d, "returned_at", "returned");
 	} else {
-		sqlite3_busy_timeout(db, 5000);
+		printf("dossier %s (no state yet)\n", lt_cli_str(t, "dossier_code"));
 	}
-	lt_config_free(cfg);
-	return db;
-}
-
-sqlite3_stmt *lt_cli_query(sqlite3 *db, const char *what, const char *sql)
-{
-	sqlite3_stmt *s = NULL;
-	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK)
-		return s;
-	fprintf(stderr, "lienthong %s: %s\n", what, sqlite3_errmsg(db));
-	sqlite3_close(db);
-	return NULL;
-}
-
-const char *lt_cli_col(sqlite3_stmt *s, int i)
-{
-	const unsigned char *t = sqlite3_column_text(s, i);
-	return t ? (const char *)t : "";
-}
-
-const char *lt_cli_audit_trust_col(sqlite3 *db)
-{
-	sqlite3_stmt *s = NULL;
-	int has = sqlite3_prepare_v2(db, "SELECT trust FROM audit LIMIT 0", -1, &s, NULL) == SQLITE_OK;
-	sqlite3_finalize(s);
-	return has ? "a.trust" : "''";
-}
-
-static void print_time(int64_t unix_s, const char *label)
-{
-	if (!unix_s)
-		return;
-	char out[32];
-	lt_date_format_rfc3339(unix_s, out);
-	printf("  %-10s %s\n", label, out);
-}
-
-static int cmd_trail(const char *path, const char *code)
-{
-	sqlite3 *db = lt_cli_open_store(path);
-	if (!db)
-		return 1;
-	static const char *const states[] = { "pending", "in flight", "delivered", "DEAD", "waiting for order" };
-	sqlite3_stmt *s;
-	int found = 0;
-	if (sqlite3_prepare_v2(db, "SELECT status, channel, procedure, received_at, due_at, resolved_at, returned_at,"
-				   " apologies, last_event FROM dossiers WHERE code = ?1", -1, &s, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(s, 1, code, -1, SQLITE_STATIC);
-		if (sqlite3_step(s) == SQLITE_ROW) {
-			found = 1;
-			printf("dossier %s: status %d, channel %s, procedure %s, %d apolog%s, last event %s\n", code,
-			       sqlite3_column_int(s, 0), lt_cli_col(s, 1), lt_cli_col(s, 2), sqlite3_column_int(s, 7),
-			       sqlite3_column_int(s, 7) == 1 ? "y" : "ies", lt_cli_col(s, 8));
-			print_time(sqlite3_column_int64(s, 3), "received");
-			print_time(sqlite3_column_int64(s, 4), "due");
-			print_time(sqlite3_column_int64(s, 5), "resolved");
-			print_time(sqlite3_column_int64(s, 6), "returned");
-		}
-		sqlite3_finalize(s);
+	const json_t *now = json_object_get(t, "holder_now"), *late = json_object_get(t, "late");
+	if (json_is_object(now)) {
+		agency_text(now, a, sizeof a);
+		printf("  %-10s %s\n", "held by", a);
 	}
-	/* what vouched for each event: the audit row of the message, page or answer it came in */
-	char sql[700];
-	snprintf(sql, sizeof sql, "SELECT e.seq, e.dossier_seq, e.type, e.source, e.received_at, e.event_id,"
-		 " d.dest, d.state, d.attempts, d.last_status, d.last_error, e.body, e.message_id,"
-		 " (SELECT %s FROM audit a WHERE a.message_id = e.message_id AND a.peer = e.source"
-		 " AND a.direction IN ('in', 'answer') ORDER BY a.seq LIMIT 1)"
-		 " FROM events e LEFT JOIN deliveries d ON d.event_seq = e.seq"
-		 " WHERE e.dossier_code = ?1 ORDER BY e.seq, d.id", lt_cli_audit_trust_col(db));
-	if (!(s = lt_cli_query(db, "trail", sql)))
-		return 1;
-	sqlite3_bind_text(s, 1, code, -1, SQLITE_STATIC);
-	int64_t last = -1;
-	while (sqlite3_step(s) == SQLITE_ROW) {
-		found = 1;
-		if (sqlite3_column_int64(s, 0) != last) {
-			last = sqlite3_column_int64(s, 0);
-			char when[32];
-			lt_date_format_rfc3339(sqlite3_column_int64(s, 4) / 1000, when);
-			printf("#%d %s  %-28s from %-22s event %s\n", sqlite3_column_int(s, 1), when, lt_cli_col(s, 2), lt_cli_col(s, 3),
-			       lt_cli_col(s, 5));
-			json_t *ev = json_loads(lt_cli_col(s, 11), 0, NULL);
-			json_t *prev = json_object_get(json_object_get(ev, "detail"), "previous_codes");
-			const char *k;
-			json_t *v;
-			json_object_foreach(prev, k, v)
-				printf("      %s was %s (renamed or merged unit)\n", k, json_string_value(v));
-			json_decref(ev);
-			char phrase[300];
-			lt_trust_phrase(lt_cli_col(s, 13), phrase, sizeof phrase);
-			const char *mid = lt_cli_col(s, 12);
-			if (phrase[0])
-				printf("      %s %s, %s\n", strncmp(mid, "answer:", 7) == 0 ? "answer from"
-					       : strncmp(mid, "poll:", 5) == 0 ? "polled from" : "sent by",
-				       lt_cli_col(s, 3), phrase);
+	if (json_is_object(late)) {
+		agency_text(json_object_get(late, "agency"), a, sizeof a);
+		lt_cli_human_age(json_integer_value(json_object_get(late, "late_by_s")), age, sizeof age);
+		printf("  %-10s %s: its appointment %s passed there; %s by %s\n", "late at", *a ? a : "(unknown agency)",
+		       lt_cli_str(late, "due_at"), json_is_true(json_object_get(late, "resolved")) ? "resolved late" : "overdue",
+		       age);
+	}
+	size_t i, k;
+	const json_t *h, *e, *v;
+	if (json_array_size(json_object_get(t, "holders")))
+		printf("agencies it waited at:\n");
+	json_array_foreach(json_object_get(t, "holders"), i, h) {
+		agency_text(json_object_get(h, "agency"), a, sizeof a);
+		lt_cli_human_age(json_integer_value(json_object_get(h, "held_s")), age, sizeof age);
+		printf("  %-40s from %s %s%s %s (%d working day%s)\n", a, lt_cli_str(h, "from"),
+		       json_is_string(json_object_get(h, "to")) ? "to " : "until now", lt_cli_str(h, "to"), age,
+		       (int)json_integer_value(json_object_get(h, "working_days")),
+		       json_integer_value(json_object_get(h, "working_days")) == 1 ? "" : "s");
+	}
+	json_array_foreach(json_object_get(t, "events"), i, e) {
+		printf("#%d %s  %-28s from %-22s event %s\n", (int)json_integer_value(json_object_get(e, "n")),
+		       json_is_string(json_object_get(e, "occurred_at")) ? lt_cli_str(e, "occurred_at") : lt_cli_str(e, "received_at"),
+		       lt_cli_str(e, "type"), lt_cli_str(e, "source"), lt_cli_str(e, "event_id"));
+		if (json_is_integer(json_object_get(e, "lag_s")) && json_integer_value(json_object_get(e, "lag_s")) > 0) {
+			lt_cli_human_age(json_integer_value(json_object_get(e, "lag_s")), age, sizeof age);
+			printf("      reached the gateway %s, %s after it happened\n", lt_cli_str(e, "received_at"), age);
 		}
-		if (sqlite3_column_type(s, 6) == SQLITE_NULL)
+		const char *key;
+		json_t *was;
+		json_object_foreach(json_object_get(e, "previous_codes"), key, was)
+			printf("      %s was %s (renamed or merged unit)\n", key, json_string_value(was));
+		if (*lt_cli_str(e, "vouched"))
+			printf("      %s %s, %s\n", lt_cli_str(e, "via"), lt_cli_str(e, "source"), lt_cli_str(e, "vouched"));
+		json_array_foreach(json_object_get(e, "deliveries"), k, v) {
+			const char *state = lt_cli_str(v, "state");
+			int n = (int)json_integer_value(json_object_get(v, "attempts"));
+			printf("      -> %-22s %-17s %d attempt%s", lt_cli_str(v, "dest"), strcmp(state, "dead") ? state : "DEAD",
+			       n, n == 1 ? "" : "s");
+			if (json_is_integer(json_object_get(v, "last_status")))
+				printf(", last answer %d", (int)json_integer_value(json_object_get(v, "last_status")));
+			if (json_is_string(json_object_get(v, "last_error")))
+				printf(": %s", lt_cli_str(v, "last_error"));
+			if (json_is_number(json_object_get(v, "delay_s")))
+				printf(", delivered %s, %.3f s after it reached the gateway", lt_cli_str(v, "delivered_at"),
+				       json_number_value(json_object_get(v, "delay_s")));
+			printf("\n");
+		}
+	}
+	if (json_array_size(json_object_get(t, "timeline")))
+		printf("in time order:\n");
+	json_array_foreach(json_object_get(t, "timeline"), i, e) {
+		if (strcmp(lt_cli_str(e, "what"), "event") == 0) {
+			printf("  %s  event #%d %s from %s\n", lt_cli_str(e, "at"), (int)json_integer_value(json_object_get(e, "n")),
+			       lt_cli_str(e, "type"), lt_cli_str(e, "source"));
 			continue;
-		int st = sqlite3_column_int(s, 7);
-		printf("      -> %-22s %-17s %d attempt%s", lt_cli_col(s, 6), st >= 0 && st <= 4 ? states[st] : "?",
-		       sqlite3_column_int(s, 8), sqlite3_column_int(s, 8) == 1 ? "" : "s");
-		if (sqlite3_column_type(s, 9) != SQLITE_NULL)
-			printf(", last answer %d", sqlite3_column_int(s, 9));
-		if (st != 2 && sqlite3_column_type(s, 10) != SQLITE_NULL)
-			printf(": %s", lt_cli_col(s, 10));
+		}
+		printf("  %s  attempt %d of #%d to %s: %s", lt_cli_str(e, "at"), (int)json_integer_value(json_object_get(e, "attempt")),
+		       (int)json_integer_value(json_object_get(e, "n")), lt_cli_str(e, "dest"), lt_cli_str(e, "outcome"));
+		if (json_is_integer(json_object_get(e, "status")))
+			printf(", answer %d", (int)json_integer_value(json_object_get(e, "status")));
+		printf(" in %lld ms", (long long)json_integer_value(json_object_get(e, "duration_ms")));
+		if (json_is_string(json_object_get(e, "error")))
+			printf(" (%s)", lt_cli_str(e, "error"));
 		printf("\n");
 	}
-	sqlite3_finalize(s);
-	sqlite3_close(db);
-	if (!found) {
-		fprintf(stderr, "lienthong trail: no dossier %s in the store\n", code);
+}
+
+static int cmd_trail(const char *path, const char *code, int as_json)
+{
+	struct lt_config *cfg;
+	struct lt_query *q = lt_cli_open_query(path, "trail", &cfg);
+	if (!q)
+		return 1;
+	json_t *t = NULL;
+	struct lt_err err = { 0 };
+	int rc = lt_query_trail(q, code, lt_now_ms(), &t, &err);
+	lt_query_close(q);
+	lt_config_free(cfg);
+	if (rc) {
+		fprintf(stderr, "lienthong trail: %s\n", err.msg);
 		return 1;
 	}
+	if (as_json) {
+		char *text = json_dumps(t, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		printf("%s\n", text);
+		free(text);
+	} else {
+		print_trail(t);
+	}
+	json_decref(t);
 	return 0;
 }
 
@@ -500,7 +538,7 @@ int lt_cli_main(int argc, char **argv, int (*run)(const char *config_path))
 	if (strcmp(cmd, "status") == 0)
 		return cmd_status(path, has_flag(argc, argv, "--json"));
 	if (strcmp(cmd, "trail") == 0)
-		return cmd_trail(path, argv[2]);
+		return cmd_trail(path, argv[2], has_flag(argc, argv, "--json"));
 	if (strcmp(cmd, "dlq") == 0)
 		return lt_cli_dlq(argc, argv, path);
 	if (strcmp(cmd, "report") == 0)

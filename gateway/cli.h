@@ -5,21 +5,23 @@
 /* Dispatch argv to a command; `run` starts the daemon with a config path. */
 int lt_cli_main(int argc, char **argv, int (*run)(const char *config_path));
 
-/* ---- shared by the commands (cli.c, cli_dlq.c) ---- */
-#include <sqlite3.h>
+/* ---- shared by the commands (cli.c, cli_dlq.c, cli_report.c, cli_audit.c) ---- */
+#include <jansson.h>
+#include <stdint.h>
 #include "lt.h"
 
-/* Open the configured SQLite store read-only (WAL: safe beside the daemon),
- * or print why not and return NULL. */
-sqlite3 *lt_cli_open_store(const char *config_path);
-/* Prepare a read of the store, or print why not (as `lienthong WHAT: ...`),
- * close db and return NULL. */
-sqlite3_stmt *lt_cli_query(sqlite3 *db, const char *what, const char *sql);
-/* A text column, "" for NULL. */
-const char *lt_cli_col(sqlite3_stmt *s, int i);
-/* "a.trust" when the audit table has the column, else "''": a store written by
- * a gateway from before audit rows recorded what vouched for a message. */
-const char *lt_cli_audit_trust_col(sqlite3 *db);
+struct lt_config;
+struct lt_query;
+
+/* Open the configured store read-only through the store's own queries
+ * (query.h: SQLite or PostgreSQL, beside the running gateway or without it),
+ * or print why not (as `lienthong WHAT: ...`) and return NULL. *cfg is the
+ * loaded config, to free with lt_config_free after lt_query_close. */
+struct lt_query *lt_cli_open_query(const char *config_path, const char *what, struct lt_config **cfg);
+/* "2h 03m", "45s": an age or a duration for people. */
+void lt_cli_human_age(int64_t s, char *out, size_t n);
+/* A JSON string member, "" when absent or null. */
+const char *lt_cli_str(const json_t *o, const char *key);
 /* GET (body NULL) or POST a JSON body to the running gateway's admin
  * listener; the answer's body in `out`, its HTTP status in `status`.
  * Returns 0, 1 (gateway unreachable, said on stderr) or 2 (bad config). */

@@ -2,7 +2,8 @@
  * of signed messages in and out (the `audit` table) against itself and
  * against the messages it vouches for. */
 #include "cli.h"
-#include "dates.h"
+#include "config.h"
+#include "query.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -15,10 +16,9 @@ const char LT_CLI_AUDIT_HELP[] =
 	"vouched for it (trust: the signature verified, or the TLS certificate it was taken on),\n"
 	"and a hash over all of that and the previous row's hash. verify recomputes the chain and\n"
 	"checks each accepted message's stored digest against its row: a row changed, inserted or\n"
-	"removed, or a message altered, breaks it.\n"
+	"removed, or a message altered, breaks it. Reads the store (SQLite or PostgreSQL), whether the\n"
+	"gateway runs or not; the admin API answers the same at GET /v1/admin/audit/verify.\n"
 	"Exit status 0 intact, 1 broken or the store cannot be read, 2 a wrong command line.\n";
-
-#define MAX_SHOWN 10
 
 int lt_cli_audit(int argc, char **argv, const char *path)
 {
@@ -27,64 +27,39 @@ int lt_cli_audit(int argc, char **argv, const char *path)
 		fprintf(stderr, "lienthong audit: unknown subcommand \"%s\" (verify)\n", argv[2]);
 		return 2;
 	}
-	sqlite3 *db = lt_cli_open_store(path);
-	if (!db)
+	struct lt_config *cfg;
+	struct lt_query *q = lt_cli_open_query(path, "audit", &cfg);
+	if (!q)
 		return 1;
-	char sql[600];
-	snprintf(sql, sizeof sql, "SELECT a.seq, a.at, a.direction, a.peer, a.message_id, a.body_sha256,"
-		 " a.sig_sha256, a.prev, a.hash, m.digest, m.peer IS NOT NULL, %s FROM audit a"
-		 " LEFT JOIN messages m ON a.direction = 'in' AND m.peer = a.peer"
-		 " AND m.message_id = a.message_id ORDER BY a.seq", lt_cli_audit_trust_col(db));
-	sqlite3_stmt *s = lt_cli_query(db, "audit", sql);
-	if (!s)
+	json_t *doc = NULL;
+	struct lt_err err = { 0 };
+	int rc = lt_query_audit_verify(q, &doc, &err);
+	lt_query_close(q);
+	lt_config_free(cfg);
+	if (rc) {
+		fprintf(stderr, "lienthong audit: %s\n", err.msg);
 		return 1;
-	char prev[65];
-	memset(prev, '0', 64);
-	prev[64] = '\0';
-	long rows = 0, in = 0, answers = 0, broken = 0;
-	int rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct lt_audit_row r = { .at_ms = sqlite3_column_int64(s, 1), .direction = lt_cli_col(s, 2),
-					  .peer = lt_cli_col(s, 3), .message_id = lt_cli_col(s, 4),
-					  .body_sha256 = lt_cli_col(s, 5), .sig_sha256 = lt_cli_col(s, 6),
-					  .trust = lt_cli_col(s, 11), .prev = lt_cli_col(s, 7) };
-		char hash[65];
-		lt_audit_hash(&r, hash);
-		const char *why = NULL;
-		if (strcmp(r.prev, prev))
-			why = "it does not follow the row before it (a row was removed, inserted or changed)";
-		else if (strcmp(hash, lt_cli_col(s, 8)))
-			why = "its content does not match its hash (the row was changed)";
-		else if (strcmp(r.direction, "in") == 0 && !sqlite3_column_int(s, 10))
-			why = "the message it records is not in the store";
-		else if (strcmp(r.direction, "in") == 0 && strcmp(lt_cli_col(s, 9), r.body_sha256))
-			why = "the stored message's digest differs from the one recorded (the message was changed)";
-		if (why && broken++ < MAX_SHOWN) {
-			char when[32];
-			lt_date_format_rfc3339(r.at_ms / 1000, when);
-			printf("row %lld (%s, %s %s, message %s): %s\n", (long long)sqlite3_column_int64(s, 0), when,
-			       r.direction, r.peer, r.message_id, why);
-		}
-		snprintf(prev, sizeof prev, "%s", lt_cli_col(s, 8));
-		rows++;
-		in += strcmp(r.direction, "in") == 0;
-		answers += strcmp(r.direction, "answer") == 0;
 	}
-	if (rc != SQLITE_DONE)
-		fprintf(stderr, "lienthong audit: %s\n", sqlite3_errmsg(db));
-	sqlite3_finalize(s);
-	sqlite3_close(db);
-	if (rc != SQLITE_DONE)
-		return 1;
+	size_t i;
+	json_t *b;
+	json_array_foreach(json_object_get(doc, "broken"), i, b)
+		printf("row %lld (%s, %s %s, message %s): %s\n", (long long)json_integer_value(json_object_get(b, "row")),
+		       lt_cli_str(b, "at"), lt_cli_str(b, "direction"), lt_cli_str(b, "peer"), lt_cli_str(b, "message_id"),
+		       lt_cli_str(b, "reason"));
+	long long rows = json_integer_value(json_object_get(doc, "rows")), in = json_integer_value(json_object_get(doc, "in"));
+	long long out = json_integer_value(json_object_get(doc, "out")), answers = json_integer_value(json_object_get(doc, "answers"));
+	long long broken = json_integer_value(json_object_get(doc, "broken_count"));
 	if (broken) {
-		printf("audit trail BROKEN: %ld of %ld rows fail%s\n", broken, rows,
-		       broken > MAX_SHOWN ? " (the first shown)" : "");
+		printf("audit trail BROKEN: %lld of %lld rows fail%s\n", broken, rows,
+		       broken > (long long)json_array_size(json_object_get(doc, "broken")) ? " (the first shown)" : "");
+		json_decref(doc);
 		return 1;
 	}
 	char extra[48] = "";
 	if (answers)
-		snprintf(extra, sizeof extra, ", %ld answer%s with events", answers, answers == 1 ? "" : "s");
-	printf("audit trail intact: %ld rows (%ld messages in, %ld out%s), last hash %s\n", rows, in,
-	       rows - in - answers, extra, prev);
+		snprintf(extra, sizeof extra, ", %lld answer%s with events", answers, answers == 1 ? "" : "s");
+	printf("audit trail intact: %lld rows (%lld messages in, %lld out%s), last hash %s\n", rows, in, out, extra,
+	       lt_cli_str(doc, "last_hash"));
+	json_decref(doc);
 	return 0;
 }

@@ -1,11 +1,13 @@
 /* cli_dlq.c — `lienthong dlq list|show|replay|purge`: the dead letters.
  *
- * list and show read the store (read-only, beside the running daemon);
- * replay and purge ask the running gateway (POST /v1/admin/dlq/...), so
- * that its dispatcher learns at once of what came back to its queues. */
+ * list and show read the store through its queries (query.h: SQLite or
+ * PostgreSQL, read-only, with the gateway running or not); replay and purge
+ * ask the running gateway (POST /v1/admin/dlq/...), so that its dispatcher
+ * learns at once of what came back to its queues. */
 #include "cli.h"
 #include "config.h"
-#include "dates.h"
+#include "mapping.h"
+#include "query.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -115,92 +117,83 @@ static int cmd_list(const char *path, const struct dlq_args *a)
 {
 	if (!known_destination(path, a->peer))
 		return 2;
-	sqlite3 *db = lt_cli_open_store(path);
-	if (!db)
+	struct lt_config *cfg;
+	struct lt_query *q = lt_cli_open_query(path, "dlq", &cfg);
+	if (!q)
 		return 1;
-	sqlite3_stmt *s = lt_cli_query(db, "dlq", "SELECT d.id, e.dossier_code, e.type, d.dest, d.attempts, d.last_status,"
-				       " d.last_error, e.event_id FROM deliveries d JOIN events e ON e.seq = d.event_seq"
-				       " WHERE d.state = 3 AND (?1 IS NULL OR d.dest = ?1) AND (?2 IS NULL OR d.dossier_code = ?2)"
-				       " ORDER BY d.id");
-	if (!s)
+	json_t *doc = NULL;
+	struct lt_err err = { 0 };
+	int rc = lt_query_dlq_list(q, a->peer, a->dossier, 100000, &doc, &err);
+	lt_query_close(q);
+	lt_config_free(cfg);
+	if (rc) {
+		fprintf(stderr, "lienthong dlq: %s\n", err.msg);
 		return 1;
-	sqlite3_bind_text(s, 1, a->peer, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, a->dossier, -1, SQLITE_STATIC);
-	int n = 0;
-	while (sqlite3_step(s) == SQLITE_ROW) {
-		printf("%-6lld %-28s %-24s -> %-20s %d attempt%s, last %d: %s  (message %s)\n",
-		       (long long)sqlite3_column_int64(s, 0), lt_cli_col(s, 1), lt_cli_col(s, 2), lt_cli_col(s, 3),
-		       sqlite3_column_int(s, 4), sqlite3_column_int(s, 4) == 1 ? "" : "s", sqlite3_column_int(s, 5),
-		       lt_cli_col(s, 6), lt_cli_col(s, 7));
-		n++;
 	}
-	sqlite3_finalize(s);
-	sqlite3_close(db);
-	printf("%d dead letter%s\n", n, n == 1 ? "" : "s");
+	size_t i;
+	json_t *d;
+	json_array_foreach(json_object_get(doc, "dead_letters"), i, d) {
+		int n = (int)json_integer_value(json_object_get(d, "attempts"));
+		printf("%-6lld %-28s %-24s -> %-20s %d attempt%s, last %d: %s  (message %s)\n",
+		       (long long)json_integer_value(json_object_get(d, "id")), lt_cli_str(d, "dossier_code"),
+		       lt_cli_str(d, "type"), lt_cli_str(d, "dest"), n, n == 1 ? "" : "s",
+		       (int)json_integer_value(json_object_get(d, "last_status")), lt_cli_str(d, "last_error"),
+		       lt_cli_str(d, "message_id"));
+	}
+	long n = (long)json_integer_value(json_object_get(doc, "count"));
+	printf("%ld dead letter%s\n", n, n == 1 ? "" : "s");
+	json_decref(doc);
 	return 0;
-}
-
-static void print_ms(const char *label, int64_t ms)
-{
-	char when[32];
-	lt_date_format_rfc3339(ms / 1000, when);
-	printf("  %-13s %s\n", label, when);
 }
 
 static int cmd_show(const char *path, const struct dlq_args *a)
 {
-	sqlite3 *db = lt_cli_open_store(path);
-	if (!db)
+	struct lt_config *cfg;
+	struct lt_query *q = lt_cli_open_query(path, "dlq", &cfg);
+	if (!q)
 		return 1;
 	int64_t id = json_integer_value(json_array_get(a->ids, 0));
-	int rc = 1;
-	sqlite3_stmt *s = lt_cli_query(db, "dlq", "SELECT d.state, d.dest, d.dossier_code, e.type, e.event_id, e.source,"
-				       " d.attempts, d.created_at, d.updated_at, d.last_status, d.last_error, d.last_response,"
-				       " e.body FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.id = ?1");
-	if (!s)
+	json_t *d = NULL;
+	struct lt_err err = { 0 };
+	int rc = lt_query_dlq_show(q, id, &d, &err);
+	lt_query_close(q);
+	lt_config_free(cfg);
+	if (rc) {
+		fprintf(stderr, "lienthong dlq show: %s\n", err.msg);
 		return 1;
-	sqlite3_bind_int64(s, 1, id);
-	if (sqlite3_step(s) != SQLITE_ROW) {
-		fprintf(stderr, "lienthong dlq show: no delivery %lld in the store\n", (long long)id);
-	} else if (sqlite3_column_int(s, 0) != 3) {
-		fprintf(stderr, "lienthong dlq show: delivery %lld is not a dead letter (see lienthong trail %s)\n",
-			(long long)id, lt_cli_col(s, 2));
-	} else {
-		rc = 0;
-		printf("dead letter %lld: %s of dossier %s to %s, %d attempt%s\n", (long long)id, lt_cli_col(s, 3),
-		       lt_cli_col(s, 2), lt_cli_col(s, 1), sqlite3_column_int(s, 6),
-		       sqlite3_column_int(s, 6) == 1 ? "" : "s");
-		printf("  %-13s %s (from %s)\n", "message id", lt_cli_col(s, 4), lt_cli_col(s, 5));
-		print_ms("queued", sqlite3_column_int64(s, 7));
-		print_ms("given up", sqlite3_column_int64(s, 8));
-		printf("  %-13s %s%s%s\n", "last answer",
-		       sqlite3_column_type(s, 9) == SQLITE_NULL ? "none" : lt_cli_col(s, 9),
-		       sqlite3_column_type(s, 10) == SQLITE_NULL ? "" : ": ", lt_cli_col(s, 10));
-		if (sqlite3_column_type(s, 11) != SQLITE_NULL)
-			printf("  %-13s %.2000s\n", "its body", lt_cli_col(s, 11));
-		json_t *ev = json_loads(lt_cli_col(s, 12), 0, NULL);
-		char *pretty = ev ? json_dumps(ev, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-		printf("event:\n%s\n", pretty ? pretty : lt_cli_col(s, 12));
-		free(pretty);
-		json_decref(ev);
 	}
-	sqlite3_finalize(s);
-	if (!rc && sqlite3_prepare_v2(db, "SELECT n, at, duration_ms, status, outcome, error FROM attempts"
-					  " WHERE delivery_id = ?1 ORDER BY n", -1, &s, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(s, 1, id);
-		printf("attempts:\n");
-		while (sqlite3_step(s) == SQLITE_ROW) {
-			char when[32];
-			lt_date_format_rfc3339(sqlite3_column_int64(s, 1) / 1000, when);
-			printf("  #%-3d %s  %5lld ms  %-5s %-6s %s\n", sqlite3_column_int(s, 0), when,
-			       (long long)sqlite3_column_int64(s, 2),
-			       sqlite3_column_type(s, 3) == SQLITE_NULL ? "-" : lt_cli_col(s, 3), lt_cli_col(s, 4),
-			       lt_cli_col(s, 5));
-		}
-		sqlite3_finalize(s);
+	int n = (int)json_integer_value(json_object_get(d, "attempts"));
+	printf("dead letter %lld: %s of dossier %s to %s, %d attempt%s\n", (long long)id, lt_cli_str(d, "type"),
+	       lt_cli_str(d, "dossier_code"), lt_cli_str(d, "dest"), n, n == 1 ? "" : "s");
+	printf("  %-13s %s (from %s)\n", "message id", lt_cli_str(d, "message_id"), lt_cli_str(d, "source"));
+	printf("  %-13s %s\n", "queued", lt_cli_str(d, "queued_at"));
+	printf("  %-13s %s\n", "given up", lt_cli_str(d, "dead_at"));
+	json_t *st = json_object_get(d, "last_status");
+	printf("  %-13s ", "last answer");
+	if (json_is_integer(st))
+		printf("%d", (int)json_integer_value(st));
+	else
+		printf("none");
+	printf("%s%s\n", json_is_string(json_object_get(d, "last_error")) ? ": " : "", lt_cli_str(d, "last_error"));
+	if (json_is_string(json_object_get(d, "last_response")))
+		printf("  %-13s %.2000s\n", "its body", lt_cli_str(d, "last_response"));
+	json_t *ev = json_object_get(d, "event");
+	char *pretty = json_is_object(ev) ? json_dumps(ev, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+	printf("event:\n%s\n", pretty ? pretty : lt_cli_str(d, "event"));
+	free(pretty);
+	printf("attempts:\n");
+	size_t i;
+	json_t *t;
+	json_array_foreach(json_object_get(d, "attempt_list"), i, t) {
+		char status[16] = "-";
+		if (json_is_integer(json_object_get(t, "status")))
+			snprintf(status, sizeof status, "%d", (int)json_integer_value(json_object_get(t, "status")));
+		printf("  #%-3d %s  %5lld ms  %-5s %-6s %s\n", (int)json_integer_value(json_object_get(t, "n")),
+		       lt_cli_str(t, "at"), (long long)json_integer_value(json_object_get(t, "duration_ms")), status,
+		       lt_cli_str(t, "outcome"), lt_cli_str(t, "error"));
 	}
-	sqlite3_close(db);
-	return rc;
+	json_decref(d);
+	return 0;
 }
 
 /* replay or purge through the gateway, a batch at a time until none is left. */

@@ -1,16 +1,9 @@
 /* cli_report.c — `lienthong report`: the one-stop office's figures for a
- * period, per receiving agency, from the dossier view in the store.
- *
- * What offices report (Decree 118/2025, see PEERS.md): dossiers received
- * (carried over, direct, online, postal), resolved (early, on time, late),
- * in progress (within the deadline, overdue), apologies issued, and the share
- * received online. Days are local (+07:00) calendar days: resolved on the
- * appointment day is on time, before it early, after it late. A dossier that
- * needed an apology missed its first appointment: resolved, it counts as
- * late even if the new date was kept. */
+ * period (lt_query_report, query.c says what each one counts), printed as
+ * the offices write them, or as CSV or JSON (the admin API's document). */
 #include "cli.h"
-#include "dates.h"
-#include "sla.h"
+#include "config.h"
+#include "query.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -19,172 +12,94 @@
 
 const char LT_CLI_REPORT_HELP[] =
 	"usage: lienthong report --from DATE --to DATE [--format text|csv|json] [-c FILE]\n"
-	"The period's figures per receiving agency (current unit codes), and in total:\n"
+	"The period's figures per receiving agency (current unit codes, names from [agencies]),\n"
+	"per handling agency (a late dossier under the agency that held it when it went late),\n"
+	"and in total:\n"
 	"  carried_over      received before the period, still open when it began\n"
-	"  direct, online, postal   received in the period, by channel\n"
-	"  resolved_early, resolved_on_time, resolved_late   resolved in the period, by\n"
-	"                    appointment day (a dossier that needed an apology counts as late)\n"
-	"  in_progress_on_time, in_progress_overdue   open at the end of the period\n"
+	"  direct, online, postal, not_stated   received in the period, by channel\n"
+	"  received          received in the period; received_total adds carried_over\n"
+	"  resolved          resolved in the period: resolved_early, resolved_on_time,\n"
+	"                    resolved_late by appointment day (a dossier that needed an apology\n"
+	"                    counts as late)\n"
+	"  in_progress       open at the end: in_progress_on_time, in_progress_overdue\n"
 	"  apologies         apology letters issued in the period\n"
 	"  late_without_apology   late or overdue dossiers with no apology (should be 0)\n"
 	"  online_share      online / received in the period, in percent\n"
+	"  inter_agency, exchanged_electronically, electronic_share   dossiers handled by\n"
+	"                    another agency than the receiving one, and the share of them\n"
+	"                    transferred through the gateway\n"
 	"  from_merged_units dossiers that came under a unit code since merged (the figure\n"
 	"                    includes them under the new code)\n"
+	"Dossiers first seen through a later event (no received date: in progress on go-live day)\n"
+	"are counted apart as \"unknown start\", never guessed into a category.\n"
 	"DATE is YYYY-MM-DD or DD/MM/YYYY (a whole local day; --to includes that day) or an RFC 3339 time\n"
-	"(--to excludes it). Reads the store, beside the running gateway.\n";
+	"(--to excludes it). Reads the store (SQLite or PostgreSQL), whether the gateway runs or not.\n";
 
-/* The local day of a unix time, as a number SQLite can compare. */
-#define DAY(x) LT_DATE_LOCAL_DAY_SQL(x)
-#define OPEN_AT(t) "(res = 0 OR res >= " t ") AND (ret = 0 OR ret >= " t ") AND status NOT IN " LT_STATUS_ENDED_SQL
+#define N(row, k) ((long long)json_integer_value(json_object_get(row, k)))
 
-static const char report_sql[] =
-	"WITH p(f, t) AS (SELECT ?1, ?2),"
-	" d AS (SELECT code, COALESCE(NULLIF(receiving_agency, ''), '(none)') AS agency, channel,"
-	"  received_at AS r, due_at AS due, resolved_at AS res, returned_at AS ret, apologies, status,"
-	"  EXISTS (SELECT 1 FROM events e WHERE e.dossier_code = dossiers.code"
-	"   AND json_extract(e.body, '$.detail.previous_codes') IS NOT NULL) AS merged FROM dossiers),"
-	" a AS (SELECT COALESCE(NULLIF(x.receiving_agency, ''), '(none)') AS agency, COUNT(*) AS n"
-	"  FROM events e JOIN dossiers x ON x.code = e.dossier_code, p"
-	"  WHERE e.type = 'dossier.apology' AND CAST(strftime('%s', json_extract(e.body, '$.occurred_at')) AS INTEGER)"
-	"   BETWEEN p.f AND p.t - 1"
-	"  GROUP BY 1)"
-	" SELECT d.agency,"
-	"  SUM(r < f AND " OPEN_AT("f") "),"
-	"  SUM(r >= f AND r < t AND channel = 'direct'),"
-	"  SUM(r >= f AND r < t AND channel = 'online'),"
-	"  SUM(r >= f AND r < t AND channel = 'postal'),"
-	"  SUM(r >= f AND r < t),"
-	"  SUM(res >= f AND res < t AND apologies = 0 AND (due = 0 OR " DAY("res") " < " DAY("due") ")),"
-	"  SUM(res >= f AND res < t AND apologies = 0 AND due > 0 AND " DAY("res") " = " DAY("due") "),"
-	"  SUM(res >= f AND res < t AND (apologies > 0 OR (due > 0 AND " DAY("res") " > " DAY("due") "))),"
-	"  SUM(r < t AND " OPEN_AT("t") " AND NOT (due > 0 AND due < t)),"
-	"  SUM(r < t AND " OPEN_AT("t") " AND due > 0 AND due < t),"
-	"  COALESCE((SELECT n FROM a WHERE a.agency = d.agency), 0),"
-	"  SUM(apologies = 0 AND ((res >= f AND res < t AND due > 0 AND " DAY("res") " > " DAY("due") ")"
-	"   OR (r < t AND " OPEN_AT("t") " AND due > 0 AND due < t))),"
-	"  SUM(merged AND ((r >= f AND r < t) OR (res >= f AND res < t) OR (r < t AND " OPEN_AT("t") ")))"
-	" FROM d, p WHERE r < t AND (r >= f OR " OPEN_AT("f") " OR (res >= f AND res < t))"
-	" GROUP BY d.agency ORDER BY d.agency";
-
-enum { C_AGENCY, C_CARRIED, C_DIRECT, C_ONLINE, C_POSTAL, C_RECEIVED, C_EARLY, C_ON_TIME, C_LATE, C_WITHIN,
-       C_OVERDUE, C_APOLOGIES, C_NO_APOLOGY, C_MERGED, C_N };
-
-static const char *const names[C_N] = {
-	"agency", "carried_over", "direct", "online", "postal", "received", "resolved_early", "resolved_on_time",
-	"resolved_late", "in_progress_on_time", "in_progress_overdue", "apologies", "late_without_apology",
-	"from_merged_units",
-};
-
-/* YYYY-MM-DD or DD/MM/YYYY (a local day: its start, or with end set the next
- * day's) or RFC 3339; an error names what the user typed. */
-static int parse_when(const char *opt, const char *s, int end, int64_t *out, struct lt_err *err)
+/* s cut or padded to `width` characters (not bytes: names are Vietnamese). */
+static void cell(char *out, size_t n, const char *s, int width)
 {
-	char day[16];
-	int d, m, y, n = 0;
-	if (sscanf(s, "%2d/%2d/%4d%n", &d, &m, &y, &n) == 3 && s[n] == '\0' && strlen(s) == 10)
-		snprintf(day, sizeof day, "%04d-%02d-%02d", y, m, d);
-	else
-		snprintf(day, sizeof day, "%.10s", s);
-	int rc;
-	if (strlen(s) == 10) {
-		rc = lt_date_parse_day(day, strlen(day), out, NULL);
-		if (!rc)
-			*out += end ? 86400 : 0;
-	} else {
-		rc = lt_date_parse_rfc3339(s, out, NULL);
+	size_t o = 0;
+	int chars = 0;
+	for (; *s && o + 4 < n; s++) {
+		if ((*s & 0xC0) != 0x80 && chars++ == width)
+			break;
+		out[o++] = *s;
 	}
-	if (rc)
-		return lt_err_set(err, LT_EINVAL, "%s \"%.40s\" is not a date: write YYYY-MM-DD (2026-03-01), DD/MM/YYYY "
-				  "(01/03/2026) or RFC 3339 (2026-03-01T08:00:00+07:00)", opt, s);
-	return LT_OK;
+	for (; chars < width && o + 1 < n; chars++)
+		out[o++] = ' ';
+	out[o] = '\0';
 }
 
-static double share(int64_t part, int64_t whole)
+static void text_row(const json_t *row)
 {
-	return whole ? 100.0 * (double)part / (double)whole : 0;
+	char who[160];
+	const char *name = lt_cli_str(row, "name");
+	cell(who, sizeof who, *name ? name : lt_cli_str(row, "agency"), 30);
+	printf("%s %7lld %6lld %6lld %6lld %6lld %6lld %7lld %6lld %6lld %6lld %6lld %7lld %7lld %6lld %9lld "
+	       "%6.1f%% %6.1f%%%s\n", who, N(row, "carried_over"), N(row, "direct"), N(row, "online"), N(row, "postal"),
+	       N(row, "not_stated"), N(row, "received_total"), N(row, "resolved"), N(row, "resolved_early"),
+	       N(row, "resolved_on_time"), N(row, "resolved_late"), N(row, "in_progress_on_time"),
+	       N(row, "in_progress_overdue"), N(row, "apologies"), N(row, "inter_agency"), N(row, "late_without_apology"),
+	       json_real_value(json_object_get(row, "online_share")),
+	       json_real_value(json_object_get(row, "electronic_share")), N(row, "from_merged_units") ? "  *" : "");
 }
 
-static void print_row(const char *format, const int64_t *v, const char *agency, FILE *out)
+static void text_header(const char *first)
 {
-	double online = share(v[C_ONLINE], v[C_RECEIVED]);
-	if (strcmp(format, "csv") == 0) {
-		fprintf(out, "\"%s\"", agency);
-		for (int c = 1; c < C_N; c++)
-			fprintf(out, ",%lld", (long long)v[c]);
-		fprintf(out, ",%.1f\n", online);
-	} else {
-		fprintf(out, "%-22s %7lld %6lld %6lld %6lld %6lld %6lld %6lld %8lld %7lld %6lld %9lld %6.1f%%%s\n", agency,
-			(long long)v[C_CARRIED], (long long)v[C_DIRECT], (long long)v[C_ONLINE], (long long)v[C_POSTAL],
-			(long long)v[C_EARLY], (long long)v[C_ON_TIME], (long long)v[C_LATE], (long long)v[C_WITHIN],
-			(long long)v[C_OVERDUE], (long long)v[C_APOLOGIES], (long long)v[C_NO_APOLOGY], online,
-			v[C_MERGED] ? "  *" : "");
-	}
+	printf("%-30s %7s %6s %6s %6s %6s %6s %7s %6s %6s %6s %6s %7s %7s %6s %9s %7s %7s\n", first, "carried", "direct",
+	       "online", "postal", "nostat", "total", "resolvd", "early", "ontime", "late", "open", "overdue", "apolog",
+	       "inter", "late-noap", "online", "electr");
 }
 
-static json_t *json_row(const int64_t *v, const char *agency)
+static void print_text(const json_t *doc)
 {
-	json_t *o = json_pack("{s:s}", "agency", agency);
-	for (int c = 1; c < C_N; c++)
-		json_object_set_new(o, names[c], json_integer(v[c]));
-	json_object_set_new(o, "online_share", json_real((double)(int)(share(v[C_ONLINE], v[C_RECEIVED]) * 10) / 10));
-	return o;
-}
-
-static int run_report(const char *path, int64_t from, int64_t to, const char *format)
-{
-	sqlite3 *db = lt_cli_open_store(path);
-	if (!db)
-		return 1;
-	sqlite3_stmt *s = lt_cli_query(db, "report", report_sql);
-	if (!s)
-		return 1;
-	sqlite3_bind_int64(s, 1, from);
-	sqlite3_bind_int64(s, 2, to);
-	char a[32], b[32];
-	lt_date_format_rfc3339(from, a);
-	lt_date_format_rfc3339(to, b);
-	int64_t total[C_N] = { 0 }, v[C_N];
+	size_t i;
+	json_t *row;
 	int merged = 0;
-	json_t *rows = json_array();
-	if (strcmp(format, "csv") == 0) {
-		for (int c = 0; c < C_N; c++)
-			printf("%s%s", c ? "," : "", names[c]);
-		printf(",online_share\n");
-	} else if (strcmp(format, "text") == 0) {
-		printf("dossiers from %s up to %s\n", a, b);
-		printf("%-22s %7s %6s %6s %6s %6s %6s %6s %8s %7s %6s %9s %7s\n", "agency", "carried", "direct",
-		       "online", "postal", "early", "ontime", "late", "open-ok", "overdue", "apolog", "late-noap",
-		       "online");
+	printf("dossiers from %s up to %s\n\nper receiving agency\n", lt_cli_str(doc, "from"), lt_cli_str(doc, "to"));
+	text_header("agency");
+	json_array_foreach(json_object_get(doc, "agencies"), i, row) {
+		text_row(row);
+		merged |= N(row, "from_merged_units") > 0;
 	}
-	int rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const char *agency = lt_cli_col(s, C_AGENCY);
-		for (int c = 1; c < C_N; c++)
-			total[c] += v[c] = sqlite3_column_int64(s, c);
-		merged |= v[C_MERGED] > 0;
-		if (strcmp(format, "json") == 0)
-			json_array_append_new(rows, json_row(v, agency));
-		else
-			print_row(format, v, agency, stdout);
+	text_row(json_object_get(doc, "total"));
+	printf("\nper handling agency (a late dossier under the agency where it went late)\n");
+	text_header("agency");
+	json_array_foreach(json_object_get(doc, "handling_agencies"), i, row)
+		text_row(row);
+	json_array_foreach(json_object_get(doc, "late_at"), i, row) {
+		const json_t *a = json_object_get(row, "agency");
+		printf("late at %s%s%s%s: %lld\n", lt_cli_str(a, "code"), *lt_cli_str(a, "name") ? " (" : "",
+		       lt_cli_str(a, "name"), *lt_cli_str(a, "name") ? ")" : "", N(row, "late"));
 	}
-	if (rc != SQLITE_DONE)
-		fprintf(stderr, "lienthong report: %s\n", sqlite3_errmsg(db));
-	sqlite3_finalize(s);
-	sqlite3_close(db);
-	if (strcmp(format, "json") == 0) {
-		json_t *doc = json_pack("{s:s,s:s,s:o,s:o}", "from", a, "to", b, "agencies", rows, "total",
-					json_row(total, "total"));
-		char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		printf("%s\n", text);
-		free(text);
-		json_decref(doc);
-		return rc == SQLITE_DONE ? 0 : 1;
-	}
-	json_decref(rows);
-	print_row(format, total, "total", stdout);
-	if (merged && strcmp(format, "text") == 0)
+	const json_t *u = json_object_get(doc, "unknown_start");
+	if (N(u, "seen"))
+		printf("\nunknown start (first seen through a later event, counted apart): %lld dossiers, %lld resolved in "
+		       "the period, %lld in progress at its end\n", N(u, "seen"), N(u, "resolved"), N(u, "in_progress"));
+	if (merged)
 		printf("* includes dossiers that came under a unit code since merged, counted under the new code\n");
-	return rc == SQLITE_DONE ? 0 : 1;
 }
 
 int lt_cli_report(int argc, char **argv, const char *path)
@@ -207,7 +122,7 @@ int lt_cli_report(int argc, char **argv, const char *path)
 		fprintf(stderr, "lienthong report: give the period: --from DATE --to DATE\n");
 		return 2;
 	}
-	if (parse_when("--from", from, 0, &f, &err) || parse_when("--to", to, 1, &t, &err)) {
+	if (lt_query_parse_day("--from", from, 0, &f, &err) || lt_query_parse_day("--to", to, 1, &t, &err)) {
 		fprintf(stderr, "lienthong report: %s\n", err.msg);
 		return 2;
 	}
@@ -219,5 +134,30 @@ int lt_cli_report(int argc, char **argv, const char *path)
 		fprintf(stderr, "lienthong report: --format is text, csv or json, not \"%s\"\n", format);
 		return 2;
 	}
-	return run_report(path, f, t, format);
+	struct lt_config *cfg;
+	struct lt_query *q = lt_cli_open_query(path, "report", &cfg);
+	if (!q)
+		return 1;
+	json_t *doc = NULL;
+	int rc = lt_query_report(q, f, t, &doc, &err);
+	lt_query_close(q);
+	lt_config_free(cfg);
+	if (rc) {
+		fprintf(stderr, "lienthong report: %s\n", err.msg);
+		return 1;
+	}
+	if (strcmp(format, "json") == 0) {
+		char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		printf("%s\n", text);
+		free(text);
+	} else if (strcmp(format, "csv") == 0) {
+		struct lt_buf csv = { 0 };
+		lt_query_report_csv(doc, &csv);
+		fwrite(csv.data, 1, csv.len, stdout);
+		lt_buf_free(&csv);
+	} else {
+		print_text(doc);
+	}
+	json_decref(doc);
+	return 0;
 }

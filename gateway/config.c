@@ -598,7 +598,7 @@ struct parse_state {
 	struct lt_buf *errors;
 	const char *path;
 	int nerr;
-	enum { SEC_NONE, SEC_GATEWAY, SEC_RETRY, SEC_SLA, SEC_UNITS, SEC_PEER, SEC_ROUTE, SEC_UNKNOWN } sec;
+	enum { SEC_NONE, SEC_GATEWAY, SEC_RETRY, SEC_SLA, SEC_UNITS, SEC_AGENCIES, SEC_PEER, SEC_ROUTE, SEC_UNKNOWN } sec;
 	int gateway_line, retry_line;
 };
 
@@ -660,6 +660,24 @@ static void units_key(struct parse_state *st, int line, const char *k, const cha
 	u->line = line;
 }
 
+/* [agencies] CODE = name, for reports and the trail */
+static void agencies_key(struct parse_state *st, int line, const char *k, const char *v)
+{
+	if (strlen(k) > 63 || strpbrk(k, " \t\"") || strlen(v) > 200) {
+		ERR(line, "[agencies] expected CODE = name (a code of at most 63 characters without spaces, a name of "
+		    "at most 200), not \"%.80s\"", k);
+		return;
+	}
+	json_t *name = json_string(v);
+	if (!name) {
+		ERR(line, "[agencies] %s: the name is not UTF-8 text", k);
+		return;
+	}
+	if (!st->c->agencies)
+		st->c->agencies = json_object();
+	json_object_set_new(st->c->agencies, k, name);
+}
+
 static void section(struct parse_state *st, int line, const char *name)
 {
 	struct lt_config *c = st->c;
@@ -673,6 +691,8 @@ static void section(struct parse_state *st, int line, const char *name)
 		st->sec = SEC_SLA;
 	} else if (strcmp(name, "units") == 0) {
 		st->sec = SEC_UNITS;
+	} else if (strcmp(name, "agencies") == 0) {
+		st->sec = SEC_AGENCIES;
 	} else if (strncmp(name, "peer.", 5) == 0) {
 		st->sec = SEC_PEER;
 		if (!valid_name(name + 5))
@@ -698,7 +718,7 @@ static void section(struct parse_state *st, int line, const char *name)
 		r->line = line;
 	} else {
 		st->sec = SEC_UNKNOWN;
-		ERR(line, "unknown section [%s] (known: gateway, retry, sla, units, peer.NAME, route.NAME)", name);
+		ERR(line, "unknown section [%s] (known: gateway, retry, sla, units, agencies, peer.NAME, route.NAME)", name);
 	}
 }
 
@@ -926,6 +946,7 @@ static int config_load(const char *path, struct lt_config **out, struct lt_buf *
 		case SEC_RETRY: table_key(st, line, LT_SECTION_RETRY, c, "", k, v); break;
 		case SEC_SLA: table_key(st, line, LT_SECTION_SLA, c, "[sla] ", k, v); break;
 		case SEC_UNITS: units_key(st, line, k, v); break;
+		case SEC_AGENCIES: agencies_key(st, line, k, v); break;
 		case SEC_PEER: {
 			struct lt_peer *p = &c->peers[c->npeers - 1];
 			snprintf(where, sizeof where, "peer %s: ", p->name);
@@ -1020,6 +1041,7 @@ void lt_config_free(struct lt_config *c)
 		free(c->units[i].new_code);
 	}
 	free(c->units);
+	json_decref(c->agencies);
 	free(c->holidays);
 	free(c->trust); free(c->crl); free(c->token_pin_file); free(c->pkcs11_module); free(c->sign_key); free(c->sign_cert); free(c->key_password_file);
 	free(c->codes_dir);

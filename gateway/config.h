@@ -108,6 +108,7 @@ struct lt_config {
 	int64_t sla_interval_ms; /* [sla] check_interval: how often the overdue watchdog looks */
 	struct lt_unit_map *units;  /* [units]: administrative-unit codes that changed */
 	size_t nunits;
+	json_t *agencies;       /* [agencies] CODE = name, or NULL: names in reports and trails */
 	struct lt_peer *peers;
 	size_t npeers;
 	struct lt_route *routes;

@@ -198,14 +198,21 @@ static void keep_carried(struct attempt *a, json_t *carried)
 }
 
 /* Tell the peer's breaker how the attempt went; log when it opens or closes. */
-static void note_breaker(struct attempt *a, const struct lt_xfer *t)
+/* Record in the peer's breaker whether an exchange found it down. */
+static enum lt_breaker_change breaker_record(struct peer_q *pq, const struct lt_xfer *t)
 {
-	struct peer_q *pq = a->pq;
 	const struct lt_config *cfg = pq->gw->cfg;
 	int down = lt_peer_down(t->cc == CURLE_OK, t->status);
 	int64_t max_ms = cfg->retry_max_delay_ms < LT_BREAKER_MAX_MS ? cfg->retry_max_delay_ms : LT_BREAKER_MAX_MS;
 	enum lt_breaker_change ch = lt_breaker_record(&pq->breaker, down, lt_mono_ms(), cfg->breaker_failures, max_ms);
 	pq->gw->counters[pq->peer->index].breaker_open = pq->breaker.open;
+	return ch;
+}
+
+static void note_breaker(struct attempt *a, const struct lt_xfer *t)
+{
+	struct peer_q *pq = a->pq;
+	enum lt_breaker_change ch = breaker_record(pq, t);
 	if (ch == LT_BREAKER_OPENED)
 		lt_log(LT_WARN, "peer.breaker_open",
 		       json_pack("{s:s,s:i,s:I,s:s,s:s}", "peer", pq->peer->name, "failures", pq->breaker.failures,
@@ -323,6 +330,12 @@ static void answer_done(struct lt_job *job)
 	f->next_at_ms = now + d.delay_ms;
 	f->flags = LT_FLAGS_WITH_RESENDS(a->flags, d.resends);
 	pc->attempts++;
+	if (d.next == LT_DS_DONE) {
+		pc->last_done_ms = now;
+	} else {
+		pc->last_failed_ms = now;
+		snprintf(pc->last_error, sizeof pc->last_error, "%s", f->error);
+	}
 	if (d.next == LT_DS_DONE)
 		pc->delivered++;
 	else if (d.next == LT_DS_PENDING)
@@ -517,6 +530,56 @@ static void start_login(struct peer_q *pq)
 	lt_xfer_start(gw, t);
 }
 
+/* ---- an idle peer's breaker ---- */
+
+/* The probe of an open breaker with nothing queued to send: a GET of the
+ * peer's url (no delivery, no side effect). Any answer below 500 shows the
+ * peer is up and closes the breaker; a 5xx or no answer keeps it open. */
+static void idle_probe_ended(struct lt_xfer *t)
+{
+	struct peer_q *pq = t->arg;
+	struct lt_gateway *gw = pq->gw;
+	gw->dispatch->busy--;
+	if (!t->aborted) {
+		enum lt_breaker_change ch = breaker_record(pq, t);
+		if (ch == LT_BREAKER_CLOSED)
+			lt_log(LT_INFO, "peer.breaker_closed", json_pack("{s:s,s:b,s:i}", "peer", pq->peer->name, "idle", 1,
+									 "status", (int)t->status),
+			       "%s answers again (probed with nothing queued, answer %ld): deliveries resume",
+			       pq->peer->name, t->status);
+		else
+			lt_log(LT_INFO, "peer.breaker_probe", json_pack("{s:s,s:b,s:I}", "peer", pq->peer->name, "idle", 1,
+									"probe_in_ms", (json_int_t)pq->breaker.period_ms),
+			       "%s is still down (%s); next probe in %lld ms", pq->peer->name,
+			       t->cc != CURLE_OK ? t->error : "a 5xx answer", (long long)pq->breaker.period_ms);
+	}
+	lt_xfer_release(t);
+	free(t);
+	if (!gw->dispatch->draining) {
+		pq->maybe_more = 1;
+		claim(pq);
+	}
+}
+
+/* Nothing to send and nothing coming: an open breaker would never see the
+ * peer recover (its probes are deliveries). Probe it on its own when due. */
+static void idle_probe(struct peer_q *pq)
+{
+	int64_t wait = 0;
+	if (!lt_breaker_allow(&pq->breaker, lt_mono_ms(), &wait)) {
+		if (wait >= 0)
+			arm_timer(pq, lt_now_ms() + wait + 1);
+		return;
+	}
+	struct lt_xfer *t = calloc(1, sizeof *t);
+	snprintf(t->req.method, sizeof t->req.method, "GET");
+	t->peer = pq->peer;
+	t->done = idle_probe_ended;
+	t->arg = pq;
+	pq->gw->dispatch->busy++;
+	lt_xfer_start(pq->gw, t);
+}
+
 /* ---- claiming ---- */
 
 /* Write again the outcomes the store refused (finish_done keeps them). */
@@ -698,6 +761,8 @@ static void claim(struct peer_q *pq)
 		return;
 	}
 	int want = 2 * pq->peer->concurrency - pq->nready - pq->inflight;
+	if (!pq->maybe_more && pq->breaker.open && !pq->breaker.probing && !pq->inflight && !pq->nready)
+		idle_probe(pq);
 	if (want <= 0 || !pq->maybe_more)
 		return;
 	struct lt_claim *c = calloc(1, sizeof *c);

@@ -56,14 +56,18 @@ void lt_events_stored(struct lt_gateway *gw, const struct lt_peer *from, const c
 			gw->counters[from->index].events_in++;
 		else    /* what the gateway made it from: the due date it found passed */
 			json_object_set(fields, "due_at", json_object_get(json_object_get(ev, "dossier"), "due_at"));
-		if (!json_array_size(dests)) {
+		int routed = json_array_size(dests) > 0;
+		if (!routed)
 			gw->events_unrouted++;
+		if (!from)      /* the overdue sweep's notice: the dossier, and since when */
+			lt_log(LT_WARN, routed ? type : "event.unrouted", fields, "%s: dossier %s is overdue since %s, %s%s",
+			       type, json_string_value(json_object_get(ev, "dossier_code")),
+			       json_string_value(json_object_get(json_object_get(ev, "dossier"), "due_at")), how,
+			       routed ? "" : " (no route takes the notice)");
+		else if (!routed)
 			lt_log(LT_WARN, "event.unrouted", fields, "event %s matches no route; kept, not delivered", type);
-		} else if (from) {
+		else
 			lt_log(LT_INFO, "event.received", fields, "%s", how);
-		} else {
-			lt_log(LT_WARN, type, fields, "%s", how);
-		}
 		size_t j;
 		json_t *d;
 		json_array_foreach(dests, j, d)

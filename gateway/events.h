@@ -25,10 +25,11 @@ json_t *lt_event_stamp(const struct lt_config *cfg, const char *from, json_t *ev
 json_t *lt_events_stamp(const struct lt_config *cfg, const char *from, json_t *events);
 
 /* Stamped events and their routes were committed. Count each against `from`
- * (NULL: the gateway made them), log it — event.received ending with `how`,
- * event.unrouted when no route takes it, or, made by the gateway, under its
- * own type (dossier.overdue) with `how` as its message — and wake the queue
- * of each destination. Loop thread. */
+ * (NULL: the gateway made them: the overdue sweep's notices), log it —
+ * event.received ending with `how`, event.unrouted when no route takes it;
+ * a notice under its own type (dossier.overdue): "TYPE: dossier CODE is
+ * overdue since DUE, HOW" — and wake the queue of each destination. Loop
+ * thread. */
 void lt_events_stored(struct lt_gateway *gw, const struct lt_peer *from, const char *message_id, json_t *events,
 		      json_t *routes, const char *how);
 

@@ -25,6 +25,9 @@ struct lt_peer_counters {
 	int64_t delivered, retried, dead, attempts;
 	int64_t inflight;
 	int breaker_open;           /* the peer's circuit breaker is open */
+	int64_t last_done_ms;       /* wall clock of its last accepted delivery, 0 = none since start */
+	int64_t last_failed_ms;     /* of its last failed attempt, and what failed */
+	char last_error[200];
 };
 
 struct lt_gateway {

@@ -198,11 +198,8 @@ int lt_dossier_overdue(const struct lt_dossier *d, int64_t now)
 {
 	if (!d->due_at || d->due_at >= now || d->resolved_at || d->returned_at || d->paused_at)
 		return 0;
-	switch (d->status) {     /* closed: LT_STATUS_CLOSED_SQL */
-	case LT_STATUS_REJECTED: case LT_STATUS_WITHDRAWN: case LT_STATUS_SUSPENDED: case LT_STATUS_RESOLVED:
-	case LT_STATUS_RETURNED:
-		return 0;
-	}
+	if (lt_status_ended(d->status) || d->status == LT_STATUS_RESOLVED || d->status == LT_STATUS_RETURNED)
+		return 0;       /* closed: LT_STATUS_CLOSED_SQL */
 	return d->overdue_notified_for != d->due_at;
 }
 

@@ -41,10 +41,13 @@ enum lt_dossier_status {
 	LT_STATUS_RESOLVED = 9,
 	LT_STATUS_RETURNED = 10,          /* the result was returned */
 };
-/* As SQL lists: the statuses of a dossier that ended without a result
- * (rejected, withdrawn, suspended), and those after which it is owed nothing
- * more (those, resolved and returned: no overdue notice). */
-#define LT_STATUS_ENDED_SQL "(3, 7, 8)"
+/* Whether a dossier ended without a result: rejected, withdrawn, suspended. */
+static inline int lt_status_ended(int status)
+{
+	return status == LT_STATUS_REJECTED || status == LT_STATUS_WITHDRAWN || status == LT_STATUS_SUSPENDED;
+}
+/* The statuses after which a dossier is owed nothing more (ended, resolved,
+ * returned: no overdue notice), as an SQL list for the watchdog's query. */
 #define LT_STATUS_CLOSED_SQL "(3, 7, 8, 9, 10)"
 
 /* The state kept per dossier (DESIGN.md §2 `dossiers`). Times are unix

@@ -32,8 +32,7 @@ static void sweep_done(struct lt_store_op *op)
 	if (op->rc) {
 		lt_log(LT_ERROR, "sla.failed", NULL, "overdue sweep failed: %s", op->err.msg);
 	} else {
-		lt_events_stored(gw, NULL, NULL, w->op.events, w->op.routes,
-				 "dossier is past its due date with no result and no apology");
+		lt_events_stored(gw, NULL, NULL, w->op.events, w->op.routes, "with no result and no apology");
 	}
 	json_decref(w->op.events);
 	json_decref(w->op.routes);

@@ -13,6 +13,7 @@ pkgs=(build-essential pkg-config make gcc
       libsystemd-dev scdoc man-db # sd_notify; the man pages (scdoc sources) and man -l in the install test
       debhelper dpkg-dev debootstrap systemd prometheus   # make deb; its test installs it into a clean Debian 12 root;
                                   # systemd-analyze verify/security on the unit; promtool checks /metrics
+      chromium                    # the console's test in a real browser (headless, driven by puppeteer-core)
       libengine-pkcs11-openssl    # sign_key/tls_key = pkcs11:… — OpenSSL 3's pkcs11 engine (libp11; Debian 12 has no
                                   # pkcs11 provider package)
       softhsm2 opensc libp11-kit-dev   # test_token.py: a SoftHSM2 token made by the test, pkcs11-tool (OpenSC) to
@@ -40,4 +41,9 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 if [ ! -d "$here/tests/interop/node_modules/jose" ] || [ ! -d "$here/tests/interop/node_modules/xml-crypto" ]; then
 	echo "deps: npm ci in tests/interop"
 	(cd "$here/tests/interop" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+# the console's browser test: puppeteer-core drives the chromium installed above (it downloads no browser)
+if [ ! -d "$here/tests/browser/node_modules/puppeteer-core" ]; then
+	echo "deps: npm ci in tests/browser"
+	(cd "$here/tests/browser" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi

@@ -72,3 +72,30 @@ def test_breaker_failures_is_checked_and_zero_turns_it_off(tmp, cleanup):
         f.write(text)
     r = subprocess.run([LIENTHONG, "check-config", "-c", gw.config], capture_output=True, text=True)
     assert r.returncode != 0 and "breaker_failures must be a number" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_an_idle_peers_breaker_closes_once_a_probe_finds_it_up(tmp, cleanup):
+    """Every delivery to a down peer died (retry.max_age) while its breaker was open: with
+    nothing queued no delivery can probe it, so the gateway probes it on its own (a GET of
+    its url) and the breaker closes when the peer is back."""
+    portal = cleanup.add(Peersim(tmp, "portal"))
+    portal.fail(status=503)
+    gw = cleanup.add(Gateway(tmp, {"peer-a": {}, "portal": {"url": portal.url, "concurrency": 2}},
+                             {"all": {"from": "peer-a", "to": "portal"}},
+                             retry={"initial": "50ms", "max_delay": "500ms", "max_age": "1s", "breaker_failures": "2"}))
+    status, doc, _ = gw.post("peer-a", {"events": [event("BI-%d" % k) for k in range(4)]}, "bi-1")
+    assert status == 202, doc
+    wait_until(lambda: gw.query("SELECT COUNT(*) FROM deliveries WHERE state = 3")[0][0] == 4, timeout=30,
+               what="every delivery dead after max_age")
+    assert breakers(gw)["portal"] == "open"
+    portal.clear()
+    wait_until(lambda: breakers(gw)["portal"] == "closed", timeout=10, what="the idle portal's breaker closed")
+    closed = [l for l in gw.log_lines() if l["event"] == "peer.breaker_closed"]
+    assert closed and closed[-1]["peer"] == "portal" and closed[-1].get("idle"), closed
+    probes = [r for r in portal.received() if r["method"] == "GET"]
+    assert probes, portal.received()
+    # and the next delivery goes out at once
+    assert gw.post("peer-a", event("BI-9"), "bi-2")[0] == 202
+    wait_until(lambda: len(portal.received(ok_only=True)) >= 1 and any(
+        json.loads(r["body"] or "{}").get("dossier_code") == "BI-9" for r in portal.received(ok_only=True)),
+        what="the next delivery")

@@ -26,6 +26,10 @@ def test_late_dossier_gets_one_overdue_notice_and_the_apology_reaches_the_portal
     n = notices[0]
     assert n["dossier_code"] == "000.00.12.H12-261120-0007" and n["source"] == "lienthong"
     assert n["detail"]["old_due_at"] == "2026-11-20T17:00:00+07:00"
+    # the log line an operator greps for says what happened and to which dossier
+    line = [l for l in gw.log_lines() if l["event"] == "dossier.overdue"][0]
+    assert "overdue" in line["msg"] and "dossier.overdue" in line["msg"], line
+    assert "000.00.12.H12-261120-0007" in line["msg"] and "2026-11-20T17:00:00+07:00" in line["msg"], line
     time.sleep(1.0)                     # several sweeps later: still one notice for that due date
     assert len([b for b in office.bodies() if b["type"] == "dossier.overdue"]) == 1
     # the office apologises with a new date; the portal hears of it; no more notices

@@ -31,18 +31,22 @@ def test_ui_page_renders_the_real_status_and_escapes_what_it_shows(tmp, cleanup)
         f.write(script)
     status = json.loads(gw.admin("/v1/admin/status"))
 
-    def render(s, ready=True):
+    def render(s, ready=True, lang="en"):
         r = subprocess.run(["node", "-e", "const m = require(process.argv[1]);"
-                            "process.stdout.write(m.render(JSON.parse(process.argv[2]), process.argv[3] === '1'))",
-                            path, json.dumps(s), "1" if ready else "0"], capture_output=True, text=True, timeout=30)
+                            "process.stdout.write(m.render(JSON.parse(process.argv[2]), process.argv[3] === '1',"
+                            " process.argv[4]))",
+                            path, json.dumps(s), "1" if ready else "0", lang], capture_output=True, text=True, timeout=30)
         assert r.returncode == 0, r.stderr
         return r.stdout
 
+    vi = render(status, lang="vi")          # Vietnamese first
+    assert "sẵn sàng" in vi and "tốt" in vi and "đóng" in vi and "<td>portal</td>" in vi, vi
     html = render(status)
     assert "<td>peer-a</td>" in html and "<td>portal</td>" in html, html
     portal_row = html[html.index("<td>portal</td>"):].split("</tr>")[0]
     assert '<span class="bad">1</span>' in portal_row, portal_row        # its dead letter stands out
     assert "closed" in portal_row and "healthy" in html and "ready" in html, html
+    assert "peer refused with 400" in portal_row and "none yet" in portal_row, portal_row    # last error, no success
     status["node_id"] = "<img src=x onerror=alert(1)>"
     status["store_healthy"] = False
     html = render(status, ready=False)
