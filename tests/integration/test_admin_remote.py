@@ -148,6 +148,12 @@ def test_client_certificate_listener_takes_only_its_operators(tmp, cleanup):
     status, doc, _ = gw.admin_request("GET", STATUS, headers={"Authorization": "Bearer " + ALICE})
     assert status == 401, doc
     assert [l["status"] for l in refusals(gw)] == [401, 403, 403, 401]
+    # the CLI presents the operator's certificate it is given
+    env = dict(os.environ, LIENTHONG_ADMIN_CERT=peer_a[0], LIENTHONG_ADMIN_KEY=peer_a[1])
+    p = subprocess.run([LIENTHONG, "status", "-c", gw.config], capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == 0 and "PEER" in p.stdout, p.stdout + p.stderr
+    p = subprocess.run([LIENTHONG, "status", "-c", gw.config], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1 and "client certificate" in p.stdout, p.stdout + p.stderr
 
 
 def audit_rows(gw, action):
