@@ -121,6 +121,31 @@ def test_revoked_signing_certificate_is_refused_with_401_naming_it(tmp, cleanup)
     assert status == 401 and "certificate revoked: CN=peer-a-signing" in doc["detail"], (status, doc)
 
 
+def test_signing_certificate_whose_intermediate_is_revoked_is_refused_with_401(tmp, cleanup):
+    """The policy CA's CRL revokes the issuing CA: a signer issued by it is refused, the
+    signer's own certificate being on no CRL. Its chain comes from its keys (a chain file)
+    for JWS, from its trust, the signed XML's KeyInfo or its keys for XML-DSig."""
+    crl = make_crl(os.path.join(tmp, "policy.crl"), l3("policy-ca.pem"), l3("policy-ca.key"),
+                   revoked=[l3("issuing-ca.pem")])
+    # JWS: peer-a (a TLS client of the two-level dev PKI) signs with its three-level certificate
+    gw = cleanup.add(Gateway(tmp, {"peer-a": {"keys": l3("peers", "peer-a", "sign-chain.pem"), "crl": crl},
+                                   OFFICE: {"adapter": "onestop", "url": "https://127.0.0.1:1/x"}},
+                             {"r": {"from": "peer-a", "to": OFFICE}}))
+    status, doc, _ = gw.post("peer-a", event("PKI-INT-1"), "int-rev-1",
+                             jws={"key_path": l3("peers", "peer-a", "sign.key"), "cert_path": l3("peers", "peer-a", "sign.pem")})
+    assert status == 401 and "revoked" in doc["detail"] and "3-level issuing CA" in doc["detail"], (status, doc)
+    gw.stop()
+    # XML-DSig: the signer through intermediates in its trust (the document's KeyInfo carries
+    # them too), then through intermediates in its keys (KeyInfo: the leaf alone)
+    for mid, trust, keys, cert in (("HT-INT-1", l3("trust.pem"), None, l3("peers", REGISTRY, "sign-chain.pem")),
+                                   ("HT-INT-2", l3("trust-root.pem"), l3("peers", REGISTRY, "sign-chain.pem"),
+                                    l3("peers", REGISTRY, "sign.pem"))):
+        gw = registry(tmp, cleanup, keys=keys, trust=trust, signer="CN=%s-signing" % REGISTRY, crl=crl)
+        status, doc, _ = post_xml(gw, mid, cert)
+        assert status == 401 and "revoked" in doc["detail"] and "3-level issuing CA" in doc["detail"], (mid, status, doc)
+        gw.stop()
+
+
 def test_crl_is_reloaded_when_its_file_changes(tmp, cleanup):
     crl = issuing_crl(tmp)
     gw = l3_sender(tmp, cleanup, l3("trust.pem"), crl=crl)
