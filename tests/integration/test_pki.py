@@ -237,6 +237,8 @@ def test_a_good_ocsp_staple_is_accepted_and_the_delivery_goes_out(tmp, cleanup):
     assert gw.post("peer-b", event("OCSP-GOOD-1"), "ocsp-good-1")[0] == 202
     wait_until(lambda: portal.received(ok_only=True), what="the delivery with a good staple")
     assert retries(gw) == [], retries(gw)
+    p = subprocess.run([LIENTHONG, "check-config", "-c", gw.config], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and "ocsp require: its server must staple a good OCSP response" in p.stdout, p
 
 
 def test_a_revoked_ocsp_staple_fails_the_delivery_which_is_retried_naming_it(tmp, cleanup):
