@@ -241,6 +241,22 @@ def test_a_good_ocsp_staple_is_accepted_and_the_delivery_goes_out(tmp, cleanup):
     assert p.returncode == 0 and "ocsp require: its server must staple a good OCSP response" in p.stdout, p
 
 
+def test_ocsp_staple_is_checked_again_on_each_new_connection(tmp, cleanup):
+    # the first attempt's connection is dropped: the next one is a new connection, a full
+    # handshake (a resumed TLS 1.3 session would carry no staple) whose staple is checked
+    portal, staple = stapling_portal(tmp, cleanup, "revoked", "good")
+    portal.fail(drop=True, count=1)
+    gw = ocsp_sender(tmp, cleanup, portal, "require")
+    assert gw.post("peer-b", event("OCSP-NEW-1"), "ocsp-new-1")[0] == 202
+    wait_until(lambda: portal.received(ok_only=True), timeout=20, what="the delivery on a new connection")
+    assert [r for r in retries(gw) if "OCSP" in r["msg"]] == [], retries(gw)
+    portal.fail(drop=True, count=1)
+    make_ocsp_response(staple, l3("revoked", "tls.pem"), l3("issuing-ca.pem"), l3("issuing-ca.key"), status="revoked")
+    assert gw.post("peer-b", event("OCSP-NEW-2"), "ocsp-new-2")[0] == 202
+    line = wait_until(lambda: [r for r in retries(gw) if "OCSP" in r["msg"]], what="the revoked staple seen")[0]
+    assert "revoked (OCSP" in line["msg"], line
+
+
 def test_a_revoked_ocsp_staple_fails_the_delivery_which_is_retried_naming_it(tmp, cleanup):
     portal, staple = stapling_portal(tmp, cleanup, "revoked", "revoked")
     gw = ocsp_sender(tmp, cleanup, portal, "if-stapled")
