@@ -272,6 +272,23 @@ def test_a_revoked_ocsp_staple_fails_the_delivery_which_is_retried_naming_it(tmp
     wait_until(lambda: portal.received(ok_only=True), timeout=20, what="the delivery after a good staple")
 
 
+def test_a_staple_not_signed_by_its_ca_or_about_another_certificate_is_refused(tmp, cleanup):
+    # a revoked server replays a good staple made for another certificate of its CA
+    portal, staple = stapling_portal(tmp, cleanup, "revoked", None)
+    make_ocsp_response(staple, l3("peers", "peer-a", "tls.pem"), l3("issuing-ca.pem"), l3("issuing-ca.key"))
+    gw = ocsp_sender(tmp, cleanup, portal, "if-stapled")
+    assert gw.post("peer-b", event("OCSP-FORGE-1"), "ocsp-forge-1")[0] == 202
+    line = wait_until(lambda: retries(gw), what="the refused attempt")[0]
+    assert "peer peer-a: the server's stapled OCSP response is not about its certificate CN=peer-a" in line["msg"], line
+    # a "good" staple signed by a CA the peer's trust does not hold
+    make_ocsp_response(staple, l3("revoked", "tls.pem"), pki("hostile", "untrusted-ca.pem"),
+                       pki("hostile", "untrusted-ca.key"))
+    n = len(retries(gw))
+    line = wait_until(lambda: retries(gw)[n:], what="the next refused attempt")[0]
+    assert "is not signed by its CA or a responder of it that the peer's trust accepts" in line["msg"], line
+    assert portal.received(ok_only=True) == []
+
+
 def test_ocsp_require_refuses_a_server_that_staples_nothing(tmp, cleanup):
     portal, staple = stapling_portal(tmp, cleanup, "peers/peer-a", None)
     gw = ocsp_sender(tmp, cleanup, portal, "require")
