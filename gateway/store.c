@@ -1,8 +1,8 @@
 /* store.c — the store thread and its group commit.
  *
  * The loop thread submits ops into `queue`. The store thread takes the whole
- * queue at once, runs each op inside one transaction (each op under its own
- * savepoint, so one failing op does not spoil the others), commits with fsync,
+ * queue at once, runs each op inside one transaction (one failing op does not
+ * spoil the others: see run_batch), commits with fsync,
  * and moves the batch to `done`; the loop is woken by an activated event and
  * runs each op's callback. No op's callback runs before its commit returned. */
 #include "store_int.h"
