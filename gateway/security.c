@@ -520,8 +520,9 @@ out:
 
 /* Client side of the status_request extension, after the server's chain was verified:
  * 1 lets the handshake go on, 0 ends it (a reason in the lt_tls_conn). A resumed TLS 1.3
- * session brings no staple; there is none here, since every attempt is a new easy handle
- * and curl keeps TLS sessions per handle (a shared session cache would need this to change). */
+ * session brings no staple; there is none here, since xfer.c turns curl's session cache off
+ * (CURLOPT_SSL_SESSIONID_CACHE = 0: its easy handles are reused; a shared or kept session
+ * cache would need this to change). */
 static int ocsp_status_cb(SSL *ssl, void *arg)
 {
 	struct lt_tls_conn *c = arg;

@@ -14,11 +14,18 @@
 #include <string.h>
 #include <strings.h>
 
+#define LT_XFER_IDLE_MAX 256   /* easy handles kept for reuse */
+
 struct lt_xfers {
 	CURLM *multi;
 	struct event *timeout;
 	struct lt_xfer *live;
 	struct lt_gateway *gw;
+	/* easy handles of finished exchanges, reset for the next: curl_easy_init and the
+	 * first options cost about a quarter of the loop's work per delivery. The
+	 * connections (and their TLS) live in the multi's cache, not in the handle. */
+	CURL *idle[LT_XFER_IDLE_MAX];
+	size_t nidle;
 };
 
 struct sock_ctx {
@@ -164,6 +171,18 @@ static void unlink_live(struct lt_xfer *t)
 	t->next = NULL;
 }
 
+/* A handle of a finished exchange back to the idle list (or freed when it is full). */
+static void put_easy(struct lt_xfers *x, CURL *e)
+{
+	curl_multi_remove_handle(x->multi, e);
+	if (x->nidle < LT_XFER_IDLE_MAX) {
+		curl_easy_reset(e);
+		x->idle[x->nidle++] = e;
+	} else {
+		curl_easy_cleanup(e);
+	}
+}
+
 static void finish(struct lt_xfers *x, struct lt_xfer *t, CURLcode cc)
 {
 	unlink_live(t);
@@ -178,8 +197,7 @@ static void finish(struct lt_xfers *x, struct lt_xfer *t, CURLcode cc)
 	if (cc != CURLE_OK && !t->error[0])
 		snprintf(t->error, sizeof t->error, "%s", curl_easy_strerror(cc));
 	t->duration_ms = lt_mono_ms() - t->t0;
-	curl_multi_remove_handle(x->multi, t->easy);
-	curl_easy_cleanup(t->easy);
+	put_easy(x, t->easy);
 	t->easy = NULL;
 	t->done(t);
 }
@@ -200,7 +218,12 @@ static void check_done(struct lt_xfers *x)
 
 static void add_header(struct lt_xfer *t, const char *name, const char *value)
 {
-	struct lt_buf h = { 0 };
+	char line[512];
+	if ((size_t)snprintf(line, sizeof line, "%s: %s", name, value) < sizeof line) {
+		t->headers = curl_slist_append(t->headers, line);
+		return;
+	}
+	struct lt_buf h = { 0 };        /* a long one (a JWS with its certificate chain) */
 	lt_buf_printf(&h, "%s: %s", name, value);
 	t->headers = curl_slist_append(t->headers, h.data);
 	lt_buf_free(&h);
@@ -216,7 +239,7 @@ void lt_xfer_start(struct lt_gateway *gw, struct lt_xfer *t)
 	t->started_ms = lt_now_ms();
 	if (!t->sec)
 		t->sec = lt_security_ref(gw->sec);
-	CURL *e = t->easy = curl_easy_init();
+	CURL *e = t->easy = x->nidle ? x->idle[--x->nidle] : curl_easy_init();
 	if (t->req.content_type[0])
 		add_header(t, "Content-Type", t->req.content_type);
 	if (t->message_id[0]) {
@@ -269,6 +292,9 @@ void lt_xfer_start(struct lt_gateway *gw, struct lt_xfer *t)
 		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
 		curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
 		curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, lt_tls_curl_ctx);
+		/* no TLS session kept in a reused handle: a resumed session brings no OCSP
+		 * staple, and each new connection is checked as a first one */
+		curl_easy_setopt(e, CURLOPT_SSL_SESSIONID_CACHE, 0L);
 		t->tls.ps = &t->sec->peers[peer->index];
 		t->tls.peer = peer->name;
 		t->tls.why[0] = '\0';
@@ -341,8 +367,7 @@ void lt_xfer_abort_all(struct lt_gateway *gw)
 	while (x->live) {
 		struct lt_xfer *t = x->live;
 		unlink_live(t);
-		curl_multi_remove_handle(x->multi, t->easy);
-		curl_easy_cleanup(t->easy);
+		put_easy(x, t->easy);
 		t->easy = NULL;
 		t->aborted = 1;
 		t->done(t);
@@ -355,6 +380,8 @@ void lt_xfer_free(struct lt_gateway *gw)
 	if (!x)
 		return;
 	lt_xfer_abort_all(gw);
+	while (x->nidle)
+		curl_easy_cleanup(x->idle[--x->nidle]);
 	curl_multi_cleanup(x->multi);
 	event_free(x->timeout);
 	free(x);
