@@ -61,6 +61,7 @@ static void ingress_free(struct ingress *in)
 	json_decref(in->ing.events);
 	json_decref(in->ing.routes);
 	json_decref(in->ing.receipt);
+	free(in->ing.receipt_text);
 	json_decref(in->ing.original);
 	free(in->body);
 	free(in->signature);
@@ -87,6 +88,14 @@ int lt_answer_slot(int status)
 
 void lt_http_reply_json(struct evhttp_request *req, int status, json_t *body, int retry_after_s)
 {
+	char *s = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(body);
+	lt_http_reply_text(req, status, s ? s : "{}", s ? strlen(s) : 2, retry_after_s);
+	free(s);
+}
+
+void lt_http_reply_text(struct evhttp_request *req, int status, const char *json, size_t len, int retry_after_s)
+{
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	evhttp_add_header(h, "Content-Type", "application/json");
 	if (retry_after_s > 0) {
@@ -94,12 +103,9 @@ void lt_http_reply_json(struct evhttp_request *req, int status, json_t *body, in
 		snprintf(v, sizeof v, "%d", retry_after_s);
 		evhttp_add_header(h, "Retry-After", v);
 	}
-	char *s = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(body);
 	struct evbuffer *out = evbuffer_new();
-	evbuffer_add(out, s, strlen(s));
+	evbuffer_add(out, json, len);
 	evbuffer_add(out, "\n", 1);
-	free(s);
 	static const char *const reasons[] = { [200] = "OK", [202] = "Accepted", [400] = "Bad Request",
 					       [401] = "Unauthorized", [403] = "Forbidden", [404] = "Not Found",
 					       [405] = "Method Not Allowed", [408] = "Request Timeout", [409] = "Conflict",
@@ -244,7 +250,7 @@ static void ingest_done(struct lt_store_op *op)
 	} else {
 		lt_events_stored(gw, in->peer, in->message_id, in->ing.events, in->ing.routes, "event stored and queued");
 		pc->messages_in[lt_answer_slot(202)]++;
-		lt_http_reply_json(in->req, 202, json_incref(in->ing.receipt), 0);
+		lt_http_reply_text(in->req, 202, in->ing.receipt_text, strlen(in->ing.receipt_text), 0);
 	}
 	ingress_free(in);
 }
@@ -384,6 +390,10 @@ static void decode_run(struct lt_job *job)
 						json_array_get(in->ing.routes, i)));
 	in->ing.receipt = json_pack("{s:s,s:s,s:s,s:o}", "status", "accepted", "message_id", in->message_id,
 				    "peer", peer->name, "events", receipt_events);
+	/* serialised once, here: the store keeps these bytes and the 202 answers with them */
+	in->ing.receipt_text = json_dumps(in->ing.receipt, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (!in->ing.receipt_text)
+		in->rc = lt_err_set(&in->err, LT_ENOMEM, "out of memory serialising the receipt");
 }
 
 /* Loop thread: refuse what did not decode, hand the rest to the store. */

@@ -21,6 +21,8 @@ int lt_answer_slot(int status);
 extern const char *const lt_answer_names[8];
 
 void lt_http_reply_json(struct evhttp_request *req, int status, json_t *body, int retry_after_s);
+/* The same with a body already serialised (len bytes of JSON, without the line end). */
+void lt_http_reply_text(struct evhttp_request *req, int status, const char *json, size_t len, int retry_after_s);
 /* Send {"error":code,"detail":…}. */
 void lt_http_reply_error(struct evhttp_request *req, int status, const char *code, const char *detail,
 			 int retry_after_s);

@@ -46,6 +46,8 @@ struct lt_ingest {
 	json_t *events;                 /* array of event objects, each with event_id set */
 	json_t *routes;                 /* array (parallel to events) of arrays of destination names */
 	json_t *receipt;                /* the answer to keep for duplicates */
+	char *receipt_text;             /* it serialised (compact, in order), or NULL: the store
+					 * serialises `receipt` (the caller owns and frees it) */
 	const char *cursor;             /* pull: the peer's new cursor, written in the same commit; NULL = none */
 	/* a signed XML document (both "" otherwise): what its signature covers (lt_xml_info
 	 * content_sha256) and its signed identity (replay.h). Either one already stored

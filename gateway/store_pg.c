@@ -72,9 +72,14 @@ static int audit_put(struct lt_pg *p, struct lt_audit_row *row, struct lt_err *e
 	return LT_OK;
 }
 
-static int dossier_get(struct lt_pg *p, const char *code, struct lt_dossier *d, struct lt_err *err)
+/* A dossier's state, and (last_seq not NULL) the dossier_seq of its last event: 0 when
+ * not known (no row, or a row written before the column) — the caller reads it from events. */
+static int dossier_get(struct lt_pg *p, const char *code, struct lt_dossier *d, int64_t *last_seq,
+		       struct lt_err *err)
 {
 	memset(d, 0, sizeof *d);
+	if (last_seq)
+		*last_seq = 0;
 	snprintf(d->code, sizeof d->code, "%s", code);
 	struct lt_pg_args a = { .v = { code }, .n = 1 };
 	PGresult *r = lt_pg_run(p, Q_DOSSIER_GET, &a, err, "reading dossier");
@@ -94,6 +99,8 @@ static int dossier_get(struct lt_pg *p, const char *code, struct lt_dossier *d, 
 		d->apologies = (int)lt_pg_col(r, 0, 11);
 		d->overdue_notified_for = lt_pg_col(r, 0, 12);
 		copy_col(d->last_event, sizeof d->last_event, r, 0, 13);
+		if (last_seq)
+			*last_seq = lt_pg_col(r, 0, 14);
 	}
 	PQclear(r);
 	return LT_OK;
@@ -101,10 +108,11 @@ static int dossier_get(struct lt_pg *p, const char *code, struct lt_dossier *d, 
 
 static int dossier_get_cb(void *db, const char *code, struct lt_dossier *d, struct lt_err *err)
 {
-	return dossier_get(db, code, d, err);
+	return dossier_get(db, code, d, NULL, err);
 }
 
-static int dossier_put(struct lt_pg *p, const struct lt_dossier *d, int64_t now_ms, struct lt_err *err)
+static int dossier_put(struct lt_pg *p, const struct lt_dossier *d, int64_t last_seq, int64_t now_ms,
+		       struct lt_err *err)
 {
 	struct lt_pg_args a = { 0 };
 	a_str(&a, d->code);
@@ -122,6 +130,7 @@ static int dossier_put(struct lt_pg *p, const struct lt_dossier *d, int64_t now_
 	a_int(&a, d->overdue_notified_for);
 	a_str(&a, d->last_event);
 	a_int(&a, now_ms);
+	a_int(&a, last_seq);
 	return lt_pg_exec(p, Q_DOSSIER_PUT, &a, err, "writing dossier", NULL);
 }
 
@@ -152,13 +161,24 @@ static int insert_events(struct lt_pg *p, const char *source, const char *messag
 		json_t *dests = json_array_get(routes, i);
 		if ((rc = lt_pg_lock_journal(p, err)))
 			return rc;
+		/* the dossier's row keeps its last sequence number (no MAX over events_dossier,
+		 * whose pages grow with history); the journal lock makes it one writer at a time */
+		struct lt_dossier dstate;
+		int64_t dseq;
+		if ((rc = dossier_get(p, dossier, &dstate, &dseq, err)))
+			return rc;
 		struct lt_pg_args a = { 0 };
-		a_str(&a, dossier);
-		PGresult *r = lt_pg_run(p, Q_DOSSIER_SEQ, &a, err, "reading dossier sequence");
-		if (!r)
-			return LT_EIO;
-		int64_t dseq = lt_pg_col(r, 0, 0);
-		PQclear(r);
+		PGresult *r;
+		if (dseq > 0) {
+			dseq++;
+		} else {        /* a new dossier, or a row written before last_seq */
+			a_str(&a, dossier);
+			r = lt_pg_run(p, Q_DOSSIER_SEQ, &a, err, "reading dossier sequence");
+			if (!r)
+				return LT_EIO;
+			dseq = lt_pg_col(r, 0, 0);
+			PQclear(r);
+		}
 
 		char *body = dump(ev);
 		a = (struct lt_pg_args){ 0 };
@@ -179,11 +199,8 @@ static int insert_events(struct lt_pg *p, const char *source, const char *messag
 					    event_id);
 		int64_t seq = lt_pg_col(r, 0, 0);
 		PQclear(r);
-		struct lt_dossier dstate;
-		if ((rc = dossier_get(p, dossier, &dstate, err)))
-			return rc;
 		lt_dossier_apply(p->cal, &dstate, ev);
-		if ((rc = dossier_put(p, &dstate, now_ms, err)))
+		if ((rc = dossier_put(p, &dstate, dseq, now_ms, err)))
 			return rc;
 
 		size_t j;
@@ -279,13 +296,13 @@ static int pg_ingest(void *db, struct lt_ingest *op)
 	if ((rc = pg_replay(p, op)))
 		return rc;
 
-	char *receipt = dump(op->receipt);
+	char *receipt = op->receipt_text ? NULL : dump(op->receipt);
 	struct lt_pg_args a = { 0 };
 	a_str(&a, op->peer);
 	a_str(&a, op->message_id);
 	a_str(&a, op->digest);
 	a_int(&a, op->now_ms);
-	a_str(&a, receipt);
+	a_str(&a, receipt ? receipt : op->receipt_text);
 	a_str(&a, op->signed_digest[0] ? op->signed_digest : NULL);
 	a_str(&a, op->signed_id[0] ? op->signed_id : NULL);
 	int stored = 0;

@@ -305,6 +305,37 @@ static void test_an_op_refused_in_a_batch_is_undone_alone(void **state)
 	}
 }
 
+/* A dossier's row keeps the sequence number of its last event, so that numbering the next
+ * one reads no index of all events (whose pages grow with history); a store made before the
+ * column gains it when it opens and goes on numbering where its events stopped. */
+static void test_a_dossier_numbers_its_events_from_its_row_also_in_a_store_made_before(void **state)
+{
+	struct fixture *f = *state;
+	int dup;
+	assert_int_equal(ingest(f, "m1", "e1", "D-1", &dup), 0);
+	assert_int_equal(ingest(f, "m2", "e2", "D-1", &dup), 0);
+	assert_int_equal(count(f, "SELECT last_seq FROM dossiers WHERE code = 'D-1'"), 2);
+	assert_int_equal(count(f, "SELECT dossier_seq FROM events WHERE event_id = 'e2'"), 2);
+
+	/* the same store as an earlier version left it: no last_seq column */
+	lt_store_close(f->store);
+	f->store = NULL;
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(f->path + strlen("sqlite:"), &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "ALTER TABLE dossiers DROP COLUMN last_seq", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	struct lt_err err = { 0 };
+	assert_int_equal(lt_store_open_backend(&f->be, f->path, &f->cal, NULL, f->base, &f->store, &err), 0);
+	assert_int_equal(ingest(f, "m3", "e3", "D-1", &dup), 0);
+	assert_int_equal(ingest(f, "m4", "e4", "D-2", &dup), 0);
+	assert_int_equal(ingest(f, "m5", "e5", "D-1", &dup), 0);
+	assert_int_equal(count(f, "SELECT dossier_seq FROM events WHERE event_id = 'e3'"), 3);
+	assert_int_equal(count(f, "SELECT dossier_seq FROM events WHERE event_id = 'e4'"), 1);
+	assert_int_equal(count(f, "SELECT dossier_seq FROM events WHERE event_id = 'e5'"), 4);
+	assert_int_equal(count(f, "SELECT last_seq FROM dossiers WHERE code = 'D-1'"), 4);
+	assert_int_equal(count(f, "SELECT last_seq FROM dossiers WHERE code = 'D-2'"), 1);
+}
+
 /* What the delivery path runs for every event and every delivery must cost
  * the same with a million events stored: no scan of a table or of a whole
  * index, no sort, and no temporary table (SQLite builds one for an IN list of
@@ -354,6 +385,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_an_outcome_whose_commit_did_not_land_is_written_by_the_second_try,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_an_op_refused_in_a_batch_is_undone_alone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_dossier_numbers_its_events_from_its_row_also_in_a_store_made_before,
+						setup, teardown),
 		cmocka_unit_test(test_the_delivery_path_walks_no_history),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
