@@ -872,6 +872,8 @@ static int sq_dlq(void *db, struct lt_dlq *op)
 	return LT_OK;
 }
 
+static int sq_prune(void *db, struct lt_prune *op);
+
 const struct lt_store_backend lt_store_sqlite = {
 	.scheme = "sqlite:",
 	.open = sq_open,
@@ -893,4 +895,49 @@ const struct lt_store_backend lt_store_sqlite = {
 	.overdue = sq_overdue,
 	.unclaim = sq_unclaim,
 	.dlq = sq_dlq,
+	.prune = sq_prune,
 };
+
+/* ---- retention (store_prune.c) ---- */
+
+/* A statement of the pruning, prepared each time (it runs a few times an
+ * hour): its $N parameters bound as text (a column's affinity compares them
+ * as numbers). */
+static int sq_sql(void *db, const char *sql, int nargs, const char *const *args, lt_store_row_fn *row, void *arg,
+		  int64_t *changed, struct lt_err *err)
+{
+	struct sq *q = db;
+	sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v2(q->db, sql, -1, &s, NULL))
+		return sq_fail(q, err, "pruning");
+	for (int i = 0; i < nargs; i++) {
+		char name[8];
+		snprintf(name, sizeof name, "$%d", i + 1);
+		int at = sqlite3_bind_parameter_index(s, name);
+		if (at)
+			sqlite3_bind_text(s, at, args[i], -1, SQLITE_STATIC);
+	}
+	int rc, ncols = sqlite3_column_count(s), stop = 0;
+	const char *vals[16];
+	while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW && row) {
+		for (int i = 0; i < ncols && i < 16; i++)
+			vals[i] = (const char *)sqlite3_column_text(s, i);
+		stop = row(arg, ncols < 16 ? ncols : 16, vals);
+	}
+	if (!stop && rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		sq_fail(q, err, "pruning");
+		sqlite3_finalize(s);
+		return LT_EIO;
+	}
+	if (changed)
+		*changed = sqlite3_changes(q->db);
+	sqlite3_finalize(s);
+	return LT_OK;
+}
+
+static int sq_prune(void *db, struct lt_prune *op)
+{
+	struct sq *q = db;
+	q->err = &op->op.err;
+	return lt_store_prune_run(op, sq_sql, q);
+}
