@@ -16,7 +16,9 @@ const char LT_CLI_AUDIT_HELP[] =
 	"vouched for it (trust: the signature verified, or the TLS certificate it was taken on),\n"
 	"and a hash over all of that and the previous row's hash. verify recomputes the chain and\n"
 	"checks each accepted message's stored digest against its row: a row changed, inserted or\n"
-	"removed, or a message altered, breaks it. Reads the store (SQLite or PostgreSQL), whether the\n"
+	"removed, or a message altered, breaks it. After retention pruned the oldest rows (lienthong\n"
+	"prune), a checkpoint keeps the last pruned row's seq and hash: the chain is verified from it,\n"
+	"and a changed checkpoint breaks it as a changed row does. Reads the store (SQLite or PostgreSQL), whether the\n"
 	"gateway runs or not; the admin API answers the same at GET /v1/admin/audit/verify.\n"
 	"Exit status 0 intact, 1 broken or the store cannot be read, 2 a wrong command line.\n";
 
@@ -55,6 +57,12 @@ int lt_cli_audit(int argc, char **argv, const char *path)
 		json_decref(doc);
 		return 1;
 	}
+	const json_t *pruned = json_object_get(doc, "pruned");
+	if (json_is_object(pruned))
+		printf("%lld rows before %lld pruned by retention (the last on %s; checkpoint hash %s): the chain is "
+		       "verified from there\n", (long long)json_integer_value(json_object_get(pruned, "rows")),
+		       (long long)json_integer_value(json_object_get(pruned, "before_seq")), lt_cli_str(pruned, "last_at"),
+		       lt_cli_str(pruned, "checkpoint_hash"));
 	char extra[48] = "";
 	if (answers)
 		snprintf(extra, sizeof extra, ", %lld answer%s with events", answers, answers == 1 ? "" : "s");
