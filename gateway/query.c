@@ -476,10 +476,10 @@ int lt_query_trail(struct lt_query *q, const char *code, int64_t now_ms, json_t 
 				       (json_int_t)I(r, 3), "first_received_at", when(I(r, 4) / 1000), "last_received_at",
 				       when(I(r, 5) / 1000), "pruned_at", when(I(r, 6) / 1000)) : json_null();
 	json_decref(prows);
-	*out = json_pack("{s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "pruned", pruned, "dossier_code", code, "dossier",
+	*out = json_pack("{s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "dossier_code", code, "dossier",
 			 json_array_size(drows) ? dossier_json(q, json_array_get(drows, 0)) : json_null(), "events", events,
 			 "timeline", timeline, "holders", holders, "holder_now",
-			 j.holder[0] && !j.closed ? agency(q, j.holder) : json_null(), "late", late);
+			 j.holder[0] && !j.closed ? agency(q, j.holder) : json_null(), "late", late, "pruned", pruned);
 	json_decref(by_seq);
 	json_decref(by_id);
 	rc = built(*out, err);
