@@ -18,7 +18,8 @@ const char LT_CLI_PRUNE_HELP[] =
 	"Never pruned: anything queued, in flight, waiting for order or dead-lettered (and the rest of\n"
 	"its dossier), a message received within replay_window, the audit trail's last row.\n"
 	"  --before TIME   RFC 3339 (2026-01-01T00:00:00+07:00) or a local day (2026-01-01)\n"
-	"  --dry-run       count what would go, change nothing\n"
+	"  --dry-run       count what would go, change nothing (in one transaction: on a large\n"
+	"                  store it holds the gateway's commits for as long as it takes)\n"
 	"Asks the running gateway (admin_listen) and prints the counts. Exit status 0 done, 1 the\n"
 	"gateway or its store failed, 2 a wrong command line.\n";
 

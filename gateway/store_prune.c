@@ -17,6 +17,7 @@
 #include <string.h>
 
 #define EVENTS_SCANNED 2000     /* events looked at per op */
+#define BUDGET_MS 20            /* and the time a batch may hold the commit it is in, about */
 
 /* a message's events are found by its id: made by the first prune, so a store that never prunes never pays for it */
 static const char SQL_INDEX[] = "CREATE INDEX IF NOT EXISTS events_message ON events(message_id)";
@@ -61,7 +62,13 @@ struct ctx {
 	struct lt_prune *op;
 	lt_store_sql_fn *sql;
 	void *db;
+	int64_t until_ms;       /* a real batch stops here (monotonic); 0 = never (a dry run) */
 };
+
+static int spent(const struct ctx *c)
+{
+	return c->until_ms && lt_mono_ms() >= c->until_ms;
+}
 
 static int collect(void *arg, int ncols, const char *const *v)
 {
@@ -162,7 +169,7 @@ static int prune_events(struct ctx *c, int64_t max_dossiers)
 		int pruned = prune_dossier(c, code);
 		if (pruned < 0)
 			rc = pruned;
-		else if (pruned && op->dossiers >= max_dossiers)
+		else if (pruned && (op->dossiers >= max_dossiers || spent(c)))
 			break;
 	}
 	if (!rc && (done || (i == nrows && nrows < EVENTS_SCANNED)))
@@ -183,7 +190,10 @@ static int prune_audit(struct ctx *c)
 	int rc = run(c, SQL_AUDIT_WALK, 1, args, &rows, NULL);
 	size_t nrows = rc ? 0 : json_array_size(rows), i;
 	int64_t first = 0, count = 0;
+	int out_of_time = 0;
 	for (i = 0; !rc && i < nrows; i++) {
+		if (count && (out_of_time = spent(c)))
+			break;
 		const char *dir = cell(rows, i, 2), *peer = cell(rows, i, 3), *mid = cell(rows, i, 4);
 		int in = dir && strcmp(dir, "in") == 0, answer = dir && strcmp(dir, "answer") == 0;
 		if (num(rows, i, 1) >= op->before_ms)
@@ -211,7 +221,7 @@ static int prune_audit(struct ctx *c)
 		snprintf(op->audit_hash, sizeof op->audit_hash, "%s", cell(rows, i, 5) ? cell(rows, i, 5) : "");
 		count++;
 	}
-	if (!rc && i == nrows && nrows == LT_PRUNE_AUDIT)
+	if (!rc && ((i == nrows && nrows == LT_PRUNE_AUDIT) || out_of_time))
 		op->more = 1;
 	if (!rc && count) {
 		int64_t gone = 0;
@@ -227,7 +237,7 @@ static int prune_audit(struct ctx *c)
 
 int lt_store_prune_run(struct lt_prune *op, lt_store_sql_fn *sql, void *db)
 {
-	struct ctx c = { op, sql, db };
+	struct ctx c = { op, sql, db, op->dry_run ? 0 : lt_mono_ms() + BUDGET_MS };
 	op->more = 0;
 	op->dossiers = op->events = op->deliveries = op->attempts = op->messages = op->audit = 0;
 	op->audit_through = 0;
