@@ -36,7 +36,8 @@ static const char usage[] =
 	"  report --from DATE --to DATE [--format text|csv|json] [-c FILE]\n"
 	"                           the period's dossiers per agency: received, resolved early,\n"
 	"                           on time or late, open, overdue, apologies\n"
-	"  audit verify [-c FILE]   check the hash-chained trail of signed messages in and out\n"
+	"  audit verify [--archive FILE] [-c FILE]\n"
+	"                           check the hash-chained trail of signed messages in and out\n"
 	"  prune [--before TIME] [--dry-run] [-c FILE]\n"
 	"                           prune finished dossiers' events older than TIME (or retention)\n"
 	"  adapters [--json]        the adapters this build knows: directions, content types, params\n"
@@ -539,7 +540,8 @@ int lt_cli_main(int argc, char **argv, int (*run)(const char *config_path))
 	}
 	if (strcmp(cmd, "adapters") == 0)
 		return lt_cli_adapters(argc, argv);
-	if (strcmp(cmd, "dlq") && strcmp(cmd, "report") && strcmp(cmd, "prune") && bad_option(argc, argv, positional))
+	if (strcmp(cmd, "dlq") && strcmp(cmd, "report") && strcmp(cmd, "prune") && strcmp(cmd, "audit") &&
+	    bad_option(argc, argv, positional))
 		return 2;
 	const char *path = find_config(argc, argv);
 	if (strcmp(cmd, "run") == 0)

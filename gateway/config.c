@@ -401,6 +401,8 @@ const struct lt_config_key lt_config_keys[] = {
 	{ "retention", GW, LT_KEY_CUSTOM, C(retention_ms), 0, 0, NULL, NULL,
 	  "finished dossiers' events, deliveries, attempts, messages and audit rows older than it are pruned "
 	  "hourly (off)", set_retention, 0 },
+	KEY("retention_archive", GW, LT_KEY_STRING, C(retention_archive), 0, 0, NULL, NULL,
+	    "the audit rows retention prunes are appended there, JSON lines, for audit verify --archive (none)"),
 	KEY("lease", GW, LT_KEY_DURATION, C(lease_ms), 3000, 0, NULL, "must be a duration of at least 3s like 5m",
 	    /* renewed about every second while the node lives: shorter would expire between renewals */
 	    "PostgreSQL: how long a dead node's claims hold (5m)"),
@@ -1074,7 +1076,7 @@ void lt_config_free(struct lt_config *c)
 	free(c->units);
 	json_decref(c->agencies);
 	free(c->holidays);
-	free(c->trust); free(c->crl); free(c->token_pin_file); free(c->pkcs11_module); free(c->sign_key); free(c->sign_cert); free(c->key_password_file);
+	free(c->trust); free(c->retention_archive); free(c->crl); free(c->token_pin_file); free(c->pkcs11_module); free(c->sign_key); free(c->sign_cert); free(c->key_password_file);
 	free(c->codes_dir);
 	free(c->mappings_dir);
 	free(c);

@@ -125,6 +125,7 @@ static int run_start(struct lt_pruner *p, int64_t before_ms, int dry_run, const 
 	p->op.keep_messages_ms = before_ms < now - window ? before_ms : now - window;
 	p->op.now_ms = now;
 	p->op.dry_run = dry_run;
+	p->op.archive = p->gw->cfg->retention_archive;
 	p->why = why;
 	p->started_ms = lt_mono_ms();
 	p->batches = p->audit_through = 0;

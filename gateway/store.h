@@ -189,6 +189,8 @@ struct lt_prune {
 	int64_t keep_messages_ms;       /* messages received at or after it stay (<= before_ms) */
 	int64_t now_ms;
 	int dry_run;                    /* count what would go, in one op, and change nothing */
+	const char *archive;            /* or NULL: the audit rows pruned are appended to this file
+					 * (JSON lines, 0600, fsync'd before the commit) */
 	int64_t after_seq;              /* in/out: the events scanned so far (0 = from the start) */
 	/* out: what went in this op */
 	int64_t dossiers, events, deliveries, attempts, messages, audit;

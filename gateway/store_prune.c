@@ -12,9 +12,12 @@
  * and always the last one (the chain goes on from its hash). */
 #include "store_int.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define EVENTS_SCANNED 2000     /* events looked at per op */
 #define BUDGET_MS 20            /* and the time a batch may hold the commit it is in, about */
@@ -49,7 +52,8 @@ static const char SQL_PRUNED_PUT[] =
  * whether events it brought are still stored */
 static const char SQL_AUDIT_WALK[] =
 	"SELECT a.seq, a.at, a.direction, a.peer, a.message_id, a.hash, m.received_at,"
-	" (SELECT 1 FROM events e WHERE e.message_id = a.message_id LIMIT 1) FROM audit a"
+	" (SELECT 1 FROM events e WHERE e.message_id = a.message_id LIMIT 1), a.body_sha256, a.sig_sha256, a.prev,"
+	" a.trust FROM audit a"
 	" LEFT JOIN messages m ON a.direction = 'in' AND m.peer = a.peer AND m.message_id = a.message_id"
 	" WHERE a.seq < (SELECT MAX(seq) FROM audit) ORDER BY a.seq LIMIT CAST($1 AS INTEGER)";
 static const char SQL_MSG_DEL[] = "DELETE FROM messages WHERE peer = $1 AND message_id = $2";
@@ -180,6 +184,36 @@ static int prune_events(struct ctx *c, int64_t max_dossiers)
 	return rc;
 }
 
+/* The rows [0, n) of the walk as JSON lines at the end of the archive,
+ * on the disk before the commit that deletes them. A commit that then
+ * fails leaves them in both: the next run appends them again, and the
+ * archive's check takes a row repeated whole as one. */
+static int archive_rows(struct ctx *c, const json_t *rows, size_t n)
+{
+	struct lt_prune *op = c->op;
+	struct lt_buf b = { 0 };
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_pack("{s:I,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "seq", (json_int_t)num(rows, i, 0), "at",
+				      (json_int_t)num(rows, i, 1), "direction", cell(rows, i, 2) ?: "", "peer",
+				      cell(rows, i, 3) ?: "", "message_id", cell(rows, i, 4) ?: "", "body_sha256",
+				      cell(rows, i, 8) ?: "", "sig_sha256", cell(rows, i, 9) ?: "", "trust",
+				      cell(rows, i, 11) ?: "", "prev", cell(rows, i, 10) ?: "", "hash", cell(rows, i, 5) ?: "");
+		char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		if (line)
+			lt_buf_printf(&b, "%s\n", line);
+		free(line);
+		json_decref(o);
+	}
+	int fd = open(op->archive, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600), rc = LT_OK;
+	if (fd < 0 || (b.len && write(fd, b.data, b.len) != (ssize_t)b.len) || fsync(fd))
+		rc = lt_err_set(&op->op.err, LT_EIO, "retention_archive %s: cannot append the pruned audit rows: %s",
+				op->archive, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	lt_buf_free(&b);
+	return rc;
+}
+
 /* The audit trail's oldest rows, a batch, up to the first one still needed. */
 static int prune_audit(struct ctx *c)
 {
@@ -223,6 +257,8 @@ static int prune_audit(struct ctx *c)
 	}
 	if (!rc && ((i == nrows && nrows == LT_PRUNE_AUDIT) || out_of_time))
 		op->more = 1;
+	if (!rc && count && op->archive && !op->dry_run)
+		rc = archive_rows(c, rows, (size_t)count);
 	if (!rc && count) {
 		int64_t gone = 0;
 		const char *del[] = { fmt(&n, 1, op->audit_through) };

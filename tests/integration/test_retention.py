@@ -97,9 +97,33 @@ def check_prune_and_verify(gw, portal):
 
 
 def test_prune_keeps_queued_and_dead_the_audit_chain_verifies_and_tampering_is_found(tmp, cleanup):
-    gw, sims = one_route(tmp, cleanup, retry=FAST_RETRY, gateway={"replay_window": "3s"})
+    archive = os.path.join(tmp, "audit-archive.jsonl")
+    gw, sims = one_route(tmp, cleanup, retry=FAST_RETRY, gateway={"replay_window": "3s",
+                                                                   "retention_archive": archive})
     d_in = check_prune_and_verify(gw, sims["portal"])
     gw.stop()
+    # the pruned rows went to the archive, which ends at the checkpoint
+    assert os.stat(archive).st_mode & 0o777 == 0o600
+    with open(archive) as f:
+        lines = f.read().splitlines()
+    assert [json.loads(l)["seq"] for l in lines] == list(range(1, d_in)), lines
+    rc, out = run_cli(gw, "audit", "verify", "--archive", archive)
+    assert rc == 0 and "archive %s intact: 5 rows (1 to %d) from the trail's first row, ending at the store's " \
+        "checkpoint" % (archive, d_in - 1) in out, out
+    with open(archive, "a") as f:            # a batch archived again after its commit failed
+        f.write(lines[-1] + "\n")
+    assert run_cli(gw, "audit", "verify", "--archive", archive)[0] == 0
+    for i, change in ((1, lambda r: r.update(peer="peer-x")), (4, lambda r: r.update(seq=r["seq"] + 1))):
+        rows = [json.loads(l) for l in lines]
+        change(rows[i])
+        with open(archive, "w") as f:
+            f.write("".join(json.dumps(r) + "\n" for r in rows))
+        rc, out = run_cli(gw, "audit", "verify", "--archive", archive)
+        assert rc == 1 and "archive %s BROKEN: " % archive in out, out
+    with open(archive, "w") as f:
+        f.write("".join(l + "\n" for l in lines[:-1]))
+    rc, out = run_cli(gw, "audit", "verify", "--archive", archive)
+    assert rc == 1 and "it ends at row %d, the store's checkpoint is row %d" % (d_in - 2, d_in - 1) in out, out
     pristine = os.path.join(tmp, "pristine.db")
     shutil.copy(gw.db, pristine)
 
