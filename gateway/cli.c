@@ -210,6 +210,13 @@ static int cmd_check(const char *path)
 		printf("  codes %s\n", said);
 		lt_mappings_describe(lt_mappings_in_use(), said, sizeof said);
 		printf("  mappings %s\n", said);
+		if (cfg->retention_ms > 0)
+			printf("  retention %lldd%s: finished dossiers older are pruned hourly; their audit rows %s\n",
+			       (long long)(cfg->retention_ms / 86400000),
+			       cfg->retention_ms % 86400000 ? " (and part of a day)" : "",
+			       cfg->retention_archive ? "appended to retention_archive" : "not archived");
+		else
+			printf("  retention off: everything is kept (lienthong prune --before TIME prunes on demand)\n");
 		if (cfg->agencies)
 			printf("  [agencies] %zu agency names for the report, the trail and the console\n",
 			       json_object_size(cfg->agencies));

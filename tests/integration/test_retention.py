@@ -234,7 +234,10 @@ def test_prune_refuses_what_makes_no_sense(tmp, cleanup):
     with open(path, "w") as f:
         f.write(text.replace("[gateway]\n", "[gateway]\nretention = 400d\n", 1))
     r = subprocess.run([LIENTHONG, "check-config", "-c", path], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 0 and "retention 400d: finished dossiers older are pruned hourly; their audit rows " \
+        "not archived" in r.stdout, r.stdout + r.stderr
+    r = subprocess.run([LIENTHONG, "check-config", "-c", gw.config], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "retention off: everything is kept" in r.stdout, r.stdout + r.stderr
 
 
 def test_pg_prune_keeps_queued_and_dead_and_the_audit_chain_verifies(tmp, cleanup):
