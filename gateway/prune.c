@@ -16,6 +16,7 @@
 #include <string.h>
 
 #define RUN_EVERY_MS (3600 * 1000)
+#define PAUSE_MS 20             /* between batches: commits without pruning in between */
 
 enum { W_DOSSIERS, W_EVENTS, W_DELIVERIES, W_ATTEMPTS, W_MESSAGES, W_AUDIT, W_N };
 static const char *const what_names[W_N] = { "dossiers", "events", "deliveries", "attempts", "messages", "audit" };
@@ -23,6 +24,7 @@ static const char *const what_names[W_N] = { "dossiers", "events", "deliveries",
 struct lt_pruner {
 	struct lt_gateway *gw;
 	struct event *timer;
+	struct event *next;             /* the run's next batch, after a pause */
 	struct lt_prune op;
 	int running;
 	/* the run in progress */
@@ -102,12 +104,22 @@ static void batch_done(struct lt_store_op *op)
 	if (p->op.held_by[0])
 		memcpy(p->held_by, p->op.held_by, sizeof p->held_by);
 	if (p->op.more && !p->gw->stopping) {
-		if (lt_store_submit(p->gw->store, &p->op.op) == 0)
-			return;
-		run_end(p, LT_EBUSY, "the store is not taking requests");
+		struct timeval tv = { 0, PAUSE_MS * 1000 };
+		evtimer_add(p->next, &tv);
 		return;
 	}
 	run_end(p, 0, NULL);
+}
+
+static void on_next(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct lt_pruner *p = arg;
+	if (p->gw->stopping)
+		run_end(p, 0, NULL);    /* what was done is said; the rest waits for the next start */
+	else if (lt_store_submit(p->gw->store, &p->op.op))
+		run_end(p, LT_EBUSY, "the store is not taking requests");
 }
 
 /* Start a run: 0, or LT_EBUSY (one is running, or the store refused). */
@@ -154,6 +166,7 @@ int lt_prune_start(struct lt_gateway *gw, struct lt_err *err)
 	struct lt_pruner *p = calloc(1, sizeof *p);
 	p->gw = gw;
 	p->timer = evtimer_new(gw->base, on_timer, p);
+	p->next = evtimer_new(gw->base, on_next, p);
 	gw->pruner = p;
 	if (gw->cfg->retention_ms > 0)
 		arm(p, 1);      /* a first run right after start */
@@ -170,6 +183,7 @@ void lt_prune_free(struct lt_gateway *gw)
 	if (!gw->pruner)
 		return;
 	event_free(gw->pruner->timer);
+	event_free(gw->pruner->next);
 	free(gw->pruner);
 	gw->pruner = NULL;
 }
