@@ -16,7 +16,7 @@
 #include <string.h>
 
 #define RUN_EVERY_MS (3600 * 1000)
-#define PAUSE_MS 20             /* between batches: commits without pruning in between */
+#define PAUSE_MS 30             /* between batches: commits without pruning in between */
 
 enum { W_DOSSIERS, W_EVENTS, W_DELIVERIES, W_ATTEMPTS, W_MESSAGES, W_AUDIT, W_N };
 static const char *const what_names[W_N] = { "dossiers", "events", "deliveries", "attempts", "messages", "audit" };

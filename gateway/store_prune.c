@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #define EVENTS_SCANNED 2000     /* events looked at per op */
-#define BUDGET_MS 20            /* and the time a batch may hold the commit it is in, about */
+#define BUDGET_MS 10            /* and the time a batch may hold the commit it is in, about */
 
 /* a message's events are found by its id: made by the first prune, so a store that never prunes never pays for it */
 static const char SQL_INDEX[] = "CREATE INDEX IF NOT EXISTS events_message ON events(message_id)";
