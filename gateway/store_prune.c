@@ -173,8 +173,8 @@ static int prune_events(struct ctx *c, int64_t max_dossiers)
 		int pruned = prune_dossier(c, code);
 		if (pruned < 0)
 			rc = pruned;
-		else if (pruned && (op->dossiers >= max_dossiers || spent(c)))
-			break;
+		else if ((pruned && op->dossiers >= max_dossiers) || spent(c))
+			break;          /* the next batch goes on after this row */
 	}
 	if (!rc && (done || (i == nrows && nrows < EVENTS_SCANNED)))
 		op->after_seq = -1;     /* the events are done: the audit trail's turn */

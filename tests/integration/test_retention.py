@@ -65,8 +65,8 @@ def check_prune_and_verify(gw, portal):
     assert "audit checkpoint: rows up to %d" % (d_in - 1) in out, out
     assert "message d-1 from peer-a: events it brought are kept" in out, out
     # what stays: the dead letter and the queued delivery with their events and messages
-    assert sorted(gw.query("SELECT dossier_code, state FROM deliveries")) == [("RET-D", 3), ("RET-Q", 0)] or \
-        sorted(gw.query("SELECT dossier_code, state FROM deliveries")) == [("RET-D", 3), ("RET-Q", 1)]
+    kept = sorted(gw.query("SELECT dossier_code, state FROM deliveries"))     # RET-Q pending or being tried
+    assert kept in ([("RET-D", 3), ("RET-Q", 0)], [("RET-D", 3), ("RET-Q", 1)]), kept
     assert sorted(r[0] for r in gw.query("SELECT dossier_code FROM events")) == ["RET-D", "RET-Q"]
     assert sorted(r[0] for r in gw.query("SELECT message_id FROM messages")) == ["d-1", "q-1"]
     assert count(gw, "dossiers") == 4, "the dossier view stays"
