@@ -231,6 +231,26 @@ def per_dossier_overlaps(records):
     return bad
 
 
+def test_pg_a_database_made_before_numbers_each_dossier_on_from_its_events(tmp, cleanup):
+    """A dossier's row keeps its last dossier_seq (numbering an event reads no index of all
+    events); a database made before that column gains it when the gateway opens it, and its
+    dossiers go on from their stored events."""
+    pg = cleanup.add(Postgres(tmp))
+    gw, _ = pg_gateway(tmp, cleanup, pg)
+    for i in (1, 2):
+        assert gw.post("peer-a", event("PG-SEQ-A"), "pg-seq-%d" % i)[0] == 202
+    assert gw.query("SELECT last_seq FROM dossiers WHERE code = ?", "PG-SEQ-A") == [(2,)]
+    gw.stop()
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", pg.dsn, "-c",
+                    "ALTER TABLE dossiers DROP COLUMN last_seq"], check=True, capture_output=True, timeout=60)
+    gw.start()
+    for i, code in ((3, "PG-SEQ-A"), (4, "PG-SEQ-B"), (5, "PG-SEQ-A")):
+        assert gw.post("peer-a", event(code), "pg-seq-%d" % i)[0] == 202
+    assert gw.query("SELECT dossier_code, dossier_seq FROM events ORDER BY seq") == [
+        ("PG-SEQ-A", 1), ("PG-SEQ-A", 2), ("PG-SEQ-A", 3), ("PG-SEQ-B", 1), ("PG-SEQ-A", 4)]
+    assert gw.query("SELECT code, last_seq FROM dossiers ORDER BY code") == [("PG-SEQ-A", 4), ("PG-SEQ-B", 1)]
+
+
 def test_two_nodes_share_one_database_and_keep_each_dossiers_order(tmp, cleanup):
     pg = cleanup.add(Postgres(tmp))
     portal = cleanup.add(Peersim(tmp, "portal"))
@@ -267,6 +287,9 @@ def test_two_nodes_share_one_database_and_keep_each_dossiers_order(tmp, cleanup)
         want = [e for (e,) in gws[0].query("SELECT event_id FROM events WHERE dossier_code = ? ORDER BY dossier_seq",
                                            code)]
         assert got.get(code) == want, (code, got.get(code), want)
+        # numbered from the dossier's row by whichever node wrote the event: 1, 2, 3 … without a gap
+        seqs = [s for (s,) in gws[0].query("SELECT dossier_seq FROM events WHERE dossier_code = ? ORDER BY seq", code)]
+        assert seqs == list(range(1, len(want) + 1)), (code, seqs)
     assert per_dossier_overlaps(ok) == []
     # both nodes delivered; the database never held two deliveries of a chain in flight at once
     nodes = dict(gws[0].query("SELECT node, COUNT(*) FROM deliveries GROUP BY node"))
