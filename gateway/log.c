@@ -106,18 +106,19 @@ static int json_line(struct lt_buf *line, const char *ts, const char *level, con
 	if (fields && json_object_size(fields)) {
 		char tail[2048];
 		size_t n = json_dumpb(fields, tail, sizeof tail, LOG_FLAGS);
-		if (n > sizeof tail) {
-			char *s = json_dumps(fields, LOG_FLAGS);
-			if (s) {
-				s[0] = ',';
-				lt_buf_append(line, s, strlen(s));
-				free(s);
-			}
-		} else if (n > 1) {
-			tail[0] = ',';          /* its "{" */
-			lt_buf_append(line, tail, n);
+		char *s = n > sizeof tail ? json_dumps(fields, LOG_FLAGS) : NULL;
+		if (s && strlen(s) > 2) {
+			s[0] = ',';             /* its "{" */
+			lt_buf_append(line, s, strlen(s));
+			free(s);
+			return 0;
 		}
-		return 0;
+		free(s);
+		if (n > 2 && n <= sizeof tail) {
+			tail[0] = ',';
+			lt_buf_append(line, tail, n);
+			return 0;
+		}
 	}
 	lt_buf_append(line, "}", 1);
 	return 0;

@@ -69,8 +69,11 @@ static void test_line_is_what_a_jansson_object_dumps(void **state)
 	const char *msgs[] = { "plain", "", "quote \" back\\slash /slash tab\t nl\n cr\r bs\b ff\f \x01\x1f\x7f",
 			       "Hồ sơ đã tồn tại \xF0\x9F\x93\x84 \xE2\x80\xA8", "ab\xC4 x\x80y" };
 	for (size_t i = 0; i < sizeof msgs / sizeof *msgs; i++) {
-		for (int f = 0; f < 4; f++) {
-			json_t *fields = f == 0 ? NULL : f == 1 ? json_object() :
+		char big[3000];                 /* fields longer than the line's stack buffer */
+		memset(big, 'x', sizeof big - 1);
+		big[sizeof big - 1] = '\0';
+		for (int f = 0; f < 5; f++) {
+			json_t *fields = f == 0 ? NULL : f == 1 ? json_object() : f == 4 ? json_pack("{s:s,s:s}", "peer", "p", "error", big) :
 				f == 2 ? json_pack("{s:s,s:i,s:{s:[i,s]},s:b,s:n,s:f}", "peer", "tỉnh \"x\"", "status", 503,
 						   "nested", "a", 1, "\xC3\xA9", "ok", 1, "none", "ratio", 0.5) :
 				json_pack("{s:s,s:s}", "peer", "p", "msg", "a field that renames msg");
