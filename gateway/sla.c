@@ -119,10 +119,44 @@ static int64_t date_of(const json_t *obj, const char *key)
 	return t;
 }
 
+static void apply_type(const struct lt_calendar *cal, struct lt_dossier *d, const json_t *ev,
+				  const char *type, const json_t *dos, const json_t *det, int64_t at);
+
 static void copy_str(char *dst, size_t n, const json_t *v)
 {
 	if (json_is_string(v))
 		snprintf(dst, n, "%s", json_string_value(v));
+}
+
+/* The dossier members an event carries into d->facts: a newer event's
+ * replace what was known (objects merged member by member), an older one's
+ * fill only what was not. Facts that would not fit are not kept. */
+static void merge_facts(struct lt_dossier *d, const json_t *dos, int older)
+{
+	static const char *const keys[] = { LT_DOSSIER_FACTS };
+	json_t *facts = NULL;
+	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+		json_t *v = json_object_get(dos, keys[i]);
+		if (!v || json_is_null(v))
+			continue;
+		if (!facts && !(facts = d->facts[0] ? json_loads(d->facts, 0, NULL) : NULL))
+			facts = json_object();
+		json_t *had = json_object_get(facts, keys[i]);
+		if (json_is_object(had) && json_is_object(v)) {
+			json_t *merged = json_deep_copy(older ? v : had);
+			json_object_update_recursive(merged, older ? had : v);
+			json_object_set_new(facts, keys[i], merged);
+		} else if (!had || !older) {
+			json_object_set(facts, keys[i], v);
+		}
+	}
+	if (!facts)
+		return;
+	char *s = json_dumps(facts, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (s && strlen(s) < sizeof d->facts)
+		memcpy(d->facts, s, strlen(s) + 1);
+	free(s);
+	json_decref(facts);
 }
 
 void lt_dossier_apply(const struct lt_calendar *cal, struct lt_dossier *d, const json_t *ev)
@@ -132,6 +166,26 @@ void lt_dossier_apply(const struct lt_calendar *cal, struct lt_dossier *d, const
 	int64_t at = date_of(ev, "occurred_at");
 	if (!type)
 		return;
+	/* an older (or late repeated) event is in the trail, but the view keeps
+	 * the status and last event of the newest one */
+	int older = at && d->last_at && at < d->last_at, status = d->status;
+	int64_t paused = d->paused_at;
+	char last[sizeof d->last_event];
+	memcpy(last, d->last_event, sizeof last);
+	apply_type(cal, d, ev, type, dos, det, at);
+	merge_facts(d, dos, older);
+	if (older) {
+		d->status = status;
+		d->paused_at = paused;
+		memcpy(d->last_event, last, sizeof last);
+	} else if (at) {
+		d->last_at = at;
+	}
+}
+
+static void apply_type(const struct lt_calendar *cal, struct lt_dossier *d, const json_t *ev,
+				  const char *type, const json_t *dos, const json_t *det, int64_t at)
+{
 	copy_str(d->code, sizeof d->code, json_object_get(ev, "dossier_code"));
 	snprintf(d->last_event, sizeof d->last_event, "%s", type);
 	if (dos) {

@@ -45,6 +45,25 @@ struct lt_store {
 	int64_t commit_buckets[8];
 };
 
+static int dossiers_read(struct lt_store *s, struct lt_dossier_read *op)
+{
+	size_t i;
+	json_t *c;
+	op->facts = json_object();
+	json_array_foreach(op->codes, i, c) {
+		struct lt_dossier d;
+		int rc = json_is_string(c) ? s->be->dossier_get(s->db, json_string_value(c), &d, &op->op.err) : LT_OK;
+		if (rc)
+			return rc;
+		json_t *f = json_is_string(c) && d.facts[0] ? json_loads(d.facts, 0, NULL) : NULL;
+		if (json_is_object(f))
+			json_object_set_new(op->facts, json_string_value(c), f);
+		else
+			json_decref(f);
+	}
+	return LT_OK;
+}
+
 static int run_op(struct lt_store *s, struct lt_store_op *op)
 {
 	switch (op->kind) {
@@ -57,6 +76,7 @@ static int run_op(struct lt_store *s, struct lt_store_op *op)
 	case LT_OP_OVERDUE: return s->be->overdue(s->db, (struct lt_overdue *)op);
 	case LT_OP_RELEASE: return s->be->unclaim(s->db, (struct lt_release *)op);
 	case LT_OP_DLQ: return s->be->dlq(s->db, (struct lt_dlq *)op);
+	case LT_OP_DOSSIERS: return dossiers_read(s, (struct lt_dossier_read *)op);
 	}
 	return LT_EINVAL;
 }

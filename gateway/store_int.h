@@ -8,6 +8,8 @@
 
 #include "store.h"
 
+struct lt_dossier;
+
 /* A backend: one constant table per database (store_sqlite.c, store_pg.c). */
 struct lt_store_backend {
 	const char *scheme;             /* "sqlite:"; a DSN starting with it is this backend's */
@@ -32,6 +34,8 @@ struct lt_store_backend {
 	int (*overdue)(void *db, struct lt_overdue *op);
 	int (*unclaim)(void *db, struct lt_release *op);
 	int (*dlq)(void *db, struct lt_dlq *op);
+	/* One dossier's row of the view (all zero and "" when it has none). */
+	int (*dossier_get)(void *db, const char *code, struct lt_dossier *d, struct lt_err *err);
 	/* Optional: run by the store thread after a second without ops (renew
 	 * this node's leases, notice a database that went away or came back);
 	 * nonzero means the store is unavailable. */

@@ -94,6 +94,8 @@ static int dossier_get(struct lt_pg *p, const char *code, struct lt_dossier *d, 
 		d->apologies = (int)lt_pg_col(r, 0, 11);
 		d->overdue_notified_for = lt_pg_col(r, 0, 12);
 		copy_col(d->last_event, sizeof d->last_event, r, 0, 13);
+		d->last_at = lt_pg_col(r, 0, 14);
+		copy_col(d->facts, sizeof d->facts, r, 0, 15);
 	}
 	PQclear(r);
 	return LT_OK;
@@ -122,6 +124,8 @@ static int dossier_put(struct lt_pg *p, const struct lt_dossier *d, int64_t now_
 	a_int(&a, d->overdue_notified_for);
 	a_str(&a, d->last_event);
 	a_int(&a, now_ms);
+	a_int(&a, d->last_at);
+	a_str(&a, d->facts[0] ? d->facts : NULL);
 	return lt_pg_exec(p, Q_DOSSIER_PUT, &a, err, "writing dossier", NULL);
 }
 
@@ -647,6 +651,7 @@ const struct lt_store_backend lt_store_pg = {
 	.overdue = pg_overdue,
 	.unclaim = pg_unclaim,
 	.dlq = pg_dlq,
+	.dossier_get = dossier_get_cb,
 	.tick = lt_pg_tick,
 	.shared = 1,
 };

@@ -38,8 +38,8 @@ struct lt_pg {
 
 /* One statement's parameters, every value as text (NULL = SQL NULL). */
 struct lt_pg_args {
-	const char *v[16];
-	char num[16][24];
+	const char *v[20];
+	char num[20][24];
 	int n;
 };
 

@@ -370,6 +370,8 @@ static int dossier_get(struct sq *q, const char *code, struct lt_dossier *d, str
 		d->apologies = sqlite3_column_int(s, 11);
 		d->overdue_notified_for = sqlite3_column_int64(s, 12);
 		copy_col(d->last_event, sizeof d->last_event, s, 13);
+		d->last_at = sqlite3_column_int64(s, 14);
+		copy_col(d->facts, sizeof d->facts, s, 15);
 	}
 	sqlite3_reset(s);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? LT_OK : sq_fail(q, err, "reading dossier");
@@ -398,6 +400,8 @@ static int dossier_put(struct sq *q, const struct lt_dossier *d, int64_t now_ms,
 	sqlite3_bind_int64(s, 13, d->overdue_notified_for);
 	bind_text(s, 14, d->last_event);
 	sqlite3_bind_int64(s, 15, now_ms);
+	sqlite3_bind_int64(s, 16, d->last_at);
+	bind_text(s, 17, d->facts[0] ? d->facts : NULL);
 	return sqlite3_step(s) == SQLITE_DONE ? LT_OK : sq_fail(q, err, "writing dossier");
 }
 
@@ -893,4 +897,5 @@ const struct lt_store_backend lt_store_sqlite = {
 	.overdue = sq_overdue,
 	.unclaim = sq_unclaim,
 	.dlq = sq_dlq,
+	.dossier_get = dossier_get_cb,
 };
