@@ -128,35 +128,43 @@ static void copy_str(char *dst, size_t n, const json_t *v)
 		snprintf(dst, n, "%s", json_string_value(v));
 }
 
-/* The dossier members an event carries into d->facts: a newer event's
- * replace what was known (objects merged member by member), an older one's
- * fill only what was not. Facts that would not fit are not kept. */
-static void merge_facts(struct lt_dossier *d, const json_t *dos, int older)
+/* One event's dossier members into facts: a newer event's replace what was
+ * known (objects merged member by member), an older one's fill only what
+ * was not. */
+static void merge_facts(json_t *facts, const json_t *dos, int older)
 {
-	static const char *const keys[] = { LT_DOSSIER_FACTS };
-	json_t *facts = NULL;
+	static const char *const keys[] = { "procedure", "field", "receiving_agency", "handling_agency", "applicant",
+					    "channel", "received_at", "due_at" };
 	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
-		json_t *v = json_object_get(dos, keys[i]);
+		json_t *v = json_object_get(dos, keys[i]), *had = json_object_get(facts, keys[i]);
 		if (!v || json_is_null(v))
 			continue;
-		if (!facts && !(facts = d->facts[0] ? json_loads(d->facts, 0, NULL) : NULL))
-			facts = json_object();
-		json_t *had = json_object_get(facts, keys[i]);
 		if (json_is_object(had) && json_is_object(v)) {
-			json_t *merged = json_deep_copy(older ? v : had);
-			json_object_update_recursive(merged, older ? had : v);
-			json_object_set_new(facts, keys[i], merged);
+			if (!older) {
+				json_object_update_recursive(had, v);
+			} else {
+				json_t *merged = json_deep_copy(v);
+				json_object_update_recursive(merged, had);
+				json_object_set_new(facts, keys[i], merged);
+			}
 		} else if (!had || !older) {
-			json_object_set(facts, keys[i], v);
+			json_object_set_new(facts, keys[i], json_deep_copy(v));
 		}
 	}
-	if (!facts)
-		return;
-	char *s = json_dumps(facts, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (s && strlen(s) < sizeof d->facts)
-		memcpy(d->facts, s, strlen(s) + 1);
-	free(s);
-	json_decref(facts);
+}
+
+json_t *lt_dossier_facts(const json_t *events)
+{
+	json_t *facts = json_object(), *ev;
+	int64_t last = 0;
+	size_t i;
+	json_array_foreach(events, i, ev) {
+		int64_t at = date_of(ev, "occurred_at");
+		merge_facts(facts, json_object_get(ev, "dossier"), at && last && at < last);
+		if (at > last)
+			last = at;
+	}
+	return facts;
 }
 
 void lt_dossier_apply(const struct lt_calendar *cal, struct lt_dossier *d, const json_t *ev)
@@ -173,7 +181,6 @@ void lt_dossier_apply(const struct lt_calendar *cal, struct lt_dossier *d, const
 	char last[sizeof d->last_event];
 	memcpy(last, d->last_event, sizeof last);
 	apply_type(cal, d, ev, type, dos, det, at);
-	merge_facts(d, dos, older);
 	if (older) {
 		d->status = status;
 		d->paused_at = paused;

@@ -45,21 +45,21 @@ struct lt_store {
 	int64_t commit_buckets[8];
 };
 
+/* What a dossier's stored events tell of it (sla.h lt_dossier_facts), for
+ * each code: read only when an event lacks something (deliverable.h). */
 static int dossiers_read(struct lt_store *s, struct lt_dossier_read *op)
 {
 	size_t i;
 	json_t *c;
 	op->facts = json_object();
 	json_array_foreach(op->codes, i, c) {
-		struct lt_dossier d;
-		int rc = json_is_string(c) ? s->be->dossier_get(s->db, json_string_value(c), &d, &op->op.err) : LT_OK;
+		json_t *events = json_array();
+		int rc = json_is_string(c) ? s->be->dossier_events(s->db, json_string_value(c), events, &op->op.err) : LT_OK;
+		if (!rc && json_array_size(events))
+			json_object_set_new(op->facts, json_string_value(c), lt_dossier_facts(events));
+		json_decref(events);
 		if (rc)
 			return rc;
-		json_t *f = json_is_string(c) && d.facts[0] ? json_loads(d.facts, 0, NULL) : NULL;
-		if (json_is_object(f))
-			json_object_set_new(op->facts, json_string_value(c), f);
-		else
-			json_decref(f);
 	}
 	return LT_OK;
 }

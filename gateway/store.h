@@ -136,14 +136,14 @@ struct lt_dlq {
 	json_t *deliveries;
 };
 
-/* Read what the dossier view knows of some dossiers (deliverable.h): for
- * an event that lacks a field a destination needs, before it is
- * acknowledged, and for a delivery that could not be encoded. Read only. */
+/* Read what the stored events of some dossiers tell of them (deliverable.h,
+ * sla.h lt_dossier_facts): for an event that lacks a field a destination
+ * needs, before it is acknowledged, and for a delivery that could not be
+ * encoded. Read only. */
 struct lt_dossier_read {
 	struct lt_store_op op;
 	json_t *codes;                  /* array of dossier codes; borrowed */
-	/* out: {code: facts} of each dossier the view holds facts of (sla.h
-	 * lt_dossier facts); owned */
+	/* out: {code: facts} of each dossier the store holds events of; owned */
 	json_t *facts;
 };
 

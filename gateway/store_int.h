@@ -34,8 +34,9 @@ struct lt_store_backend {
 	int (*overdue)(void *db, struct lt_overdue *op);
 	int (*unclaim)(void *db, struct lt_release *op);
 	int (*dlq)(void *db, struct lt_dlq *op);
-	/* One dossier's row of the view (all zero and "" when it has none). */
-	int (*dossier_get)(void *db, const char *code, struct lt_dossier *d, struct lt_err *err);
+	/* A dossier's events as stored (their bodies, oldest first; at most
+	 * the last 1000), appended to out: for deliverable.h, rarely. */
+	int (*dossier_events)(void *db, const char *code, json_t *out, struct lt_err *err);
 	/* Optional: run by the store thread after a second without ops (renew
 	 * this node's leases, notice a database that went away or came back);
 	 * nonzero means the store is unavailable. */
