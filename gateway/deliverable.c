@@ -4,6 +4,7 @@
 #include "adapter.h"
 #include "config.h"
 #include "mapping.h"
+#include "sla.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,6 +188,26 @@ int lt_deliverable_fill_one(const struct lt_peer *dest, json_t *event, const jso
 	return filled;
 }
 
+/* What is known of code before events[upto]: the stored facts, then what the
+ * message's earlier events of the same dossier said; a new object, or NULL. */
+static json_t *known_before(const json_t *events, size_t upto, const char *code, const json_t *stored)
+{
+	json_t *seen = json_array(), *ev;
+	size_t i;
+	if (stored)
+		json_array_append_new(seen, json_pack("{s:O}", "dossier", stored));
+	json_array_foreach(events, i, ev) {
+		if (i >= upto)
+			break;
+		const char *c = json_string_value(json_object_get(ev, "dossier_code"));
+		if (c && !strcmp(c, code))
+			json_array_append(seen, ev);
+	}
+	json_t *facts = json_array_size(seen) ? lt_dossier_facts(seen) : NULL;
+	json_decref(seen);
+	return facts;
+}
+
 int lt_deliverable_fill(const struct lt_config *cfg, json_t *events, const json_t *routes, const json_t *facts,
 			struct lt_err *err)
 {
@@ -194,7 +215,7 @@ int lt_deliverable_fill(const struct lt_config *cfg, json_t *events, const json_
 	size_t i, j;
 	json_array_foreach(events, i, ev) {
 		const char *code = json_string_value(json_object_get(ev, "dossier_code"));
-		const json_t *known = code ? json_object_get(facts, code) : NULL;
+		json_t *known = code ? known_before(events, i, code, json_object_get(facts, code)) : NULL;
 		json_array_foreach(json_array_get(routes, i), j, d) {
 			const struct lt_peer *dest = lt_config_peer(cfg, json_string_value(d));
 			lt_deliverable_fill_one(dest, ev, known);
@@ -207,10 +228,12 @@ int lt_deliverable_fill(const struct lt_config *cfg, json_t *events, const json_
 					   json_string_value(d), known ? "and the gateway's state of the dossier does not hold it"
 								: "and the gateway holds no earlier state of the dossier");
 				json_decref(missing);
+				json_decref(known);
 				return LT_ESCHEMA;
 			}
 			json_decref(missing);
 		}
+		json_decref(known);
 	}
 	return LT_OK;
 }

@@ -34,8 +34,9 @@ size_t lt_deliverable_missing(const struct lt_peer *dest, const json_t *event, j
 json_t *lt_deliverable_wants(const struct lt_config *cfg, const json_t *events, const json_t *routes);
 
 /* Fill what each event lacks for each of its destinations from facts
- * ({dossier code: facts}, lt_dossier_read), naming what was filled in the
- * event's detail.filled_from_dossier. 0, or LT_ESCHEMA with err naming the
+ * ({dossier code: facts}, lt_dossier_read) and from the message's earlier
+ * events of the same dossier, naming what was filled in the event's
+ * detail.filled_from_dossier. 0, or LT_ESCHEMA with err naming the
  * event, the destination and the field still missing. Any thread. */
 int lt_deliverable_fill(const struct lt_config *cfg, json_t *events, const json_t *routes, const json_t *facts,
 			struct lt_err *err);

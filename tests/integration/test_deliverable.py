@@ -106,6 +106,16 @@ def test_what_an_earlier_event_carried_is_filled_and_the_trail_says_so(tmp, clea
     assert "the gateway's state of the dossier does not hold it" in doc["detail"], doc
 
 
+def test_an_earlier_event_of_the_same_message_counts(tmp, cleanup):
+    gw, portal, post = both(tmp, cleanup)
+    status, doc, _ = gw.post(SENDER, {"events": [received("KH-30"), returned("KH-30")]}, "b-1")
+    assert status == 202, doc
+    order = wait_until(lambda: post.bodies(), what="the order at the post office")[0]
+    assert order["ReceiverName"] == "Huỳnh Văn Tâm", order
+    (body,), = gw.query("SELECT body FROM events WHERE type = 'dossier.returned'")
+    assert "dossier.applicant" in json.loads(body)["detail"]["filled_from_dossier"], body
+
+
 def test_a_dead_letter_replayed_after_the_dossier_was_completed_is_delivered(tmp, cleanup):
     """A polled page cannot be refused to its sender: what it lacks becomes a dead letter, as
     before; once another event completed the dossier, the replay delivers it."""
