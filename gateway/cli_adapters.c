@@ -41,7 +41,7 @@ static json_t *describe(const struct lt_adapter *a)
 		json_array_append_new(codes, json_string((*t)->id));
 	for (const struct lt_xml_kind *k = a->xml_kinds; k && k->root; k++)
 		json_array_append_new(kinds, json_string(k->root));
-	return json_pack("{s:s,s:s?,s:s,s:o,s:o,s:s,s:s,s:o,s:o,s:o,s:s?}", "name", a->name, "about", a->about,
+	return json_pack("{s:s,s:s?,s:s,s:o,s:o,s:s,s:s,s:o,s:o,s:o,s:s*}", "name", a->name, "about", a->about,
 			 "content_type", a->content_type, "in", in, "out", out, "signs", signing(a), "answers",
 			 a->answers_signed ? "signed" : "tls", "params", params, "codes", codes, "signed_xml_kinds", kinds,
 			 "needs", a->requires_of ? "what its mapping's ! rules of [encode] read" : a->requires);
