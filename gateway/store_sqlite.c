@@ -182,7 +182,7 @@ static int sq_connect(struct sq *q, int create, struct lt_err *err)
 		return LT_EIO;
 	}
 	char *msg = NULL;
-	if (sqlite3_exec(q->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;",
+	if (sqlite3_exec(q->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;",
 			 NULL, NULL, &msg) ||
 	    sqlite3_exec(q->db, lt_sq_schema, NULL, NULL, &msg)) {
 		lt_err_set(err, LT_EIO, "store %s: %s", q->path, msg ? msg : sqlite3_errmsg(q->db));
