@@ -36,10 +36,12 @@ struct lt_pg {
 	char sqlstate[6];       /* of the last failed statement */
 };
 
-/* One statement's parameters, every value as text (NULL = SQL NULL). */
+/* One statement's parameters, every value as text (NULL = SQL NULL). At most
+ * LT_PG_ARGS_MAX (the widest: Q_DOSSIER_PUT, 17). */
+#define LT_PG_ARGS_MAX 24
 struct lt_pg_args {
-	const char *v[16];
-	char num[16][24];
+	const char *v[LT_PG_ARGS_MAX];
+	char num[LT_PG_ARGS_MAX][24];
 	int n;
 };
 
