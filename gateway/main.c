@@ -200,37 +200,17 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	on_shutdown_tick(-1, 0, sd);
 }
 
-/* SIGHUP: the keys, certificates, trust and CRLs that the running configuration names
- * are read again and swapped in (secreload.c: security.reloaded, or
- * security.reload_failed and the running ones stay). The file itself is checked as
- * check-config would; its other changes are applied only by a restart. */
+/* SIGHUP (systemctl reload): the configuration file is read and checked again, and if it
+ * is valid its peers, routes, limits, code tables, mapping files, keys and certificates are
+ * swapped in (secreload.c: config.reloaded, or config.mistake lines and
+ * config.reload_refused, and the running configuration stays). */
 static void on_hangup(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
 	(void)what;
 	struct shutdown *sd = arg;
-	struct lt_buf errors = { 0 };
-	struct lt_config *cfg = NULL;
-	lt_secreload_request(sd->gw, "SIGHUP");
-	if (lt_config_load(sd->config_path, &cfg, &errors) == 0) {
-		struct lt_codes *codes = NULL;
-		struct lt_mappings *maps = NULL;
-		lt_codes_load(NULL, cfg->codes_dir, &codes, &errors);   /* checked only: applied at a restart */
-		lt_mappings_load(NULL, cfg->mappings_dir, &maps, &errors);
-		lt_codes_free(codes);
-		lt_mappings_free(maps);
-	}
-	if (errors.len)
-		lt_log(LT_ERROR, "config.invalid", json_pack("{s:s,s:s}", "file", sd->config_path, "mistakes", errors.data),
-		       "SIGHUP: %s has mistakes; the running configuration stays, and a restart would fail (keys and "
-		       "certificates are reloaded from the files the running configuration names)", sd->config_path);
-	else if (lt_secreload_config_changed(sd->gw))
-		lt_log(LT_WARN, "config.restart_needed", json_pack("{s:s}", "file", sd->config_path),
-		       "SIGHUP: %s changed and is valid; its settings are applied at the next restart (only keys, "
-		       "certificates, trust and CRLs are reloaded now, from the files the running configuration names)",
-		       sd->config_path);
-	lt_config_free(cfg);
-	lt_buf_free(&errors);
+	if (!sd->gw->stopping)
+		lt_secreload_request(sd->gw, "SIGHUP", 1);
 }
 
 static int cmd_run(const char *config_path)
@@ -302,12 +282,13 @@ static int cmd_run(const char *config_path)
 	mallopt(M_TRIM_THRESHOLD, 32 * 1024 * 1024);
 	mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
 	evthread_use_pthreads();
-	struct lt_gateway gw = { .cfg = cfg, .sec = sec, .started_ms = lt_now_ms() };
+	/* gw owns the first reference to cfg; a reload replaces it (secreload.c) */
+	struct lt_gateway gw = { .cfg = cfg, .sec = sec, .started_ms = lt_now_ms(), .generation = 1 };
 	if (!cfg->tls)
 		lt_log(LT_WARN, "gateway.insecure", NULL,
 		       "tls = off: the peer listener is plain HTTP without client certificates; for tests only");
 	gw.base = event_base_new();
-	gw.counters = calloc(cfg->npeers ? cfg->npeers : 1, sizeof *gw.counters);
+	lt_secreload_counters(&gw, cfg);
 	if (parts_start(&gw)) {
 		event_base_free(gw.base);
 		free(gw.counters);
@@ -347,7 +328,7 @@ static int cmd_run(const char *config_path)
 	lt_xml_shutdown();
 	lt_mappings_shutdown();
 	lt_codes_shutdown();
-	lt_config_free(cfg);
+	lt_config_free(gw.cfg);
 	libevent_global_shutdown();
 	return 0;
 }
