@@ -901,20 +901,17 @@ static void queue_update(struct lt_gateway *gw, struct peer_q *pq, const struct 
 	claim(pq);
 }
 
-size_t lt_dispatch_reconfigure(struct lt_gateway *gw, const char **removed, size_t max_removed)
+void lt_dispatch_reconfigure(struct lt_gateway *gw)
 {
 	struct lt_dispatch *d = gw->dispatch;
 	const struct lt_config *cfg = gw->cfg;
-	size_t nremoved = 0;
 	if (!d || d->draining)
-		return 0;
+		return;
 	for (size_t i = 0; i < d->nq; i++) {
 		struct peer_q *pq = d->q[i];
 		const struct lt_peer *p = lt_config_peer(cfg, pq->dest);
 		if (p && p->url)
 			continue;
-		if (!pq->removed && nremoved < max_removed)
-			removed[nremoved++] = pq->dest;
 		pq->removed = 1;        /* what is in flight ends; the rest waits in the store */
 		release_ready(gw, pq);
 	}
@@ -929,7 +926,6 @@ size_t lt_dispatch_reconfigure(struct lt_gateway *gw, const char **removed, size
 			lt_log(LT_ERROR, "config.reload_failed", json_pack("{s:s}", "peer", p->name),
 			       "out of memory for the queue of %s: its deliveries wait until a restart", p->name);
 	}
-	return nremoved;
 }
 
 int lt_dispatch_busy(struct lt_gateway *gw)

@@ -52,6 +52,7 @@ struct lt_gateway {
 	struct lt_peer_counters spare;       /* a peer with no slot (never: every generation's are kept) */
 	int64_t reloads_ok, reloads_refused; /* SIGHUP: configurations swapped in or refused */
 	int64_t generation;                  /* of cfg: 1 at start, one more per reload swapped in */
+	void (*apply_config)(struct lt_gateway *gw); /* a reload swapped in cfg: the parts follow (main.c) */
 	int64_t events_unrouted;
 	int64_t started_ms;
 	int stopping;

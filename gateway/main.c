@@ -83,25 +83,28 @@ static int watchdog_start(struct lt_gateway *gw, struct lt_err *err)
  * store's last callbacks may still use any part. A part whose start fails
  * is stopped and freed with those before it (each hook takes a part never
  * or half started). `drain` (a stop signal: take no new work, in reverse
- * order) and `busy` (work the shutdown waits for) are optional too. */
+ * order) and `busy` (work the shutdown waits for) are optional too, as is
+ * `reload` (SIGHUP swapped in a new configuration, secreload.c: take it). */
 static const struct part {
 	const char *name;
 	int (*start)(struct lt_gateway *gw, struct lt_err *err);
+	void (*reload)(struct lt_gateway *gw);  /* a reload swapped in gw->cfg: follow it */
 	void (*drain)(struct lt_gateway *gw);
 	int (*busy)(struct lt_gateway *gw);
 	void (*stop)(struct lt_gateway *gw);
 	void (*free)(struct lt_gateway *gw);
 } parts[] = {
-	{ "calendar", calendar_start, NULL, NULL, NULL, calendar_free },
-	{ "store", store_start, NULL, NULL, store_stop, NULL },
-	{ "pool", pool_start, NULL, NULL, pool_stop, NULL },
-	{ "dispatch", lt_dispatch_start, lt_dispatch_drain, lt_dispatch_busy, lt_dispatch_abort, lt_dispatch_free },
-	{ "pull", lt_pull_start, NULL, lt_pull_busy, NULL, lt_pull_free },
-	{ "watchdog", watchdog_start, NULL, lt_watchdog_busy, NULL, lt_watchdog_free },
-	{ "admin", lt_admin_start, NULL, NULL, NULL, lt_admin_free },
-	{ "http", lt_http_start, lt_http_stop_accepting, lt_http_pending, NULL, lt_http_free },
+	{ "calendar", calendar_start, NULL, NULL, NULL, NULL, calendar_free },
+	{ "store", store_start, NULL, NULL, NULL, store_stop, NULL },
+	{ "pool", pool_start, NULL, NULL, NULL, pool_stop, NULL },
+	{ "dispatch", lt_dispatch_start, lt_dispatch_reconfigure, lt_dispatch_drain, lt_dispatch_busy, lt_dispatch_abort,
+	  lt_dispatch_free },
+	{ "pull", lt_pull_start, lt_pull_reconfigure, NULL, lt_pull_busy, NULL, lt_pull_free },
+	{ "watchdog", watchdog_start, NULL, NULL, lt_watchdog_busy, NULL, lt_watchdog_free },
+	{ "admin", lt_admin_start, NULL, NULL, NULL, NULL, lt_admin_free },
+	{ "http", lt_http_start, lt_http_reconfigure, lt_http_stop_accepting, lt_http_pending, NULL, lt_http_free },
 	/* its reloads run on the pool: freed once the pool is */
-	{ "secreload", lt_secreload_start, NULL, NULL, NULL, lt_secreload_free },
+	{ "secreload", lt_secreload_start, NULL, NULL, NULL, NULL, lt_secreload_free },
 };
 #define NPARTS (sizeof parts / sizeof *parts)
 
@@ -123,6 +126,13 @@ static int parts_start(struct lt_gateway *gw)
 		if (parts[k].free)
 			parts[k].free(gw);
 	return err.code ? err.code : LT_EIO;
+}
+
+static void parts_reload(struct lt_gateway *gw)
+{
+	for (size_t k = 0; k < NPARTS; k++)
+		if (parts[k].reload)
+			parts[k].reload(gw);
 }
 
 static void parts_drain(struct lt_gateway *gw)
@@ -283,7 +293,8 @@ static int cmd_run(const char *config_path)
 	mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
 	evthread_use_pthreads();
 	/* gw owns the first reference to cfg; a reload replaces it (secreload.c) */
-	struct lt_gateway gw = { .cfg = cfg, .sec = sec, .started_ms = lt_now_ms(), .generation = 1 };
+	struct lt_gateway gw = { .cfg = cfg, .sec = sec, .started_ms = lt_now_ms(), .generation = 1,
+				 .apply_config = parts_reload };
 	if (!cfg->tls)
 		lt_log(LT_WARN, "gateway.insecure", NULL,
 		       "tls = off: the peer listener is plain HTTP without client certificates; for tests only");

@@ -3,12 +3,9 @@
 #include "secreload.h"
 #include "adapter.h"
 #include "codes.h"
-#include "dispatch.h"
-#include "http.h"
 #include "log.h"
 #include "mapped.h"
 #include "pool.h"
-#include "pull.h"
 #include "security.h"
 #include "store.h"
 
@@ -240,13 +237,15 @@ static void swap_in(struct lt_secreload *r)
 	r->codes = NULL;
 	r->maps = NULL;
 	lt_secreload_counters(gw, gw->cfg);
+	if (gw->apply_config)
+		gw->apply_config(gw);   /* main.c: each part takes the new generation (queues, pollers, listener) */
 	const char *removed[16];
-	size_t nremoved = lt_dispatch_reconfigure(gw, removed, 16);
-	lt_pull_reconfigure(gw);
-	lt_http_reconfigure(gw);
-	for (size_t i = 0; i < was->npeers; i++)        /* receive-only peers, removed */
-		if (!was->peers[i].url && !lt_config_peer(gw->cfg, was->peers[i].name) && nremoved < 16)
+	size_t nremoved = 0;
+	for (size_t i = 0; i < was->npeers && nremoved < 16; i++) {
+		const struct lt_peer *now = lt_config_peer(gw->cfg, was->peers[i].name);
+		if (!now || (was->peers[i].url && !now->url))
 			removed[nremoved++] = was->peers[i].name;
+	}
 	if (nremoved) {
 		struct removed_stats *rs = calloc(1, sizeof *rs);
 		for (size_t i = 0; i < nremoved; i++)
