@@ -6,11 +6,11 @@ changes nothing and every mistake is logged with its FILE:LINE; a setting that n
 restart keeps its running value and says so. (Certificate rotation by SIGHUP:
 test_rotation.py.)"""
 import json
-import os
 import re
+import subprocess
 import time
 
-from harness import Gateway, Peersim, Sender, event, wait_until
+from harness import LIENTHONG, Gateway, Peersim, Sender, event, wait_until
 from test_codes import deployment_codes, shipped_section, tracking
 from test_mapped import VENDOR_B, write as write_mapping
 
@@ -172,3 +172,6 @@ def test_a_restart_only_setting_is_logged_and_kept_while_limits_change_live(tmp,
     assert gw.post("peer-a", event("LIM-3"), "lim-3")[0] == 202
     st = json.loads(gw.admin("/v1/admin/status"))
     assert st["node_id"] == "gw-test" and st["config"]["generation"] == 2, st   # kept until a restart
+    p = subprocess.run([LIENTHONG, "status", "-c", gw.config], capture_output=True, text=True, timeout=30)
+    assert "config %s: generation 2, loaded 20" % gw.config in p.stdout and "reloads 1 ok, 0 refused" in p.stdout, \
+        p.stdout
