@@ -13,6 +13,7 @@ import time
 from harness import LIENTHONG, Gateway, Peersim, Sender, event, wait_until
 from test_codes import deployment_codes, shipped_section, tracking
 from test_mapped import VENDOR_B, write as write_mapping
+from test_onestop import sample
 
 
 def reload_lines(gw, name):
@@ -175,3 +176,23 @@ def test_a_restart_only_setting_is_logged_and_kept_while_limits_change_live(tmp,
     p = subprocess.run([LIENTHONG, "status", "-c", gw.config], capture_output=True, text=True, timeout=30)
     assert "config %s: generation 2, loaded 20" % gw.config in p.stdout and "reloads 1 ok, 0 refused" in p.stdout, \
         p.stdout
+
+
+def test_a_pull_peer_added_by_a_reload_is_polled_and_stops_when_removed(tmp, cleanup):
+    office, portal = cleanup.add(Peersim(tmp, "motcua-xa-duongphong")), cleanup.add(Peersim(tmp, "cong-dvc-tinh"))
+    office.control("POST", "/_sim/reply", {"status": 200, "body": json.dumps(sample("search-page.empty.json"))})
+    office.fail(status=200, count=1, path_prefix="/dossiers/search",
+                body=json.dumps(sample("search-page.two-records.json")))
+    peers = {"cong-dvc-tinh": {"url": portal.url}}
+    gw = cleanup.add(Gateway(tmp, peers, {}))
+    puller = {"adapter": "onestop", "inbound": "pull", "url": office.url.replace("/in", ""),
+              "poll_interval": "200ms", "verify": "none"}
+    gw.reload(dict(peers, **{"motcua-xa-duongphong": puller}),
+              {"r": {"from": "motcua-xa-duongphong", "to": "cong-dvc-tinh"}})
+    wait_until(lambda: len(portal.received(ok_only=True)) == 2, what="both polled changes at the portal")
+    gw.reload(peers, {})
+    time.sleep(0.5)                           # a poll in flight at the reload ends
+    polls = len(office.received())
+    time.sleep(1.0)
+    assert len(office.received()) == polls, "a removed pull peer is still polled"
+    assert len(portal.received(ok_only=True)) == 2
