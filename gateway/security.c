@@ -23,12 +23,14 @@
 static int peer_ex_idx = -1;
 
 /* A mistake of a [gateway] key's file, as FILE:LINE: key: why (the line where the key is set). */
+/* A key that is not set at all is the configuration's own mistake, reported before this with
+ * the peer that needs it (config.c): not reported twice, but never silent either. */
 static void key_error(const struct lt_config *cfg, struct lt_buf *errors, const char *key, const char *why)
 {
 	int line = lt_config_line(cfg, key);
 	if (line)
 		lt_buf_printf(errors, "%s:%d: %s: %s\n", cfg->path, line, key, why);
-	else
+	else if (!errors->len)
 		lt_buf_printf(errors, "%s: %s (not set in [gateway]): %s\n", cfg->path, key, why);
 }
 
@@ -353,10 +355,10 @@ int lt_security_load(const struct lt_config *cfg, struct lt_security **out, stru
 			snprintf(what, sizeof what, "peer %s trust", p->name);
 			report_cert(s, what, p->trust, NULL, errors, warnings);
 		}
-		if (peer_signers(cfg, s, p, ps, errors, warnings) == LT_EAUTH)
-			lt_buf_printf(errors, "%s:%d: peer %s: verify = %s needs keys%s (it sends signed messages)\n",
-				      cfg->path, p->line, p->name, p->verify,
-				      strcmp(p->verify, "xmldsig") == 0 ? " or signer" : "");
+		/* LT_EAUTH: no signer bound to a peer that signs to us — a mistake the configuration's
+		 * own check reports (config.c, with its line); the peer gets no verifier here, so
+		 * whatever it might post is refused. Not reported twice. */
+		(void)peer_signers(cfg, s, p, ps, errors, warnings);
 		lt_jws_keyset_set_crls(ps->jws_keys, ps->crls);
 		lt_xml_trust_set_crls(ps->xml_trust, ps->crls);
 	}
