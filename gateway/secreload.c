@@ -120,10 +120,13 @@ static void keep_restart_keys(const struct lt_config *run, struct lt_config *fre
 			same = *(const int64_t *)was == *(int64_t *)now;
 			*(int64_t *)now = *(const int64_t *)was;
 		}
+		int line = lt_config_line(fresh, k->name);     /* [gateway] keys; 0 for [sla] holidays */
+		char at[16] = "";
+		if (line)
+			snprintf(at, sizeof at, ":%d", line);
 		if (!same)
-			lt_buf_printf(out, "%s:%d: %s%s changed: it needs a restart; the running value is kept until then\n",
-				      fresh->path, lt_config_line(fresh, k->name), strcmp(k->name, "holidays") ? "" : "[sla] ",
-				      k->name);
+			lt_buf_printf(out, "%s%s: %s%s changed: it needs a restart; the running value is kept until then\n",
+				      fresh->path, at, strcmp(k->name, "holidays") ? "" : "[sla] ", k->name);
 	}
 }
 
