@@ -9,7 +9,7 @@
 #include <string.h>
 
 const char LT_CLI_AUDIT_HELP[] =
-	"usage: lienthong audit verify [-c FILE]\n"
+	"usage: lienthong audit verify|actions [-c FILE]\n"
 	"Every message the gateway accepted (in), every signed message it sent (out) and every\n"
 	"answer of a peer that carried events (answer) is a row of the audit trail: when, which\n"
 	"peer, the message id, the SHA-256 of the body and of its detached signature, what\n"
@@ -18,13 +18,17 @@ const char LT_CLI_AUDIT_HELP[] =
 	"checks each accepted message's stored digest against its row: a row changed, inserted or\n"
 	"removed, or a message altered, breaks it. Reads the store (SQLite or PostgreSQL), whether the\n"
 	"gateway runs or not; the admin API answers the same at GET /v1/admin/audit/verify.\n"
+	"An operator's replay or purge of a dead letter is a row too (replay, purge), with who\n"
+	"asked in its trust: token:NAME, cert:SUBJECT, loopback or cli:USER. actions lists the\n"
+	"latest 100 of them (also in GET /v1/admin/audit/verify, \"actions\").\n"
 	"Exit status 0 intact, 1 broken or the store cannot be read, 2 a wrong command line.\n";
 
 int lt_cli_audit(int argc, char **argv, const char *path)
 {
 	(void)argc;
-	if (strcmp(argv[2], "verify")) {
-		fprintf(stderr, "lienthong audit: unknown subcommand \"%s\" (verify)\n", argv[2]);
+	int actions_only = strcmp(argv[2], "actions") == 0;
+	if (strcmp(argv[2], "verify") && !actions_only) {
+		fprintf(stderr, "lienthong audit: unknown subcommand \"%s\" (verify, actions)\n", argv[2]);
 		return 2;
 	}
 	struct lt_config *cfg;
@@ -42,6 +46,19 @@ int lt_cli_audit(int argc, char **argv, const char *path)
 	}
 	size_t i;
 	json_t *b;
+	if (actions_only) {
+		json_array_foreach(json_object_get(doc, "actions"), i, b)
+			printf("row %-6lld %s  %-6s %-20s %-40s by %s\n", (long long)json_integer_value(json_object_get(b, "row")),
+			       lt_cli_str(b, "at"), lt_cli_str(b, "action"), lt_cli_str(b, "peer"),
+			       lt_cli_str(b, "message_id"), lt_cli_str(b, "by"));
+		printf("%lld operator action%s in the audit trail%s\n",
+		       (long long)json_integer_value(json_object_get(doc, "operator_actions")),
+		       json_integer_value(json_object_get(doc, "operator_actions")) == 1 ? "" : "s",
+		       json_is_true(json_object_get(doc, "intact")) ? " (intact)" : " (BROKEN: see lienthong audit verify)");
+		int intact = json_is_true(json_object_get(doc, "intact"));
+		json_decref(doc);
+		return intact ? 0 : 1;
+	}
 	json_array_foreach(json_object_get(doc, "broken"), i, b)
 		printf("row %lld (%s, %s %s, message %s): %s\n", (long long)json_integer_value(json_object_get(b, "row")),
 		       lt_cli_str(b, "at"), lt_cli_str(b, "direction"), lt_cli_str(b, "peer"), lt_cli_str(b, "message_id"),
@@ -55,9 +72,13 @@ int lt_cli_audit(int argc, char **argv, const char *path)
 		json_decref(doc);
 		return 1;
 	}
-	char extra[48] = "";
+	char extra[96] = "";
 	if (answers)
 		snprintf(extra, sizeof extra, ", %lld answer%s with events", answers, answers == 1 ? "" : "s");
+	long long actions = json_integer_value(json_object_get(doc, "operator_actions"));
+	if (actions)
+		snprintf(extra + strlen(extra), sizeof extra - strlen(extra), ", %lld operator action%s", actions,
+			 actions == 1 ? "" : "s");
 	printf("audit trail intact: %lld rows (%lld messages in, %lld out%s), last hash %s\n", rows, in, out, extra,
 	       lt_cli_str(doc, "last_hash"));
 	json_decref(doc);

@@ -86,6 +86,10 @@ struct lt_config {
 	char *node_id;
 	char *listen;
 	char *admin_listen;
+	char *admin_tls_cert, *admin_tls_key;   /* the admin listener's TLS (else tls_cert, tls_key) */
+	char *admin_trust;        /* CAs of operators' client certificates: the admin listener takes them */
+	char *admin_clients;      /* "CN=a CN=b": the operators' CNs allowed; NULL = any under admin_trust */
+	char *admin_token_file;   /* operators' bearer tokens (admin_auth.c); TLS whenever this or admin_trust is set */
 	char *store;            /* sqlite:PATH or postgresql://… */
 	char *log_format;       /* json | text */
 	char *log_level;

@@ -578,11 +578,13 @@ int lt_query_refusals(struct lt_query *q, int limit, json_t **out, struct lt_err
 /* ---- the audit trail ---- */
 
 #define MAX_BROKEN_SHOWN 10
+#define MAX_ACTIONS_SHOWN 100
 
 struct audit_walk {
 	char prev[65];
-	int64_t rows, in, answers, broken;
+	int64_t rows, in, answers, broken, actions;
 	json_t *shown;
+	json_t *last_actions;           /* the operators' latest replays and purges, oldest first */
 };
 
 static int audit_row(void *arg, int ncols, const char *const *v)
@@ -615,23 +617,34 @@ static int audit_row(void *arg, int ncols, const char *const *v)
 	w->rows++;
 	w->in += in;
 	w->answers += strcmp(r.direction, "answer") == 0;
+	if (strcmp(r.direction, "replay") == 0 || strcmp(r.direction, "purge") == 0) {
+		w->actions++;
+		if (json_array_size(w->last_actions) == MAX_ACTIONS_SHOWN)
+			json_array_remove(w->last_actions, 0);
+		json_array_append_new(w->last_actions,
+				      json_pack("{s:I,s:o,s:s,s:s,s:s,s:s}", "row", (json_int_t)strtoll(v[0] ? v[0] : "0", NULL, 10),
+						"at", when(r.at_ms / 1000), "action", r.direction, "peer", r.peer,
+						"message_id", r.message_id, "by", r.trust));
+	}
 	return 0;
 }
 
 int lt_query_audit_verify(struct lt_query *q, json_t **out, struct lt_err *err)
 {
-	struct audit_walk w = { .shown = json_array() };
+	struct audit_walk w = { .shown = json_array(), .last_actions = json_array() };
 	memset(w.prev, '0', 64);
 	w.prev[64] = '\0';
 	*out = NULL;
 	int rc = q->be->run(q->db, LT_READ_AUDIT, 0, NULL, audit_row, &w, err);
 	if (rc) {
 		json_decref(w.shown);
+		json_decref(w.last_actions);
 		return rc == LT_EIO && !err->msg[0] ? lt_err_set(err, LT_EIO, "the audit trail has the wrong columns") : rc;
 	}
-	*out = json_pack("{s:b,s:I,s:I,s:I,s:I,s:s,s:I,s:o}", "intact", w.broken == 0, "rows", (json_int_t)w.rows, "in",
-			 (json_int_t)w.in, "out", (json_int_t)(w.rows - w.in - w.answers), "answers", (json_int_t)w.answers,
-			 "last_hash", w.prev, "broken_count", (json_int_t)w.broken, "broken", w.shown);
+	*out = json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:s,s:I,s:o,s:o}", "intact", w.broken == 0, "rows", (json_int_t)w.rows,
+			 "in", (json_int_t)w.in, "out", (json_int_t)(w.rows - w.in - w.answers - w.actions), "answers",
+			 (json_int_t)w.answers, "operator_actions", (json_int_t)w.actions, "last_hash", w.prev,
+			 "broken_count", (json_int_t)w.broken, "broken", w.shown, "actions", w.last_actions);
 	return built(*out, err);
 }
 

@@ -60,8 +60,10 @@ int lt_query_refusals(struct lt_query *q, int limit, json_t **out, struct lt_err
 
 /* Recompute the audit trail's hash chain and check each accepted message's
  * stored digest against its row: {intact, rows, in, out, answers,
- * last_hash, broken: [{row, at, direction, peer, message_id, reason}] (the
- * first 10), broken_count}. */
+ * operator_actions, last_hash, broken: [{row, at, direction, peer,
+ * message_id, reason}] (the first 10), broken_count, actions: [{row, at,
+ * action (replay | purge), peer, message_id, by}] (the latest 100, oldest
+ * first: who asked, as the admin listener knew them)}. */
 int lt_query_audit_verify(struct lt_query *q, json_t **out, struct lt_err *err);
 
 /* A report date as typed: YYYY-MM-DD or DD/MM/YYYY (a whole local day: its

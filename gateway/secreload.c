@@ -87,6 +87,12 @@ static const struct restart_key {
 	{ "node_id", offsetof(struct lt_config, node_id), STR },
 	{ "listen", offsetof(struct lt_config, listen), STR },
 	{ "admin_listen", offsetof(struct lt_config, admin_listen), STR },
+	/* the admin listener's credentials: read once when it starts (admin_auth.c) */
+	{ "admin_tls_cert", offsetof(struct lt_config, admin_tls_cert), STR },
+	{ "admin_tls_key", offsetof(struct lt_config, admin_tls_key), STR },
+	{ "admin_trust", offsetof(struct lt_config, admin_trust), STR },
+	{ "admin_clients", offsetof(struct lt_config, admin_clients), STR },
+	{ "admin_token_file", offsetof(struct lt_config, admin_token_file), STR },
 	{ "store", offsetof(struct lt_config, store), STR },
 	{ "workers", offsetof(struct lt_config, workers), INT },
 	{ "lease", offsetof(struct lt_config, lease_ms), I64 },

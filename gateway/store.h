@@ -132,6 +132,8 @@ struct lt_dlq {
 	const char *dest, *dossier_code; /* or NULL */
 	int64_t before_ms;              /* dead before this time (updated_at); 0 = any */
 	int64_t now_ms;
+	const char *who;                /* who asked ("token:NAME", "cert:SUBJECT", "loopback", "cli:USER"):
+					 * an audit row per delivery acted on, in the same commit; borrowed */
 	/* out: one {delivery_id, dossier_code, message_id, peer} per delivery acted on; owned */
 	json_t *deliveries;
 };

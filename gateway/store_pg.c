@@ -620,6 +620,13 @@ static int pg_dlq(void *db, struct lt_dlq *op)
 					return LT_EIO;
 			}
 		}
+		/* who asked, in the same commit as the change */
+		struct lt_audit_row row = { .at_ms = op->now_ms, .peer = json_string_value(json_object_get(d, "peer")),
+					    .message_id = json_string_value(json_object_get(d, "message_id")),
+					    .direction = op->action == LT_DLQ_REPLAY ? "replay" : "purge",
+					    .body_sha256 = "", .sig_sha256 = "", .trust = op->who ? op->who : "" };
+		if (audit_put(p, &row, err))
+			return LT_EIO;
 	}
 	return LT_OK;
 }

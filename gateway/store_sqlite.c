@@ -182,7 +182,7 @@ static int sq_connect(struct sq *q, int create, struct lt_err *err)
 		return LT_EIO;
 	}
 	char *msg = NULL;
-	if (sqlite3_exec(q->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;",
+	if (sqlite3_exec(q->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;",
 			 NULL, NULL, &msg) ||
 	    sqlite3_exec(q->db, lt_sq_schema, NULL, NULL, &msg)) {
 		lt_err_set(err, LT_EIO, "store %s: %s", q->path, msg ? msg : sqlite3_errmsg(q->db));
@@ -868,6 +868,13 @@ static int sq_dlq(void *db, struct lt_dlq *op)
 					return sq_fail(q, &op->op.err, "purging a dead letter");
 			}
 		}
+		/* who asked, in the same commit as the change */
+		struct lt_audit_row row = { .at_ms = op->now_ms, .peer = json_string_value(json_object_get(d, "peer")),
+					    .message_id = json_string_value(json_object_get(d, "message_id")),
+					    .direction = op->action == LT_DLQ_REPLAY ? "replay" : "purge",
+					    .body_sha256 = "", .sig_sha256 = "", .trust = op->who ? op->who : "" };
+		if ((rc = audit_put(q, &row, &op->op.err)))
+			return rc;
 	}
 	return LT_OK;
 }
