@@ -907,6 +907,7 @@ void lt_dispatch_reconfigure(struct lt_gateway *gw)
 	const struct lt_config *cfg = gw->cfg;
 	if (!d || d->draining)
 		return;
+	lt_xfer_reconfigure(gw);
 	for (size_t i = 0; i < d->nq; i++) {
 		struct peer_q *pq = d->q[i];
 		const struct lt_peer *p = lt_config_peer(cfg, pq->dest);
