@@ -22,6 +22,7 @@
 #include "security.h"
 #include "store.h"
 #include "tls_refusals.h"
+#include "prune.h"
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
@@ -160,6 +161,7 @@ static void metrics_text(struct lt_gateway *gw, const struct lt_stats *st, struc
 		      (long long)lt_store_backlog(gw->store), gw->cfg->max_backlog);
 	/* in seconds, Prometheus' base unit (promtool refuses days); counted from now, not from load */
 	lt_tls_refusals_metrics(b);
+	lt_prune_metrics(gw, b);
 	lt_buf_printf(b, "# HELP lienthong_certificate_expiry_seconds Seconds until each configured certificate "
 			 "expires (negative: expired).\n# TYPE lienthong_certificate_expiry_seconds gauge\n");
 	for (size_t i = 0; gw->sec && i < gw->sec->ncerts; i++) {
@@ -596,10 +598,12 @@ static void on_admin(struct evhttp_request *req, void *arg)
 		on_dlq(gw, req, LT_DLQ_REPLAY, who);
 	} else if (strcmp(path, "/v1/admin/dlq/purge") == 0) {
 		on_dlq(gw, req, LT_DLQ_PURGE, who);
+	} else if (strcmp(path, "/v1/admin/prune") == 0) {
+		lt_prune_http(gw, req);
 	} else if (!lt_admin_query_route(gw->admin->queries, req, path)) {
 		lt_http_reply_error(req, 404, "not_found",
 				    "admin endpoints: /healthz /readyz /metrics /ui /v1/admin/status /v1/admin/dlq"
-				    " /v1/admin/dlq/{id} /v1/admin/dlq/replay /v1/admin/dlq/purge"
+				    " /v1/admin/dlq/{id} /v1/admin/dlq/replay /v1/admin/dlq/purge /v1/admin/prune"
 				    " /v1/admin/dossiers/{code}/trail /v1/admin/report?from=&to= /v1/admin/refusals"
 				    " /v1/admin/audit/verify", 0);
 	}

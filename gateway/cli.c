@@ -40,7 +40,10 @@ static const char usage[] =
 	"  report --from DATE --to DATE [--format text|csv|json] [-c FILE]\n"
 	"                           the period's dossiers per agency: received, resolved early,\n"
 	"                           on time or late, open, overdue, apologies\n"
-	"  audit verify [-c FILE]   check the hash-chained trail of signed messages in and out\n"
+	"  audit verify [--archive FILE] [-c FILE]\n"
+	"                           check the hash-chained trail of signed messages in and out\n"
+	"  prune [--before TIME] [--dry-run] [-c FILE]\n"
+	"                           prune finished dossiers' events older than TIME (or retention)\n"
 	"  adapters [--json]        the adapters this build knows: directions, content types, params\n"
 	"  version                  print the version\n"
 	"\n"
@@ -74,6 +77,7 @@ static const struct cmd_help helps[] = {
 	{ "dlq", LT_CLI_DLQ_HELP },
 	{ "report", LT_CLI_REPORT_HELP },
 	{ "audit", LT_CLI_AUDIT_HELP },
+	{ "prune", LT_CLI_PRUNE_HELP },
 	{ "adapters", LT_CLI_ADAPTERS_HELP },
 	{ "version", "usage: lienthong version\nPrint the version.\n" },
 };
@@ -219,6 +223,13 @@ static int cmd_check(const char *path)
 		printf("  codes %s\n", said);
 		lt_mappings_describe(lt_mappings_in_use(), said, sizeof said);
 		printf("  mappings %s\n", said);
+		if (cfg->retention_ms > 0)
+			printf("  retention %lldd%s: finished dossiers older are pruned hourly; their audit rows %s\n",
+			       (long long)(cfg->retention_ms / 86400000),
+			       cfg->retention_ms % 86400000 ? " (and part of a day)" : "",
+			       cfg->retention_archive ? "appended to retention_archive" : "not archived");
+		else
+			printf("  retention off: everything is kept (lienthong prune --before TIME prunes on demand)\n");
 		if (cfg->agencies)
 			printf("  [agencies] %zu agency names for the report, the trail and the console\n",
 			       json_object_size(cfg->agencies));
@@ -484,6 +495,14 @@ static void print_trail(const json_t *t)
 	} else {
 		printf("dossier %s (no state yet)\n", lt_cli_str(t, "dossier_code"));
 	}
+	const json_t *pruned = json_object_get(t, "pruned");
+	if (json_is_object(pruned))
+		printf("  %-10s its first %lld events (received %s to %s), their %lld deliveries and %lld attempts, by "
+		       "retention on %s; the holders and delays below count from the events kept\n", "pruned",
+		       (long long)json_integer_value(json_object_get(pruned, "events")),
+		       lt_cli_str(pruned, "first_received_at"), lt_cli_str(pruned, "last_received_at"),
+		       (long long)json_integer_value(json_object_get(pruned, "deliveries")),
+		       (long long)json_integer_value(json_object_get(pruned, "attempts")), lt_cli_str(pruned, "pruned_at"));
 	const json_t *now = json_object_get(t, "holder_now"), *late = json_object_get(t, "late");
 	if (json_is_object(now)) {
 		agency_text(now, a, sizeof a);
@@ -608,7 +627,8 @@ int lt_cli_main(int argc, char **argv, int (*run)(const char *config_path))
 	}
 	if (strcmp(cmd, "adapters") == 0)
 		return lt_cli_adapters(argc, argv);
-	if (strcmp(cmd, "dlq") && strcmp(cmd, "report") && bad_option(argc, argv, positional))
+	if (strcmp(cmd, "dlq") && strcmp(cmd, "report") && strcmp(cmd, "prune") && strcmp(cmd, "audit") &&
+	    bad_option(argc, argv, positional))
 		return 2;
 	const char *path = find_config(argc, argv);
 	if (strcmp(cmd, "run") == 0)
@@ -625,6 +645,8 @@ int lt_cli_main(int argc, char **argv, int (*run)(const char *config_path))
 		return lt_cli_report(argc, argv, path);
 	if (strcmp(cmd, "audit") == 0)
 		return lt_cli_audit(argc, argv, path);
+	if (strcmp(cmd, "prune") == 0)
+		return lt_cli_prune(argc, argv, path);
 	fprintf(stderr, "lienthong: unknown command \"%s\"\n\n%s", cmd, usage);
 	return 2;
 }

@@ -326,6 +326,34 @@ static int set_hostport(const struct lt_config_key *key, void *obj, const char *
 	return LT_OK;
 }
 
+/* retention: off, or how long a finished dossier's events are kept — a
+ * duration, or whole days past the durations' 366d (records are often kept
+ * for years: up to 3660d) */
+#define RETENTION_MAX_DAYS 3660
+static int set_retention(const struct lt_config_key *key, void *obj, const char *name, const char *v,
+			 struct lt_err *err)
+{
+	int64_t *f = (int64_t *)((char *)obj + key->field), ms = 0;
+	if (strcmp(v, "off") == 0 || strcmp(v, "0") == 0) {
+		*f = 0;
+		return LT_OK;
+	}
+	size_t digits = strspn(v, "0123456789");
+	if (digits && digits < 6 && strcmp(v + digits, "d") == 0) {
+		long days = strtol(v, NULL, 10);
+		ms = (int64_t)days * 86400000;
+		if (days >= 1 && days <= RETENTION_MAX_DAYS) {
+			*f = ms;
+			return LT_OK;
+		}
+	} else if (lt_parse_duration(v, &ms, NULL) == 0 && ms >= 1000) {
+		*f = ms;
+		return LT_OK;
+	}
+	return lt_err_set(err, LT_ECONFIG, "%s must be off or a duration of at least 1s like 400d (at most %dd), not "
+			  "\"%.*s%s\"", name, RETENTION_MAX_DAYS, SHOWN(v));
+}
+
 /* ---- the table ---- */
 
 #define GW LT_SECTION_GATEWAY
@@ -383,6 +411,11 @@ const struct lt_config_key lt_config_keys[] = {
 	    "the TLS versions and ciphers of the listener and outbound (intermediate)"),
 	KEY("replay_window", GW, LT_KEY_DURATION, C(replay_window_ms), 1, 0, NULL, "must be a positive duration like 300s",
 	    "how far a signed message's time may be from now (300s)"),
+	{ "retention", GW, LT_KEY_CUSTOM, C(retention_ms), 0, 0, NULL, NULL,
+	  "finished dossiers' events, deliveries, attempts, messages and audit rows older than it are pruned "
+	  "hourly (off)", set_retention, 0 },
+	KEY("retention_archive", GW, LT_KEY_STRING, C(retention_archive), 0, 0, NULL, NULL,
+	    "the audit rows retention prunes are appended there, JSON lines, for audit verify --archive (none)"),
 	KEY("lease", GW, LT_KEY_DURATION, C(lease_ms), 3000, 0, NULL, "must be a duration of at least 3s like 5m",
 	    /* renewed about every second while the node lives: shorter would expire between renewals */
 	    "PostgreSQL: how long a dead node's claims hold (5m)"),
@@ -1114,7 +1147,7 @@ void lt_config_free(struct lt_config *c)
 	free(c->units);
 	json_decref(c->agencies);
 	free(c->holidays);
-	free(c->trust); free(c->crl); free(c->token_pin_file); free(c->pkcs11_module); free(c->sign_key); free(c->sign_cert); free(c->key_password_file);
+	free(c->trust); free(c->retention_archive); free(c->crl); free(c->token_pin_file); free(c->pkcs11_module); free(c->sign_key); free(c->sign_cert); free(c->key_password_file);
 	free(c->codes_dir);
 	free(c->mappings_dir);
 	free(c);

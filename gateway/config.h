@@ -106,6 +106,8 @@ struct lt_config {
 	int tls;                  /* 1 (default): peer listener is HTTPS with client certificates */
 	int tls_policy;           /* LT_TLS_INTERMEDIATE (default) | LT_TLS_MODERN: listener and outbound */
 	int64_t replay_window_ms; /* signed messages whose timestamp is further off are refused */
+	int64_t retention_ms;     /* finished dossiers older than it are pruned; 0 = off (prune.h) */
+	char *retention_archive;  /* the pruned audit rows are appended there (JSON lines); NULL = not kept */
 	int64_t lease_ms;         /* PostgreSQL store: a claim this node stops renewing returns to the queue after it */
 	size_t max_body;        /* bytes */
 	size_t max_headers;     /* bytes */

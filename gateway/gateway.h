@@ -18,6 +18,7 @@ struct lt_xfers;
 struct lt_pull;
 struct lt_watchdog;
 struct lt_secreload;
+struct lt_pruner;
 
 /* Counters for /metrics, one slot per peer by name: the running configuration's peers
  * first, in its order, then those a reload removed (kept for what is still in flight). */
@@ -47,6 +48,7 @@ struct lt_gateway {
 	struct lt_calendar *calendar;    /* working days and holidays */
 	struct lt_admin *admin;
 	struct lt_secreload *secreload;  /* SIGHUP and changed CRLs: a new security generation */
+	struct lt_pruner *pruner;        /* retention (prune.c) */
 	struct lt_peer_counters *counters;   /* ncounters entries, see lt_counters() */
 	size_t ncounters;
 	struct lt_peer_counters spare;       /* a peer with no slot (never: every generation's are kept) */

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "mapped.h"
 #include "pool.h"
+#include "prune.h"
 #include "pull.h"
 #include "sla.h"
 #include "watchdog.h"
@@ -101,6 +102,7 @@ static const struct part {
 	  lt_dispatch_free },
 	{ "pull", lt_pull_start, lt_pull_reconfigure, NULL, lt_pull_busy, NULL, lt_pull_free },
 	{ "watchdog", watchdog_start, NULL, NULL, lt_watchdog_busy, NULL, lt_watchdog_free },
+	{ "prune", lt_prune_start, lt_prune_reconfigure, NULL, lt_prune_busy, NULL, lt_prune_free },
 	{ "admin", lt_admin_start, NULL, NULL, NULL, NULL, lt_admin_free },
 	{ "http", lt_http_start, lt_http_reconfigure, lt_http_stop_accepting, lt_http_pending, NULL, lt_http_free },
 	/* its reloads run on the pool: freed once the pool is */

@@ -57,6 +57,9 @@ static int run_op(struct lt_store *s, struct lt_store_op *op)
 	case LT_OP_OVERDUE: return s->be->overdue(s->db, (struct lt_overdue *)op);
 	case LT_OP_RELEASE: return s->be->unclaim(s->db, (struct lt_release *)op);
 	case LT_OP_DLQ: return s->be->dlq(s->db, (struct lt_dlq *)op);
+	case LT_OP_PRUNE:
+		return s->be->prune ? s->be->prune(s->db, (struct lt_prune *)op)
+				    : lt_err_set(&op->err, LT_EINVAL, "store: this backend cannot prune");
 	}
 	return LT_EINVAL;
 }

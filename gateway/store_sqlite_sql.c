@@ -47,7 +47,15 @@ const char lt_sq_schema[] =
 	" seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, direction TEXT NOT NULL, peer TEXT NOT NULL,"
 	" message_id TEXT NOT NULL, body_sha256 TEXT NOT NULL, sig_sha256 TEXT NOT NULL,"
 	" prev TEXT NOT NULL, hash TEXT NOT NULL, trust TEXT NOT NULL DEFAULT '');"
-	"CREATE INDEX IF NOT EXISTS audit_message ON audit(message_id);";
+	"CREATE INDEX IF NOT EXISTS audit_message ON audit(message_id);"
+	/* retention (store_prune.c): what went of each dossier, and the audit trail's checkpoints */
+	"CREATE TABLE IF NOT EXISTS pruned_dossiers("
+	" code TEXT PRIMARY KEY, through_seq INTEGER NOT NULL, events INTEGER NOT NULL, deliveries INTEGER NOT NULL,"
+	" attempts INTEGER NOT NULL, first_at INTEGER NOT NULL, last_at INTEGER NOT NULL, pruned_at INTEGER NOT NULL)"
+	" WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS audit_pruned("
+	" seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, first_seq INTEGER NOT NULL, row_count INTEGER NOT NULL,"
+	" at INTEGER NOT NULL);";
 
 /* A store made before audit rows said what vouched for a message gains the
  * column; its old rows keep "" and verify as before (lt_audit_hash). */
@@ -71,7 +79,9 @@ const char *const lt_sq_sql[Q_COUNT] = {
 	[Q_MSG_BY_SIGNED_ID] = "SELECT message_id FROM messages WHERE peer = ?1 AND signed_id = ?2 LIMIT 1",
 	[Q_MSG_PUT] = "INSERT INTO messages(peer, message_id, digest, received_at, receipt, signed_digest, signed_id)"
 		      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-	[Q_DOSSIER_SEQ] = "SELECT COALESCE(MAX(dossier_seq), 0) + 1 FROM events WHERE dossier_code = ?1",
+	/* a pruned dossier's chain goes on after its last pruned event */
+	[Q_DOSSIER_SEQ] = "SELECT MAX(COALESCE((SELECT MAX(dossier_seq) FROM events WHERE dossier_code = ?1), 0),"
+			  " COALESCE((SELECT through_seq FROM pruned_dossiers WHERE code = ?1), 0)) + 1",
 	[Q_EVENT_PUT] = "INSERT INTO events(event_id, dossier_code, dossier_seq, type, source, message_id, received_at, routed, body)"
 			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[Q_CHAIN_BUSY] = "SELECT 1 FROM deliveries WHERE dest = ?1 AND dossier_code = ?2 AND state NOT IN (2, 3) LIMIT 1",
