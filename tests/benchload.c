@@ -5,12 +5,13 @@
  *   benchload URL COUNT CONCURRENCY RUN_ID [DOSSIERS]
  *	closed loop: COUNT requests, CONCURRENCY in flight; a request's latency
  *	runs from its send.
- *   benchload --rate R --duration S URL 0 MAX_IN_FLIGHT RUN_ID [DOSSIERS]
- *	open loop: R requests a second for S seconds (COUNT = R×S), request i
- *	due at i/R; its latency runs from when it was due, so a request that
- *	waits for a free connection (the server is behind) counts that wait
- *	(no coordinated omission). "late" counts requests sent more than 1 ms
- *	after they were due.
+ *   benchload --rate R --duration S [--warmup W] URL 0 MAX_IN_FLIGHT RUN_ID [DOSSIERS]
+ *	open loop: R requests a second for W + S seconds, request i due at
+ *	i/R; its latency runs from when it was due, so a request that waits
+ *	for a free connection (the server is behind) counts that wait (no
+ *	coordinated omission). The first W seconds' requests (connections
+ *	being opened) are sent but not counted. "late" counts counted
+ *	requests sent more than 1 ms after they were due.
  *
  * With LT_BENCH_CERT/KEY/CA in the environment it speaks mTLS; with
  * LT_BENCH_SIGN_KEY/CERT every body carries a detached JWS, all made before
@@ -20,6 +21,7 @@
 #include "sign_jws.h"
 
 #include <curl/curl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,7 @@ struct slot {
 	CURL *easy;
 	struct curl_slist *headers;
 	double t0;
+	int i;                 /* the request it carries */
 	char body[BODY_MAX];
 	struct slot *next_free;
 };
@@ -106,32 +109,39 @@ static void start(CURLM *m, struct slot *s, const char *url, const char *run, in
 	curl_easy_setopt(s->easy, CURLOPT_PRIVATE, s);
 	curl_easy_setopt(s->easy, CURLOPT_TIMEOUT, 60L);
 	s->t0 = t0;
+	s->i = i;
 	curl_multi_add_handle(m, s->easy);
 }
 
 int main(int argc, char **argv)
 {
-	double rate = 0, duration = 0;
+	double rate = 0, duration = 0, warmup = 0;
 	int a = 1;
 	while (a + 1 < argc && strncmp(argv[a], "--", 2) == 0) {
 		if (strcmp(argv[a], "--rate") == 0)
 			rate = atof(argv[a + 1]);
 		else if (strcmp(argv[a], "--duration") == 0)
 			duration = atof(argv[a + 1]);
+		else if (strcmp(argv[a], "--warmup") == 0)
+			warmup = atof(argv[a + 1]);
 		else
 			break;
 		a += 2;
 	}
 	if (argc - a < 4 || (rate > 0) != (duration > 0)) {
-		fprintf(stderr, "usage: benchload [--rate PER_S --duration S] URL COUNT CONCURRENCY RUN_ID [DOSSIERS]\n");
+		fprintf(stderr, "usage: benchload [--rate PER_S --duration S [--warmup S]] URL COUNT CONCURRENCY RUN_ID [DOSSIERS]\n");
 		return 2;
 	}
 	const char *url = argv[a], *run = argv[a + 3];
 	int count = atoi(argv[a + 1]), conc = atoi(argv[a + 2]);
 	if (argc - a > 4)
 		dossiers = atoi(argv[a + 4]);
-	if (rate > 0)
+	int skip = 0;             /* warm-up requests: sent, not counted */
+	if (rate > 0) {
+		skip = warmup > 0 ? (int)(rate * warmup) : 0;
 		count = (int)(rate * duration);
+	}
+	int total = count + skip;
 	if (count < 1 || conc < 1 || conc > 4096 || dossiers < 1) {
 		fprintf(stderr, "benchload: COUNT (or rate × duration) must be ≥ 1, CONCURRENCY 1..4096, DOSSIERS ≥ 1\n");
 		return 2;
@@ -140,8 +150,8 @@ int main(int argc, char **argv)
 	const char *sk = getenv("LT_BENCH_SIGN_KEY"), *sc = getenv("LT_BENCH_SIGN_CERT");
 	double sign_ms = 0;
 	if (sk && sc) {
-		bodies = calloc((size_t)count, sizeof *bodies);
-		for (int i = 0; i < count; i++) {
+		bodies = calloc((size_t)total, sizeof *bodies);
+		for (int i = 0; i < total; i++) {
 			bodies[i] = malloc(BODY_MAX);
 			write_body(bodies[i], i);
 		}
@@ -151,9 +161,9 @@ int main(int argc, char **argv)
 			fprintf(stderr, "benchload: %s\n", err.msg);
 			return 2;
 		}
-		sigs = calloc((size_t)count, sizeof *sigs);
+		sigs = calloc((size_t)total, sizeof *sigs);
 		double s0 = now_ms();
-		for (int i = 0; i < count; i++) {
+		for (int i = 0; i < total; i++) {
 			char mid[128];
 			snprintf(mid, sizeof mid, "%s-%d", run, i);
 			if (lt_jws_sign(signer, bodies[i], strlen(bodies[i]), mid, (int64_t)time(NULL), &sigs[i], &err)) {
@@ -166,6 +176,9 @@ int main(int argc, char **argv)
 	}
 	CURLM *m = curl_multi_init();
 	curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)conc);
+	/* keep every connection: by default the cache holds 4 × the handles added at the time,
+	 * few in the open loop at a low rate, and each connection closed costs a new handshake */
+	curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)conc);
 	struct slot *slots = calloc((size_t)conc, sizeof *slots), *free_slots = NULL;
 	for (int i = conc; i-- > 0;) {
 		slots[i].easy = curl_easy_init();
@@ -174,17 +187,17 @@ int main(int argc, char **argv)
 	}
 	double *lat = calloc((size_t)count, sizeof *lat);
 	long by_status[600] = { 0 };
-	int sent = 0, done = 0, errors = 0, late = 0;
+	int sent = 0, done = 0, measured = 0, errors = 0, late = 0;
 	double prep_cpu = cpu_ms();
 	double t0 = now_ms();
-	while (done < count) {
+	while (done < total) {
 		/* send what is due: everything up to the slots (closed loop), or what the clock has reached */
 		double now = now_ms();
-		while (sent < count && free_slots) {
+		while (sent < total && free_slots) {
 			double due = rate > 0 ? t0 + sent * 1e3 / rate : now;
 			if (due > now)
 				break;
-			if (now - due > 1.0)
+			if (now - due > 1.0 && sent >= skip)
 				late++;
 			struct slot *s = free_slots;
 			free_slots = s->next_free;
@@ -199,6 +212,13 @@ int main(int argc, char **argv)
 				continue;
 			struct slot *s;
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+			done++;
+			if (s->i < skip) {
+				curl_multi_remove_handle(m, s->easy);
+				s->next_free = free_slots;
+				free_slots = s;
+				continue;
+			}
 			long st = 0;
 			if (msg->data.result == CURLE_OK)
 				curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &st);
@@ -206,30 +226,32 @@ int main(int argc, char **argv)
 				errors++;
 			if (st > 0 && st < 600)
 				by_status[st]++;
-			lat[done++] = now_ms() - s->t0;
+			lat[measured++] = now_ms() - s->t0;
 			curl_multi_remove_handle(m, s->easy);
 			s->next_free = free_slots;
 			free_slots = s;
 		}
-		if (done >= count)
+		if (done >= total)
 			break;
 		int wait = 100;
-		if (rate > 0 && sent < count && free_slots) {
+		if (rate > 0 && sent < total && free_slots) {
+			/* whole milliseconds, rounded up: no spinning; a request leaves < 1 ms late,
+			 * and its latency counts that from when it was due */
 			double due = t0 + sent * 1e3 / rate - now_ms();
-			wait = due <= 0 ? 0 : (int)due;
-		} else if (rate <= 0 && sent < count && free_slots) {
+			wait = due <= 0 ? 0 : (int)ceil(due);
+		} else if (rate <= 0 && sent < total && free_slots) {
 			wait = 0;
 		}
 		if (wait > 0 || running)
 			curl_multi_poll(m, NULL, 0, wait, NULL);
 	}
-	double elapsed = now_ms() - t0;
+	double elapsed = now_ms() - t0 - (rate > 0 ? warmup * 1e3 : 0);
 	double load_cpu = cpu_ms() - prep_cpu;
 	qsort(lat, (size_t)count, sizeof *lat, cmp);
-	printf("{\"count\":%d,\"elapsed_ms\":%.1f,\"per_s\":%.1f,\"offered_per_s\":%.1f,\"p50_ms\":%.2f,"
+	printf("{\"sent\":%d,\"count\":%d,\"elapsed_ms\":%.1f,\"per_s\":%.1f,\"offered_per_s\":%.1f,\"p50_ms\":%.2f,"
 	       "\"p99_ms\":%.2f,\"p999_ms\":%.2f,\"max_ms\":%.2f,\"late\":%d,\"errors\":%d,\"client_sign_ms\":%.1f,"
 	       "\"prep_cpu_ms\":%.1f,\"cpu_ms\":%.1f,\"by_status\":{",
-	       count, elapsed, count / (elapsed / 1e3), rate, lat[count / 2], lat[(int)(count * 0.99)],
+	       total, count, elapsed, count / (elapsed / 1e3), rate, lat[count / 2], lat[(int)(count * 0.99)],
 	       lat[(int)(count * 0.999)], lat[count - 1], late, errors, sign_ms, prep_cpu, load_cpu);
 	int first = 1;
 	for (int i = 0; i < 600; i++)
@@ -245,10 +267,10 @@ int main(int argc, char **argv)
 	free(slots);
 	free(lat);
 	if (bodies)
-		for (int i = 0; i < count; i++)
+		for (int i = 0; i < total; i++)
 			free(bodies[i]);
 	if (sigs)
-		for (int i = 0; i < count; i++)
+		for (int i = 0; i < total; i++)
 			free(sigs[i]);
 	free(bodies);
 	free(sigs);
