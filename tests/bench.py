@@ -239,9 +239,14 @@ def stop_all(*procs):
                 print("  (stopping %s: %s)" % (type(p).__name__, e))
 
 
+def progress(what):
+    print("bench: %s (%s)" % (what, time.strftime("%H:%M:%S")), file=sys.stderr, flush=True)
+
+
 def measure(gws, sims, urls, count, kind, label, others=()):
     """One fixed-count run against already running gateways (the load split between them):
     returns the figures, CPU per event included."""
+    progress("%d events, %s" % (count, label))
     base = done_count(gws)
     cpu = Cpu(gws, sims, others).start()
     env = load_env(kind)
@@ -394,6 +399,7 @@ def section_latency():
         gw, sim, url = setup(tmp, "ec")
         env = load_env("ec")
         for rate in RATES:
+            progress("open loop at %.0f ev/s" % rate)
             base = done_count([gw])
             cpu = Cpu([gw], [sim]).start()
             ld = load(url, 0, "lat%d-%d" % (os.getpid(), rate), env, conc=OPEN_CONC, rate=rate, duration=DURATION)
@@ -436,6 +442,7 @@ def disk_per_event(gw):
 def fill(gw, sim, url, count, label, done_target=None):
     """Send count unsigned events through the gateway (512 in flight); wait for their delivery if
     done_target. Returns benchload's figures and the wall time."""
+    progress("filling with %d events (%s)" % (count, label))
     t0 = time.monotonic()
     ld = load(url, count, "fill%d-%s" % (os.getpid(), label), load_env(None), conc=64,
               timeout=WAIT + count / 200)
@@ -500,6 +507,7 @@ def section_queued():
         chunks, per = [], max(QUEUED // 10, 1)
         cpu = Cpu([gw]).start()
         sent = 0
+        progress("queueing %d events behind a stopped destination" % QUEUED)
         while sent < QUEUED:
             n = min(per, QUEUED - sent)
             ld = load(url, n, "q%d-%d" % (os.getpid(), sent), load_env(None), conc=64, timeout=WAIT + n / 200)
