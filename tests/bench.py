@@ -398,7 +398,11 @@ def section_latency():
     try:
         gw, sim, url = setup(tmp, "ec")
         env = load_env("ec")
-        for rate in RATES:
+        saturated = None
+        for rate in sorted(RATES):
+            if saturated and rate != 1000:
+                rows.append([fmt(rate, "ev/s"), "skipped: saturated at %s" % fmt(saturated, "ev/s")] + [""] * 7)
+                continue
             progress("open loop at %.0f ev/s" % rate)
             base = done_count([gw])
             cpu = Cpu([gw], [sim]).start()
@@ -411,6 +415,8 @@ def section_latency():
                          fmt(ld["p99_ms"], "ms", 1), fmt(ld["max_ms"], "ms", 1), str(ld["late"]),
                          "%d/%d" % (ok, n), fmt(1e6 * cpu.gw() / sent, "µs"),
                          fmt(1e3 * ld["cpu_ms"] / sent, "µs")])
+            if ld["per_s"] < 0.9 * rate and not saturated:
+                saturated = rate       # higher rates would only queue longer: not run (1 000 always is)
             if rate == 1000:
                 SUMMARY.append(("latency", "ack p99, open loop 1 000 ev/s, ES256 over mTLS",
                                 fmt(ld["p99_ms"], "ms", 1), "≤ 10 ms", met(ld["p99_ms"] <= 10 and ok == n)))
