@@ -198,6 +198,11 @@ static int cmd_check(const char *path)
 			if (cfg->peers[i].signer)
 				printf("  peer %-27s signer CN=%s%s\n", cfg->peers[i].name, cfg->peers[i].signer,
 				       cfg->peers[i].keys ? " and one of its keys" : " (subject, chained to its trust)");
+		for (size_t i = 0; i < cfg->npeers; i++)
+			if (cfg->peers[i].ocsp != LT_OCSP_OFF)
+				printf("  peer %-27s ocsp %s\n", cfg->peers[i].name, cfg->peers[i].ocsp == LT_OCSP_REQUIRE ?
+				       "require: its server must staple a good OCSP response" :
+				       "if-stapled: its server's OCSP staple, when it sends one, must say good");
 		printf("  tls_policy %s\n", cfg->tls_policy == LT_TLS_MODERN ?
 		       "modern: TLS 1.3 only, listener and outbound" :
 		       "intermediate: TLS 1.3, and TLS 1.2 with ECDHE + AES-GCM/ChaCha20-Poly1305 only, listener and outbound");

@@ -420,6 +420,8 @@ const struct lt_config_key lt_config_keys[] = {
 	KEY("crl", PEER, LT_KEY_STRING, P(crl), 0, 0, NULL, NULL, "CRLs of its trust's CAs"),
 	{ "pin", PEER, LT_KEY_CUSTOM, P(pin), 0, 0, NULL, NULL, "the SHA-256 of its server key: sha256//BASE64",
 	  set_pin, 0 },
+	{ "ocsp", PEER, LT_KEY_ENUM, P(ocsp), 0, 0, "off if-stapled require", NULL,
+	  "its server's stapled OCSP response: off, checked if-stapled, or required (off)", NULL, P(ocsp_line) },
 	KEY("verify", PEER, LT_KEY_WORD, P(verify), 0, 0, "jws xmldsig none", NULL,
 	    "how what it sends is signed (by adapter)"),
 	KEY("sign", PEER, LT_KEY_WORD, P(sign), 0, 0, "jws xmldsig none", NULL, "how what we send it is signed (by adapter)"),
@@ -814,6 +816,9 @@ static void check_refs(struct parse_state *st)
 		if (p->accept_unbound_xml && strcmp(p->verify, "xmldsig"))
 			ERR(p->accept_unbound_xml_line, "peer %s: accept_unbound_xml applies to signed XML (verify = xmldsig), "
 			    "not verify = %s", p->name, p->verify);
+		if (p->ocsp != LT_OCSP_OFF && (!p->url || strncmp(p->url, "https://", 8) != 0))
+			ERR(p->ocsp_line, "peer %s: ocsp applies to deliveries over TLS (url = https://…), and this peer "
+			    "has %s", p->name, p->url ? "a plain http:// url" : "no url");
 		if (answers && strcmp(p->answers, "signed") == 0 && strcmp(p->verify, "none") == 0)
 			ERR(p->line, "peer %s: answers = signed%s needs verify = xmldsig or jws (how its answers are "
 			    "signed), or answers = tls to trust them on its TLS server certificate", p->name,

@@ -18,6 +18,9 @@ struct lt_adapter;
  * only, and TLS 1.3; modern: TLS 1.3 only. */
 enum { LT_TLS_INTERMEDIATE, LT_TLS_MODERN };
 
+/* A peer's `ocsp`: the positions of its words in the key table. */
+enum lt_ocsp { LT_OCSP_OFF, LT_OCSP_IF_STAPLED, LT_OCSP_REQUIRE };
+
 struct lt_peer {
 	char *name;
 	char *adapter_name;
@@ -31,6 +34,8 @@ struct lt_peer {
 	char *trust;            /* CA bundle for its server certificate and XML signers (default: gateway trust) */
 	char *crl;              /* CRL files of its trust (besides the gateway's): "a.crl b.crl" */
 	char *pin;              /* optional sha256//BASE64 public-key pin of its server certificate */
+	int ocsp;               /* its server's stapled OCSP response: LT_OCSP_OFF | _IF_STAPLED | _REQUIRE */
+	int ocsp_line;
 	char *verify;           /* inbound signatures: jws | xmldsig | none (default by adapter) */
 	char *sign;             /* outbound signatures: jws | xmldsig | none (default by adapter) */
 	char *answers;          /* its answers to deliveries and polls: signed (verified the `verify`

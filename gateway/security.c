@@ -12,6 +12,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/http.h>
 #include <openssl/err.h>
+#include <openssl/ocsp.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +24,14 @@
 static int peer_ex_idx = -1;
 
 /* A mistake of a [gateway] key's file, as FILE:LINE: key: why (the line where the key is set). */
+/* A key that is not set at all is the configuration's own mistake, reported before this with
+ * the peer that needs it (config.c): not reported twice, but never silent either. */
 static void key_error(const struct lt_config *cfg, struct lt_buf *errors, const char *key, const char *why)
 {
 	int line = lt_config_line(cfg, key);
 	if (line)
 		lt_buf_printf(errors, "%s:%d: %s: %s\n", cfg->path, line, key, why);
-	else
+	else if (!errors->len)
 		lt_buf_printf(errors, "%s: %s (not set in [gateway]): %s\n", cfg->path, key, why);
 }
 
@@ -341,6 +344,7 @@ int lt_security_load(const struct lt_config *cfg, struct lt_security **out, stru
 		char what[96];
 		ps->ca_file = p->trust ? p->trust : cfg->trust;
 		ps->sec = s;
+		ps->ocsp = p->ocsp;
 		ps->crls = lt_crls_new(stale);
 		if (lt_crls_add_set(ps->crls, s->crls, &err))
 			lt_buf_printf(errors, "peer %s crl: %s\n", p->name, err.msg);
@@ -352,10 +356,10 @@ int lt_security_load(const struct lt_config *cfg, struct lt_security **out, stru
 			snprintf(what, sizeof what, "peer %s trust", p->name);
 			report_cert(s, what, p->trust, NULL, errors, warnings);
 		}
-		if (peer_signers(cfg, s, p, ps, errors, warnings) == LT_EAUTH)
-			lt_buf_printf(errors, "%s:%d: peer %s: verify = %s needs keys%s (it sends signed messages)\n",
-				      cfg->path, p->line, p->name, p->verify,
-				      strcmp(p->verify, "xmldsig") == 0 ? " or signer" : "");
+		/* LT_EAUTH: no signer bound to a peer that signs to us — a mistake the configuration's
+		 * own check reports (config.c, with its line); the peer gets no verifier here, so
+		 * whatever it might post is refused. Not reported twice. */
+		(void)peer_signers(cfg, s, p, ps, errors, warnings);
 		lt_jws_keyset_set_crls(ps->jws_keys, ps->crls);
 		lt_xml_trust_set_crls(ps->xml_trust, ps->crls);
 	}
@@ -429,10 +433,115 @@ static int outbound_verify(int ok, X509_STORE_CTX *x)
 	return 0;
 }
 
+/* The issuer of cert among the certificates of a chain, or NULL. */
+static X509 *issuer_in(STACK_OF(X509) *chain, X509 *cert)
+{
+	for (int i = 0; i < sk_X509_num(chain); i++) {
+		X509 *c = sk_X509_value(chain, i);
+		if (c != cert && X509_check_issued(c, cert) == X509_V_OK)
+			return c;
+	}
+	return NULL;
+}
+
+/* Check a stapled OCSP response for the server's leaf: signed by its issuer (or a
+ * responder it delegated to) chaining to the peer's trust, about this certificate,
+ * current, and "good". 0, or -1 with the reason in c->why. */
+static int ocsp_staple_check(SSL *ssl, struct lt_tls_conn *c, const unsigned char *der, long len)
+{
+	OCSP_RESPONSE *rsp = d2i_OCSP_RESPONSE(NULL, &der, len);
+	OCSP_BASICRESP *bs = NULL;
+	OCSP_CERTID *id = NULL;
+	X509 *leaf = SSL_get0_peer_certificate(ssl);
+	STACK_OF(X509) *chain = SSL_get0_verified_chain(ssl);
+	X509 *issuer = NULL;
+	char cn[128] = "?";
+	int status = -1, reason = -1, rc = -1;
+	ASN1_GENERALIZEDTIME *rev = NULL, *thisupd = NULL, *nextupd = NULL;
+
+	if (leaf)
+		lt_cert_cn(leaf, cn, sizeof cn);
+	issuer = leaf ? issuer_in(chain, leaf) : NULL;
+	if (!issuer && leaf)
+		issuer = issuer_in(SSL_get_peer_cert_chain(ssl), leaf);
+	if (!rsp) {
+		snprintf(c->why, sizeof c->why, "peer %s: the server's stapled OCSP response is not DER OCSP", c->peer);
+		goto out;
+	}
+	if (OCSP_response_status(rsp) != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+		snprintf(c->why, sizeof c->why, "peer %s: the server's stapled OCSP response is an error (%s)", c->peer,
+			 OCSP_response_status_str(OCSP_response_status(rsp)));
+		goto out;
+	}
+	if (!leaf || !issuer || !(bs = OCSP_response_get1_basic(rsp)) ||
+	    !(id = OCSP_cert_to_id(NULL, leaf, issuer))) {
+		snprintf(c->why, sizeof c->why, "peer %s: the server's stapled OCSP response cannot be read against "
+			 "its certificate CN=%s (no issuer in its chain)", c->peer, cn);
+		goto out;
+	}
+	if (OCSP_basic_verify(bs, SSL_get_peer_cert_chain(ssl), SSL_CTX_get_cert_store(SSL_get_SSL_CTX(ssl)), 0) <= 0) {
+		snprintf(c->why, sizeof c->why, "peer %s: the server's stapled OCSP response for CN=%s is not signed "
+			 "by its CA or a responder of it that the peer's trust accepts", c->peer, cn);
+		goto out;
+	}
+	if (OCSP_resp_find_status(bs, id, &status, &reason, &rev, &thisupd, &nextupd) != 1) {
+		snprintf(c->why, sizeof c->why, "peer %s: the server's stapled OCSP response is not about its "
+			 "certificate CN=%s", c->peer, cn);
+		goto out;
+	}
+	if (status == V_OCSP_CERTSTATUS_REVOKED) {
+		char when[32] = "?";
+		struct tm tm;
+		if (rev && ASN1_TIME_to_tm(rev, &tm) == 1)
+			strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		snprintf(c->why, sizeof c->why, "peer %s: server certificate CN=%s is revoked (OCSP, its stapled "
+			 "response): since %s, reason %s", c->peer, cn, when,
+			 reason >= 0 ? OCSP_crl_reason_str(reason) : "unspecified");
+		goto out;
+	}
+	if (OCSP_check_validity(thisupd, nextupd, 300, -1) != 1) {
+		snprintf(c->why, sizeof c->why, "peer %s: the server's stapled OCSP response for CN=%s is out of date "
+			 "(or not yet valid)", c->peer, cn);
+		goto out;
+	}
+	if (status != V_OCSP_CERTSTATUS_GOOD) {
+		snprintf(c->why, sizeof c->why, "peer %s: the server's stapled OCSP response says its certificate "
+			 "CN=%s is unknown to its CA", c->peer, cn);
+		goto out;
+	}
+	rc = 0;
+out:
+	OCSP_CERTID_free(id);
+	OCSP_BASICRESP_free(bs);
+	OCSP_RESPONSE_free(rsp);
+	ERR_clear_error();
+	return rc;
+}
+
+/* Client side of the status_request extension, after the server's chain was verified:
+ * 1 lets the handshake go on, 0 ends it (a reason in the lt_tls_conn). A resumed TLS 1.3
+ * session brings no staple; there is none here, since every attempt is a new easy handle
+ * and curl keeps TLS sessions per handle (a shared session cache would need this to change). */
+static int ocsp_status_cb(SSL *ssl, void *arg)
+{
+	struct lt_tls_conn *c = arg;
+	const unsigned char *der = NULL;
+	long len = SSL_get_tlsext_status_ocsp_resp(ssl, &der);
+	if (!der || len <= 0) {
+		if (c->ps->ocsp != LT_OCSP_REQUIRE)
+			return 1;
+		snprintf(c->why, sizeof c->why, "peer %s: the server stapled no OCSP response, and the peer has "
+			 "ocsp = require", c->peer);
+		return 0;
+	}
+	return ocsp_staple_check(ssl, c, der, len) == 0;
+}
+
 int lt_tls_curl_ctx(void *curl, void *ssl_ctx, void *arg)
 {
 	(void)curl;
-	const struct lt_peer_security *ps = arg;
+	struct lt_tls_conn *conn = arg;
+	const struct lt_peer_security *ps = conn->ps;
 	const struct lt_security *s = ps->sec;
 	SSL_CTX *ctx = ssl_ctx;
 	if (tls_policy_apply(ctx, s->tls_policy))
@@ -440,6 +549,12 @@ int lt_tls_curl_ctx(void *curl, void *ssl_ctx, void *arg)
 	if (ps->crls && ps->crls->n) {
 		SSL_CTX_set_ex_data(ctx, peer_ex_idx, (void *)ps);
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, outbound_verify);
+	}
+	if (ps->ocsp != LT_OCSP_OFF) {
+		conn->why[0] = '\0';
+		if (SSL_CTX_set_tlsext_status_type(ctx, TLSEXT_STATUSTYPE_ocsp) != 1 ||
+		    SSL_CTX_set_tlsext_status_cb(ctx, ocsp_status_cb) != 1 || SSL_CTX_set_tlsext_status_arg(ctx, conn) != 1)
+			return 1;
 	}
 	if (!s->client_cert || !s->client_key)
 		return 0;

@@ -24,6 +24,7 @@ struct lt_peer_security {
 	const char *ca_file;                /* trust for its server certificate */
 	struct lt_crls *crls;               /* the gateway's CRLs and its own: its client, server
 					     * and signing certificates are checked against them */
+	int ocsp;                           /* enum lt_ocsp: its server's stapled OCSP response */
 	const struct lt_security *sec;      /* the generation it belongs to */
 };
 
@@ -89,11 +90,20 @@ void lt_security_free(struct lt_security *s);
 int lt_tls_client_revoked(const struct lt_security *s, int peer_index, struct evhttp_request *req,
 			  struct lt_err *err);
 
+/* One outbound connection's TLS: what lt_tls_curl_ctx gets. `why` is filled when a check
+ * OpenSSL's error cannot explain refused the server (its OCSP staple), else left "". */
+struct lt_tls_conn {
+	const struct lt_peer_security *ps;  /* the peer's material (its generation held by the caller) */
+	const char *peer;                   /* the peer's name, for the reason */
+	char why[256];
+};
+
 /* CURLOPT_SSL_CTX_FUNCTION: apply tls_policy (versions, ciphers, no compression or
- * renegotiation), present the gateway's client certificate, and refuse a server
- * certificate the peer's CRLs revoke. arg is the peer's lt_peer_security, which must
- * outlive the transfer (its generation is held by the transfer). */
-int lt_tls_curl_ctx(void *curl, void *ssl_ctx, void *arg /* struct lt_peer_security * */);
+ * renegotiation), present the gateway's client certificate, refuse a server certificate
+ * the peer's CRLs revoke, and check the server's stapled OCSP response as the peer's
+ * `ocsp` says (a revoked or invalid staple is refused; with require, so is none). arg is
+ * a struct lt_tls_conn that must outlive the transfer. */
+int lt_tls_curl_ctx(void *curl, void *ssl_ctx, void *arg /* struct lt_tls_conn * */);
 
 /* evhttp bufferevent callback: wrap an accepted socket in server TLS. */
 struct bufferevent *lt_tls_bevcb(struct event_base *base, void *arg /* struct lt_security * */);

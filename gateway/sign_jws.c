@@ -51,6 +51,8 @@ struct lt_jws_keyset {
 	char *peer;                 /* named in refusals once bound */
 	struct lt_own_certs own;    /* never accepted in the set */
 	const struct lt_crls *crls; /* not owned: revoked keys are refused */
+	STACK_OF(X509) *cas;        /* the CA certificates of the keys files (chain files): the
+				     * intermediates a key's revocation is checked through */
 };
 
 /* ---- base64url ------------------------------------------------------------ */
@@ -456,8 +458,16 @@ int lt_jws_keyset_add_file(struct lt_jws_keyset *ks, const char *pem_path, struc
 	for (i = 0; i < num; i++) {
 		X509 *c = sk_X509_value(sk, i);
 		struct ks_entry *e = &ks->v[ks->n];
-		if (X509_get_extension_flags(c) & EXFLAG_CA)
+		if (X509_get_extension_flags(c) & EXFLAG_CA) {
+			if (!ks->cas)
+				ks->cas = sk_X509_new_null();
+			if (!ks->cas || !sk_X509_push(ks->cas, c)) {
+				rc = lt_err_set(err, LT_ENOMEM, "out of memory loading %s", pem_path);
+				goto out;
+			}
+			X509_up_ref(c);
 			continue;
+		}
 		lt_cert_kid(c, e->kid);
 		if (ks_find(ks, e->kid))
 			continue;
@@ -506,12 +516,31 @@ void lt_jws_keyset_free(struct lt_jws_keyset *ks)
 		X509_free(ks->v[i].cert);
 	}
 	free(ks->v);
+	sk_X509_pop_free(ks->cas, X509_free);
 	free(ks->peer);
 	lt_own_certs_clear(&ks->own);
 	free(ks);
 }
 
 /* ---- verification --------------------------------------------------------------- */
+
+/* The issuers of cert among the set's CA certificates, nearest first, up to a self-signed
+ * root or the first one missing: what its revocation is checked through. NULL when there
+ * are none; the stack holds no references (free it with sk_X509_free). */
+static STACK_OF(X509) *key_chain(const struct lt_jws_keyset *ks, X509 *cert)
+{
+	STACK_OF(X509) *chain = NULL;
+	for (int depth = 0; depth < 8 && X509_check_issued(cert, cert) != X509_V_OK; depth++) {
+		X509 *up = NULL;
+		for (int i = 0; !up && i < sk_X509_num(ks->cas); i++)
+			if (X509_check_issued(sk_X509_value(ks->cas, i), cert) == X509_V_OK)
+				up = sk_X509_value(ks->cas, i);
+		if (!up || (!chain && !(chain = sk_X509_new_null())) || !sk_X509_push(chain, up))
+			break;
+		cert = up;
+	}
+	return chain;
+}
 
 /* 64-byte r||s -> DER for EVP; *der malloc'd. */
 static int ecdsa_raw_to_der(const unsigned char raw[64], unsigned char **der, size_t *len)
@@ -661,7 +690,10 @@ int lt_jws_verify(const struct lt_jws_keyset *ks, const char *sig_header, const 
 		goto out;
 	}
 	struct lt_err crl_err = { 0 };
-	if (lt_crls_check(ks->crls, e->cert, NULL, t, &crl_err)) {
+	STACK_OF(X509) *chain = ks->crls && ks->cas ? key_chain(ks, e->cert) : NULL;
+	int revoked = lt_crls_check(ks->crls, e->cert, chain, t, &crl_err);
+	sk_X509_free(chain);
+	if (revoked) {
 		rc = lt_err_set(err, LT_EAUTH, "%s (signing key %s%s%s)", crl_err.msg, e->kid,
 				ks->peer ? " of peer " : "", ks->peer ? ks->peer : "");
 		goto out;

@@ -173,6 +173,8 @@ static void finish(struct lt_xfers *x, struct lt_xfer *t, CURLcode cc)
 	char *ct = NULL;
 	curl_easy_getinfo(t->easy, CURLINFO_CONTENT_TYPE, &ct);
 	snprintf(t->content_type, sizeof t->content_type, "%s", ct ? ct : "");
+	if (cc != CURLE_OK && t->tls.why[0])   /* OpenSSL's error alone would not say why */
+		snprintf(t->error, sizeof t->error, "%s", t->tls.why);
 	if (cc != CURLE_OK && !t->error[0])
 		snprintf(t->error, sizeof t->error, "%s", curl_easy_strerror(cc));
 	t->duration_ms = lt_mono_ms() - t->t0;
@@ -267,7 +269,10 @@ void lt_xfer_start(struct lt_gateway *gw, struct lt_xfer *t)
 		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
 		curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
 		curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, lt_tls_curl_ctx);
-		curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, (void *)&t->sec->peers[peer->index]);
+		t->tls.ps = &t->sec->peers[peer->index];
+		t->tls.peer = peer->name;
+		t->tls.why[0] = '\0';
+		curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, (void *)&t->tls);
 		if (peer->pin)
 			curl_easy_setopt(e, CURLOPT_PINNEDPUBLICKEY, peer->pin);
 	}

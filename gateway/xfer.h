@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 #include "adapter.h"
 #include "gateway.h"
+#include "security.h"
 
 #define LT_XFER_KEEP 65536      /* bytes of an answer kept */
 #define LT_XFER_SIG_MAX 16384   /* bytes of an answer's X-Signature kept (more fails its check) */
@@ -41,6 +42,7 @@ struct lt_xfer {
 	int64_t started_ms;             /* wall clock */
 	int64_t duration_ms;
 	/* private */
+	struct lt_tls_conn tls;         /* lt_tls_curl_ctx's argument: a TLS refusal's reason */
 	CURL *easy;
 	struct curl_slist *headers;
 	int64_t t0;

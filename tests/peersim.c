@@ -131,6 +131,28 @@ static struct bufferevent *tls_bev(struct event_base *base, void *arg)
 	return bev;
 }
 
+/* Server side of status_request: staple the DER OCSP response in the --ocsp-response file
+ * (arg), read at each handshake so that a test can swap it; no file, no staple. */
+static int staple_ocsp(SSL *ssl, void *arg)
+{
+	FILE *f = fopen(arg, "rb");
+	unsigned char *der = NULL;
+	long len = 0;
+
+	if (!f)
+		return SSL_TLSEXT_ERR_NOACK;
+	if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) > 0 && len < (1 << 20) &&
+	    fseek(f, 0, SEEK_SET) == 0 && (der = OPENSSL_malloc((size_t)len)) &&
+	    fread(der, 1, (size_t)len, f) == (size_t)len) {
+		fclose(f);
+		SSL_set_tlsext_status_ocsp_resp(ssl, der, len);   /* takes der */
+		return SSL_TLSEXT_ERR_OK;
+	}
+	fclose(f);
+	OPENSSL_free(der);
+	return SSL_TLSEXT_ERR_NOACK;
+}
+
 /* Build the server TLS context (TLS 1.2+, or TLS 1.2 with only tls12_ciphers when given);
  * always asks for a client certificate, which is required and checked against ca only when
  * require is set. */
@@ -245,7 +267,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: peersim --listen HOST:PORT [--control HOST:PORT] [--name NAME]\n"
 		"               [--tls-cert PEM --tls-key PEM [--ca PEM] [--require-client-cert]\n"
-		"                [--tls12-ciphers LIST]]   (LIST: OpenSSL names; TLS 1.2 only, e.g. AES128-SHA)\n"
+		"                [--tls12-ciphers LIST] [--ocsp-response DER]]\n"
+		"               (LIST: OpenSSL names; TLS 1.2 only, e.g. AES128-SHA; DER: an OCSP\n"
+		"                response file stapled when the client asks, read at each handshake)\n"
 		"               [--record FILE.jsonl] [--reply-status N] [--reply-body JSON]\n"
 		"               [--reply-content-type T] [--port-file FILE]\n"
 		"               [--sign-key PEM --sign-cert PEM [--reply-sign xmldsig|jws]]\n"
@@ -257,7 +281,7 @@ static void usage(FILE *f)
 
 /* The command line, as given. */
 struct sim_opts {
-	const char *listen, *control, *cert, *key, *ca, *record, *port_file, *tls12_ciphers;
+	const char *listen, *control, *cert, *key, *ca, *record, *port_file, *tls12_ciphers, *ocsp;
 	const char *status, *body, *ctype, *reply_sign;
 	int require;
 };
@@ -272,7 +296,7 @@ static void parse_args(int argc, char **argv, struct sim_opts *o)
 		{ "--reply-status", &o->status }, { "--reply-body", &o->body },
 		{ "--reply-content-type", &o->ctype }, { "--sign-key", &sim.sign_key },
 		{ "--sign-cert", &sim.sign_cert }, { "--reply-sign", &o->reply_sign },
-		{ "--tls12-ciphers", &o->tls12_ciphers },
+		{ "--tls12-ciphers", &o->tls12_ciphers }, { "--ocsp-response", &o->ocsp },
 	};
 	char *end;
 	long st;
@@ -302,8 +326,8 @@ static void parse_args(int argc, char **argv, struct sim_opts *o)
 	}
 	if (!o->cert != !o->key)
 		sim_die("--tls-cert and --tls-key go together");
-	if ((o->ca || o->require || o->tls12_ciphers) && !o->cert)
-		sim_die("--ca, --require-client-cert and --tls12-ciphers need --tls-cert and --tls-key");
+	if ((o->ca || o->require || o->tls12_ciphers || o->ocsp) && !o->cert)
+		sim_die("--ca, --require-client-cert, --tls12-ciphers and --ocsp-response need --tls-cert and --tls-key");
 	if (o->require && !o->ca)
 		sim_die("--require-client-cert needs --ca to check client certificates against");
 	st = o->status ? strtol(o->status, &end, 10) : 200;
@@ -339,6 +363,9 @@ int main(int argc, char **argv)
 		sim_die("cannot create the event loop");
 	if (o.cert)
 		sim.ssl = tls_new(o.cert, o.key, o.ca, o.require, o.tls12_ciphers);
+	if (o.ocsp && (SSL_CTX_set_tlsext_status_cb(sim.ssl, staple_ocsp) != 1 ||
+		       SSL_CTX_set_tlsext_status_arg(sim.ssl, (void *)o.ocsp) != 1))
+		sim_die("cannot staple OCSP responses");
 	sim.http = listen_on(o.listen, &port, NULL);
 	if (sim.ssl)
 		evhttp_set_bevcb(sim.http, tls_bev, sim.ssl);

@@ -620,6 +620,36 @@ def make_crl(path, ca_cert, ca_key, revoked=(), next_update_s=7 * 86400, last_up
     return path
 
 
+def make_ocsp_response(path, cert, ca_cert, ca_key, status="good", days=1):
+    """Write to path the DER OCSP response that `openssl ocsp`, acting as the responder of
+    ca_cert/ca_key from an index.txt, gives for the certificate file `cert`: status "good"
+    or "revoked" (keyCompromise, an hour ago), valid for `days`. This is what a peer's TLS
+    server staples (peersim --ocsp-response). Written beside and renamed into place."""
+    work = path + ".d"
+    os.makedirs(work, exist_ok=True)
+    with open(cert, "rb") as f:
+        c = x509.load_pem_x509_certificate(f.read())
+    serial = "%X" % c.serial_number
+    serial = "0" * (len(serial) % 2) + serial
+    expiry = getattr(c, "not_valid_after_utc", None) or c.not_valid_after
+    expiry = expiry.strftime("%y%m%d%H%M%SZ")
+    subject = "/" + "/".join(a.rfc4514_string() for a in reversed(list(c.subject)))
+    if status == "revoked":
+        when = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)).strftime("%y%m%d%H%M%SZ")
+        line = "R\t%s\t%s,keyCompromise\t%s\tunknown\t%s\n" % (expiry, when, serial, subject)
+    else:
+        line = "V\t%s\t\t%s\tunknown\t%s\n" % (expiry, serial, subject)
+    index, req = os.path.join(work, "index.txt"), os.path.join(work, "req.der")
+    with open(index, "w") as f:
+        f.write(line)
+    run = functools.partial(subprocess.run, check=True, capture_output=True, timeout=30)
+    run(["openssl", "ocsp", "-issuer", ca_cert, "-cert", cert, "-no_nonce", "-reqout", req])
+    run(["openssl", "ocsp", "-index", index, "-rsigner", ca_cert, "-rkey", ca_key, "-CA", ca_cert,
+         "-reqin", req, "-respout", path + ".new", "-ndays", str(days)])
+    os.replace(path + ".new", path)
+    return path
+
+
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 
 

@@ -49,6 +49,24 @@ def test_check_config_accepts_a_good_file(tmp, cleanup):
     assert "gateway tls" in p.stdout and "days left" in p.stdout and "peer peer-a signing" in p.stdout
 
 
+def test_check_config_reports_each_mistake_once(tmp, cleanup):
+    """A mistake the file's check and the keys' check both see (a signing peer without keys,
+    a signer without sign_key) is one line, and the count at the end equals the lines."""
+    path = os.path.join(tmp, "twice.ini")
+    with open(path, "w") as f:
+        f.write("[gateway]\ntls = off\nstore = sqlite:%s/x.db\n\n"
+                "[peer.portal]\nadapter = provincial\n\n"
+                "[peer.post]\nadapter = canonical\nurl = https://127.0.0.1:9/x\n\n"
+                "[route.r]\nfrom = portal\nto = post\n" % tmp)
+    p = subprocess.run([LIENTHONG, "check-config", "-c", path], capture_output=True, text=True)
+    assert p.returncode == 2
+    lines = [x for x in p.stderr.splitlines() if x.startswith(path + ":") and not x.endswith(("mistake", "mistakes"))]
+    assert any("portal" in x and "keys" in x for x in lines) and any("sign_key" in x for x in lines), p.stderr
+    assert sum("portal" in x and "keys" in x for x in lines) == 1, p.stderr
+    assert sum("sign_key" in x for x in lines) == 1, p.stderr
+    assert "%s: %d mistake" % (path, len(lines)) in p.stderr, p.stderr
+
+
 def test_every_command_has_help(tmp, cleanup):
     for cmd in ["run", "check-config", "status", "trail", "dlq", "adapters", "version"]:
         p = subprocess.run([LIENTHONG, cmd, "--help"], capture_output=True, text=True)
