@@ -2,10 +2,12 @@
  * operator's actions on dead letters (replay, purge).
  * Queue figures come from the store thread (a stats op), never from the loop.
  *
- * The listener has no authentication: it trusts whoever reaches its loopback
- * address, and a web page in a browser on the same host reaches it too. So
- * one gate (admin_gate) stands before every route: the request must name this
- * listener as its Host (a DNS-rebinding page names its own), come from no
+ * On loopback (the default) the listener asks no credentials: it trusts
+ * whoever reaches its address, and a web page in a browser on the same host
+ * reaches it too. Elsewhere it is HTTPS and asks for a client certificate or
+ * a bearer token (admin_auth.c); a change is written to the audit trail with
+ * who asked. In both cases one gate (admin_gate) stands before every route:
+ * the request must name this listener as its Host (a DNS-rebinding page names its own), come from no
  * other origin's page (Origin, Sec-Fetch-Site), and a change must be
  * application/json, which a page elsewhere cannot send without a CORS
  * preflight that nothing here ever grants. */
@@ -20,6 +22,7 @@
 #include "security.h"
 #include "store.h"
 #include "tls_refusals.h"
+#include "prune.h"
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
@@ -33,11 +36,11 @@
 #include <sys/socket.h>
 
 /* Why the gate refused a request: a label of lienthong_admin_refused_total. */
-enum refusal { R_HOST, R_DUPLICATE, R_TARGET, R_ORIGIN, R_FETCH_SITE, R_CONTENT_TYPE, R_COUNT };
+enum refusal { R_HOST, R_DUPLICATE, R_TARGET, R_ORIGIN, R_FETCH_SITE, R_CONTENT_TYPE, R_CREDENTIALS, R_COUNT };
 static const char *const refusal_names[R_COUNT] = { "host", "duplicate_header", "target", "origin", "fetch_site",
-						    "content_type" };
+						    "content_type", "credentials" };
 
-#define MAX_HOSTS 6
+#define MAX_HOSTS 24
 
 struct lt_admin {
 	struct evhttp *http;
@@ -46,6 +49,8 @@ struct lt_admin {
 	struct lt_buf expected;         /* the hosts for an error message: "127.0.0.1:8081, localhost:8081" */
 	int64_t refused[R_COUNT];
 	struct lt_admin_queries *queries;   /* the store's reads, on their own thread */
+	struct lt_admin_auth *auth;     /* NULL: plain HTTP on loopback, no credentials */
+	int port;
 };
 
 struct stats_req {
@@ -156,6 +161,7 @@ static void metrics_text(struct lt_gateway *gw, const struct lt_stats *st, struc
 		      (long long)lt_store_backlog(gw->store), gw->cfg->max_backlog);
 	/* in seconds, Prometheus' base unit (promtool refuses days); counted from now, not from load */
 	lt_tls_refusals_metrics(b);
+	lt_prune_metrics(gw, b);
 	lt_buf_printf(b, "# HELP lienthong_certificate_expiry_seconds Seconds until each configured certificate "
 			 "expires (negative: expired).\n# TYPE lienthong_certificate_expiry_seconds gauge\n");
 	for (size_t i = 0; gw->sec && i < gw->sec->ncerts; i++) {
@@ -269,6 +275,7 @@ struct dlq_req {
 	struct lt_gateway *gw;
 	struct evhttp_request *req;
 	json_t *body;                   /* the request: owns the filters' strings */
+	char who[LT_TRUST_MAX];         /* who asked, written to the audit trail with each delivery */
 };
 
 static void dlq_done(struct lt_store_op *op)
@@ -283,6 +290,7 @@ static void dlq_done(struct lt_store_op *op)
 		size_t i;
 		json_t *d;
 		json_array_foreach(r->op.deliveries, i, d) {
+			json_object_set_new(d, "by", json_string(r->who));
 			lt_log(LT_INFO, r->op.action == LT_DLQ_REPLAY ? "dlq.replayed" : "dlq.purged", json_incref(d),
 			       r->op.action == LT_DLQ_REPLAY ? "dead letter back in the queue of %s (operator)"
 							     : "dead letter to %s purged (operator)",
@@ -347,7 +355,7 @@ static int dlq_filters(struct dlq_req *r, struct lt_err *err)
 	return LT_OK;
 }
 
-static void on_dlq(struct lt_gateway *gw, struct evhttp_request *req, enum lt_dlq_action action)
+static void on_dlq(struct lt_gateway *gw, struct evhttp_request *req, enum lt_dlq_action action, const char *who)
 {
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
 		lt_http_reply_error(req, 405, "method_not_allowed", "POST a JSON object of filters", 0);
@@ -375,6 +383,8 @@ static void on_dlq(struct lt_gateway *gw, struct evhttp_request *req, enum lt_dl
 	r->req = req;
 	r->body = body;
 	r->op.action = action;
+	snprintf(r->who, sizeof r->who, "%s", who);
+	r->op.who = r->who;
 	r->op.now_ms = lt_now_ms();
 	r->op.op.kind = LT_OP_DLQ;
 	r->op.op.done = dlq_done;
@@ -421,8 +431,12 @@ static void refuse(struct lt_admin *a, struct evhttp_request *req, const char *p
 	       json_pack("{s:s,s:s,s:i,s:s}", "method", method_name(evhttp_request_get_command(req)), "path", p,
 			 "status", status, "reason", refusal_names[why]),
 	       "refused admin request: %s", detail);
+	if (status == 401)
+		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+				  "Bearer realm=\"lienthong admin\"");
 	lt_http_reply_error(req, status, status == 421 ? "misdirected_request" : status == 415 ? "unsupported_media_type"
-				      : status == 403 ? "forbidden" : "bad_request", detail, 0);
+				      : status == 403 ? "forbidden" : status == 401 ? "unauthorized" : "bad_request",
+			    detail, 0);
 }
 
 /* One of the Host values a local client sends for this listener (any case). */
@@ -447,9 +461,10 @@ static int is_json(const char *ct)
  * not this listener's, an Origin not this listener's, a Sec-Fetch-Site other
  * than same-origin or none; and anything but GET and HEAD that is not
  * application/json. */
-static int admin_gate(struct lt_admin *a, struct evhttp_request *req, const char *path)
+static int admin_gate(struct lt_admin *a, struct evhttp_request *req, const char *path, char who[LT_TRUST_MAX])
 {
-	static const char *const single[] = { "Host", "Origin", "Sec-Fetch-Site", "Content-Type" };
+	static const char *const single[] = { "Host", "Origin", "Sec-Fetch-Site", "Content-Type", "Authorization",
+					      "X-Lienthong-Operator" };
 	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
 	char detail[512];
 	for (size_t i = 0; i < sizeof single / sizeof *single; i++) {
@@ -478,9 +493,10 @@ static int admin_gate(struct lt_admin *a, struct evhttp_request *req, const char
 		return -1;
 	}
 	const char *origin = evhttp_find_header(in, "Origin");
-	if (origin && (strncasecmp(origin, "http://", 7) || !own_host(a, origin + 7))) {
-		snprintf(detail, sizeof detail, "Origin \"%.100s\" is not this admin listener (http://%s): requests "
-			 "from other origins' pages are refused", origin, a->hosts[0]);
+	const char *scheme = a->auth ? "https://" : "http://";
+	if (origin && (strncasecmp(origin, scheme, strlen(scheme)) || !own_host(a, origin + strlen(scheme)))) {
+		snprintf(detail, sizeof detail, "Origin \"%.100s\" is not this admin listener (%s%s): requests "
+			 "from other origins' pages are refused", origin, scheme, a->hosts[0]);
 		refuse(a, req, path, R_ORIGIN, 403, detail);
 		return -1;
 	}
@@ -499,6 +515,25 @@ static int admin_gate(struct lt_admin *a, struct evhttp_request *req, const char
 		refuse(a, req, path, R_CONTENT_TYPE, 415, detail);
 		return -1;
 	}
+	/* the liveness probe and the page (no data in it; its fetches carry the credential) */
+	int open_route = strcmp(path, "/healthz") == 0 || strcmp(path, "/ui") == 0 || strcmp(path, "/ui/") == 0;
+	int status;
+	if (!open_route && lt_admin_auth_check(a->auth, req, who, &status, detail, sizeof detail)) {
+		refuse(a, req, path, R_CREDENTIALS, status, detail);
+		return -1;
+	}
+	if (open_route)
+		snprintf(who, LT_TRUST_MAX, "loopback");
+	/* the CLI says which user runs it: taken as said on a listener that asks no
+	 * credential (whoever reaches loopback may act anyway), added to one that does */
+	const char *op = evhttp_find_header(in, "X-Lienthong-Operator");
+	if (op && strncmp(op, "cli:", 4) == 0 && strlen(op) <= 40 && op[4] &&
+	    strspn(op + 4, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == strlen(op + 4)) {
+		if (!a->auth)
+			snprintf(who, LT_TRUST_MAX, "%s", op);
+		else if (strlen(who) + strlen(op) + 4 < LT_TRUST_MAX)
+			snprintf(who + strlen(who), LT_TRUST_MAX - strlen(who), " (%s)", op);
+	}
 	return 0;
 }
 
@@ -514,7 +549,8 @@ static void on_admin(struct evhttp_request *req, void *arg)
 	evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
 	evhttp_add_header(out, "Cross-Origin-Resource-Policy", "same-origin");
 	evhttp_add_header(out, "Cache-Control", "no-store");
-	if (admin_gate(gw->admin, req, path))
+	char who[LT_TRUST_MAX];
+	if (admin_gate(gw->admin, req, path, who))
 		return;
 	if (strcmp(path, "/healthz") == 0) {
 		lt_http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"), 0);
@@ -541,13 +577,15 @@ static void on_admin(struct evhttp_request *req, void *arg)
 	} else if (strcmp(path, "/ui") == 0 || strcmp(path, "/ui/") == 0) {
 		lt_admin_ui(req);
 	} else if (strcmp(path, "/v1/admin/dlq/replay") == 0) {
-		on_dlq(gw, req, LT_DLQ_REPLAY);
+		on_dlq(gw, req, LT_DLQ_REPLAY, who);
 	} else if (strcmp(path, "/v1/admin/dlq/purge") == 0) {
-		on_dlq(gw, req, LT_DLQ_PURGE);
+		on_dlq(gw, req, LT_DLQ_PURGE, who);
+	} else if (strcmp(path, "/v1/admin/prune") == 0) {
+		lt_prune_http(gw, req);
 	} else if (!lt_admin_query_route(gw->admin->queries, req, path)) {
 		lt_http_reply_error(req, 404, "not_found",
 				    "admin endpoints: /healthz /readyz /metrics /ui /v1/admin/status /v1/admin/dlq"
-				    " /v1/admin/dlq/{id} /v1/admin/dlq/replay /v1/admin/dlq/purge"
+				    " /v1/admin/dlq/{id} /v1/admin/dlq/replay /v1/admin/dlq/purge /v1/admin/prune"
 				    " /v1/admin/dossiers/{code}/trail /v1/admin/report?from=&to= /v1/admin/refusals"
 				    " /v1/admin/audit/verify", 0);
 	}
@@ -561,15 +599,23 @@ static void add_host(struct lt_admin *a, const char *name, int port)
 	if (own_host(a, h) || a->nhosts + 2 > MAX_HOSTS)
 		return;
 	snprintf(a->hosts[a->nhosts++], sizeof *a->hosts, "%s", h);
-	if (port == 80)
+	if (port == (a->auth ? 443 : 80))
 		snprintf(a->hosts[a->nhosts++], sizeof *a->hosts, "%s", name);
 	lt_buf_printf(&a->expected, "%s%s", a->expected.len ? ", " : "", h);
+}
+
+static void add_cert_name(void *arg, const char *name)
+{
+	struct lt_admin *a = arg;
+	add_host(a, name, a->port);
 }
 
 /* The Host values a local client sends: admin_listen as configured,
  * localhost, and the address bound (127.0.0.1 or [::1], also when
  * admin_listen says localhost). A name that is not loopback by definition
- * never is: that is what a DNS-rebinding page sends. */
+ * never is: that is what a DNS-rebinding page sends. Over HTTPS, also the
+ * names of the listener's certificate: a browser reaching it by another name
+ * refuses the handshake, so a rebinding page never gets that far. */
 static void admin_hosts(struct lt_admin *a, const char *listen, int fd, int port)
 {
 	char name[INET6_ADDRSTRLEN + 2], ip[INET6_ADDRSTRLEN];
@@ -586,6 +632,7 @@ static void admin_hosts(struct lt_admin *a, const char *listen, int fd, int port
 	} else if (ss.ss_family == AF_INET && inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof ip)) {
 		add_host(a, ip, port);
 	}
+	lt_admin_auth_names(a->auth, add_cert_name, a);
 }
 
 int lt_admin_start(struct lt_gateway *gw, struct lt_err *err)
@@ -595,7 +642,18 @@ int lt_admin_start(struct lt_gateway *gw, struct lt_err *err)
 	if (lt_split_hostport(gw->cfg->admin_listen, host, sizeof host, &port))
 		return lt_err_set(err, LT_ECONFIG, "admin_listen = %s: expected HOST:PORT", gw->cfg->admin_listen);
 	struct lt_admin *a = calloc(1, sizeof *a);
+	struct lt_buf errors = { 0 };
+	if (lt_admin_auth_new(gw->cfg, gw->sec, &a->auth, &errors)) {
+		lt_err_set(err, LT_ECONFIG, "the admin listener: %.*s", (int)strcspn(errors.data, "\n"), errors.data);
+		lt_buf_free(&errors);
+		free(a);
+		return LT_ECONFIG;
+	}
+	lt_buf_free(&errors);
+	a->port = port;
 	a->http = evhttp_new(gw->base);
+	if (a->auth)
+		evhttp_set_bevcb(a->http, lt_admin_auth_bevcb, a->auth);
 	evhttp_set_gencb(a->http, on_admin, gw);
 	evhttp_set_timeout(a->http, 30);
 	/* evhttp reads a body whole before the gate sees the request: bound it
@@ -605,6 +663,7 @@ int lt_admin_start(struct lt_gateway *gw, struct lt_err *err)
 	struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(a->http, host, (ev_uint16_t)port);
 	if (!bound) {
 		evhttp_free(a->http);
+		lt_admin_auth_free(a->auth);
 		free(a);
 		return lt_err_set(err, LT_EIO, "cannot listen on admin address %s", gw->cfg->admin_listen);
 	}
@@ -621,6 +680,7 @@ void lt_admin_free(struct lt_gateway *gw)
 		return;
 	lt_admin_queries_free(gw->admin->queries);     /* its answers go out before the listener closes */
 	evhttp_free(gw->admin->http);
+	lt_admin_auth_free(gw->admin->auth);
 	lt_buf_free(&gw->admin->expected);
 	free(gw->admin);
 	gw->admin = NULL;

@@ -23,4 +23,27 @@ void lt_admin_queries_free(struct lt_admin_queries *aq);
 /* 1 when path is one of these routes (answered, now or later), else 0. */
 int lt_admin_query_route(struct lt_admin_queries *aq, struct evhttp_request *req, const char *path);
 
+/* Who may use the admin listener (admin_auth.c): NULL when it is plain HTTP
+ * on loopback (no admin_token_file, no admin_trust). Problems go to errors as
+ * "FILE:LINE: key: why" lines; check-config and the start call it. */
+struct lt_admin_auth;
+struct lt_security;
+struct event_base;
+struct bufferevent;
+int lt_admin_auth_new(const struct lt_config *cfg, const struct lt_security *sec, struct lt_admin_auth **out,
+		      struct lt_buf *errors);
+void lt_admin_auth_free(struct lt_admin_auth *a);      /* NULL-safe */
+/* One line for check-config: the URL, the credentials taken. */
+void lt_admin_auth_describe(const struct lt_admin_auth *a, const struct lt_config *cfg, struct lt_buf *out);
+int lt_admin_auth_tls(const struct lt_admin_auth *a);
+/* evhttp's bufferevent callback of the HTTPS listener (arg: the auth). */
+struct bufferevent *lt_admin_auth_bevcb(struct event_base *base, void *arg);
+/* Each name of the listener's certificate (DNS and IP subjectAltNames, no
+ * wildcard): Host values a browser sends for it. */
+void lt_admin_auth_names(const struct lt_admin_auth *a, void (*add)(void *arg, const char *name), void *arg);
+/* Who asks: 0 with who ("cert:SUBJECT", "token:NAME", or "loopback" when no
+ * credential is asked); else -1, *status 401 or 403 and a sentence in why. */
+int lt_admin_auth_check(const struct lt_admin_auth *a, struct evhttp_request *req, char who[LT_TRUST_MAX],
+			int *status, char *why, size_t n);
+
 #endif

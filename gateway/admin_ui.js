@@ -36,6 +36,7 @@ const TEXT = {
     seen: 'hồ sơ', inProgress: 'đang giải quyết', lateAtList: 'Trễ hạn tại',
     what: 'chứng thư', cn: 'chủ thể (CN)', daysLeft: 'còn (ngày)', path: 'tệp', expired: 'HẾT HẠN',
     at: 'lúc', message: 'mã thông điệp', answered: 'đã trả lời', noRefusals: 'Không có thông điệp nào bị từ chối.',
+    token: 'Mã truy cập của người vận hành (token):', useToken: 'Dùng',
   },
   en: {
     lang: 'Tiếng Việt', title: 'lienthong console',
@@ -66,6 +67,7 @@ const TEXT = {
     seen: 'dossiers', inProgress: 'in progress', lateAtList: 'Late at',
     what: 'certificate', cn: 'subject (CN)', daysLeft: 'days left', path: 'file', expired: 'EXPIRED',
     at: 'at', message: 'message id', answered: 'answered', noRefusals: 'No message was refused.',
+    token: 'Operator token:', useToken: 'Use',
   },
 };
 const FIELDS = ['carried_over', 'direct', 'online', 'postal', 'not_stated', 'received_total', 'resolved',
@@ -205,14 +207,26 @@ function console_(doc, win) {
   let lang = win.localStorage.getItem('lienthong.lang') === 'en' ? 'en' : 'vi';
   let tab = 0, status = null, ready = false, lastTrail = null, lastReport = null, lastDlq = null, lastRefusals = null;
   const $ = id => doc.getElementById(id);
+  // Beyond loopback the admin API asks a credential: the browser's client
+  // certificate, or an operator's token, entered once and kept for this tab
+  // only (sessionStorage), sent as Authorization: Bearer. A 401 asks for it.
+  const TOKEN = 'lienthong.token';
+  async function call(path, opts) {
+    const headers = Object.assign({}, opts.headers);
+    const token = win.sessionStorage.getItem(TOKEN);
+    if (token) headers['Authorization'] = 'Bearer ' + token;
+    const r = await fetch(path, Object.assign({}, opts, {headers: headers}));
+    if (r.status === 401) { $('auth').hidden = false; $('token').focus(); }
+    return r;
+  }
   async function get(path) {
-    const r = await fetch(path, {headers: {'Accept': 'application/json'}});
+    const r = await call(path, {headers: {'Accept': 'application/json'}});
     const body = await r.json();
     if (!r.ok) throw new Error(body.detail || r.status);
     return body;
   }
   async function post(path, body) {
-    const r = await fetch(path, {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
+    const r = await call(path, {method: 'POST', headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)});
     const answer = await r.json();
     if (!r.ok) throw new Error(answer.detail || r.status);
     return answer;
@@ -239,6 +253,8 @@ function console_(doc, win) {
     $('report-csv').textContent = L.csv;
     $('report-from-label').textContent = L.periodFrom;
     $('report-to-label').textContent = L.periodTo;
+    $('token-label').textContent = L.token;
+    $('token-go').textContent = L.useToken;
     if (status) { show('overview', render(status, ready, lang)); show('certs', renderCerts(status, lang)); }
     if (lastTrail) show('trail', renderTrail(lastTrail, lang));
     if (lastReport) show('report', renderReport(lastReport, lang));
@@ -248,7 +264,7 @@ function console_(doc, win) {
   async function tick() {
     try {
       status = await get('/v1/admin/status');
-      ready = (await fetch('/readyz')).ok;
+      ready = (await call('/readyz', {})).ok;
       show('overview', render(status, ready, lang));
       show('certs', renderCerts(status, lang));
       if (!$('dlq-peer').options.length || $('dlq-peer').options.length === 1) frame();
@@ -319,6 +335,30 @@ function console_(doc, win) {
   $('trail-go').addEventListener('click', loadTrail);
   $('trail-code').addEventListener('keydown', e => { if (e.key === 'Enter') loadTrail(); });
   $('report-go').addEventListener('click', loadReport);
+  function useToken() {
+    const t = $('token').value.trim();
+    if (!t) return;
+    win.sessionStorage.setItem(TOKEN, t);
+    $('token').value = '';
+    $('auth').hidden = true;
+    tick();
+    if (tab === 1) loadDlq();
+    if (tab === 5) loadRefusals();
+  }
+  $('token-go').addEventListener('click', useToken);
+  $('token').addEventListener('keydown', e => { if (e.key === 'Enter') useToken(); });
+  // with a token the CSV is fetched with it and saved from memory (a link cannot carry it)
+  $('report-csv').addEventListener('click', async e => {
+    if (!win.sessionStorage.getItem(TOKEN)) return;
+    e.preventDefault();
+    const r = await call($('report-csv').getAttribute('href'), {});
+    if (!r.ok) return;
+    const a = doc.createElement('a');
+    a.href = win.URL.createObjectURL(await r.blob());
+    a.download = 'lienthong-report.csv';
+    a.click();
+    win.setTimeout(() => win.URL.revokeObjectURL(a.href), 1000);
+  });
   const today = new Date(Date.now() + 7 * 3600 * 1000).toISOString().slice(0, 10);
   $('report-from').value = today.slice(0, 8) + '01';
   $('report-to').value = today;

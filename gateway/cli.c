@@ -2,6 +2,7 @@
  * each with --help (dlq, report, audit and adapters in cli_dlq.c, cli_report.c,
  * cli_audit.c, cli_adapters.c). */
 #include "cli.h"
+#include "admin.h"
 #include "adapter.h"
 #include "answer.h"
 #include "codes.h"
@@ -16,9 +17,12 @@
 #include <jansson.h>
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DEFAULT_CONFIG "/etc/lienthong/lienthong.conf"
 
@@ -36,7 +40,10 @@ static const char usage[] =
 	"  report --from DATE --to DATE [--format text|csv|json] [-c FILE]\n"
 	"                           the period's dossiers per agency: received, resolved early,\n"
 	"                           on time or late, open, overdue, apologies\n"
-	"  audit verify [-c FILE]   check the hash-chained trail of signed messages in and out\n"
+	"  audit verify [--archive FILE] [-c FILE]\n"
+	"                           check the hash-chained trail of signed messages in and out\n"
+	"  prune [--before TIME] [--dry-run] [-c FILE]\n"
+	"                           prune finished dossiers' events older than TIME (or retention)\n"
 	"  adapters [--json]        the adapters this build knows: directions, content types, params\n"
 	"  version                  print the version\n"
 	"\n"
@@ -70,6 +77,7 @@ static const struct cmd_help helps[] = {
 	{ "dlq", LT_CLI_DLQ_HELP },
 	{ "report", LT_CLI_REPORT_HELP },
 	{ "audit", LT_CLI_AUDIT_HELP },
+	{ "prune", LT_CLI_PRUNE_HELP },
 	{ "adapters", LT_CLI_ADAPTERS_HELP },
 	{ "version", "usage: lienthong version\nPrint the version.\n" },
 };
@@ -145,6 +153,9 @@ static int cmd_check(const char *path)
 	if (lt_adapters_check_peers(cfg, &errors))
 		bad = 1;
 	int rc = lt_security_load(cfg, &sec, &errors, &warnings);
+	struct lt_admin_auth *admin = NULL;
+	if (lt_admin_auth_new(cfg, sec, &admin, &errors))   /* its certificate, key, trust and token file */
+		bad = 1;
 	if (bad) {
 		if (warnings.len)
 			fprintf(stderr, "warning: %s", warnings.data);
@@ -154,6 +165,7 @@ static int cmd_check(const char *path)
 			n += *p == '\n';
 		fprintf(stderr, "%s: %zu mistake%s\n", path, n, n == 1 ? "" : "s");
 		lt_security_free(sec);
+		lt_admin_auth_free(admin);
 		lt_codes_free(codes);
 		lt_mappings_free(maps);
 		lt_codes_shutdown();
@@ -211,11 +223,22 @@ static int cmd_check(const char *path)
 		printf("  codes %s\n", said);
 		lt_mappings_describe(lt_mappings_in_use(), said, sizeof said);
 		printf("  mappings %s\n", said);
+		if (cfg->retention_ms > 0)
+			printf("  retention %lldd%s: finished dossiers older are pruned hourly; their audit rows %s\n",
+			       (long long)(cfg->retention_ms / 86400000),
+			       cfg->retention_ms % 86400000 ? " (and part of a day)" : "",
+			       cfg->retention_archive ? "appended to retention_archive" : "not archived");
+		else
+			printf("  retention off: everything is kept (lienthong prune --before TIME prunes on demand)\n");
 		if (cfg->agencies)
 			printf("  [agencies] %zu agency names for the report, the trail and the console\n",
 			       json_object_size(cfg->agencies));
-		printf("  console http://%s/ui (trail, dead letters, report: also lienthong trail|dlq|report)\n",
-		       cfg->admin_listen);
+		struct lt_buf said_admin = { 0 };
+		lt_admin_auth_describe(admin, cfg, &said_admin);
+		printf("  admin %s\n", said_admin.data);
+		lt_buf_free(&said_admin);
+		printf("  console %s://%s/ui (trail, dead letters, report: also lienthong trail|dlq|report)\n",
+		       admin ? "https" : "http", cfg->admin_listen);
 		printf("%s: ok (%zu peers, %zu routes, store %s)\n", path, cfg->npeers, cfg->nroutes, cfg->store);
 	}
 	if (strncmp(cfg->store, "sqlite:", 7) == 0) {
@@ -226,6 +249,7 @@ static int cmd_check(const char *path)
 		lt_buf_free(&notes);
 	}
 	lt_security_free(sec);
+	lt_admin_auth_free(admin);
 	lt_codes_shutdown();
 	lt_mappings_shutdown();
 	lt_buf_free(&errors);
@@ -240,6 +264,32 @@ static size_t write_buf(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+/* The bearer secret the CLI sends: LIENTHONG_ADMIN_TOKEN, else the first
+ * NAME:SECRET line of admin_token_file when this user can read it; "" when none. */
+static void cli_admin_token(const struct lt_config *cfg, char *out, size_t n)
+{
+	out[0] = '\0';
+	if (getenv("LIENTHONG_ADMIN_TOKEN")) {
+		snprintf(out, n, "%s", getenv("LIENTHONG_ADMIN_TOKEN"));
+		return;
+	}
+	FILE *f = cfg->admin_token_file ? fopen(cfg->admin_token_file, "re") : NULL;
+	char line[512];
+	while (f && fgets(line, sizeof line, f)) {
+		line[strcspn(line, "\r\n")] = '\0';
+		for (char *e = line + strlen(line); e > line && (e[-1] == ' ' || e[-1] == '\t'); )
+			*--e = '\0';
+		char *p = line + strspn(line, " \t"), *colon = strchr(p, ':');
+		if (*p && *p != '#' && colon && strncmp(colon + 1, "sha256:", 7)) {
+			snprintf(out, n, "%s", colon + 1);
+			break;
+		}
+	}
+	OPENSSL_cleanse(line, sizeof line);
+	if (f)
+		fclose(f);
+}
+
 int lt_cli_admin(const char *path, const char *what, const char *url_path, const char *body, struct lt_buf *out,
 		 long *status)
 {
@@ -250,10 +300,40 @@ int lt_cli_admin(const char *path, const char *what, const char *url_path, const
 		lt_buf_free(&errors);
 		return 2;
 	}
-	char url[512];
-	snprintf(url, sizeof url, "http://%s%s", cfg->admin_listen, url_path);
+	char url[512], host[256], auth[600] = "", op[80];
+	int port = 0, tls = cfg->admin_token_file || cfg->admin_trust;
+	lt_split_hostport(cfg->admin_listen, host, sizeof host, &port);
+	/* a listener on every address is reached here on loopback */
+	const char *to = strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1" : strcmp(host, "::") == 0 ? "[::1]" : NULL;
+	if (to)
+		snprintf(url, sizeof url, "%s://%s:%d%s", tls ? "https" : "http", to, port, url_path);
+	else
+		snprintf(url, sizeof url, "%s://%s%s", tls ? "https" : "http", cfg->admin_listen, url_path);
 	CURL *c = curl_easy_init();
 	struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
+	/* who runs the command, for the audit trail of what it changes */
+	struct passwd *pw = getpwuid(geteuid());
+	snprintf(op, sizeof op, "X-Lienthong-Operator: cli:%.32s", pw ? pw->pw_name : "unknown");
+	headers = curl_slist_append(headers, op);
+	if (tls) {
+		/* the listener's own certificate is the one trusted; the credential is
+		 * LIENTHONG_ADMIN_TOKEN, else the token file's first plain secret when
+		 * readable, or the client certificate LIENTHONG_ADMIN_CERT and _KEY */
+		curl_easy_setopt(c, CURLOPT_CAINFO, cfg->admin_tls_cert ? cfg->admin_tls_cert : cfg->tls_cert);
+		char secret[512] = "";
+		cli_admin_token(cfg, secret, sizeof secret);
+		if (secret[0]) {
+			snprintf(auth, sizeof auth, "Authorization: Bearer %s", secret);
+			headers = curl_slist_append(headers, auth);
+			OPENSSL_cleanse(secret, sizeof secret);
+			OPENSSL_cleanse(auth, sizeof auth);
+		}
+		if (getenv("LIENTHONG_ADMIN_CERT"))
+			curl_easy_setopt(c, CURLOPT_SSLCERT, getenv("LIENTHONG_ADMIN_CERT"));
+		if (getenv("LIENTHONG_ADMIN_KEY"))
+			curl_easy_setopt(c, CURLOPT_SSLKEY, getenv("LIENTHONG_ADMIN_KEY"));
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	/* straight to the loopback listener: an http_proxy in the operator's
 	 * environment would carry the request elsewhere (and be refused) */
@@ -261,10 +341,8 @@ int lt_cli_admin(const char *path, const char *what, const char *url_path, const
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_buf);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-	if (body) {
+	if (body)
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-	}
 	CURLcode cc = curl_easy_perform(c);
 	*status = 0;
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
@@ -409,6 +487,14 @@ static void print_trail(const json_t *t)
 	} else {
 		printf("dossier %s (no state yet)\n", lt_cli_str(t, "dossier_code"));
 	}
+	const json_t *pruned = json_object_get(t, "pruned");
+	if (json_is_object(pruned))
+		printf("  %-10s its first %lld events (received %s to %s), their %lld deliveries and %lld attempts, by "
+		       "retention on %s; the holders and delays below count from the events kept\n", "pruned",
+		       (long long)json_integer_value(json_object_get(pruned, "events")),
+		       lt_cli_str(pruned, "first_received_at"), lt_cli_str(pruned, "last_received_at"),
+		       (long long)json_integer_value(json_object_get(pruned, "deliveries")),
+		       (long long)json_integer_value(json_object_get(pruned, "attempts")), lt_cli_str(pruned, "pruned_at"));
 	const json_t *now = json_object_get(t, "holder_now"), *late = json_object_get(t, "late");
 	if (json_is_object(now)) {
 		agency_text(now, a, sizeof a);
@@ -533,7 +619,8 @@ int lt_cli_main(int argc, char **argv, int (*run)(const char *config_path))
 	}
 	if (strcmp(cmd, "adapters") == 0)
 		return lt_cli_adapters(argc, argv);
-	if (strcmp(cmd, "dlq") && strcmp(cmd, "report") && bad_option(argc, argv, positional))
+	if (strcmp(cmd, "dlq") && strcmp(cmd, "report") && strcmp(cmd, "prune") && strcmp(cmd, "audit") &&
+	    bad_option(argc, argv, positional))
 		return 2;
 	const char *path = find_config(argc, argv);
 	if (strcmp(cmd, "run") == 0)
@@ -550,6 +637,8 @@ int lt_cli_main(int argc, char **argv, int (*run)(const char *config_path))
 		return lt_cli_report(argc, argv, path);
 	if (strcmp(cmd, "audit") == 0)
 		return lt_cli_audit(argc, argv, path);
+	if (strcmp(cmd, "prune") == 0)
+		return lt_cli_prune(argc, argv, path);
 	fprintf(stderr, "lienthong: unknown command \"%s\"\n\n%s", cmd, usage);
 	return 2;
 }

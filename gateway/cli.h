@@ -34,6 +34,8 @@ int lt_cli_report(int argc, char **argv, const char *config_path);
 extern const char LT_CLI_REPORT_HELP[];
 int lt_cli_audit(int argc, char **argv, const char *config_path);
 extern const char LT_CLI_AUDIT_HELP[];
+int lt_cli_prune(int argc, char **argv, const char *config_path);
+extern const char LT_CLI_PRUNE_HELP[];
 int lt_cli_adapters(int argc, char **argv);
 extern const char LT_CLI_ADAPTERS_HELP[];
 

@@ -8,12 +8,15 @@
 #include "sla.h"
 #include "dates.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -323,6 +326,34 @@ static int set_hostport(const struct lt_config_key *key, void *obj, const char *
 	return LT_OK;
 }
 
+/* retention: off, or how long a finished dossier's events are kept — a
+ * duration, or whole days past the durations' 366d (records are often kept
+ * for years: up to 3660d) */
+#define RETENTION_MAX_DAYS 3660
+static int set_retention(const struct lt_config_key *key, void *obj, const char *name, const char *v,
+			 struct lt_err *err)
+{
+	int64_t *f = (int64_t *)((char *)obj + key->field), ms = 0;
+	if (strcmp(v, "off") == 0 || strcmp(v, "0") == 0) {
+		*f = 0;
+		return LT_OK;
+	}
+	size_t digits = strspn(v, "0123456789");
+	if (digits && digits < 6 && strcmp(v + digits, "d") == 0) {
+		long days = strtol(v, NULL, 10);
+		ms = (int64_t)days * 86400000;
+		if (days >= 1 && days <= RETENTION_MAX_DAYS) {
+			*f = ms;
+			return LT_OK;
+		}
+	} else if (lt_parse_duration(v, &ms, NULL) == 0 && ms >= 1000) {
+		*f = ms;
+		return LT_OK;
+	}
+	return lt_err_set(err, LT_ECONFIG, "%s must be off or a duration of at least 1s like 400d (at most %dd), not "
+			  "\"%.*s%s\"", name, RETENTION_MAX_DAYS, SHOWN(v));
+}
+
 /* ---- the table ---- */
 
 #define GW LT_SECTION_GATEWAY
@@ -341,7 +372,17 @@ const struct lt_config_key lt_config_keys[] = {
 	{ "listen", GW, LT_KEY_CUSTOM, C(listen), 0, 0, NULL, NULL, "the peer-facing listener, HOST:PORT (0.0.0.0:8443)",
 	  set_hostport, 0 },
 	{ "admin_listen", GW, LT_KEY_CUSTOM, C(admin_listen), 0, 0, NULL, NULL,
-	  "the admin listener, on loopback (127.0.0.1:8081)", set_hostport, 0 },
+	  "the admin listener (127.0.0.1:8081); elsewhere than loopback only with admin_token_file or admin_trust",
+	  set_hostport, 0 },
+	KEY("admin_tls_cert", GW, LT_KEY_STRING, C(admin_tls_cert), 0, 0, NULL, NULL,
+	    "the admin listener's certificate chain, PEM (tls_cert when not set)"),
+	KEY("admin_tls_key", GW, LT_KEY_STRING, C(admin_tls_key), 0, 0, NULL, NULL, "its key, PEM (mode 0600)"),
+	KEY("admin_trust", GW, LT_KEY_STRING, C(admin_trust), 0, 0, NULL, NULL,
+	    "CAs of the operators' client certificates: the admin listener then takes them (TLS)"),
+	KEY("admin_clients", GW, LT_KEY_STRING, C(admin_clients), 0, 0, NULL, NULL,
+	    "the operators' certificate CNs allowed (CN=ops-1 CN=ops-2; all of admin_trust when not set)"),
+	KEY("admin_token_file", GW, LT_KEY_STRING, C(admin_token_file), 0, 0, NULL, NULL,
+	    "operators' tokens, NAME:SECRET or NAME:sha256:HEX a line (mode 0600): the admin listener then takes them (TLS)"),
 	KEY("store", GW, LT_KEY_STRING, C(store), 0, 0, "sqlite: postgresql:// postgres://",
 	    "must be sqlite:PATH or postgresql://…", "where messages, events and deliveries are kept (sqlite:lienthong.db)"),
 	KEY("log_format", GW, LT_KEY_WORD, C(log_format), 0, 0, "json text", NULL, "log lines as JSON or text (json)"),
@@ -370,6 +411,11 @@ const struct lt_config_key lt_config_keys[] = {
 	    "the TLS versions and ciphers of the listener and outbound (intermediate)"),
 	KEY("replay_window", GW, LT_KEY_DURATION, C(replay_window_ms), 1, 0, NULL, "must be a positive duration like 300s",
 	    "how far a signed message's time may be from now (300s)"),
+	{ "retention", GW, LT_KEY_CUSTOM, C(retention_ms), 0, 0, NULL, NULL,
+	  "finished dossiers' events, deliveries, attempts, messages and audit rows older than it are pruned "
+	  "hourly (off)", set_retention, 0 },
+	KEY("retention_archive", GW, LT_KEY_STRING, C(retention_archive), 0, 0, NULL, NULL,
+	    "the audit rows retention prunes are appended there, JSON lines, for audit verify --archive (none)"),
 	KEY("lease", GW, LT_KEY_DURATION, C(lease_ms), 3000, 0, NULL, "must be a duration of at least 3s like 5m",
 	    /* renewed about every second while the node lives: shorter would expire between renewals */
 	    "PostgreSQL: how long a dead node's claims hold (5m)"),
@@ -773,6 +819,51 @@ static void check_store_dir(struct parse_state *st, const char *path)
 }
 
 /* Checks that need the whole file: references between sections, required keys. */
+/* 1 when admin_listen's host is a loopback address (127.0.0.0/8, ::1) or localhost. */
+static int admin_on_loopback(const char *listen)
+{
+	char host[256];
+	int port;
+	unsigned char a[16];
+	if (lt_split_hostport(listen, host, sizeof host, &port))
+		return 1;       /* already refused by its key */
+	if (strcasecmp(host, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, host, a) == 1)
+		return a[0] == 127;
+	return inet_pton(AF_INET6, host, a) == 1 && memcmp(a, in6addr_loopback.s6_addr, 16) == 0;
+}
+
+/* The admin listener: loopback, or authenticated (a token file or client
+ * certificates) and then always over TLS. */
+static void admin_check(struct parse_state *st, struct lt_config *c)
+{
+	int at = lt_config_line(c, "admin_listen") ? lt_config_line(c, "admin_listen") : st->gateway_line;
+	int auth = c->admin_trust || c->admin_token_file;
+	if (!auth && !admin_on_loopback(c->admin_listen))
+		ERR(at, "admin_listen = %s is not a loopback address: the admin listener is open to whoever reaches it "
+		    "unless admin_token_file (operators' tokens) or admin_trust (operators' client certificates) is set, "
+		    "and it then uses TLS", c->admin_listen);
+	if (c->admin_clients && !c->admin_trust)
+		ERR(lt_config_line(c, "admin_clients"), "admin_clients needs admin_trust (the CAs of the operators' "
+		    "client certificates)");
+	char **cns = c->admin_clients ? split_list(c->admin_clients) : NULL;
+	for (char **p = cns; p && *p; p++)
+		if (strncmp(*p, "CN=", 3) || !(*p)[3])
+			ERR(lt_config_line(c, "admin_clients"), "admin_clients: \"%s\" is not CN=NAME", *p);
+	free_list(cns);
+	if (!c->admin_tls_cert != !c->admin_tls_key)
+		ERR(lt_config_line(c, c->admin_tls_cert ? "admin_tls_cert" : "admin_tls_key"),
+		    "admin_tls_cert and admin_tls_key go together (the admin listener's certificate and its key)");
+	else if (auth && !c->admin_tls_cert && (!c->tls_cert || !c->tls_key))
+		ERR(lt_config_line(c, c->admin_token_file ? "admin_token_file" : "admin_trust"),
+		    "%s: the admin listener then uses TLS: set admin_tls_cert and admin_tls_key (or tls_cert and tls_key)",
+		    c->admin_token_file ? "admin_token_file" : "admin_trust");
+	else if (c->admin_tls_cert && !auth)
+		ERR(lt_config_line(c, "admin_tls_cert"), "admin_tls_cert: TLS on the admin listener goes with "
+		    "admin_token_file or admin_trust (who may use it)");
+}
+
 static void check_refs(struct parse_state *st)
 {
 	struct lt_config *c = st->c;
@@ -867,10 +958,7 @@ static void check_refs(struct parse_state *st)
 		c->listen = strdup("0.0.0.0:8443");
 	if (!c->admin_listen)
 		c->admin_listen = strdup("127.0.0.1:8081");
-	else if (strncmp(c->admin_listen, "127.", 4) && strncmp(c->admin_listen, "[::1]:", 6) &&
-		 strncmp(c->admin_listen, "localhost:", 10))
-		ERR(st->gateway_line, "admin_listen = %s: the admin listener has no authentication and must be on "
-		    "loopback (127.0.0.1:PORT or [::1]:PORT)", c->admin_listen);
+	admin_check(st, c);
 	if (!c->node_id)
 		c->node_id = strdup("gw-1");
 	if (!c->log_format)
@@ -1039,7 +1127,8 @@ void lt_config_free(struct lt_config *c)
 		free_list(r->events); free_list(r->procedures); free_list(r->agencies); free_list(r->to);
 	}
 	free(c->peers); free(c->routes);
-	free(c->path); free(c->node_id); free(c->listen); free(c->admin_listen); free(c->store);
+	free(c->path); free(c->node_id); free(c->listen); free(c->admin_listen); free(c->admin_tls_cert); free(c->admin_tls_key);
+	free(c->admin_trust); free(c->admin_clients); free(c->admin_token_file); free(c->store);
 	free(c->log_format); free(c->log_level); free(c->tls_cert); free(c->tls_key);
 	for (size_t i = 0; i < c->nunits; i++) {
 		free(c->units[i].old_code);
@@ -1048,7 +1137,7 @@ void lt_config_free(struct lt_config *c)
 	free(c->units);
 	json_decref(c->agencies);
 	free(c->holidays);
-	free(c->trust); free(c->crl); free(c->token_pin_file); free(c->pkcs11_module); free(c->sign_key); free(c->sign_cert); free(c->key_password_file);
+	free(c->trust); free(c->retention_archive); free(c->crl); free(c->token_pin_file); free(c->pkcs11_module); free(c->sign_key); free(c->sign_cert); free(c->key_password_file);
 	free(c->codes_dir);
 	free(c->mappings_dir);
 	free(c);

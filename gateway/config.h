@@ -84,6 +84,10 @@ struct lt_config {
 	char *node_id;
 	char *listen;
 	char *admin_listen;
+	char *admin_tls_cert, *admin_tls_key;   /* the admin listener's TLS (else tls_cert, tls_key) */
+	char *admin_trust;        /* CAs of operators' client certificates: the admin listener takes them */
+	char *admin_clients;      /* "CN=a CN=b": the operators' CNs allowed; NULL = any under admin_trust */
+	char *admin_token_file;   /* operators' bearer tokens (admin_auth.c); TLS whenever this or admin_trust is set */
 	char *store;            /* sqlite:PATH or postgresql://… */
 	char *log_format;       /* json | text */
 	char *log_level;
@@ -100,6 +104,8 @@ struct lt_config {
 	int tls;                  /* 1 (default): peer listener is HTTPS with client certificates */
 	int tls_policy;           /* LT_TLS_INTERMEDIATE (default) | LT_TLS_MODERN: listener and outbound */
 	int64_t replay_window_ms; /* signed messages whose timestamp is further off are refused */
+	int64_t retention_ms;     /* finished dossiers older than it are pruned; 0 = off (prune.h) */
+	char *retention_archive;  /* the pruned audit rows are appended there (JSON lines); NULL = not kept */
 	int64_t lease_ms;         /* PostgreSQL store: a claim this node stops renewing returns to the queue after it */
 	size_t max_body;        /* bytes */
 	size_t max_headers;     /* bytes */

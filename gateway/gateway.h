@@ -17,6 +17,7 @@ struct lt_xfers;
 struct lt_pull;
 struct lt_watchdog;
 struct lt_secreload;
+struct lt_pruner;
 
 /* Counters for /metrics, one slot per configured peer. */
 struct lt_peer_counters {
@@ -44,6 +45,7 @@ struct lt_gateway {
 	struct lt_calendar *calendar;    /* working days and holidays */
 	struct lt_admin *admin;
 	struct lt_secreload *secreload;  /* SIGHUP and changed CRLs: a new security generation */
+	struct lt_pruner *pruner;        /* retention (prune.c) */
 	struct lt_peer_counters *counters;   /* cfg->npeers entries */
 	int64_t events_unrouted;
 	int64_t started_ms;

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "mapped.h"
 #include "pool.h"
+#include "prune.h"
 #include "pull.h"
 #include "sla.h"
 #include "watchdog.h"
@@ -98,6 +99,7 @@ static const struct part {
 	{ "dispatch", lt_dispatch_start, lt_dispatch_drain, lt_dispatch_busy, lt_dispatch_abort, lt_dispatch_free },
 	{ "pull", lt_pull_start, NULL, lt_pull_busy, NULL, lt_pull_free },
 	{ "watchdog", watchdog_start, NULL, lt_watchdog_busy, NULL, lt_watchdog_free },
+	{ "prune", lt_prune_start, NULL, lt_prune_busy, NULL, lt_prune_free },
 	{ "admin", lt_admin_start, NULL, NULL, NULL, lt_admin_free },
 	{ "http", lt_http_start, lt_http_stop_accepting, lt_http_pending, NULL, lt_http_free },
 	/* its reloads run on the pool: freed once the pool is */

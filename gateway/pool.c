@@ -84,7 +84,7 @@ struct lt_pool *lt_pool_new(struct event_base *base, int threads)
 	p->threads = calloc((size_t)threads, sizeof *p->threads);
 	for (int i = 0; i < threads; i++)
 		if (pthread_create(&p->threads[p->nthreads], NULL, worker, p) == 0)
-			p->nthreads++;
+			pthread_setname_np(p->threads[p->nthreads++], "lt-worker");     /* for top -H and perf */
 	if (!p->nthreads) {
 		lt_pool_free(p);
 		return NULL;

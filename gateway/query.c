@@ -466,10 +466,20 @@ int lt_query_trail(struct lt_query *q, const char *code, int64_t now_ms, json_t 
 				 "late_by_s", (json_int_t)(end > j.missed_due ? end - j.missed_due : 0), "resolved",
 				 d.resolved_at != 0, "apologies", d.apologies);
 	}
-	*out = json_pack("{s:s,s:o,s:o,s:o,s:o,s:o,s:o}", "dossier_code", code, "dossier",
+	json_t *prows = NULL;
+	if ((rc = rows(q, LT_READ_PRUNED, &prows, err, 1, code)))
+		goto done;
+	r = json_array_get(prows, 0);
+	/* retention pruned its first events: what went, and when */
+	json_t *pruned = r ? json_pack("{s:I,s:I,s:I,s:I,s:o,s:o,s:o}", "events", (json_int_t)I(r, 1), "through_n",
+				       (json_int_t)I(r, 0), "deliveries", (json_int_t)I(r, 2), "attempts",
+				       (json_int_t)I(r, 3), "first_received_at", when(I(r, 4) / 1000), "last_received_at",
+				       when(I(r, 5) / 1000), "pruned_at", when(I(r, 6) / 1000)) : json_null();
+	json_decref(prows);
+	*out = json_pack("{s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "dossier_code", code, "dossier",
 			 json_array_size(drows) ? dossier_json(q, json_array_get(drows, 0)) : json_null(), "events", events,
 			 "timeline", timeline, "holders", holders, "holder_now",
-			 j.holder[0] && !j.closed ? agency(q, j.holder) : json_null(), "late", late);
+			 j.holder[0] && !j.closed ? agency(q, j.holder) : json_null(), "late", late, "pruned", pruned);
 	json_decref(by_seq);
 	json_decref(by_id);
 	rc = built(*out, err);
@@ -578,11 +588,14 @@ int lt_query_refusals(struct lt_query *q, int limit, json_t **out, struct lt_err
 /* ---- the audit trail ---- */
 
 #define MAX_BROKEN_SHOWN 10
+#define MAX_ACTIONS_SHOWN 100
 
 struct audit_walk {
 	char prev[65];
-	int64_t rows, in, answers, broken;
+	int64_t rows, in, answers, broken, actions;
 	json_t *shown;
+	json_t *last_actions;           /* the operators' latest replays and purges, oldest first */
+	int64_t checkpoint;     /* the last pruned row's seq (0 = none): kept rows come after it */
 };
 
 static int audit_row(void *arg, int ncols, const char *const *v)
@@ -598,7 +611,11 @@ static int audit_row(void *arg, int ncols, const char *const *v)
 	lt_audit_hash(&r, hash);
 	const char *why = NULL;
 	int in = strcmp(r.direction, "in") == 0;
-	if (strcmp(r.prev, w->prev))
+	if (w->checkpoint && strtoll(T(0), NULL, 10) <= w->checkpoint)
+		why = "it is at or before the checkpoint of the pruned rows (a row was put back, or the checkpoint changed)";
+	else if (strcmp(r.prev, w->prev) && w->checkpoint && !w->rows)
+		why = "it does not follow the checkpoint of the pruned rows (the checkpoint or this row was changed)";
+	else if (strcmp(r.prev, w->prev))
 		why = "it does not follow the row before it (a row was removed, inserted or changed)";
 	else if (strcmp(hash, T(8)))
 		why = "its content does not match its hash (the row was changed)";
@@ -615,23 +632,71 @@ static int audit_row(void *arg, int ncols, const char *const *v)
 	w->rows++;
 	w->in += in;
 	w->answers += strcmp(r.direction, "answer") == 0;
+	if (strcmp(r.direction, "replay") == 0 || strcmp(r.direction, "purge") == 0) {
+		w->actions++;
+		if (json_array_size(w->last_actions) == MAX_ACTIONS_SHOWN)
+			json_array_remove(w->last_actions, 0);
+		json_array_append_new(w->last_actions,
+				      json_pack("{s:I,s:o,s:s,s:s,s:s,s:s}", "row", (json_int_t)strtoll(v[0] ? v[0] : "0", NULL, 10),
+						"at", when(r.at_ms / 1000), "action", r.direction, "peer", r.peer,
+						"message_id", r.message_id, "by", r.trust));
+	}
 	return 0;
+}
+
+/* Retention's checkpoints: the chain goes on from the last one's hash. Each
+ * run's pruned rows come after the run before. */
+static json_t *audit_checkpoints(struct lt_query *q, struct audit_walk *w, struct lt_err *err)
+{
+	json_t *cps = NULL;
+	if (rows(q, LT_READ_AUDIT_PRUNED, &cps, err, 0))
+		return NULL;
+	int64_t n = 0, last_seq = 0, last_at = 0;
+	size_t i;
+	json_t *r;
+	json_array_foreach(cps, i, r) {
+		if (I(r, 2) <= last_seq && w->broken++ < MAX_BROKEN_SHOWN)
+			json_array_append_new(w->shown, json_pack("{s:I,s:o,s:s,s:s,s:s,s:s}", "row", (json_int_t)I(r, 0),
+								  "at", when(I(r, 4) / 1000), "direction", "checkpoint",
+								  "peer", "", "message_id", "", "reason",
+								  "a checkpoint overlaps the one before it (it was changed)"));
+		n += I(r, 3);
+		last_seq = I(r, 0);
+		last_at = I(r, 4);
+		snprintf(w->prev, sizeof w->prev, "%s", S(r, 1) ? S(r, 1) : "");
+	}
+	w->checkpoint = last_seq;
+	json_t *o = json_array_size(cps) ?
+		json_pack("{s:I,s:I,s:s,s:o,s:I}", "rows", (json_int_t)n, "before_seq", (json_int_t)(last_seq + 1),
+			  "checkpoint_hash", w->prev, "last_at", when(last_at / 1000), "runs",
+			  (json_int_t)json_array_size(cps)) : json_null();
+	json_decref(cps);
+	return o;
 }
 
 int lt_query_audit_verify(struct lt_query *q, json_t **out, struct lt_err *err)
 {
-	struct audit_walk w = { .shown = json_array() };
+	struct audit_walk w = { .shown = json_array(), .last_actions = json_array() };
 	memset(w.prev, '0', 64);
 	w.prev[64] = '\0';
 	*out = NULL;
+	json_t *pruned = audit_checkpoints(q, &w, err);
+	if (!pruned) {
+		json_decref(w.shown);
+		json_decref(w.last_actions);
+		return LT_EIO;
+	}
 	int rc = q->be->run(q->db, LT_READ_AUDIT, 0, NULL, audit_row, &w, err);
 	if (rc) {
 		json_decref(w.shown);
+		json_decref(w.last_actions);
+		json_decref(pruned);
 		return rc == LT_EIO && !err->msg[0] ? lt_err_set(err, LT_EIO, "the audit trail has the wrong columns") : rc;
 	}
-	*out = json_pack("{s:b,s:I,s:I,s:I,s:I,s:s,s:I,s:o}", "intact", w.broken == 0, "rows", (json_int_t)w.rows, "in",
-			 (json_int_t)w.in, "out", (json_int_t)(w.rows - w.in - w.answers), "answers", (json_int_t)w.answers,
-			 "last_hash", w.prev, "broken_count", (json_int_t)w.broken, "broken", w.shown);
+	*out = json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:s,s:I,s:o,s:o,s:o}", "intact", w.broken == 0, "rows",
+			 (json_int_t)w.rows, "in", (json_int_t)w.in, "out", (json_int_t)(w.rows - w.in - w.answers - w.actions),
+			 "answers", (json_int_t)w.answers, "operator_actions", (json_int_t)w.actions, "last_hash", w.prev,
+			 "broken_count", (json_int_t)w.broken, "broken", w.shown, "actions", w.last_actions, "pruned", pruned);
 	return built(*out, err);
 }
 

@@ -60,8 +60,13 @@ int lt_query_refusals(struct lt_query *q, int limit, json_t **out, struct lt_err
 
 /* Recompute the audit trail's hash chain and check each accepted message's
  * stored digest against its row: {intact, rows, in, out, answers,
- * last_hash, broken: [{row, at, direction, peer, message_id, reason}] (the
- * first 10), broken_count}. */
+ * operator_actions, last_hash, broken: [{row, at, direction, peer,
+ * message_id, reason}] (the first 10), broken_count, actions: [{row, at,
+ * action (replay | purge), peer, message_id, by}] (the latest 100, oldest
+ * first: who asked, as the admin listener knew them), pruned}. After
+ * retention pruned its oldest rows the chain starts from the checkpoint (the
+ * last pruned row's seq and hash): pruned is {rows, before_seq,
+ * checkpoint_hash, last_at, runs}, or null. */
 int lt_query_audit_verify(struct lt_query *q, json_t **out, struct lt_err *err);
 
 /* A report date as typed: YYYY-MM-DD or DD/MM/YYYY (a whole local day: its
@@ -84,6 +89,8 @@ enum lt_read {
 	LT_READ_APOLOGIES,      /* to */
 	LT_READ_REFUSALS,       /* limit */
 	LT_READ_AUDIT,
+	LT_READ_AUDIT_PRUNED,   /* the audit trail's checkpoints (retention) */
+	LT_READ_PRUNED,         /* dossier code: what retention pruned of it */
 	LT_READ_COUNT
 };
 

@@ -42,6 +42,9 @@ static const char *const reads[LT_READ_COUNT] = {
 	[LT_READ_APOLOGIES] = "SELECT dossier_code, body FROM events WHERE type = 'dossier.apology' ORDER BY seq",
 	[LT_READ_REFUSALS] = "SELECT id, at, peer, message_id, status, reason, body_sha256 FROM refusals"
 			     " ORDER BY id DESC LIMIT $1::bigint",
+	[LT_READ_AUDIT_PRUNED] = "SELECT seq, hash, first_seq, row_count, at FROM audit_pruned ORDER BY seq",
+	[LT_READ_PRUNED] = "SELECT through_seq, events, deliveries, attempts, first_at, last_at, pruned_at"
+			   " FROM pruned_dossiers WHERE code = $1",
 	[LT_READ_AUDIT] = "SELECT a.seq, a.at, a.direction, a.peer, a.message_id, a.body_sha256, a.sig_sha256, a.prev,"
 			  " a.hash, m.digest, (m.peer IS NOT NULL)::int, a.trust FROM audit a LEFT JOIN messages m"
 			  " ON a.direction = 'in' AND m.peer = a.peer AND m.message_id = a.message_id ORDER BY a.seq",

@@ -51,12 +51,16 @@ static const char *const reads[LT_READ_COUNT] = {
 	[LT_READ_APOLOGIES] = "SELECT dossier_code, body FROM events WHERE type = 'dossier.apology' ORDER BY seq",
 	[LT_READ_REFUSALS] = "SELECT id, at, peer, message_id, status, reason, body_sha256 FROM refusals"
 			     " ORDER BY id DESC LIMIT CAST(?1 AS INTEGER)",
+	[LT_READ_AUDIT_PRUNED] = "SELECT seq, hash, first_seq, row_count, at FROM audit_pruned ORDER BY seq",
+	[LT_READ_PRUNED] = "SELECT through_seq, events, deliveries, attempts, first_at, last_at, pruned_at"
+			   " FROM pruned_dossiers WHERE code = ?1",
 	[LT_READ_AUDIT] = AUDIT_SQL("a.trust"),
 };
 
 struct qsq {
 	sqlite3 *db;
 	int old_audit;          /* the audit table has no trust column (a store from before it) */
+	int no_pruned;          /* no retention tables (a store from before them): nothing pruned */
 };
 
 static int sq_open(const char *dsn, void **out, struct lt_err *err)
@@ -80,6 +84,9 @@ static int sq_open(const char *dsn, void **out, struct lt_err *err)
 	}
 	sqlite3_finalize(s);
 	q->old_audit = sqlite3_prepare_v2(q->db, "SELECT trust FROM audit LIMIT 0", -1, &s, NULL) != SQLITE_OK;
+	sqlite3_finalize(s);
+	q->no_pruned = sqlite3_prepare_v2(q->db, "SELECT 1 FROM audit_pruned, pruned_dossiers LIMIT 0", -1, &s, NULL) !=
+		       SQLITE_OK;
 	sqlite3_finalize(s);
 	/* every read of this view sees the same commit (the first read's); close ends it */
 	sqlite3_exec(q->db, "BEGIN", NULL, NULL, NULL);
@@ -105,6 +112,8 @@ static int sq_run(void *db, enum lt_read read, int nargs, const char *const *arg
 		sql = EVENTS_SQL("''");
 	else if (q->old_audit && read == LT_READ_AUDIT)
 		sql = AUDIT_SQL("''");
+	if (q->no_pruned && (read == LT_READ_AUDIT_PRUNED || read == LT_READ_PRUNED))
+		return LT_OK;
 	sqlite3_stmt *s = NULL;
 	if (sqlite3_prepare_v2(q->db, sql, -1, &s, NULL))
 		return lt_err_set(err, LT_EIO, "reading the store: %s", sqlite3_errmsg(q->db));

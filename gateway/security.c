@@ -46,7 +46,7 @@ static void key_error(const struct lt_config *cfg, struct lt_buf *errors, const 
 /* The one TLS policy, on the listener's context and on every outbound one: the versions
  * and ciphers of tls_policy, no compression, no renegotiation. 0, or -1 if OpenSSL
  * refused a part of it (the context must not be used then). */
-static int tls_policy_apply(SSL_CTX *ctx, int policy)
+int lt_tls_policy_apply(SSL_CTX *ctx, int policy)
 {
 	int ok = SSL_CTX_set_min_proto_version(ctx, policy == LT_TLS_MODERN ? TLS1_3_VERSION : TLS1_2_VERSION) == 1 &&
 		 SSL_CTX_set_max_proto_version(ctx, 0) == 1 &&
@@ -181,7 +181,7 @@ static SSL_CTX *server_ctx(const struct lt_config *cfg, const struct lt_security
 	if (!sec->client_cert || !sec->client_key)
 		return NULL;    /* already reported */
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	if (!ctx || tls_policy_apply(ctx, cfg->tls_policy)) {
+	if (!ctx || lt_tls_policy_apply(ctx, cfg->tls_policy)) {
 		lt_buf_printf(errors, "tls_policy: OpenSSL cannot set up the listener's versions and ciphers\n");
 		SSL_CTX_free(ctx);
 		return NULL;
@@ -544,7 +544,7 @@ int lt_tls_curl_ctx(void *curl, void *ssl_ctx, void *arg)
 	const struct lt_peer_security *ps = conn->ps;
 	const struct lt_security *s = ps->sec;
 	SSL_CTX *ctx = ssl_ctx;
-	if (tls_policy_apply(ctx, s->tls_policy))
+	if (lt_tls_policy_apply(ctx, s->tls_policy))
 		return 1;   /* the attempt fails (and is retried) rather than go out below the policy */
 	if (ps->crls && ps->crls->n) {
 		SSL_CTX_set_ex_data(ctx, peer_ex_idx, (void *)ps);

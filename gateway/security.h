@@ -72,6 +72,11 @@ struct lt_security {
  * lines, also: a private key readable by others, an expired certificate)
  * and `warnings` (a certificate expiring within 30 days); returns LT_ECONFIG
  * when there was any error. On success *out is owned by the caller. */
+/* tls_policy's versions and ciphers, no compression, no renegotiation, on a
+ * context (the peer listener's, the admin listener's, every outbound one).
+ * 0, or -1 if OpenSSL refused a part of it: the context must not be used. */
+int lt_tls_policy_apply(SSL_CTX *ctx, int policy);
+
 int lt_security_load(const struct lt_config *cfg, struct lt_security **out, struct lt_buf *errors,
 		     struct lt_buf *warnings);
 /* Log (security.keys) each certificate the generation holds, by kid, with its days left:

@@ -25,7 +25,7 @@ enum lt_delivery_state {
 
 enum lt_op_kind {
 	LT_OP_INGEST, LT_OP_CLAIM, LT_OP_FINISH, LT_OP_STATS, LT_OP_REFUSAL, LT_OP_CURSOR, LT_OP_OVERDUE, LT_OP_RELEASE,
-	LT_OP_DLQ
+	LT_OP_DLQ, LT_OP_PRUNE
 };
 
 struct lt_store_op {
@@ -132,6 +132,8 @@ struct lt_dlq {
 	const char *dest, *dossier_code; /* or NULL */
 	int64_t before_ms;              /* dead before this time (updated_at); 0 = any */
 	int64_t now_ms;
+	const char *who;                /* who asked ("token:NAME", "cert:SUBJECT", "loopback", "cli:USER"):
+					 * an audit row per delivery acted on, in the same commit; borrowed */
 	/* out: one {delivery_id, dossier_code, message_id, peer} per delivery acted on; owned */
 	json_t *deliveries;
 };
@@ -166,6 +168,38 @@ struct lt_refusal {
 	char digest[65];
 	int status;                     /* what the gateway answered (401, 403); 0 for a refused answer */
 	int64_t at_ms;
+};
+
+/* Retention (store_prune.c): what may go of what is finished with. A
+ * dossier whose every event arrived before `before_ms` and whose every
+ * delivery was done before it (none queued, in flight, waiting for order
+ * or dead) loses its events, deliveries and attempts; a row of
+ * pruned_dossiers keeps what went and its last dossier_seq (its chain goes
+ * on from there). The audit trail loses its oldest rows up to the first
+ * one still needed (after before_ms, or recording a message or answer whose
+ * events are kept, or a message received at or after keep_messages_ms:
+ * the replay window), never its last row; each message whose audit row
+ * goes goes with it; a checkpoint row (audit_pruned) keeps the last pruned
+ * row's seq and hash, so the chain verifies from there. One op does a
+ * bounded batch (LT_PRUNE_DOSSIERS dossiers, LT_PRUNE_AUDIT audit rows) and
+ * says `more`: submit it again, as it is, for the next. */
+#define LT_PRUNE_DOSSIERS 100
+#define LT_PRUNE_AUDIT 1000
+struct lt_prune {
+	struct lt_store_op op;
+	int64_t before_ms;
+	int64_t keep_messages_ms;       /* messages received at or after it stay (<= before_ms) */
+	int64_t now_ms;
+	int dry_run;                    /* count what would go, in one op, and change nothing */
+	const char *archive;            /* or NULL: the audit rows pruned are appended to this file
+					 * (JSON lines, 0600, fsync'd before the commit) */
+	int64_t after_seq;              /* in/out: the events scanned so far (0 = from the start) */
+	/* out: what went in this op */
+	int64_t dossiers, events, deliveries, attempts, messages, audit;
+	int more;                       /* a batch limit was reached: submit again */
+	int64_t audit_through;          /* the last audit row pruned (0 = none) */
+	char audit_hash[65];            /* and its hash: the checkpoint */
+	char held_by[200];              /* "" or the message whose audit row stops the pruning */
 };
 
 struct lt_calendar;

@@ -36,6 +36,7 @@ struct lt_store_backend {
 	 * this node's leases, notice a database that went away or came back);
 	 * nonzero means the store is unavailable. */
 	int (*tick)(void *db, struct lt_err *err);
+	int (*prune)(void *db, struct lt_prune *op);
 	int shared;                     /* other processes write the same database: the backlog
 					 * is counted again at least once a second */
 };
@@ -58,6 +59,16 @@ int lt_store_overdue_build(struct lt_overdue *op, json_t *codes, lt_store_dossie
 int lt_store_open_backend(const struct lt_store_backend *be, const char *dsn, const struct lt_calendar *cal,
 			  const struct lt_store_node *node, struct event_base *base, struct lt_store **out,
 			  struct lt_err *err);
+
+/* For a backend's prune op (store_prune.c): run `sql` (written once for
+ * both databases: parameters $1.., values as text, casts spelled CAST) with
+ * its arguments, each result row to `row` (nonzero stops), the rows changed
+ * to *changed when asked. 0, or LT_EIO with err saying what failed. */
+typedef int lt_store_row_fn(void *arg, int ncols, const char *const *v);
+typedef int lt_store_sql_fn(void *db, const char *sql, int nargs, const char *const *args, lt_store_row_fn *row,
+			    void *arg, int64_t *changed, struct lt_err *err);
+/* The retention batch on a backend's connection, inside the op's savepoint. */
+int lt_store_prune_run(struct lt_prune *op, lt_store_sql_fn *sql, void *db);
 
 /* The outcome of an attempt as the attempts table writes it. */
 static inline const char *lt_finish_outcome(const struct lt_finish *f)

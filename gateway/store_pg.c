@@ -620,9 +620,18 @@ static int pg_dlq(void *db, struct lt_dlq *op)
 					return LT_EIO;
 			}
 		}
+		/* who asked, in the same commit as the change */
+		struct lt_audit_row row = { .at_ms = op->now_ms, .peer = json_string_value(json_object_get(d, "peer")),
+					    .message_id = json_string_value(json_object_get(d, "message_id")),
+					    .direction = op->action == LT_DLQ_REPLAY ? "replay" : "purge",
+					    .body_sha256 = "", .sig_sha256 = "", .trust = op->who ? op->who : "" };
+		if (audit_put(p, &row, err))
+			return LT_EIO;
 	}
 	return LT_OK;
 }
+
+static int pg_prune(void *db, struct lt_prune *op);
 
 /* libpq takes both URI prefixes */
 const struct lt_store_backend lt_store_pg = {
@@ -647,6 +656,45 @@ const struct lt_store_backend lt_store_pg = {
 	.overdue = pg_overdue,
 	.unclaim = pg_unclaim,
 	.dlq = pg_dlq,
+	.prune = pg_prune,
 	.tick = lt_pg_tick,
 	.shared = 1,
 };
+
+/* ---- retention (store_prune.c) ---- */
+
+/* A statement of the pruning, unprepared (it runs a few times an hour). */
+static int pg_sql(void *db, const char *sql, int nargs, const char *const *args, lt_store_row_fn *row, void *arg,
+		  int64_t *changed, struct lt_err *err)
+{
+	struct lt_pg *p = db;
+	PGresult *r = p->conn ? PQexecParams(p->conn, sql, nargs, NULL, args, NULL, NULL, 0) : NULL;
+	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+		if (!msg || !*msg)
+			msg = p->conn ? PQerrorMessage(p->conn) : "not connected to the database";
+		lt_err_set(err, LT_EIO, "store: pruning: %.*s", (int)strcspn(msg, "\n"), msg);
+		PQclear(r);
+		return LT_EIO;
+	}
+	int ncols = PQnfields(r), stop = 0;
+	const char *vals[16];
+	for (int i = 0; row && !stop && i < PQntuples(r); i++) {
+		for (int k = 0; k < ncols && k < 16; k++)
+			vals[k] = PQgetisnull(r, i, k) ? NULL : PQgetvalue(r, i, k);
+		stop = row(arg, ncols < 16 ? ncols : 16, vals);
+	}
+	if (changed)
+		*changed = strtoll(PQcmdTuples(r), NULL, 10);
+	PQclear(r);
+	return LT_OK;
+}
+
+/* Under the journal lock: it changes dossiers' chains and the audit trail. */
+static int pg_prune(void *db, struct lt_prune *op)
+{
+	struct lt_pg *p = db;
+	int rc = lt_pg_lock_journal(p, &op->op.err);
+	return rc ? rc : lt_store_prune_run(op, pg_sql, p);
+}

@@ -60,6 +60,13 @@ const char *const lt_pg_schema_sql =
 	/* a database made before audit rows said what vouched for a message (its rows keep "") */
 	"ALTER TABLE audit ADD COLUMN IF NOT EXISTS trust TEXT NOT NULL DEFAULT '';"
 	"CREATE INDEX IF NOT EXISTS audit_message ON audit(message_id);"
+	/* retention (store_prune.c): what went of each dossier, and the audit trail's checkpoints */
+	"CREATE TABLE IF NOT EXISTS pruned_dossiers("
+	" code TEXT PRIMARY KEY, through_seq BIGINT NOT NULL, events BIGINT NOT NULL, deliveries BIGINT NOT NULL,"
+	" attempts BIGINT NOT NULL, first_at BIGINT NOT NULL, last_at BIGINT NOT NULL, pruned_at BIGINT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS audit_pruned("
+	" seq BIGINT PRIMARY KEY, hash TEXT NOT NULL, first_seq BIGINT NOT NULL, row_count BIGINT NOT NULL,"
+	" at BIGINT NOT NULL);"
 	"COMMIT;";
 
 
@@ -73,7 +80,9 @@ const char *const lt_pg_sql[Q_COUNT] = {
 		      " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (peer, message_id) DO NOTHING",
 	/* held until commit: one writer at a time appends to the audit trail and changes chains */
 	[Q_JOURNAL_LOCK] = "SELECT pg_advisory_xact_lock(" LOCK_CLASS ", 1)",
-	[Q_DOSSIER_SEQ] = "SELECT COALESCE(MAX(dossier_seq), 0) + 1 FROM events WHERE dossier_code = $1",
+	/* a pruned dossier's chain goes on after its last pruned event */
+	[Q_DOSSIER_SEQ] = "SELECT GREATEST(COALESCE((SELECT MAX(dossier_seq) FROM events WHERE dossier_code = $1), 0),"
+			  " COALESCE((SELECT through_seq FROM pruned_dossiers WHERE code = $1), 0)) + 1",
 	[Q_EVENT_PUT] = "INSERT INTO events(event_id, dossier_code, dossier_seq, type, source, message_id, received_at,"
 			" routed, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq",
 	[Q_CHAIN_BUSY] = "SELECT 1 FROM deliveries WHERE dest = $1 AND dossier_code = $2 AND state IN (0, 1, 4) LIMIT 1",

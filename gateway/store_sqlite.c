@@ -24,6 +24,8 @@ struct sq {
 	char audit_last[65];    /* the audit trail's last hash, "" = read it again (after a rollback) */
 };
 
+static void sq_prune_forget(sqlite3 *db);
+
 static int sq_fail(struct sq *q, struct lt_err *err, const char *what)
 {
 	return lt_err_set(err, LT_EIO, "store: %s: %s", what, sqlite3_errmsg(q->db));
@@ -56,6 +58,7 @@ static void sq_detach(void *db)
 		sqlite3_finalize(q->st[i]);
 		q->st[i] = NULL;
 	}
+	sq_prune_forget(q->db);
 	sqlite3_close(q->db);
 	q->db = NULL;
 	q->audit_last[0] = '\0';
@@ -182,7 +185,7 @@ static int sq_connect(struct sq *q, int create, struct lt_err *err)
 		return LT_EIO;
 	}
 	char *msg = NULL;
-	if (sqlite3_exec(q->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;",
+	if (sqlite3_exec(q->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; PRAGMA temp_store=MEMORY;",
 			 NULL, NULL, &msg) ||
 	    sqlite3_exec(q->db, lt_sq_schema, NULL, NULL, &msg)) {
 		lt_err_set(err, LT_EIO, "store %s: %s", q->path, msg ? msg : sqlite3_errmsg(q->db));
@@ -868,9 +871,18 @@ static int sq_dlq(void *db, struct lt_dlq *op)
 					return sq_fail(q, &op->op.err, "purging a dead letter");
 			}
 		}
+		/* who asked, in the same commit as the change */
+		struct lt_audit_row row = { .at_ms = op->now_ms, .peer = json_string_value(json_object_get(d, "peer")),
+					    .message_id = json_string_value(json_object_get(d, "message_id")),
+					    .direction = op->action == LT_DLQ_REPLAY ? "replay" : "purge",
+					    .body_sha256 = "", .sig_sha256 = "", .trust = op->who ? op->who : "" };
+		if ((rc = audit_put(q, &row, &op->op.err)))
+			return rc;
 	}
 	return LT_OK;
 }
+
+static int sq_prune(void *db, struct lt_prune *op);
 
 const struct lt_store_backend lt_store_sqlite = {
 	.scheme = "sqlite:",
@@ -893,4 +905,100 @@ const struct lt_store_backend lt_store_sqlite = {
 	.overdue = sq_overdue,
 	.unclaim = sq_unclaim,
 	.dlq = sq_dlq,
+	.prune = sq_prune,
 };
+
+/* ---- retention (store_prune.c) ---- */
+
+/* The pruning's statements (store_prune.c's constant texts), prepared once
+ * per connection; finalized when it closes (sq_detach). */
+#define PRUNE_STMTS 24
+static struct {
+	sqlite3 *db;
+	const char *sql;
+	sqlite3_stmt *st;
+} prune_stmts[PRUNE_STMTS];
+
+static void sq_prune_forget(sqlite3 *db)
+{
+	for (int i = 0; i < PRUNE_STMTS; i++)
+		if (prune_stmts[i].db == db && db) {
+			sqlite3_finalize(prune_stmts[i].st);
+			prune_stmts[i].db = NULL;
+			prune_stmts[i].sql = NULL;
+			prune_stmts[i].st = NULL;
+		}
+}
+
+static sqlite3_stmt *prune_stmt(struct sq *q, const char *sql)
+{
+	int free_slot = -1;
+	for (int i = 0; i < PRUNE_STMTS; i++) {
+		if (prune_stmts[i].db == q->db && prune_stmts[i].sql == sql) {
+			sqlite3_reset(prune_stmts[i].st);
+			sqlite3_clear_bindings(prune_stmts[i].st);
+			return prune_stmts[i].st;
+		}
+		if (!prune_stmts[i].db && free_slot < 0)
+			free_slot = i;
+	}
+	sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v3(q->db, sql, -1, free_slot >= 0 ? SQLITE_PREPARE_PERSISTENT : 0, &s, NULL))
+		return NULL;
+	if (free_slot >= 0) {
+		prune_stmts[free_slot].db = q->db;
+		prune_stmts[free_slot].sql = sql;
+		prune_stmts[free_slot].st = s;
+	}
+	return s;
+}
+
+static int cached(struct sq *q, sqlite3_stmt *s)
+{
+	for (int i = 0; i < PRUNE_STMTS; i++)
+		if (prune_stmts[i].db == q->db && prune_stmts[i].st == s)
+			return 1;
+	return 0;
+}
+
+/* A statement of the pruning, its $N parameters bound as text (a column's
+ * affinity compares them as numbers). */
+static int sq_sql(void *db, const char *sql, int nargs, const char *const *args, lt_store_row_fn *row, void *arg,
+		  int64_t *changed, struct lt_err *err)
+{
+	struct sq *q = db;
+	sqlite3_stmt *s = prune_stmt(q, sql);
+	if (!s)
+		return sq_fail(q, err, "pruning");
+	for (int i = 0; i < nargs; i++) {
+		char name[8];
+		snprintf(name, sizeof name, "$%d", i + 1);
+		int at = sqlite3_bind_parameter_index(s, name);
+		if (at)
+			sqlite3_bind_text(s, at, args[i], -1, SQLITE_STATIC);
+	}
+	int rc, ncols = sqlite3_column_count(s), stop = 0;
+	const char *vals[16];
+	while (!stop && (rc = sqlite3_step(s)) == SQLITE_ROW && row) {
+		for (int i = 0; i < ncols && i < 16; i++)
+			vals[i] = (const char *)sqlite3_column_text(s, i);
+		stop = row(arg, ncols < 16 ? ncols : 16, vals);
+	}
+	if (!stop && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		sq_fail(q, err, "pruning");
+	else if (changed)
+		*changed = sqlite3_changes(q->db);
+	int failed = !stop && rc != SQLITE_DONE && rc != SQLITE_ROW;
+	if (cached(q, s))
+		sqlite3_reset(s);
+	else
+		sqlite3_finalize(s);
+	return failed ? LT_EIO : LT_OK;
+}
+
+static int sq_prune(void *db, struct lt_prune *op)
+{
+	struct sq *q = db;
+	q->err = &op->op.err;
+	return lt_store_prune_run(op, sq_sql, q);
+}

@@ -21,7 +21,10 @@ const char lt_sq_schema[] =
 	" created_at INTEGER NOT NULL, next_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
 	" last_status INTEGER, last_error TEXT, last_response TEXT, flags INTEGER NOT NULL DEFAULT 0);"
 	"CREATE INDEX IF NOT EXISTS deliveries_ready ON deliveries(dest, next_at) WHERE state = 0;"
-	"CREATE INDEX IF NOT EXISTS deliveries_chain ON deliveries(dest, dossier_code, id) WHERE state IN (0, 1, 4);"
+	/* a dossier's unfinished deliveries to a destination (pending, in flight, blocked). Written
+	 * NOT IN (2, 3): SQLite tests a list of more than two values through a temporary table it
+	 * builds for every row written, and a partial index's condition is tested on every write */
+	"CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries(dest, dossier_code, id) WHERE state NOT IN (2, 3);"
 	"CREATE INDEX IF NOT EXISTS deliveries_blocked ON deliveries(dest, dossier_code, id) WHERE state = 4;"
 	"CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries(state, dest);"
 	"CREATE INDEX IF NOT EXISTS deliveries_event ON deliveries(event_seq);"
@@ -44,7 +47,15 @@ const char lt_sq_schema[] =
 	" seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, direction TEXT NOT NULL, peer TEXT NOT NULL,"
 	" message_id TEXT NOT NULL, body_sha256 TEXT NOT NULL, sig_sha256 TEXT NOT NULL,"
 	" prev TEXT NOT NULL, hash TEXT NOT NULL, trust TEXT NOT NULL DEFAULT '');"
-	"CREATE INDEX IF NOT EXISTS audit_message ON audit(message_id);";
+	"CREATE INDEX IF NOT EXISTS audit_message ON audit(message_id);"
+	/* retention (store_prune.c): what went of each dossier, and the audit trail's checkpoints */
+	"CREATE TABLE IF NOT EXISTS pruned_dossiers("
+	" code TEXT PRIMARY KEY, through_seq INTEGER NOT NULL, events INTEGER NOT NULL, deliveries INTEGER NOT NULL,"
+	" attempts INTEGER NOT NULL, first_at INTEGER NOT NULL, last_at INTEGER NOT NULL, pruned_at INTEGER NOT NULL)"
+	" WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS audit_pruned("
+	" seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, first_seq INTEGER NOT NULL, row_count INTEGER NOT NULL,"
+	" at INTEGER NOT NULL);";
 
 /* A store made before audit rows said what vouched for a message gains the
  * column; its old rows keep "" and verify as before (lt_audit_hash). */
@@ -58,6 +69,7 @@ const struct lt_sq_column lt_sq_added[] = {
 };
 const char lt_sq_indexes[] =
 	"DROP INDEX IF EXISTS messages_digest;"     /* for the replay check by raw bytes, gone */
+	"DROP INDEX IF EXISTS deliveries_chain;"    /* deliveries_open, written so that it costs no temporary table */
 	"CREATE INDEX IF NOT EXISTS messages_signed_digest ON messages(signed_digest) WHERE signed_digest IS NOT NULL;"
 	"CREATE INDEX IF NOT EXISTS messages_signed_id ON messages(peer, signed_id) WHERE signed_id IS NOT NULL;";
 
@@ -67,10 +79,12 @@ const char *const lt_sq_sql[Q_COUNT] = {
 	[Q_MSG_BY_SIGNED_ID] = "SELECT message_id FROM messages WHERE peer = ?1 AND signed_id = ?2 LIMIT 1",
 	[Q_MSG_PUT] = "INSERT INTO messages(peer, message_id, digest, received_at, receipt, signed_digest, signed_id)"
 		      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-	[Q_DOSSIER_SEQ] = "SELECT COALESCE(MAX(dossier_seq), 0) + 1 FROM events WHERE dossier_code = ?1",
+	/* a pruned dossier's chain goes on after its last pruned event */
+	[Q_DOSSIER_SEQ] = "SELECT MAX(COALESCE((SELECT MAX(dossier_seq) FROM events WHERE dossier_code = ?1), 0),"
+			  " COALESCE((SELECT through_seq FROM pruned_dossiers WHERE code = ?1), 0)) + 1",
 	[Q_EVENT_PUT] = "INSERT INTO events(event_id, dossier_code, dossier_seq, type, source, message_id, received_at, routed, body)"
 			" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-	[Q_CHAIN_BUSY] = "SELECT 1 FROM deliveries WHERE dest = ?1 AND dossier_code = ?2 AND state IN (0, 1, 4) LIMIT 1",
+	[Q_CHAIN_BUSY] = "SELECT 1 FROM deliveries WHERE dest = ?1 AND dossier_code = ?2 AND state NOT IN (2, 3) LIMIT 1",
 	[Q_DELIVERY_PUT] = "INSERT INTO deliveries(event_seq, dest, dossier_code, state, created_at, next_at, updated_at)"
 			   " VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5)",
 	[Q_READY] = "SELECT d.id, e.event_id, d.dossier_code, e.type, d.attempts, d.created_at, e.body, d.flags"
@@ -88,8 +102,10 @@ const char *const lt_sq_sql[Q_COUNT] = {
 	/* the chain's next delivery, unless the chain has a head already (an outcome written
 	 * again after a commit whose result was unknown must not release a second one) */
 	[Q_PROMOTE] = "UPDATE deliveries SET state = 0, next_at = ?3 WHERE id ="
-		      " (SELECT id FROM deliveries WHERE dest = ?1 AND dossier_code = ?2 AND state = 4 ORDER BY id LIMIT 1)"
-		      " AND NOT EXISTS (SELECT 1 FROM deliveries WHERE dest = ?1 AND dossier_code = ?2 AND state IN (0, 1))",
+		      " (SELECT id FROM deliveries INDEXED BY deliveries_blocked"
+		      " WHERE dest = ?1 AND dossier_code = ?2 AND state = 4 ORDER BY id LIMIT 1)"
+		      " AND NOT EXISTS (SELECT 1 FROM deliveries INDEXED BY deliveries_open"
+		      " WHERE dest = ?1 AND dossier_code = ?2 AND state NOT IN (2, 3) AND state IN (0, 1))",
 	[Q_STATS] = "SELECT dest, state, COUNT(*), MIN(created_at) FROM deliveries"
 		    " WHERE state IN (0, 1, 3, 4) GROUP BY dest, state",
 	[Q_COUNTS] = "SELECT (SELECT COUNT(*) FROM events), (SELECT COUNT(*) FROM messages)",

@@ -321,6 +321,14 @@ int lt_xfer_init(struct lt_gateway *gw, struct lt_err *err)
 	curl_multi_setopt(x->multi, CURLMOPT_SOCKETDATA, x);
 	curl_multi_setopt(x->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
 	curl_multi_setopt(x->multi, CURLMOPT_TIMERDATA, x);
+	/* keep every peer's connections open between deliveries: by default libcurl keeps
+	 * four per transfer in progress, so a dip in traffic closed connections that the
+	 * next deliveries opened again (a TLS handshake, a new SSL_CTX and the CA file read
+	 * each time; about one delivery in twelve, a third of the loop's CPU with ES256) */
+	long keep = 0;
+	for (size_t i = 0; i < gw->cfg->npeers; i++)
+		keep += gw->cfg->peers[i].concurrency + 1;      /* + a poll or a login */
+	curl_multi_setopt(x->multi, CURLMOPT_MAXCONNECTS, keep > 16 ? keep : 16);
 	gw->xfers = x;
 	return LT_OK;
 }

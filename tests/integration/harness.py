@@ -431,6 +431,12 @@ class Gateway:
         self.config = os.path.join(tmp, "lienthong.ini" if name == "gateway" else name + ".ini")
         self.log_path = os.path.join(tmp, name + ".log")
         gateway = dict(gateway or {})
+        # an admin listener asking credentials is HTTPS: admin_token (a secret sent
+        # as Bearer) and admin_cert (cert, key files) are what admin() and
+        # admin_request() present to it
+        self.admin_tls = "admin_token_file" in gateway or "admin_trust" in gateway
+        self.admin_token = None
+        self.admin_cert = None
         lines = ["[gateway]", "node_id = %s" % gateway.pop("node_id", "gw-test"), "listen = 127.0.0.1:%d" % self.port,
                  "admin_listen = 127.0.0.1:%d" % self.admin_port, "store = %s" % self.store,
                  "sign_key = %s" % pki("gateway", "sign.key", kind=kind),
@@ -483,7 +489,8 @@ class Gateway:
         if self.proc.poll() is not None:
             raise AssertionError("gateway exited with %s; log:\n%s" % (self.proc.returncode, self.log_text()[-3000:]))
         try:
-            with urllib.request.urlopen("http://127.0.0.1:%d/healthz" % self.admin_port, timeout=1) as r:
+            with urllib.request.urlopen("%s/healthz" % self.admin_url(), timeout=1,
+                                        context=self.admin_context()) as r:
                 return r.status == 200
         except OSError:
             return False
@@ -518,19 +525,41 @@ class Gateway:
         doc = json_or_raw(text)
         return r.status, doc, dict(r.getheaders())
 
+    def admin_url(self):
+        return "%s://127.0.0.1:%d" % ("https" if self.admin_tls else "http", self.admin_port)
+
+    def admin_context(self, cert=None):
+        """The TLS context of an admin client (None on a plain listener): the dev PKI's
+        trust, and cert (cert, key files; default admin_cert) as its client certificate."""
+        if not self.admin_tls:
+            return None
+        cert = cert or self.admin_cert
+        return client_context(None, self.kind, cert=cert[0], key=cert[1]) if cert else client_context(None, self.kind)
+
     def admin(self, path):
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.admin_port, path), timeout=10) as r:
+        req = urllib.request.Request(self.admin_url() + path)
+        if self.admin_token:
+            req.add_header("Authorization", "Bearer " + self.admin_token)
+        with urllib.request.urlopen(req, timeout=10, context=self.admin_context()) as r:
             return r.read().decode()
 
-    def admin_request(self, method, path, body=None, headers=None):
+    def admin_request(self, method, path, body=None, headers=None, context=None):
         """method path on the admin listener, as a local client sends it (Host
         127.0.0.1:PORT, a body as application/json) unless headers say
         otherwise; a header given as None is not sent, as a list once per
-        value. Returns status, the JSON answer and the answer's headers (names
-        in lower case)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=10)
+        value. Over an admin listener asking credentials, the admin_token
+        and admin_cert are sent unless headers or context (a TLS client
+        context) say otherwise. Returns status, the JSON answer and the
+        answer's headers (names in lower case)."""
+        if self.admin_tls:
+            conn = http.client.HTTPSConnection("127.0.0.1", self.admin_port, timeout=10,
+                                               context=context or self.admin_context())
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=10)
         data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
         h = {"Host": "127.0.0.1:%d" % self.admin_port}
+        if self.admin_token:
+            h["Authorization"] = "Bearer " + self.admin_token
         if data is not None:
             h["Content-Type"] = "application/json"
             h["Content-Length"] = str(len(data))

@@ -82,3 +82,32 @@ def test_console_in_a_real_browser_shows_the_trail_replays_a_dead_letter_and_the
     assert "Overview" in seen["nav_en"] and "Dead letters" in seen["nav_en"], seen["nav_en"]
     for name in ("overview", "trail", "dead-letters", "report", "overview-en"):
         assert os.path.getsize(os.path.join(shots, "console-%s.png" % name)) > 1000, name
+
+
+def test_console_over_a_token_listener_asks_the_token_once_and_replays_as_its_operator(tmp, cleanup):
+    from test_admin_remote import ALICE, token_file
+    assert os.path.exists(CHROMIUM), "%s is missing: run make deps" % CHROMIUM
+    portal = cleanup.add(Peersim(tmp, "portal"))
+    gw = cleanup.add(Gateway(tmp, {"peer-a": {}, "portal": {"url": portal.url}},
+                             {"all": {"from": "peer-a", "to": "portal"}},
+                             gateway={"admin_token_file": token_file(tmp)}))
+    portal.fail(status=400)
+    status, doc, _ = gw.post("peer-a", event("TOKEN-UI-1"), "tok-1")
+    assert status == 202, doc
+    wait_until(lambda: gw.query("SELECT COUNT(*) FROM deliveries WHERE state = 3")[0][0] == 1, what="a dead letter")
+    (dead_id,), = gw.query("SELECT id FROM deliveries WHERE state = 3")
+    portal.clear()
+    shots = os.path.join(BUILD, "screenshots")
+    os.makedirs(shots, exist_ok=True)
+    p = subprocess.run(["node", os.path.join(ROOT, "tests", "browser", "token.mjs"), gw.admin_url(), shots, ALICE,
+                        str(dead_id)], capture_output=True, text=True, timeout=180)
+    assert p.returncode == 0, p.stderr
+    seen = json.loads(p.stdout.strip().splitlines()[-1])
+    assert seen["errors"] == [] and seen["csp"] == [], (seen["errors"], seen["csp"])
+    assert seen["status"] == 200 and "token" in seen["asked"], seen
+    assert seen["auth_hidden"] and "portal" in seen["overview"], seen
+    assert seen["stored"] == [True, False], seen          # this tab's session only, never localStorage
+    assert "1 " in seen["replay_said"], seen["replay_said"]
+    assert all(u.startswith(gw.admin_url() + "/") for u in seen["requests"]), seen["requests"]
+    wait_until(lambda: gw.query("SELECT state FROM deliveries WHERE id = ?", dead_id) == [(2,)], what="delivered")
+    assert gw.query("SELECT trust FROM audit WHERE direction = 'replay'") == [("token:alice",)]

@@ -29,7 +29,7 @@ events = dossier.teleported
     p = subprocess.run([LIENTHONG, "check-config", "-c", path], capture_output=True, text=True)
     assert p.returncode == 2
     err = p.stderr
-    for line, words in [(3, "log_format"), (4, "bogus"), (1, "loopback"), (8, "initial"), (11, "martian"),
+    for line, words in [(3, "log_format"), (4, "bogus"), (5, "not a loopback address"), (8, "initial"), (11, "martian"),
                         (12, "concurrency"), (14, "nobody"), (14, "ghost"), (14, "dossier.teleported")]:
         assert ("%s:%d:" % (path, line)) in err and words in err, (line, words, err)
 

@@ -444,3 +444,24 @@ def test_pg_an_answer_that_carried_events_is_in_the_one_audit_chain_with_what_vo
     (mid,), = gw.query("SELECT message_id FROM audit WHERE direction = 'answer'")
     assert gw.query("SELECT type FROM events WHERE message_id = ?", mid) == [("postal.order_created",)]
     assert audit_chain_breaks(gw) == []
+
+
+def test_pg_replay_and_purge_are_in_the_one_audit_chain_with_who_asked(tmp, cleanup):
+    from test_admin_remote import ALICE, BOB, token_file
+    pg = cleanup.add(Postgres(tmp))
+    gw, sims = pg_gateway(tmp, cleanup, pg, gateway={"admin_token_file": token_file(tmp)})
+    sims["portal"].fail(status=400)
+    for i in range(2):
+        assert gw.post("peer-a", event("PG-WHO-%d" % i), "pg-who-%d" % i)[0] == 202
+    wait_until(lambda: gw.query("SELECT COUNT(*) FROM deliveries WHERE state = 3")[0][0] == 2, what="dead letters")
+    sims["portal"].clear()
+    assert gw.admin_request("POST", "/v1/admin/dlq/replay", {"dossier_code": "PG-WHO-0"})[0] == 401
+    gw.admin_token = ALICE
+    assert gw.admin_request("POST", "/v1/admin/dlq/replay", {"dossier_code": "PG-WHO-0"})[1]["count"] == 1
+    gw.admin_token = BOB
+    assert gw.admin_request("POST", "/v1/admin/dlq/purge", {"dossier_code": "PG-WHO-1"})[1]["count"] == 1
+    rows = gw.query("SELECT direction, peer, trust FROM audit WHERE direction IN ('replay', 'purge') ORDER BY seq")
+    assert rows == [("replay", "portal", "token:alice"), ("purge", "portal", "token:bob")], rows
+    assert audit_chain_breaks(gw) == []
+    p = subprocess.run([LIENTHONG, "audit", "actions", "-c", gw.config], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and "2 operator actions" in p.stdout and "by token:bob" in p.stdout, p.stdout + p.stderr
