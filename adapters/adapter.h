@@ -143,6 +143,17 @@ struct lt_adapter {
 	/* The code tables it declares (codes.h), NULL-terminated; their rows are
 	 * sections of the *.codes files, checked at start. May be NULL. */
 	const struct lt_code_table *const *codes;
+	/* What encode() needs of an event beyond the canonical schema, as rules
+	 * "TYPE TYPE…: FIELD FIELD…; …" — the first rule naming the event's type,
+	 * or "*", applies; "a|b" is either of two fields. Before an event routed
+	 * to this peer is acknowledged, a field it lacks is filled from the
+	 * dossier's stored state, else the message is refused (422) naming the
+	 * peer and the field (gateway/deliverable.h). NULL = nothing more. */
+	const char *requires;
+	/* The same for one peer, when its settings decide it (the mapped
+	 * adapter: its mapping file's `!` rules of [encode]); overrides
+	 * `requires`. NULL = `requires` for every peer. */
+	const char *(*requires_of)(const struct lt_peer *peer);
 	/* Optional: check one peer's settings against what is loaded (code
 	 * tables, mapping files), at start and by check-config; 0 or LT_ECONFIG
 	 * with err naming the setting. */

@@ -102,6 +102,7 @@ struct lt_mapping {
 	json_t *out_doc;           /* the outbound schema as JSON, while the file is checked */
 	struct block *blocks;
 	size_t nblocks;
+	char *requires;            /* what encode needs (adapter.h rules), from the `!` rules of [encode] */
 };
 
 struct lt_mappings {
@@ -135,6 +136,8 @@ static void expr_free(struct expr *e)
 
 static void mapping_free(struct lt_mapping *m)
 {
+	if (m)
+		free(m->requires);
 	if (!m)
 		return;
 	for (size_t b = 0; b < m->nblocks; b++) {
@@ -657,6 +660,85 @@ static void take_rule(struct load *ld, struct lt_mapping *m, struct block *b, in
 	b->rules[b->n++] = r;
 }
 
+/* ---- what encode needs ----------------------------------------------------- */
+
+static int type_in(char *const *types, const char *type);
+
+/* The canonical fields a required rule's value reads, into buf: a path as
+ * written, "a|b" for alternatives; nothing for constants and out(). */
+static void expr_sources(const struct expr *e, struct lt_buf *buf, const char *sep)
+{
+	if (!e)
+		return;
+	if (e->kind == EX_PATH && !e->path.each) {
+		if (buf->len && sep)
+			lt_buf_append(buf, sep, strlen(sep));
+		for (size_t i = 0; i < e->path.n; i++) {
+			if (e->path.s[i].kind != SEG_KEY)
+				return;         /* an element: not a field the dossier view keeps */
+			lt_buf_printf(buf, "%s%s", i ? "." : "", e->path.s[i].key);
+		}
+	} else if (e->kind == EX_FIRST) {
+		struct lt_buf alts = { 0 };
+		for (size_t i = 0; i < e->nargs; i++)
+			expr_sources(e->args[i], &alts, "|");
+		if (alts.len) {
+			if (buf->len && sep)
+				lt_buf_append(buf, sep, strlen(sep));
+			lt_buf_append(buf, alts.data, alts.len);
+		}
+		lt_buf_free(&alts);
+	} else if (e->kind == EX_CALL && e->fn != FN_OUT && e->fn != FN_WHEN) {
+		for (size_t i = 0; i < e->nargs; i++)   /* code(TABLE, x), date(FMT, x): the path among them */
+			if (e->args[i]->kind == EX_PATH || e->args[i]->kind == EX_FIRST || e->args[i]->kind == EX_CALL)
+				expr_sources(e->args[i], buf, sep);
+	}
+}
+
+/* The fields the `!` rules of blocks applying to type (NULL: to every type) read. */
+static void block_needs(const struct lt_mapping *m, const char *type, struct lt_buf *out)
+{
+	for (size_t b = 0; b < m->nblocks; b++) {
+		const struct block *bl = &m->blocks[b];
+		if (!bl->encode || (bl->types && (!type || !type_in(bl->types, type))))
+			continue;
+		for (size_t i = 0; i < bl->n; i++)
+			if (bl->rules[i].required) {
+				struct lt_buf one = { 0 };
+				expr_sources(bl->rules[i].e, &one, " ");
+				if (one.len) {
+					lt_buf_append(out, " ", 1);
+					lt_buf_append(out, one.data, one.len);
+				}
+				lt_buf_free(&one);
+			}
+	}
+}
+
+/* "TYPE: FIELDS; …; *: FIELDS" from the `!` rules of [encode] and [encode
+ * when TYPE…]; NULL when it has none. */
+static char *derive_requires(const struct lt_mapping *m)
+{
+	struct lt_buf out = { 0 };
+	int any = 0;
+	for (size_t b = 0; b < m->nblocks; b++)
+		for (char **t = m->blocks[b].encode ? m->blocks[b].types : NULL; t && *t; t++) {
+			struct lt_buf f = { 0 };
+			block_needs(m, *t, &f);
+			if (f.len)
+				lt_buf_printf(&out, "%s%s:%.*s", any++ ? "; " : "", *t, (int)f.len, f.data);
+			lt_buf_free(&f);
+		}
+	struct lt_buf all = { 0 };
+	block_needs(m, NULL, &all);
+	if (all.len)
+		lt_buf_printf(&out, "%s*:%.*s", any++ ? "; " : "", (int)all.len, all.data);
+	lt_buf_free(&all);
+	char *s = any ? strndup(out.data, out.len) : NULL;
+	lt_buf_free(&out);
+	return s;
+}
+
 static struct lt_mapping *load_file(struct load *ld, const char *path, const char *name)
 {
 	FILE *f = fopen(path, "r");
@@ -736,6 +818,7 @@ static struct lt_mapping *load_file(struct load *ld, const char *path, const cha
 		*(m->blocks[i].encode ? &encodes : &decodes) += (int)m->blocks[i].n;
 	if (!decodes && !encodes)
 		mistake(ld, line ? line : 1, "no [decode] or [encode] rules");
+	m->requires = derive_requires(m);
 	return m;
 }
 
@@ -1472,6 +1555,13 @@ static int mapped_check_peer(const struct lt_peer *peer, struct lt_err *err)
 			  known[0] ? known : "none");
 }
 
+/* What encode needs for this peer: its mapping file's `!` rules of [encode]. */
+static const char *mapped_requires(const struct lt_peer *peer)
+{
+	const struct lt_mapping *m = mapping_named(lt_peer_param(peer, "mapping"));
+	return m ? m->requires : NULL;
+}
+
 static const struct lt_adapter_param params[] = {
 	{ "mapping", 1, NULL, "the mapping file that describes the peer's dialect (mappings/NAME.map: NAME)", "onestop" },
 	{ "path", 0, "the mapping's path, else the peer's url", "where deliveries are posted, after the peer's url",
@@ -1488,4 +1578,5 @@ const struct lt_adapter lt_adapter_mapped = {
 	.encode = mapped_encode,
 	.outcome = mapped_outcome,
 	.check_peer = mapped_check_peer,
+	.requires_of = mapped_requires,
 };

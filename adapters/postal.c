@@ -469,4 +469,7 @@ const struct lt_adapter lt_adapter_postal = {
 	.encode = postal_encode,
 	.outcome = postal_outcome,
 	.codes = code_tables,
+	/* the receiver of a result sent by post */
+	.requires = "dossier.returned: dossier.applicant.name dossier.applicant.phone dossier.applicant.address.province.code "
+		    "dossier.applicant.address.commune.code|dossier.applicant.address.district.code",
 };

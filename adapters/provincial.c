@@ -661,4 +661,6 @@ const struct lt_adapter lt_adapter_provincial = {
 	.login = provincial_login,
 	.login_result = provincial_login_result,
 	.codes = code_tables,
+	/* a progress record names its step; a sync record its procedure and channel */
+	.requires = "dossier.step: detail.step.name|detail.step.code; *: dossier.procedure.code dossier.channel",
 };

@@ -531,6 +531,11 @@ static void print_trail(const json_t *t)
 		json_t *was;
 		json_object_foreach(json_object_get(e, "previous_codes"), key, was)
 			printf("      %s was %s (renamed or merged unit)\n", key, json_string_value(was));
+		json_t *filled = json_object_get(e, "filled_from_dossier"), *f;
+		size_t m;
+		json_array_foreach(filled, m, f)
+			printf("%s%s%s", m ? ", " : "      filled from the dossier's stored state: ", json_string_value(f),
+			       m + 1 == json_array_size(filled) ? "\n" : "");
 		if (*lt_cli_str(e, "vouched"))
 			printf("      %s %s, %s\n", lt_cli_str(e, "via"), lt_cli_str(e, "source"), lt_cli_str(e, "vouched"));
 		json_array_foreach(json_object_get(e, "deliveries"), k, v) {

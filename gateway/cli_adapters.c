@@ -41,9 +41,10 @@ static json_t *describe(const struct lt_adapter *a)
 		json_array_append_new(codes, json_string((*t)->id));
 	for (const struct lt_xml_kind *k = a->xml_kinds; k && k->root; k++)
 		json_array_append_new(kinds, json_string(k->root));
-	return json_pack("{s:s,s:s?,s:s,s:o,s:o,s:s,s:s,s:o,s:o,s:o}", "name", a->name, "about", a->about,
+	return json_pack("{s:s,s:s?,s:s,s:o,s:o,s:s,s:s,s:o,s:o,s:o,s:s*}", "name", a->name, "about", a->about,
 			 "content_type", a->content_type, "in", in, "out", out, "signs", signing(a), "answers",
-			 a->answers_signed ? "signed" : "tls", "params", params, "codes", codes, "signed_xml_kinds", kinds);
+			 a->answers_signed ? "signed" : "tls", "params", params, "codes", codes, "signed_xml_kinds", kinds,
+			 "needs", a->requires_of ? "what its mapping's ! rules of [encode] read" : a->requires);
 }
 
 static void list_words(const json_t *a, const char *none)
@@ -73,6 +74,8 @@ static void print_text(const json_t *d)
 											: "trusted on its TLS server certificate");
 	printf("  code tables   ");
 	list_words(json_object_get(d, "codes"), "none");
+	if (json_is_string(json_object_get(d, "needs")))        /* deliverable.h: filled from the dossier, or 422 */
+		printf("  needs         %s\n", json_string_value(json_object_get(d, "needs")));
 	const json_t *params = json_object_get(d, "params"), *p;
 	size_t i;
 	printf("  params%s\n", json_array_size(params) ? " (* required to send to it or poll it)" : "        none");

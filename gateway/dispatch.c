@@ -13,6 +13,7 @@
 #include "dispatch.h"
 #include "adapter.h"
 #include "answer.h"
+#include "deliverable.h"
 #include "events.h"
 #include "log.h"
 #include "pool.h"
@@ -75,6 +76,8 @@ struct attempt {
 	struct lt_err answer_err;
 	int flags;              /* the adapter's flags after outcome() */
 	int refused;            /* the answer failed its check: nothing in it was read */
+	int refilled;           /* encode failed once: the dossier view was asked for what it lacked */
+	struct lt_deliverable dv;
 };
 
 #define ATTEMPT_OF_JOB(j) ((struct attempt *)((char *)(j) - offsetof(struct attempt, job)))
@@ -93,6 +96,7 @@ static struct peer_q *find_q(struct lt_dispatch *d, const char *dest)
 
 static void attempt_free(struct attempt *a)
 {
+	lt_deliverable_release(&a->dv);
 	lt_xfer_release(&a->x);
 	free(a->row.body);
 	free(a->fin.response);
@@ -405,6 +409,40 @@ static void encode_run(struct lt_job *job)
 	}
 }
 
+static void encode_done(struct lt_job *job);
+
+/* Loop thread: the dossier view's facts came back; what the event lacks for
+ * this peer is filled in the delivery's copy (the stored event stays as it
+ * was received) and it is encoded again, or dead as before. */
+static void refill_done(struct lt_deliverable *dv)
+{
+	struct attempt *a = dv->arg;
+	const json_t *facts = dv->read.op.rc ? NULL : json_object_get(dv->read.facts, a->row.dossier_code);
+	json_t *ev = facts ? json_loads(a->row.body, 0, NULL) : NULL;
+	char *body = ev && lt_deliverable_fill_one(a->pq->peer, ev, facts) ?
+		     json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	if (body) {
+		lt_log(LT_INFO, "delivery.filled",
+		       json_pack("{s:s,s:s,s:s,s:O}", "dossier_code", a->row.dossier_code, "message_id", a->row.event_id,
+				 "peer", a->pq->peer->name, "filled", json_object_get(json_object_get(ev, "detail"),
+										 "filled_from_dossier")),
+		       "filled from the dossier's stored state, encoded again for %s", a->pq->peer->name);
+		free(a->row.body);
+		a->row.body = body;
+		a->x.req.body.len = 0;
+		a->x.req.method[0] = a->x.req.path[0] = a->x.req.content_type[0] = a->x.req.headers[0] = '\0';
+		a->encode_err = (struct lt_err){ 0 };
+		a->encode_rc = 0;
+	}
+	json_decref(ev);
+	lt_deliverable_release(dv);
+	if (body && !lt_pool_submit(a->pq->gw->pool, &a->job))
+		return;
+	if (body)
+		a->encode_rc = lt_err_set(&a->encode_err, LT_EBUSY, "worker pool full");
+	encode_done(&a->job);
+}
+
 /* Loop thread: send what was encoded; an event that cannot be encoded for
  * this peer is dead at once — no retry would help. */
 static void encode_done(struct lt_job *job)
@@ -418,6 +456,15 @@ static void encode_done(struct lt_job *job)
 		pq->login = LOGIN_NONE;
 		pq->session[0] = '\0';
 		a->encode_rc = LT_EBUSY;
+	}
+	if (a->encode_rc == LT_ESCHEMA && !a->refilled && a->row.dossier_code[0]) {
+		/* it lacks something (a dead letter replayed after its dossier was
+		 * completed): the dossier view may hold it; encoded again once */
+		a->refilled = 1;
+		a->dv.done = refill_done;
+		a->dv.arg = a;
+		if (!lt_deliverable_read(gw->store, &a->dv, json_pack("[s]", a->row.dossier_code)))
+			return;
 	}
 	if (a->encode_rc) {
 		if (a->probe)

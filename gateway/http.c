@@ -7,6 +7,7 @@
 #include "http_guard.h"
 #include "adapter.h"
 #include "answer.h"
+#include "deliverable.h"
 #include "events.h"
 #include "log.h"
 #include "pool.h"
@@ -54,6 +55,8 @@ struct ingress {
 	char kid[64];               /* and its kid */
 	char client_cn[128];        /* CN of its TLS client certificate ("" with tls = off) */
 	struct lt_security *sec;    /* the generation it is checked with (a reference) */
+	json_t *wants;              /* dossiers whose stored state its events need (deliverable.h) */
+	struct lt_deliverable dv;   /* that read */
 };
 
 static void ingress_free(struct ingress *in)
@@ -62,6 +65,8 @@ static void ingress_free(struct ingress *in)
 	json_decref(in->ing.routes);
 	json_decref(in->ing.receipt);
 	json_decref(in->ing.original);
+	json_decref(in->wants);
+	lt_deliverable_release(&in->dv);
 	free(in->body);
 	free(in->signature);
 	lt_security_free(in->sec);
@@ -170,11 +175,11 @@ static void refusal_done(struct lt_store_op *op)
 	free(op);
 }
 
-/* A security refusal (401/403): one "security.refused" line, and a record
- * of it in the store (peer, reason, body digest) — nothing else is kept. */
-static void refuse_security(struct lt_gateway *gw, struct evhttp_request *req, const struct lt_peer *peer,
-			    const char *message_id, int status, const char *code, const char *detail,
-			    const char *body, size_t len)
+/* A refusal recorded in the store (peer, reason, body digest) — nothing
+ * else is kept — logged as one line `what` ("security.refused"). */
+static void refuse_stored(struct lt_gateway *gw, struct evhttp_request *req, const struct lt_peer *peer,
+			  const char *message_id, int status, const char *code, const char *detail,
+			  const char *body, size_t len, const char *what)
 {
 	struct lt_refusal *r = calloc(1, sizeof *r);
 	r->op.kind = LT_OP_REFUSAL;
@@ -185,7 +190,7 @@ static void refuse_security(struct lt_gateway *gw, struct evhttp_request *req, c
 	r->status = status;
 	r->at_ms = lt_now_ms();
 	lt_sha256_hex(body ? body : "", body ? len : 0, r->digest);
-	lt_log(LT_WARN, "security.refused",
+	lt_log(LT_WARN, what,
 	       json_pack("{s:s,s:s?,s:i,s:s,s:s}", "peer", peer->name, "message_id", message_id, "status", status,
 			 "error", code, "body_sha256", r->digest),
 	       "refused: %s", detail);
@@ -193,6 +198,22 @@ static void refuse_security(struct lt_gateway *gw, struct evhttp_request *req, c
 		free(r);
 	gw->counters[peer->index].messages_in[lt_answer_slot(status)]++;
 	lt_http_reply_error(req, status, code, detail, 0);
+}
+
+/* A security refusal (401/403): one "security.refused" line, and its record. */
+static void refuse_security(struct lt_gateway *gw, struct evhttp_request *req, const struct lt_peer *peer,
+			    const char *message_id, int status, const char *code, const char *detail,
+			    const char *body, size_t len)
+{
+	refuse_stored(gw, req, peer, message_id, status, code, detail, body, len, "security.refused");
+}
+
+/* A message that cannot be delivered (422): one "ingress.refused" line, and its record. */
+static void refuse_recorded(struct lt_gateway *gw, struct evhttp_request *req, const struct lt_peer *peer,
+			    const char *message_id, int status, const char *code, const char *detail,
+			    const char *body, size_t len)
+{
+	refuse_stored(gw, req, peer, message_id, status, code, detail, body, len, "ingress.refused");
 }
 
 _Static_assert(sizeof ((struct lt_ingest *)0)->signed_id == LT_SIGNED_ID_MAX, "room for a signed identity");
@@ -372,6 +393,7 @@ static void decode_run(struct lt_job *job)
 	}
 	in->ing.events = events;
 	in->ing.routes = lt_events_stamp(in->gw->cfg, peer->name, events);
+	in->wants = lt_deliverable_wants(in->gw->cfg, events, in->ing.routes);
 	lt_sha256_hex(in->body, in->len, in->ing.digest);
 	json_t *receipt_events = json_array();
 	size_t i;
@@ -385,6 +407,9 @@ static void decode_run(struct lt_job *job)
 	in->ing.receipt = json_pack("{s:s,s:s,s:s,s:o}", "status", "accepted", "message_id", in->message_id,
 				    "peer", peer->name, "events", receipt_events);
 }
+
+static void deliverable_done(struct lt_deliverable *dv);
+static void ingest_submit(struct ingress *in);
 
 /* Loop thread: refuse what did not decode, hand the rest to the store. */
 static void decode_done(struct lt_job *job)
@@ -404,6 +429,46 @@ static void decode_done(struct lt_job *job)
 		ingress_free(in);
 		return;
 	}
+	if (in->wants) {        /* something a destination needs: from the dossier's stored state */
+		in->dv.done = deliverable_done;
+		in->dv.arg = in;
+		json_t *codes = in->wants;
+		in->wants = NULL;
+		if (!lt_deliverable_read(gw->store, &in->dv, codes))
+			return;
+		gw->http->pending--;
+		refuse(gw, in->req, in->peer, in->message_id, 503, "busy",
+		       "the gateway has too many messages waiting to be stored; retry later", 2);
+		ingress_free(in);
+		return;
+	}
+	ingest_submit(in);
+}
+
+/* Loop thread: the events were completed from the dossier view (or not). */
+static void deliverable_done(struct lt_deliverable *dv)
+{
+	struct ingress *in = dv->arg;
+	struct lt_gateway *gw = in->gw;
+	struct lt_err err = { 0 };
+	int rc = dv->read.op.rc ? dv->read.op.rc
+				: lt_deliverable_fill(gw->cfg, in->ing.events, in->ing.routes, dv->read.facts, &err);
+	if (rc) {
+		gw->http->pending--;
+		if (rc == LT_ESCHEMA)
+			refuse_recorded(gw, in->req, in->peer, in->message_id, 422, "undeliverable", err.msg, in->body, in->len);
+		else
+			refuse(gw, in->req, in->peer, in->message_id, 503, "store_unavailable",
+			       "the gateway could not read the dossier's state; nothing was kept, send it again", 5);
+		ingress_free(in);
+		return;
+	}
+	ingest_submit(in);
+}
+
+static void ingest_submit(struct ingress *in)
+{
+	struct lt_gateway *gw = in->gw;
 	in->ing.now_ms = lt_now_ms();
 	if (lt_store_submit(gw->store, &in->ing.op)) {
 		gw->http->pending--;

@@ -383,6 +383,9 @@ int lt_query_trail(struct lt_query *q, const char *code, int64_t now_ms, json_t 
 		const json_t *prev = lt_json_dig(ev, "detail.previous_codes");
 		if (json_is_object(prev))
 			json_object_set(e, "previous_codes", (json_t *)prev);
+		const json_t *filled = lt_json_dig(ev, "detail.filled_from_dossier");    /* deliverable.h */
+		if (json_is_array(filled))
+			json_object_set(e, "filled_from_dossier", (json_t *)filled);
 		json_object_set_new(e, "_received_ms", json_integer(received_ms));
 		json_array_append_new(events, e);
 		char key[24];

@@ -119,10 +119,52 @@ static int64_t date_of(const json_t *obj, const char *key)
 	return t;
 }
 
+static void apply_type(const struct lt_calendar *cal, struct lt_dossier *d, const json_t *ev,
+				  const char *type, const json_t *dos, const json_t *det, int64_t at);
+
 static void copy_str(char *dst, size_t n, const json_t *v)
 {
 	if (json_is_string(v))
 		snprintf(dst, n, "%s", json_string_value(v));
+}
+
+/* One event's dossier members into facts: a newer event's replace what was
+ * known (objects merged member by member), an older one's fill only what
+ * was not. */
+static void merge_facts(json_t *facts, const json_t *dos, int older)
+{
+	static const char *const keys[] = { "procedure", "field", "receiving_agency", "handling_agency", "applicant",
+					    "channel", "received_at", "due_at" };
+	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+		json_t *v = json_object_get(dos, keys[i]), *had = json_object_get(facts, keys[i]);
+		if (!v || json_is_null(v))
+			continue;
+		if (json_is_object(had) && json_is_object(v)) {
+			if (!older) {
+				json_object_update_recursive(had, v);
+			} else {
+				json_t *merged = json_deep_copy(v);
+				json_object_update_recursive(merged, had);
+				json_object_set_new(facts, keys[i], merged);
+			}
+		} else if (!had || !older) {
+			json_object_set_new(facts, keys[i], json_deep_copy(v));
+		}
+	}
+}
+
+json_t *lt_dossier_facts(const json_t *events)
+{
+	json_t *facts = json_object(), *ev;
+	int64_t last = 0;
+	size_t i;
+	json_array_foreach(events, i, ev) {
+		int64_t at = date_of(ev, "occurred_at");
+		merge_facts(facts, json_object_get(ev, "dossier"), at && last && at < last);
+		if (at > last)
+			last = at;
+	}
+	return facts;
 }
 
 void lt_dossier_apply(const struct lt_calendar *cal, struct lt_dossier *d, const json_t *ev)
@@ -132,6 +174,25 @@ void lt_dossier_apply(const struct lt_calendar *cal, struct lt_dossier *d, const
 	int64_t at = date_of(ev, "occurred_at");
 	if (!type)
 		return;
+	/* an older (or late repeated) event is in the trail, but the view keeps
+	 * the status and last event of the newest one */
+	int older = at && d->last_at && at < d->last_at, status = d->status;
+	int64_t paused = d->paused_at;
+	char last[sizeof d->last_event];
+	memcpy(last, d->last_event, sizeof last);
+	apply_type(cal, d, ev, type, dos, det, at);
+	if (older) {
+		d->status = status;
+		d->paused_at = paused;
+		memcpy(d->last_event, last, sizeof last);
+	} else if (at) {
+		d->last_at = at;
+	}
+}
+
+static void apply_type(const struct lt_calendar *cal, struct lt_dossier *d, const json_t *ev,
+				  const char *type, const json_t *dos, const json_t *det, int64_t at)
+{
 	copy_str(d->code, sizeof d->code, json_object_get(ev, "dossier_code"));
 	snprintf(d->last_event, sizeof d->last_event, "%s", type);
 	if (dos) {

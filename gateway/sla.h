@@ -64,10 +64,20 @@ struct lt_dossier {
 	int apologies;
 	int64_t overdue_notified_for;   /* the due date a dossier.overdue was emitted for */
 	char last_event[40];
+	int64_t last_at;            /* occurred_at of last_event: an older event moves neither back */
 };
 
-/* Apply one canonical event to a dossier's state (pure; any thread). */
+/* Apply one canonical event to a dossier's state (pure; any thread). An
+ * event older than the last one applied (by occurred_at) changes neither
+ * the status nor the last event (nor pauses the clock). */
 void lt_dossier_apply(const struct lt_calendar *cal, struct lt_dossier *d, const json_t *event);
+/* What a dossier's events (in the order they were stored) told of it that a
+ * destination may need again (deliverable.h): a new object of the members
+ * procedure, field, receiving_agency, handling_agency, applicant, channel,
+ * received_at and due_at of their `dossier`, each the newest event's by
+ * occurred_at (objects merged member by member; an older event fills only
+ * what is not known). Computed when asked, not kept: no cost per event. */
+json_t *lt_dossier_facts(const json_t *events);
 /* Whether the watchdog owes this dossier a dossier.overdue at `now`: past
  * its due date, not resolved, returned, refused or withdrawn, not paused,
  * and not already notified for this due date. */

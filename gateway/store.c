@@ -45,6 +45,25 @@ struct lt_store {
 	int64_t commit_buckets[8];
 };
 
+/* What a dossier's stored events tell of it (sla.h lt_dossier_facts), for
+ * each code: read only when an event lacks something (deliverable.h). */
+static int dossiers_read(struct lt_store *s, struct lt_dossier_read *op)
+{
+	size_t i;
+	json_t *c;
+	op->facts = json_object();
+	json_array_foreach(op->codes, i, c) {
+		json_t *events = json_array();
+		int rc = json_is_string(c) ? s->be->dossier_events(s->db, json_string_value(c), events, &op->op.err) : LT_OK;
+		if (!rc && json_array_size(events))
+			json_object_set_new(op->facts, json_string_value(c), lt_dossier_facts(events));
+		json_decref(events);
+		if (rc)
+			return rc;
+	}
+	return LT_OK;
+}
+
 static int run_op(struct lt_store *s, struct lt_store_op *op)
 {
 	switch (op->kind) {
@@ -57,6 +76,7 @@ static int run_op(struct lt_store *s, struct lt_store_op *op)
 	case LT_OP_OVERDUE: return s->be->overdue(s->db, (struct lt_overdue *)op);
 	case LT_OP_RELEASE: return s->be->unclaim(s->db, (struct lt_release *)op);
 	case LT_OP_DLQ: return s->be->dlq(s->db, (struct lt_dlq *)op);
+	case LT_OP_DOSSIERS: return dossiers_read(s, (struct lt_dossier_read *)op);
 	case LT_OP_PRUNE:
 		return s->be->prune ? s->be->prune(s->db, (struct lt_prune *)op)
 				    : lt_err_set(&op->err, LT_EINVAL, "store: this backend cannot prune");
@@ -144,7 +164,8 @@ int lt_store_overdue_build(struct lt_overdue *op, json_t *codes, lt_store_dossie
  * the op changes, about a fifth of the store's CPU per event). */
 static int bare_kind(const struct lt_store_op *op)
 {
-	return op->kind == LT_OP_INGEST || op->kind == LT_OP_CLAIM || op->kind == LT_OP_FINISH;
+	return op->kind == LT_OP_INGEST || op->kind == LT_OP_CLAIM || op->kind == LT_OP_FINISH ||
+	       op->kind == LT_OP_DOSSIERS;      /* a read: nothing to undo */
 }
 
 /* Forget what a bare_kind op's run reported: its batch is taken again. */
@@ -161,6 +182,9 @@ static void op_reset(struct lt_store_op *op)
 		c->next_due_ms = 0;
 	} else if (op->kind == LT_OP_FINISH) {
 		((struct lt_finish *)op)->recorded_before = 0;
+	} else if (op->kind == LT_OP_DOSSIERS) {
+		json_decref(((struct lt_dossier_read *)op)->facts);
+		((struct lt_dossier_read *)op)->facts = NULL;
 	}
 	op->rc = 0;
 	op->err.code = 0;

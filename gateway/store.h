@@ -25,7 +25,7 @@ enum lt_delivery_state {
 
 enum lt_op_kind {
 	LT_OP_INGEST, LT_OP_CLAIM, LT_OP_FINISH, LT_OP_STATS, LT_OP_REFUSAL, LT_OP_CURSOR, LT_OP_OVERDUE, LT_OP_RELEASE,
-	LT_OP_DLQ, LT_OP_PRUNE
+	LT_OP_DLQ, LT_OP_PRUNE, LT_OP_DOSSIERS
 };
 
 struct lt_store_op {
@@ -136,6 +136,17 @@ struct lt_dlq {
 					 * an audit row per delivery acted on, in the same commit; borrowed */
 	/* out: one {delivery_id, dossier_code, message_id, peer} per delivery acted on; owned */
 	json_t *deliveries;
+};
+
+/* Read what the stored events of some dossiers tell of them (deliverable.h,
+ * sla.h lt_dossier_facts): for an event that lacks a field a destination
+ * needs, before it is acknowledged, and for a delivery that could not be
+ * encoded. Read only. */
+struct lt_dossier_read {
+	struct lt_store_op op;
+	json_t *codes;                  /* array of dossier codes; borrowed */
+	/* out: {code: facts} of each dossier the store holds events of; owned */
+	json_t *facts;
 };
 
 /* Read a pull peer's stored cursor ("" when none). */

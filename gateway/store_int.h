@@ -8,6 +8,8 @@
 
 #include "store.h"
 
+struct lt_dossier;
+
 /* A backend: one constant table per database (store_sqlite.c, store_pg.c). */
 struct lt_store_backend {
 	const char *scheme;             /* "sqlite:"; a DSN starting with it is this backend's */
@@ -32,6 +34,9 @@ struct lt_store_backend {
 	int (*overdue)(void *db, struct lt_overdue *op);
 	int (*unclaim)(void *db, struct lt_release *op);
 	int (*dlq)(void *db, struct lt_dlq *op);
+	/* A dossier's events as stored (their bodies, oldest first; at most
+	 * the last 1000), appended to out: for deliverable.h, rarely. */
+	int (*dossier_events)(void *db, const char *code, json_t *out, struct lt_err *err);
 	/* Optional: run by the store thread after a second without ops (renew
 	 * this node's leases, notice a database that went away or came back);
 	 * nonzero means the store is unavailable. */

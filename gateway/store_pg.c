@@ -94,6 +94,7 @@ static int dossier_get(struct lt_pg *p, const char *code, struct lt_dossier *d, 
 		d->apologies = (int)lt_pg_col(r, 0, 11);
 		d->overdue_notified_for = lt_pg_col(r, 0, 12);
 		copy_col(d->last_event, sizeof d->last_event, r, 0, 13);
+		d->last_at = lt_pg_col(r, 0, 14);
 	}
 	PQclear(r);
 	return LT_OK;
@@ -102,6 +103,22 @@ static int dossier_get(struct lt_pg *p, const char *code, struct lt_dossier *d, 
 static int dossier_get_cb(void *db, const char *code, struct lt_dossier *d, struct lt_err *err)
 {
 	return dossier_get(db, code, d, err);
+}
+
+/* A dossier's events, the last 1000 as stored, appended in order to out. */
+static int pg_dossier_events(void *db, const char *code, json_t *out, struct lt_err *err)
+{
+	struct lt_pg_args a = { .v = { code }, .n = 1 };
+	PGresult *r = lt_pg_run(db, Q_DOSSIER_EVENTS, &a, err, "reading the dossier's events");
+	if (!r)
+		return LT_EIO;
+	for (int i = PQntuples(r) - 1; i >= 0; i--) {
+		json_t *ev = json_loads(PQgetvalue(r, i, 0), 0, NULL);
+		if (ev)
+			json_array_append_new(out, ev);
+	}
+	PQclear(r);
+	return LT_OK;
 }
 
 static int dossier_put(struct lt_pg *p, const struct lt_dossier *d, int64_t now_ms, struct lt_err *err)
@@ -122,6 +139,7 @@ static int dossier_put(struct lt_pg *p, const struct lt_dossier *d, int64_t now_
 	a_int(&a, d->overdue_notified_for);
 	a_str(&a, d->last_event);
 	a_int(&a, now_ms);
+	a_int(&a, d->last_at);
 	return lt_pg_exec(p, Q_DOSSIER_PUT, &a, err, "writing dossier", NULL);
 }
 
@@ -656,6 +674,7 @@ const struct lt_store_backend lt_store_pg = {
 	.overdue = pg_overdue,
 	.unclaim = pg_unclaim,
 	.dlq = pg_dlq,
+	.dossier_events = pg_dossier_events,
 	.prune = pg_prune,
 	.tick = lt_pg_tick,
 	.shared = 1,

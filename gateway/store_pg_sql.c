@@ -47,7 +47,10 @@ const char *const lt_pg_schema_sql =
 	" code TEXT PRIMARY KEY, status BIGINT NOT NULL, channel TEXT, procedure TEXT, receiving_agency TEXT,"
 	" handling_agency TEXT, received_at BIGINT NOT NULL, due_at BIGINT NOT NULL, resolved_at BIGINT NOT NULL,"
 	" returned_at BIGINT NOT NULL, paused_at BIGINT NOT NULL, apologies BIGINT NOT NULL,"
-	" overdue_notified_for BIGINT NOT NULL, last_event TEXT, updated_at BIGINT NOT NULL);"
+	" overdue_notified_for BIGINT NOT NULL, last_event TEXT, updated_at BIGINT NOT NULL,"
+	" last_at BIGINT NOT NULL DEFAULT 0);"
+	/* a database made before the view kept the time of its last event */
+	"ALTER TABLE dossiers ADD COLUMN IF NOT EXISTS last_at BIGINT NOT NULL DEFAULT 0;"
 	"CREATE INDEX IF NOT EXISTS dossiers_due ON dossiers(due_at) WHERE resolved_at = 0 AND returned_at = 0;"
 	"CREATE TABLE IF NOT EXISTS cursors(peer TEXT PRIMARY KEY, cursor TEXT NOT NULL, updated_at BIGINT NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS refusals("
@@ -124,18 +127,20 @@ const char *const lt_pg_sql[Q_COUNT] = {
 	[Q_CURSOR_PUT] = "INSERT INTO cursors(peer, cursor, updated_at) VALUES ($1, $2, $3)"
 			 " ON CONFLICT (peer) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
 	[Q_DOSSIER_GET] = "SELECT code, status, channel, procedure, receiving_agency, handling_agency, received_at, due_at,"
-			  " resolved_at, returned_at, paused_at, apologies, overdue_notified_for, last_event"
+			  " resolved_at, returned_at, paused_at, apologies, overdue_notified_for, last_event, last_at"
 			  " FROM dossiers WHERE code = $1",
 	[Q_DOSSIER_PUT] = "INSERT INTO dossiers(code, status, channel, procedure, receiving_agency, handling_agency,"
 			  " received_at, due_at, resolved_at, returned_at, paused_at, apologies, overdue_notified_for,"
-			  " last_event, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+			  " last_event, updated_at, last_at)"
+			  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
 			  " ON CONFLICT (code) DO UPDATE SET status = excluded.status, channel = excluded.channel,"
 			  " procedure = excluded.procedure, receiving_agency = excluded.receiving_agency,"
 			  " handling_agency = excluded.handling_agency, received_at = excluded.received_at,"
 			  " due_at = excluded.due_at, resolved_at = excluded.resolved_at, returned_at = excluded.returned_at,"
 			  " paused_at = excluded.paused_at, apologies = excluded.apologies,"
 			  " overdue_notified_for = excluded.overdue_notified_for, last_event = excluded.last_event,"
-			  " updated_at = excluded.updated_at",
+			  " updated_at = excluded.updated_at, last_at = excluded.last_at",
+	[Q_DOSSIER_EVENTS] = "SELECT body FROM events WHERE dossier_code = $1 ORDER BY dossier_seq DESC LIMIT 1000",
 	[Q_OVERDUE] = "SELECT code FROM dossiers WHERE resolved_at = 0 AND returned_at = 0 AND due_at > 0"
 		      " AND due_at < $1 AND paused_at = 0 AND status NOT IN " LT_STATUS_CLOSED_SQL
 		      " AND overdue_notified_for <> due_at LIMIT 500",

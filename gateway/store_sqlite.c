@@ -373,6 +373,7 @@ static int dossier_get(struct sq *q, const char *code, struct lt_dossier *d, str
 		d->apologies = sqlite3_column_int(s, 11);
 		d->overdue_notified_for = sqlite3_column_int64(s, 12);
 		copy_col(d->last_event, sizeof d->last_event, s, 13);
+		d->last_at = sqlite3_column_int64(s, 14);
 	}
 	sqlite3_reset(s);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? LT_OK : sq_fail(q, err, "reading dossier");
@@ -381,6 +382,27 @@ static int dossier_get(struct sq *q, const char *code, struct lt_dossier *d, str
 static int dossier_get_cb(void *db, const char *code, struct lt_dossier *d, struct lt_err *err)
 {
 	return dossier_get(db, code, d, err);
+}
+
+/* A dossier's events, the last 1000 as stored, appended in order to out. */
+static int sq_dossier_events(void *db, const char *code, json_t *out, struct lt_err *err)
+{
+	struct sq *q = db;
+	sqlite3_stmt *s = stmt(q, Q_DOSSIER_EVENTS);
+	json_t *newest_first = json_array();
+	int rc;
+	bind_text(s, 1, code);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *body = (const char *)sqlite3_column_text(s, 0);
+		json_t *ev = body ? json_loads(body, 0, NULL) : NULL;
+		if (ev)
+			json_array_append_new(newest_first, ev);
+	}
+	sqlite3_reset(s);
+	for (size_t i = json_array_size(newest_first); i-- > 0;)
+		json_array_append(out, json_array_get(newest_first, i));
+	json_decref(newest_first);
+	return rc == SQLITE_DONE ? LT_OK : sq_fail(q, err, "reading the dossier's events");
 }
 
 static int dossier_put(struct sq *q, const struct lt_dossier *d, int64_t now_ms, struct lt_err *err)
@@ -401,6 +423,7 @@ static int dossier_put(struct sq *q, const struct lt_dossier *d, int64_t now_ms,
 	sqlite3_bind_int64(s, 13, d->overdue_notified_for);
 	bind_text(s, 14, d->last_event);
 	sqlite3_bind_int64(s, 15, now_ms);
+	sqlite3_bind_int64(s, 16, d->last_at);
 	return sqlite3_step(s) == SQLITE_DONE ? LT_OK : sq_fail(q, err, "writing dossier");
 }
 
@@ -905,6 +928,7 @@ const struct lt_store_backend lt_store_sqlite = {
 	.overdue = sq_overdue,
 	.unclaim = sq_unclaim,
 	.dlq = sq_dlq,
+	.dossier_events = sq_dossier_events,
 	.prune = sq_prune,
 };
 

@@ -36,7 +36,8 @@ const char lt_sq_schema[] =
 	" code TEXT PRIMARY KEY, status INTEGER NOT NULL, channel TEXT, procedure TEXT, receiving_agency TEXT,"
 	" handling_agency TEXT, received_at INTEGER NOT NULL, due_at INTEGER NOT NULL, resolved_at INTEGER NOT NULL,"
 	" returned_at INTEGER NOT NULL, paused_at INTEGER NOT NULL, apologies INTEGER NOT NULL,"
-	" overdue_notified_for INTEGER NOT NULL, last_event TEXT, updated_at INTEGER NOT NULL) WITHOUT ROWID;"
+	" overdue_notified_for INTEGER NOT NULL, last_event TEXT, updated_at INTEGER NOT NULL,"
+	" last_at INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS dossiers_due ON dossiers(due_at) WHERE resolved_at = 0 AND returned_at = 0;"
 	"CREATE TABLE IF NOT EXISTS cursors("
 	" peer TEXT PRIMARY KEY, cursor TEXT NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;"
@@ -65,6 +66,7 @@ const struct lt_sq_column lt_sq_added[] = {
 	{ "messages", "signed_digest", "ALTER TABLE messages ADD COLUMN signed_digest TEXT" },
 	{ "messages", "signed_id", "ALTER TABLE messages ADD COLUMN signed_id TEXT" },
 	{ "audit", "trust", "ALTER TABLE audit ADD COLUMN trust TEXT NOT NULL DEFAULT ''" },
+	{ "dossiers", "last_at", "ALTER TABLE dossiers ADD COLUMN last_at INTEGER NOT NULL DEFAULT 0" },
 	{ NULL, NULL, NULL },
 };
 const char lt_sq_indexes[] =
@@ -114,15 +116,16 @@ const char *const lt_sq_sql[Q_COUNT] = {
 	[Q_CURSOR_PUT] = "INSERT INTO cursors(peer, cursor, updated_at) VALUES (?1, ?2, ?3)"
 			 " ON CONFLICT(peer) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
 	[Q_DOSSIER_GET] = "SELECT code, status, channel, procedure, receiving_agency, handling_agency, received_at, due_at,"
-			  " resolved_at, returned_at, paused_at, apologies, overdue_notified_for, last_event"
+			  " resolved_at, returned_at, paused_at, apologies, overdue_notified_for, last_event, last_at"
 			  " FROM dossiers WHERE code = ?1",
 	[Q_DOSSIER_PUT] = "INSERT OR REPLACE INTO dossiers(code, status, channel, procedure, receiving_agency,"
 			  " handling_agency, received_at, due_at, resolved_at, returned_at, paused_at, apologies,"
-			  " overdue_notified_for, last_event, updated_at)"
-			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+			  " overdue_notified_for, last_event, updated_at, last_at)"
+			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
 	[Q_OVERDUE] = "SELECT code FROM dossiers WHERE resolved_at = 0 AND returned_at = 0 AND due_at > 0"
 		      " AND due_at < ?1 AND paused_at = 0 AND status NOT IN " LT_STATUS_CLOSED_SQL
 		      " AND overdue_notified_for <> due_at LIMIT 500",
+	[Q_DOSSIER_EVENTS] = "SELECT body FROM events WHERE dossier_code = ?1 ORDER BY dossier_seq DESC LIMIT 1000",
 	[Q_UNCLAIM] = "UPDATE deliveries SET state = 0 WHERE id = ?1 AND state = 1",
 	[Q_UNCLAIM_DEST] = "UPDATE deliveries SET state = 0 WHERE dest = ?1 AND state = 1",
 	[Q_DLQ_FIND] = "SELECT d.id, d.dest, d.dossier_code, e.event_id FROM deliveries d JOIN events e ON e.seq = d.event_seq"

@@ -33,6 +33,7 @@ def test_lienthong_adapters_lists_each_adapter_with_its_directions_and_params(tm
     madonvi = [p for p in by["provincial"]["params"] if p["name"] == "madonvi"][0]
     assert madonvi["required"] is True and madonvi["about"]
     assert "postal.tracking" in by["postal"]["codes"]
+    assert "dossier.channel" in by["provincial"]["needs"] and "needs" not in by["canonical"]   # deliverable.h
     text = adapters(LIENTHONG)
     assert "*madonvi" in text and "page_size" in text and "(default: 100)" in text
     p = subprocess.run([LIENTHONG, "adapters", "--help"], capture_output=True, text=True)

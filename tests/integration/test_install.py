@@ -133,7 +133,7 @@ def test_make_install_lays_out_the_files_and_never_overwrites_an_edited_config(t
     rc, out = run([binary, "check-config", "-c", good], cwd="/")
     assert rc == 0, out
     assert "tables from %s/usr/bin/../share/lienthong/codes" % dest in out, out
-    assert "1 mapping from %s/usr/bin/../share/lienthong/mappings (onestop)" % dest in out, out
+    assert "2 mappings from %s/usr/bin/../share/lienthong/mappings (onestop, opencps)" % dest in out, out
     # an upgrade keeps the edited file and puts the new sample beside it
     with open(conf, "a") as fh:
         fh.write("; edited by the IT officer\n")

@@ -63,7 +63,7 @@ def test_a_new_dialect_is_connected_with_a_mapping_file_and_configuration_only(t
         "vendor-out": {"adapter": "mapped", "param.mapping": "vendor-b", "url": vendor_in.url, "param.path": "/hoso"},
         "peer-a": {}, "office": {"url": office.url}},
         {"from-vendor": {"from": VENDOR, "to": "office"}, "to-vendor": {"from": "peer-a", "to": "vendor-out"}}))
-    assert "(onestop, vendor-b); from the deployment: %s" % os.path.join(tmp, "mappings", "vendor-b.map") in \
+    assert "(onestop, opencps, vendor-b); from the deployment: %s" % os.path.join(tmp, "mappings", "vendor-b.map") in \
         gw.log_text()
     message = {"danhSach": [
         {"loaiSuKien": "TIEP_NHAN", "thoiDiem": "20250310081500", "maHoSo": "000.00.12.H12-250310-0101",
@@ -131,8 +131,51 @@ def test_check_config_names_a_mapping_files_mistakes_and_a_peer_without_one(tmp,
     assert "%s:%d: dossier.applicant.phon is not a field of the canonical event" % (bad, line) in p.stderr, p.stderr
     write(tmp, "vendor-b.map", VENDOR_B)
     p = subprocess.run([LIENTHONG, "check-config", "-c", gw.config], capture_output=True, text=True)
-    assert p.returncode == 2 and "peer peer-a: param.mapping names no mapping file (known: onestop, vendor-b)" in \
+    assert p.returncode == 2 and "peer peer-a: param.mapping names no mapping file (known: onestop, opencps, vendor-b)" in \
         p.stderr, p.stderr
     assert "%s:" % gw.config in p.stderr
     run = subprocess.run([LIENTHONG, "run", "-c", gw.config], capture_output=True, text=True, timeout=30, cwd=ROOT)
     assert run.returncode == 2 and "param.mapping names no mapping file" in run.stderr, run.stderr
+
+
+def test_opencps_a_second_vendors_dialect_shipped_as_a_mapping_only_works_both_ways(tmp, cleanup):
+    """mappings/opencps.map (OpenCPS v2's dossier record in lienthong's envelope): what it
+    pushes reaches the office as canonical events; what is routed to it leaves in its words,
+    signed, over mutual TLS; what its `!` rules need is filled from the dossier or refused."""
+    office = cleanup.add(Peersim(tmp, "office"))
+    opencps_in = cleanup.add(Peersim(tmp, "opencps-in"))
+    gw = cleanup.add(Gateway(tmp, {
+        VENDOR: {"adapter": "mapped", "param.mapping": "opencps"},
+        "opencps-out": {"adapter": "mapped", "param.mapping": "opencps", "url": opencps_in.url},
+        "peer-a": {}, "office": {"url": office.url}},
+        {"from-opencps": {"from": VENDOR, "to": "office"}, "to-opencps": {"from": "peer-a", "to": "opencps-out"}}))
+    record = {"dossierNo": "000.00.12.H12-261124-0007", "referenceUid": "G22.99-261124-0007",
+              "serviceCode": "1.001612", "serviceName": "Cấp giấy phép xây dựng", "govAgencyCode": "000.00.12.H12",
+              "govAgencyName": "UBND xã Dương Phong", "applicantName": "Lê Thị Hoa", "applicantIdNo": "006190001234",
+              "contactTelNo": "0912000111", "address": "Thôn Nà Pài", "cityCode": "06", "cityName": "Tỉnh Cao Bằng",
+              "wardCode": "01954", "wardName": "Xã Dương Phong", "submitDate": "24/11/2026 08:05:00",
+              "receiveDate": "24/11/2026 08:30:00", "dueDate": "08/12/2026 17:00:00", "dossierStatus": "receiving"}
+    status, doc, _ = gw.post(VENDOR, {"items": [{"eventType": "dossier.received", "occurredAt": "24/11/2026 08:30:00",
+                                                 "channel": "1", "dossier": record}]}, "oc-1")
+    assert status == 202, doc
+    got = wait_until(lambda: office.bodies(), what="the receipt at the office")[0]
+    assert got["type"] == "dossier.received" and got["occurred_at"] == "2026-11-24T08:30:00+07:00", got
+    d = got["dossier"]
+    assert d["procedure"] == {"code": "1.001612", "name": "Cấp giấy phép xây dựng"} and d["channel"] == "direct", d
+    assert d["applicant"]["name"] == "Lê Thị Hoa" and d["applicant"]["address"]["commune"]["code"] == "01954", d
+    assert d["due_at"] == "2026-12-08T17:00:00+07:00" and got["detail"]["vendor_status"] == "receiving", got
+    # out: a step of that dossier, which says nothing of its procedure, agency or applicant
+    step = event("000.00.12.H12-261124-0007", "dossier.step", occurred_at="2026-11-25T10:00:00+07:00",
+                 detail={"step": {"name": "Thẩm định hồ sơ"}})
+    status, doc, _ = gw.post("peer-a", step, "oc-2")
+    assert status == 202, doc
+    sent = wait_until(lambda: opencps_in.received(ok_only=True), what="the delivery at OpenCPS")[0]
+    assert sent["path"].endswith("/o/rest/v2/lienthong/dossiers") and sent["headers"]["x-signature"]
+    body = json.loads(sent["body"])
+    assert body["eventType"] == "dossier.step" and body["occurredAt"] == "25/11/2026 10:00:00", body
+    assert body["dossier"]["serviceCode"] == "1.001612" and body["dossier"]["govAgencyCode"] == "000.00.12.H12", body
+    assert body["dossier"]["applicantName"] == "Lê Thị Hoa" and "dueDate" not in body["dossier"], body  # only what it needs
+    # a dossier OpenCPS would not know: refused, naming what its mapping requires
+    status, doc, _ = gw.post("peer-a", event("D-UNKNOWN", "dossier.step"), "oc-3")
+    assert status == 422 and "cannot be delivered to opencps-out: dossier.procedure.code is required" in \
+        doc["detail"], doc

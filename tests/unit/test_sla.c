@@ -131,6 +131,42 @@ static void test_portal_dates_convert_both_ways(void **state)
 	assert_non_null(strstr(err.msg, "KenhThucHien"));
 }
 
+/* issue 10: an older or repeated event is in the trail, not in the view's
+ * status; what the events told of the dossier is what a destination gets */
+static void test_an_older_event_moves_neither_status_nor_last_event_back(void **state)
+{
+	(void)state;
+	struct lt_dossier d = { 0 };
+	json_t *rec = json_loads("{\"type\":\"dossier.received\",\"occurred_at\":\"2026-11-20T10:00:00+07:00\","
+				 "\"dossier_code\":\"D\",\"dossier\":{\"status\":2,\"channel\":\"postal\","
+				 "\"applicant\":{\"name\":\"An\",\"phone\":\"09\"}}}", 0, NULL);
+	json_t *res = json_loads("{\"type\":\"dossier.resolved\",\"occurred_at\":\"2026-11-24T09:00:00+07:00\","
+				 "\"dossier_code\":\"D\",\"dossier\":{\"status\":9,\"applicant\":{\"name\":\"Bình\"}}}",
+				 0, NULL);
+	json_t *late = json_loads("{\"type\":\"dossier.supplement_requested\",\"occurred_at\":\"2026-11-21T09:00:00+07:00\","
+				  "\"dossier_code\":\"D\",\"dossier\":{\"status\":5,\"channel\":\"direct\","
+				  "\"procedure\":{\"code\":\"1.1\"}}}", 0, NULL);
+	lt_dossier_apply(NULL, &d, rec);
+	lt_dossier_apply(NULL, &d, res);
+	lt_dossier_apply(NULL, &d, late);
+	assert_int_equal(d.status, LT_STATUS_RESOLVED);
+	assert_string_equal(d.last_event, "dossier.resolved");
+	assert_int_equal(d.paused_at, 0);
+	assert_int_equal(d.last_at, tu_at("2026-11-24T09:00:00+07:00"));
+	/* what they told of the dossier: the newer name replaced the older, the
+	 * late event filled only what was unknown */
+	json_t *events = json_pack("[O,O,O]", rec, res, late), *facts = lt_dossier_facts(events);
+	assert_string_equal(lt_json_str(facts, "applicant.name"), "Bình");
+	assert_string_equal(lt_json_str(facts, "applicant.phone"), "09");
+	assert_string_equal(lt_json_str(facts, "channel"), "postal");
+	assert_string_equal(lt_json_str(facts, "procedure.code"), "1.1");
+	json_decref(facts);
+	json_decref(events);
+	json_decref(rec);
+	json_decref(res);
+	json_decref(late);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -141,6 +177,7 @@ int main(void)
 		cmocka_unit_test(test_a_status_past_int_does_not_wrap_onto_a_portal_status),
 		cmocka_unit_test(test_overdue_once_per_due_date_and_apology_moves_it),
 		cmocka_unit_test(test_portal_dates_convert_both_ways),
+		cmocka_unit_test(test_an_older_event_moves_neither_status_nor_last_event_back),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -330,7 +330,9 @@ static void test_the_delivery_path_walks_no_history(void **state)
 		assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
 		while (sqlite3_step(s) == SQLITE_ROW) {
 			const char *plan = (const char *)sqlite3_column_text(s, 3);
-			if (strncmp(plan, "SCAN ", 5) == 0 || strstr(plan, "TEMP B-TREE") || strstr(plan, "deliveries_state"))
+			/* "SCAN CONSTANT ROW": a SELECT without FROM (MAX of two subqueries), one row */
+			if ((strncmp(plan, "SCAN ", 5) == 0 && strcmp(plan, "SCAN CONSTANT ROW")) || strstr(plan, "TEMP B-TREE") ||
+			    strstr(plan, "deliveries_state"))
 				fail_msg("statement %d walks history: %s (%s)", hot[i], plan, lt_sq_sql[hot[i]]);
 		}
 		sqlite3_finalize(s);
