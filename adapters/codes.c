@@ -8,6 +8,7 @@
  * neither is what JSON through jansson gives. */
 #include "codes.h"
 #include "adapter.h"
+#include "inuse.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -647,46 +648,33 @@ void lt_codes_describe(const struct lt_codes *set, char *out, size_t n)
 
 /* ---- the set in use ------------------------------------------------------- */
 
-static _Atomic(struct lt_codes *) in_use;
-static pthread_mutex_t swap_lock = PTHREAD_MUTEX_INITIALIZER;
-static int lazy_failed;
+static void *load_shipped(struct lt_buf *errors)
+{
+	struct lt_codes *set = NULL;
+	return lt_codes_load(NULL, NULL, &set, errors) == 0 ? set : NULL;
+}
+
+static struct lt_inuse in_use = LT_INUSE_INIT("code tables", load_shipped);
 
 void lt_codes_use(struct lt_codes *set)
 {
-	pthread_mutex_lock(&swap_lock);
-	set->retired = atomic_load(&in_use);
-	atomic_store(&in_use, set);
-	pthread_mutex_unlock(&swap_lock);
+	set->retired = lt_inuse_swap(&in_use, set);
+}
+
+void lt_codes_try(struct lt_codes *set)
+{
+	lt_inuse_try(&in_use, set);
 }
 
 void lt_codes_shutdown(void)
 {
-	pthread_mutex_lock(&swap_lock);
-	struct lt_codes *set = atomic_exchange(&in_use, NULL);
-	lazy_failed = 0;
-	pthread_mutex_unlock(&swap_lock);
-	lt_codes_free(set);
+	lt_codes_free(lt_inuse_take(&in_use));
 }
 
-/* The set in use; the shipped tables, loaded once, when none was set. */
+/* The set in use; the shipped one, loaded once, when none was set. */
 static const struct lt_codes *current(void)
 {
-	struct lt_codes *set = atomic_load(&in_use);
-	if (set)
-		return set;
-	pthread_mutex_lock(&swap_lock);
-	if (!(set = atomic_load(&in_use)) && !lazy_failed) {
-		struct lt_buf errors = { 0 };
-		if (lt_codes_load(NULL, NULL, &set, &errors) == 0) {
-			atomic_store(&in_use, set);
-		} else {
-			lazy_failed = 1;
-			fprintf(stderr, "lienthong: the code tables cannot be read:\n%s", errors.data ? errors.data : "");
-		}
-		lt_buf_free(&errors);
-	}
-	pthread_mutex_unlock(&swap_lock);
-	return set;
+	return lt_inuse_get(&in_use);
 }
 
 const struct lt_codes *lt_codes_in_use(void)

@@ -78,6 +78,9 @@ void lt_codes_free(struct lt_codes *set);
 void lt_codes_use(struct lt_codes *set);
 /* Free the set in use and every one it replaced; lookups load the shipped
  * tables again if called after it. */
+/* Lookups on this thread use set (not taken; NULL: the set in use again) while a reload
+ * checks a new configuration before anything uses it. */
+void lt_codes_try(struct lt_codes *set);
 void lt_codes_shutdown(void);
 
 /* The set lookups use (the shipped tables, loaded then, when none was set);

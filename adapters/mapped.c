@@ -13,6 +13,7 @@
  * when it is loaded, so a mapping that loads can only fail on a message. */
 #include "mapped.h"
 #include "adapter.h"
+#include "inuse.h"
 #include "config.h"
 #include "jsonschema.h"
 #include "mapping.h"
@@ -922,45 +923,33 @@ void lt_mappings_describe(const struct lt_mappings *set, char *out, size_t n)
 
 /* ---- the set in use ------------------------------------------------------- */
 
-static _Atomic(struct lt_mappings *) in_use;
-static pthread_mutex_t swap_lock = PTHREAD_MUTEX_INITIALIZER;
-static int lazy_failed;
+static void *load_shipped(struct lt_buf *errors)
+{
+	struct lt_mappings *set = NULL;
+	return lt_mappings_load(NULL, NULL, &set, errors) == 0 ? set : NULL;
+}
+
+static struct lt_inuse in_use = LT_INUSE_INIT("mapping files", load_shipped);
 
 void lt_mappings_use(struct lt_mappings *set)
 {
-	pthread_mutex_lock(&swap_lock);
-	set->retired = atomic_load(&in_use);
-	atomic_store(&in_use, set);
-	pthread_mutex_unlock(&swap_lock);
+	set->retired = lt_inuse_swap(&in_use, set);
+}
+
+void lt_mappings_try(struct lt_mappings *set)
+{
+	lt_inuse_try(&in_use, set);
 }
 
 void lt_mappings_shutdown(void)
 {
-	pthread_mutex_lock(&swap_lock);
-	struct lt_mappings *set = atomic_exchange(&in_use, NULL);
-	lazy_failed = 0;
-	pthread_mutex_unlock(&swap_lock);
-	lt_mappings_free(set);
+	lt_mappings_free(lt_inuse_take(&in_use));
 }
 
+/* The set in use; the shipped one, loaded once, when none was set. */
 static const struct lt_mappings *current(void)
 {
-	struct lt_mappings *set = atomic_load(&in_use);
-	if (set)
-		return set;
-	pthread_mutex_lock(&swap_lock);
-	if (!(set = atomic_load(&in_use)) && !lazy_failed) {
-		struct lt_buf errors = { 0 };
-		if (lt_mappings_load(NULL, NULL, &set, &errors) == 0) {
-			atomic_store(&in_use, set);
-		} else {
-			lazy_failed = 1;
-			fprintf(stderr, "lienthong: the mapping files cannot be read:\n%s", errors.data ? errors.data : "");
-		}
-		lt_buf_free(&errors);
-	}
-	pthread_mutex_unlock(&swap_lock);
-	return set;
+	return lt_inuse_get(&in_use);
 }
 
 const struct lt_mappings *lt_mappings_in_use(void)

@@ -25,6 +25,9 @@ void lt_mappings_free(struct lt_mappings *set);
 /* Make set the one the mapped adapter uses (takes it); the one it replaces
  * stays allocated until lt_mappings_shutdown(). Any thread. */
 void lt_mappings_use(struct lt_mappings *set);
+/* Lookups on this thread use set (not taken; NULL: the set in use again) while a reload
+ * checks a new configuration before anything uses it. */
+void lt_mappings_try(struct lt_mappings *set);
 void lt_mappings_shutdown(void);
 /* The set the mapped adapter uses (the shipped files, loaded then, when none
  * was set); NULL when they cannot be read. */

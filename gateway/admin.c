@@ -191,6 +191,18 @@ static void metrics_text(struct lt_gateway *gw, const struct lt_stats *st, struc
 			 "lienthong_security_reloads_total{result=\"done\"} %lld\n"
 			 "lienthong_security_reloads_total{result=\"failed\"} %lld\n",
 		      (long long)reloads, (long long)reload_failures);
+	lt_buf_printf(b, "# HELP lienthong_config_reloads_total Configuration reloads asked for by SIGHUP, by result "
+			 "(refused: the file had mistakes, the running configuration stayed).\n"
+			 "# TYPE lienthong_config_reloads_total counter\n"
+			 "lienthong_config_reloads_total{result=\"ok\"} %lld\n"
+			 "lienthong_config_reloads_total{result=\"refused\"} %lld\n",
+		      (long long)gw->reloads_ok, (long long)gw->reloads_refused);
+	lt_buf_printf(b, "# HELP lienthong_config_generation The running configuration's generation (1 at start, one "
+			 "more per reload).\n# TYPE lienthong_config_generation gauge\nlienthong_config_generation %lld\n"
+			 "# HELP lienthong_config_loaded_timestamp_seconds When the running configuration was read.\n"
+			 "# TYPE lienthong_config_loaded_timestamp_seconds gauge\n"
+			 "lienthong_config_loaded_timestamp_seconds %.3f\n",
+		      (long long)gw->generation, (double)gw->cfg->loaded_ms / 1000);
 }
 
 static json_t *status_json(struct lt_gateway *gw, const struct lt_stats *st)
@@ -240,10 +252,16 @@ static json_t *status_json(struct lt_gateway *gw, const struct lt_stats *st)
 		json_array_append_new(certs, json_pack("{s:s,s:s,s:s,s:I}", "what", r->what, "cn", r->cn, "path", r->path,
 						       "days_left", (json_int_t)(left >= 0 ? left / 86400 : -((-left + 86399) / 86400))));
 	}
-	return json_pack("{s:s,s:s,s:I,s:I,s:I,s:b,s:o,s:o}", "node_id", gw->cfg->node_id, "version", LT_VERSION,
+	char loaded[32];
+	lt_date_format_rfc3339(gw->cfg->loaded_ms / 1000, loaded);
+	json_t *config = json_pack("{s:s,s:I,s:s,s:I,s:I}", "file", gw->cfg->path, "generation", (json_int_t)gw->generation,
+				   "loaded_at", loaded, "reloads_ok", (json_int_t)gw->reloads_ok, "reloads_refused",
+				   (json_int_t)gw->reloads_refused);
+	return json_pack("{s:s,s:s,s:I,s:I,s:I,s:b,s:o,s:o,s:o}", "node_id", gw->cfg->node_id, "version", LT_VERSION,
 			 "uptime_s", (json_int_t)((lt_now_ms() - gw->started_ms) / 1000),
 			 "events_stored", (json_int_t)st->events, "messages_stored", (json_int_t)st->messages,
-			 "store_healthy", lt_store_healthy(gw->store), "peers", peers, "certificates", certs);
+			 "store_healthy", lt_store_healthy(gw->store), "peers", peers, "certificates", certs, "config",
+			 config);
 }
 
 static void stats_done(struct lt_store_op *op)

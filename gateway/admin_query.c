@@ -30,6 +30,7 @@ struct lt_admin_queries {
 struct qjob {
 	struct lt_job job;      /* first */
 	struct lt_gateway *gw;
+	struct lt_config *cfg;  /* a reference: the query thread reads it while a reload may swap gw->cfg */
 	struct evhttp_request *req;
 	enum kind kind;
 	char *code, *dest;
@@ -44,9 +45,9 @@ static void qjob_run(struct lt_job *job)
 {
 	struct qjob *j = (struct qjob *)job;
 	struct lt_query *q = NULL;
-	if ((j->rc = lt_query_open(j->gw->cfg->store, &q, &j->err)))
+	if ((j->rc = lt_query_open(j->cfg->store, &q, &j->err)))
 		return;
-	lt_query_set_config(q, j->gw->cfg);
+	lt_query_set_config(q, j->cfg);
 	switch (j->kind) {
 	case Q_TRAIL: j->rc = lt_query_trail(q, j->code, lt_now_ms(), &j->doc, &j->err); break;
 	case Q_DLQ_LIST: j->rc = lt_query_dlq_list(q, j->dest, j->code, j->limit, &j->doc, &j->err); break;
@@ -61,6 +62,7 @@ static void qjob_run(struct lt_job *job)
 static void qjob_free(struct qjob *j)
 {
 	json_decref(j->doc);
+	lt_config_free(j->cfg);
 	free(j->code);
 	free(j->dest);
 	free(j);
@@ -98,6 +100,7 @@ static void qjob_done(struct lt_job *job)
 static void submit(struct lt_admin_queries *aq, struct qjob *j)
 {
 	j->gw = aq->gw;
+	j->cfg = lt_config_ref(aq->gw->cfg);
 	j->job.run = qjob_run;
 	j->job.done = qjob_done;
 	if (lt_pool_submit(aq->pool, &j->job)) {

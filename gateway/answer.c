@@ -46,7 +46,7 @@ int lt_answer_check(const struct lt_gateway *gw, const struct lt_peer *peer, con
 	const struct lt_response *rsp = a->rsp;
 	const struct lt_peer_security *ps = &(a->sec ? a->sec : gw->sec)->peers[peer->index];
 	int64_t now = lt_now_ms();
-	int64_t window = gw->cfg->replay_window_ms;
+	int64_t window = (a->sec ? a->sec : gw->sec)->cfg->replay_window_ms;
 	struct lt_err e = { 0 };
 	trust[0] = '\0';
 	if (!lt_answer_signed(peer)) {

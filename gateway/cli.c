@@ -376,6 +376,14 @@ static void print_status(const json_t *st)
 	       json_string_value(json_object_get(st, "version")), json_string_value(json_object_get(st, "node_id")), up,
 	       json_is_true(json_object_get(st, "store_healthy")) ? "healthy" : "FAILING",
 	       (long long)json_integer_value(json_object_get(st, "events_stored")));
+	const json_t *cfg = json_object_get(st, "config");
+	if (cfg)        /* which configuration runs: a reload (SIGHUP) makes the next generation */
+		printf("config %s: generation %lld, loaded %s; reloads %lld ok, %lld refused\n\n",
+		       json_string_value(json_object_get(cfg, "file")),
+		       (long long)json_integer_value(json_object_get(cfg, "generation")),
+		       json_string_value(json_object_get(cfg, "loaded_at")),
+		       (long long)json_integer_value(json_object_get(cfg, "reloads_ok")),
+		       (long long)json_integer_value(json_object_get(cfg, "reloads_refused")));
 	printf("%-24s %-11s %-8s %8s %9s %8s %6s %9s %8s %10s %9s\n", "PEER", "ADAPTER", "BREAKER", "PENDING",
 	       "IN FLIGHT", "ORDERED", "DEAD", "OLDEST", "DONE", "RETRIED", "EVENTS IN");
 	for (int dest = 1; dest >= 0; dest--) {

@@ -979,6 +979,8 @@ static int config_load(const char *path, struct lt_config **out, struct lt_buf *
 		return LT_ECONFIG;
 	}
 	struct lt_config *c = calloc(1, sizeof *c);
+	c->refs = 1;
+	c->loaded_ms = lt_now_ms();
 	c->path = strdup(path);
 	c->max_body = 1024 * 1024;
 	c->max_headers = 16 * 1024;
@@ -1109,9 +1111,17 @@ void lt_config_warnings(const struct lt_config *c, struct lt_buf *out)
 	}
 }
 
+struct lt_config *lt_config_ref(const struct lt_config *c)
+{
+	struct lt_config *m = (struct lt_config *)c;     /* the count is the only thing that changes */
+	if (m)
+		__atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
+	return m;
+}
+
 void lt_config_free(struct lt_config *c)
 {
-	if (!c)
+	if (!c || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
 	free(c->key_lines);
 	for (size_t i = 0; i < c->npeers; i++) {

@@ -78,6 +78,8 @@ struct lt_key_line {
 };
 
 struct lt_config {
+	int refs;               /* lt_config_ref / lt_config_free: a generation in use stays until its last user ends */
+	int64_t loaded_ms;      /* wall clock of its load */
 	char *path;
 	struct lt_key_line *key_lines;
 	size_t nkey_lines;
@@ -182,6 +184,10 @@ int lt_config_key_set(const struct lt_config_key *key, void *obj, const char *na
  * lt_config_free). On failure returns LT_ECONFIG and `errors` holds one line
  * "FILE:LINE: problem" per mistake found — every mistake, not just the first. */
 int lt_config_load(const char *path, struct lt_config **out, struct lt_buf *errors);
+/* Take one more reference (NULL-safe, any thread): whoever uses a configuration across
+ * threads or callbacks holds one, so a reload (SIGHUP) never frees what is in use. */
+struct lt_config *lt_config_ref(const struct lt_config *c);
+/* Drop a reference; the last one frees it. NULL-safe; any thread. */
 void lt_config_free(struct lt_config *c);
 /* As lt_config_load, but *out is the configuration as far as it could be
  * read even when there were mistakes (NULL only when the file could not be

@@ -34,7 +34,10 @@ enum login_state { LOGIN_NONE, LOGIN_RUNNING, LOGIN_OK };
 
 struct peer_q {
 	struct lt_gateway *gw;
-	const struct lt_peer *peer;
+	const struct lt_peer *peer;     /* in cfg: the newest generation that has it */
+	struct lt_config *cfg;          /* a reference */
+	char dest[64];                  /* its name, for store ops that outlive a reload */
+	int removed;                    /* a reload removed the peer: its queue waits in the store */
 	int inflight;           /* attempts started and not yet handed back to the store */
 	int claiming;
 	int kicked;             /* a kick arrived while claiming */
@@ -54,7 +57,7 @@ struct peer_q {
 };
 
 struct lt_dispatch {
-	struct peer_q *q;       /* one per peer, cfg order; peer NULL when it has no url */
+	struct peer_q **q;      /* one per peer with a url, kept across reloads (attempts point at it) */
 	size_t nq;
 	int draining;
 	int aborted;            /* stopping now: answers still being read are left in flight */
@@ -68,6 +71,8 @@ struct attempt {
 	int encode_rc;
 	struct lt_err encode_err;
 	struct peer_q *pq;
+	const struct lt_peer *peer;     /* as configured when it started: in cfg */
+	struct lt_config *cfg;          /* a reference: the attempt ends with its generation */
 	struct lt_claimed row;
 	struct attempt *next;   /* in pq->unrecorded */
 	int probe;              /* the one attempt an open breaker lets through */
@@ -89,8 +94,8 @@ static void arm_timer(struct peer_q *pq, int64_t at_ms);
 static struct peer_q *find_q(struct lt_dispatch *d, const char *dest)
 {
 	for (size_t i = 0; i < d->nq; i++)
-		if (d->q[i].peer && strcmp(d->q[i].peer->name, dest) == 0)
-			return &d->q[i];
+		if (strcmp(d->q[i]->dest, dest) == 0)
+			return d->q[i];
 	return NULL;
 }
 
@@ -102,6 +107,7 @@ static void attempt_free(struct attempt *a)
 	free(a->fin.response);
 	json_decref(a->fin.carried);
 	json_decref(a->fin.carried_routes);
+	lt_config_free(a->cfg);
 	free(a);
 }
 
@@ -163,7 +169,7 @@ static struct lt_finish *finish_begin(struct attempt *a)
 	f->op.kind = LT_OP_FINISH;
 	f->op.done = finish_done;
 	f->delivery_id = a->row.id;
-	f->dest = a->pq->peer->name;
+	f->dest = a->peer->name;
 	f->dossier_code = a->row.dossier_code;
 	f->attempt = a->row.attempts + 1;
 	f->flags = a->row.flags;
@@ -178,7 +184,7 @@ static void submit_finish(struct attempt *a)
 	struct peer_q *pq = a->pq;
 	struct lt_gateway *gw = pq->gw;
 	pq->inflight--;
-	gw->counters[pq->peer->index].inflight = pq->inflight;
+	lt_counters(gw, pq->peer)->inflight = pq->inflight;
 	if (lt_store_submit(gw->store, &a->fin.op)) {
 		/* store closing: the delivery stays in flight and is retried after restart */
 		a->fin.op.rc = LT_EBUSY;
@@ -198,7 +204,7 @@ static void keep_carried(struct attempt *a, json_t *carried)
 		return;
 	}
 	a->fin.carried = carried;
-	a->fin.carried_routes = lt_events_stamp(a->pq->gw->cfg, a->pq->peer->name, carried);
+	a->fin.carried_routes = lt_events_stamp(a->cfg, a->peer->name, carried);
 }
 
 /* Tell the peer's breaker how the attempt went; log when it opens or closes. */
@@ -209,7 +215,7 @@ static enum lt_breaker_change breaker_record(struct peer_q *pq, const struct lt_
 	int down = lt_peer_down(t->cc == CURLE_OK, t->status);
 	int64_t max_ms = cfg->retry_max_delay_ms < LT_BREAKER_MAX_MS ? cfg->retry_max_delay_ms : LT_BREAKER_MAX_MS;
 	enum lt_breaker_change ch = lt_breaker_record(&pq->breaker, down, lt_mono_ms(), cfg->breaker_failures, max_ms);
-	pq->gw->counters[pq->peer->index].breaker_open = pq->breaker.open;
+	lt_counters(pq->gw, pq->peer)->breaker_open = pq->breaker.open;
 	return ch;
 }
 
@@ -246,7 +252,7 @@ static void note_breaker(struct attempt *a, const struct lt_xfer *t)
 static void answer_run(struct lt_job *job)
 {
 	struct attempt *a = ATTEMPT_OF_JOB(job);
-	const struct lt_peer *peer = a->pq->peer;
+	const struct lt_peer *peer = a->peer;
 	struct lt_xfer *t = &a->x;
 	struct lt_response rsp;
 	lt_xfer_response(t, &rsp);
@@ -288,8 +294,8 @@ static void answer_done(struct lt_job *job)
 	struct lt_xfer *t = &a->x;
 	struct peer_q *pq = a->pq;
 	struct lt_gateway *gw = pq->gw;
-	const struct lt_config *cfg = gw->cfg;
-	struct lt_peer_counters *pc = &gw->counters[pq->peer->index];
+	const struct lt_config *cfg = a->cfg;
+	struct lt_peer_counters *pc = lt_counters(gw, pq->peer);
 	if (gw->dispatch->aborted) {
 		/* stopping: the delivery stays in flight and is sent again after restart */
 		pq->inflight--;
@@ -393,7 +399,7 @@ static void attempt_ended(struct lt_xfer *t)
 static void encode_run(struct lt_job *job)
 {
 	struct attempt *a = ATTEMPT_OF_JOB(job);
-	const struct lt_peer *peer = a->pq->peer;
+	const struct lt_peer *peer = a->peer;
 	json_t *ev = json_loads(a->row.body, 0, NULL);
 	struct lt_delivery_ctx ctx = { .attempt = a->row.attempts + 1, .flags = a->row.flags & LT_FLAGS_ADAPTER,
 				       .message_id = a->row.event_id, .session = a->x.session };
@@ -419,7 +425,7 @@ static void refill_done(struct lt_deliverable *dv)
 	struct attempt *a = dv->arg;
 	const json_t *facts = dv->read.op.rc ? NULL : json_object_get(dv->read.facts, a->row.dossier_code);
 	json_t *ev = facts ? json_loads(a->row.body, 0, NULL) : NULL;
-	char *body = ev && lt_deliverable_fill_one(a->pq->peer, ev, facts) ?
+	char *body = ev && lt_deliverable_fill_one(a->peer, ev, facts) ?
 		     json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	if (body) {
 		lt_log(LT_INFO, "delivery.filled",
@@ -450,7 +456,7 @@ static void encode_done(struct lt_job *job)
 	struct attempt *a = ATTEMPT_OF_JOB(job);
 	struct peer_q *pq = a->pq;
 	struct lt_gateway *gw = pq->gw;
-	const struct lt_peer *peer = pq->peer;
+	const struct lt_peer *peer = a->peer;
 	if (a->encode_rc == LT_EAUTH && peer->adapter->login) {
 		/* no usable session: log in again, then this delivery goes out */
 		pq->login = LOGIN_NONE;
@@ -479,7 +485,7 @@ static void encode_done(struct lt_job *job)
 				 "peer", peer->name, "error", f->error),
 		       "%s", f->error);
 		if (f->next == LT_DS_DEAD)
-			gw->counters[peer->index].dead++;
+			lt_counters(gw, peer)->dead++;
 		submit_finish(a);
 		return;
 	}
@@ -504,6 +510,8 @@ static void start_attempt(struct peer_q *pq, struct lt_claimed *row, int probe)
 	struct lt_gateway *gw = pq->gw;
 	struct attempt *a = calloc(1, sizeof *a);
 	a->pq = pq;
+	a->peer = pq->peer;
+	a->cfg = lt_config_ref(pq->cfg);
 	a->probe = probe;
 	a->row = *row;
 	a->flags = row->flags & LT_FLAGS_ADAPTER;   /* kept as they are unless an answer is read */
@@ -511,7 +519,7 @@ static void start_attempt(struct peer_q *pq, struct lt_claimed *row, int probe)
 	snprintf(a->x.session, sizeof a->x.session, "%s", pq->session);
 	a->x.sec = lt_security_ref(gw->sec);    /* signed and sent with one generation */
 	pq->inflight++;
-	gw->counters[pq->peer->index].inflight = pq->inflight;
+	lt_counters(gw, pq->peer)->inflight = pq->inflight;
 	gw->dispatch->busy++;
 	a->job.run = encode_run;
 	a->job.done = encode_done;
@@ -747,7 +755,7 @@ static void resync(struct peer_q *pq)
 	r->op.kind = LT_OP_RELEASE;
 	r->op.done = resync_done;
 	r->op.arg = pq;
-	r->dest = pq->peer->name;
+	r->dest = pq->dest;
 	if (lt_store_submit(gw->store, &r->op)) {
 		free(r);
 		return;
@@ -763,7 +771,7 @@ static void claim(struct peer_q *pq)
 {
 	struct lt_gateway *gw = pq->gw;
 	struct lt_dispatch *d = gw->dispatch;
-	if (d->draining)
+	if (d->draining || pq->removed)
 		return;
 	if (pq->resync) {
 		resync(pq);
@@ -816,7 +824,7 @@ static void claim(struct peer_q *pq)
 	c->op.kind = LT_OP_CLAIM;
 	c->op.done = claim_done;
 	c->op.arg = pq;
-	c->dest = pq->peer->name;
+	c->dest = pq->dest;
 	c->max = want;
 	c->now_ms = lt_now_ms();
 	if (lt_store_submit(gw->store, &c->op)) {
@@ -836,26 +844,40 @@ void lt_dispatch_kick(struct lt_gateway *gw, const char *dest)
 	}
 }
 
+/* A queue for peer p of cfg (the running configuration), kicked once. */
+static struct peer_q *queue_new(struct lt_gateway *gw, const struct lt_config *cfg, const struct lt_peer *p)
+{
+	struct lt_dispatch *d = gw->dispatch;
+	struct peer_q **v = realloc(d->q, (d->nq + 1) * sizeof *v);
+	struct peer_q *pq = calloc(1, sizeof *pq);
+	if (v)
+		d->q = v;
+	if (!v || !pq) {
+		free(pq);
+		return NULL;
+	}
+	d->q[d->nq++] = pq;
+	pq->gw = gw;
+	pq->peer = p;
+	pq->cfg = lt_config_ref(cfg);
+	snprintf(pq->dest, sizeof pq->dest, "%s", p->name);
+	pq->timer = evtimer_new(gw->base, on_peer_timer, pq);
+	pq->tokens = p->rate;
+	pq->refill_ms = lt_mono_ms();
+	pq->maybe_more = 1;
+	claim(pq);
+	return pq;
+}
+
 int lt_dispatch_start(struct lt_gateway *gw, struct lt_err *err)
 {
 	if (!gw->xfers && lt_xfer_init(gw, err))
 		return err->code;
 	struct lt_dispatch *d = calloc(1, sizeof *d);
 	gw->dispatch = d;
-	d->nq = gw->cfg->npeers;
-	d->q = calloc(d->nq ? d->nq : 1, sizeof *d->q);
-	for (size_t i = 0; i < d->nq; i++) {
-		struct peer_q *pq = &d->q[i];
-		pq->gw = gw;
-		if (!gw->cfg->peers[i].url)
-			continue;
-		pq->peer = &gw->cfg->peers[i];
-		pq->timer = evtimer_new(gw->base, on_peer_timer, pq);
-		pq->tokens = pq->peer->rate;
-		pq->refill_ms = lt_mono_ms();
-		pq->maybe_more = 1;
-		claim(pq);
-	}
+	for (size_t i = 0; i < gw->cfg->npeers; i++)
+		if (gw->cfg->peers[i].url && !queue_new(gw, gw->cfg, &gw->cfg->peers[i]))
+			return lt_err_set(err, LT_ENOMEM, "out of memory for the queue of %s", gw->cfg->peers[i].name);
 	return LT_OK;
 }
 
@@ -868,6 +890,30 @@ static void release_done(struct lt_store_op *op)
 	free(r);
 }
 
+/* Deliveries claimed but never started go back to the queue. */
+static void release_ready(struct lt_gateway *gw, struct peer_q *pq)
+{
+	struct lt_dispatch *d = gw->dispatch;
+	if (!pq->nready)
+		return;
+	struct lt_release *r = calloc(1, sizeof *r);
+	r->op.kind = LT_OP_RELEASE;
+	r->op.done = release_done;
+	r->op.arg = d;
+	r->ids = calloc((size_t)pq->nready, sizeof *r->ids);
+	for (int k = 0; k < pq->nready; k++) {
+		r->ids[r->n++] = pq->ready[k].id;
+		free(pq->ready[k].body);
+	}
+	pq->nready = 0;
+	if (lt_store_submit(gw->store, &r->op)) {
+		free(r->ids);
+		free(r);
+		return;         /* left in flight: sent after restart */
+	}
+	d->busy++;
+}
+
 /* Stop: deliveries claimed but never started go back to the queue. */
 void lt_dispatch_drain(struct lt_gateway *gw)
 {
@@ -875,26 +921,58 @@ void lt_dispatch_drain(struct lt_gateway *gw)
 	if (!d)
 		return;
 	d->draining = 1;
+	for (size_t i = 0; i < d->nq; i++)
+		release_ready(gw, d->q[i]);
+}
+
+/* A peer that reload removed or changed: its queue follows the new generation. */
+static void queue_update(struct lt_gateway *gw, struct peer_q *pq, const struct lt_peer *p)
+{
+	const struct lt_peer *was = pq->peer;
+	if (pq->removed || strcmp(was->url, p->url) || was->adapter != p->adapter) {
+		pq->login = LOGIN_NONE;         /* a session belongs to the url it was opened with */
+		pq->session[0] = '\0';
+	}
+	if (pq->removed || strcmp(was->url, p->url))
+		memset(&pq->breaker, 0, sizeof pq->breaker);    /* a new address has not failed yet */
+	if (pq->tokens > (p->rate < 1 ? 1 : p->rate))
+		pq->tokens = p->rate < 1 ? 1 : p->rate;
+	pq->removed = 0;
+	pq->peer = p;
+	struct lt_config *old = pq->cfg;
+	pq->cfg = lt_config_ref(gw->cfg);
+	lt_config_free(old);
+	lt_counters(gw, p)->breaker_open = pq->breaker.open;
+	lt_counters(gw, p)->inflight = pq->inflight;
+	pq->maybe_more = 1;
+	claim(pq);
+}
+
+void lt_dispatch_reconfigure(struct lt_gateway *gw)
+{
+	struct lt_dispatch *d = gw->dispatch;
+	const struct lt_config *cfg = gw->cfg;
+	if (!d || d->draining)
+		return;
+	lt_xfer_reconfigure(gw);
 	for (size_t i = 0; i < d->nq; i++) {
-		struct peer_q *pq = &d->q[i];
-		if (!pq->nready)
+		struct peer_q *pq = d->q[i];
+		const struct lt_peer *p = lt_config_peer(cfg, pq->dest);
+		if (p && p->url)
 			continue;
-		struct lt_release *r = calloc(1, sizeof *r);
-		r->op.kind = LT_OP_RELEASE;
-		r->op.done = release_done;
-		r->op.arg = d;
-		r->ids = calloc((size_t)pq->nready, sizeof *r->ids);
-		for (int k = 0; k < pq->nready; k++) {
-			r->ids[r->n++] = pq->ready[k].id;
-			free(pq->ready[k].body);
-		}
-		pq->nready = 0;
-		if (lt_store_submit(gw->store, &r->op)) {
-			free(r->ids);
-			free(r);
-			continue;       /* left in flight: sent after restart */
-		}
-		d->busy++;
+		pq->removed = 1;        /* what is in flight ends; the rest waits in the store */
+		release_ready(gw, pq);
+	}
+	for (size_t i = 0; i < cfg->npeers; i++) {
+		const struct lt_peer *p = &cfg->peers[i];
+		if (!p->url)
+			continue;
+		struct peer_q *pq = find_q(d, p->name);
+		if (pq)
+			queue_update(gw, pq, p);
+		else if (!queue_new(gw, cfg, p))
+			lt_log(LT_ERROR, "config.reload_failed", json_pack("{s:s}", "peer", p->name),
+			       "out of memory for the queue of %s: its deliveries wait until a restart", p->name);
 	}
 }
 
@@ -916,16 +994,19 @@ void lt_dispatch_free(struct lt_gateway *gw)
 	if (!d)
 		return;
 	for (size_t i = 0; i < d->nq; i++) {
-		if (d->q[i].timer)
-			event_free(d->q[i].timer);
-		for (int k = 0; k < d->q[i].nready; k++)
-			free(d->q[i].ready[k].body);
-		free(d->q[i].ready);
-		while (d->q[i].unrecorded) {    /* still in flight in the store: sent again after restart */
-			struct attempt *a = d->q[i].unrecorded;
-			d->q[i].unrecorded = a->next;
+		struct peer_q *pq = d->q[i];
+		if (pq->timer)
+			event_free(pq->timer);
+		for (int k = 0; k < pq->nready; k++)
+			free(pq->ready[k].body);
+		free(pq->ready);
+		while (pq->unrecorded) {    /* still in flight in the store: sent again after restart */
+			struct attempt *a = pq->unrecorded;
+			pq->unrecorded = a->next;
 			attempt_free(a);
 		}
+		lt_config_free(pq->cfg);
+		free(pq);
 	}
 	free(d->q);
 	free(d);

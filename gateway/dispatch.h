@@ -11,6 +11,11 @@
 int lt_dispatch_start(struct lt_gateway *gw, struct lt_err *err);
 /* New deliveries for `dest` were committed: claim what the limits allow. */
 void lt_dispatch_kick(struct lt_gateway *gw, const char *dest);
+/* A reload swapped in gw->cfg: queues follow their peer's new settings (a changed url
+ * takes the next attempt; one in flight ends where it began), a new peer gets a queue, a
+ * removed peer's queue stops claiming (its deliveries wait in the store and resume when
+ * it comes back). Loop thread. */
+void lt_dispatch_reconfigure(struct lt_gateway *gw);
 /* Stop claiming; attempts in flight go on. */
 void lt_dispatch_drain(struct lt_gateway *gw);
 /* Attempts in flight, including those whose outcome is not yet committed. */

@@ -53,7 +53,7 @@ void lt_events_stored(struct lt_gateway *gw, const struct lt_peer *from, const c
 		json_object_set(fields, "type", json_object_get(ev, "type"));
 		json_object_set(fields, "routed_to", dests);
 		if (from)
-			gw->counters[from->index].events_in++;
+			lt_counters(gw, from)->events_in++;
 		else    /* what the gateway made it from: the due date it found passed */
 			json_object_set(fields, "due_at", json_object_get(json_object_get(ev, "dossier"), "due_at"));
 		int routed = json_array_size(dests) > 0;

@@ -4,6 +4,7 @@
 #define LT_GATEWAY_H
 
 #include <stdint.h>
+#include <string.h>
 #include "config.h"
 
 struct event_base;
@@ -19,8 +20,10 @@ struct lt_watchdog;
 struct lt_secreload;
 struct lt_pruner;
 
-/* Counters for /metrics, one slot per configured peer. */
+/* Counters for /metrics, one slot per peer by name: the running configuration's peers
+ * first, in its order, then those a reload removed (kept for what is still in flight). */
 struct lt_peer_counters {
+	char peer[64];
 	int64_t messages_in[8];     /* by answer: see lt_answer_slot() (http.h) */
 	int64_t events_in;
 	int64_t delivered, retried, dead, attempts;
@@ -46,10 +49,26 @@ struct lt_gateway {
 	struct lt_admin *admin;
 	struct lt_secreload *secreload;  /* SIGHUP and changed CRLs: a new security generation */
 	struct lt_pruner *pruner;        /* retention (prune.c) */
-	struct lt_peer_counters *counters;   /* cfg->npeers entries */
+	struct lt_peer_counters *counters;   /* ncounters entries, see lt_counters() */
+	size_t ncounters;
+	struct lt_peer_counters spare;       /* a peer with no slot (never: every generation's are kept) */
+	int64_t reloads_ok, reloads_refused; /* SIGHUP: configurations swapped in or refused */
+	int64_t generation;                  /* of cfg: 1 at start, one more per reload swapped in */
+	void (*apply_config)(struct lt_gateway *gw); /* a reload swapped in cfg: the parts follow (main.c) */
 	int64_t events_unrouted;
 	int64_t started_ms;
 	int stopping;
 };
+
+/* The counters of a peer of any configuration generation (found by its name). Loop thread. */
+static inline struct lt_peer_counters *lt_counters(struct lt_gateway *gw, const struct lt_peer *p)
+{
+	if ((size_t)p->index < gw->ncounters && strcmp(gw->counters[p->index].peer, p->name) == 0)
+		return &gw->counters[p->index];
+	for (size_t i = 0; i < gw->ncounters; i++)
+		if (strcmp(gw->counters[i].peer, p->name) == 0)
+			return &gw->counters[i];
+	return &gw->spare;
+}
 
 #endif

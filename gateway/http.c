@@ -172,7 +172,7 @@ static void refuse(struct lt_gateway *gw, struct evhttp_request *req, const stru
 			 "status", status, "error", code),
 	       "refused inbound message: %s", detail);
 	if (peer)
-		gw->counters[peer->index].messages_in[lt_answer_slot(status)]++;
+		lt_counters(gw, peer)->messages_in[lt_answer_slot(status)]++;
 	lt_http_reply_error(req, status, code, detail, retry_after);
 }
 
@@ -202,7 +202,7 @@ static void refuse_stored(struct lt_gateway *gw, struct evhttp_request *req, con
 	       "refused: %s", detail);
 	if (lt_store_submit(gw->store, &r->op))
 		free(r);
-	gw->counters[peer->index].messages_in[lt_answer_slot(status)]++;
+	lt_counters(gw, peer)->messages_in[lt_answer_slot(status)]++;
 	lt_http_reply_error(req, status, code, detail, 0);
 }
 
@@ -248,7 +248,7 @@ static void ingest_done(struct lt_store_op *op)
 {
 	struct ingress *in = (struct ingress *)op;
 	struct lt_gateway *gw = in->gw;
-	struct lt_peer_counters *pc = &gw->counters[in->peer->index];
+	struct lt_peer_counters *pc = lt_counters(gw, in->peer);
 	gw->http->pending--;
 	if (op->rc == LT_ECONFLICT && in->ing.replay) {
 		refuse_security(gw, in->req, in->peer, in->message_id, 409, "conflict", op->err.msg, in->body, in->len);
@@ -287,7 +287,7 @@ static int verify_signature(struct ingress *in)
 	const struct lt_peer *peer = in->peer;
 	const struct lt_peer_security *ps = &in->sec->peers[peer->index];
 	int64_t now = lt_now_ms();
-	int64_t window = in->gw->cfg->replay_window_ms;
+	int64_t window = in->sec->cfg->replay_window_ms;
 	if (strcmp(peer->verify, "none") && !ps->jws_keys && !ps->xml_trust)
 		return lt_err_set(&in->err, LT_EAUTH, "signer certificate not accepted for peer %s: it has no keys "
 				  "(it is not configured to send signed messages)", peer->name);
@@ -373,7 +373,7 @@ static void decode_run(struct lt_job *job)
 	else
 		lt_trust_client(in->ing.trust, in->client_cn);
 	size_t at;
-	int max_depth = in->gw->cfg->max_json_depth;
+	int max_depth = in->sec->cfg->max_json_depth;
 	if (content_type_is(peer->adapter->content_type, "application/json") &&
 	    json_deeper_than(in->body, in->len, max_depth, &at)) {
 		in->rc = lt_err_set(&in->err, LT_EINVAL, "body is not accepted JSON: arrays and objects nest more than "
@@ -398,8 +398,8 @@ static void decode_run(struct lt_job *job)
 		return;
 	}
 	in->ing.events = events;
-	in->ing.routes = lt_events_stamp(in->gw->cfg, peer->name, events);
-	in->wants = lt_deliverable_wants(in->gw->cfg, events, in->ing.routes);
+	in->ing.routes = lt_events_stamp(in->sec->cfg, peer->name, events);
+	in->wants = lt_deliverable_wants(in->sec->cfg, events, in->ing.routes);
 	lt_sha256_hex(in->body, in->len, in->ing.digest);
 	json_t *receipt_events = json_array();
 	size_t i;
@@ -462,7 +462,7 @@ static void deliverable_done(struct lt_deliverable *dv)
 	struct lt_gateway *gw = in->gw;
 	struct lt_err err = { 0 };
 	int rc = dv->read.op.rc ? dv->read.op.rc
-				: lt_deliverable_fill(gw->cfg, in->ing.events, in->ing.routes, dv->read.facts, &err);
+				: lt_deliverable_fill(in->sec->cfg, in->ing.events, in->ing.routes, dv->read.facts, &err);
 	if (rc) {
 		gw->http->pending--;
 		if (rc == LT_ESCHEMA)
@@ -612,6 +612,25 @@ static void on_request(struct evhttp_request *req, void *arg)
 	lt_http_reply_error(req, 404, "not_found", "no such endpoint; peers post to /v1/inbound/{peer}", 0);
 }
 
+void lt_http_reconfigure(struct lt_gateway *gw)
+{
+	struct lt_http *h = gw->http;
+	if (!h || !h->http)
+		return;
+	/* a Content-Length over max_body is refused by the guard before the body;
+	 * a chunked body is counted by evhttp, which answers past its own limit
+	 * with an HTML 413: give it room so that our JSON 413 is what peers
+	 * normally get, while memory stays bounded by the hard cap. */
+	evhttp_set_max_body_size(h->http, (ev_ssize_t)(gw->cfg->max_body * 4 + 65536));
+	evhttp_set_max_headers_size(h->http, (ev_ssize_t)gw->cfg->max_headers);
+	/* the guard cuts a request read_timeout after it began; evhttp's own timeout,
+	 * a second later so the two never race, closes idle keep-alive connections
+	 * and answers a client does not take */
+	struct timeval idle = { (time_t)(gw->cfg->read_timeout_ms / 1000) + 1,
+				(suseconds_t)(gw->cfg->read_timeout_ms % 1000) * 1000 };
+	evhttp_set_timeout_tv(h->http, &idle);
+}
+
 int lt_http_start(struct lt_gateway *gw, struct lt_err *err)
 {
 	char host[256];
@@ -625,18 +644,8 @@ int lt_http_start(struct lt_gateway *gw, struct lt_err *err)
 		return lt_err_set(err, LT_ENOMEM, "out of memory for the peer listener");
 	}
 	h->http = evhttp_new(gw->base);
-	/* a Content-Length over max_body is refused by the guard before the body;
-	 * a chunked body is counted by evhttp, which answers past its own limit
-	 * with an HTML 413: give it room so that our JSON 413 is what peers
-	 * normally get, while memory stays bounded by the hard cap. */
-	evhttp_set_max_body_size(h->http, (ev_ssize_t)(gw->cfg->max_body * 4 + 65536));
-	evhttp_set_max_headers_size(h->http, (ev_ssize_t)gw->cfg->max_headers);
-	/* the guard cuts a request read_timeout after it began; evhttp's own timeout,
-	 * a second later so the two never race, closes idle keep-alive connections
-	 * and answers a client does not take */
-	struct timeval idle = { (time_t)(gw->cfg->read_timeout_ms / 1000) + 1,
-				(suseconds_t)(gw->cfg->read_timeout_ms % 1000) * 1000 };
-	evhttp_set_timeout_tv(h->http, &idle);
+	gw->http = h;
+	lt_http_reconfigure(gw);        /* its limits and timeouts */
 	evhttp_set_allowed_methods(h->http, EVHTTP_REQ_POST | EVHTTP_REQ_GET | EVHTTP_REQ_PUT |
 					    EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
 	evhttp_set_gencb(h->http, on_request, gw);
@@ -646,6 +655,7 @@ int lt_http_start(struct lt_gateway *gw, struct lt_err *err)
 		evhttp_free(h->http);
 		lt_guard_free(h->guard);
 		free(h);
+		gw->http = NULL;
 		return lt_err_set(err, LT_EIO, "cannot listen on %s (address in use or not local?)", gw->cfg->listen);
 	}
 	lt_socket_nodelay(evhttp_bound_socket_get_fd(h->bound));

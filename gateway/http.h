@@ -8,6 +8,9 @@ struct evhttp_request;
 
 /* Bind the peer listener of gw->cfg->listen. 0 or LT_E* with err. */
 int lt_http_start(struct lt_gateway *gw, struct lt_err *err);
+/* A reload swapped in gw->cfg: the listener takes its size limits and timeouts (for
+ * requests that begin from now on). Loop thread. */
+void lt_http_reconfigure(struct lt_gateway *gw);
 /* Stop accepting connections; requests already read still get answers. */
 void lt_http_stop_accepting(struct lt_gateway *gw);
 /* Requests waiting for their commit. */

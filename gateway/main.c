@@ -84,26 +84,29 @@ static int watchdog_start(struct lt_gateway *gw, struct lt_err *err)
  * store's last callbacks may still use any part. A part whose start fails
  * is stopped and freed with those before it (each hook takes a part never
  * or half started). `drain` (a stop signal: take no new work, in reverse
- * order) and `busy` (work the shutdown waits for) are optional too. */
+ * order) and `busy` (work the shutdown waits for) are optional too, as is
+ * `reload` (SIGHUP swapped in a new configuration, secreload.c: take it). */
 static const struct part {
 	const char *name;
 	int (*start)(struct lt_gateway *gw, struct lt_err *err);
+	void (*reload)(struct lt_gateway *gw);  /* a reload swapped in gw->cfg: follow it */
 	void (*drain)(struct lt_gateway *gw);
 	int (*busy)(struct lt_gateway *gw);
 	void (*stop)(struct lt_gateway *gw);
 	void (*free)(struct lt_gateway *gw);
 } parts[] = {
-	{ "calendar", calendar_start, NULL, NULL, NULL, calendar_free },
-	{ "store", store_start, NULL, NULL, store_stop, NULL },
-	{ "pool", pool_start, NULL, NULL, pool_stop, NULL },
-	{ "dispatch", lt_dispatch_start, lt_dispatch_drain, lt_dispatch_busy, lt_dispatch_abort, lt_dispatch_free },
-	{ "pull", lt_pull_start, NULL, lt_pull_busy, NULL, lt_pull_free },
-	{ "watchdog", watchdog_start, NULL, lt_watchdog_busy, NULL, lt_watchdog_free },
-	{ "prune", lt_prune_start, NULL, lt_prune_busy, NULL, lt_prune_free },
-	{ "admin", lt_admin_start, NULL, NULL, NULL, lt_admin_free },
-	{ "http", lt_http_start, lt_http_stop_accepting, lt_http_pending, NULL, lt_http_free },
+	{ "calendar", calendar_start, NULL, NULL, NULL, NULL, calendar_free },
+	{ "store", store_start, NULL, NULL, NULL, store_stop, NULL },
+	{ "pool", pool_start, NULL, NULL, NULL, pool_stop, NULL },
+	{ "dispatch", lt_dispatch_start, lt_dispatch_reconfigure, lt_dispatch_drain, lt_dispatch_busy, lt_dispatch_abort,
+	  lt_dispatch_free },
+	{ "pull", lt_pull_start, lt_pull_reconfigure, NULL, lt_pull_busy, NULL, lt_pull_free },
+	{ "watchdog", watchdog_start, NULL, NULL, lt_watchdog_busy, NULL, lt_watchdog_free },
+	{ "prune", lt_prune_start, lt_prune_reconfigure, NULL, lt_prune_busy, NULL, lt_prune_free },
+	{ "admin", lt_admin_start, NULL, NULL, NULL, NULL, lt_admin_free },
+	{ "http", lt_http_start, lt_http_reconfigure, lt_http_stop_accepting, lt_http_pending, NULL, lt_http_free },
 	/* its reloads run on the pool: freed once the pool is */
-	{ "secreload", lt_secreload_start, NULL, NULL, NULL, lt_secreload_free },
+	{ "secreload", lt_secreload_start, NULL, NULL, NULL, NULL, lt_secreload_free },
 };
 #define NPARTS (sizeof parts / sizeof *parts)
 
@@ -125,6 +128,13 @@ static int parts_start(struct lt_gateway *gw)
 		if (parts[k].free)
 			parts[k].free(gw);
 	return err.code ? err.code : LT_EIO;
+}
+
+static void parts_reload(struct lt_gateway *gw)
+{
+	for (size_t k = 0; k < NPARTS; k++)
+		if (parts[k].reload)
+			parts[k].reload(gw);
 }
 
 static void parts_drain(struct lt_gateway *gw)
@@ -202,37 +212,17 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	on_shutdown_tick(-1, 0, sd);
 }
 
-/* SIGHUP: the keys, certificates, trust and CRLs that the running configuration names
- * are read again and swapped in (secreload.c: security.reloaded, or
- * security.reload_failed and the running ones stay). The file itself is checked as
- * check-config would; its other changes are applied only by a restart. */
+/* SIGHUP (systemctl reload): the configuration file is read and checked again, and if it
+ * is valid its peers, routes, limits, code tables, mapping files, keys and certificates are
+ * swapped in (secreload.c: config.reloaded, or config.mistake lines and
+ * config.reload_refused, and the running configuration stays). */
 static void on_hangup(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
 	(void)what;
 	struct shutdown *sd = arg;
-	struct lt_buf errors = { 0 };
-	struct lt_config *cfg = NULL;
-	lt_secreload_request(sd->gw, "SIGHUP");
-	if (lt_config_load(sd->config_path, &cfg, &errors) == 0) {
-		struct lt_codes *codes = NULL;
-		struct lt_mappings *maps = NULL;
-		lt_codes_load(NULL, cfg->codes_dir, &codes, &errors);   /* checked only: applied at a restart */
-		lt_mappings_load(NULL, cfg->mappings_dir, &maps, &errors);
-		lt_codes_free(codes);
-		lt_mappings_free(maps);
-	}
-	if (errors.len)
-		lt_log(LT_ERROR, "config.invalid", json_pack("{s:s,s:s}", "file", sd->config_path, "mistakes", errors.data),
-		       "SIGHUP: %s has mistakes; the running configuration stays, and a restart would fail (keys and "
-		       "certificates are reloaded from the files the running configuration names)", sd->config_path);
-	else if (lt_secreload_config_changed(sd->gw))
-		lt_log(LT_WARN, "config.restart_needed", json_pack("{s:s}", "file", sd->config_path),
-		       "SIGHUP: %s changed and is valid; its settings are applied at the next restart (only keys, "
-		       "certificates, trust and CRLs are reloaded now, from the files the running configuration names)",
-		       sd->config_path);
-	lt_config_free(cfg);
-	lt_buf_free(&errors);
+	if (!sd->gw->stopping)
+		lt_secreload_request(sd->gw, "SIGHUP", 1);
 }
 
 static int cmd_run(const char *config_path)
@@ -304,12 +294,14 @@ static int cmd_run(const char *config_path)
 	mallopt(M_TRIM_THRESHOLD, 32 * 1024 * 1024);
 	mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
 	evthread_use_pthreads();
-	struct lt_gateway gw = { .cfg = cfg, .sec = sec, .started_ms = lt_now_ms() };
+	/* gw owns the first reference to cfg; a reload replaces it (secreload.c) */
+	struct lt_gateway gw = { .cfg = cfg, .sec = sec, .started_ms = lt_now_ms(), .generation = 1,
+				 .apply_config = parts_reload };
 	if (!cfg->tls)
 		lt_log(LT_WARN, "gateway.insecure", NULL,
 		       "tls = off: the peer listener is plain HTTP without client certificates; for tests only");
 	gw.base = event_base_new();
-	gw.counters = calloc(cfg->npeers ? cfg->npeers : 1, sizeof *gw.counters);
+	lt_secreload_counters(&gw, cfg);
 	if (parts_start(&gw)) {
 		event_base_free(gw.base);
 		free(gw.counters);
@@ -349,7 +341,7 @@ static int cmd_run(const char *config_path)
 	lt_xml_shutdown();
 	lt_mappings_shutdown();
 	lt_codes_shutdown();
-	lt_config_free(cfg);
+	lt_config_free(gw.cfg);
 	libevent_global_shutdown();
 	return 0;
 }

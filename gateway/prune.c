@@ -26,6 +26,7 @@ struct lt_pruner {
 	struct event *timer;
 	struct event *next;             /* the run's next batch, after a pause */
 	struct lt_prune op;
+	struct lt_config *cfg;          /* a reference: the run's archive file is named there (a reload may swap gw->cfg) */
 	int running;
 	/* the run in progress */
 	const char *why;                /* "retention" or "operator" */
@@ -137,7 +138,9 @@ static int run_start(struct lt_pruner *p, int64_t before_ms, int dry_run, const 
 	p->op.keep_messages_ms = before_ms < now - window ? before_ms : now - window;
 	p->op.now_ms = now;
 	p->op.dry_run = dry_run;
-	p->op.archive = p->gw->cfg->retention_archive;
+	lt_config_free(p->cfg);         /* no run uses it any more */
+	p->cfg = lt_config_ref(p->gw->cfg);
+	p->op.archive = p->cfg->retention_archive;
 	p->why = why;
 	p->started_ms = lt_mono_ms();
 	p->batches = p->audit_through = 0;
@@ -178,12 +181,20 @@ int lt_prune_busy(struct lt_gateway *gw)
 	return gw->pruner && gw->pruner->running;
 }
 
+void lt_prune_reconfigure(struct lt_gateway *gw)
+{
+	struct lt_pruner *p = gw->pruner;
+	if (p && gw->cfg->retention_ms > 0 && !p->running && !gw->stopping && !evtimer_pending(p->timer, NULL))
+		arm(p, 1);      /* retention turned on by a reload: a first run now */
+}
+
 void lt_prune_free(struct lt_gateway *gw)
 {
 	if (!gw->pruner)
 		return;
 	event_free(gw->pruner->timer);
 	event_free(gw->pruner->next);
+	lt_config_free(gw->pruner->cfg);
 	free(gw->pruner);
 	gw->pruner = NULL;
 }

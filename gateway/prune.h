@@ -12,6 +12,8 @@ struct evhttp_request;
 
 int lt_prune_start(struct lt_gateway *gw, struct lt_err *err);
 int lt_prune_busy(struct lt_gateway *gw);
+/* A reload swapped in gw->cfg: retention turned on starts its runs (the next run reads the rest). */
+void lt_prune_reconfigure(struct lt_gateway *gw);
 void lt_prune_free(struct lt_gateway *gw);
 /* POST /v1/admin/prune {"before": RFC 3339 time (default: now - retention), "dry_run": bool}:
  * answered when the run ends, with what went (or would go). */

@@ -10,6 +10,7 @@
 #include "events.h"
 #include "log.h"
 #include "pool.h"
+#include "security.h"
 #include "store.h"
 #include "xfer.h"
 
@@ -20,7 +21,10 @@
 
 struct poller {
 	struct lt_gateway *gw;
-	const struct lt_peer *peer;
+	const struct lt_peer *peer;     /* in cfg: the newest generation that has it */
+	struct lt_config *cfg;          /* a reference */
+	char dest[64];                  /* its name, for store ops that outlive a reload */
+	int removed;                    /* a reload removed it (or made it push): no more polls */
 	struct event *timer;
 	char cursor[512];
 	int busy;
@@ -28,7 +32,7 @@ struct poller {
 };
 
 struct lt_pull {
-	struct poller *p;
+	struct poller **p;      /* kept across reloads (polls in flight point at them) */
 	size_t n;
 	int busy;
 };
@@ -112,8 +116,8 @@ static void page_run(struct lt_job *job)
 {
 	struct page *pg = (struct page *)((char *)job - offsetof(struct page, job));
 	struct lt_xfer *t = pg->t;
-	const struct lt_peer *peer = pg->po->peer;
-	const struct lt_config *cfg = pg->po->gw->cfg;
+	const struct lt_peer *peer = t->peer;         /* the generation the poll began with (t->sec) */
+	const struct lt_config *cfg = t->sec->cfg;
 	struct lt_response rsp;
 	lt_xfer_response(t, &rsp);
 	struct lt_answer ans = { .rsp = &rsp, .signature = t->signature, .signatures = t->signatures,
@@ -177,7 +181,7 @@ static void page_read(struct lt_job *job)
 	snprintf(pg->message_id, sizeof pg->message_id, "poll:%.16s:%.16s", key, pg->cursor[0] ? "c" : "0");
 	pg->ing.op.kind = LT_OP_INGEST;
 	pg->ing.op.done = page_done;
-	pg->ing.peer = po->peer->name;
+	pg->ing.peer = po->dest;
 	pg->ing.message_id = pg->message_id;
 	pg->ing.receipt = json_pack("{s:s,s:s}", "status", "polled", "cursor", pg->next);
 	pg->ing.cursor = pg->next;
@@ -216,7 +220,7 @@ static void poll_ended(struct lt_xfer *t)
 static void poll_now(struct poller *po)
 {
 	struct lt_gateway *gw = po->gw;
-	if (po->busy || gw->stopping)
+	if (po->busy || gw->stopping || po->removed)
 		return;
 	struct lt_xfer *t = calloc(1, sizeof *t);
 	struct lt_err err = { 0 };
@@ -256,30 +260,79 @@ static void cursor_done(struct lt_store_op *op)
 	poll_now(po);
 }
 
+/* A poller for peer (inbound = pull) of the running configuration: reads its cursor, then polls. */
+static int poller_new(struct lt_gateway *gw, const struct lt_peer *peer, struct lt_err *err)
+{
+	struct lt_pull *pl = gw->pull;
+	if (!peer->adapter->poll || !peer->url)
+		return lt_err_set(err, LT_ECONFIG, "peer %s: inbound = pull needs a url and an adapter that polls "
+				  "(%s does not)", peer->name, peer->adapter->name);
+	struct poller **v = realloc(pl->p, (pl->n + 1) * sizeof *v);
+	struct poller *po = calloc(1, sizeof *po);
+	if (v)
+		pl->p = v;
+	if (!v || !po) {
+		free(po);
+		return lt_err_set(err, LT_ENOMEM, "out of memory for the poller of %s", peer->name);
+	}
+	pl->p[pl->n++] = po;
+	po->gw = gw;
+	po->peer = peer;
+	po->cfg = lt_config_ref(gw->cfg);
+	snprintf(po->dest, sizeof po->dest, "%s", peer->name);
+	po->timer = evtimer_new(gw->base, on_timer, po);
+	po->cur.op.kind = LT_OP_CURSOR;
+	po->cur.op.done = cursor_done;
+	po->cur.op.arg = po;
+	po->cur.peer = po->dest;
+	if (lt_store_submit(gw->store, &po->cur.op) == 0)
+		pl->busy++;
+	return LT_OK;
+}
+
 int lt_pull_start(struct lt_gateway *gw, struct lt_err *err)
 {
-	struct lt_pull *pl = calloc(1, sizeof *pl);
-	gw->pull = pl;
-	pl->p = calloc(gw->cfg->npeers ? gw->cfg->npeers : 1, sizeof *pl->p);
+	gw->pull = calloc(1, sizeof *gw->pull);
 	for (size_t i = 0; i < gw->cfg->npeers; i++) {
 		const struct lt_peer *peer = &gw->cfg->peers[i];
-		if (strcmp(peer->inbound, "pull"))
-			continue;
-		if (!peer->adapter->poll || !peer->url)
-			return lt_err_set(err, LT_ECONFIG, "peer %s: inbound = pull needs a url and an adapter that polls "
-					  "(%s does not)", peer->name, peer->adapter->name);
-		struct poller *po = &pl->p[pl->n++];
-		po->gw = gw;
-		po->peer = peer;
-		po->timer = evtimer_new(gw->base, on_timer, po);
-		po->cur.op.kind = LT_OP_CURSOR;
-		po->cur.op.done = cursor_done;
-		po->cur.op.arg = po;
-		po->cur.peer = peer->name;
-		if (lt_store_submit(gw->store, &po->cur.op) == 0)
-			pl->busy++;
+		if (strcmp(peer->inbound, "pull") == 0 && poller_new(gw, peer, err))
+			return err->code;
 	}
 	return LT_OK;
+}
+
+void lt_pull_reconfigure(struct lt_gateway *gw)
+{
+	struct lt_pull *pl = gw->pull;
+	const struct lt_config *cfg = gw->cfg;
+	if (!pl || gw->stopping)
+		return;
+	for (size_t i = 0; i < pl->n; i++) {
+		struct poller *po = pl->p[i];
+		const struct lt_peer *p = lt_config_peer(cfg, po->dest);
+		if (!p || strcmp(p->inbound, "pull")) {
+			po->removed = 1;        /* a poll in flight ends and is stored; its cursor stays */
+			evtimer_del(po->timer);
+			continue;
+		}
+		int was_removed = po->removed;
+		po->removed = 0;
+		po->peer = p;
+		struct lt_config *old = po->cfg;
+		po->cfg = lt_config_ref(cfg);
+		lt_config_free(old);
+		if (was_removed)
+			poll_now(po);
+	}
+	for (size_t i = 0; i < cfg->npeers; i++) {
+		const struct lt_peer *p = &cfg->peers[i];
+		struct lt_err err = { 0 };
+		int have = 0;
+		for (size_t k = 0; k < pl->n && !have; k++)
+			have = strcmp(pl->p[k]->dest, p->name) == 0;
+		if (!have && strcmp(p->inbound, "pull") == 0 && poller_new(gw, p, &err))
+			lt_log(LT_ERROR, "pull.failed", json_pack("{s:s}", "peer", p->name), "%s", err.msg);
+	}
 }
 
 int lt_pull_busy(struct lt_gateway *gw)
@@ -292,8 +345,11 @@ void lt_pull_free(struct lt_gateway *gw)
 	struct lt_pull *pl = gw->pull;
 	if (!pl)
 		return;
-	for (size_t i = 0; i < pl->n; i++)
-		event_free(pl->p[i].timer);
+	for (size_t i = 0; i < pl->n; i++) {
+		event_free(pl->p[i]->timer);
+		lt_config_free(pl->p[i]->cfg);
+		free(pl->p[i]);
+	}
 	free(pl->p);
 	free(pl);
 	gw->pull = NULL;

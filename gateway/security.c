@@ -279,6 +279,7 @@ int lt_security_load(const struct lt_config *cfg, struct lt_security **out, stru
 	size_t before = errors->len;
 	struct lt_security *s = calloc(1, sizeof *s);
 	s->refs = 1;
+	s->cfg = lt_config_ref(cfg);
 	s->loaded_ms = lt_now_ms();
 	s->peers = calloc(cfg->npeers ? cfg->npeers : 1, sizeof *s->peers);
 	s->npeers = cfg->npeers;
@@ -413,6 +414,7 @@ void lt_security_free(struct lt_security *s)
 	lt_xml_signer_free(s->xml);
 	free(s->certs);
 	free(s->peers);
+	lt_config_free(s->cfg);
 	free(s);
 }
 

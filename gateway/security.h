@@ -50,6 +50,8 @@ struct lt_cert_report {
  * frees what is in use. */
 struct lt_security {
 	int refs;                           /* lt_security_ref / lt_security_free */
+	struct lt_config *cfg;              /* the configuration it was loaded from (a reference): who
+					     * holds the generation reads its peers and limits there */
 	int64_t loaded_ms;                  /* wall clock */
 	SSL_CTX *server_ctx;                /* NULL when tls = off */
 	struct lt_jws_signer *jws;          /* NULL when no peer needs JWS */

@@ -29,6 +29,8 @@ static void sweep_done(struct lt_store_op *op)
 	struct lt_watchdog *w = op->arg;
 	struct lt_gateway *gw = w->gw;
 	w->running = 0;
+	lt_config_free(w->op.stamp_arg);        /* the generation the sweep stamped with */
+	w->op.stamp_arg = NULL;
 	if (op->rc) {
 		lt_log(LT_ERROR, "sla.failed", NULL, "overdue sweep failed: %s", op->err.msg);
 	} else {
@@ -59,7 +61,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	w->op.op.arg = w;
 	w->op.source = LT_GATEWAY_SOURCE;
 	w->op.stamp = stamp;
-	w->op.stamp_arg = (void *)w->gw->cfg;
+	w->op.stamp_arg = lt_config_ref(w->gw->cfg);   /* the store thread reads it: a reload may swap gw->cfg */
 	w->op.now_ms = lt_now_ms();
 	if (lt_store_submit(w->gw->store, &w->op.op) == 0)
 		w->running = 1;
@@ -88,6 +90,7 @@ void lt_watchdog_free(struct lt_gateway *gw)
 	if (!gw->watchdog)
 		return;
 	event_free(gw->watchdog->timer);
+	lt_config_free(gw->watchdog->op.stamp_arg);     /* a sweep the store never answered */
 	free(gw->watchdog);
 	gw->watchdog = NULL;
 }

@@ -21,9 +21,9 @@ struct lt_xfers {
 	struct event *timeout;
 	struct lt_xfer *live;
 	struct lt_gateway *gw;
-	/* easy handles of finished exchanges, reset for the next: curl_easy_init and the
-	 * first options cost about a quarter of the loop's work per delivery. The
-	 * connections (and their TLS) live in the multi's cache, not in the handle. */
+	/* easy handles of finished exchanges, reset for the next (a reset costs a third of
+	 * curl_easy_init + cleanup). The connections (and their TLS) live in the multi's
+	 * cache, not in the handle. */
 	CURL *idle[LT_XFER_IDLE_MAX];
 	size_t nidle;
 };
@@ -347,6 +347,16 @@ int lt_xfer_init(struct lt_gateway *gw, struct lt_err *err)
 	curl_multi_setopt(x->multi, CURLMOPT_SOCKETDATA, x);
 	curl_multi_setopt(x->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
 	curl_multi_setopt(x->multi, CURLMOPT_TIMERDATA, x);
+	gw->xfers = x;
+	lt_xfer_reconfigure(gw);
+	return LT_OK;
+}
+
+void lt_xfer_reconfigure(struct lt_gateway *gw)
+{
+	struct lt_xfers *x = gw->xfers;
+	if (!x)
+		return;
 	/* keep every peer's connections open between deliveries: by default libcurl keeps
 	 * four per transfer in progress, so a dip in traffic closed connections that the
 	 * next deliveries opened again (a TLS handshake, a new SSL_CTX and the CA file read
@@ -355,8 +365,6 @@ int lt_xfer_init(struct lt_gateway *gw, struct lt_err *err)
 	for (size_t i = 0; i < gw->cfg->npeers; i++)
 		keep += gw->cfg->peers[i].concurrency + 1;      /* + a poll or a login */
 	curl_multi_setopt(x->multi, CURLMOPT_MAXCONNECTS, keep > 16 ? keep : 16);
-	gw->xfers = x;
-	return LT_OK;
 }
 
 void lt_xfer_abort_all(struct lt_gateway *gw)

@@ -50,6 +50,8 @@ struct lt_xfer {
 };
 
 int lt_xfer_init(struct lt_gateway *gw, struct lt_err *err);
+/* The connections kept open follow the peers' concurrency (at start, and after a reload). */
+void lt_xfer_reconfigure(struct lt_gateway *gw);
 /* Start the exchange; x->done runs later (never from inside this call). */
 void lt_xfer_start(struct lt_gateway *gw, struct lt_xfer *x);
 /* The answer as an adapter sees it. */

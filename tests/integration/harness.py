@@ -430,6 +430,15 @@ class Gateway:
         self.store = store or "sqlite:%s" % self.db
         self.config = os.path.join(tmp, "lienthong.ini" if name == "gateway" else name + ".ini")
         self.log_path = os.path.join(tmp, name + ".log")
+        self.write_config(peers, routes, retry, gateway)
+        self.proc = None
+        if start:
+            self.start()
+
+    def write_config(self, peers, routes, retry=None, gateway=None):
+        """(Re)write the config file: the listeners, store and keys of this gateway, then
+        the peers, routes and settings given (see __init__)."""
+        kind, tls = self.kind, self.tls
         gateway = dict(gateway or {})
         # an admin listener asking credentials is HTTPS: admin_token (a secret sent
         # as Bearer) and admin_cert (cert, key files) are what admin() and
@@ -469,9 +478,16 @@ class Gateway:
             lines += ["%s = %s" % kv for kv in opts.items()]
         with open(self.config, "w") as f:
             f.write("\n".join(lines) + "\n")
-        self.proc = None
-        if start:
-            self.start()
+
+    def reload(self, peers, routes, retry=None, gateway=None, expect="config.reloaded"):
+        """Rewrite the config file, SIGHUP, and wait for the reload's verdict (expect:
+        config.reloaded or config.reload_refused); returns that log line."""
+        before = sum(r.get("event") == expect for r in self.log_lines())
+        self.peers = peers
+        self.write_config(peers, routes, retry, gateway)
+        self.proc.send_signal(signal.SIGHUP)
+        return wait_until(lambda: [r for r in self.log_lines() if r.get("event") == expect][before:],
+                          what=expect)[0]
 
     def start(self):
         self.log = open(self.log_path, "ab")

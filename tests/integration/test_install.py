@@ -374,14 +374,16 @@ def test_sighup_checks_the_file_and_keeps_the_gateway_running(tmp, cleanup):
     """systemctl kill -s HUP (or an operator's kill -HUP) must never stop the service."""
     gw = cleanup.add(Gateway(tmp, {"peer-a": {}}, {}))
     gw.proc.send_signal(signal.SIGHUP)
-    # keys and certificates are read again; the unchanged file needs no restart
-    wait_until(lambda: any(l["event"] == "security.reloaded" for l in gw.log_lines()), what="keys reloaded")
+    # the file and its keys and certificates are read again; the unchanged file needs no restart
+    wait_until(lambda: any(l["event"] == "config.reloaded" for l in gw.log_lines()), what="config reloaded")
+    assert any(l["event"] == "security.reloaded" for l in gw.log_lines())
     assert not any(l["event"] == "config.restart_needed" for l in gw.log_lines())
     with open(gw.config, "a") as fh:
         fh.write("[gateway]\nno_such_key = 1\n")
     gw.proc.send_signal(signal.SIGHUP)
-    bad = wait_until(lambda: [l for l in gw.log_lines() if l["event"] == "config.invalid"], what="mistakes logged")
-    assert 'unknown key "no_such_key"' in bad[0]["mistakes"]
+    wait_until(lambda: [l for l in gw.log_lines() if l["event"] == "config.reload_refused"], what="mistakes logged")
+    bad = [l for l in gw.log_lines() if l["event"] == "config.mistake"]
+    assert len(bad) == 1 and 'unknown key "no_such_key"' in bad[0]["msg"], bad
     assert gw.healthy() and gw.proc.poll() is None
 
 
