@@ -482,7 +482,7 @@ static void end_section(struct load *ld)
 	*dst = *t;
 	dst->decl = keep;
 	dst->spec = keep ? &keep->spec : dst->spec;
-	dst->overridden = ld->pass == 1;
+	dst->overridden = ld->pass == 1 && (ld->seen[ld->cur_index] & 1);   /* a shipped table replaced */
 	memset(t, 0, sizeof *t);
 	ld->cur_index = -1;
 }
