@@ -133,9 +133,10 @@ demo: deps
 	$(MAKE) all certs
 	/usr/bin/python3 scripts/demo.py
 
+# make bench BENCH=latency,history: only those sections (cases latency history queued pg)
 bench: deps
 	$(MAKE) all certs
-	/usr/bin/python3 tests/bench.py
+	LT_BENCH_SECTIONS="$(BENCH)" /usr/bin/python3 tests/bench.py
 
 # The integration suite with every gateway under valgrind's memcheck: any
 # error or definite leak fails its test.
