@@ -1195,7 +1195,7 @@ static int call(struct run *r, const struct expr *e, json_t **out)
 			char known[256];
 			arg_where(r, e->args[1], at, sizeof at);
 			rc = lt_err_set(&r->err, LT_ESCHEMA, r->encode ? "%s: \"%.40s\" has no code in table %s (%s: %s)"
-							       : "%s: unknown code \"%.40s\" (table %s: %s)",
+							       : "%s: unknown code \"%.40s\" (table %s, known %s: %s)",
 					at, s, e->table->id, e->table->cols[r->encode ? 1 : 0].name,
 					lt_code_list(e->table, r->encode ? 1 : 0, known, sizeof known));
 			break;
