@@ -284,6 +284,50 @@ def test_two_nodes_share_one_database_and_keep_each_dossiers_order(tmp, cleanup)
         n_events, nodes["gw-node-1"], nodes["gw-node-2"], portal.count()["max_inflight"]))
 
 
+def test_two_busy_nodes_never_deadlock_claims_against_the_journal_lock(tmp, cleanup):
+    """Issue 14: both nodes ingesting and delivering at once over many dossiers.
+    A batch that locked delivery rows (a claim, a retry) and then waited for
+    the journal lock deadlocked against the other node's journal-locked
+    update of those rows; PostgreSQL killed one and the batch was refused."""
+    pg = cleanup.add(Postgres(tmp))
+    portal = cleanup.add(Peersim(tmp, "portal"))
+    office = cleanup.add(Peersim(tmp, "office"))
+    portal.fail(status=503, count=30)       # retries: finishes that lock rows without the journal lock
+    sims = {"portal": portal, "office": office}
+    gws = [pg_gateway(tmp, cleanup, pg, sims=sims, name="node-%d" % n, gateway={"node_id": "gw-dl-%d" % n},
+                      retry={"initial": "20ms", "max_delay": "100ms"},
+                      peer_opts={"concurrency": 16})[0] for n in (1, 2)]
+    dossiers = ["PG-DL-%03d" % k for k in range(120)]
+    answers = {}
+
+    def send(n, t):
+        for i in range(60):
+            code = dossiers[(i * 7 + t * 3 + n) % len(dossiers)]
+            status, doc, _ = gws[n].post("peer-a", {"events": [event(code, "dossier.step", detail={"i": i, "t": t})]},
+                                         "pgdl-%d-%d-%d" % (n, t, i))
+            answers[(n, t, i)] = status
+
+    threads = [threading.Thread(target=send, args=(n, t)) for n in (0, 1) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    n_events = len(answers)
+    assert n_events == 960 and set(answers.values()) == {202}, sorted(set(answers.values()))
+    wait_until(lambda: gws[0].query("SELECT COUNT(*) FROM deliveries WHERE state = 2")[0][0] == 2 * n_events,
+               timeout=120, what="every delivery done")
+    for gw in gws:
+        text = gw.log_text()
+        assert "deadlock detected" not in text, [l for l in text.splitlines() if "deadlock" in l][:3]
+        errors = [l for l in gw.log_lines() if l.get("level") in ("error", "fatal")]
+        assert not errors, errors[:3]
+    with open(pg.log_path, "rb") as f:
+        assert b"deadlock detected" not in f.read()
+    assert audit_chain_breaks(gws[0]) == []
+    retries = [gw.metric("lienthong_store_retries_total", reason="deadlock") or 0 for gw in gws]
+    print("    two busy nodes: %d events to 2 destinations, store retries after a deadlock %s" % (n_events, retries))
+
+
 def test_a_dead_nodes_deliveries_are_sent_by_the_other_after_its_lease(tmp, cleanup):
     pg = cleanup.add(Postgres(tmp))
     portal = cleanup.add(Peersim(tmp, "portal"))
