@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 
-from harness import LIENTHONG, Gateway, Peersim, event, wait_until
+from harness import LIENTHONG, Gateway, Peersim, event, pg_query, wait_until
 from test_crash import Sender
 
 PGBIN = os.environ.get("LT_PGBIN", "/usr/lib/postgresql/15/bin")
@@ -285,10 +285,10 @@ def test_two_nodes_share_one_database_and_keep_each_dossiers_order(tmp, cleanup)
 
 
 def test_two_busy_nodes_never_deadlock_claims_against_the_journal_lock(tmp, cleanup):
-    """Issue 14: both nodes ingesting and delivering at once over many dossiers.
-    A batch that locked delivery rows (a claim, a retry) and then waited for
-    the journal lock deadlocked against the other node's journal-locked
-    update of those rows; PostgreSQL killed one and the batch was refused."""
+    """Issue 14 under load: both nodes ingesting and delivering at once over many
+    dossiers. A batch that locked delivery rows (a claim) and then waited for
+    the journal lock deadlocked against the other node's journal-locked update
+    of those rows. A race: the deterministic case is the test after this one."""
     pg = cleanup.add(Postgres(tmp))
     portal = cleanup.add(Peersim(tmp, "portal"))
     office = cleanup.add(Peersim(tmp, "office"))
@@ -307,13 +307,13 @@ def test_two_busy_nodes_never_deadlock_claims_against_the_journal_lock(tmp, clea
                                          "pgdl-%d-%d-%d" % (n, t, i))
             answers[(n, t, i)] = status
 
-    threads = [threading.Thread(target=send, args=(n, t)) for n in (0, 1) for t in range(8)]
+    threads = [threading.Thread(target=send, args=(n, t)) for n in (0, 1) for t in range(6)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(300)
     n_events = len(answers)
-    assert n_events == 960 and set(answers.values()) == {202}, sorted(set(answers.values()))
+    assert n_events == 720 and set(answers.values()) == {202}, sorted(set(answers.values()))
     wait_until(lambda: gws[0].query("SELECT COUNT(*) FROM deliveries WHERE state = 2")[0][0] == 2 * n_events,
                timeout=120, what="every delivery done")
     for gw in gws:
@@ -326,6 +326,65 @@ def test_two_busy_nodes_never_deadlock_claims_against_the_journal_lock(tmp, clea
     assert audit_chain_breaks(gws[0]) == []
     retries = [gw.metric("lienthong_store_retries_total", reason="deadlock") or 0 for gw in gws]
     print("    two busy nodes: %d events to 2 destinations, store retries after a deadlock %s" % (n_events, retries))
+
+
+class OtherNode:
+    """A psql session standing for another node's transaction, fed one statement at
+    a time; what it holds or waits for is read from pg_stat_activity."""
+
+    def __init__(self, pg, name="other-node"):
+        self.pg, self.name = pg, name
+        self.proc = subprocess.Popen(["psql", "-X", "-q", "-d", "%s&application_name=%s" % (pg.dsn, name)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     text=True)
+
+    def send(self, sql):
+        self.proc.stdin.write(sql + "\n")
+        self.proc.stdin.flush()
+
+    def activity(self, who):
+        return pg_query(self.pg.dsn, "SELECT state, wait_event_type, query FROM pg_stat_activity"
+                                     " WHERE application_name = ?", who)
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(30)
+
+
+def test_a_deadlock_with_another_node_reruns_the_batch_at_once_and_loses_nothing(tmp, cleanup):
+    """Issue 14, what is left of it: the database ends a batch in a deadlock
+    (here another node's transaction takes the delivery's row, then the journal
+    lock: the order this node no longer uses). The batch runs again at once and
+    is counted; nothing is refused, logged as an error or delayed by a second."""
+    pg = cleanup.add(Postgres(tmp))
+    portal = cleanup.add(Peersim(tmp, "portal"))
+    portal.fail(delay_ms=1500, count=1)
+    gw, _ = pg_gateway(tmp, cleanup, pg, sims={"portal": portal})
+    status, doc, _ = gw.post("peer-a", event("PG-DEADLOCK-1"), "pg-dl-1")
+    assert status == 202, doc
+    wait_until(lambda: gw.query("SELECT state FROM deliveries") == [(1,)], what="the delivery in flight")
+    other = OtherNode(pg)
+    try:
+        other.send("BEGIN; SELECT id FROM deliveries WHERE state = 1 FOR UPDATE;")
+        wait_until(lambda: other.activity("other-node") and other.activity("other-node")[0][0] == "idle in transaction",
+                   what="the other node holding the delivery's row")
+        # the portal answers: this node's finish takes the journal lock, then waits for the row
+        wait_until(lambda: any(w == "Lock" for _, w, _ in other.activity("lienthong")), timeout=10,
+                   what="this node's finish waiting for the row")
+        other.send("SELECT pg_advisory_xact_lock(19540, 1);")      # and the other waits for the journal lock
+        wait_until(lambda: other.activity("other-node")[0][0] == "idle in transaction", timeout=10,
+                   what="the other node granted the journal lock (this node's transaction ended)")
+        other.send("COMMIT;")
+    finally:
+        other.close()
+    wait_until(lambda: gw.query("SELECT state FROM deliveries") == [(2,)], timeout=10, what="the delivery done")
+    assert gw.metric("lienthong_store_retries_total", reason="deadlock") == 1
+    with open(pg.log_path, "rb") as f:
+        assert f.read().count(b"ERROR:  deadlock detected") == 1
+    assert [l["event"] for l in gw.log_lines() if l["event"].startswith("store.")] == ["store.conflict_retry"]
+    errors = [l for l in gw.log_lines() if l.get("level") in ("error", "fatal")]
+    assert not errors, errors[:3]
+    assert audit_chain_breaks(gw) == []
 
 
 def test_a_dead_nodes_deliveries_are_sent_by_the_other_after_its_lease(tmp, cleanup):
