@@ -288,7 +288,8 @@ def test_two_busy_nodes_never_deadlock_claims_against_the_journal_lock(tmp, clea
     """Issue 14 under load: both nodes ingesting and delivering at once over many
     dossiers. A batch that locked delivery rows (a claim) and then waited for
     the journal lock deadlocked against the other node's journal-locked update
-    of those rows. A race: the deterministic case is the test after this one."""
+    of those rows. A race (it did not show on every run before the fix): the
+    deterministic case is test_a_batch_never_holds_rows_while_it_waits_for_the_journal_lock."""
     pg = cleanup.add(Postgres(tmp))
     portal = cleanup.add(Peersim(tmp, "portal"))
     office = cleanup.add(Peersim(tmp, "office"))
@@ -385,6 +386,56 @@ def test_a_deadlock_with_another_node_reruns_the_batch_at_once_and_loses_nothing
     errors = [l for l in gw.log_lines() if l.get("level") in ("error", "fatal")]
     assert not errors, errors[:3]
     assert audit_chain_breaks(gw) == []
+
+
+def test_a_batch_never_holds_rows_while_it_waits_for_the_journal_lock(tmp, cleanup):
+    """Issue 14, deterministically: another node holds the journal lock while this
+    node's store thread gathers a claim (a delivery due again) and an ingest into
+    one batch; then the other node updates the deliveries. Before the fix the batch
+    claimed rows, then waited for the journal lock, and PostgreSQL found a
+    deadlock; now it takes the journal lock first and holds no row meanwhile."""
+    pg = cleanup.add(Postgres(tmp))
+    portal = cleanup.add(Peersim(tmp, "portal"))
+    portal.fail(status=503, retry_after="4", count=1)
+    gw, _ = pg_gateway(tmp, cleanup, pg, sims={"portal": portal}, retry={"max_delay": "10s"})
+    assert gw.post("peer-a", event("PG-ORDER-0"), "pg-order-0")[0] == 202
+    wait_until(lambda: gw.query("SELECT state, attempts FROM deliveries") == [(0, 1)], what="a retry due in 4 s")
+    due_ms = gw.query("SELECT next_at FROM deliveries")[0][0]
+    answers = []
+    other = OtherNode(pg)
+
+    def waiting():
+        return any(w == "Lock" for _, w, _ in other.activity("lienthong"))
+
+    def idle():
+        return other.activity("other-node")[0][0] == "idle in transaction"
+
+    try:
+        other.send("BEGIN; SELECT pg_advisory_xact_lock(19540, 1);")
+        wait_until(lambda: other.activity("other-node") and idle(), what="the other node holding the journal lock")
+        post = lambda n: answers.append(gw.post("peer-a", event("PG-ORDER-%d" % n), "pg-order-%d" % n)[0])
+        threading.Thread(target=post, args=(1,)).start()                # batch 1: waits for the lock
+        wait_until(waiting, what="this node's first batch waiting for the journal lock")
+        time.sleep(max(0.0, due_ms / 1000 - time.time()) + 0.5)        # the retry due: a claim queued
+        threading.Thread(target=post, args=(2,)).start()                # then an ingest, in the same batch
+        time.sleep(1.0)
+        other.send("COMMIT; BEGIN; SELECT pg_advisory_xact_lock(19540, 1);")    # batch 1 goes, the other takes it again
+        wait_until(lambda: len(answers) >= 1 and idle(), what="batch 1 committed, the journal lock the other's")
+        wait_until(waiting, what="this node's second batch waiting for the journal lock")
+        other.send("UPDATE deliveries SET updated_at = updated_at WHERE state IN (0, 1);")
+        wait_until(idle, timeout=15, what="the other node's update done")
+        other.send("COMMIT;")
+    finally:
+        other.close()
+    wait_until(lambda: len(answers) == 2, what="both answered")
+    assert answers == [202, 202], answers
+    wait_until(lambda: gw.query("SELECT COUNT(*) FROM deliveries WHERE state = 2")[0][0] == 3, timeout=20,
+               what="the three deliveries done")
+    with open(pg.log_path, "rb") as f:
+        log = f.read()
+    assert b"deadlock detected" not in log, log[log.find(b"deadlock detected") - 40:][:600]
+    errors = [l for l in gw.log_lines() if l.get("level") in ("error", "fatal")]
+    assert not errors, errors[:3]
 
 
 def test_a_dead_nodes_deliveries_are_sent_by_the_other_after_its_lease(tmp, cleanup):
