@@ -30,6 +30,12 @@
  * out; what is left (two nodes each holding the other's run-out lease) ends
  * in PostgreSQL's 40P01, and store.c runs the batch again at once (counted in
  * lienthong_store_retries_total). Reads (dossier events, stats) take no lock.
+ * The journal lock stays one, not one per dossier: nearly every op that takes
+ * it appends to the audit trail, one hash chain for all nodes, so a lock per
+ * dossier would still meet at the trail's end, and would need its own order
+ * (an ingest of several dossiers, carried events, a sweep whose dossiers are
+ * known only after a query). Two nodes scale writes once the trail is chained
+ * otherwise (per node, or after commit by one writer).
  * This file has the ops; the connection, transactions and leases are in
  * store_pg_conn.c, the tables and statements in store_pg_sql.c. */
 #include "store_int.h"
