@@ -23,6 +23,8 @@
 #define MAX_LINE 4096
 #define MAX_COLS 8
 #define MAX_CELL 256
+#define MAX_DECLARED 64   /* deployment-declared tables in one set */
+#define MAX_NAME 64       /* a declared table's id, a declared column's name */
 
 /* ---- the shared tables ---------------------------------------------------- */
 
@@ -100,10 +102,77 @@ const struct lt_code_table *const *lt_code_tables(size_t *n)
 	return all_tables;
 }
 
+/* ---- tables declared by data ---------------------------------------------- */
+
+/* A table no C declares: its section is named VENDOR.NAME, VENDOR no built-in
+ * table's first word nor an adapter's name, and its header row declares the
+ * columns (codes/README.md, "Adding a table of your own"). */
+struct declared {
+	struct lt_code_table spec;
+	struct lt_code_column cols[MAX_COLS + 1];
+	char id[MAX_NAME + 1];
+	char names[MAX_COLS][MAX_NAME + 1];
+};
+
+/* A declared table's second column is checked when it is named after a
+ * canonical field; any other name holds a code of one word, unchecked. */
+static const struct {
+	const char *name;
+	enum lt_code_kind kind;
+	const char *arg;
+	int min, max;
+} canonical_columns[] = {
+	{ "status", LT_COL_INT, NULL, 1, 10 },   /* dossier.status: the portal's TrangThaiHoSo 1-10 (schema) */
+	{ "event", LT_COL_CANONICAL, "event.type", 0, 0 },
+	{ "channel", LT_COL_CANONICAL, "dossier.channel", 0, 0 },
+	{ "return_via", LT_COL_CANONICAL, "dossier.return_via", 0, 0 },
+	{ "applicant_type", LT_COL_CANONICAL, "applicant.type", 0, 0 },
+};
+
+/* 1 when id may name a table declared by data: "VENDOR.NAME", VENDOR being no
+ * built-in table's first word and no adapter's name. */
+static int declarable(const char *id)
+{
+	const char *dot = strchr(id, '.');
+	size_t n, k = dot ? (size_t)(dot - id) : 0;
+	if (!k || !dot[1] || strlen(id) > MAX_NAME)
+		return 0;
+	const struct lt_code_table *const *all = lt_code_tables(&n);
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(all[i]->id, id, k) == 0 && (all[i]->id[k] == '.' || !all[i]->id[k]))
+			return 0;
+	for (size_t i = 0; i < lt_adapter_count(); i++) {
+		const char *a = lt_adapter_at(i)->name;
+		if (strlen(a) == k && strncmp(a, id, k) == 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* "portal, units, onestop, …": the first words a declared table may not use. */
+static void reserved_words(char *out, size_t n)
+{
+	size_t len = 0, nt;
+	const struct lt_code_table *const *all = lt_code_tables(&nt);
+	out[0] = '\0';
+	for (size_t i = 0; i < nt; i++) {
+		size_t k = strcspn(all[i]->id, ".");
+		int again = 0;
+		for (size_t j = 0; j < i && !again; j++)
+			again = strncmp(all[j]->id, all[i]->id, k) == 0 && strcspn(all[j]->id, ".") == k;
+		if (!again && len < n)
+			len += (size_t)snprintf(out + len, n - len, "%s%.*s", len ? ", " : "", (int)k, all[i]->id);
+	}
+	for (size_t i = 0; i < lt_adapter_count() && len < n; i++)
+		if (!strstr(out, lt_adapter_at(i)->name))
+			len += (size_t)snprintf(out + len, n - len, ", %s", lt_adapter_at(i)->name);
+}
+
 /* ---- a loaded set --------------------------------------------------------- */
 
 struct table {
 	const struct lt_code_table *spec;
+	struct declared *decl;     /* a table declared by data: its declaration, owned; NULL: declared in C */
 	size_t ncols, nrows, cap;
 	char **cells;              /* nrows × ncols; NULL for "-" */
 	int *lines;
@@ -115,7 +184,7 @@ struct table {
 
 struct lt_codes {
 	size_t n;
-	struct table *t;           /* in lt_code_tables() order */
+	struct table *t;           /* in lt_code_tables() order, then the declared ones as found */
 	char **files;              /* every file read, owned */
 	size_t nfiles;
 	char dir[PATH_MAX];
@@ -138,8 +207,10 @@ void lt_codes_free(struct lt_codes *set)
 {
 	while (set) {
 		struct lt_codes *next = set->retired;
-		for (size_t i = 0; i < set->n; i++)
+		for (size_t i = 0; i < set->n; i++) {
 			table_clear(&set->t[i]);
+			free(set->t[i].decl);
+		}
 		free(set->t);
 		for (size_t i = 0; i < set->nfiles; i++)
 			free(set->files[i]);
@@ -165,7 +236,18 @@ struct load {
 	struct table cur;          /* the section being read (rows go here first) */
 	long cur_index;            /* its index in set->t, -1 = skipping an unknown/broken section */
 	int header_done;
+	int declaring;             /* cur is declared by its header row (cur.decl: a new declaration) */
+	size_t nbuiltin;           /* set->t[0..nbuiltin) are declared in C */
 };
+
+/* Forget the section being read (rows and a declaration it brought). */
+static void cur_drop(struct load *ld)
+{
+	table_clear(&ld->cur);
+	free(ld->cur.decl);
+	ld->cur.decl = NULL;
+	ld->cur_index = -1;
+}
 
 static void mistake(struct load *ld, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -385,7 +467,7 @@ static void end_section(struct load *ld)
 {
 	struct table *t = &ld->cur;
 	if (ld->cur_index < 0) {
-		table_clear(t);
+		cur_drop(ld);
 		return;
 	}
 	if (!ld->header_done)
@@ -393,11 +475,26 @@ static void end_section(struct load *ld)
 	else if (!t->nrows && !t->bad_rows && !t->spec->may_be_empty)
 		mistake(ld, t->line, "table %s has no rows", t->spec->id);
 	struct table *dst = &ld->set->t[ld->cur_index];
+	struct declared *keep = dst->decl;
 	table_clear(dst);
+	if (t->decl)                /* declared again (a deployment's copy): its own columns */
+		free(keep), keep = t->decl;
 	*dst = *t;
-	dst->overridden = ld->pass == 1;
+	dst->decl = keep;
+	dst->spec = keep ? &keep->spec : dst->spec;
+	dst->overridden = ld->pass == 1 && (ld->seen[ld->cur_index] & 1);   /* a shipped table replaced */
 	memset(t, 0, sizeof *t);
 	ld->cur_index = -1;
+}
+
+static struct declared *new_declaration(const char *id)
+{
+	struct declared *d = calloc(1, sizeof *d);
+	snprintf(d->id, sizeof d->id, "%s", id);
+	d->spec.id = d->id;
+	d->spec.name = d->id;
+	d->spec.cols = d->cols;
+	return d;
 }
 
 static void start_section(struct load *ld, const char *id)
@@ -405,14 +502,29 @@ static void start_section(struct load *ld, const char *id)
 	end_section(ld);
 	long i = spec_index(ld->set, id);
 	ld->header_done = 0;
-	if (i < 0) {
-		char known[1024];
+	ld->declaring = 0;
+	if (i < 0 && declarable(id)) {
+		if (ld->set->n >= ld->nbuiltin + MAX_DECLARED) {
+			mistake(ld, ld->line, "table [%s]: more than %d tables declared by data", id, MAX_DECLARED);
+			return;
+		}
+		i = (long)ld->set->n++;
+		ld->set->t[i].decl = new_declaration(id);
+		ld->set->t[i].spec = &ld->set->t[i].decl->spec;
+		ld->declaring = 1;
+	} else if (i < 0) {
+		char known[1024], reserved[512];
 		size_t len = 0;
 		for (size_t k = 0; k < ld->set->n; k++)
 			len += snprintf(known + len, len < sizeof known ? sizeof known - len : 0, "%s%s", k ? ", " : "",
 					ld->set->t[k].spec->id);
-		mistake(ld, ld->line, "unknown table [%s] (known: %s)", id, known);
+		reserved_words(reserved, sizeof reserved);
+		mistake(ld, ld->line, "unknown table [%s] (known: %s; a table of your own is named VENDOR.NAME, "
+			"VENDOR not one of: %s)", id, known, reserved);
 		return;
+	} else if (ld->set->t[i].decl && !(ld->seen[i] & (1u << ld->pass))) {
+		ld->cur.decl = new_declaration(id);   /* a deployment's copy declares its columns again */
+		ld->declaring = 1;
 	}
 	if (ld->seen[i] & (1u << ld->pass)) {
 		mistake(ld, ld->line, "table %s is defined twice in %s (first at %s:%d)", id,
@@ -423,15 +535,76 @@ static void start_section(struct load *ld, const char *id)
 	ld->seen_file[i] = ld->file;
 	ld->seen_line[i] = ld->line;
 	ld->cur_index = i;
-	ld->cur.spec = ld->set->t[i].spec;
-	ld->cur.ncols = ld->set->t[i].ncols;
+	ld->cur.spec = ld->cur.decl ? &ld->cur.decl->spec : ld->set->t[i].spec;
+	ld->cur.ncols = ld->declaring ? 0 : ld->set->t[i].ncols;
 	ld->cur.file = ld->file;
 	ld->cur.line = ld->line;
+}
+
+/* The header row of a table declared by data declares its columns: the wire
+ * code (unique), the canonical value (checked when named after a canonical
+ * field: canonical_columns), then free text; the last takes the rest of the line. */
+static void declare_columns(struct load *ld, char *s)
+{
+	struct declared *d = ld->cur.decl ? ld->cur.decl : ld->set->t[ld->cur_index].decl;
+	size_t n = 0;
+	int bad = 0;
+	ld->header_done = 1;
+	for (char *save = NULL, *w = strtok_r(s, " \t", &save); w && !bad; w = strtok_r(NULL, " \t", &save)) {
+		if (n == MAX_COLS) {
+			mistake(ld, ld->line, "table %s: more than %d columns", d->id, MAX_COLS);
+			bad = 1;
+		} else if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", *w) || strlen(w) > MAX_NAME ||
+			   strspn(w, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != strlen(w)) {
+			mistake(ld, ld->line, "table %s: column \"%.70s\" is not a name (a letter, then letters, digits "
+				"or _; at most %d)", d->id, w, MAX_NAME);
+			bad = 1;
+		} else {
+			for (size_t k = 0; k < n && !bad; k++)
+				if (strcmp(d->names[k], w) == 0) {
+					mistake(ld, ld->line, "table %s: column %s is named twice", d->id, w);
+					bad = 1;
+				}
+			snprintf(d->names[n], sizeof d->names[n], "%s", w);
+			n++;
+		}
+	}
+	if (!bad && n < 2) {
+		mistake(ld, ld->line, "table %s: its header row names %zu column%s; a table declared here has at least "
+			"two: the wire code, then the canonical value (like \"code status meaning\")", d->id, n,
+			n == 1 ? "" : "s");
+		bad = 1;
+	}
+	if (bad) {
+		cur_drop(ld);
+		return;
+	}
+	memset(d->cols, 0, sizeof d->cols);
+	for (size_t k = 0; k < n; k++) {
+		struct lt_code_column *c = &d->cols[k];
+		c->name = d->names[k];
+		c->kind = k + 1 == n && k > 1 ? LT_COL_TEXT : LT_COL_CODE;
+		c->flags = k == 0 ? LT_COL_UNIQUE : k > 1 ? LT_COL_OPTIONAL : 0;
+		for (size_t j = 0; k == 1 && j < sizeof canonical_columns / sizeof *canonical_columns; j++)
+			if (strcmp(c->name, canonical_columns[j].name) == 0) {
+				c->kind = canonical_columns[j].kind;
+				c->arg = canonical_columns[j].arg;
+				c->min = canonical_columns[j].min;
+				c->max = canonical_columns[j].max;
+			}
+	}
+	ld->cur.ncols = n;
+	if (!ld->cur.decl)
+		ld->set->t[ld->cur_index].ncols = n;
 }
 
 /* The header row of the current section must name its columns, in order. */
 static void take_header(struct load *ld, char *s)
 {
+	if (ld->declaring) {
+		declare_columns(ld, s);
+		return;
+	}
 	char want[256], got[512];
 	size_t len = 0;
 	header_of(ld->cur.spec, want, sizeof want);
@@ -441,8 +614,7 @@ static void take_header(struct load *ld, char *s)
 	ld->header_done = 1;
 	if (strcmp(want, got)) {
 		mistake(ld, ld->line, "table %s: the header row must be \"%s\", not \"%s\"", ld->cur.spec->id, want, got);
-		table_clear(&ld->cur);
-		ld->cur_index = -1;     /* its rows cannot be read against the wrong columns */
+		cur_drop(ld);           /* its rows cannot be read against the wrong columns */
 	}
 }
 
@@ -577,11 +749,11 @@ int lt_codes_load(const char *dir, const char *override_dir, struct lt_codes **o
 	snprintf(set->dir, sizeof set->dir, "%s", dir ? dir : lt_codes_dir());
 	if (override_dir && *override_dir && !shipped_dir(set->dir, override_dir))
 		snprintf(set->override_dir, sizeof set->override_dir, "%s", override_dir);
-	set->n = n;
-	set->t = calloc(n ? n : 1, sizeof *set->t);
-	ld.seen = calloc(n ? n : 1, 1);
-	ld.seen_file = calloc(n ? n : 1, sizeof *ld.seen_file);
-	ld.seen_line = calloc(n ? n : 1, sizeof *ld.seen_line);
+	set->n = ld.nbuiltin = n;
+	set->t = calloc(n + MAX_DECLARED, sizeof *set->t);
+	ld.seen = calloc(n + MAX_DECLARED, 1);
+	ld.seen_file = calloc(n + MAX_DECLARED, sizeof *ld.seen_file);
+	ld.seen_line = calloc(n + MAX_DECLARED, sizeof *ld.seen_line);
 	for (size_t i = 0; i < n; i++) {
 		set->t[i].spec = specs[i];
 		for (const struct lt_code_column *c = specs[i]->cols; c->name; c++)
@@ -622,7 +794,7 @@ int lt_codes_load(const char *dir, const char *override_dir, struct lt_codes **o
 	free(ld.seen);
 	free(ld.seen_file);
 	free(ld.seen_line);
-	table_clear(&ld.cur);
+	cur_drop(&ld);
 	if (ld.nerr) {
 		lt_codes_free(set);
 		return LT_ECONFIG;
@@ -638,7 +810,13 @@ void lt_codes_describe(const struct lt_codes *set, char *out, size_t n)
 		return;
 	}
 	size_t len = (size_t)snprintf(out, n, "%zu tables from %s", set->n, set->dir);
-	const char *sep = "; replaced: ";
+	const char *sep = "; declared by data: ";
+	for (size_t i = 0; i < set->n && len < n; i++)
+		if (set->t[i].decl) {
+			len += (size_t)snprintf(out + len, n - len, "%s%s (%s)", sep, set->t[i].spec->id, set->t[i].file);
+			sep = ", ";
+		}
+	sep = "; replaced: ";
 	for (size_t i = 0; i < set->n && len < n; i++)
 		if (set->t[i].overridden) {
 			len += (size_t)snprintf(out + len, n - len, "%s%s (%s)", sep, set->t[i].spec->id, set->t[i].file);
@@ -688,6 +866,29 @@ static const struct table *rows_of(const struct lt_code_table *spec)
 	for (size_t i = 0; set && i < set->n; i++)
 		if (set->t[i].spec == spec)
 			return &set->t[i];
+	for (size_t i = 0; set && i < set->n; i++)   /* a declared table of the set a reload replaced */
+		if (set->t[i].decl && strcmp(set->t[i].spec->id, spec->id) == 0)
+			return &set->t[i];
+	return NULL;
+}
+
+const struct lt_code_table *lt_code_table_named(const char *id)
+{
+	const struct lt_codes *set = current();
+	for (size_t i = 0; set && id && i < set->n; i++)
+		if (strcmp(set->t[i].spec->id, id) == 0)
+			return set->t[i].spec;
+	return NULL;
+}
+
+const struct lt_code_table *lt_codes_declared(const struct lt_codes *set, size_t k, const char **file)
+{
+	for (size_t i = 0; set && i < set->n; i++)
+		if (set->t[i].decl && k-- == 0) {
+			if (file)
+				*file = set->t[i].file;
+			return set->t[i].spec;
+		}
 	return NULL;
 }
 

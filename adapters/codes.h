@@ -87,6 +87,13 @@ void lt_codes_shutdown(void);
  * NULL when they cannot be read. */
 const struct lt_codes *lt_codes_in_use(void);
 
+/* The table named id in the set lookups use (declared in C or by data), or NULL. */
+const struct lt_code_table *lt_code_table_named(const char *id);
+/* The k-th table of set declared by data (a [VENDOR.NAME] section whose header
+ * row declares its columns; codes/README.md), and the file it came from; NULL
+ * after the last. */
+const struct lt_code_table *lt_codes_declared(const struct lt_codes *set, size_t k, const char **file);
+
 /* "N tables from DIR" and, when some are replaced, "; T from FILE, …", for
  * check-config and the start log line (into out, n bytes). */
 void lt_codes_describe(const struct lt_codes *set, char *out, size_t n);

@@ -305,16 +305,15 @@ static int call_words(struct parser *p, struct expr *e, const char *name)
 		const struct expr *a = e->args[0];
 		for (size_t i = 0; a->kind == EX_PATH && i < a->path.n && a->path.s[i].kind == SEG_KEY; i++)
 			snprintf(id + strlen(id), sizeof id - strlen(id), "%s%s", i ? "." : "", a->path.s[i].key);
-		size_t n;
-		const struct lt_code_table *const *all = lt_code_tables(&n);
-		for (size_t i = 0; i < n; i++)
-			if (!strcmp(all[i]->id, id)) {
-				e->table = all[i];
-				if (!all[i]->cols[0].name || !all[i]->cols[1].name)
-					return fail(p, "code: table %s has fewer than two columns", id);
-				return 0;
-			}
-		return fail(p, "code: unknown table \"%s\" (codes/README.md lists them)", id);
+		const struct lt_code_table *t = lt_code_table_named(id);   /* declared in C or by a *.codes file */
+		if (t) {
+			e->table = t;
+			if (!t->cols[0].name || !t->cols[1].name)
+				return fail(p, "code: table %s has fewer than two columns", id);
+			return 0;
+		}
+		return fail(p, "code: unknown table \"%s\": no *.codes file declares it (codes/README.md lists the "
+			    "tables, and how to add one of your own)", id);
 	}
 	if (e->fn == FN_SPLIT) {
 		const char *w = word_of(e->args[1]);
@@ -1196,7 +1195,7 @@ static int call(struct run *r, const struct expr *e, json_t **out)
 			char known[256];
 			arg_where(r, e->args[1], at, sizeof at);
 			rc = lt_err_set(&r->err, LT_ESCHEMA, r->encode ? "%s: \"%.40s\" has no code in table %s (%s: %s)"
-							       : "%s: unknown code \"%.40s\" (table %s: %s)",
+							       : "%s: unknown code \"%.40s\" (table %s, known %s: %s)",
 					at, s, e->table->id, e->table->cols[r->encode ? 1 : 0].name,
 					lt_code_list(e->table, r->encode ? 1 : 0, known, sizeof known));
 			break;

@@ -3,6 +3,7 @@
  * adapters themselves (adapters/registry.c); nothing here names one. */
 #include "cli.h"
 #include "adapter.h"
+#include "codes.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -118,9 +119,20 @@ int lt_cli_adapters(int argc, char **argv)
 			else
 				print_text(d), putchar('\n');
 		}
+		const struct lt_code_table *t;
+		const char *file;
+		for (size_t k = 0; !names && (t = lt_codes_declared(lt_codes_in_use(), k, &file)); k++) {
+			if (k == 0)   /* tables no adapter declares: a *.codes file's header row does */
+				printf("tables declared by data (codes/README.md), for mapping files' code(TABLE, x):\n");
+			printf("  %-22s", t->id);
+			for (const struct lt_code_column *c = t->cols; c->name; c++)
+				printf(" %s", c->name);
+			printf("  (%s)\n", file);
+		}
 		if (!names)
-			printf("A peer uses one with `adapter = NAME` in its [peer.NAME] section; settings are\n"
-			       "`param.NAME = value` lines there. Writing a new one: adapters/README.md.\n");
+			printf("%sA peer uses one with `adapter = NAME` in its [peer.NAME] section; settings are\n"
+			       "`param.NAME = value` lines there. Writing a new one: adapters/README.md.\n",
+			       lt_codes_declared(lt_codes_in_use(), 0, NULL) ? "\n" : "");
 	}
 	json_decref(all);
 	return 0;

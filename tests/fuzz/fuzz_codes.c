@@ -1,6 +1,7 @@
 /* fuzz_codes.c — libFuzzer harness for the code-table reader (adapters/codes.c):
  * the input is a deployment's *.codes file, read over the shipped tables and,
- * when it loads, looked up. Run from the repository root (codes/, schemas/). */
+ * when it loads, looked up — tables declared by data too (codes/opencps.codes,
+ * among the seeds, is one). Run from the repository root (codes/, schemas/). */
 #include "codes.h"
 
 #include <stdint.h>
@@ -26,6 +27,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		lt_codes_use(set);
 		lt_code_to_canonical(&lt_channel_codes, "1", NULL);
 		lt_status_event_type(9);
+		const struct lt_code_table *t = lt_code_table_named("opencps.status");   /* a table declared by data */
+		if (t) {
+			lt_code_to_canonical(t, "done", NULL);
+			lt_code_to_wire(t, "4", NULL);
+		}
+		for (size_t k = 0; (t = lt_codes_declared(set, k, NULL)); k++)   /* one the input declared */
+			lt_code_to_canonical(t, "1", NULL);
 		lt_codes_shutdown();
 	}
 	lt_buf_free(&errors);

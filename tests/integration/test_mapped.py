@@ -7,6 +7,7 @@ import os
 import subprocess
 
 from harness import LIENTHONG, ROOT, Gateway, Peersim, event, wait_until
+from test_codes import deployment_codes
 
 # A made-up second vendor's dialect (flat Vietnamese field names, compact
 # dates, channel and status codes of the portal), written for this test only.
@@ -163,10 +164,11 @@ def test_opencps_a_second_vendors_dialect_shipped_as_a_mapping_only_works_both_w
     d = got["dossier"]
     assert d["procedure"] == {"code": "1.001612", "name": "Cấp giấy phép xây dựng"} and d["channel"] == "direct", d
     assert d["applicant"]["name"] == "Lê Thị Hoa" and d["applicant"]["address"]["commune"]["code"] == "01954", d
-    assert d["due_at"] == "2026-12-08T17:00:00+07:00" and got["detail"]["vendor_status"] == "receiving", got
+    assert d["due_at"] == "2026-12-08T17:00:00+07:00", got
+    assert d["status"] == 2 and "vendor_status" not in got.get("detail", {}), got   # codes/opencps.codes: receiving
     # out: a step of that dossier, which says nothing of its procedure, agency or applicant
     step = event("000.00.12.H12-261124-0007", "dossier.step", occurred_at="2026-11-25T10:00:00+07:00",
-                 detail={"step": {"name": "Thẩm định hồ sơ"}})
+                 dossier={"status": 4}, detail={"step": {"name": "Thẩm định hồ sơ"}})
     status, doc, _ = gw.post("peer-a", step, "oc-2")
     assert status == 202, doc
     sent = wait_until(lambda: opencps_in.received(ok_only=True), what="the delivery at OpenCPS")[0]
@@ -175,7 +177,88 @@ def test_opencps_a_second_vendors_dialect_shipped_as_a_mapping_only_works_both_w
     assert body["eventType"] == "dossier.step" and body["occurredAt"] == "25/11/2026 10:00:00", body
     assert body["dossier"]["serviceCode"] == "1.001612" and body["dossier"]["govAgencyCode"] == "000.00.12.H12", body
     assert body["dossier"]["applicantName"] == "Lê Thị Hoa" and "dueDate" not in body["dossier"], body  # only what it needs
+    assert body["dossier"]["dossierStatus"] == "processing", body     # status 4, through opencps.status
     # a dossier OpenCPS would not know: refused, naming what its mapping requires
     status, doc, _ = gw.post("peer-a", event("D-UNKNOWN", "dossier.step"), "oc-3")
     assert status == 422 and "cannot be delivered to opencps-out: dossier.procedure.code is required" in \
         doc["detail"], doc
+
+
+# A table of the vendor's own words, declared by a *.codes file of the
+# deployment's codes directory alone (codes/README.md: [VENDOR.NAME], its header
+# row declares the columns; `status` is checked as the canonical dossier.status).
+VENDOR_B_STATES = """\
+[vendorb.state]
+trangThai  status  meaning
+moi        1       Mới đăng ký
+tiepnhan   2       Đã tiếp nhận
+dangxuly   4       Đang xử lý
+"""
+VENDOR_B_WORDS = VENDOR_B.replace("dossier.status     = int(trangThai)",
+                                  "dossier.status     = int(code(vendorb.state, trangThai))").replace(
+    "trangThai    = dossier.status", "trangThai    = code(vendorb.state, dossier.status)")
+
+
+def test_a_code_table_declared_by_a_codes_file_serves_a_mapping_both_ways_and_a_reload_changes_it(tmp, cleanup):
+    write(tmp, "vendor-b.map", VENDOR_B_WORDS)
+    deployment_codes(tmp, "vendorb.codes", VENDOR_B_STATES)
+    office = cleanup.add(Peersim(tmp, "office"))
+    vendor_in = cleanup.add(Peersim(tmp, "vendor-in"))
+    vendor_in.control("POST", "/_sim/reply", {"status": 200, "body": json.dumps({"thanhCong": True})})
+    peers = {VENDOR: {"adapter": "mapped", "param.mapping": "vendor-b"},
+             "vendor-out": {"adapter": "mapped", "param.mapping": "vendor-b", "url": vendor_in.url},
+             "peer-a": {}, "office": {"url": office.url}}
+    routes = {"from-vendor": {"from": VENDOR, "to": "office"}, "to-vendor": {"from": "peer-a", "to": "vendor-out"}}
+    gw = cleanup.add(Gateway(tmp, peers, routes))
+    codes = os.path.join(tmp, "codes", "vendorb.codes")
+    started = [line for line in gw.log_text().split("\n") if "gateway.started" in line][0]
+    assert "declared by data: opencps.status (" in started and "vendorb.state (%s)" % codes in started, started
+    assert "replaced" not in started, started     # a table of its own, not a shipped one replaced
+    item = {"loaiSuKien": "TIEP_NHAN", "thoiDiem": "20250310081500", "maHoSo": "DT-1", "trangThai": "tiepnhan"}
+    assert gw.post(VENDOR, item, "dt-1")[0] == 202
+    got = wait_until(lambda: office.bodies(), what="the event at the office")[0]
+    assert got["dossier"]["status"] == 2, got
+    status, doc, _ = gw.post(VENDOR, dict(item, maHoSo="DT-2", trangThai="xuly"), "dt-2")
+    assert status == 422 and '/trangThai: unknown code "xuly" (table vendorb.state' in \
+        doc["detail"], doc
+    assert "moi, tiepnhan, dangxuly" in doc["detail"] or "moi tiepnhan dangxuly" in doc["detail"], doc
+    assert gw.post("peer-a", event("DT-3", "dossier.step", dossier={"status": 4}), "dt-3")[0] == 202
+    sent = wait_until(lambda: vendor_in.received(ok_only=True), what="the delivery at the vendor")[0]
+    assert json.loads(sent["body"])["trangThai"] == "dangxuly", sent
+    # the vendor renames a word and adds one: the file only, then SIGHUP
+    deployment_codes(tmp, "vendorb.codes", VENDOR_B_STATES.replace("dangxuly", "xuly") +
+                     "daxong     9       Đã giải quyết\n")
+    gw.reload(peers, routes)
+    assert gw.post(VENDOR, dict(item, maHoSo="DT-2", trangThai="xuly"), "dt-4")[0] == 202
+    assert gw.post(VENDOR, dict(item, maHoSo="DT-5", trangThai="daxong"), "dt-5")[0] == 202
+    bodies = wait_until(lambda: len(office.bodies()) == 3 and office.bodies(), what="the events after the reload")
+    assert [b["dossier"]["status"] for b in bodies] == [2, 4, 9], bodies
+    assert gw.post("peer-a", event("DT-3", "dossier.step", dossier={"status": 4},
+                                   occurred_at="2025-03-12T09:00:00+07:00"), "dt-6")[0] == 202
+    second = wait_until(lambda: len(vendor_in.received(ok_only=True)) == 2 and vendor_in.received(ok_only=True),
+                        what="the second delivery")[1]
+    assert json.loads(second["body"])["trangThai"] == "xuly", second
+
+
+def test_check_config_names_a_duplicate_code_of_a_declared_table_and_a_mapping_naming_no_declared_table(tmp, cleanup):
+    write(tmp, "vendor-b.map", VENDOR_B_WORDS.replace("int(code(vendorb.state, trangThai))",
+                                                      "int(code(vendorb.states, trangThai))"))
+    deployment_codes(tmp, "vendorb.codes", VENDOR_B_STATES + "moi        1       Mới (again)\n")
+    gw = cleanup.add(Gateway(tmp, {VENDOR: {"adapter": "mapped", "param.mapping": "vendor-b"}}, {}, start=False))
+    p = subprocess.run([LIENTHONG, "check-config", "-c", gw.config], capture_output=True, text=True)
+    codes, mapping = os.path.join(tmp, "codes", "vendorb.codes"), os.path.join(tmp, "mappings", "vendor-b.map")
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert '%s:6: table vendorb.state: trangThai "moi" is already on line 3' % codes in p.stderr, p.stderr
+    line = VENDOR_B_WORDS.split("\n").index("dossier.status     = int(code(vendorb.state, trangThai))") + 1
+    assert '%s:%d: dossier.status: code: unknown table "vendorb.states": no *.codes file declares it' % (mapping, line) in \
+        p.stderr, p.stderr
+    assert "unknown table [vendorb.state]" not in p.stderr, p.stderr
+    # a namespace of the built-in tables is no vendor's: a typo there is still a mistake
+    deployment_codes(tmp, "vendorb.codes", VENDOR_B_STATES + "[onestop.statuz]\nid status\n1 2\n")
+    p = subprocess.run([LIENTHONG, "check-config", "-c", gw.config], capture_output=True, text=True)
+    assert "%s:6: unknown table [onestop.statuz]" % codes in p.stderr, p.stderr
+    # fixed: check-config names the declared table and where it came from
+    write(tmp, "vendor-b.map", VENDOR_B_WORDS)
+    deployment_codes(tmp, "vendorb.codes", VENDOR_B_STATES)
+    p = subprocess.run([LIENTHONG, "check-config", "-c", gw.config], capture_output=True, text=True)
+    assert p.returncode == 0 and "vendorb.state (%s)" % codes in p.stdout, p.stdout + p.stderr

@@ -137,6 +137,95 @@ static void test_every_bad_entry_is_named_with_its_file_and_line(void **state)
 	remove_dir(dir);
 }
 
+/* A [VENDOR.NAME] section no C declares is a table declared by its header row;
+ * its mistakes are named like any table's, and a built-in namespace is no vendor's. */
+static void test_a_table_declared_by_data_is_checked_like_any_other(void **state)
+{
+	(void)state;
+	char dir[64], want[160];
+	override_dir(dir, "mine.codes",
+		     "[acme.state]\n"                                        /* 1 */
+		     "word status meaning\n"                                 /* 2 */
+		     "open 1 Mới\n"                                          /* 3 */
+		     "open 2\n"                                              /* 4: open twice */
+		     "shut 11 too high\n"                                    /* 5: not a TrangThaiHoSo */
+		     "gone -\n"                                              /* 6: the canonical value empty */
+		     "[acme.kind]\n"                                         /* 7 */
+		     "code\n"                                                /* 8: one column */
+		     "[acme.mode]\n"                                         /* 9 */
+		     "code code\n"                                           /* 10: a name twice */
+		     "[acme.way]\n"                                          /* 11 */
+		     "code channel\n"                                        /* 12 */
+		     "1 fax\n"                                               /* 13: not a canonical channel */
+		     "[portal.state]\n"                                      /* 14: portal is a built-in namespace */
+		     "a b\n"
+		     "[mapped.state]\n"                                      /* 16: an adapter's name */
+		     "a b\n"
+		     "[acme.state]\n"                                        /* 18: twice */
+		     "word status\n");
+	struct lt_codes *set = NULL;
+	char *errors = load_mistakes(dir, &set);
+	assert_null(set);
+	static const struct { int line; const char *words; } cases[] = {
+		{ 4, "table acme.state: word \"open\" is already on line 3" },
+		{ 5, "status \"11\" is not a whole number from 1 to 10" },
+		{ 6, "status may not be empty" },
+		{ 8, "table acme.kind: its header row names 1 column" },
+		{ 10, "table acme.mode: column code is named twice" },
+		{ 13, "channel \"fax\" is not a canonical dossier.channel" },
+		{ 14, "unknown table [portal.state]" },
+		{ 16, "unknown table [mapped.state]" },
+		{ 18, "table acme.state is defined twice" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		snprintf(want, sizeof want, "%s/mine.codes:%d: ", dir, cases[i].line);
+		char *at = strstr(errors, want);
+		if (!at)
+			fail_msg("line %d: no mistake in \"%s\"", cases[i].line, errors);
+		char *eol = strchr(at, '\n');
+		*eol = '\0';
+		if (!strstr(at, cases[i].words))
+			fail_msg("line %d: want \"%s\" in \"%s\"", cases[i].line, cases[i].words, at);
+		*eol = '\n';
+	}
+	free(errors);
+	remove_dir(dir);
+}
+
+static void test_a_declared_table_is_looked_up_and_a_reload_replaces_it(void **state)
+{
+	(void)state;
+	char dir[64];
+	struct lt_codes *set = NULL;
+	char *errors = load_mistakes(NULL, &set);
+	lt_codes_use(set);
+	const struct lt_code_table *shipped = lt_code_table_named("opencps.status");   /* codes/opencps.codes */
+	assert_non_null(shipped);
+	assert_string_equal(lt_code_to_canonical(shipped, "done", NULL), "10");
+	assert_string_equal(lt_code_to_wire(shipped, "4", NULL), "processing");   /* the first row with 4 */
+	free(errors);
+	override_dir(dir, "opencps.codes", "[opencps.status]\nword status\nxong 10\n");   /* declared again, its own columns */
+	errors = load_mistakes(dir, &set);
+	assert_string_equal(errors, "");
+	const char *file = NULL;
+	assert_non_null(lt_codes_declared(set, 0, &file));
+	assert_non_null(strstr(file, dir));
+	char text[1024];
+	lt_codes_describe(set, text, sizeof text);
+	assert_non_null(strstr(text, "declared by data: opencps.status ("));
+	assert_non_null(strstr(text, "replaced: opencps.status ("));
+	lt_codes_use(set);
+	const struct lt_code_table *t = lt_code_table_named("opencps.status");
+	assert_string_equal(t->cols[0].name, "word");
+	assert_string_equal(lt_code_to_canonical(t, "xong", NULL), "10");
+	/* one who held the replaced set's declaration finds the new rows by name */
+	assert_string_equal(lt_code_to_canonical(shipped, "xong", NULL), "10");
+	assert_null(lt_code_to_canonical(shipped, "done", NULL));
+	free(errors);
+	remove_dir(dir);
+	lt_codes_shutdown();
+}
+
 static void test_a_shipped_table_missing_is_a_mistake(void **state)
 {
 	(void)state;
@@ -193,6 +282,8 @@ int main(void)
 		cmocka_unit_test(test_shipped_tables_load_and_every_declared_table_has_rows),
 		cmocka_unit_test(test_a_deployment_table_replaces_the_shipped_one_whole),
 		cmocka_unit_test(test_every_bad_entry_is_named_with_its_file_and_line),
+		cmocka_unit_test(test_a_table_declared_by_data_is_checked_like_any_other),
+		cmocka_unit_test(test_a_declared_table_is_looked_up_and_a_reload_replaces_it),
 		cmocka_unit_test(test_a_shipped_table_missing_is_a_mistake),
 		cmocka_unit_test(test_a_new_set_takes_over_lookups_and_the_old_strings_stay_valid),
 		cmocka_unit_test(test_units_may_be_empty_and_trailing_optional_cells_may_be_left_out),
