@@ -150,6 +150,13 @@ static void metrics_text(struct lt_gateway *gw, const struct lt_stats *st, struc
 	lt_buf_printf(b, "lienthong_store_commit_seconds_bucket{le=\"+Inf\"} %lld\n"
 			 "lienthong_store_commit_seconds_sum %.6f\nlienthong_store_commit_seconds_count %lld\n",
 		      (long long)count, sum / 1000, (long long)count);
+	int64_t retries[2];
+	lt_store_retries(gw->store, retries);
+	lt_buf_printf(b, "# HELP lienthong_store_retries_total Batches run again at once because the database ended "
+			 "their transaction in a conflict with another node's.\n# TYPE lienthong_store_retries_total counter\n"
+			 "lienthong_store_retries_total{reason=\"deadlock\"} %lld\n"
+			 "lienthong_store_retries_total{reason=\"serialization\"} %lld\n",
+		      (long long)retries[0], (long long)retries[1]);
 	lt_buf_printf(b, "# HELP lienthong_store_queue Operations waiting for the store thread.\n"
 			 "# TYPE lienthong_store_queue gauge\nlienthong_store_queue %d\n", lt_store_queue_len(gw->store));
 	lt_buf_printf(b, "# HELP lienthong_events_stored Events in the store.\n"

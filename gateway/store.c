@@ -43,7 +43,12 @@ struct lt_store {
 	double commit_sum_ms;
 	int64_t commit_count;
 	int64_t commit_buckets[8];
+	int64_t retries[2];     /* batches run again after a deadlock [0] or a serialization failure [1] */
 };
+
+/* Times a batch is run again at once after the database ended it in a
+ * conflict (a deadlock, a serialization failure) before its ops fail. */
+#define STORE_CONFLICT_TRIES 5
 
 /* What a dossier's stored events tell of it (sla.h lt_dossier_facts), for
  * each code: read only when an event lacks something (deliverable.h). */
@@ -185,23 +190,106 @@ static void op_reset(struct lt_store_op *op)
 	} else if (op->kind == LT_OP_DOSSIERS) {
 		json_decref(((struct lt_dossier_read *)op)->facts);
 		((struct lt_dossier_read *)op)->facts = NULL;
+	} else if (op->kind == LT_OP_OVERDUE) {
+		struct lt_overdue *o = (struct lt_overdue *)op;
+		json_decref(o->events);
+		json_decref(o->routes);
+		o->events = o->routes = NULL;
+	} else if (op->kind == LT_OP_DLQ) {
+		json_decref(((struct lt_dlq *)op)->deliveries);
+		((struct lt_dlq *)op)->deliveries = NULL;
+	} else if (op->kind == LT_OP_STATS) {
+		struct lt_stats *st = (struct lt_stats *)op;
+		free(st->peers);
+		st->peers = NULL;
+		st->n = 0;
+		st->events = st->messages = 0;
+	} else if (op->kind == LT_OP_RELEASE && ((struct lt_release *)op)->dest) {
+		((struct lt_release *)op)->n = 0;
 	}
 	op->rc = 0;
 	op->err.code = 0;
 	op->err.msg[0] = '\0';
 }
 
+/* Whether every op of the batch can be run again from the start (op_reset
+ * forgets what it did); a prune's archive file is written as it goes. */
+static int resettable(const struct lt_store_op *batch)
+{
+	for (const struct lt_store_op *op = batch; op; op = op->next)
+		if (op->kind == LT_OP_PRUNE)
+			return 0;
+	return 1;
+}
+
+/* A transaction for the batch, with the locks its ops will take. */
+static int begin_batch(struct lt_store *s, struct lt_store_op *batch, struct lt_err *err)
+{
+	int rc = s->be->begin(s->db, err);
+	if (!rc && s->be->lock_batch)
+		rc = s->be->lock_batch(s->db, batch, err);
+	return rc;
+}
+
+/* The database ended the transaction to resolve a conflict with another
+ * writer (another node): roll back, count it, and say whether to run the
+ * batch again at once (a few times; then the ops fail as usual). */
+static int conflict_again(struct lt_store *s, struct lt_store_op *batch, int *tries)
+{
+	const char *why = s->be->conflict ? s->be->conflict(s->db) : NULL;
+	if (!why || *tries >= STORE_CONFLICT_TRIES || !resettable(batch))
+		return 0;
+	(*tries)++;
+	s->be->rollback(s->db);
+	for (struct lt_store_op *op = batch; op; op = op->next)
+		op_reset(op);
+	pthread_mutex_lock(&s->lock);
+	s->retries[strcmp(why, "deadlock") == 0 ? 0 : 1]++;
+	pthread_mutex_unlock(&s->lock);
+	lt_log(LT_WARN, "store.conflict_retry", json_pack("{s:s,s:i}", "reason", why, "try", *tries),
+	       "the database ended the batch's transaction (%s with another node's): run again at once", why);
+	return 1;
+}
+
+/* A claim's row locks are taken last in the transaction: a claim may lock a
+ * row it then skips (another node claimed it meanwhile), and a transaction
+ * that holds such a row must not go on to wait for anything (see store_pg.c). */
+static struct lt_store_op *claims_last(struct lt_store_op *batch)
+{
+	struct lt_store_op *head = NULL, **tail = &head, *claims = NULL, **ctail = &claims;
+	for (struct lt_store_op *op = batch, *next; op; op = next) {
+		next = op->next;
+		op->next = NULL;
+		if (op->kind == LT_OP_CLAIM) {
+			*ctail = op;
+			ctail = &op->next;
+		} else {
+			*tail = op;
+			tail = &op->next;
+		}
+	}
+	*tail = claims;
+	return head;
+}
+
 /* One group commit over a batch of ops. A batch of delivery-path ops runs
  * first without savepoints; if one of them fails, the whole transaction is
  * rolled back and the batch runs again with a savepoint per op, so that only
- * the failing op is undone, as in a batch of other ops. */
+ * the failing op is undone, as in a batch of other ops. A batch the database
+ * ended in a conflict with another node (deadlock) runs again at once. */
 static void run_batch(struct lt_store *s, struct lt_store_op *batch)
 {
 	struct lt_err err = { 0 };
 	struct timespec ts0, ts1;
 	clock_gettime(CLOCK_MONOTONIC, &ts0);
-	struct lt_err fault = { 0 };
-	int rc = s->be->begin(s->db, &err), bare = 1;
+	struct lt_err fault;
+	int rc, bare, tries = 0;
+again:
+	fault = (struct lt_err){ 0 };
+	bare = 1;
+	rc = begin_batch(s, batch, &err);
+	if (rc && conflict_again(s, batch, &tries))
+		goto again;
 	for (struct lt_store_op *op = batch; op && bare; op = op->next)
 		bare = bare_kind(op);
 	if (!rc && bare) {
@@ -209,10 +297,12 @@ static void run_batch(struct lt_store *s, struct lt_store_op *batch)
 		while (failed && !(failed->rc = run_op(s, failed)))
 			failed = failed->next;
 		if (failed) {
+			if (conflict_again(s, batch, &tries))
+				goto again;
 			s->be->rollback(s->db);
 			for (struct lt_store_op *op = batch; op; op = op->next)
 				op_reset(op);
-			rc = s->be->begin(s->db, &err);
+			rc = begin_batch(s, batch, &err);
 			bare = 0;
 		}
 	}
@@ -222,6 +312,8 @@ static void run_batch(struct lt_store *s, struct lt_store_op *batch)
 			continue;
 		}
 		op->rc = run_op(s, op);
+		if (op->rc && conflict_again(s, batch, &tries))
+			goto again;
 		s->be->release(s->db, op->rc == 0);
 		if (op->rc == LT_EIO && !fault.code)
 			fault = op->err;        /* the store failed, not the op's input */
@@ -322,6 +414,7 @@ static void *store_main(void *arg)
 		pthread_mutex_unlock(&s->lock);
 		if (!batch && closing)
 			break;
+		batch = claims_last(batch);
 		run_batch(s, batch);
 		pthread_mutex_lock(&s->lock);
 		*s->done_tail = batch;
@@ -453,6 +546,13 @@ void lt_store_commit_stats(struct lt_store *s, double *sum_ms, int64_t *count, i
 	*sum_ms = s->commit_sum_ms;
 	*count = s->commit_count;
 	memcpy(buckets, s->commit_buckets, sizeof s->commit_buckets);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void lt_store_retries(struct lt_store *s, int64_t out[2])
+{
+	pthread_mutex_lock(&s->lock);
+	memcpy(out, s->retries, sizeof s->retries);
 	pthread_mutex_unlock(&s->lock);
 }
 

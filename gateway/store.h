@@ -263,6 +263,9 @@ int lt_store_healthy(struct lt_store *s);
 int64_t lt_store_backlog(struct lt_store *s);
 /* Commit latency figures (ms) for /metrics. */
 void lt_store_commit_stats(struct lt_store *s, double *sum_ms, int64_t *count, int64_t buckets[8]);
+/* Batches run again at once because the database ended their transaction
+ * in a conflict with another node's: [0] deadlock, [1] serialization. */
+void lt_store_retries(struct lt_store *s, int64_t out[2]);
 extern const double lt_store_commit_bounds_ms[8];
 
 void lt_claim_release(struct lt_claim *c);

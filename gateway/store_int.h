@@ -21,6 +21,14 @@ struct lt_store_backend {
 	int (*recover)(void *db, int64_t *backlog, struct lt_err *err);
 	int (*count_backlog)(void *db, int64_t *backlog, struct lt_err *err);
 	int (*begin)(void *db, struct lt_err *err);
+	/* Optional: right after begin, take the locks the batch's ops will
+	 * take (PostgreSQL's journal lock), so that no transaction waits for
+	 * one while it holds rows. */
+	int (*lock_batch)(void *db, const struct lt_store_op *batch, struct lt_err *err);
+	/* Optional: whether the last failure was the database ending this
+	 * transaction to resolve a conflict with another writer: "deadlock",
+	 * "serialization", or NULL. The batch is then run again at once. */
+	const char *(*conflict)(void *db);
 	int (*commit)(void *db, struct lt_err *err);
 	void (*rollback)(void *db);
 	int (*savepoint)(void *db);

@@ -16,6 +16,26 @@
  *   dossier in flight per destination" a constraint of the database as well;
  * - a message id stored by another node at the same moment is read back as a
  *   duplicate (or a conflict) instead of failing.
+ * Lock order (issue 14: two nodes deadlocked, a claim's row locks against the
+ * journal lock): a transaction that will take the journal lock takes it
+ * first, at BEGIN (pg_lock_batch: ingest, overdue, dlq, prune, and a finish
+ * that is not a plain retry), before any row lock; store.c runs a batch's
+ * claims last, because FOR UPDATE SKIP LOCKED may keep a lock on a row that
+ * another node claimed meanwhile (locked, rechecked, skipped), so a
+ * transaction holding claim locks never waits for anything after them. Other
+ * row writes without the journal lock (a retry's update, unclaim, lease
+ * renewal, recovery) touch only this node's own claimed rows. So a waiter for
+ * the journal lock holds no row, and a row lock is waited for only behind a
+ * claim (which waits for nothing) or behind a node that took over a lease ran
+ * out; what is left (two nodes each holding the other's run-out lease) ends
+ * in PostgreSQL's 40P01, and store.c runs the batch again at once (counted in
+ * lienthong_store_retries_total). Reads (dossier events, stats) take no lock.
+ * The journal lock stays one, not one per dossier: nearly every op that takes
+ * it appends to the audit trail, one hash chain for all nodes, so a lock per
+ * dossier would still meet at the trail's end, and would need its own order
+ * (an ingest of several dossiers, carried events, a sweep whose dossiers are
+ * known only after a query). Two nodes scale writes once the trail is chained
+ * otherwise (per node, or after commit by one writer).
  * This file has the ops; the connection, transactions and leases are in
  * store_pg_conn.c, the tables and statements in store_pg_sql.c. */
 #include "store_int.h"
@@ -668,6 +688,41 @@ static int pg_dlq(void *db, struct lt_dlq *op)
 
 static int pg_prune(void *db, struct lt_prune *op);
 
+/* Whether op takes the journal lock (the ops above that call lt_pg_lock_journal). */
+static int needs_journal(const struct lt_store_op *op)
+{
+	const struct lt_finish *f = (const struct lt_finish *)op;
+	switch (op->kind) {
+	case LT_OP_INGEST: case LT_OP_OVERDUE: case LT_OP_DLQ: case LT_OP_PRUNE:
+		return 1;
+	case LT_OP_FINISH:
+		return f->next != LT_DS_PENDING || f->sent_sha256[0] || json_array_size(f->carried);
+	default:
+		return 0;
+	}
+}
+
+/* The journal lock first, before any row lock, in a batch that will take it
+ * (see the lock order at the top). */
+static int pg_lock_batch(void *db, const struct lt_store_op *batch, struct lt_err *err)
+{
+	for (const struct lt_store_op *op = batch; op; op = op->next)
+		if (needs_journal(op))
+			return lt_pg_lock_journal(db, err);
+	return LT_OK;
+}
+
+/* PostgreSQL ended the transaction: 40P01 deadlock, 40001 serialization
+ * failure. Told once per failure. */
+static const char *pg_conflict(void *db)
+{
+	struct lt_pg *p = db;
+	const char *why = strcmp(p->sqlstate, "40P01") == 0 ? "deadlock"
+			  : strcmp(p->sqlstate, "40001") == 0 ? "serialization" : NULL;
+	p->sqlstate[0] = '\0';
+	return why;
+}
+
 /* libpq takes both URI prefixes */
 const struct lt_store_backend lt_store_pg = {
 	.scheme = "postgresql://",
@@ -678,6 +733,8 @@ const struct lt_store_backend lt_store_pg = {
 	.recover = lt_pg_recover,
 	.count_backlog = lt_pg_count_backlog,
 	.begin = lt_pg_begin,
+	.lock_batch = pg_lock_batch,
+	.conflict = pg_conflict,
 	.commit = lt_pg_commit,
 	.rollback = lt_pg_rollback,
 	.savepoint = lt_pg_savepoint,

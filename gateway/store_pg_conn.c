@@ -266,6 +266,7 @@ int lt_pg_begin(void *db, struct lt_err *err)
 		if (reconnect_if_dropped(p, err))
 			return LT_EIO;
 		unlocked(p);
+		p->sqlstate[0] = '\0';
 		if ((!renew_due(p) || renew(p, err) == LT_OK) && cmd(p, "BEGIN", err) == LT_OK)
 			return LT_OK;
 	}
