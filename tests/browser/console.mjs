@@ -5,33 +5,14 @@
 // JSON object of what it saw; tests/integration/test_browser.py judges it.
 //
 //   node tests/browser/console.mjs BASE_URL SCREENSHOT_DIR DOSSIER_CODE DEAD_LETTER_ID FROM TO
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import puppeteer from 'puppeteer-core';
+import { openBrowser, watchedPage } from './browser.mjs';
 
 const [base, shots, code, deadId, from, to] = process.argv.slice(2);
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'lienthong-chromium-'));
-const browser = await puppeteer.launch({
-  executablePath: process.env.LT_CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  userDataDir: profile,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-         '--disable-sync', '--no-first-run', '--user-data-dir=' + profile],
-});
+const { browser, close } = await openBrowser();
 const seen = { errors: [], csp: [], requests: [] };
 try {
-  const page = await browser.newPage();
-  await page.setViewport({ width: 1200, height: 760 });
-  page.on('console', m => { if (m.type() === 'error' || m.type() === 'warning') seen.errors.push(m.type() + ': ' + m.text()); });
-  page.on('pageerror', e => seen.errors.push('pageerror: ' + e.message));
-  page.on('request', r => seen.requests.push(r.url()));
-  page.on('requestfailed', r => seen.errors.push('request failed: ' + r.url() + ' ' + (r.failure() || {}).errorText));
-  // every Content-Security-Policy violation the page causes, as the browser reports it
-  await page.evaluateOnNewDocument(() => {
-    window.__csp = [];
-    document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
-  });
+  const page = await watchedPage(browser, seen);
   const shot = name => page.screenshot({ path: path.join(shots, 'console-' + name + '.png') });
   const answer = await page.goto(base + '/ui', { waitUntil: 'load' });
   seen.status = answer.status();
@@ -93,7 +74,6 @@ try {
 } catch (e) {
   seen.errors.push('driver: ' + e.message);
 } finally {
-  await browser.close();
-  fs.rmSync(profile, { recursive: true, force: true });
+  await close();
 }
 process.stdout.write(JSON.stringify(seen) + '\n');

@@ -6,35 +6,15 @@
 // JSON object of what it saw; tests/integration/test_browser.py judges it.
 //
 //   node tests/browser/token.mjs BASE_URL SCREENSHOT_DIR TOKEN DEAD_LETTER_ID
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import puppeteer from 'puppeteer-core';
+import { openBrowser, watchedPage } from './browser.mjs';
 
 const [base, shots, token, deadId] = process.argv.slice(2);
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'lienthong-chromium-'));
-const browser = await puppeteer.launch({
-  executablePath: process.env.LT_CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  acceptInsecureCerts: true,
-  userDataDir: profile,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-         '--disable-sync', '--no-first-run', '--user-data-dir=' + profile],
-});
+const { browser, close } = await openBrowser({ insecureCerts: true });
 const seen = { errors: [], csp: [], requests: [] };
 try {
-  const page = await browser.newPage();
-  await page.setViewport({ width: 1200, height: 760 });
   // the first answers are 401 until the token is given: expected, not errors of the page
-  page.on('console', m => {
-    if ((m.type() === 'error' || m.type() === 'warning') && !/401/.test(m.text())) seen.errors.push(m.type() + ': ' + m.text());
-  });
-  page.on('pageerror', e => seen.errors.push('pageerror: ' + e.message));
-  page.on('request', r => seen.requests.push(r.url()));
-  await page.evaluateOnNewDocument(() => {
-    window.__csp = [];
-    document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
-  });
+  const page = await watchedPage(browser, seen, /401/);
   const answer = await page.goto(base + '/ui', { waitUntil: 'load' });
   seen.status = answer.status();
   await page.waitForSelector('#auth:not([hidden])');
@@ -58,7 +38,6 @@ try {
 } catch (e) {
   seen.errors.push('driver: ' + e.message);
 } finally {
-  await browser.close();
-  fs.rmSync(profile, { recursive: true, force: true });
+  await close();
 }
 console.log(JSON.stringify(seen));
