@@ -1,4 +1,4 @@
-/* fuzz_codes.c — libFuzzer harness for the code-table reader (adapters/codes.c):
+/* fuzz_codes.c — libFuzzer harness for the code-table reader (adapters/codes_load.c):
  * the input is a deployment's *.codes file, read over the shipped tables and,
  * when it loads, looked up — tables declared by data too (codes/opencps.codes,
  * among the seeds, is one). Run from the repository root (codes/, schemas/). */
