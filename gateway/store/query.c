@@ -295,9 +295,10 @@ static json_t *dossier_json(struct lt_query *q, const json_t *r)
 {
 	return json_pack("{s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:I,s:o}", "status", (json_int_t)lt_col_int(r, 1),
 			 "channel", str_or_null(lt_col_str(r, 2)), "procedure", str_or_null(lt_col_str(r, 3)),
-			 "receiving_agency", lt_query_agency(q, lt_col_str(r, 4)), "handling_agency", lt_query_agency(q, lt_col_str(r, 5)),
-			 "received_at", lt_query_when(lt_col_int(r, 6)), "due_at", lt_query_when(lt_col_int(r, 7)), "resolved_at", lt_query_when(lt_col_int(r, 8)),
-			 "returned_at", lt_query_when(lt_col_int(r, 9)), "apologies", (json_int_t)lt_col_int(r, 11), "last_event",
+			 "receiving_agency", lt_query_agency(q, lt_col_str(r, 4)), "handling_agency",
+			 lt_query_agency(q, lt_col_str(r, 5)), "received_at", lt_query_when(lt_col_int(r, 6)), "due_at",
+			 lt_query_when(lt_col_int(r, 7)), "resolved_at", lt_query_when(lt_col_int(r, 8)), "returned_at",
+			 lt_query_when(lt_col_int(r, 9)), "apologies", (json_int_t)lt_col_int(r, 11), "last_event",
 			 str_or_null(lt_col_str(r, 12)));
 }
 
@@ -335,11 +336,13 @@ int lt_query_trail(struct lt_query *q, const char *code, int64_t now_ms, json_t 
 		char phrase[300];
 		lt_trust_phrase(lt_col_str(r, 8) ? lt_col_str(r, 8) : "", phrase, sizeof phrase);
 		int64_t occurred = lt_query_date_of(ev, "occurred_at"), received_ms = lt_col_int(r, 5);
-		json_t *e = json_pack("{s:I,s:I,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o}", "seq", (json_int_t)lt_col_int(r, 0),
-				      "n", (json_int_t)lt_col_int(r, 1), "event_id", lt_col_str(r, 6) ? lt_col_str(r, 6) : "", "type",
-				      lt_col_str(r, 2) ? lt_col_str(r, 2) : "", "source", lt_col_str(r, 3) ? lt_col_str(r, 3) : "", "message_id", mid, "via",
-				      via, "trust", str_or_null(lt_col_str(r, 8)), "vouched", str_or_null(phrase),
-				      "occurred_at", lt_query_when(occurred), "received_at", lt_query_when(received_ms / 1000),
+		json_t *e = json_pack("{s:I,s:I,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o}", "seq",
+				      (json_int_t)lt_col_int(r, 0), "n", (json_int_t)lt_col_int(r, 1), "event_id",
+				      lt_col_str(r, 6) ? lt_col_str(r, 6) : "", "type",
+				      lt_col_str(r, 2) ? lt_col_str(r, 2) : "", "source",
+				      lt_col_str(r, 3) ? lt_col_str(r, 3) : "", "message_id", mid, "via", via, "trust",
+				      str_or_null(lt_col_str(r, 8)), "vouched", str_or_null(phrase), "occurred_at",
+				      lt_query_when(occurred), "received_at", lt_query_when(received_ms / 1000),
 				      "lag_s", occurred ? json_integer(received_ms / 1000 - occurred) : json_null(),
 				      "deliveries", json_array());
 		const json_t *prev = lt_json_dig(ev, "detail.previous_codes");
@@ -361,11 +364,13 @@ int lt_query_trail(struct lt_query *q, const char *code, int64_t now_ms, json_t 
 		json_t *e = json_object_get(by_seq, key);
 		if (!e)
 			continue;
-		json_t *v = json_pack("{s:I,s:s,s:s,s:I,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)lt_col_int(r, 0), "dest",
-				      lt_col_str(r, 2) ? lt_col_str(r, 2) : "", "state", state_name(lt_col_int(r, 3)), "attempts", (json_int_t)lt_col_int(r, 4),
-				      "last_status", lt_col_str(r, 7) ? json_integer(lt_col_int(r, 7)) : json_null(), "last_error",
-				      lt_col_int(r, 3) != 2 ? str_or_null(lt_col_str(r, 8)) : json_null(), "queued_at",
-				      lt_query_when(lt_col_int(r, 5) / 1000), "delivered_at", json_null(), "delay_s", json_null());
+		json_t *v = json_pack("{s:I,s:s,s:s,s:I,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)lt_col_int(r, 0),
+				      "dest", lt_col_str(r, 2) ? lt_col_str(r, 2) : "", "state",
+				      state_name(lt_col_int(r, 3)), "attempts", (json_int_t)lt_col_int(r, 4),
+				      "last_status", lt_col_str(r, 7) ? json_integer(lt_col_int(r, 7)) : json_null(),
+				      "last_error", lt_col_int(r, 3) != 2 ? str_or_null(lt_col_str(r, 8)) : json_null(),
+				      "queued_at", lt_query_when(lt_col_int(r, 5) / 1000), "delivered_at", json_null(),
+				      "delay_s", json_null());
 		json_array_append_new(json_object_get(e, "deliveries"), v);
 		lt_query_num(key, lt_col_int(r, 0));
 		json_object_set_new(by_id, key, json_pack("{s:O,s:O,s:O}", "delivery", v, "event", e, "received_ms",
@@ -376,11 +381,13 @@ int lt_query_trail(struct lt_query *q, const char *code, int64_t now_ms, json_t 
 	moments = calloc(n ? n : 1, sizeof *moments);
 	json_array_foreach(erows, i, r) {
 		json_t *e = json_array_get(events, i);
-		moments[m] = (struct moment){ lt_col_int(r, 5), m, json_pack("{s:s,s:O,s:O,s:O,s:O,s:O}", "what", "event", "at",
-								      json_object_get(e, "received_at"), "n",
-								      json_object_get(e, "n"), "type", json_object_get(e, "type"),
-								      "source", json_object_get(e, "source"), "event_id",
-								      json_object_get(e, "event_id")) };
+		moments[m] = (struct moment){ lt_col_int(r, 5), m, json_pack("{s:s,s:O,s:O,s:O,s:O,s:O}", "what",
+									     "event", "at",
+									     json_object_get(e, "received_at"), "n",
+									     json_object_get(e, "n"), "type",
+									     json_object_get(e, "type"), "source",
+									     json_object_get(e, "source"), "event_id",
+									     json_object_get(e, "event_id")) };
 		m++;
 	}
 	json_array_foreach(arows, i, r) {
@@ -398,12 +405,16 @@ int lt_query_trail(struct lt_query *q, const char *code, int64_t now_ms, json_t 
 			json_object_set_new(v, "delivered_at", lt_query_when(ended / 1000));
 			json_object_set_new(v, "delay_s", json_real((double)(ended - received) / 1000));
 		}
-		moments[m] = (struct moment){ at, m, json_pack("{s:s,s:o,s:O,s:O,s:s,s:I,s:o,s:s,s:o,s:I}", "what", "attempt",
-								"at", lt_query_when(at / 1000), "n", json_object_get(e, "n"), "type",
-								json_object_get(e, "type"), "dest", json_string_value(json_object_get(v, "dest")),
-								"attempt", (json_int_t)lt_col_int(r, 1), "status",
-								lt_col_str(r, 4) ? json_integer(lt_col_int(r, 4)) : json_null(), "outcome", outcome,
-								"error", str_or_null(lt_col_str(r, 6)), "duration_ms", (json_int_t)lt_col_int(r, 3)) };
+		moments[m] = (struct moment){ at, m, json_pack("{s:s,s:o,s:O,s:O,s:s,s:I,s:o,s:s,s:o,s:I}", "what",
+							       "attempt", "at", lt_query_when(at / 1000), "n",
+							       json_object_get(e, "n"), "type",
+							       json_object_get(e, "type"), "dest",
+							       json_string_value(json_object_get(v, "dest")), "attempt",
+							       (json_int_t)lt_col_int(r, 1), "status",
+							       lt_col_str(r, 4) ? json_integer(lt_col_int(r, 4)) : json_null(),
+							       "outcome", outcome, "error",
+							       str_or_null(lt_col_str(r, 6)), "duration_ms",
+							       (json_int_t)lt_col_int(r, 3)) };
 		m++;
 	}
 	qsort(moments, m, sizeof *moments, by_time);
@@ -420,15 +431,17 @@ int lt_query_trail(struct lt_query *q, const char *code, int64_t now_ms, json_t 
 		int64_t from = json_integer_value(json_object_get(h, "from")), to = json_integer_value(json_object_get(h, "to"));
 		int64_t end = to ? to : now;
 		json_array_append_new(holders, json_pack("{s:o,s:o,s:o,s:I,s:i}", "agency",
-							 lt_query_agency(q, json_string_value(json_object_get(h, "code"))), "from",
-							 lt_query_when(from), "to", lt_query_when(to), "held_s", (json_int_t)(end > from ? end - from : 0),
-							 "working_days", lt_working_days_between(&q->cal, from, end)));
+							 lt_query_agency(q, json_string_value(json_object_get(h, "code"))),
+							 "from", lt_query_when(from), "to", lt_query_when(to), "held_s",
+							 (json_int_t)(end > from ? end - from : 0), "working_days",
+							 lt_working_days_between(&q->cal, from, end)));
 	}
 	json_t *late = json_null();
 	if (j.missed_due) {
 		int64_t end = d.resolved_at ? d.resolved_at : now;
-		late = json_pack("{s:o,s:o,s:I,s:b,s:i}", "due_at", lt_query_when(j.missed_due), "agency", lt_query_agency(q, j.late_at),
-				 "late_by_s", (json_int_t)(end > j.missed_due ? end - j.missed_due : 0), "resolved",
+		late = json_pack("{s:o,s:o,s:I,s:b,s:i}", "due_at", lt_query_when(j.missed_due), "agency",
+				 lt_query_agency(q, j.late_at), "late_by_s",
+				 (json_int_t)(end > j.missed_due ? end - j.missed_due : 0), "resolved",
 				 d.resolved_at != 0, "apologies", d.apologies);
 	}
 	json_t *prows = NULL;
@@ -436,15 +449,18 @@ int lt_query_trail(struct lt_query *q, const char *code, int64_t now_ms, json_t 
 		goto done;
 	r = json_array_get(prows, 0);
 	/* retention pruned its first events: what went, and when */
-	json_t *pruned = r ? json_pack("{s:I,s:I,s:I,s:I,s:o,s:o,s:o}", "events", (json_int_t)lt_col_int(r, 1), "through_n",
-				       (json_int_t)lt_col_int(r, 0), "deliveries", (json_int_t)lt_col_int(r, 2), "attempts",
-				       (json_int_t)lt_col_int(r, 3), "first_received_at", lt_query_when(lt_col_int(r, 4) / 1000), "last_received_at",
-				       lt_query_when(lt_col_int(r, 5) / 1000), "pruned_at", lt_query_when(lt_col_int(r, 6) / 1000)) : json_null();
+	json_t *pruned = r ? json_pack("{s:I,s:I,s:I,s:I,s:o,s:o,s:o}", "events", (json_int_t)lt_col_int(r, 1),
+				       "through_n", (json_int_t)lt_col_int(r, 0), "deliveries",
+				       (json_int_t)lt_col_int(r, 2), "attempts", (json_int_t)lt_col_int(r, 3),
+				       "first_received_at", lt_query_when(lt_col_int(r, 4) / 1000), "last_received_at",
+				       lt_query_when(lt_col_int(r, 5) / 1000), "pruned_at",
+				       lt_query_when(lt_col_int(r, 6) / 1000)) : json_null();
 	json_decref(prows);
 	*out = json_pack("{s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "dossier_code", code, "dossier",
-			 json_array_size(drows) ? dossier_json(q, json_array_get(drows, 0)) : json_null(), "events", events,
-			 "timeline", timeline, "holders", holders, "holder_now",
-			 j.holder[0] && !j.closed ? lt_query_agency(q, j.holder) : json_null(), "late", late, "pruned", pruned);
+			 json_array_size(drows) ? dossier_json(q, json_array_get(drows, 0)) : json_null(), "events",
+			 events, "timeline", timeline, "holders", holders, "holder_now",
+			 j.holder[0] && !j.closed ? lt_query_agency(q, j.holder) : json_null(), "late", late, "pruned",
+			 pruned);
 	json_decref(by_seq);
 	json_decref(by_id);
 	rc = lt_query_built(*out, err);
@@ -476,12 +492,17 @@ int lt_query_dlq_list(struct lt_query *q, const char *dest, const char *dossier_
 	json_array_foreach(all, i, r) {
 		if ((int)i == limit)
 			break;
-		json_array_append_new(list, json_pack("{s:I,s:s,s:s,s:s,s:I,s:o,s:o,s:s,s:o,s:o}", "id", (json_int_t)lt_col_int(r, 0),
-						      "dossier_code", lt_col_str(r, 1) ? lt_col_str(r, 1) : "", "type", lt_col_str(r, 2) ? lt_col_str(r, 2) : "",
-						      "dest", lt_col_str(r, 3) ? lt_col_str(r, 3) : "", "attempts", (json_int_t)lt_col_int(r, 4),
-						      "last_status", lt_col_str(r, 5) ? json_integer(lt_col_int(r, 5)) : json_null(),
-						      "last_error", str_or_null(lt_col_str(r, 6)), "message_id", lt_col_str(r, 7) ? lt_col_str(r, 7) : "",
-						      "queued_at", lt_query_when(lt_col_int(r, 8) / 1000), "dead_at", lt_query_when(lt_col_int(r, 9) / 1000)));
+		json_array_append_new(list, json_pack("{s:I,s:s,s:s,s:s,s:I,s:o,s:o,s:s,s:o,s:o}", "id",
+						      (json_int_t)lt_col_int(r, 0), "dossier_code",
+						      lt_col_str(r, 1) ? lt_col_str(r, 1) : "", "type",
+						      lt_col_str(r, 2) ? lt_col_str(r, 2) : "", "dest",
+						      lt_col_str(r, 3) ? lt_col_str(r, 3) : "", "attempts",
+						      (json_int_t)lt_col_int(r, 4), "last_status",
+						      lt_col_str(r, 5) ? json_integer(lt_col_int(r, 5)) : json_null(),
+						      "last_error", str_or_null(lt_col_str(r, 6)), "message_id",
+						      lt_col_str(r, 7) ? lt_col_str(r, 7) : "", "queued_at",
+						      lt_query_when(lt_col_int(r, 8) / 1000), "dead_at",
+						      lt_query_when(lt_col_int(r, 9) / 1000)));
 	}
 	*out = json_pack("{s:o,s:I,s:b}", "dead_letters", list, "count", (json_int_t)json_array_size(list), "more",
 			 (int)json_array_size(all) > limit);
@@ -508,18 +529,26 @@ int lt_query_dlq_show(struct lt_query *q, int64_t id, json_t **out, struct lt_er
 		json_t *attempts = json_array(), *a;
 		size_t i;
 		json_array_foreach(att, i, a)
-			json_array_append_new(attempts, json_pack("{s:I,s:o,s:I,s:o,s:s,s:o}", "n", (json_int_t)lt_col_int(a, 0), "at",
-								  lt_query_when(lt_col_int(a, 1) / 1000), "duration_ms", (json_int_t)lt_col_int(a, 2),
-								  "status", lt_col_str(a, 3) ? json_integer(lt_col_int(a, 3)) : json_null(),
-								  "outcome", lt_col_str(a, 4) ? lt_col_str(a, 4) : "", "error", str_or_null(lt_col_str(a, 5))));
+			json_array_append_new(attempts, json_pack("{s:I,s:o,s:I,s:o,s:s,s:o}", "n",
+								  (json_int_t)lt_col_int(a, 0), "at",
+								  lt_query_when(lt_col_int(a, 1) / 1000), "duration_ms",
+								  (json_int_t)lt_col_int(a, 2), "status",
+								  lt_col_str(a, 3) ? json_integer(lt_col_int(a, 3)) : json_null(),
+								  "outcome", lt_col_str(a, 4) ? lt_col_str(a, 4) : "",
+								  "error", str_or_null(lt_col_str(a, 5))));
 		json_t *event = json_loads(lt_col_str(r, 12) ? lt_col_str(r, 12) : "", 0, NULL);
 		*out = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)id,
-				 "dest", lt_col_str(r, 1) ? lt_col_str(r, 1) : "", "dossier_code", lt_col_str(r, 2) ? lt_col_str(r, 2) : "", "type",
-				 lt_col_str(r, 3) ? lt_col_str(r, 3) : "", "message_id", lt_col_str(r, 4) ? lt_col_str(r, 4) : "", "source", lt_col_str(r, 5) ? lt_col_str(r, 5) : "",
-				 "attempts", (json_int_t)lt_col_int(r, 6), "queued_at", lt_query_when(lt_col_int(r, 7) / 1000), "dead_at",
-				 lt_query_when(lt_col_int(r, 8) / 1000), "last_status", lt_col_str(r, 9) ? json_integer(lt_col_int(r, 9)) : json_null(),
-				 "last_error", str_or_null(lt_col_str(r, 10)), "last_response", str_or_null(lt_col_str(r, 11)), "event",
-				 event ? event : json_string(lt_col_str(r, 12) ? lt_col_str(r, 12) : ""), "attempt_list", attempts);
+				 "dest", lt_col_str(r, 1) ? lt_col_str(r, 1) : "", "dossier_code",
+				 lt_col_str(r, 2) ? lt_col_str(r, 2) : "", "type",
+				 lt_col_str(r, 3) ? lt_col_str(r, 3) : "", "message_id",
+				 lt_col_str(r, 4) ? lt_col_str(r, 4) : "", "source",
+				 lt_col_str(r, 5) ? lt_col_str(r, 5) : "", "attempts", (json_int_t)lt_col_int(r, 6),
+				 "queued_at", lt_query_when(lt_col_int(r, 7) / 1000), "dead_at",
+				 lt_query_when(lt_col_int(r, 8) / 1000), "last_status",
+				 lt_col_str(r, 9) ? json_integer(lt_col_int(r, 9)) : json_null(), "last_error",
+				 str_or_null(lt_col_str(r, 10)), "last_response", str_or_null(lt_col_str(r, 11)),
+				 "event", event ? event : json_string(lt_col_str(r, 12) ? lt_col_str(r, 12) : ""),
+				 "attempt_list", attempts);
 		rc = lt_query_built(*out, err);
 	}
 	json_decref(one);
@@ -540,11 +569,17 @@ int lt_query_refusals(struct lt_query *q, int limit, json_t **out, struct lt_err
 		return rc;
 	json_t *list = json_array();
 	size_t i;
-	json_array_foreach(all, i, r)
-		json_array_append_new(list, json_pack("{s:I,s:o,s:s,s:o,s:I,s:s,s:s}", "id", (json_int_t)lt_col_int(r, 0), "at",
-						      lt_query_when(lt_col_int(r, 1) / 1000), "peer", lt_col_str(r, 2) ? lt_col_str(r, 2) : "", "message_id",
-						      str_or_null(lt_col_str(r, 3)), "status", (json_int_t)lt_col_int(r, 4), "reason",
-						      lt_col_str(r, 5) ? lt_col_str(r, 5) : "", "body_sha256", lt_col_str(r, 6) ? lt_col_str(r, 6) : ""));
+	json_array_foreach(all, i, r) json_array_append_new(list, json_pack("{s:I,s:o,s:s,s:o,s:I,s:s,s:s}", "id",
+									    (json_int_t)lt_col_int(r, 0), "at",
+									    lt_query_when(lt_col_int(r, 1) / 1000),
+									    "peer",
+									    lt_col_str(r, 2) ? lt_col_str(r, 2) : "",
+									    "message_id", str_or_null(lt_col_str(r, 3)),
+									    "status", (json_int_t)lt_col_int(r, 4),
+									    "reason",
+									    lt_col_str(r, 5) ? lt_col_str(r, 5) : "",
+									    "body_sha256",
+									    lt_col_str(r, 6) ? lt_col_str(r, 6) : ""));
 	*out = json_pack("{s:o,s:I}", "refusals", list, "count", (json_int_t)json_array_size(list));
 	json_decref(all);
 	return lt_query_built(*out, err);

@@ -46,9 +46,10 @@ static int audit_row(void *arg, int ncols, const char *const *v)
 	else if (in && strcmp(T(9), r.body_sha256))
 		why = "the stored message's digest differs from the one recorded (the message was changed)";
 	if (why && w->broken++ < MAX_BROKEN_SHOWN)
-		json_array_append_new(w->shown, json_pack("{s:I,s:o,s:s,s:s,s:s,s:s}", "row", (json_int_t)strtoll(T(0), NULL, 10),
-							  "at", lt_query_when(r.at_ms / 1000), "direction", r.direction, "peer",
-							  r.peer, "message_id", r.message_id, "reason", why));
+		json_array_append_new(w->shown, json_pack("{s:I,s:o,s:s,s:s,s:s,s:s}", "row",
+							  (json_int_t)strtoll(T(0), NULL, 10), "at",
+							  lt_query_when(r.at_ms / 1000), "direction", r.direction,
+							  "peer", r.peer, "message_id", r.message_id, "reason", why));
 	snprintf(w->prev, sizeof w->prev, "%s", T(8));
 #undef T
 	w->rows++;
@@ -58,10 +59,11 @@ static int audit_row(void *arg, int ncols, const char *const *v)
 		w->actions++;
 		if (json_array_size(w->last_actions) == MAX_ACTIONS_SHOWN)
 			json_array_remove(w->last_actions, 0);
-		json_array_append_new(w->last_actions,
-				      json_pack("{s:I,s:o,s:s,s:s,s:s,s:s}", "row", (json_int_t)strtoll(v[0] ? v[0] : "0", NULL, 10),
-						"at", lt_query_when(r.at_ms / 1000), "action", r.direction, "peer", r.peer,
-						"message_id", r.message_id, "by", r.trust));
+		json_array_append_new(w->last_actions, json_pack("{s:I,s:o,s:s,s:s,s:s,s:s}", "row",
+								 (json_int_t)strtoll(v[0] ? v[0] : "0", NULL, 10), "at",
+								 lt_query_when(r.at_ms / 1000), "action", r.direction,
+								 "peer", r.peer, "message_id", r.message_id, "by",
+								 r.trust));
 	}
 	return 0;
 }
@@ -78,9 +80,10 @@ static json_t *audit_checkpoints(struct lt_query *q, struct audit_walk *w, struc
 	json_t *r;
 	json_array_foreach(cps, i, r) {
 		if (lt_col_int(r, 2) <= last_seq && w->broken++ < MAX_BROKEN_SHOWN)
-			json_array_append_new(w->shown, json_pack("{s:I,s:o,s:s,s:s,s:s,s:s}", "row", (json_int_t)lt_col_int(r, 0),
-								  "at", lt_query_when(lt_col_int(r, 4) / 1000), "direction", "checkpoint",
-								  "peer", "", "message_id", "", "reason",
+			json_array_append_new(w->shown, json_pack("{s:I,s:o,s:s,s:s,s:s,s:s}", "row",
+								  (json_int_t)lt_col_int(r, 0), "at",
+								  lt_query_when(lt_col_int(r, 4) / 1000), "direction",
+								  "checkpoint", "peer", "", "message_id", "", "reason",
 								  "a checkpoint overlaps the one before it (it was changed)"));
 		n += lt_col_int(r, 3);
 		last_seq = lt_col_int(r, 0);

@@ -173,8 +173,9 @@ int lt_query_report(struct lt_query *q, int64_t from, int64_t to, json_t **out, 
 		rc = lt_query_rows(q, LT_READ_APOLOGIES, &apol, err, 0);
 	size_t i;
 	json_array_foreach(rc ? NULL : all, i, r) {
-		struct rd d = { lt_col_str(r, 0), lt_col_str(r, 2), lt_col_str(r, 3), lt_col_str(r, 4), lt_col_int(r, 1), lt_col_int(r, 5), lt_col_int(r, 6), lt_col_int(r, 7), lt_col_int(r, 8), lt_col_int(r, 9),
-				lt_col_int(r, 10), lt_col_int(r, 11), lt_col_int(r, 12) / 1000 };
+		struct rd d = { lt_col_str(r, 0), lt_col_str(r, 2), lt_col_str(r, 3), lt_col_str(r, 4),
+			       lt_col_int(r, 1), lt_col_int(r, 5), lt_col_int(r, 6), lt_col_int(r, 7), lt_col_int(r, 8),
+			       lt_col_int(r, 9), lt_col_int(r, 10), lt_col_int(r, 11), lt_col_int(r, 12) / 1000 };
 		if (d.channel && !*d.channel)
 			d.channel = NULL;
 		if (!d.r) {
@@ -239,7 +240,8 @@ int lt_query_report(struct lt_query *q, int64_t from, int64_t to, json_t **out, 
 		json_t *ev = json_loads(lt_col_str(r, 1) ? lt_col_str(r, 1) : "", 0, NULL);
 		int64_t at = lt_query_date_of(ev, "occurred_at");
 		json_decref(ev);
-		const char *ra = json_string_value(json_object_get(agency_of, lt_col_str(r, 0) ? lt_col_str(r, 0) : ""));
+		const char *ra = json_string_value(json_object_get(agency_of,
+								   lt_col_str(r, 0) ? lt_col_str(r, 0) : ""));
 		if (!ra || at < from || at >= to)
 			continue;
 		tally_of(&recv, ra)[F_APOLOGIES]++;
@@ -251,11 +253,13 @@ int lt_query_report(struct lt_query *q, int64_t from, int64_t to, json_t **out, 
 		const char *k;
 		json_t *v;
 		json_object_foreach(late_where, k, v)
-			json_array_append_new(late_at, json_pack("{s:o,s:O}", "agency", lt_query_agency(q, k), "late", v));
-		*out = json_pack("{s:o,s:o,s:o,s:o,s:o,s:{s:I,s:I,s:I},s:o}", "from", lt_query_when(from), "to", lt_query_when(to),
-				 "agencies", tallies_json(q, &recv), "handling_agencies", tallies_json(q, &hand),
-				 "total", tally_json(q, "total", total), "unknown_start", "seen", (json_int_t)seen,
-				 "resolved", (json_int_t)u_resolved, "in_progress", (json_int_t)u_open, "late_at", late_at);
+			json_array_append_new(late_at, json_pack("{s:o,s:O}", "agency", lt_query_agency(q, k), "late",
+								 v));
+		*out = json_pack("{s:o,s:o,s:o,s:o,s:o,s:{s:I,s:I,s:I},s:o}", "from", lt_query_when(from), "to",
+				 lt_query_when(to), "agencies", tallies_json(q, &recv), "handling_agencies",
+				 tallies_json(q, &hand), "total", tally_json(q, "total", total), "unknown_start",
+				 "seen", (json_int_t)seen, "resolved", (json_int_t)u_resolved, "in_progress",
+				 (json_int_t)u_open, "late_at", late_at);
 		rc = lt_query_built(*out, err);
 	}
 	free(recv.t);
