@@ -43,6 +43,8 @@ struct sq {
 	sqlite3_stmt *st[Q_COUNT];
 	struct lt_err *err;     /* where the current op's error goes */
 	char audit_last[65];    /* the audit trail's last hash, "" = read it again (after a rollback) */
+	sqlite3_file *wal;      /* the write-ahead log, for lt_sq_sync; NULL until the first commit */
+	int wal_frames;         /* frames in it since the last checkpoint (SQLite's wal hook) */
 };
 
 static inline int sq_fail(struct sq *q, struct lt_err *err, const char *what)
@@ -74,7 +76,19 @@ void lt_sq_detach(void *db);
 int lt_sq_recover(void *db, int64_t *backlog, struct lt_err *err);
 int lt_sq_count_backlog(void *db, int64_t *backlog, struct lt_err *err);
 int lt_sq_begin(void *db, struct lt_err *err);
+/* The connection runs with synchronous=OFF: a commit only writes the log.
+ * lt_sq_commit_lazy ends the transaction so; lt_sq_sync (on store.c's sync
+ * thread, while the next batch runs) fsyncs the log, making every commit
+ * ended before it durable; lt_sq_commit is both. The checkpoints are this
+ * connection's own (SQLite's automatic ones would copy pages of commits not
+ * yet durable into the database file): lt_sq_checkpoint, between batches
+ * (run = 0: only whether one is due),
+ * with synchronous=FULL for its duration, so that it syncs the log before
+ * it copies and the database after. */
 int lt_sq_commit(void *db, struct lt_err *err);
+int lt_sq_commit_lazy(void *db, struct lt_err *err);
+int lt_sq_sync(void *db, struct lt_err *err);
+int lt_sq_checkpoint(void *db, int run, struct lt_err *err);
 void lt_sq_rollback(void *db);
 int lt_sq_savepoint(void *db);
 void lt_sq_release(void *db, int ok);

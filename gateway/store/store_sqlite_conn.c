@@ -20,6 +20,11 @@
 void lt_sq_detach(void *db)
 {
 	struct sq *q = db;
+	/* closing may checkpoint: with the log synced first and the database after */
+	if (q->db)
+		sqlite3_exec(q->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+	q->wal = NULL;
+	q->wal_frames = 0;
 	for (int i = 0; i < Q_COUNT; i++) {
 		sqlite3_finalize(q->st[i]);
 		q->st[i] = NULL;
@@ -107,6 +112,16 @@ static int sq_upgrade(struct sq *q, struct lt_err *err)
 	return LT_OK;
 }
 
+/* After each commit: how long the log has grown (also keeps SQLite from
+ * checkpointing on its own: a hook replaces the automatic checkpoint). */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	(void)db;
+	(void)name;
+	((struct sq *)arg)->wal_frames = frames;
+	return SQLITE_OK;
+}
+
 /* Make the next reads of the database and its WAL come from the disk. After a
  * failed fsync Linux keeps the writes it could not make durable in the page
  * cache, marked clean: a reopen would read them back, WAL recovery would take
@@ -161,6 +176,14 @@ static int sq_connect(struct sq *q, int create, struct lt_err *err)
 	}
 	if (sq_upgrade(q, err))
 		return LT_EIO;
+	/* from here on commits are made durable by lt_sq_sync, checkpoints by lt_sq_checkpoint */
+	if (sqlite3_exec(q->db, "PRAGMA synchronous=OFF", NULL, NULL, &msg)) {
+		lt_err_set(err, LT_EIO, "store %s: %s", q->path, msg ? msg : sqlite3_errmsg(q->db));
+		sqlite3_free(msg);
+		lt_sq_detach(q);
+		return LT_EIO;
+	}
+	sqlite3_wal_hook(q->db, wal_hook, q);
 	for (int i = 0; i < Q_COUNT; i++)
 		if (sqlite3_prepare_v3(q->db, lt_sq_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->st[i], NULL)) {
 			lt_err_set(err, LT_EIO, "store: preparing statement %d: %s", i, sqlite3_errmsg(q->db));
@@ -271,10 +294,61 @@ int lt_sq_begin(void *db, struct lt_err *err)
 	return exec1(q, Q_BEGIN) ? sq_fail(q, err, "begin") : 0;
 }
 
-int lt_sq_commit(void *db, struct lt_err *err)
+int lt_sq_commit_lazy(void *db, struct lt_err *err)
 {
 	struct sq *q = db;
-	return exec1(q, Q_COMMIT) ? sq_fail(q, err, "commit") : 0;
+	if (exec1(q, Q_COMMIT))
+		return sq_fail(q, err, "commit");
+	if (!q->wal && (sqlite3_file_control(q->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &q->wal) != SQLITE_OK ||
+			!q->wal || !q->wal->pMethods)) {
+		q->wal = NULL;
+		return lt_err_set(err, LT_EIO, "store %s: its write-ahead log is not open after a commit", q->path);
+	}
+	return LT_OK;
+}
+
+/* Through the log's own file object (SQLite's VFS, not a file descriptor of
+ * ours), as SQLite syncs it at a commit with synchronous=FULL. */
+int lt_sq_sync(void *db, struct lt_err *err)
+{
+	struct sq *q = db;
+	if (!q->wal)
+		return lt_err_set(err, LT_EIO, "store %s: the connection was closed before its commit was made durable",
+				  q->path);
+	int rc = q->wal->pMethods->xSync(q->wal, SQLITE_SYNC_NORMAL);
+	if (rc != SQLITE_OK)
+		return lt_err_set(err, LT_EIO, "store %s: making the commit durable (fsync of %s-wal): %s", q->path,
+				  q->path, sqlite3_errstr(rc));
+	return LT_OK;
+}
+
+int lt_sq_commit(void *db, struct lt_err *err)
+{
+	return lt_sq_commit_lazy(db, err) ?: lt_sq_sync(db, err);
+}
+
+/* As often as SQLite's automatic checkpoint would (1 000 frames). */
+#define CHECKPOINT_FRAMES 1000
+
+int lt_sq_checkpoint(void *db, int run, struct lt_err *err)
+{
+	struct sq *q = db;
+	if (!q->db || q->wal_frames < CHECKPOINT_FRAMES)
+		return LT_OK;
+	if (!run)
+		return 1;
+	int rc = sqlite3_exec(q->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_wal_checkpoint_v2(q->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+			rc = SQLITE_OK;         /* a reader holds old pages: the next one goes further */
+	}
+	if (rc != SQLITE_OK)
+		lt_err_set(err, LT_EIO, "store %s: checkpoint of the write-ahead log: %s", q->path, sqlite3_errmsg(q->db));
+	if (sqlite3_exec(q->db, "PRAGMA synchronous=OFF", NULL, NULL, NULL) != SQLITE_OK && rc == SQLITE_OK)
+		return sq_fail(q, err, "checkpoint");
+	q->wal_frames = 0;
+	return rc == SQLITE_OK ? LT_OK : LT_EIO;
 }
 
 void lt_sq_rollback(void *db)
