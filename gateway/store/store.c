@@ -494,6 +494,17 @@ static void between_batches(struct lt_store *s)
 	struct lt_err err = { 0 };
 	pthread_mutex_lock(&s->sync_lock);
 	int rc = s->be->checkpoint(s->db, 1, &err);
+	if (rc) {
+		/* the checkpoint's fsync of the log may have failed, and Linux
+		 * reports a failed writeback once: the next sync could succeed
+		 * over lost pages, so nothing of this connection not yet synced
+		 * may be answered as written (set before a sync can run again) */
+		pthread_mutex_lock(&s->lock);
+		s->broken_epoch = s->epoch;
+		s->sync_err = err;
+		s->sync_err.code = LT_EIO;
+		pthread_mutex_unlock(&s->lock);
+	}
 	pthread_mutex_unlock(&s->sync_lock);
 	if (rc) {
 		lt_log(LT_ERROR, "store.write_failed", json_pack("{s:s}", "error", err.msg), "%s", err.msg);
@@ -584,8 +595,8 @@ static void *sync_main(void *arg)
 			s->sync_err = err;
 			s->sync_err.code = LT_EIO;
 		}
-		if (epoch >= 0)
-			s->healthy = rc == 0;
+		if (epoch >= 0)         /* a checkpoint may have failed the epoch meanwhile */
+			s->healthy = epoch != s->broken_epoch;
 		while (group) {
 			struct lt_batch *b = group;
 			group = b->next;
