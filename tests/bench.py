@@ -378,7 +378,7 @@ def section_cases():
         finally:
             stop_all(gw, sim)
     table("Throughput: %d events a run, %d requests in flight (closed loop), canonical JSON, SQLite WAL "
-          "synchronous=FULL, %d CPUs" % (N, CONC, os.cpu_count()),
+          "pipelined group commit (fsync before every answer), %d CPUs" % (N, CONC, os.cpu_count()),
           ["case", "ingest ev/s", "delivered ev/s", "ingest p50", "ingest p99", "ev/commit", "ms/commit",
            "peak RSS", "gateway CPU/ev", "loadgen CPU/ev", "simulator CPU/ev"], rows,
           "CPU/ev: utime+stime from /proc/PID/stat, first request to last delivery, ÷ events; the load "
