@@ -148,49 +148,7 @@ static int64_t backlog_delta(struct lt_store_op *batch)
 	return d;
 }
 
-void lt_stats_add(struct lt_stats *op, const char *dest, int state, int64_t n, int64_t oldest_created_ms)
-{
-	struct lt_peer_stats *p = NULL;
-	for (int i = 0; i < op->n && !p; i++)
-		if (strcmp(op->peers[i].dest, dest) == 0)
-			p = &op->peers[i];
-	if (!p) {
-		op->peers = realloc(op->peers, (size_t)(op->n + 1) * sizeof *op->peers);
-		p = &op->peers[op->n++];
-		memset(p, 0, sizeof *p);
-		snprintf(p->dest, sizeof p->dest, "%s", dest);
-	}
-	switch (state) {
-	case LT_DS_PENDING: p->pending = n; break;
-	case LT_DS_INFLIGHT: p->inflight = n; break;
-	case LT_DS_DEAD: p->dead = n; break;
-	case LT_DS_BLOCKED: p->blocked = n; break;
-	}
-	if (state != LT_DS_DEAD && oldest_created_ms && (!p->oldest_created_ms || oldest_created_ms < p->oldest_created_ms))
-		p->oldest_created_ms = oldest_created_ms;
-}
 
-int lt_store_overdue_build(struct lt_overdue *op, json_t *codes, lt_store_dossier_get *get, void *db,
-			   struct lt_err *err)
-{
-	int64_t now = op->now_ms / 1000;
-	op->events = json_array();
-	op->routes = json_array();
-	size_t i;
-	json_t *c;
-	json_array_foreach(codes, i, c) {
-		struct lt_dossier d;
-		int rc = get(db, json_string_value(c), &d, err);
-		if (rc)
-			return rc;
-		if (!lt_dossier_overdue(&d, now))
-			continue;
-		json_t *ev = lt_dossier_overdue_event(&d, now, op->source);
-		json_array_append_new(op->routes, op->stamp(op->stamp_arg, ev));
-		json_array_append_new(op->events, ev);
-	}
-	return LT_OK;
-}
 
 /* The ops of the delivery path, whose outputs op_reset clears: a batch of
  * only these runs without a savepoint per op (a savepoint copies every page
@@ -479,32 +437,33 @@ static void batch_done(struct lt_store *s, struct lt_store_op *batch, int rc, co
 /* Store thread, between batches (pipelined): a sync failed, so the files
  * are let go of (as after a failed commit) and the running count of the
  * backlog is known no more; or the backend's checkpoint is due. */
-static void between_batches(struct lt_store *s)
+static int sync_broken(struct lt_store *s)
 {
 	pthread_mutex_lock(&s->lock);
 	int broken = s->broken_epoch == s->epoch;
 	pthread_mutex_unlock(&s->lock);
-	if (broken) {
+	return broken;
+}
+
+static void between_batches(struct lt_store *s)
+{
+	int due = !sync_broken(s) && s->be->checkpoint(s->db, 0, NULL) > 0;
+	/* a checkpoint waits until every commit is synced and answered: its own
+	 * fsync of the log (Linux reports a failed writeback once) then concerns
+	 * no commit still waiting, and its failure (a full disk while it copies)
+	 * none that was made durable before it */
+	if (due)
+		drain(s);
+	if (sync_broken(s)) {
 		store_detach(s);
 		s->recount = 1;
 		return;
 	}
-	if (s->be->checkpoint(s->db, 0, NULL) <= 0)
-		return;                 /* not due: the sync under way goes on undisturbed */
+	if (!due)
+		return;                 /* the sync under way goes on undisturbed */
 	struct lt_err err = { 0 };
 	pthread_mutex_lock(&s->sync_lock);
 	int rc = s->be->checkpoint(s->db, 1, &err);
-	if (rc) {
-		/* the checkpoint's fsync of the log may have failed, and Linux
-		 * reports a failed writeback once: the next sync could succeed
-		 * over lost pages, so nothing of this connection not yet synced
-		 * may be answered as written (set before a sync can run again) */
-		pthread_mutex_lock(&s->lock);
-		s->broken_epoch = s->epoch;
-		s->sync_err = err;
-		s->sync_err.code = LT_EIO;
-		pthread_mutex_unlock(&s->lock);
-	}
 	pthread_mutex_unlock(&s->sync_lock);
 	if (rc) {
 		lt_log(LT_ERROR, "store.write_failed", json_pack("{s:s}", "error", err.msg), "%s", err.msg);
@@ -798,11 +757,3 @@ void lt_store_close(struct lt_store *s)
 	free(s);
 }
 
-void lt_claim_release(struct lt_claim *c)
-{
-	for (int i = 0; i < c->n; i++)
-		free(c->rows[i].body);
-	free(c->rows);
-	c->rows = NULL;
-	c->n = 0;
-}

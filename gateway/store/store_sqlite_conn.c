@@ -17,12 +17,48 @@
 /* Let go of the database file: statements and connection closed, so that
  * an operator can unmount, repair or move the disk. The next begin opens it
  * again. */
+static void let_go(struct sq *q);
+static void release_lock(struct sq *q);
+
+/* SQLite updates the wal-index (-shm) at a commit, before the sync thread's
+ * fsync: after a failed one the index names log frames that never reached
+ * the disk. Another connection (an operator's read, a command in another
+ * process) would keep that index alive across our reopen, and every reader
+ * would then read those frames from a disk that does not have them. Zeroing
+ * its two 48-byte header copies makes the next connection rebuild it from
+ * what the log holds (SQLite's recovery stops at the first frame that is not
+ * there). Only by the writer that held the store's lock: never under another
+ * gateway's feet. */
+static void forget_wal_index(const char *path)
+{
+	static const char zeros[96];
+	char name[4096];
+	snprintf(name, sizeof name, "%s-shm", path);
+	int fd = open(name, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;                 /* none, or a read-only disk: the reopen fails and says so */
+	if (pwrite(fd, zeros, sizeof zeros, 0) != (ssize_t)sizeof zeros) {
+		/* as above: a disk that takes no write fails the reopen */
+	}
+	close(fd);
+}
+
+/* Let go after a failure (see store_int.h): no checkpoint at this close —
+ * it would copy frames that may never have reached the disk, read back from
+ * the page cache, into the database file — and the wal-index forgotten. */
 void lt_sq_detach(void *db)
 {
 	struct sq *q = db;
-	/* closing may checkpoint: with the log synced first and the database after */
 	if (q->db)
-		sqlite3_exec(q->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+		sqlite3_db_config(q->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+	let_go(q);
+	if (q->lock_fd >= 0)
+		forget_wal_index(q->path);
+	release_lock(q);
+}
+
+static void let_go(struct sq *q)
+{
 	q->wal = NULL;
 	q->wal_frames = 0;
 	for (int i = 0; i < Q_COUNT; i++) {
@@ -33,6 +69,10 @@ void lt_sq_detach(void *db)
 	sqlite3_close(q->db);
 	q->db = NULL;
 	q->audit_last[0] = '\0';
+}
+
+static void release_lock(struct sq *q)
+{
 	if (q->lock_fd >= 0)
 		close(q->lock_fd);      /* releases the lock: the disk can be unmounted */
 	q->lock_fd = -1;
@@ -78,7 +118,11 @@ void lt_sq_close(void *db)
 	struct sq *q = db;
 	if (!q)
 		return;
-	lt_sq_detach(q);
+	/* a clean close: its checkpoint syncs the log first and the database after */
+	if (q->db)
+		sqlite3_exec(q->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+	let_go(q);
+	release_lock(q);
 	free(q->path);
 	free(q);
 }

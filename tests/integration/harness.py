@@ -7,11 +7,13 @@ import hashlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
 import ssl
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.request
@@ -607,6 +609,25 @@ class Gateway:
             return conn.execute(sql, args).fetchall()
         finally:
             conn.close()
+
+    def durable_query(self, sql, *args):
+        """Rows of a query over what is on the disk (SQLite): a copy of the database and its
+        log without the live wal-index, so SQLite rebuilds it from the log's frames that are
+        there — what a power cut would leave. A running gateway's wal-index may name commits
+        whose fsync has not happened yet (or failed), which another process cannot read from
+        the disk."""
+        copy = tempfile.mkdtemp(prefix="lt-durable-", dir=os.path.dirname(self.db))
+        try:
+            for suffix in ("", "-wal"):
+                if os.path.exists(self.db + suffix):
+                    shutil.copyfile(self.db + suffix, os.path.join(copy, "lt.db" + suffix))
+            conn = sqlite3.connect(os.path.join(copy, "lt.db"), timeout=10)
+            try:
+                return conn.execute(sql, args).fetchall()
+            finally:
+                conn.close()
+        finally:
+            shutil.rmtree(copy, ignore_errors=True)
 
     def log_text(self):
         with open(self.log_path, "rb") as f:

@@ -396,7 +396,7 @@ def test_failing_fsync_is_never_acknowledged(tmp, cleanup):
     assert len(keeper.acked) <= kept_before, "acknowledged while fsync fails: %d" % (len(keeper.acked) - kept_before)
     assert not readyz(gw)
     assert any(l["event"] == "store.commit_failed" and "disk I/O error" in l["error"] for l in gw.log_lines())
-    stored = {r[0] for r in gw.query("SELECT message_id FROM messages")}
+    stored = {r[0] for r in gw.durable_query("SELECT message_id FROM messages")}
     kept = {m for m, *_ in stream.refused} & stored
     assert not kept, "refused with 503 but stored: %s" % sorted(kept)[:5]
     os.unlink(trigger)
