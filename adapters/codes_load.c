@@ -695,10 +695,6 @@ int lt_codes_load(const char *dir, const char *override_dir, struct lt_codes **o
 	free(ld.seen_file);
 	free(ld.seen_line);
 	cur_drop(&ld);
-	if (ld.nerr) {
-		lt_codes_free(set);
-		return LT_ECONFIG;
-	}
 	*out = set;
-	return LT_OK;
+	return ld.nerr ? LT_ECONFIG : LT_OK;
 }

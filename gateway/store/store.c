@@ -513,6 +513,18 @@ static void between_batches(struct lt_store *s)
 	}
 }
 
+/* The sync thread finishes what waits for it, then ends. */
+static void stop_sync(struct lt_store *s)
+{
+	if (!s->pipelined)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->sync_stop = 1;
+	pthread_cond_signal(&s->sync_cond);
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->sync_thread, NULL);
+}
+
 static void *store_main(void *arg)
 {
 	struct lt_store *s = arg;
@@ -547,13 +559,7 @@ static void *store_main(void *arg)
 		batch = claims_last(batch);
 		batch_done(s, batch, run_batch(s, batch), &t0);
 	}
-	if (s->pipelined) {
-		pthread_mutex_lock(&s->lock);
-		s->sync_stop = 1;
-		pthread_cond_signal(&s->sync_cond);
-		pthread_mutex_unlock(&s->lock);
-		pthread_join(s->sync_thread, NULL);
-	}
+	stop_sync(s);
 	return NULL;
 }
 
@@ -701,13 +707,7 @@ int lt_store_open_backend(const struct lt_store_backend *be, const char *dsn, co
 		pthread_setname_np(s->sync_thread, "lt-sync");
 	}
 	if (pthread_create(&s->thread, NULL, store_main, s)) {
-		if (s->pipelined) {
-			pthread_mutex_lock(&s->lock);
-			s->sync_stop = 1;
-			pthread_cond_signal(&s->sync_cond);
-			pthread_mutex_unlock(&s->lock);
-			pthread_join(s->sync_thread, NULL);
-		}
+		stop_sync(s);
 		event_free(s->wake);
 		be->close(s->db);
 		free(s);
