@@ -1,6 +1,6 @@
 /* events.h — the one place events enter the gateway, whatever made them: a
  * peer's message (http.c), a polled page (pull.c), a peer's answer to a
- * delivery (dispatch.c) or the overdue sweep (watchdog.c, through the store).
+ * delivery (dispatch_attempt.c) or the overdue sweep (watchdog.c, through the store).
  *
  * Before the store: each event is stamped — its id, its source, its current
  * unit codes — and routed (router.h), on any thread. After the commit, on
