@@ -8,8 +8,10 @@
  * again on the same engine fails ("Unable to enumerate private keys") — found with
  * tests/pkcs11_unplug.c. What works: drop every reference to the engine's keys (a failed
  * load also drops libp11's cached one), ENGINE_finish — libp11 then releases its slots and
- * C_Finalizes the module, but only once no key of it is alive: each holds the engine —
- * ENGINE_init, log in with the PIN file read again, ENGINE_load_private_key again.
+ * C_Finalizes the module, but only when the engine's last functional reference goes: a key
+ * it loaded holds one, and so would every RSA/EC object of the process were the engine a
+ * default one (engine_unlisted) — then ENGINE_init, log in with the PIN file read again,
+ * ENGINE_load_private_key again.
  *
  * Locks: `lock` is short (the keys of the moment, the users count, the state); the loop
  * thread may take it (a TLS handshake with a token key). `engine_lock` serialises the
@@ -31,6 +33,7 @@
 #include <openssl/rsa.h>
 
 #define MAX_PIN 256
+#define MAX_KEYS 16         /* token keys of a process (sign_key, tls_key: two in practice) */
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t idle = PTHREAD_COND_INITIALIZER;     /* users fell to 0 */
@@ -75,9 +78,11 @@ int lt_token_is_uri(const char *s)
 
 void lt_token_configure(const char *module, const char *pin_file)
 {
-	pthread_mutex_lock(&lock);
+	pthread_mutex_lock(&engine_lock);       /* what loads and re-opens read */
 	snprintf(cfg_module, sizeof cfg_module, "%s", module ? module : "");
 	snprintf(cfg_pin_file, sizeof cfg_pin_file, "%s", pin_file ? pin_file : "");
+	pthread_mutex_unlock(&engine_lock);
+	pthread_mutex_lock(&lock);
 	if (!loop_known) {      /* the first configuration is loaded at start, on the loop's thread */
 		loop_thread = pthread_self();
 		loop_known = 1;
@@ -405,6 +410,13 @@ EVP_PKEY *lt_token_key_load(const char *uri, struct lt_err *err)
 		proxy = k->proxy;
 		goto out;
 	}
+	size_t count = 0;
+	for (struct tkey *c = keys; c; c = c->next)
+		count++;
+	if (count >= MAX_KEYS) {
+		lt_err_set(err, LT_ECONFIG, "key %s: more than %d keys on tokens", shown, MAX_KEYS);
+		goto out;
+	}
 	if (!(real = engine_key(uri, shown, pin, err)))
 		goto out;
 	if (!(k = calloc(1, sizeof *k)) || !(k->uri = strdup(uri)) || !(k->proxy = proxy_new(k, real))) {
@@ -478,7 +490,7 @@ static void free_all(EVP_PKEY **v, size_t n)
 /* Re-open the token (engine_lock held): 0 or a reason in why. */
 static int reopen(char *why, size_t wn)
 {
-	EVP_PKEY *old[8] = { 0 }, *fresh[8] = { 0 };
+	EVP_PKEY *old[MAX_KEYS] = { 0 }, *fresh[MAX_KEYS] = { 0 };
 	char pin[MAX_PIN] = "";
 	size_t n = 0;
 	struct lt_err err = { 0 };
@@ -487,7 +499,7 @@ static int reopen(char *why, size_t wn)
 	/* detach the engine's keys and wait for the operations under way with them */
 	pthread_mutex_lock(&lock);
 	reopening = 1;
-	for (struct tkey *k = keys; k && n < 8; k = k->next) {
+	for (struct tkey *k = keys; k && n < MAX_KEYS; k = k->next) {
 		old[n++] = k->real;
 		k->real = NULL;
 	}

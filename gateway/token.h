@@ -15,8 +15,10 @@
  * A token pulled out and put back (or an HSM restarted) loses every session and login: the
  * keys handed out here are stand-ins whose private operations go to the engine's key of the
  * moment, so the token is re-opened under them. While a signature has failed, a signer's
- * next attempt on a worker (lt_token_retry, at most once a second) drops the engine's keys
- * (waiting for the operations under way), finishes and initialises the engine again (libp11
+ * next attempt on a worker (lt_token_retry, at most once a second; a thread of token.c
+ * tries too, so that a token holding only tls_key, whose handshakes run on the loop, comes
+ * back) drops the engine's keys (waiting for the operations under way), finishes and
+ * initialises the engine again (libp11
  * then opens new sessions), logs in with the PIN file read again and loads the keys again;
  * JWS, XML-DSig and TLS (the contexts hold the stand-ins) all sign with the new ones. It
  * logs token.reopened (and how long the token was away) or token.reopen_failed (why). */
