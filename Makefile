@@ -6,7 +6,7 @@ PKGS    := libevent libevent_pthreads libevent_openssl libcurl libxml-2.0 \
 CC      ?= cc
 OPT     ?= -O2 -g
 CFLAGS  += $(OPT) $(SANFLAGS) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-deprecated-declarations -Wno-format-truncation \
-           -Igateway -Iadapters -Itests/unit -MMD -MP
+           -Igateway -Igateway/store -Igateway/cli -Iadapters -Itests/unit -MMD -MP
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS  += $(PKG_LIBS) -lpthread -lm
@@ -22,7 +22,7 @@ SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 STATEDIR   ?= /var/lib/lienthong
 UNITDIR    ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,/etc/systemd/system)
 CFLAGS     += -DLT_DATADIR='"$(DATADIR)"'
-LIB_SRC := $(filter-out gateway/main.c,$(wildcard gateway/*.c)) $(wildcard adapters/*.c)
+LIB_SRC := $(filter-out gateway/main.c,$(wildcard gateway/*.c gateway/store/*.c gateway/cli/*.c)) $(wildcard adapters/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)

@@ -30,7 +30,7 @@ B=build-fuzz
 SAN="-fsanitize=fuzzer-no-link,address,undefined"
 make -s B=$B CC=clang OPT="-O1 -g -Wno-unknown-warning-option" SANFLAGS="$SAN" $B/liblt.a || exit 1
 libs=$(pkg-config --libs libevent libevent_pthreads libevent_openssl libcurl libxml-2.0 xmlsec1-openssl openssl jansson sqlite3 libpq)
-cflags="-std=c11 -D_GNU_SOURCE -g -O1 -Igateway -Iadapters $(pkg-config --cflags libxml-2.0 xmlsec1-openssl jansson)"
+cflags="-std=c11 -D_GNU_SOURCE -g -O1 -Igateway -Igateway/store -Igateway/cli -Iadapters $(pkg-config --cflags libxml-2.0 xmlsec1-openssl jansson)"
 rm -rf $B/tmp
 mkdir -p $B/fuzz $B/crashes $B/tmp
 # UBSan reports are failures too; temp files of a harness that crashed stay in $B/tmp
