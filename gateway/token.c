@@ -184,6 +184,11 @@ static int engine_up(const char *module, const char *shown, struct lt_err *err)
 /* ---- the proxy keys --------------------------------------------------------- */
 
 static int rsa_idx = -1, ec_idx = -1;
+static int err_lib;         /* our OpenSSL error library: a reason signers can show */
+static ERR_STRING_DATA err_reasons[] = {
+	{ 1, "the token is away; it is re-opened once a second" },
+	{ 0, NULL },
+};
 static RSA_METHOD *rsa_meth;
 static EC_KEY_METHOD *ec_meth;
 
@@ -199,7 +204,7 @@ static EVP_PKEY *real_get(struct tkey *k)
 	}
 	pthread_mutex_unlock(&lock);
 	if (!r)
-		ERR_raise_data(ERR_LIB_ENGINE, ERR_R_OPERATION_FAIL, "the token is away or being re-opened");
+		ERR_raise(err_lib, 1);
 	return r;
 }
 
@@ -278,6 +283,8 @@ static int methods_up(void)
 {
 	if (rsa_meth)
 		return 0;
+	err_lib = ERR_get_next_error_library();
+	ERR_load_strings(err_lib, err_reasons);
 	rsa_idx = RSA_get_ex_new_index(0, "lienthong token key", NULL, NULL, NULL);
 	ec_idx = EC_KEY_get_ex_new_index(0, "lienthong token key", NULL, NULL, NULL);
 	RSA_METHOD *rm = RSA_meth_dup(RSA_PKCS1_OpenSSL());

@@ -191,6 +191,7 @@ def test_a_token_pulled_out_and_put_back_under_a_stream_of_events_is_reopened_an
         wait_until(lambda: len(portal.received(ok_only=True)) >= 3, what="deliveries before the unplug")
         hsm.unplug()
         wait_until(lambda: readyz_says_token(gw), what="/readyz to say the token is away")
+        wait_until(lambda: "the token is away" in readyz_says_token(gw)["signing_key"], what="/readyz to say why")
         time.sleep(0.5)                 # what was signed before the unplug has arrived
         held = len(portal.received(ok_only=True)), len(registry.received(ok_only=True))
         time.sleep(1.5)
