@@ -66,8 +66,11 @@ struct lt_codes;
  * directory): a table there replaces the shipped one whole. Every table
  * declared must be found once in the shipped files; a section no declaration
  * names, a duplicate, a wrong header or a bad cell is a mistake. On success
- * *out owns a new set (not yet in use). On failure LT_ECONFIG, and `errors`
- * holds one "FILE:LINE: problem" line per mistake — all of them.
+ * *out owns a new set (not yet in use). On failure LT_ECONFIG, `errors`
+ * holds one "FILE:LINE: problem" line per mistake — all of them — and *out
+ * still owns what was read (never to be used, but what a mapping file names
+ * is checked against it: a table declared in a file with a mistake elsewhere
+ * is not "unknown"); the caller frees it either way.
  * May be called again at any time (a reload builds a new set). */
 int lt_codes_load(const char *dir, const char *override_dir, struct lt_codes **out, struct lt_buf *errors);
 void lt_codes_free(struct lt_codes *set);

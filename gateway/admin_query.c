@@ -8,6 +8,8 @@
 #include "http.h"
 #include "pool.h"
 #include "query.h"
+#include "query_audit.h"
+#include "query_report.h"
 
 #include <event2/buffer.h>
 #include <event2/http.h>

@@ -4,7 +4,7 @@
 #include "log.h"
 #include "security.h"
 #include "sign_jws.h"
-#include "sign_xml.h"
+#include "verify_xml.h"
 #include "store.h"
 
 #include <stdio.h>

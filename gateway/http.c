@@ -14,7 +14,7 @@
 #include "replay.h"
 #include "security.h"
 #include "sign_jws.h"
-#include "sign_xml.h"
+#include "verify_xml.h"
 #include "store.h"
 
 #include <event2/buffer.h>

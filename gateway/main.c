@@ -268,8 +268,13 @@ static int cmd_run(const char *config_path)
 	int bad_codes = lt_codes_load(NULL, cfg->codes_dir, &codes, &errors);
 	if (!bad_codes)
 		lt_codes_use(codes);     /* a mapping's code() and a peer's check need them */
-	if (bad_codes || lt_mappings_load(NULL, cfg->mappings_dir, &maps, &errors) ||
+	else
+		lt_codes_try(codes);    /* only to check the mapping files: nothing is used */
+	if (lt_mappings_load(NULL, cfg->mappings_dir, &maps, &errors) || bad_codes ||
 	    (lt_mappings_use(maps), lt_adapters_check_peers(cfg, &errors))) {
+		lt_codes_try(NULL);
+		if (bad_codes)
+			lt_codes_free(codes);
 		lt_log(LT_ERROR, "gateway.start_failed", json_pack("{s:s}", "mistakes", errors.data),
 		       "code tables, mapping files or adapter settings: %s", errors.data);
 		lt_buf_free(&errors);

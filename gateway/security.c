@@ -6,6 +6,7 @@
 #include "keys.h"
 #include "sign_jws.h"
 #include "sign_xml.h"
+#include "verify_xml.h"
 #include "answer.h"
 
 #include <event2/bufferevent.h>

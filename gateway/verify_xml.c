@@ -11,7 +11,7 @@
  * Threads: nothing here holds a lock. Each call has its own document and xmlSecDSigCtx; a
  * trust is only read after it is made (the xmlsec keys manager is only searched, the
  * X509_STOREs only verified against). */
-#include "sign_xml.h"
+#include "verify_xml.h"
 #include "xml_internal.h"
 #include "crl.h"
 #include "keys.h"

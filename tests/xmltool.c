@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "sign_xml.h"
+#include "verify_xml.h"
 
 #define XMLTOOL_MAX_INPUT (64u << 20)
 

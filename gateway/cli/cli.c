@@ -146,12 +146,14 @@ static int cmd_check(const char *path)
 		bad = 1;
 	else
 		lt_codes_use(codes), codes = NULL;                    /* mapping files and peers are checked with them */
+	lt_codes_try(codes);            /* with mistakes: what was read, so that only the mistakes are reported */
 	if (lt_mappings_load(NULL, cfg->mappings_dir, &maps, &errors))
 		bad = 1;
 	else
 		lt_mappings_use(maps), maps = NULL;
 	if (lt_adapters_check_peers(cfg, &errors))
 		bad = 1;
+	lt_codes_try(NULL);
 	int rc = lt_security_load(cfg, &sec, &errors, &warnings);
 	struct lt_admin_auth *admin = NULL;
 	if (lt_admin_auth_new(cfg, sec, &admin, &errors))   /* its certificate, key, trust and token file */
@@ -445,6 +447,8 @@ struct lt_query *lt_cli_open_query(const char *path, const char *what, struct lt
 	struct lt_codes *codes = NULL;     /* the deployment's tables (agency names), else the shipped ones */
 	if (lt_codes_load(NULL, (*cfg)->codes_dir, &codes, &errors) == 0)
 		lt_codes_use(codes);
+	else
+		lt_codes_free(codes);
 	lt_buf_free(&errors);
 	if (lt_query_open((*cfg)->store, &q, &err)) {
 		fprintf(stderr, "lienthong %s: %s\n", what, err.msg);

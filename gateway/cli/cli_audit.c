@@ -4,6 +4,7 @@
 #include "cli.h"
 #include "config.h"
 #include "query.h"
+#include "query_audit.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,9 +1,10 @@
 /* cli_report.c — `lienthong report`: the one-stop office's figures for a
- * period (lt_query_report, query.c says what each one counts), printed as
+ * period (lt_query_report, query_report.c says what each one counts), printed as
  * the offices write them, or as CSV or JSON (the admin API's document). */
 #include "cli.h"
 #include "config.h"
 #include "query.h"
+#include "query_report.h"
 
 #include <jansson.h>
 #include <stdio.h>

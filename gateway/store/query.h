@@ -1,9 +1,10 @@
 /* query.h — what an operator reads from the store: a dossier's trail, the
- * dead letters, the office's report, the refused messages, and the audit
- * trail verified. The same code answers the admin API (on its query thread,
- * beside the running gateway) and the CLI (with the gateway stopped too),
- * on SQLite and PostgreSQL alike: each answer is one JSON document, which
- * the API sends as it is and the CLI prints for people.
+ * dead letters, the refused messages; the office's report and the audit
+ * trail verified are query_report.h and query_audit.h. The same code answers
+ * the admin API (on its query thread, beside the running gateway) and the CLI
+ * (with the gateway stopped too), on SQLite and PostgreSQL alike: each answer
+ * is one JSON document, which the API sends as it is and the CLI prints for
+ * people.
  *
  * A view opens its own read-only connection (query_sqlite.c, query_pg.c):
  * it never writes, never waits for the store thread's group commit, and
@@ -47,36 +48,13 @@ int lt_query_dlq_list(struct lt_query *q, const char *dest, const char *dossier_
  * what it is). */
 int lt_query_dlq_show(struct lt_query *q, int64_t id, json_t **out, struct lt_err *err);
 
-/* The office's figures for [from, to) (unix s), per receiving agency, per
- * handling agency (a late dossier counted where it went late), in total, and
- * the dossiers whose start the gateway never saw apart. See query.c. */
-int lt_query_report(struct lt_query *q, int64_t from, int64_t to, json_t **out, struct lt_err *err);
-/* The report as CSV: one line per agency of both tables, the total, and the
- * unknown-start row (the columns named on the first line). */
-void lt_query_report_csv(const json_t *report, struct lt_buf *out);
-
 /* Signed messages (and peers' answers) the gateway refused, newest first. */
 int lt_query_refusals(struct lt_query *q, int limit, json_t **out, struct lt_err *err);
 
-/* Recompute the audit trail's hash chain and check each accepted message's
- * stored digest against its row: {intact, rows, in, out, answers,
- * operator_actions, last_hash, broken: [{row, at, direction, peer,
- * message_id, reason}] (the first 10), broken_count, actions: [{row, at,
- * action (replay | purge), peer, message_id, by}] (the latest 100, oldest
- * first: who asked, as the admin listener knew them), pruned}. After
- * retention pruned its oldest rows the chain starts from the checkpoint (the
- * last pruned row's seq and hash): pruned is {rows, before_seq,
- * checkpoint_hash, last_at, runs}, or null. */
-int lt_query_audit_verify(struct lt_query *q, json_t **out, struct lt_err *err);
-
-/* A report date as typed: YYYY-MM-DD or DD/MM/YYYY (a whole local day: its
- * start, or with `end` the next day's) or RFC 3339; err names `opt` and the
- * text as given. */
-int lt_query_parse_day(const char *opt, const char *s, int end, int64_t *out, struct lt_err *err);
-
 /* ---- the backends' contract (query_sqlite.c, query_pg.c) ----
  * A backend runs the numbered reads below with text parameters and hands
- * each row to a callback as text (NULL for SQL NULL); query.c does the rest. */
+ * each row to a callback as text (NULL for SQL NULL); query.c (query_int.h)
+ * does the rest. */
 enum lt_read {
 	LT_READ_DOSSIER,        /* code */
 	LT_READ_EVENTS,         /* dossier code */

@@ -65,6 +65,14 @@ static void quiet(void *arg, const char *message)
 	(void)message;
 }
 
+/* A connection, and whether the database lacks retention's tables (made by
+ * a gateway of before them, not opened by a newer one since): then nothing
+ * was pruned, and the reads of them answer no rows. */
+struct qpg {
+	PGconn *c;
+	int no_pruned;
+};
+
 static int pg_open(const char *dsn, void **out, struct lt_err *err)
 {
 	const char *keys[] = { "connect_timeout", "application_name", "dbname", NULL };
@@ -87,23 +95,40 @@ static int pg_open(const char *dsn, void **out, struct lt_err *err)
 			pg_err(c, r, err, "the database has no lienthong tables (has the gateway ever run on it?)");
 		PQclear(r);
 	}
+	int no_pruned = 0;
+	if (ok) {
+		r = PQexec(c, "SELECT to_regclass('audit_pruned') IS NULL OR to_regclass('pruned_dossiers') IS NULL");
+		if (!(ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1))
+			pg_err(c, r, err, "reading which tables the database has");
+		else
+			no_pruned = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+		PQclear(r);
+	}
 	if (!ok) {
 		PQfinish(c);
 		return LT_EIO;
 	}
-	*out = c;
+	struct qpg *q = calloc(1, sizeof *q);
+	q->c = c;
+	q->no_pruned = no_pruned;
+	*out = q;
 	return LT_OK;
 }
 
 static void pg_close(void *db)
 {
-	PQfinish(db);
+	struct qpg *q = db;
+	PQfinish(q->c);
+	free(q);
 }
 
 static int pg_run(void *db, enum lt_read read, int nargs, const char *const *args, lt_read_row *row, void *arg,
 		  struct lt_err *err)
 {
-	PGconn *c = db;
+	struct qpg *q = db;
+	PGconn *c = q->c;
+	if (q->no_pruned && (read == LT_READ_AUDIT_PRUNED || read == LT_READ_PRUNED))
+		return LT_OK;
 	if (!PQsendQueryParams(c, reads[read], nargs, NULL, args, NULL, NULL, 0) || !PQsetSingleRowMode(c))
 		return pg_err(c, NULL, err, "reading the store");
 	int rc = LT_OK, stop = 0;

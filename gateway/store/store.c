@@ -4,7 +4,15 @@
  * queue at once, runs each op inside one transaction (one failing op does not
  * spoil the others: see run_batch), commits with fsync,
  * and moves the batch to `done`; the loop is woken by an activated event and
- * runs each op's callback. No op's callback runs before its commit returned. */
+ * runs each op's callback. No op's callback runs before its commit returned.
+ *
+ * Pipelined (a backend with commit_lazy, SQLite): the store thread ends the
+ * transaction without fsync and hands the batch to the sync thread, which
+ * fsyncs once for every batch waiting and only then moves them to `done`;
+ * meanwhile the store thread runs the next batch, so the CPU does not idle
+ * while a disk flush is under way. A failed sync fails every batch written
+ * since the last good one (their writes follow the lost ones in the log):
+ * the store thread then lets go of the files as after a failed commit. */
 #include "store_int.h"
 #include "log.h"
 #include "sla.h"
@@ -44,6 +52,26 @@ struct lt_store {
 	int64_t commit_count;
 	int64_t commit_buckets[8];
 	int64_t retries[2];     /* batches run again after a deadlock [0] or a serialization failure [1] */
+	/* the pipelined group commit (be->commit_lazy): batches committed but not yet durable */
+	int pipelined;
+	pthread_t sync_thread;
+	pthread_cond_t sync_cond;       /* the sync thread: batches wait in `syncing`, or stop */
+	pthread_cond_t idle_cond;       /* the store thread: the sync thread has nothing left */
+	pthread_mutex_t sync_lock;      /* held during a sync; detach and checkpoint take it too */
+	struct lt_batch *syncing, **syncing_tail;
+	int sync_busy, sync_stop;
+	int64_t epoch;                  /* +1 each time the files are let go (store thread; read under lock) */
+	int64_t broken_epoch;           /* a sync of this epoch failed: its batches are not durable; -1 none */
+	struct lt_err sync_err;
+};
+
+/* A batch committed (lazily) and waiting for the sync that makes it durable. */
+struct lt_batch {
+	struct lt_store_op *ops;
+	struct lt_batch *next;
+	int64_t epoch;
+	int lazy;                       /* its commit ended without fsync: a sync must cover it */
+	struct timespec t0;             /* when it started: its commit latency ends at the sync */
 };
 
 /* Times a batch is run again at once after the database ended it in a
@@ -272,12 +300,48 @@ static struct lt_store_op *claims_last(struct lt_store_op *batch)
 	return head;
 }
 
+/* A commit's latency into the histogram (locked). */
+static void commit_timed(struct lt_store *s, double ms)
+{
+	s->commit_sum_ms += ms;
+	s->commit_count++;
+	for (int i = 0; i < 8; i++)
+		if (ms <= lt_store_commit_bounds_ms[i])
+			s->commit_buckets[i]++;
+}
+
+/* Store thread: wait until every batch handed to the sync thread is done. */
+static void drain(struct lt_store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	while (s->syncing || s->sync_busy)
+		pthread_cond_wait(&s->idle_cond, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Store thread: let go of the files after a failure, with no sync under way
+ * (a sync uses the backend's open log). */
+static void store_detach(struct lt_store *s)
+{
+	if (!s->pipelined) {
+		s->be->detach(s->db);
+		return;
+	}
+	drain(s);
+	pthread_mutex_lock(&s->sync_lock);
+	s->be->detach(s->db);
+	pthread_mutex_unlock(&s->sync_lock);
+	pthread_mutex_lock(&s->lock);
+	s->epoch++;
+	pthread_mutex_unlock(&s->lock);
+}
+
 /* One group commit over a batch of ops. A batch of delivery-path ops runs
  * first without savepoints; if one of them fails, the whole transaction is
  * rolled back and the batch runs again with a savepoint per op, so that only
  * the failing op is undone, as in a batch of other ops. A batch the database
  * ended in a conflict with another node (deadlock) runs again at once. */
-static void run_batch(struct lt_store *s, struct lt_store_op *batch)
+static int run_batch(struct lt_store *s, struct lt_store_op *batch)
 {
 	struct lt_err err = { 0 };
 	struct timespec ts0, ts1;
@@ -319,12 +383,12 @@ again:
 			fault = op->err;        /* the store failed, not the op's input */
 	}
 	if (!rc)
-		rc = s->be->commit(s->db, &err);
+		rc = s->pipelined ? s->be->commit_lazy(s->db, &err) : s->be->commit(s->db, &err);
 	if (rc) {
 		/* let go of the files so the disk can be repaired; the next
 		 * batch opens them again, and succeeds once the store is back */
 		s->be->rollback(s->db);
-		s->be->detach(s->db);
+		store_detach(s);
 		for (struct lt_store_op *op = batch; op; op = op->next) {
 			op->rc = LT_EIO;
 			op->err = err;
@@ -335,7 +399,7 @@ again:
 	} else if (fault.code) {
 		/* the batch committed but the store refused a write in it (a
 		 * read-only or full disk fails each write, not the commit) */
-		s->be->detach(s->db);
+		store_detach(s);
 		lt_log(LT_ERROR, "store.write_failed", json_pack("{s:s}", "error", fault.msg),
 		       "the store refused a write: %s", fault.msg);
 	}
@@ -354,13 +418,12 @@ again:
 	double ms = (ts1.tv_sec - ts0.tv_sec) * 1e3 + (ts1.tv_nsec - ts0.tv_nsec) / 1e6;
 	pthread_mutex_lock(&s->lock);
 	s->backlog = counted >= 0 ? counted : s->backlog + delta;
-	s->healthy = rc == 0 && !fault.code;
-	s->commit_sum_ms += ms;
-	s->commit_count++;
-	for (int i = 0; i < 8; i++)
-		if (ms <= lt_store_commit_bounds_ms[i])
-			s->commit_buckets[i]++;
+	if (!s->pipelined || rc || fault.code)  /* else the sync says whether the store works */
+		s->healthy = rc == 0 && !fault.code;
+	if (!s->pipelined)
+		commit_timed(s, ms);
 	pthread_mutex_unlock(&s->lock);
+	return rc;
 }
 
 /* A second without ops: let a backend that has a tick renew what it holds
@@ -385,6 +448,69 @@ static void run_tick(struct lt_store *s)
 		       err.msg);
 	else if (!was && !rc)
 		lt_log(LT_INFO, "store.available", NULL, "the store answers again");
+}
+
+/* Store thread: a committed batch to the loop, through the sync thread
+ * when its commit is not yet durable. */
+static void batch_done(struct lt_store *s, struct lt_store_op *batch, int rc, const struct timespec *t0)
+{
+	struct lt_store_op *last = batch;
+	while (last->next)
+		last = last->next;
+	pthread_mutex_lock(&s->lock);
+	if (s->pipelined) {
+		struct lt_batch *b = calloc(1, sizeof *b);
+		b->ops = batch;
+		b->epoch = s->epoch;
+		b->lazy = rc == 0;
+		b->t0 = *t0;
+		*s->syncing_tail = b;
+		s->syncing_tail = &b->next;
+		pthread_cond_signal(&s->sync_cond);
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	*s->done_tail = batch;
+	s->done_tail = &last->next;
+	pthread_mutex_unlock(&s->lock);
+	event_active(s->wake, EV_READ, 0);
+}
+
+/* Store thread, between batches (pipelined): a sync failed, so the files
+ * are let go of (as after a failed commit) and the running count of the
+ * backlog is known no more; or the backend's checkpoint is due. */
+static void between_batches(struct lt_store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	int broken = s->broken_epoch == s->epoch;
+	pthread_mutex_unlock(&s->lock);
+	if (broken) {
+		store_detach(s);
+		s->recount = 1;
+		return;
+	}
+	if (s->be->checkpoint(s->db, 0, NULL) <= 0)
+		return;                 /* not due: the sync under way goes on undisturbed */
+	struct lt_err err = { 0 };
+	pthread_mutex_lock(&s->sync_lock);
+	int rc = s->be->checkpoint(s->db, 1, &err);
+	if (rc) {
+		/* the checkpoint's fsync of the log may have failed, and Linux
+		 * reports a failed writeback once: the next sync could succeed
+		 * over lost pages, so nothing of this connection not yet synced
+		 * may be answered as written (set before a sync can run again) */
+		pthread_mutex_lock(&s->lock);
+		s->broken_epoch = s->epoch;
+		s->sync_err = err;
+		s->sync_err.code = LT_EIO;
+		pthread_mutex_unlock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->sync_lock);
+	if (rc) {
+		lt_log(LT_ERROR, "store.write_failed", json_pack("{s:s}", "error", err.msg), "%s", err.msg);
+		store_detach(s);
+		s->recount = 1;
+	}
 }
 
 static void *store_main(void *arg)
@@ -414,17 +540,90 @@ static void *store_main(void *arg)
 		pthread_mutex_unlock(&s->lock);
 		if (!batch && closing)
 			break;
+		if (s->pipelined)
+			between_batches(s);
+		struct timespec t0;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		batch = claims_last(batch);
-		run_batch(s, batch);
+		batch_done(s, batch, run_batch(s, batch), &t0);
+	}
+	if (s->pipelined) {
 		pthread_mutex_lock(&s->lock);
-		*s->done_tail = batch;
-		struct lt_store_op *last = batch;
-		while (last->next)
-			last = last->next;
-		s->done_tail = &last->next;
+		s->sync_stop = 1;
+		pthread_cond_signal(&s->sync_cond);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->sync_thread, NULL);
+	}
+	return NULL;
+}
+
+/* The sync thread (pipelined): one sync for every batch waiting, then their
+ * ops go to the loop. A batch of a connection whose sync failed fails too,
+ * synced or not: its writes come after the lost ones. */
+static void *sync_main(void *arg)
+{
+	struct lt_store *s = arg;
+	pthread_mutex_lock(&s->lock);
+	for (;;) {
+		while (!s->syncing && !s->sync_stop)
+			pthread_cond_wait(&s->sync_cond, &s->lock);
+		if (!s->syncing)
+			break;
+		struct lt_batch *group = s->syncing;
+		s->syncing = NULL;
+		s->syncing_tail = &s->syncing;
+		s->sync_busy = 1;
+		int64_t broken = s->broken_epoch, epoch = -1;
+		pthread_mutex_unlock(&s->lock);
+
+		for (struct lt_batch *b = group; b; b = b->next)
+			if (b->lazy && b->epoch != broken)
+				epoch = b->epoch;
+		struct lt_err err = { 0 };
+		int rc = 0;
+		if (epoch >= 0) {
+			pthread_mutex_lock(&s->sync_lock);
+			rc = s->be->sync(s->db, &err);
+			pthread_mutex_unlock(&s->sync_lock);
+		}
+		struct timespec t1;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+
+		pthread_mutex_lock(&s->lock);
+		if (rc) {
+			s->broken_epoch = epoch;
+			s->sync_err = err;
+			s->sync_err.code = LT_EIO;
+		}
+		if (epoch >= 0)         /* a checkpoint may have failed the epoch meanwhile */
+			s->healthy = epoch != s->broken_epoch;
+		while (group) {
+			struct lt_batch *b = group;
+			group = b->next;
+			struct lt_store_op *last = b->ops;
+			for (struct lt_store_op *op = b->ops; op; op = op->next) {
+				if (b->lazy && b->epoch == s->broken_epoch && !op->rc) {
+					op->rc = LT_EIO;
+					op->err = s->sync_err;
+				}
+				last = op;
+			}
+			if (b->lazy && b->epoch != s->broken_epoch)
+				commit_timed(s, (t1.tv_sec - b->t0.tv_sec) * 1e3 + (t1.tv_nsec - b->t0.tv_nsec) / 1e6);
+			*s->done_tail = b->ops;
+			s->done_tail = &last->next;
+			free(b);
+		}
+		s->sync_busy = 0;
+		pthread_cond_broadcast(&s->idle_cond);
 		pthread_mutex_unlock(&s->lock);
 		event_active(s->wake, EV_READ, 0);
+		if (rc)
+			lt_log(LT_ERROR, "store.commit_failed", json_pack("{s:s}", "error", err.msg),
+			       "group commit failed: %s", err.msg);
+		pthread_mutex_lock(&s->lock);
 	}
+	pthread_mutex_unlock(&s->lock);
 	return NULL;
 }
 
@@ -486,7 +685,29 @@ int lt_store_open_backend(const struct lt_store_backend *be, const char *dsn, co
 	s->done_tail = &s->done;
 	s->healthy = 1;
 	s->wake = event_new(base, -1, 0, on_wake, s);
+	s->pipelined = be->commit_lazy && be->sync && be->checkpoint;
+	s->broken_epoch = -1;
+	s->syncing_tail = &s->syncing;
+	pthread_cond_init(&s->sync_cond, NULL);
+	pthread_cond_init(&s->idle_cond, NULL);
+	pthread_mutex_init(&s->sync_lock, NULL);
+	if (s->pipelined) {
+		if (pthread_create(&s->sync_thread, NULL, sync_main, s)) {
+			event_free(s->wake);
+			be->close(s->db);
+			free(s);
+			return lt_err_set(err, LT_EIO, "cannot start the store's sync thread");
+		}
+		pthread_setname_np(s->sync_thread, "lt-sync");
+	}
 	if (pthread_create(&s->thread, NULL, store_main, s)) {
+		if (s->pipelined) {
+			pthread_mutex_lock(&s->lock);
+			s->sync_stop = 1;
+			pthread_cond_signal(&s->sync_cond);
+			pthread_mutex_unlock(&s->lock);
+			pthread_join(s->sync_thread, NULL);
+		}
 		event_free(s->wake);
 		be->close(s->db);
 		free(s);
@@ -571,6 +792,9 @@ void lt_store_close(struct lt_store *s)
 	event_free(s->wake);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->sync_lock);
+	pthread_cond_destroy(&s->sync_cond);
+	pthread_cond_destroy(&s->idle_cond);
 	free(s);
 }
 

@@ -30,6 +30,17 @@ struct lt_store_backend {
 	 * "serialization", or NULL. The batch is then run again at once. */
 	const char *(*conflict)(void *db);
 	int (*commit)(void *db, struct lt_err *err);
+	/* Optional, all three or none (a pipelined group commit): commit_lazy
+	 * ends the transaction without making it durable, sync makes every
+	 * commit ended before it durable, checkpoint(db, 1, err) does between
+	 * batches what the backend must (SQLite: copy the log into the
+	 * database) when checkpoint(db, 0, NULL) says it is due (1). store.c
+	 * runs sync on its sync thread while the store thread runs the next
+	 * batch, and answers a batch's ops only once a sync covered it; sync
+	 * never runs at the same time as detach, checkpoint or close. */
+	int (*commit_lazy)(void *db, struct lt_err *err);
+	int (*sync)(void *db, struct lt_err *err);
+	int (*checkpoint)(void *db, int run, struct lt_err *err);
 	void (*rollback)(void *db);
 	int (*savepoint)(void *db);
 	void (*release)(void *db, int ok);

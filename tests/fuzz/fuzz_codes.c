@@ -1,4 +1,4 @@
-/* fuzz_codes.c — libFuzzer harness for the code-table reader (adapters/codes.c):
+/* fuzz_codes.c — libFuzzer harness for the code-table reader (adapters/codes_load.c):
  * the input is a deployment's *.codes file, read over the shipped tables and,
  * when it loads, looked up — tables declared by data too (codes/opencps.codes,
  * among the seeds, is one). Run from the repository root (codes/, schemas/). */
@@ -35,6 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t k = 0; (t = lt_codes_declared(set, k, NULL)); k++)   /* one the input declared */
 			lt_code_to_canonical(t, "1", NULL);
 		lt_codes_shutdown();
+	} else {
+		lt_codes_free(set);     /* what was read despite the mistakes */
 	}
 	lt_buf_free(&errors);
 	return 0;

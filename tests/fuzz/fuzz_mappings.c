@@ -1,6 +1,7 @@
 /* fuzz_mappings.c — libFuzzer harness for the mapping-file reader
- * (adapters/mapped.c): the input is a deployment's mapping file, read alone
- * and, when it loads, run on a pushed onestop sample both ways.
+ * (adapters/mapped_load.c, mapped_parse.c): the input is a deployment's mapping
+ * file, read alone and, when it loads, run on a pushed onestop sample both ways
+ * (mapped.c, mapped_eval.c).
  * Run from the repository root (mappings/, codes/, schemas/). */
 #include "adapter.h"
 #include "config.h"

@@ -1,6 +1,7 @@
 /* fuzz_xmldsig.c — libFuzzer harness for the XML-DSig verifier (hardened
  * parse, structure checks, xmlsec) against the dev RSA trust (make certs). */
 #include "sign_xml.h"
+#include "verify_xml.h"
 
 #include <stdint.h>
 #include <stdio.h>

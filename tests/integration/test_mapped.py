@@ -253,6 +253,15 @@ def test_check_config_names_a_duplicate_code_of_a_declared_table_and_a_mapping_n
     assert '%s:%d: dossier.status: code: unknown table "vendorb.states": no *.codes file declares it' % (mapping, line) in \
         p.stderr, p.stderr
     assert "unknown table [vendorb.state]" not in p.stderr, p.stderr
+    # a mapping naming the table its file declares is not blamed for that file's mistake
+    write(tmp, "vendor-b.map", VENDOR_B_WORDS)
+    for argv in ([LIENTHONG, "check-config", "-c", gw.config], [LIENTHONG, "run", "-c", gw.config]):
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        assert p.returncode == 2, p.stdout + p.stderr
+        assert 'trangThai \\"moi\\" is already on line 3' in p.stderr or \
+            'trangThai "moi" is already on line 3' in p.stderr, p.stderr
+        assert 'unknown table \\"vendorb.state\\"' not in p.stderr and \
+            'unknown table "vendorb.state"' not in p.stderr, p.stderr
     # a namespace of the built-in tables is no vendor's: a typo there is still a mistake
     deployment_codes(tmp, "vendorb.codes", VENDOR_B_STATES + "[onestop.statuz]\nid status\n1 2\n")
     p = subprocess.run([LIENTHONG, "check-config", "-c", gw.config], capture_output=True, text=True)

@@ -642,3 +642,19 @@ def test_pg_replay_and_purge_are_in_the_one_audit_chain_with_who_asked(tmp, clea
     assert audit_chain_breaks(gw) == []
     p = subprocess.run([LIENTHONG, "audit", "actions", "-c", gw.config], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and "2 operator actions" in p.stdout and "by token:bob" in p.stdout, p.stdout + p.stderr
+
+
+def test_pg_audit_verify_and_trail_read_a_database_made_before_retention(tmp, cleanup):
+    """The operator's reads work on a database whose gateway predates retention's tables
+    (audit_pruned, pruned_dossiers) and that no newer gateway has opened since: nothing was
+    pruned, the chain verifies from its first row, the trail shows the dossier."""
+    pg = cleanup.add(Postgres(tmp))
+    gw, _ = pg_gateway(tmp, cleanup, pg)
+    assert gw.post("peer-a", event("PG-OLD-1"), "pg-old-1")[0] == 202
+    gw.stop()
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", pg.dsn, "-c",
+                    "DROP TABLE audit_pruned; DROP TABLE pruned_dossiers"], check=True, capture_output=True, timeout=60)
+    v = subprocess.run([LIENTHONG, "audit", "verify", "-c", gw.config], capture_output=True, text=True, timeout=60)
+    assert v.returncode == 0, v.stdout + v.stderr
+    t = subprocess.run([LIENTHONG, "trail", "PG-OLD-1", "-c", gw.config], capture_output=True, text=True, timeout=60)
+    assert t.returncode == 0 and "dossier.received" in t.stdout, t.stdout + t.stderr

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "jsonschema.h"
 #include "sign_xml.h"
+#include "verify_xml.h"
 #include "xmlutil.h"
 #include "testutil.h"
 

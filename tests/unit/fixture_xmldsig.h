@@ -21,6 +21,7 @@
 #include <xmlsec/crypto.h>
 
 #include "sign_xml.h"
+#include "verify_xml.h"
 #include "testutil.h"
 
 #define DOC "<HoSoDangKyKhaiSinh xmlns=\"urn:lienthong:civilreg:1\" maHoSoLT=\"LT-2026-0001\" " \

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "jsonschema.h"
 #include "sign_xml.h"
+#include "verify_xml.h"
 #include "xmlutil.h"
 
 extern const struct lt_adapter lt_adapter_edxml;

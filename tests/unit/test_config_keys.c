@@ -12,6 +12,7 @@
 
 #include "adapter.h"
 #include "config.h"
+#include "config_keys.h"
 
 static const struct lt_config_key *key(enum lt_config_section s, const char *name)
 {

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "config_keys.h"
 #include "gateway.h"
 #include "retry.h"
 

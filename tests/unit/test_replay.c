@@ -19,6 +19,7 @@
 #include "dates.h"
 #include "replay.h"
 #include "sign_xml.h"
+#include "verify_xml.h"
 
 #define WINDOW_MS 300000
 #define DOCID "000.00.12.H12,2025/04/14,000.00.12.H12-250414-0031/LT"

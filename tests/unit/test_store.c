@@ -48,6 +48,20 @@ static int commit_then_fail(void *db, struct lt_err *err)
 	return lt_err_set(err, LT_EIO, "disk I/O error (injected after the commit reached the file)");
 }
 
+/* The pipelined commit's sync (store.c's sync thread), held while
+ * sync_gate is set, failing once when sync_fail is. */
+static volatile int sync_gate, sync_entered, sync_fail;
+
+static int gated_sync(void *db, struct lt_err *err)
+{
+	__atomic_add_fetch(&sync_entered, 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&sync_gate, __ATOMIC_SEQ_CST))
+		usleep(1000);
+	if (__atomic_exchange_n(&sync_fail, 0, __ATOMIC_SEQ_CST))
+		return lt_err_set(err, LT_EIO, "fsync failed (injected)");
+	return lt_store_sqlite.sync(db, err);
+}
+
 struct fixture {
 	char dir[64], path[96];
 	struct event_base *base;
@@ -66,8 +80,11 @@ static int setup(void **state)
 	f->base = event_base_new();
 	f->be = lt_store_sqlite;
 	f->be.commit = commit_then_fail;
+	f->be.commit_lazy = commit_then_fail;      /* the pipelined store ends its transactions so */
 	f->be.begin = gated_begin;
+	f->be.sync = gated_sync;
 	gate_closed = 0;
+	sync_gate = sync_entered = sync_fail = 0;
 	struct lt_err err = { 0 };
 	assert_int_equal(lt_store_open_backend(&f->be, f->path, &f->cal, NULL, f->base, &f->store, &err), 0);
 	next_commit = COMMIT;
@@ -377,6 +394,113 @@ static void test_the_delivery_path_walks_no_history(void **state)
 	sqlite3_close(db);
 }
 
+/* An ingest submitted without waiting for its answer (ingest_wait). */
+struct pending {
+	struct lt_ingest in;
+	int done;
+};
+
+static void ingest_start(struct fixture *f, struct pending *p, const char *message_id, const char *event_id)
+{
+	memset(p, 0, sizeof *p);
+	p->in = (struct lt_ingest){ .op.kind = LT_OP_INGEST, .peer = "office", .message_id = message_id,
+				    .now_ms = 1700000000000 };
+	snprintf(p->in.digest, sizeof p->in.digest, "%064d", 0);
+	memcpy(p->in.digest, message_id, strlen(message_id));
+	p->in.events = json_pack("[{s:s,s:s,s:s,s:s}]", "event_id", event_id, "dossier_code", event_id, "type",
+				 "dossier.received", "occurred_at", "2026-11-24T08:00:00+07:00");
+	p->in.routes = json_pack("[[s]]", "portal");
+	p->in.receipt = json_pack("{s:s}", "message_id", message_id);
+	p->in.op.done = op_done;
+	p->in.op.arg = &p->done;
+	assert_int_equal(lt_store_submit(f->store, &p->in.op), 0);
+}
+
+static int ingest_wait(struct fixture *f, struct pending *p)
+{
+	for (int i = 0; i < 5000 && !p->done; i++) {   /* at most 5 s */
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+		if (!p->done)
+			usleep(1000);
+	}
+	assert_true(p->done);
+	json_decref(p->in.events);
+	json_decref(p->in.routes);
+	json_decref(p->in.receipt);
+	json_decref(p->in.original);
+	return p->in.op.rc;
+}
+
+/* Until `sql` counts n (another connection reads what was committed), at most 5 s. */
+static void until_count(struct fixture *f, const char *sql, int64_t n)
+{
+	for (int i = 0; i < 5000 && count(f, sql) != n; i++)
+		usleep(1000);
+	assert_int_equal(count(f, sql), n);
+}
+
+static void until_sync_entered(int n)
+{
+	for (int i = 0; i < 5000 && __atomic_load_n(&sync_entered, __ATOMIC_SEQ_CST) < n; i++)
+		usleep(1000);
+	assert_true(__atomic_load_n(&sync_entered, __ATOMIC_SEQ_CST) >= n);
+}
+
+/* Pipelined: while one batch's fsync is under way, the store thread commits
+ * the next one; neither is answered before a sync covered it. */
+static void test_the_next_batch_is_written_while_a_sync_is_under_way(void **state)
+{
+	struct fixture *f = *state;
+	struct pending a, b;
+	sync_gate = 1;
+	ingest_start(f, &a, "ma", "EA");
+	until_sync_entered(1);
+	ingest_start(f, &b, "mb", "EB");
+	until_count(f, "SELECT COUNT(*) FROM messages WHERE message_id = 'mb'", 1);
+	for (int i = 0; i < 50; i++) {                 /* 50 ms of the loop: nothing is answered */
+		event_base_loop(f->base, EVLOOP_NONBLOCK);
+		usleep(1000);
+	}
+	assert_false(a.done);
+	assert_false(b.done);
+	sync_gate = 0;
+	assert_int_equal(ingest_wait(f, &a), 0);
+	assert_int_equal(ingest_wait(f, &b), 0);
+	assert_true(lt_store_healthy(f->store));
+	assert_int_equal(lt_store_backlog(f->store), 2);
+}
+
+/* A failed fsync fails its batch and the batch written after it (its
+ * writes follow the lost ones in the log), even when the next fsync would
+ * succeed; the store then opens its files again and works. */
+static void test_a_failed_sync_fails_every_batch_written_since_the_last_good_one(void **state)
+{
+	struct fixture *f = *state;
+	struct pending a, b, c;
+	sync_gate = 1;
+	ingest_start(f, &a, "ma", "EA");
+	until_sync_entered(1);
+	ingest_start(f, &b, "mb", "EB");
+	until_count(f, "SELECT COUNT(*) FROM messages WHERE message_id = 'mb'", 1);
+	sync_fail = 1;
+	sync_gate = 0;
+	assert_int_equal(ingest_wait(f, &a), LT_EIO);
+	assert_int_equal(ingest_wait(f, &b), LT_EIO);
+	assert_false(lt_store_healthy(f->store));
+
+	ingest_start(f, &c, "mc", "EC");
+	assert_int_equal(ingest_wait(f, &c), 0);
+	assert_true(lt_store_healthy(f->store));
+	/* the senders send a and b again: stored, or the original answer if their
+	 * writes had landed; the gauge counts what is on disk */
+	ingest_start(f, &a, "ma", "EA");
+	assert_int_equal(ingest_wait(f, &a), 0);
+	ingest_start(f, &b, "mb", "EB");
+	assert_int_equal(ingest_wait(f, &b), 0);
+	assert_int_equal(count(f, unfinished), 3);
+	assert_int_equal(lt_store_backlog(f->store), 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -390,6 +514,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_a_dossier_numbers_its_events_from_its_row_also_in_a_store_made_before,
 						setup, teardown),
 		cmocka_unit_test(test_the_delivery_path_walks_no_history),
+		cmocka_unit_test_setup_teardown(test_the_next_batch_is_written_while_a_sync_is_under_way, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_failed_sync_fails_every_batch_written_since_the_last_good_one, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,6 +23,7 @@
 #include "jsonschema.h"
 #include "keys.h"
 #include "sign_xml.h"
+#include "verify_xml.h"
 #include "xmlutil.h"
 
 #define TU_CANONICAL_SCHEMA "schemas/canonical-event.schema.json"
