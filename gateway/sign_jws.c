@@ -328,6 +328,8 @@ int lt_jws_sign(const struct lt_jws_signer *s, const void *body, size_t len, con
 	if (!jti || !jti_ok(jti, strlen(jti)))
 		return lt_err_set(err, LT_EINVAL, "cannot sign: message id must be 1 to %d printable "
 				  "ASCII characters", LT_JWS_MAX_JTI);
+	if (s->on_token)
+		lt_token_retry();       /* after a failure: the token may be back */
 	h = json_pack("{s:s, s:s, s:I, s:s}", "alg", alg_names[s->alg], "kid", s->kid,
 		      "iat", (json_int_t)iat, "jti", jti);
 	hjson = h ? json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;

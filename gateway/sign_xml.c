@@ -379,6 +379,7 @@ static int token_sign(const struct lt_xml_signer *s, xmlDocPtr doc, xmlNodePtr s
 	}
 	const unsigned char *in = xmlOutputBufferGetContent(buf);
 	size_t inlen = xmlOutputBufferGetSize(buf);
+	lt_token_retry();       /* after a failure: the token may be back */
 	ERR_clear_error();
 	if (EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, s->token_key) != 1 ||
 	    EVP_DigestSign(md, NULL, &len, in, inlen) != 1 || !(der = OPENSSL_malloc(len)) ||

@@ -10,7 +10,18 @@
  *
  * A signature the token cannot make (removed, locked, logged out) is reported with
  * lt_token_failed: deliveries then wait and retry, and /readyz says why, until a
- * signature works again (lt_token_ok). */
+ * signature works again (lt_token_ok).
+ *
+ * A token pulled out and put back (or an HSM restarted) loses every session and login: the
+ * keys handed out here are stand-ins whose private operations go to the engine's key of the
+ * moment, so the token is re-opened under them. While a signature has failed, a signer's
+ * next attempt on a worker (lt_token_retry, at most once a second; a thread of token.c
+ * tries too, so that a token holding only tls_key, whose handshakes run on the loop, comes
+ * back) drops the engine's keys (waiting for the operations under way), finishes and
+ * initialises the engine again (libp11
+ * then opens new sessions), logs in with the PIN file read again and loads the keys again;
+ * JWS, XML-DSig and TLS (the contexts hold the stand-ins) all sign with the new ones. It
+ * logs token.reopened (and how long the token was away) or token.reopen_failed (why). */
 #ifndef LT_TOKEN_H
 #define LT_TOKEN_H
 
@@ -26,13 +37,17 @@ int lt_token_is_uri(const char *s);
 void lt_token_configure(const char *module, const char *pin_file);
 
 /* Load the private key that uri names. LT_ECONFIG (naming the URI without any PIN, and
- * what failed: the engine, the module, the PIN file, the login, no such key) or the key;
- * caller owns it (EVP_PKEY_free). Serialized: any thread. */
+ * what failed: the engine, the module, the PIN file, the login, no such key) or the key (a
+ * stand-in: the same one for the same URI, loaded once); caller owns a reference
+ * (EVP_PKEY_free). Serialized: any thread. */
 EVP_PKEY *lt_token_key_load(const char *uri, struct lt_err *err);
 
 /* A signature with a token key failed (why: OpenSSL's reason) / worked. Any thread. */
 void lt_token_failed(const char *why);
 void lt_token_ok(void);
+/* Before a signature with a token key, on a worker: while the last one failed, re-open the
+ * token (at most once a second, one thread at a time; never on the loop's thread). */
+void lt_token_retry(void);
 /* 1 and why (since when, the reason) while the last token signature failed. */
 int lt_token_unavailable(char *why, size_t n);
 

@@ -821,16 +821,22 @@ class SoftHSM:
     def _issue(self, pub, kind, use):
         return issue_leaf(os.path.join(self.dir, "%s-%s.pem" % (kind, use)), pub, use)
 
-    def unpluggable(self):
+    def unpluggable(self, sign_only=False):
         """The path of a PKCS#11 module (tests/pkcs11_unplug.c, built here) that is this
-        token until unplug(): then it answers every signature CKR_DEVICE_REMOVED, as a USB
-        token pulled out, until plug_back(). Its settings go into self.env."""
+        token until unplug(): then it is pulled out as a USB token is — no token in the slot,
+        every call on a session CKR_DEVICE_REMOVED — and on plug_back() every session opened
+        before is closed (old handles invalid, the login lost). With sign_only=True only
+        signatures fail while unplugged and sessions survive (a token refusing to sign for a
+        while). Its settings go into self.env."""
         lib = os.path.join(self.dir, "unplug-pkcs11.so")
-        p = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-I/usr/include/p11-kit-1", "-o", lib,
-                            os.path.join(ROOT, "tests", "pkcs11_unplug.c"), "-ldl"], capture_output=True, text=True)
+        p = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-I/usr/include/p11-kit-1",
+                            "-o", lib, os.path.join(ROOT, "tests", "pkcs11_unplug.c"), "-ldl", "-lpthread"],
+                           capture_output=True, text=True)
         assert p.returncode == 0, p.stderr
         self.unplug_file = os.path.join(self.dir, "unplugged")
         self.env.update({"LT_UNPLUG_MODULE": SOFTHSM_MODULE, "LT_UNPLUG_FILE": self.unplug_file})
+        if sign_only:
+            self.env["LT_UNPLUG_SIGN_ONLY"] = "1"
         return lib
 
     def unplug(self):

@@ -1,13 +1,19 @@
 """Keys on a PKCS#11 token: a SoftHSM2 token initialised by each test (its own
 SOFTHSM2_CONF), RSA and EC keys generated on it and never extractable; deliveries signed
 there (JWS and XML-DSig) verified by node's jose and the xmlsec1 command; mTLS with the
-token's key; a token taken away makes deliveries wait, and they resume when it is back."""
+token's key; a token taken away makes deliveries wait, and they resume when it is back —
+also when it was pulled out for real (every session and the login lost), which the gateway
+survives by re-opening the token."""
 import json
 import os
+import ssl
 import subprocess
+import threading
 import time
 
-from harness import (LIENTHONG, ROOT, SOFTHSM_MODULE, Gateway, Peersim, SoftHSM, event, pki, wait_until)
+from harness import (LIENTHONG, ROOT, SOFTHSM_MODULE, Gateway, Peersim, SoftHSM, event, jws_verify, pki,
+                     wait_until)
+from test_flows import registry_sim
 from test_signer_binding import OFFICE
 
 PORTAL, REGISTRY = "cong-dvc-tinh", "hotich-tinh"
@@ -129,7 +135,7 @@ def test_token_pin_file_must_be_private_and_the_pin_never_in_the_uri(tmp, cleanu
 
 def test_a_token_taken_away_makes_deliveries_wait_and_they_resume_when_it_returns(tmp, cleanup):
     hsm = SoftHSM(tmp)
-    module = hsm.unpluggable()
+    module = hsm.unpluggable(sign_only=True)     # it refuses to sign for a while; sessions survive
     portal = cleanup.add(Peersim(tmp, PORTAL))
     gw = token_gateway(tmp, cleanup, hsm, "rsa", destinations={PORTAL: {"url": portal.url}},
                        retry={"initial": "100ms", "max_delay": "300ms", "max_age": "1h"}, module=module)
@@ -150,3 +156,101 @@ def test_a_token_taken_away_makes_deliveries_wait_and_they_resume_when_it_return
     wait_until(lambda: len(portal.received(ok_only=True)) == 4, timeout=30, what="the waiting deliveries")
     assert gw.admin_request("GET", "/readyz")[0] == 200
     assert gw.query("SELECT COUNT(*) FROM deliveries WHERE state = 3") == [(0,)]
+
+
+def readyz_says_token(gw):
+    status, doc = gw.admin_request("GET", "/readyz")[:2]
+    return status == 503 and "token" in doc.get("signing_key", "") and doc
+
+
+def test_a_token_pulled_out_and_put_back_under_a_stream_of_events_is_reopened_and_all_arrive_signed(tmp, cleanup):
+    """A real unplug: while out the token is not in its slot and every session call answers
+    CKR_DEVICE_REMOVED; put back, every session opened before is gone and the login lost.
+    Deliveries (JWS to the portal, XML-DSig to the registry) wait, then all arrive signed by
+    the token, none dead, without a restart."""
+    hsm = SoftHSM(tmp)
+    module = hsm.unpluggable()
+    portal = cleanup.add(Peersim(tmp, PORTAL))
+    registry = registry_sim(tmp, cleanup)         # it answers each request, signed
+    gw = token_gateway(tmp, cleanup, hsm, "rsa", module=module,
+                       retry={"initial": "100ms", "max_delay": "300ms", "max_age": "1h"}, destinations={
+                           PORTAL: {"url": portal.url},
+                           REGISTRY: {"adapter": "civilreg", "url": registry.url, "param.ma_don_vi": "H12.01957"}})
+    answers, stop = [], threading.Event()
+
+    def stream():
+        i = 0
+        while not stop.is_set() and i < 200:
+            answers.append(gw.post("peer-a", birth_event("TOKBACK-%03d" % i), "tokback-%03d" % i)[0])
+            i += 1
+            time.sleep(0.05)
+
+    t = threading.Thread(target=stream)
+    t.start()
+    try:
+        wait_until(lambda: len(portal.received(ok_only=True)) >= 3, what="deliveries before the unplug")
+        hsm.unplug()
+        wait_until(lambda: readyz_says_token(gw), what="/readyz to say the token is away")
+        wait_until(lambda: "the token is away" in readyz_says_token(gw)["signing_key"], what="/readyz to say why")
+        time.sleep(0.5)                 # what was signed before the unplug has arrived
+        held = len(portal.received(ok_only=True)), len(registry.received(ok_only=True))
+        time.sleep(1.5)
+        assert (len(portal.received(ok_only=True)), len(registry.received(ok_only=True))) == held
+        assert gw.query("SELECT COUNT(*) FROM deliveries WHERE state = 3") == [(0,)]      # none dead
+        hsm.plug_back()
+        time.sleep(2.0)                 # the stream goes on after the token is back
+    finally:
+        stop.set()
+        t.join(60)
+    assert len(answers) > 20 and all(a == 202 for a in answers), answers
+    wait_until(lambda: len(portal.received(ok_only=True)) == len(answers), timeout=60, what="every JWS delivery")
+    wait_until(lambda: len(registry.received(ok_only=True)) == len(answers), timeout=60, what="every XML delivery")
+    for rec in portal.received(ok_only=True):
+        jws_verify(rec["headers"]["x-signature"], rec["body"], hsm.cert("rsa"))
+    for req in registry.received(ok_only=True)[held[1]:]:        # those signed after the token came back
+        verify_xml_with_xmlsec1(req["body"], hsm.cert("rsa"))
+    assert gw.admin_request("GET", "/readyz")[0] == 200
+    assert gw.query("SELECT COUNT(*) FROM deliveries WHERE state = 3") == [(0,)]
+    lines = gw.log_lines()
+    reopened = [r for r in lines if r.get("event") == "token.reopened"]
+    assert len(reopened) == 1 and reopened[0]["away_s"] >= 1, reopened
+    assert not [r for r in lines if r.get("event") in ("delivery.dead", "token.reopen_failed")
+                and hsm.PIN in json.dumps(r)]
+    assert hsm.PIN not in gw.log_text()
+
+
+def test_a_token_holding_the_tls_key_pulled_out_and_put_back_serves_tls_again(tmp, cleanup):
+    """tls_key on the token too: while it is out the listener cannot finish a handshake and
+    /readyz says why; put back (sessions lost), the gateway re-opens it by itself — no
+    delivery needs to come first — and TLS both ways works again with the token's key."""
+    hsm = SoftHSM(tmp)
+    module = hsm.unpluggable()
+    portal = cleanup.add(Peersim(tmp, PORTAL))
+    gw = token_gateway(tmp, cleanup, hsm, "ec", tls=True, module=module, destinations={PORTAL: {"url": portal.url}},
+                       retry={"initial": "100ms", "max_delay": "300ms", "max_age": "1h"})
+    assert gw.post("peer-a", event("TOKTLS-0"), "toktls-0")[0] == 202
+    wait_until(lambda: len(portal.received(ok_only=True)) == 1, what="the first delivery")
+    hsm.unplug()
+
+    def refused():
+        try:
+            gw.post("peer-a", event("TOKTLS-X"), "toktls-x")
+        except (ssl.SSLError, ConnectionError, OSError):
+            return True
+        return False
+    wait_until(refused, what="the listener to fail its handshakes")
+    wait_until(lambda: readyz_says_token(gw), what="/readyz to say the token is away")
+    hsm.plug_back()
+
+    def posted():
+        try:
+            return gw.post("peer-a", event("TOKTLS-1"), "toktls-1")[0] == 202
+        except (ssl.SSLError, ConnectionError, OSError):
+            return False
+    wait_until(posted, timeout=30, what="the listener's TLS with the token put back")
+    rec = wait_until(lambda: [r for r in portal.received(ok_only=True) if "TOKTLS-1" in r["body"]],
+                     timeout=30, what="the delivery after the token came back")[0]
+    assert rec["client_cn"] == "lienthong-gateway" and rec["client_verified"], rec     # mTLS with the token's key
+    verify_jws_with_jose(tmp, hsm.cert("ec"), rec)
+    assert gw.admin_request("GET", "/readyz")[0] == 200
+    assert [r for r in gw.log_lines() if r.get("event") == "token.reopened"]
