@@ -41,6 +41,8 @@ struct slot {
 
 static char **bodies, **sigs;
 static int dossiers = 1000;
+static int dossier_events;       /* > 0: each dossier takes this many events, then new ones open */
+static int dossier_base;         /* the first dossier's number */
 
 static double now_ms(void)
 {
@@ -69,13 +71,23 @@ static int cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Request i's dossier: the DOSSIERS open ones in turn, for ever (the default), or with
+ * --dossier-events K each takes K events and then DOSSIERS new ones open, as dossiers
+ * arrive over time. */
+static int dossier_of(int i)
+{
+	if (dossier_events <= 0)
+		return dossier_base + i % dossiers;
+	return dossier_base + i % dossiers + dossiers * (i / (dossiers * dossier_events));
+}
+
 static void write_body(char *out, int i)
 {
 	snprintf(out, BODY_MAX,
 		 "{\"type\":\"dossier.step\",\"occurred_at\":\"2026-11-24T09:00:00+07:00\","
 		 "\"dossier_code\":\"000.00.12.H12-261124-%04d\",\"dossier\":{\"procedure\":{\"code\":\"2.000986\","
 		 "\"name\":\"Đăng ký khai sinh\"},\"channel\":\"direct\",\"status\":4},\"detail\":{\"n\":%d}}",
-		 i % dossiers, i);
+		 dossier_of(i), i);
 }
 
 /* Send request i on slot s; t0 is when its latency starts (now, or when it was due). */
@@ -124,12 +136,17 @@ int main(int argc, char **argv)
 			duration = atof(argv[a + 1]);
 		else if (strcmp(argv[a], "--warmup") == 0)
 			warmup = atof(argv[a + 1]);
+		else if (strcmp(argv[a], "--dossier-events") == 0)
+			dossier_events = atoi(argv[a + 1]);
+		else if (strcmp(argv[a], "--dossier-base") == 0)
+			dossier_base = atoi(argv[a + 1]);
 		else
 			break;
 		a += 2;
 	}
 	if (argc - a < 4 || (rate > 0) != (duration > 0)) {
-		fprintf(stderr, "usage: benchload [--rate PER_S --duration S [--warmup S]] URL COUNT CONCURRENCY RUN_ID [DOSSIERS]\n");
+		fprintf(stderr, "usage: benchload [--rate PER_S --duration S [--warmup S]] [--dossier-events K] [--dossier-base B] "
+			"URL COUNT CONCURRENCY RUN_ID [DOSSIERS]\n");
 		return 2;
 	}
 	const char *url = argv[a], *run = argv[a + 3];
@@ -142,8 +159,10 @@ int main(int argc, char **argv)
 		count = (int)(rate * duration);
 	}
 	int total = count + skip;
-	if (count < 1 || conc < 1 || conc > 4096 || dossiers < 1) {
-		fprintf(stderr, "benchload: COUNT (or rate × duration) must be ≥ 1, CONCURRENCY 1..4096, DOSSIERS ≥ 1\n");
+	if (count < 1 || conc < 1 || conc > 4096 || dossiers < 1 || dossier_events < 0 || dossier_base < 0 ||
+	    dossier_base > 1000000000) {
+		fprintf(stderr, "benchload: COUNT (or rate × duration) must be ≥ 1, CONCURRENCY 1..4096, DOSSIERS ≥ 1, "
+			"--dossier-events ≥ 0, --dossier-base 0..1000000000\n");
 		return 2;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
