@@ -157,6 +157,15 @@ static void metrics_text(struct lt_gateway *gw, const struct lt_stats *st, struc
 			 "lienthong_store_retries_total{reason=\"deadlock\"} %lld\n"
 			 "lienthong_store_retries_total{reason=\"serialization\"} %lld\n",
 		      (long long)retries[0], (long long)retries[1]);
+	int64_t checkpoints;
+	double checkpoint_s;
+	lt_store_checkpoints(gw->store, &checkpoints, &checkpoint_s);
+	lt_buf_printf(b, "# HELP lienthong_store_checkpoints_total Checkpoints of the SQLite log the store thread ran "
+			 "between batches.\n# TYPE lienthong_store_checkpoints_total counter\n"
+			 "lienthong_store_checkpoints_total %lld\n"
+			 "# HELP lienthong_store_checkpoint_seconds_total The store thread's time in them (no batch "
+			 "is written meanwhile).\n# TYPE lienthong_store_checkpoint_seconds_total counter\n"
+			 "lienthong_store_checkpoint_seconds_total %.6f\n", (long long)checkpoints, checkpoint_s);
 	lt_buf_printf(b, "# HELP lienthong_store_queue Operations waiting for the store thread.\n"
 			 "# TYPE lienthong_store_queue gauge\nlienthong_store_queue %d\n", lt_store_queue_len(gw->store));
 	lt_buf_printf(b, "# HELP lienthong_events_stored Events in the store.\n"

@@ -421,35 +421,42 @@ def section_latency():
         saturated = None
         for rate in sorted(RATES):
             if saturated and rate != 1000:
-                rows.append([fmt(rate, "ev/s"), "skipped: saturated at %s" % fmt(saturated, "ev/s")] + [""] * 7)
+                rows.append([fmt(rate, "ev/s"), "skipped: saturated at %s" % fmt(saturated, "ev/s")] + [""] * 8)
                 continue
             progress("open loop at %.0f ev/s" % rate)
             sim.control("POST", "/_sim/reset", {"records": True})
             base = sim_count([sim])
             cpu = Cpu([gw], [sim]).start()
+            ck0 = (gw.metric("lienthong_store_checkpoints_total") or 0, gw.metric("lienthong_store_checkpoint_seconds_total") or 0)
+            t0 = time.monotonic()
             ld = load(url, 0, "lat%d-%d" % (os.getpid(), rate), env, conc=OPEN_CONC, rate=rate, duration=DURATION)
             n, sent = ld["count"], ld["sent"]
             wait_received([sim], base + sent, "deliveries at %.0f ev/s" % rate)
             cpu.stop()
+            ck = ((gw.metric("lienthong_store_checkpoints_total") or 0) - ck0[0],
+                  (gw.metric("lienthong_store_checkpoint_seconds_total") or 0) - ck0[1])
             ok = ld["by_status"].get("202", 0)
             rows.append([fmt(rate, "ev/s"), fmt(ld["per_s"], "ev/s"), fmt(ld["p50_ms"], "ms", 1),
                          fmt(ld["p99_ms"], "ms", 1), fmt(ld["max_ms"], "ms", 1), str(ld["late"]),
                          "%d/%d" % (ok, n), fmt(1e6 * cpu.gw() / sent, "µs"),
-                         fmt(1e3 * ld["cpu_ms"] / sent, "µs")])
+                         fmt(1e3 * ld["cpu_ms"] / sent, "µs"),
+                         "%s/s, %s each" % (fmt(ck[0] / (time.monotonic() - t0), "", 1),
+                                             fmt(1e3 * ck[1] / ck[0] if ck[0] else None, "ms", 1))])
             if ld["per_s"] < 0.9 * rate and not saturated:
                 saturated = rate       # higher rates would only queue longer: not run (1 000 always is)
             if rate == 1000:
                 SUMMARY.append(("latency", "ack p99, open loop 1 000 ev/s, ES256 over mTLS",
                                 fmt(ld["p99_ms"], "ms", 1), "≤ 10 ms", met(ld["p99_ms"] <= 10 and ok == n)))
     except Exception as e:      # noqa: BLE001 - the table says it failed, the next section runs
-        rows.append(["failed: %s" % str(e)[:200]] + [""] * 8)
+        rows.append(["failed: %s" % str(e)[:200]] + [""] * 9)
     finally:
         stop_all(gw, sim)
     table("Open-loop ack latency, ES256 over mTLS, pre-signed requests, %.0f s per rate after 2 s of warm-up "
           "(not counted), latency from each request's scheduled send, at most %d in flight" % (DURATION, OPEN_CONC),
-          ["offered", "achieved", "p50", "p99", "max", "sent late (>1 ms)", "202", "gateway CPU/ev", "loadgen CPU/ev"],
-          rows, "sent late: more than 1 ms after it was due (every connection busy: the gateway is behind; or the "
-          "generator itself starved of CPU)")
+          ["offered", "achieved", "p50", "p99", "max", "sent late (>1 ms)", "202", "gateway CPU/ev", "loadgen CPU/ev",
+           "store checkpoints"], rows, "sent late: more than 1 ms after it was due (every connection busy: the gateway "
+          "is behind; or the generator itself starved of CPU); store checkpoints: how often the store thread "
+          "checkpointed the SQLite log and for how long each time (no batch is written meanwhile)")
 
 
 def disk_per_event(gw):

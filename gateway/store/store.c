@@ -62,6 +62,8 @@ struct lt_store {
 	int sync_busy, sync_stop;
 	int64_t epoch;                  /* +1 each time the files are let go (store thread; read under lock) */
 	int64_t broken_epoch;           /* a sync of this epoch failed: its batches are not durable; -1 none */
+	int64_t checkpoints;            /* the backend's checkpoints run between batches, */
+	double checkpoint_ms;           /* and the store thread's time in them (the wait for the syncs included) */
 	struct lt_err sync_err;
 };
 
@@ -452,6 +454,8 @@ static void between_batches(struct lt_store *s)
 	 * fsync of the log (Linux reports a failed writeback once) then concerns
 	 * no commit still waiting, and its failure (a full disk while it copies)
 	 * none that was made durable before it */
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (due)
 		drain(s);
 	if (sync_broken(s)) {
@@ -465,6 +469,11 @@ static void between_batches(struct lt_store *s)
 	pthread_mutex_lock(&s->sync_lock);
 	int rc = s->be->checkpoint(s->db, 1, &err);
 	pthread_mutex_unlock(&s->sync_lock);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	pthread_mutex_lock(&s->lock);
+	s->checkpoints++;
+	s->checkpoint_ms += (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+	pthread_mutex_unlock(&s->lock);
 	if (rc) {
 		lt_log(LT_ERROR, "store.write_failed", json_pack("{s:s}", "error", err.msg), "%s", err.msg);
 		store_detach(s);
@@ -726,6 +735,14 @@ void lt_store_commit_stats(struct lt_store *s, double *sum_ms, int64_t *count, i
 	*sum_ms = s->commit_sum_ms;
 	*count = s->commit_count;
 	memcpy(buckets, s->commit_buckets, sizeof s->commit_buckets);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void lt_store_checkpoints(struct lt_store *s, int64_t *count, double *seconds)
+{
+	pthread_mutex_lock(&s->lock);
+	*count = s->checkpoints;
+	*seconds = s->checkpoint_ms / 1000;
 	pthread_mutex_unlock(&s->lock);
 }
 

@@ -266,6 +266,10 @@ void lt_store_commit_stats(struct lt_store *s, double *sum_ms, int64_t *count, i
 /* Batches run again at once because the database ended their transaction
  * in a conflict with another node's: [0] deadlock, [1] serialization. */
 void lt_store_retries(struct lt_store *s, int64_t out[2]);
+/* The checkpoints the store thread ran between batches (SQLite's pipelined commit: every
+ * 1 000 log frames, once every commit is synced; none for PostgreSQL) and its seconds in them,
+ * when no batch is written. */
+void lt_store_checkpoints(struct lt_store *s, int64_t *count, double *seconds);
 extern const double lt_store_commit_bounds_ms[8];
 
 void lt_claim_release(struct lt_claim *c);
