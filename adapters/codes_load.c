@@ -124,9 +124,7 @@ void lt_codes_free(struct lt_codes *set)
 
 struct load {
 	struct lt_codes *set;
-	struct lt_buf *errors;
-	int nerr;
-	const char *file;
+	struct lt_mistakes m;       /* the file being read, its mistakes */
 	int line;
 	int pass;                  /* 0 shipped, 1 override */
 	unsigned char *seen;       /* per table: 1 shipped, 2 replaced by an override */
@@ -147,19 +145,6 @@ static void cur_drop(struct load *ld)
 	free(ld->cur.decl);
 	ld->cur.decl = NULL;
 	ld->cur_index = -1;
-}
-
-static void mistake(struct load *ld, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void mistake(struct load *ld, int line, const char *fmt, ...)
-{
-	char msg[768];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	lt_buf_printf(ld->errors, "%s:%d: %s\n", ld->file, line, msg);
-	ld->nerr++;
 }
 
 /* 1 when s is valid UTF-8 without control characters other than tab. */
@@ -229,7 +214,7 @@ static int check_cell(struct load *ld, const struct lt_code_column *c, const cha
 	const char *id = ld->cur.spec->id;
 	char list[512];
 	if (strlen(v) > MAX_CELL) {
-		mistake(ld, ld->line, "table %s: %s is longer than %d bytes", id, c->name, MAX_CELL);
+		lt_mistake(&ld->m, ld->line, "table %s: %s is longer than %d bytes", id, c->name, MAX_CELL);
 		return -1;
 	}
 	switch (c->kind) {
@@ -239,14 +224,14 @@ static int check_cell(struct load *ld, const struct lt_code_column *c, const cha
 	case LT_COL_WORD:
 		if (word_in(c->arg, v))
 			return 0;
-		mistake(ld, ld->line, "table %s: %s \"%s\" is not one of: %s", id, c->name, v, c->arg);
+		lt_mistake(&ld->m, ld->line, "table %s: %s \"%s\" is not one of: %s", id, c->name, v, c->arg);
 		return -1;
 	case LT_COL_CANONICAL: {
 		struct lt_err e = { 0 };
 		const json_t *en = lt_canonical_enum(c->arg, &e), *x;
 		size_t i, len = 0;
 		if (!en) {
-			mistake(ld, ld->line, "table %s: %s: %s", id, c->name, e.msg);
+			lt_mistake(&ld->m, ld->line, "table %s: %s: %s", id, c->name, e.msg);
 			return -1;
 		}
 		json_array_foreach(en, i, x) {
@@ -255,7 +240,7 @@ static int check_cell(struct load *ld, const struct lt_code_column *c, const cha
 			len += snprintf(list + len, len < sizeof list ? sizeof list - len : 0, "%s%s", i ? " " : "",
 					json_string_value(x));
 		}
-		mistake(ld, ld->line, "table %s: %s \"%s\" is not a canonical %s (schemas/canonical-event.schema.json: %s)",
+		lt_mistake(&ld->m, ld->line, "table %s: %s \"%s\" is not a canonical %s (schemas/canonical-event.schema.json: %s)",
 			id, c->name, v, c->arg, list);
 		return -1;
 	}
@@ -265,7 +250,7 @@ static int check_cell(struct load *ld, const struct lt_code_column *c, const cha
 		long n = strtol(v, &end, 10);
 		if (*v && !*end && !errno && n >= c->min && n <= c->max && (v[0] != '0' || !v[1]))
 			return 0;
-		mistake(ld, ld->line, "table %s: %s \"%s\" is not a whole number from %d to %d", id, c->name, v, c->min,
+		lt_mistake(&ld->m, ld->line, "table %s: %s \"%s\" is not a whole number from %d to %d", id, c->name, v, c->min,
 			c->max);
 		return -1;
 	}
@@ -275,7 +260,7 @@ static int check_cell(struct load *ld, const struct lt_code_column *c, const cha
 		    v[7] == '-' && strspn(v, "0123456789-") == 10 && y >= 1900 && m >= 1 && m <= 12 && d >= 1 &&
 		    d <= days_in(y, m))
 			return 0;
-		mistake(ld, ld->line, "table %s: %s \"%s\" is not a day like 2025-07-01", id, c->name, v);
+		lt_mistake(&ld->m, ld->line, "table %s: %s \"%s\" is not a day like 2025-07-01", id, c->name, v);
 		return -1;
 	}
 	}
@@ -312,7 +297,7 @@ static void take_row(struct load *ld, char *s)
 		for (size_t k = i; k < t->ncols; k++)
 			need += !(cols[k].flags & LT_COL_OPTIONAL);
 		if (need) {
-			mistake(ld, ld->line, "table %s: this row has %zu cell%s; it needs %zu (%s; \"-\" for an empty one)",
+			lt_mistake(&ld->m, ld->line, "table %s: this row has %zu cell%s; it needs %zu (%s; \"-\" for an empty one)",
 				t->spec->id, i, i == 1 ? "" : "s", t->ncols, header);
 			t->bad_rows++;
 			return;
@@ -321,7 +306,7 @@ static void take_row(struct load *ld, char *s)
 			cell[i] = "-";      /* optional cells left out at the end */
 	}
 	if (*s) {
-		mistake(ld, ld->line, "table %s: \"%.40s\" is one cell too many (%s)", t->spec->id, s, header);
+		lt_mistake(&ld->m, ld->line, "table %s: \"%.40s\" is one cell too many (%s)", t->spec->id, s, header);
 		t->bad_rows++;
 		return;
 	}
@@ -332,7 +317,7 @@ static void take_row(struct load *ld, char *s)
 				cell[i] = NULL;
 				continue;
 			}
-			mistake(ld, ld->line, "table %s: %s may not be empty (\"-\")", t->spec->id, cols[i].name);
+			lt_mistake(&ld->m, ld->line, "table %s: %s may not be empty (\"-\")", t->spec->id, cols[i].name);
 			bad = 1;
 			continue;
 		}
@@ -341,7 +326,7 @@ static void take_row(struct load *ld, char *s)
 			for (size_t r = 0; r < t->nrows && !bad; r++) {
 				const char *o = t->cells[r * t->ncols + i];
 				if (o && strcmp(o, cell[i]) == 0) {
-					mistake(ld, ld->line, "table %s: %s \"%s\" is already on line %d", t->spec->id,
+					lt_mistake(&ld->m, ld->line, "table %s: %s \"%s\" is already on line %d", t->spec->id,
 						cols[i].name, cell[i], t->lines[r]);
 					bad = 1;
 				}
@@ -371,9 +356,9 @@ static void end_section(struct load *ld)
 		return;
 	}
 	if (!ld->header_done)
-		mistake(ld, t->line, "table %s has no header row (%s)", t->spec->id, "the names of its columns");
+		lt_mistake(&ld->m, t->line, "table %s has no header row (%s)", t->spec->id, "the names of its columns");
 	else if (!t->nrows && !t->bad_rows && !t->spec->may_be_empty)
-		mistake(ld, t->line, "table %s has no rows", t->spec->id);
+		lt_mistake(&ld->m, t->line, "table %s has no rows", t->spec->id);
 	struct lt_code_rows *dst = &ld->set->t[ld->cur_index];
 	struct lt_code_declared *keep = dst->decl;
 	table_clear(dst);
@@ -405,7 +390,7 @@ static void start_section(struct load *ld, const char *id)
 	ld->declaring = 0;
 	if (i < 0 && declarable(id)) {
 		if (ld->set->n >= ld->nbuiltin + MAX_DECLARED) {
-			mistake(ld, ld->line, "table [%s]: more than %d tables declared by data", id, MAX_DECLARED);
+			lt_mistake(&ld->m, ld->line, "table [%s]: more than %d tables declared by data", id, MAX_DECLARED);
 			return;
 		}
 		i = (long)ld->set->n++;
@@ -419,7 +404,7 @@ static void start_section(struct load *ld, const char *id)
 			len += snprintf(known + len, len < sizeof known ? sizeof known - len : 0, "%s%s", k ? ", " : "",
 					ld->set->t[k].spec->id);
 		reserved_words(reserved, sizeof reserved);
-		mistake(ld, ld->line, "unknown table [%s] (known: %s; a table of your own is named VENDOR.NAME, "
+		lt_mistake(&ld->m, ld->line, "unknown table [%s] (known: %s; a table of your own is named VENDOR.NAME, "
 			"VENDOR not one of: %s)", id, known, reserved);
 		return;
 	} else if (ld->set->t[i].decl && !(ld->seen[i] & (1u << ld->pass))) {
@@ -427,17 +412,17 @@ static void start_section(struct load *ld, const char *id)
 		ld->declaring = 1;
 	}
 	if (ld->seen[i] & (1u << ld->pass)) {
-		mistake(ld, ld->line, "table %s is defined twice in %s (first at %s:%d)", id,
+		lt_mistake(&ld->m, ld->line, "table %s is defined twice in %s (first at %s:%d)", id,
 			ld->pass ? ld->set->override_dir : ld->set->dir, ld->seen_file[i], ld->seen_line[i]);
 		return;
 	}
 	ld->seen[i] |= 1u << ld->pass;
-	ld->seen_file[i] = ld->file;
+	ld->seen_file[i] = ld->m.file;
 	ld->seen_line[i] = ld->line;
 	ld->cur_index = i;
 	ld->cur.spec = ld->cur.decl ? &ld->cur.decl->spec : ld->set->t[i].spec;
 	ld->cur.ncols = ld->declaring ? 0 : ld->set->t[i].ncols;
-	ld->cur.file = ld->file;
+	ld->cur.file = ld->m.file;
 	ld->cur.line = ld->line;
 }
 
@@ -452,17 +437,17 @@ static void declare_columns(struct load *ld, char *s)
 	ld->header_done = 1;
 	for (char *save = NULL, *w = strtok_r(s, " \t", &save); w && !bad; w = strtok_r(NULL, " \t", &save)) {
 		if (n == MAX_COLS) {
-			mistake(ld, ld->line, "table %s: more than %d columns", d->id, MAX_COLS);
+			lt_mistake(&ld->m, ld->line, "table %s: more than %d columns", d->id, MAX_COLS);
 			bad = 1;
 		} else if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", *w) || strlen(w) > MAX_NAME ||
 			   strspn(w, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != strlen(w)) {
-			mistake(ld, ld->line, "table %s: column \"%.70s\" is not a name (a letter, then letters, digits "
+			lt_mistake(&ld->m, ld->line, "table %s: column \"%.70s\" is not a name (a letter, then letters, digits "
 				"or _; at most %d)", d->id, w, MAX_NAME);
 			bad = 1;
 		} else {
 			for (size_t k = 0; k < n && !bad; k++)
 				if (strcmp(d->names[k], w) == 0) {
-					mistake(ld, ld->line, "table %s: column %s is named twice", d->id, w);
+					lt_mistake(&ld->m, ld->line, "table %s: column %s is named twice", d->id, w);
 					bad = 1;
 				}
 			snprintf(d->names[n], sizeof d->names[n], "%s", w);
@@ -470,7 +455,7 @@ static void declare_columns(struct load *ld, char *s)
 		}
 	}
 	if (!bad && n < 2) {
-		mistake(ld, ld->line, "table %s: its header row names %zu column%s; a table declared here has at least "
+		lt_mistake(&ld->m, ld->line, "table %s: its header row names %zu column%s; a table declared here has at least "
 			"two: the wire code, then the canonical value (like \"code status meaning\")", d->id, n,
 			n == 1 ? "" : "s");
 		bad = 1;
@@ -513,7 +498,7 @@ static void take_header(struct load *ld, char *s)
 		len += snprintf(got + len, len < sizeof got ? sizeof got - len : 0, "%s%s", len ? " " : "", w);
 	ld->header_done = 1;
 	if (strcmp(want, got)) {
-		mistake(ld, ld->line, "table %s: the header row must be \"%s\", not \"%s\"", ld->cur.spec->id, want, got);
+		lt_mistake(&ld->m, ld->line, "table %s: the header row must be \"%s\", not \"%s\"", ld->cur.spec->id, want, got);
 		cur_drop(ld);           /* its rows cannot be read against the wrong columns */
 	}
 }
@@ -522,12 +507,12 @@ static void read_file(struct load *ld, const char *path)
 {
 	FILE *f = fopen(path, "r");
 	if (!f) {
-		lt_buf_printf(ld->errors, "%s: cannot open: %s\n", path, strerror(errno));
-		ld->nerr++;
+		lt_buf_printf(ld->m.errors, "%s: cannot open: %s\n", path, strerror(errno));
+		ld->m.n++;
 		return;
 	}
 	ld->set->files = realloc(ld->set->files, (ld->set->nfiles + 1) * sizeof *ld->set->files);
-	ld->file = ld->set->files[ld->set->nfiles++] = strdup(path);
+	ld->m.file = ld->set->files[ld->set->nfiles++] = strdup(path);
 	ld->line = 0;
 	ld->cur_index = -1;
 	ld->in_section = 0;
@@ -540,11 +525,11 @@ static void read_file(struct load *ld, const char *path)
 		while (n > 0 && (raw[n - 1] == '\n' || raw[n - 1] == '\r'))
 			raw[--n] = '\0';
 		if (n > MAX_LINE) {
-			mistake(ld, ld->line, "line longer than %d characters", MAX_LINE);
+			lt_mistake(&ld->m, ld->line, "line longer than %d characters", MAX_LINE);
 			continue;
 		}
 		if ((size_t)n != strlen(raw) || !clean_utf8((unsigned char *)raw)) {
-			mistake(ld, ld->line, "not UTF-8 text (or a control character)");
+			lt_mistake(&ld->m, ld->line, "not UTF-8 text (or a control character)");
 			continue;
 		}
 		for (char *p = raw; *p; p++)   /* a comment: # at the start or after a blank */
@@ -564,7 +549,7 @@ static void read_file(struct load *ld, const char *path)
 			if (s[1 + k] != ']' || s[2 + k] || !k) {
 				end_section(ld);
 				ld->in_section = 1;     /* its rows belong to no table: skipped */
-				mistake(ld, ld->line, "a table starts with a line like [onestop.status], not \"%.60s\"", s);
+				lt_mistake(&ld->m, ld->line, "a table starts with a line like [onestop.status], not \"%.60s\"", s);
 				continue;
 			}
 			s[1 + k] = '\0';
@@ -572,7 +557,7 @@ static void read_file(struct load *ld, const char *path)
 			start_section(ld, s + 1);
 		} else if (!ld->in_section) {
 			if (!outside++)         /* one mistake for the lot */
-				mistake(ld, ld->line, "a row outside any table (start one with a line like [onestop.status])");
+				lt_mistake(&ld->m, ld->line, "a row outside any table (start one with a line like [onestop.status])");
 		} else if (ld->cur_index < 0) {
 			continue;               /* rows of a section already reported */
 		} else if (!ld->header_done) {
@@ -603,8 +588,8 @@ static void read_dir(struct load *ld, const char *dir)
 	struct dirent **names = NULL;
 	int n = scandir(dir, &names, codes_file, alphasort);
 	if (n < 0) {
-		lt_buf_printf(ld->errors, "%s: cannot read the code tables there: %s\n", dir, strerror(errno));
-		ld->nerr++;
+		lt_buf_printf(ld->m.errors, "%s: cannot read the code tables there: %s\n", dir, strerror(errno));
+		ld->m.n++;
 		return;
 	}
 	for (int i = 0; i < n; i++) {
@@ -617,15 +602,9 @@ static void read_dir(struct load *ld, const char *dir)
 	}
 	free(names);
 	if (n == 0 && ld->pass == 0) {
-		lt_buf_printf(ld->errors, "%s: no *.codes files (the shipped code tables)\n", dir);
-		ld->nerr++;
+		lt_buf_printf(ld->m.errors, "%s: no *.codes files (the shipped code tables)\n", dir);
+		ld->m.n++;
 	}
-}
-
-static int same_dir(const char *a, const char *b)
-{
-	struct stat sa, sb;
-	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 /* 1 when dir is one of the shipped directories of list ("a:b"). */
@@ -634,7 +613,7 @@ static int shipped_dir(const char *list, const char *dir)
 	char *dirs = strdup(list), *save = NULL;
 	int same = 0;
 	for (char *d = strtok_r(dirs, ":", &save); d && !same; d = strtok_r(NULL, ":", &save))
-		same = same_dir(d, dir);
+		same = lt_same_dir(d, dir);
 	free(dirs);
 	return same;
 }
@@ -644,7 +623,7 @@ int lt_codes_load(const char *dir, const char *override_dir, struct lt_codes **o
 	size_t n;
 	const struct lt_code_table *const *specs = lt_code_tables(&n);
 	struct lt_codes *set = calloc(1, sizeof *set);
-	struct load ld = { .set = set, .errors = errors, .cur_index = -1 };
+	struct load ld = { .set = set, .m.errors = errors, .cur_index = -1 };
 	*out = NULL;
 	snprintf(set->dir, sizeof set->dir, "%s", dir ? dir : lt_codes_dir());
 	if (override_dir && *override_dir && !shipped_dir(set->dir, override_dir))
@@ -663,19 +642,19 @@ int lt_codes_load(const char *dir, const char *override_dir, struct lt_codes **o
 		if (nc < 1 || nc > MAX_COLS) {
 			lt_buf_printf(errors, "code table %s is declared with %zu columns (1 to %d)\n", specs[i]->id, nc,
 				      MAX_COLS);
-			ld.nerr++;
+			ld.m.n++;
 			set->t[i].ncols = 0;
 		}
 		for (size_t k = 0; k + 1 < nc; k++)
 			if (cols[k].kind == LT_COL_TEXT) {
 				lt_buf_printf(errors, "code table %s: text column %s is declared before the last\n",
 					      specs[i]->id, cols[k].name);
-				ld.nerr++;
+				ld.m.n++;
 			}
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(specs[j]->id, specs[i]->id) == 0) {
 				lt_buf_printf(errors, "code table %s is declared twice (an adapter's codes list)\n", specs[i]->id);
-				ld.nerr++;
+				ld.m.n++;
 			}
 	}
 	char *dirs = strdup(set->dir), *save = NULL;
@@ -685,7 +664,7 @@ int lt_codes_load(const char *dir, const char *override_dir, struct lt_codes **o
 	for (size_t i = 0; i < n; i++)
 		if (!(ld.seen[i] & 1)) {
 			lt_buf_printf(errors, "%s: table [%s] is missing (%s)\n", set->dir, specs[i]->id, specs[i]->name);
-			ld.nerr++;
+			ld.m.n++;
 		}
 	if (set->override_dir[0]) {
 		ld.pass = 1;
@@ -696,5 +675,5 @@ int lt_codes_load(const char *dir, const char *override_dir, struct lt_codes **o
 	free(ld.seen_line);
 	cur_drop(&ld);
 	*out = set;
-	return ld.nerr ? LT_ECONFIG : LT_OK;
+	return ld.m.n ? LT_ECONFIG : LT_OK;
 }

@@ -117,23 +117,8 @@ static int schema_allows(const json_t *root, const json_t *s, const struct lt_ma
 /* ---- loading a file ------------------------------------------------------- */
 
 struct load {
-	struct lt_buf *errors;
-	int nerr;
-	const char *file;
+	struct lt_mistakes m;       /* the file being read, its mistakes */
 };
-
-static void mistake(struct load *ld, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void mistake(struct load *ld, int line, const char *fmt, ...)
-{
-	char msg[700];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	lt_buf_printf(ld->errors, "%s:%d: %s\n", ld->file, line, msg);
-	ld->nerr++;
-}
 
 /* Cuts a comment: # at the start or after a blank, outside quotes. */
 static void cut_comment(char *s)
@@ -172,11 +157,11 @@ static void setting(struct load *ld, struct lt_mapping *m, int line, const char 
 		     !strcmp(k, "refusal_message") ? &m->refusal_message : NULL;
 	if (!strcmp(k, "content_type")) {
 		if (strcmp(v, "application/json"))
-			mistake(ld, line, "content_type: a mapping speaks application/json only, not \"%s\"", v);
+			lt_mistake(&ld->m, line, "content_type: a mapping speaks application/json only, not \"%s\"", v);
 		return;
 	}
 	if (!dst) {
-		mistake(ld, line, "unknown setting \"%s\" in [mapping] (known: content_type, inbound_schema, "
+		lt_mistake(&ld->m, line, "unknown setting \"%s\" in [mapping] (known: content_type, inbound_schema, "
 			"outbound_schema, batch, path, refusal, refusal_message)", k);
 		return;
 	}
@@ -189,7 +174,7 @@ static void setting(struct load *ld, struct lt_mapping *m, int line, const char 
 		snprintf(full, sizeof full, "%s/%s", lt_schema_dir(), v);
 		lt_schema_free(*slot);
 		if (!(*slot = lt_schema_load(full, &err)))
-			mistake(ld, line, "%s: %s", k, err.msg);
+			lt_mistake(&ld->m, line, "%s: %s", k, err.msg);
 		if (slot == &m->out_schema) {
 			json_decref(m->out_doc);
 			m->out_doc = *slot ? json_load_file(full, 0, NULL) : NULL;
@@ -203,7 +188,7 @@ static struct lt_map_block *start_block(struct load *ld, struct lt_mapping *m, i
 	char *save = NULL, *w = strtok_r(head, " \t", &save);
 	int encode = w && !strcmp(w, "encode");
 	if (!w || (strcmp(w, "decode") && !encode)) {
-		mistake(ld, line, "unknown section [%s] (known: [mapping], [decode], [encode], [decode when TYPE…], "
+		lt_mistake(&ld->m, line, "unknown section [%s] (known: [mapping], [decode], [encode], [decode when TYPE…], "
 			"[encode when TYPE…])", head);
 		return NULL;
 	}
@@ -214,19 +199,19 @@ static struct lt_map_block *start_block(struct load *ld, struct lt_mapping *m, i
 	if (!(w = strtok_r(NULL, " \t", &save)))
 		return b;
 	if (strcmp(w, "when")) {
-		mistake(ld, line, "expected [%s when TYPE…], not \"%s\"", encode ? "encode" : "decode", w);
+		lt_mistake(&ld->m, line, "expected [%s when TYPE…], not \"%s\"", encode ? "encode" : "decode", w);
 		return b;
 	}
 	size_t n = 0;
 	while ((w = strtok_r(NULL, " \t", &save))) {
 		if (!lt_event_type_known(w))
-			mistake(ld, line, "\"%s\" is not a canonical event type (schemas/canonical-event.schema.json)", w);
+			lt_mistake(&ld->m, line, "\"%s\" is not a canonical event type (schemas/canonical-event.schema.json)", w);
 		b->types = realloc(b->types, (n + 2) * sizeof *b->types);
 		b->types[n++] = strdup(w);
 		b->types[n] = NULL;
 	}
 	if (!n)
-		mistake(ld, line, "when names no event type");
+		lt_mistake(&ld->m, line, "when names no event type");
 	return b;
 }
 
@@ -245,7 +230,7 @@ static void take_rule(struct load *ld, struct lt_mapping *m, struct lt_map_block
 	}
 	struct lt_map_parser p = { .s = lhs };
 	if (lt_map_parse_path(&p, &r.target) || *trim((char *)p.s)) {
-		mistake(ld, line, "target \"%s\": %s", lhs, p.why[0] ? p.why : "not a field path like dossier.channel");
+		lt_mistake(&ld->m, line, "target \"%s\": %s", lhs, p.why[0] ? p.why : "not a field path like dossier.channel");
 		lt_map_path_free(&r.target);
 		return;
 	}
@@ -254,18 +239,18 @@ static void take_rule(struct load *ld, struct lt_mapping *m, struct lt_map_block
 	if (r.e)
 		lt_map_skip_blanks(&p);
 	if (!r.e || *p.s) {
-		mistake(ld, line, "%s: %s", lhs, !*rhs ? "no value" : p.why[0] ? p.why : "unexpected text after the value");
+		lt_mistake(&ld->m, line, "%s: %s", lhs, !*rhs ? "no value" : p.why[0] ? p.why : "unexpected text after the value");
 		lt_map_path_free(&r.target);
 		lt_map_expr_free(r.e);
 		return;
 	}
 	if (r.target.each != lt_map_has_each(r.e)) {
-		mistake(ld, line, "%s: a [] in the target goes with a [] in a source (one element for each)", lhs);
+		lt_mistake(&ld->m, line, "%s: a [] in the target goes with a [] in a source (one element for each)", lhs);
 	} else if (!b->encode && canonical && !schema_allows(canonical, json_object_get(json_object_get(canonical, "$defs"),
 										    "event"), &r.target, 0)) {
-		mistake(ld, line, "%s is not a field of the canonical event (schemas/canonical-event.schema.json)", lhs);
+		lt_mistake(&ld->m, line, "%s is not a field of the canonical event (schemas/canonical-event.schema.json)", lhs);
 	} else if (b->encode && m->out_doc && !schema_allows(m->out_doc, m->out_doc, &r.target, 0)) {
-		mistake(ld, line, "%s is not a field of what %s allows", lhs, m->outbound_schema);
+		lt_mistake(&ld->m, line, "%s is not a field of what %s allows", lhs, m->outbound_schema);
 	}
 	r.text = strdup(lhs);
 	b->rules = realloc(b->rules, (b->n + 1) * sizeof *b->rules);
@@ -353,14 +338,14 @@ static struct lt_mapping *load_file(struct load *ld, const char *path, const cha
 {
 	FILE *f = fopen(path, "r");
 	if (!f) {
-		lt_buf_printf(ld->errors, "%s: cannot open: %s\n", path, strerror(errno));
-		ld->nerr++;
+		lt_buf_printf(ld->m.errors, "%s: cannot open: %s\n", path, strerror(errno));
+		ld->m.n++;
 		return NULL;
 	}
 	struct lt_mapping *m = calloc(1, sizeof *m);
 	snprintf(m->name, sizeof m->name, "%s", name);
 	m->file = strdup(path);
-	ld->file = m->file;
+	ld->m.file = m->file;
 	struct lt_err err = { 0 };
 	const json_t *canonical = lt_canonical_schema(&err);
 	enum { NONE, SETTINGS, RULES, SKIP } sec = NONE;
@@ -372,7 +357,7 @@ static struct lt_mapping *load_file(struct load *ld, const char *path, const cha
 	while ((n = getline(&raw, &cap, f)) >= 0) {
 		line++;
 		if (n > MAX_LINE || (size_t)n != strlen(raw)) {
-			mistake(ld, line, n > MAX_LINE ? "line longer than %d characters" : "a NUL byte (%d)", MAX_LINE);
+			lt_mistake(&ld->m, line, n > MAX_LINE ? "line longer than %d characters" : "a NUL byte (%d)", MAX_LINE);
 			continue;
 		}
 		cut_comment(raw);
@@ -384,7 +369,7 @@ static struct lt_mapping *load_file(struct load *ld, const char *path, const cha
 		if (*s == '[') {
 			char *e = strchr(s, ']');
 			if (!e || e[1]) {
-				mistake(ld, line, "a section is a line like [decode]");
+				lt_mistake(&ld->m, line, "a section is a line like [decode]");
 				sec = SKIP;
 				continue;
 			}
@@ -392,9 +377,9 @@ static struct lt_mapping *load_file(struct load *ld, const char *path, const cha
 			char *head = trim(s + 1);
 			if (!strcmp(head, "mapping")) {
 				if (seen_mapping++)
-					mistake(ld, line, "[mapping] twice");
+					lt_mistake(&ld->m, line, "[mapping] twice");
 				else if (m->nblocks)      /* the rules are checked against its schemas */
-					mistake(ld, line, "[mapping] comes before [decode] and [encode]");
+					lt_mistake(&ld->m, line, "[mapping] comes before [decode] and [encode]");
 				sec = SETTINGS;
 			} else {
 				b = start_block(ld, m, line, head);
@@ -405,11 +390,11 @@ static struct lt_mapping *load_file(struct load *ld, const char *path, const cha
 		char *eq = strchr(s, '=');
 		if (sec == NONE) {
 			if (!outside++)
-				mistake(ld, line, "a line outside any section (start with [mapping], [decode] or [encode])");
+				lt_mistake(&ld->m, line, "a line outside any section (start with [mapping], [decode] or [encode])");
 		} else if (sec == SKIP) {
 			continue;
 		} else if (!eq) {
-			mistake(ld, line, "expected %s, not \"%.60s\"", sec == SETTINGS ? "key = value" : "target = value", s);
+			lt_mistake(&ld->m, line, "expected %s, not \"%.60s\"", sec == SETTINGS ? "key = value" : "target = value", s);
 		} else if (sec == SETTINGS) {
 			*eq = '\0';
 			setting(ld, m, line, trim(s), trim(eq + 1));
@@ -422,12 +407,12 @@ static struct lt_mapping *load_file(struct load *ld, const char *path, const cha
 	json_decref(m->out_doc);
 	m->out_doc = NULL;
 	if (err.msg[0])
-		mistake(ld, 1, "%s", err.msg);
+		lt_mistake(&ld->m, 1, "%s", err.msg);
 	int decodes = 0, encodes = 0;
 	for (size_t i = 0; i < m->nblocks; i++)
 		*(m->blocks[i].encode ? &encodes : &decodes) += (int)m->blocks[i].n;
 	if (!decodes && !encodes)
-		mistake(ld, line ? line : 1, "no [decode] or [encode] rules");
+		lt_mistake(&ld->m, line ? line : 1, "no [decode] or [encode] rules");
 	m->requires = derive_requires(m);
 	return m;
 }
@@ -453,8 +438,8 @@ static void read_dir(struct load *ld, struct lt_mappings *set, const char *dir, 
 	struct dirent **names = NULL;
 	int n = scandir(dir, &names, map_file, alphasort);
 	if (n < 0) {
-		lt_buf_printf(ld->errors, "%s: cannot read the mapping files there: %s\n", dir, strerror(errno));
-		ld->nerr++;
+		lt_buf_printf(ld->m.errors, "%s: cannot read the mapping files there: %s\n", dir, strerror(errno));
+		ld->m.n++;
 		return;
 	}
 	for (int i = 0; i < n; i++) {
@@ -463,9 +448,9 @@ static void read_dir(struct load *ld, struct lt_mappings *set, const char *dir, 
 		size_t len = strlen(fname) - 4;
 		snprintf(path, sizeof path, "%s/%s", dir, fname);
 		if (!valid_name(fname, len)) {
-			lt_buf_printf(ld->errors, "%s: a mapping's name (its file name before .map) is 1-63 of a-z 0-9 - _\n",
+			lt_buf_printf(ld->m.errors, "%s: a mapping's name (its file name before .map) is 1-63 of a-z 0-9 - _\n",
 				      path);
-			ld->nerr++;
+			ld->m.n++;
 		} else {
 			char name[64];
 			snprintf(name, sizeof name, "%.*s", (int)len, fname);
@@ -486,24 +471,18 @@ static void read_dir(struct load *ld, struct lt_mappings *set, const char *dir, 
 	free(names);
 }
 
-static int same_dir(const char *a, const char *b)
-{
-	struct stat sa, sb;
-	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
 int lt_mappings_load(const char *dir, const char *override_dir, struct lt_mappings **out, struct lt_buf *errors)
 {
 	struct lt_mappings *set = calloc(1, sizeof *set);
-	struct load ld = { .errors = errors };
+	struct load ld = { .m.errors = errors };
 	*out = NULL;
 	snprintf(set->dir, sizeof set->dir, "%s", dir ? dir : lt_mappings_dir());
 	read_dir(&ld, set, set->dir, 0);
-	if (override_dir && *override_dir && !same_dir(set->dir, override_dir)) {
+	if (override_dir && *override_dir && !lt_same_dir(set->dir, override_dir)) {
 		snprintf(set->override_dir, sizeof set->override_dir, "%s", override_dir);
 		read_dir(&ld, set, override_dir, 1);
 	}
-	if (ld.nerr) {
+	if (ld.m.n) {
 		lt_mappings_free(set);
 		return LT_ECONFIG;
 	}

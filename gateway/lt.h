@@ -48,6 +48,17 @@ struct lt_buf {
 int lt_buf_append(struct lt_buf *b, const void *p, size_t n);
 int lt_buf_printf(struct lt_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* Where a file's mistakes go while it is read: one "FILE:LINE: problem" line each in
+ * errors, counted in n (the code-table and mapping-file loaders). */
+struct lt_mistakes {
+	struct lt_buf *errors;
+	int n;
+	const char *file;
+};
+void lt_mistake(struct lt_mistakes *m, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* 1 when paths a and b name the same file or directory (both exist). */
+int lt_same_dir(const char *a, const char *b);
 void lt_buf_reset(struct lt_buf *b);
 void lt_buf_free(struct lt_buf *b);
 

@@ -1,10 +1,12 @@
 /* util.c — errors, buffers, clocks and digests shared by every part. */
 #include "lt.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <openssl/evp.h>
 
 int lt_err_set(struct lt_err *err, int code, const char *fmt, ...)
@@ -211,4 +213,21 @@ int lt_within_window(int64_t t_s, int64_t now_ms, int64_t window_ms)
 		return 0;
 	int64_t d = t_ms - now_ms;      /* |d| <= 2 · max_ms: no overflow */
 	return d >= -window_ms && d <= window_ms;
+}
+
+void lt_mistake(struct lt_mistakes *m, int line, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	lt_buf_printf(m->errors, "%s:%d: %s\n", m->file, line, msg);
+	m->n++;
+}
+
+int lt_same_dir(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
