@@ -217,33 +217,75 @@ static void poll_ended(struct lt_xfer *t)
 	}
 }
 
+/* A poll built and signed on a worker (a signature may be slow, or on a token): the
+ * loop only starts its transfer. It keeps the generation it was built with. */
+struct poll_build {
+	struct lt_job job;
+	struct poller *po;
+	const struct lt_peer *peer;     /* of the generation t->sec holds */
+	struct lt_xfer *t;
+	char cursor[512];
+	char mid[64];
+	int rc;
+	struct lt_err err;
+};
+
+static void poll_build_run(struct lt_job *job)
+{
+	struct poll_build *b = (struct poll_build *)job;
+	struct lt_delivery_ctx ctx = { .attempt = 1, .message_id = b->mid };
+	b->rc = b->peer->adapter->poll(b->peer, &ctx, b->cursor, &b->t->req, &b->err);
+	if (!b->rc)
+		b->rc = lt_xfer_sign(b->t->sec, b->peer, b->mid, &b->t->req, &b->err);
+}
+
+static void poll_build_done(struct lt_job *job)
+{
+	struct poll_build *b = (struct poll_build *)job;
+	struct poller *po = b->po;
+	struct lt_gateway *gw = po->gw;
+	struct lt_xfer *t = b->t;
+	if (b->rc || gw->stopping || po->removed) {
+		if (b->rc)
+			lt_log(LT_ERROR, "pull.failed", json_pack("{s:s}", "peer", b->peer->name),
+			       "cannot build the poll of %s: %s", b->peer->name, b->err.msg);
+		lt_xfer_release(t);
+		free(t);
+		po->busy = 0;
+		gw->pull->busy--;
+		if (b->rc && !gw->stopping && !po->removed)
+			schedule(po, po->peer->poll_interval_ms);
+		free(b);
+		return;
+	}
+	t->peer = b->peer;
+	t->done = poll_ended;
+	t->arg = po;
+	snprintf(t->message_id, sizeof t->message_id, "%s", b->mid);
+	free(b);
+	lt_xfer_start(gw, t);
+}
+
 static void poll_now(struct poller *po)
 {
 	struct lt_gateway *gw = po->gw;
 	if (po->busy || gw->stopping || po->removed)
 		return;
-	struct lt_xfer *t = calloc(1, sizeof *t);
-	struct lt_err err = { 0 };
-	struct lt_delivery_ctx ctx = { .attempt = 1 };
-	char mid[64];
-	snprintf(mid, sizeof mid, "poll-%lld", (long long)lt_now_ms());
-	ctx.message_id = mid;
-	if (po->peer->adapter->poll(po->peer, &ctx, po->cursor, &t->req, &err) ||
-	    lt_xfer_sign(gw->sec, po->peer, mid, &t->req, &err)) {
-		lt_log(LT_ERROR, "pull.failed", json_pack("{s:s}", "peer", po->peer->name),
-		       "cannot build the poll of %s: %s", po->peer->name, err.msg);
-		lt_xfer_release(t);
-		free(t);
-		schedule(po, po->peer->poll_interval_ms);
-		return;
-	}
+	struct poll_build *b = calloc(1, sizeof *b);
+	b->po = po;
+	b->peer = po->peer;
+	b->t = calloc(1, sizeof *b->t);
+	b->t->sec = lt_security_ref(gw->sec);
+	snprintf(b->cursor, sizeof b->cursor, "%s", po->cursor);
+	snprintf(b->mid, sizeof b->mid, "poll-%lld", (long long)lt_now_ms());
+	b->job.run = poll_build_run;
+	b->job.done = poll_build_done;
 	po->busy = 1;
 	gw->pull->busy++;
-	t->peer = po->peer;
-	t->done = poll_ended;
-	t->arg = po;
-	snprintf(t->message_id, sizeof t->message_id, "%s", mid);
-	lt_xfer_start(gw, t);
+	if (lt_pool_submit(gw->pool, &b->job)) {
+		b->rc = lt_err_set(&b->err, LT_EBUSY, "worker pool full: the poll was not built");
+		poll_build_done(&b->job);
+	}
 }
 
 static void cursor_done(struct lt_store_op *op)
