@@ -270,9 +270,15 @@ static int cmd_run(const char *config_path)
 		lt_codes_use(codes);     /* a mapping's code() and a peer's check need them */
 	else
 		lt_codes_try(codes);    /* only to check the mapping files: nothing is used */
-	if (lt_mappings_load(NULL, cfg->mappings_dir, &maps, &errors) || bad_codes ||
-	    (lt_mappings_use(maps), lt_adapters_check_peers(cfg, &errors))) {
-		lt_codes_try(NULL);
+	int bad = lt_mappings_load(NULL, cfg->mappings_dir, &maps, &errors) || bad_codes;
+	if (!bad) {
+		lt_mappings_use(maps);
+		bad = lt_adapters_check_peers(cfg, &errors);
+	} else {
+		lt_mappings_free(maps);         /* read only for its mistakes, beside the tables' */
+	}
+	lt_codes_try(NULL);
+	if (bad) {
 		if (bad_codes)
 			lt_codes_free(codes);
 		lt_log(LT_ERROR, "gateway.start_failed", json_pack("{s:s}", "mistakes", errors.data),
