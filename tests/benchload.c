@@ -205,6 +205,10 @@ int main(int argc, char **argv)
 		free_slots = &slots[i];
 	}
 	double *lat = calloc((size_t)count, sizeof *lat);
+	/* LT_BENCHLOAD_TRACE=FILE: one line per counted request, "due_ms latency_ms status" (due from
+	 * the start), to see when the slow ones were due */
+	const char *trace_path = getenv("LT_BENCHLOAD_TRACE");
+	FILE *trace = trace_path ? fopen(trace_path, "w") : NULL;
 	long by_status[600] = { 0 };
 	int sent = 0, done = 0, measured = 0, errors = 0, late = 0;
 	double prep_cpu = cpu_ms();
@@ -246,6 +250,8 @@ int main(int argc, char **argv)
 			if (st > 0 && st < 600)
 				by_status[st]++;
 			lat[measured++] = now_ms() - s->t0;
+			if (trace)
+				fprintf(trace, "%.3f %.3f %ld\n", s->t0 - t0, lat[measured - 1], st);
 			curl_multi_remove_handle(m, s->easy);
 			s->next_free = free_slots;
 			free_slots = s;
@@ -265,6 +271,8 @@ int main(int argc, char **argv)
 			curl_multi_poll(m, NULL, 0, wait, NULL);
 	}
 	double elapsed = now_ms() - t0 - (rate > 0 ? warmup * 1e3 : 0);
+	if (trace)
+		fclose(trace);
 	double load_cpu = cpu_ms() - prep_cpu;
 	qsort(lat, (size_t)count, sizeof *lat, cmp);
 	printf("{\"sent\":%d,\"count\":%d,\"elapsed_ms\":%.1f,\"per_s\":%.1f,\"offered_per_s\":%.1f,\"p50_ms\":%.2f,"
