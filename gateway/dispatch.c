@@ -2,7 +2,8 @@
  * ready deliveries and starting attempts (dispatch_attempt.c) as the limits allow.
  *
  * Per peer: at most `concurrency` attempts in flight, at most `rate` new
- * attempts per second, one claim op outstanding at a time, and the breaker
+ * attempts per second, one claim op outstanding at a time (keeping up to
+ * CLAIM_AHEAD × concurrency deliveries claimed or in flight), and the breaker
  * (retry.c) holding attempts back while the peer looks down (an idle peer is
  * probed on its own). A peer whose adapter has a session (the portal) is
  * logged in before its first delivery and again when the adapter says the
@@ -21,6 +22,15 @@
 #include <string.h>
 
 #define LOGIN_RETRY_MS 5000
+
+/* How many deliveries a queue keeps claimed or in flight, in units of its
+ * concurrency. A claim takes a store batch and its fsync (~4 ms at 5 000
+ * deliveries/s, more under load), and the next claim only goes out when it is
+ * back: with 2 × concurrency the slots spent a third of their time with nothing
+ * claimed (docs/performance.md, "The delivery slots"). Claimed rows wait in
+ * memory with their bodies; a crash returns them to the queue at start, a
+ * drain or a removed peer at once. */
+#define CLAIM_AHEAD 4
 
 static struct lt_peer_q *find_q(struct lt_dispatch *d, const char *dest)
 {
@@ -258,8 +268,8 @@ static void resync(struct lt_peer_q *pq)
 }
 
 /* Start what the limits allow from the claimed batch, and claim the next
- * batch (up to one batch ahead of what is in flight) while the store may
- * hold more. Called on every change: a kick, a timer, a slot freed. */
+ * batch (up to CLAIM_AHEAD × concurrency claimed or in flight) while the
+ * store may hold more. Called on every change: a kick, a timer, a slot freed. */
 void lt_dispatch_claim(struct lt_peer_q *pq)
 {
 	struct lt_gateway *gw = pq->gw;
@@ -308,7 +318,7 @@ void lt_dispatch_claim(struct lt_peer_q *pq)
 		pq->kicked = 1;
 		return;
 	}
-	int want = 2 * pq->peer->concurrency - pq->nready - pq->inflight;
+	int want = CLAIM_AHEAD * pq->peer->concurrency - pq->nready - pq->inflight;
 	if (!pq->maybe_more && pq->breaker.open && !pq->breaker.probing && !pq->inflight && !pq->nready)
 		idle_probe(pq);
 	if (want <= 0 || !pq->maybe_more)

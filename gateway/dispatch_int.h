@@ -27,7 +27,7 @@ struct lt_peer_q {
 	int claiming;
 	int kicked;             /* a kick arrived while claiming */
 	int maybe_more;         /* the store may hold ready deliveries we have not claimed */
-	struct lt_claimed *ready;   /* claimed, not yet started: at most one batch ahead */
+	struct lt_claimed *ready;   /* claimed, not yet started: with inflight, at most CLAIM_AHEAD × concurrency */
 	int nready, ready_cap;
 	struct event *timer;
 	int64_t timer_at;

@@ -133,3 +133,25 @@ def test_offered_load_beyond_max_backlog_is_refused_not_buffered(tmp, cleanup):
                timeout=120, what="every acknowledged event delivered")
     print("    answers %s; acknowledged %d events; RSS %.1f..%.1f MiB while refusing" % (
         statuses, len(acked), min(samples[half:]), max(samples[half:])))
+
+
+def test_a_slow_peers_queue_claims_ahead_of_its_slots(tmp, cleanup):
+    """A claim costs a store batch and its fsync, and a queue has one claim in the store at a
+    time: with only 2 × concurrency claimed or in flight, the delivery slots spent a third of
+    their time with nothing claimed (docs/performance.md, "The delivery slots"). The queue now
+    keeps 4 × concurrency claimed or in flight (dispatch.c CLAIM_AHEAD) while the store holds
+    more — and still never sends more than concurrency at once, each dossier in order."""
+    portal = cleanup.add(Peersim(tmp, "portal"))
+    portal.fail(delay_ms=int(1500 * SLOW))         # every answer is slow: the slots stay taken
+    gw = cleanup.add(Gateway(tmp, {"peer-a": {}, "portal": {"url": portal.url, "concurrency": 2}},
+                             {"all": {"from": "peer-a", "to": "portal"}}))
+    codes = ["CA-%03d" % k for k in range(20)]
+    status, doc, _ = gw.post("peer-a", {"events": [event(c) for c in codes]}, "ca-1")
+    assert status == 202, doc
+    claimed = lambda: gw.query("SELECT COUNT(*) FROM deliveries WHERE state = 1")[0][0]    # noqa: E731
+    wait_until(lambda: portal.count()["inflight"] == 2, timeout=10, what="both slots taken")
+    wait_until(lambda: claimed() >= 8, timeout=5, what="4 × concurrency claimed or in flight")
+    assert claimed() == 8, claimed()
+    portal.clear()
+    wait_until(lambda: len(portal.received(ok_only=True)) == 20, timeout=60, what="every delivery")
+    assert portal.count()["max_inflight"] == 2, portal.count()
