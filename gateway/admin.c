@@ -17,6 +17,7 @@
 #include "dispatch.h"
 #include "http.h"
 #include "log.h"
+#include "pool.h"
 #include "dates.h"
 #include "mapping.h"
 #include "security.h"
@@ -150,6 +151,20 @@ static void metrics_text(struct lt_gateway *gw, const struct lt_stats *st, struc
 	lt_buf_printf(b, "lienthong_store_commit_seconds_bucket{le=\"+Inf\"} %lld\n"
 			 "lienthong_store_commit_seconds_sum %.6f\nlienthong_store_commit_seconds_count %lld\n",
 		      (long long)count, sum / 1000, (long long)count);
+	if (gw->pool) {
+		double wait_ms;
+		long long waits, wait_buckets[LT_POOL_WAIT_BUCKETS];
+		lt_pool_wait_stats(gw->pool, &wait_ms, &waits, wait_buckets);
+		lt_buf_printf(b, "# HELP lienthong_pool_queue_wait_seconds How long jobs waited for a worker ([gateway] "
+				 "workers): ingest's verify and decode, deliveries' encode and answers, polls.\n"
+				 "# TYPE lienthong_pool_queue_wait_seconds histogram\n");
+		for (int i = 0; i < LT_POOL_WAIT_BUCKETS; i++)
+			lt_buf_printf(b, "lienthong_pool_queue_wait_seconds_bucket{le=\"%g\"} %lld\n",
+				      lt_pool_wait_bounds_ms[i] / 1000, wait_buckets[i]);
+		lt_buf_printf(b, "lienthong_pool_queue_wait_seconds_bucket{le=\"+Inf\"} %lld\n"
+				 "lienthong_pool_queue_wait_seconds_sum %.6f\nlienthong_pool_queue_wait_seconds_count %lld\n",
+			      waits, wait_ms / 1000, waits);
+	}
 	int64_t retries[2];
 	lt_store_retries(gw->store, retries);
 	lt_buf_printf(b, "# HELP lienthong_store_retries_total Batches run again at once because the database ended "

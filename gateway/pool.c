@@ -4,9 +4,13 @@
 #include <event2/event.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define POOL_QUEUE_LIMIT 20000
+
+const double lt_pool_wait_bounds_ms[LT_POOL_WAIT_BUCKETS] = { 0.1, 0.25, 0.5, 1, 2, 5, 10, 100 };
 
 struct lt_pool {
 	pthread_t *threads;
@@ -18,7 +22,28 @@ struct lt_pool {
 	struct lt_job *done, **done_tail;
 	struct event *wake;
 	int closing;
+	/* how long jobs waited for a worker (under lock) */
+	double wait_sum_ms;
+	long long wait_count, wait_buckets[LT_POOL_WAIT_BUCKETS];
 };
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Under p->lock: a job leaves the queue for a worker. */
+static void note_wait(struct lt_pool *p, const struct lt_job *job)
+{
+	double ms = (double)(now_ns() - job->queued_ns) / 1e6;
+	p->wait_sum_ms += ms;
+	p->wait_count++;
+	for (int i = 0; i < LT_POOL_WAIT_BUCKETS; i++)
+		if (ms <= lt_pool_wait_bounds_ms[i])
+			p->wait_buckets[i]++;
+}
 
 static void *worker(void *arg)
 {
@@ -36,6 +61,7 @@ static void *worker(void *arg)
 		if (!p->queue)
 			p->queue_tail = &p->queue;
 		p->queued--;
+		note_wait(p, job);
 		pthread_mutex_unlock(&p->lock);
 
 		job->next = NULL;
@@ -100,6 +126,7 @@ int lt_pool_submit(struct lt_pool *p, struct lt_job *job)
 		pthread_mutex_unlock(&p->lock);
 		return -1;
 	}
+	job->queued_ns = now_ns();
 	*p->queue_tail = job;
 	p->queue_tail = &job->next;
 	p->queued++;
@@ -114,6 +141,15 @@ int lt_pool_queued(struct lt_pool *p)
 	int n = p->queued;
 	pthread_mutex_unlock(&p->lock);
 	return n;
+}
+
+void lt_pool_wait_stats(struct lt_pool *p, double *sum_ms, long long *count, long long buckets[LT_POOL_WAIT_BUCKETS])
+{
+	pthread_mutex_lock(&p->lock);
+	*sum_ms = p->wait_sum_ms;
+	*count = p->wait_count;
+	memcpy(buckets, p->wait_buckets, sizeof p->wait_buckets);
+	pthread_mutex_unlock(&p->lock);
 }
 
 void lt_pool_free(struct lt_pool *p)

@@ -12,6 +12,7 @@ struct lt_job {
 	void (*run)(struct lt_job *job);    /* worker thread */
 	void (*done)(struct lt_job *job);   /* loop thread */
 	struct lt_job *next;                /* pool-owned */
+	long long queued_ns;                /* pool-owned: when it was queued */
 };
 
 struct lt_pool;
@@ -21,6 +22,12 @@ struct lt_pool *lt_pool_new(struct event_base *base, int threads);
 /* Queue a job. Returns -1 (job not taken) when over `limit` queued jobs. */
 int lt_pool_submit(struct lt_pool *p, struct lt_job *job);
 int lt_pool_queued(struct lt_pool *p);
+/* How long jobs waited in the queue for a worker (every kind: ingest's verify
+ * and decode, deliveries' encode and answers, polls, reloads): the sum, the
+ * count and cumulative buckets of lt_pool_wait_bounds_ms, for /metrics. */
+#define LT_POOL_WAIT_BUCKETS 8
+extern const double lt_pool_wait_bounds_ms[LT_POOL_WAIT_BUCKETS];
+void lt_pool_wait_stats(struct lt_pool *p, double *sum_ms, long long *count, long long buckets[LT_POOL_WAIT_BUCKETS]);
 /* Finish queued jobs, join the workers, run remaining `done` callbacks. */
 void lt_pool_free(struct lt_pool *p);
 

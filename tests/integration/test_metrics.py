@@ -14,6 +14,10 @@ def test_metrics_pass_promtool_check_metrics(tmp, cleanup):
                              {"all": {"from": "peer-a", "to": "peer-c peer-b"}}))
     assert gw.post("peer-a", event("000.00.12.H12-261204-0001"), "m-1")[0] == 202
     wait_until(lambda: gw.metric("lienthong_dead_letters", peer="peer-b") == 1, what="a dead letter")
+    # the workers' queue wait: every job is counted (at least the decode, peer-b's encode and its answer)
+    waits = gw.metric("lienthong_pool_queue_wait_seconds_count")
+    assert waits is not None and waits >= 3, waits
+    assert gw.metric("lienthong_pool_queue_wait_seconds_bucket", le="+Inf") == waits
     text = gw.admin("/metrics")
     p = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stdout + p.stderr
