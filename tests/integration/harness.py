@@ -601,9 +601,13 @@ class Gateway:
         return None
 
     def query(self, sql, *args):
-        """Rows of a query with ? parameters, from the SQLite file or the PostgreSQL database."""
+        """Rows of a query with ? parameters, from the SQLite file or the PostgreSQL database.
+        A gateway under the power-cut VFS keeps what it did not fsync in its own memory, where
+        another process cannot read it: its store is read as durable_query reads it."""
         if self.store.startswith("postgres"):
             return pg_query(self.store, sql, *args)
+        if "LD_PRELOAD" in (self.env or {}) and self.proc and self.proc.poll() is None:
+            return self.durable_query(sql, *args)
         conn = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=10)
         try:
             return conn.execute(sql, args).fetchall()
@@ -617,10 +621,27 @@ class Gateway:
         whose fsync has not happened yet (or failed), which another process cannot read from
         the disk."""
         copy = tempfile.mkdtemp(prefix="lt-durable-", dir=os.path.dirname(self.db))
+
+        def read(path):
+            try:
+                with open(path, "rb") as f:
+                    return f.read()
+            except FileNotFoundError:
+                return None
         try:
-            for suffix in ("", "-wal"):
-                if os.path.exists(self.db + suffix):
-                    shutil.copyfile(self.db + suffix, os.path.join(copy, "lt.db" + suffix))
+            # one moment's pair: a checkpoint between the two reads (the database synced, the
+            # log started again) would pair an old database with a new log
+            for _ in range(50):
+                db, wal = read(self.db), read(self.db + "-wal")
+                if read(self.db) == db:
+                    break
+                time.sleep(0.01)
+            else:
+                raise AssertionError("the store's database file kept changing while it was copied")
+            for data, suffix in ((db, ""), (wal, "-wal")):
+                if data is not None:
+                    with open(os.path.join(copy, "lt.db" + suffix), "wb") as f:
+                        f.write(data)
             conn = sqlite3.connect(os.path.join(copy, "lt.db"), timeout=10)
             try:
                 return conn.execute(sql, args).fetchall()
