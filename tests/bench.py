@@ -11,7 +11,8 @@ Sections (LT_BENCH_SECTIONS or `make bench BENCH=a,b`; default: all, in this ord
   latency  open loop: pre-signed ES256 requests over mTLS at fixed offered rates
            (LT_BENCH_RATES, default 500,1000,2000 ev/s, LT_BENCH_DURATION s each, default 10, after
            2 s of warm-up; at most LT_BENCH_OPEN_CONCURRENCY connections, default 64); latency from
-           each request's scheduled send time
+           each request's scheduled send time; 1 000 ev/s is run LT_BENCH_LATENCY_REPEATS times
+           (default 3) and the summary takes the median p99; the store's disk is probed alone first
   history  plain HTTP throughput into an empty store, then after filling it with
            LT_BENCH_HISTORY events (default 200000) sent through the gateway itself and
            delivered; their ratio; bytes on disk per event. Twice: with dossiers arriving over
@@ -46,6 +47,7 @@ QUEUED = int(os.environ.get("LT_BENCH_QUEUED", "200000"))
 RATES = [float(r) for r in os.environ.get("LT_BENCH_RATES", "500,1000,2000").split(",") if r.strip()]
 DURATION = float(os.environ.get("LT_BENCH_DURATION", "10"))
 OPEN_CONC = int(os.environ.get("LT_BENCH_OPEN_CONCURRENCY", "64"))   # the open loop's connections, at most
+REPEATS = max(1, int(os.environ.get("LT_BENCH_LATENCY_REPEATS", "3")))   # runs at 1 000 ev/s: one disk stall decides a p99
 ALL_SECTIONS = ("cases", "latency", "history", "queued", "pg")
 TICK = os.sysconf("SC_CLK_TCK")
 DEST = "cong-dvc-tinh"
@@ -465,11 +467,12 @@ def section_latency():
         gw, sim, url = setup(tmp, "ec")
         env = load_env("ec")
         saturated = None
-        for rate in sorted(RATES):
+        p99s = []
+        for rate, rep in [(r, k) for r in sorted(RATES) for k in range(REPEATS if r == 1000 else 1)]:
             if saturated and rate != 1000:
-                rows.append([fmt(rate, "ev/s"), "skipped: saturated at %s" % fmt(saturated, "ev/s")] + [""] * 8)
+                rows.append([fmt(rate, "ev/s"), "skipped: saturated at %s" % fmt(saturated, "ev/s")] + [""] * 9)
                 continue
-            progress("open loop at %.0f ev/s" % rate)
+            progress("open loop at %.0f ev/s%s" % (rate, " (run %d of %d)" % (rep + 1, REPEATS) if rate == 1000 else ""))
             sim.control("POST", "/_sim/reset", {"records": True})
             base = sim_count([sim])
             cpu = Cpu([gw], [sim]).start()
@@ -487,7 +490,8 @@ def section_latency():
             slow = "%s; %s / %s" % (fmt(commits_over(h0["commit"], h1["commit"], 0.01)),
                                     fmt(commits_over(h0["fsync"], h1["fsync"], 0.01)),
                                     fmt(commits_over(h0["fsync"], h1["fsync"], 0.05)))
-            rows.append([fmt(rate, "ev/s"), fmt(ld["per_s"], "ev/s"), fmt(ld["p50_ms"], "ms", 1),
+            rows.append([fmt(rate, "ev/s") + (" (%d/%d)" % (rep + 1, REPEATS) if rate == 1000 and REPEATS > 1 else ""),
+                         fmt(ld["per_s"], "ev/s"), fmt(ld["p50_ms"], "ms", 1),
                          fmt(ld["p99_ms"], "ms", 1), fmt(ld["max_ms"], "ms", 1), str(ld["late"]),
                          "%d/%d" % (ok, n), fmt(1e6 * cpu.gw() / sent, "µs"),
                          fmt(1e3 * ld["cpu_ms"] / sent, "µs"),
@@ -496,8 +500,12 @@ def section_latency():
             if ld["per_s"] < 0.9 * rate and not saturated:
                 saturated = rate       # higher rates would only queue longer: not run (1 000 always is)
             if rate == 1000:
-                SUMMARY.append(("latency", "ack p99, open loop 1 000 ev/s, ES256 over mTLS",
-                                fmt(ld["p99_ms"], "ms", 1), "≤ 10 ms", met(ld["p99_ms"] <= 10 and ok == n)))
+                p99s.append(ld["p99_ms"] if ok == n else float("inf"))
+                if len(p99s) == REPEATS:
+                    median = sorted(p99s)[len(p99s) // 2]
+                    SUMMARY.append(("latency", "ack p99, open loop 1 000 ev/s, ES256 over mTLS (median of %d runs)" % REPEATS,
+                                    "%s (runs: %s)" % (fmt(median, "ms", 1), ", ".join(fmt(x, "ms", 1) for x in p99s)),
+                                    "≤ 10 ms", met(median <= 10)))
     except Exception as e:      # noqa: BLE001 - the table says it failed, the next section runs
         rows.append(["failed: %s" % str(e)[:200]] + [""] * 10)
     finally:
