@@ -79,6 +79,10 @@ void lt_codes_free(struct lt_codes *set);
  * allocated until lt_codes_shutdown(): a lookup on another thread may still
  * read it. Any thread. */
 void lt_codes_use(struct lt_codes *set);
+/* 1 when the files the set in use was read from are, byte for byte, what
+ * lt_codes_load(NULL, override_dir, ...) would read now: a reload keeps it
+ * instead of loading (and keeping in memory) a copy. */
+int lt_codes_unchanged(const char *override_dir);
 /* Free the set in use and every one it replaced; lookups load the shipped
  * tables again if called after it. */
 /* Lookups on this thread use set (not taken; NULL: the set in use again) while a reload

@@ -34,6 +34,8 @@ struct lt_codes {
 	char dir[PATH_MAX];
 	char override_dir[PATH_MAX];
 	struct lt_codes *retired;  /* sets this one replaced (lt_codes_use) */
+	unsigned char digest[32];  /* of the files it was read from (lt_files_digest), */
+	int has_digest;            /* when they did not change while it was read */
 };
 
 #endif

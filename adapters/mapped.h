@@ -25,6 +25,9 @@ void lt_mappings_free(struct lt_mappings *set);
 /* Make set the one the mapped adapter uses (takes it); the one it replaces
  * stays allocated until lt_mappings_shutdown(). Any thread. */
 void lt_mappings_use(struct lt_mappings *set);
+/* 1 when the files the set in use was read from are, byte for byte, what
+ * lt_mappings_load(NULL, override_dir, ...) would read now (see lt_codes_unchanged). */
+int lt_mappings_unchanged(const char *override_dir);
 /* Lookups on this thread use set (not taken; NULL: the set in use again) while a reload
  * checks a new configuration before anything uses it. */
 void lt_mappings_try(struct lt_mappings *set);

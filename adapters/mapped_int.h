@@ -91,6 +91,8 @@ struct lt_mappings {
 	size_t n;
 	char dir[PATH_MAX], override_dir[PATH_MAX];
 	struct lt_mappings *retired;
+	unsigned char digest[32];  /* of the files it was read from (lt_files_digest), */
+	int has_digest;            /* when they did not change while it was read */
 };
 
 /* ---- parsing (mapped_parse.c) ------------------------------------------- */

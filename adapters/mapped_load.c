@@ -477,17 +477,36 @@ int lt_mappings_load(const char *dir, const char *override_dir, struct lt_mappin
 	struct load ld = { .m.errors = errors };
 	*out = NULL;
 	snprintf(set->dir, sizeof set->dir, "%s", dir ? dir : lt_mappings_dir());
-	read_dir(&ld, set, set->dir, 0);
-	if (override_dir && *override_dir && !lt_same_dir(set->dir, override_dir)) {
+	if (override_dir && *override_dir && !lt_same_dir(set->dir, override_dir))
 		snprintf(set->override_dir, sizeof set->override_dir, "%s", override_dir);
-		read_dir(&ld, set, override_dir, 1);
-	}
+	unsigned char before[32], after[32];
+	int digested = lt_files_digest(set->dir, set->override_dir, ".map", before) == 0;
+	read_dir(&ld, set, set->dir, 0);
+	if (set->override_dir[0])
+		read_dir(&ld, set, set->override_dir, 1);
 	if (ld.m.n) {
 		lt_mappings_free(set);
 		return LT_ECONFIG;
 	}
+	/* the files as read: a reload that finds them the same keeps this set (lt_mappings_unchanged) */
+	if (digested && lt_files_digest(set->dir, set->override_dir, ".map", after) == 0 &&
+	    memcmp(before, after, sizeof before) == 0) {
+		memcpy(set->digest, after, sizeof after);
+		set->has_digest = 1;
+	}
 	*out = set;
 	return LT_OK;
+}
+
+int lt_mappings_unchanged(const char *override_dir)
+{
+	const struct lt_mappings *set = lt_mappings_in_use();
+	unsigned char now[32];
+	if (!set || !set->has_digest)
+		return 0;
+	const char *over = override_dir && *override_dir && !lt_same_dir(set->dir, override_dir) ? override_dir : "";
+	return strcmp(over, set->override_dir) == 0 && lt_files_digest(set->dir, over, ".map", now) == 0 &&
+	       memcmp(now, set->digest, sizeof now) == 0;
 }
 
 void lt_mappings_describe(const struct lt_mappings *set, char *out, size_t n)

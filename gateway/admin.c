@@ -54,6 +54,17 @@ struct lt_admin {
 	int port;
 };
 
+/* One latency histogram of the store, in seconds. */
+static void hist_metric(struct lt_buf *b, const char *name, const char *help, const struct lt_store_hist *h)
+{
+	lt_buf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	for (int i = 0; i < 8; i++)
+		lt_buf_printf(b, "%s_bucket{le=\"%g\"} %lld\n", name, lt_store_commit_bounds_ms[i] / 1000,
+			      (long long)h->buckets[i]);
+	lt_buf_printf(b, "%s_bucket{le=\"+Inf\"} %lld\n%s_sum %.6f\n%s_count %lld\n", name, (long long)h->count, name,
+		      h->sum_ms / 1000, name, (long long)h->count);
+}
+
 struct stats_req {
 	struct lt_stats st;
 	struct lt_gateway *gw;
@@ -140,17 +151,11 @@ static void metrics_text(struct lt_gateway *gw, const struct lt_stats *st, struc
 				lt_buf_printf(b, "%lld\n", p ? (long long)p->dead : 0LL);
 		}
 	}
-	double sum;
-	int64_t count, buckets[8];
-	lt_store_commit_stats(gw->store, &sum, &count, buckets);
-	lt_buf_printf(b, "# HELP lienthong_store_commit_seconds Group commit latency (fsync included).\n"
-			 "# TYPE lienthong_store_commit_seconds histogram\n");
-	for (int i = 0; i < 8; i++)
-		lt_buf_printf(b, "lienthong_store_commit_seconds_bucket{le=\"%g\"} %lld\n",
-			      lt_store_commit_bounds_ms[i] / 1000, (long long)buckets[i]);
-	lt_buf_printf(b, "lienthong_store_commit_seconds_bucket{le=\"+Inf\"} %lld\n"
-			 "lienthong_store_commit_seconds_sum %.6f\nlienthong_store_commit_seconds_count %lld\n",
-		      (long long)count, sum / 1000, (long long)count);
+	struct lt_store_hist commits, fsyncs;
+	lt_store_commit_stats(gw->store, &commits, &fsyncs);
+	hist_metric(b, "lienthong_store_commit_seconds", "Group commit latency (fsync included).", &commits);
+	hist_metric(b, "lienthong_store_fsync_seconds", "The SQLite store's fsyncs of its log, each making every "
+		    "commit before it durable (how slow the disk is; none with PostgreSQL).", &fsyncs);
 	if (gw->pool) {
 		double wait_ms;
 		long long waits, wait_buckets[LT_POOL_WAIT_BUCKETS];

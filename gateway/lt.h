@@ -59,6 +59,11 @@ struct lt_mistakes {
 void lt_mistake(struct lt_mistakes *m, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* 1 when paths a and b name the same file or directory (both exist). */
 int lt_same_dir(const char *a, const char *b);
+/* A digest of what a loader reads from directories: every regular file (by
+ * stat) whose name ends with suffix and does not start with '.', in each
+ * directory of dirs (a colon list) and then in more (NULL or ""), in name
+ * order, with its name, size and bytes. 0, or -1 when one cannot be read. */
+int lt_files_digest(const char *dirs, const char *more, const char *suffix, unsigned char out[32]);
 void lt_buf_reset(struct lt_buf *b);
 void lt_buf_free(struct lt_buf *b);
 

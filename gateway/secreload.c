@@ -156,10 +156,16 @@ static void reload_run(struct lt_job *job)
 	if (!cfg)
 		return;
 	keep_restart_keys(r->base, cfg, &r->restart);
-	if (lt_codes_load(NULL, cfg->codes_dir, &r->codes, &r->errors))
+	/* files that did not change keep their set (NULL here): a reload of the
+	 * same files would keep one more copy in memory (retired sets stay until
+	 * exit: a worker may still read one) */
+	int same_codes = lt_codes_unchanged(cfg->codes_dir);
+	if (!same_codes && lt_codes_load(NULL, cfg->codes_dir, &r->codes, &r->errors))
 		bad = 1;
 	lt_codes_try(r->codes);         /* the mapping files and the peers are checked with the new tables */
-	if (lt_mappings_load(NULL, cfg->mappings_dir, &r->maps, &r->errors))
+	/* new tables: the mapping files are read (and checked) again with them */
+	if (!(same_codes && lt_mappings_unchanged(cfg->mappings_dir)) &&
+	    lt_mappings_load(NULL, cfg->mappings_dir, &r->maps, &r->errors))
 		bad = 1;
 	lt_mappings_try(r->maps);
 	if (lt_adapters_check_peers(cfg, &r->errors))
@@ -241,8 +247,10 @@ static void swap_in(struct lt_secreload *r)
 	struct lt_config *was = gw->cfg;
 	gw->cfg = lt_config_ref(gw->sec->cfg);
 	gw->generation++;
-	lt_codes_use(r->codes);
-	lt_mappings_use(r->maps);
+	if (r->codes)                   /* NULL: the files did not change, the set in use stays */
+		lt_codes_use(r->codes);
+	if (r->maps)
+		lt_mappings_use(r->maps);
 	r->codes = NULL;
 	r->maps = NULL;
 	lt_secreload_counters(gw, gw->cfg);

@@ -1,11 +1,13 @@
 /* util.c — errors, buffers, clocks and digests shared by every part. */
 #include "lt.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <openssl/evp.h>
 
@@ -230,4 +232,63 @@ int lt_same_dir(const char *a, const char *b)
 {
 	struct stat sa, sb;
 	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+static const char *digest_suffix;
+
+static int digest_file(const struct dirent *d)
+{
+	size_t n = strlen(d->d_name), k = strlen(digest_suffix);
+	return d->d_name[0] != '.' && n > k && strcmp(d->d_name + n - k, digest_suffix) == 0;
+}
+
+/* One directory's files into the digest; -1 when one cannot be read. */
+static int digest_dir(EVP_MD_CTX *md, const char *dir)
+{
+	struct dirent **names = NULL;
+	int n = scandir(dir, &names, digest_file, alphasort), rc = n < 0 ? -1 : 0;
+	char buf[16384];
+	for (int i = 0; i < n; i++) {
+		char path[4096];
+		struct stat sb;
+		snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
+		if (rc == 0 && stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
+			FILE *f = fopen(path, "rb");
+			if (!f)
+				rc = -1;
+			EVP_DigestUpdate(md, path, strlen(path) + 1);
+			for (size_t got; f && (got = fread(buf, 1, sizeof buf, f)) > 0;)
+				EVP_DigestUpdate(md, buf, got);
+			if (f && ferror(f))
+				rc = -1;
+			if (f)
+				fclose(f);
+			EVP_DigestUpdate(md, "\n--\n", 4);
+		}
+		free(names[i]);
+	}
+	free(names);
+	return rc;
+}
+
+int lt_files_digest(const char *dirs, const char *more, const char *suffix, unsigned char out[32])
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;  /* digest_suffix: scandir's filter has no argument */
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int rc = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 ? 0 : -1;
+	char *list = strdup(dirs ? dirs : ""), *save = NULL;
+	pthread_mutex_lock(&lock);
+	digest_suffix = suffix;
+	for (char *d = strtok_r(list, ":", &save); rc == 0 && d; d = strtok_r(NULL, ":", &save))
+		rc = digest_dir(md, d);
+	if (rc == 0 && more && *more) {
+		EVP_DigestUpdate(md, "\0override\0", 10);
+		rc = digest_dir(md, more);
+	}
+	pthread_mutex_unlock(&lock);
+	free(list);
+	if (rc == 0 && EVP_DigestFinal_ex(md, out, NULL) != 1)
+		rc = -1;
+	EVP_MD_CTX_free(md);
+	return rc;
 }

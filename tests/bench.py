@@ -11,7 +11,8 @@ Sections (LT_BENCH_SECTIONS or `make bench BENCH=a,b`; default: all, in this ord
   latency  open loop: pre-signed ES256 requests over mTLS at fixed offered rates
            (LT_BENCH_RATES, default 500,1000,2000 ev/s, LT_BENCH_DURATION s each, default 10, after
            2 s of warm-up; at most LT_BENCH_OPEN_CONCURRENCY connections, default 64); latency from
-           each request's scheduled send time
+           each request's scheduled send time; 1 000 ev/s is run LT_BENCH_LATENCY_REPEATS times
+           (default 3) and the summary takes the median p99; the store's disk is probed alone first
   history  plain HTTP throughput into an empty store, then after filling it with
            LT_BENCH_HISTORY events (default 200000) sent through the gateway itself and
            delivered; their ratio; bytes on disk per event. Twice: with dossiers arriving over
@@ -46,6 +47,7 @@ QUEUED = int(os.environ.get("LT_BENCH_QUEUED", "200000"))
 RATES = [float(r) for r in os.environ.get("LT_BENCH_RATES", "500,1000,2000").split(",") if r.strip()]
 DURATION = float(os.environ.get("LT_BENCH_DURATION", "10"))
 OPEN_CONC = int(os.environ.get("LT_BENCH_OPEN_CONCURRENCY", "64"))   # the open loop's connections, at most
+REPEATS = max(1, int(os.environ.get("LT_BENCH_LATENCY_REPEATS", "3")))   # runs at 1 000 ev/s: one disk stall decides a p99
 ALL_SECTIONS = ("cases", "latency", "history", "queued", "pg")
 TICK = os.sysconf("SC_CLK_TCK")
 DEST = "cong-dvc-tinh"
@@ -411,23 +413,71 @@ def section_cases():
           ["case", "floor", "gateway CPU/ev", "ratio", "target", ""], frows)
 
 
+def disk_sync_probe(directory, seconds=3.0, count=3000):
+    """fdatasync latency of the store's file system, alone: 16 KiB written in place in a 4 MiB
+    file (as SQLite's log is, once it starts again from its beginning), then fdatasync; 1 ms apart."""
+    path = os.path.join(directory, "sync-probe")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, b"\0" * (4 << 20))
+        os.fsync(fd)
+        buf, lat, off = os.urandom(16384), [], 0
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and len(lat) < count:
+            os.pwrite(fd, buf, off)
+            off = (off + len(buf)) % (4 << 20)
+            t = time.monotonic()
+            os.fdatasync(fd)
+            lat.append(1e3 * (time.monotonic() - t))
+            time.sleep(0.001)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    lat.sort()
+    return {"n": len(lat), "p50": lat[len(lat) // 2], "p99": lat[int(len(lat) * 0.99)],
+            "p999": lat[int(len(lat) * 0.999)], "max": lat[-1], "over10": sum(1 for x in lat if x > 10)}
+
+
+def store_hists(gw):
+    """The gateway's commit and fsync latency histograms: {name: {bound: cumulative count}}."""
+    out = {"commit": {}, "fsync": {}}
+    for line in gw.admin("/metrics").splitlines():
+        for name in out:
+            if line.startswith("lienthong_store_%s_seconds_bucket{le=\"" % name):
+                out[name][line.split('"')[1]] = float(line.split()[-1])
+    return out
+
+
+def commits_over(h0, h1, bound_s):
+    """Commits slower than bound_s seconds between two histograms."""
+    key = "%g" % bound_s
+    if key not in h1 or "+Inf" not in h1:
+        return None
+    return (h1["+Inf"] - h0.get("+Inf", 0)) - (h1[key] - h0.get(key, 0))
+
+
 def section_latency():
     rows = []
     tmp = tempfile.mkdtemp(prefix="lt-bench-lat-")
     gw = sim = None
+    disk = None
     try:
+        progress("fdatasync probe of the store's disk")
+        disk = disk_sync_probe(tmp)
         gw, sim, url = setup(tmp, "ec")
         env = load_env("ec")
         saturated = None
-        for rate in sorted(RATES):
+        p99s = []
+        for rate, rep in [(r, k) for r in sorted(RATES) for k in range(REPEATS if r == 1000 else 1)]:
             if saturated and rate != 1000:
-                rows.append([fmt(rate, "ev/s"), "skipped: saturated at %s" % fmt(saturated, "ev/s")] + [""] * 8)
+                rows.append([fmt(rate, "ev/s"), "skipped: saturated at %s" % fmt(saturated, "ev/s")] + [""] * 9)
                 continue
-            progress("open loop at %.0f ev/s" % rate)
+            progress("open loop at %.0f ev/s%s" % (rate, " (run %d of %d)" % (rep + 1, REPEATS) if rate == 1000 else ""))
             sim.control("POST", "/_sim/reset", {"records": True})
             base = sim_count([sim])
             cpu = Cpu([gw], [sim]).start()
             ck0 = (gw.metric("lienthong_store_checkpoints_total") or 0, gw.metric("lienthong_store_checkpoint_seconds_total") or 0)
+            h0 = store_hists(gw)
             t0 = time.monotonic()
             ld = load(url, 0, "lat%d-%d" % (os.getpid(), rate), env, conc=OPEN_CONC, rate=rate, duration=DURATION)
             n, sent = ld["count"], ld["sent"]
@@ -436,27 +486,45 @@ def section_latency():
             ck = ((gw.metric("lienthong_store_checkpoints_total") or 0) - ck0[0],
                   (gw.metric("lienthong_store_checkpoint_seconds_total") or 0) - ck0[1])
             ok = ld["by_status"].get("202", 0)
-            rows.append([fmt(rate, "ev/s"), fmt(ld["per_s"], "ev/s"), fmt(ld["p50_ms"], "ms", 1),
+            h1 = store_hists(gw)
+            slow = "%s; %s / %s" % (fmt(commits_over(h0["commit"], h1["commit"], 0.01)),
+                                    fmt(commits_over(h0["fsync"], h1["fsync"], 0.01)),
+                                    fmt(commits_over(h0["fsync"], h1["fsync"], 0.05)))
+            rows.append([fmt(rate, "ev/s") + (" (%d/%d)" % (rep + 1, REPEATS) if rate == 1000 and REPEATS > 1 else ""),
+                         fmt(ld["per_s"], "ev/s"), fmt(ld["p50_ms"], "ms", 1),
                          fmt(ld["p99_ms"], "ms", 1), fmt(ld["max_ms"], "ms", 1), str(ld["late"]),
                          "%d/%d" % (ok, n), fmt(1e6 * cpu.gw() / sent, "µs"),
                          fmt(1e3 * ld["cpu_ms"] / sent, "µs"),
                          "%s/s, %s each" % (fmt(ck[0] / (time.monotonic() - t0), "", 1),
-                                             fmt(1e3 * ck[1] / ck[0] if ck[0] else None, "ms", 1))])
+                                             fmt(1e3 * ck[1] / ck[0] if ck[0] else None, "ms", 1)), slow])
             if ld["per_s"] < 0.9 * rate and not saturated:
                 saturated = rate       # higher rates would only queue longer: not run (1 000 always is)
             if rate == 1000:
-                SUMMARY.append(("latency", "ack p99, open loop 1 000 ev/s, ES256 over mTLS",
-                                fmt(ld["p99_ms"], "ms", 1), "≤ 10 ms", met(ld["p99_ms"] <= 10 and ok == n)))
+                p99s.append(ld["p99_ms"] if ok == n else float("inf"))
+                if len(p99s) == REPEATS:
+                    median = sorted(p99s)[len(p99s) // 2]
+                    SUMMARY.append(("latency", "ack p99, open loop 1 000 ev/s, ES256 over mTLS (median of %d runs)" % REPEATS,
+                                    "%s (runs: %s)" % (fmt(median, "ms", 1), ", ".join(fmt(x, "ms", 1) for x in p99s)),
+                                    "≤ 10 ms", met(median <= 10)))
     except Exception as e:      # noqa: BLE001 - the table says it failed, the next section runs
-        rows.append(["failed: %s" % str(e)[:200]] + [""] * 9)
+        rows.append(["failed: %s" % str(e)[:200]] + [""] * 10)
     finally:
         stop_all(gw, sim)
+    if disk:
+        print("\nThe store's disk alone: fdatasync of 16 KiB written in place, %d times: p50 %s, p99 %s, p99.9 %s, "
+              "max %s; %d over 10 ms" % (disk["n"], fmt(disk["p50"], "ms", 2), fmt(disk["p99"], "ms", 2),
+                                          fmt(disk["p999"], "ms", 1), fmt(disk["max"], "ms", 1), disk["over10"]))
+        SUMMARY.append(("latency", "the store's disk: fdatasync p99 / max (alone)",
+                        "%s / %s" % (fmt(disk["p99"], "ms", 2), fmt(disk["max"], "ms", 1)), "reported", ""))
     table("Open-loop ack latency, ES256 over mTLS, pre-signed requests, %.0f s per rate after 2 s of warm-up "
           "(not counted), latency from each request's scheduled send, at most %d in flight" % (DURATION, OPEN_CONC),
           ["offered", "achieved", "p50", "p99", "max", "sent late (>1 ms)", "202", "gateway CPU/ev", "loadgen CPU/ev",
-           "store checkpoints"], rows, "sent late: more than 1 ms after it was due (every connection busy: the gateway "
+           "store checkpoints", "commits > 10 ms; fsyncs > 10 / 50 ms"], rows, "sent late: more than 1 ms after it was due (every connection busy: the gateway "
           "is behind; or the generator itself starved of CPU); store checkpoints: how often the store thread "
-          "checkpointed the SQLite log and for how long each time (no batch is written meanwhile)")
+          "checkpointed the SQLite log and for how long each time (no batch is written meanwhile); commits > 10 ms: "
+          "group commits (a batch's start to its answers, fsync included) that took longer; fsyncs: the store's fsyncs "
+          "of its log alone (the disk) that took longer than 10 and 50 ms — each holds every request committed "
+          "meanwhile (gateway histograms lienthong_store_commit_seconds, lienthong_store_fsync_seconds)")
 
 
 def disk_per_event(gw):

@@ -47,10 +47,8 @@ struct lt_store {
 	int64_t backlog;        /* deliveries not yet done or dead, kept up to date after each commit */
 	int recount;            /* a commit failed: what reached the disk is unknown, count again */
 	int64_t counted_ms;     /* when the backlog was last counted (shared backends count often) */
-	/* commit latency, written by the store thread under lock */
-	double commit_sum_ms;
-	int64_t commit_count;
-	int64_t commit_buckets[8];
+	/* commit latency, written by the store or sync thread under lock; and the sync thread's fsyncs */
+	struct lt_store_hist commits, fsyncs;
 	int64_t retries[2];     /* batches run again after a deadlock [0] or a serialization failure [1] */
 	/* the pipelined group commit (be->commit_lazy): batches committed but not yet durable */
 	int pipelined;
@@ -260,14 +258,14 @@ static struct lt_store_op *claims_last(struct lt_store_op *batch)
 	return head;
 }
 
-/* A commit's latency into the histogram (locked). */
-static void commit_timed(struct lt_store *s, double ms)
+/* A latency into a histogram (locked). */
+static void hist_add(struct lt_store_hist *h, double ms)
 {
-	s->commit_sum_ms += ms;
-	s->commit_count++;
+	h->sum_ms += ms;
+	h->count++;
 	for (int i = 0; i < 8; i++)
 		if (ms <= lt_store_commit_bounds_ms[i])
-			s->commit_buckets[i]++;
+			h->buckets[i]++;
 }
 
 /* Store thread: wait until every batch handed to the sync thread is done. */
@@ -381,7 +379,7 @@ again:
 	if (!s->pipelined || rc || fault.code)  /* else the sync says whether the store works */
 		s->healthy = rc == 0 && !fault.code;
 	if (!s->pipelined)
-		commit_timed(s, ms);
+		hist_add(&s->commits, ms);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -555,15 +553,18 @@ static void *sync_main(void *arg)
 				epoch = b->epoch;
 		struct lt_err err = { 0 };
 		int rc = 0;
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		if (epoch >= 0) {
 			pthread_mutex_lock(&s->sync_lock);
 			rc = s->be->sync(s->db, &err);
 			pthread_mutex_unlock(&s->sync_lock);
 		}
-		struct timespec t1;
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 
 		pthread_mutex_lock(&s->lock);
+		if (epoch >= 0)
+			hist_add(&s->fsyncs, (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
 		if (rc) {
 			s->broken_epoch = epoch;
 			s->sync_err = err;
@@ -583,7 +584,7 @@ static void *sync_main(void *arg)
 				last = op;
 			}
 			if (b->lazy && b->epoch != s->broken_epoch)
-				commit_timed(s, (t1.tv_sec - b->t0.tv_sec) * 1e3 + (t1.tv_nsec - b->t0.tv_nsec) / 1e6);
+				hist_add(&s->commits, (t1.tv_sec - b->t0.tv_sec) * 1e3 + (t1.tv_nsec - b->t0.tv_nsec) / 1e6);
 			*s->done_tail = b->ops;
 			s->done_tail = &last->next;
 			free(b);
@@ -729,12 +730,11 @@ int lt_store_healthy(struct lt_store *s)
 	return h;
 }
 
-void lt_store_commit_stats(struct lt_store *s, double *sum_ms, int64_t *count, int64_t buckets[8])
+void lt_store_commit_stats(struct lt_store *s, struct lt_store_hist *commits, struct lt_store_hist *fsyncs)
 {
 	pthread_mutex_lock(&s->lock);
-	*sum_ms = s->commit_sum_ms;
-	*count = s->commit_count;
-	memcpy(buckets, s->commit_buckets, sizeof s->commit_buckets);
+	*commits = s->commits;
+	*fsyncs = s->fsyncs;
 	pthread_mutex_unlock(&s->lock);
 }
 

@@ -261,8 +261,15 @@ int lt_store_queue_len(struct lt_store *s);
 int lt_store_healthy(struct lt_store *s);
 /* Deliveries not yet done or dead (as of the last commit). */
 int64_t lt_store_backlog(struct lt_store *s);
-/* Commit latency figures (ms) for /metrics. */
-void lt_store_commit_stats(struct lt_store *s, double *sum_ms, int64_t *count, int64_t buckets[8]);
+/* Latency histograms for /metrics (bounds: lt_store_commit_bounds_ms): the group
+ * commits (a batch's start to its ops answered, fsync included), and the sync
+ * thread's fsyncs of the log alone (SQLite's pipelined commit; none for PostgreSQL),
+ * which show a slow disk apart from a busy store. */
+struct lt_store_hist {
+	double sum_ms;
+	int64_t count, buckets[8];
+};
+void lt_store_commit_stats(struct lt_store *s, struct lt_store_hist *commits, struct lt_store_hist *fsyncs);
 /* Batches run again at once because the database ended their transaction
  * in a conflict with another node's: [0] deadlock, [1] serialization. */
 void lt_store_retries(struct lt_store *s, int64_t out[2]);

@@ -125,6 +125,40 @@ def test_a_changed_code_table_and_mapping_file_are_used_by_the_next_event(tmp, c
     assert body["soHoSo"] == "MAP-2" and "maHoSo" not in body, body
 
 
+def rss_kib(gw):
+    with open("/proc/%d/status" % gw.proc.pid) as f:
+        return int([l for l in f if l.startswith("VmRSS:")][0].split()[1])
+
+
+def test_reloads_of_unchanged_files_keep_memory_flat_and_every_change_is_still_read(tmp, cleanup):
+    """A gateway reloaded again and again (configuration management, a timer) with the same
+    files keeps one copy of its code tables and mapping files, not one more per reload
+    (a retired copy stays until exit; it was ~700 KiB each); a code table changed, changed
+    back and changed again is read every time."""
+    post, office = "buudien-tinh", cleanup.add(Peersim(tmp, "office"))
+    peers = {post: {"adapter": "postal"}, "office": {"url": office.url}}
+    routes = {"post-to-office": {"from": post, "to": "office"}}
+    with_8 = shipped_section("postal.codes", "postal.tracking") + \
+        "8           postal.failed     yes       Hoàn trả theo yêu cầu của người gửi\n"
+    deployment_codes(tmp, "postal.codes", with_8)
+    gw = cleanup.add(Gateway(tmp, peers, routes))
+    assert gw.post(post, tracking("000.00.12.H12-250311-0010", 8), "r-0")[0] == 202
+    gw.reload(peers, routes)
+    before = rss_kib(gw)
+    for _ in range(40):
+        gw.reload(peers, routes)
+    grown = rss_kib(gw) - before
+    assert grown < 4096, "40 reloads of the same files grew the gateway by %d KiB" % grown
+    print("    40 reloads of the same files: VmRSS %d -> %d KiB" % (before, before + grown))
+    deployment_codes(tmp, "postal.codes", shipped_section("postal.codes", "postal.tracking"))
+    gw.reload(peers, routes)
+    status, doc, _ = gw.post(post, tracking("000.00.12.H12-250311-0010", 8), "r-1")
+    assert status == 422 and 'unknown VNPost status code "8"' in doc["detail"], doc
+    deployment_codes(tmp, "postal.codes", with_8)
+    gw.reload(peers, routes)
+    assert gw.post(post, tracking("000.00.12.H12-250311-0010", 8), "r-2")[0] == 202
+
+
 def test_an_invalid_file_keeps_the_running_configuration_and_logs_every_mistake_with_its_line(tmp, cleanup):
     portal = cleanup.add(Peersim(tmp, "portal"))
     peers = {"peer-a": {}, "portal": {"url": portal.url}}

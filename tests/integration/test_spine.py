@@ -258,6 +258,11 @@ def test_metrics_show_queue_depth_and_oldest_age(tmp, cleanup):
     assert gw.metric("lienthong_events_in_total", peer="peer-a") == 3
     assert gw.metric("lienthong_deliveries_total", peer="portal", outcome="retry") >= 1
     assert gw.metric("lienthong_store_commit_seconds_count") >= 1
+    # the log's fsyncs apart (SQLite): one per group of commits, so never more than the commits
+    m = dict(l.rsplit(" ", 1) for l in gw.admin("/metrics").splitlines() if l and not l.startswith("#"))
+    fsyncs = float(m["lienthong_store_fsync_seconds_count"])
+    assert 1 <= fsyncs <= float(m["lienthong_store_commit_seconds_count"])
+    assert float(m['lienthong_store_fsync_seconds_bucket{le="+Inf"}']) == fsyncs
     status = json.loads(gw.admin("/v1/admin/status"))
     portal = [p for p in status["peers"] if p["name"] == "portal"][0]
     assert portal["pending"] + portal["inflight"] == 3
