@@ -479,7 +479,7 @@ def section_latency():
             ck0 = (gw.metric("lienthong_store_checkpoints_total") or 0, gw.metric("lienthong_store_checkpoint_seconds_total") or 0)
             h0 = store_hists(gw)
             t0 = time.monotonic()
-            ld = load(url, 0, "lat%d-%d" % (os.getpid(), rate), env, conc=OPEN_CONC, rate=rate, duration=DURATION)
+            ld = load(url, 0, "lat%d-%d-%d" % (os.getpid(), rate, rep), env, conc=OPEN_CONC, rate=rate, duration=DURATION)
             n, sent = ld["count"], ld["sent"]
             wait_received([sim], base + sent, "deliveries at %.0f ev/s" % rate)
             cpu.stop()
