@@ -34,8 +34,7 @@ struct lt_codes {
 	char dir[PATH_MAX];
 	char override_dir[PATH_MAX];
 	struct lt_codes *retired;  /* sets this one replaced (lt_codes_use) */
-	unsigned char digest[32];  /* of the files it was read from (lt_files_digest), */
-	int has_digest;            /* when they did not change while it was read */
+	struct lt_files_mark read_from; /* the files it was read from (a reload of the same keeps the set) */
 };
 
 #endif

@@ -657,8 +657,7 @@ int lt_codes_load(const char *dir, const char *override_dir, struct lt_codes **o
 				ld.m.n++;
 			}
 	}
-	unsigned char before[32], after[32];
-	int digested = lt_files_digest(set->dir, set->override_dir, ".codes", before) == 0;
+	lt_files_mark(&set->read_from, set->dir, set->override_dir, ".codes", 0);
 	char *dirs = strdup(set->dir), *save = NULL;
 	for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save))
 		read_dir(&ld, d);
@@ -676,12 +675,7 @@ int lt_codes_load(const char *dir, const char *override_dir, struct lt_codes **o
 	free(ld.seen_file);
 	free(ld.seen_line);
 	cur_drop(&ld);
-	/* the files as read: a reload that finds them the same keeps this set (lt_codes_unchanged) */
-	if (digested && lt_files_digest(set->dir, set->override_dir, ".codes", after) == 0 &&
-	    memcmp(before, after, sizeof before) == 0) {
-		memcpy(set->digest, after, sizeof after);
-		set->has_digest = 1;
-	}
+	lt_files_mark(&set->read_from, set->dir, set->override_dir, ".codes", 1);     /* lt_codes_unchanged */
 	*out = set;
 	return ld.m.n ? LT_ECONFIG : LT_OK;
 }
@@ -689,10 +683,6 @@ int lt_codes_load(const char *dir, const char *override_dir, struct lt_codes **o
 int lt_codes_unchanged(const char *override_dir)
 {
 	const struct lt_codes *set = lt_codes_in_use();
-	unsigned char now[32];
-	if (!set || !set->has_digest)
-		return 0;
-	const char *over = override_dir && *override_dir && !shipped_dir(set->dir, override_dir) ? override_dir : "";
-	return strcmp(over, set->override_dir) == 0 && lt_files_digest(set->dir, over, ".codes", now) == 0 &&
-	       memcmp(now, set->digest, sizeof now) == 0;
+	const char *over = override_dir && set && !shipped_dir(set->dir, override_dir) ? override_dir : "";
+	return set && !strcmp(over, set->override_dir) && lt_files_same(&set->read_from, set->dir, over, ".codes");
 }

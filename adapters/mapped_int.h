@@ -91,8 +91,7 @@ struct lt_mappings {
 	size_t n;
 	char dir[PATH_MAX], override_dir[PATH_MAX];
 	struct lt_mappings *retired;
-	unsigned char digest[32];  /* of the files it was read from (lt_files_digest), */
-	int has_digest;            /* when they did not change while it was read */
+	struct lt_files_mark read_from; /* the files it was read from (a reload of the same keeps the set) */
 };
 
 /* ---- parsing (mapped_parse.c) ------------------------------------------- */

@@ -479,8 +479,7 @@ int lt_mappings_load(const char *dir, const char *override_dir, struct lt_mappin
 	snprintf(set->dir, sizeof set->dir, "%s", dir ? dir : lt_mappings_dir());
 	if (override_dir && *override_dir && !lt_same_dir(set->dir, override_dir))
 		snprintf(set->override_dir, sizeof set->override_dir, "%s", override_dir);
-	unsigned char before[32], after[32];
-	int digested = lt_files_digest(set->dir, set->override_dir, ".map", before) == 0;
+	lt_files_mark(&set->read_from, set->dir, set->override_dir, ".map", 0);
 	read_dir(&ld, set, set->dir, 0);
 	if (set->override_dir[0])
 		read_dir(&ld, set, set->override_dir, 1);
@@ -488,12 +487,7 @@ int lt_mappings_load(const char *dir, const char *override_dir, struct lt_mappin
 		lt_mappings_free(set);
 		return LT_ECONFIG;
 	}
-	/* the files as read: a reload that finds them the same keeps this set (lt_mappings_unchanged) */
-	if (digested && lt_files_digest(set->dir, set->override_dir, ".map", after) == 0 &&
-	    memcmp(before, after, sizeof before) == 0) {
-		memcpy(set->digest, after, sizeof after);
-		set->has_digest = 1;
-	}
+	lt_files_mark(&set->read_from, set->dir, set->override_dir, ".map", 1);      /* lt_mappings_unchanged */
 	*out = set;
 	return LT_OK;
 }
@@ -501,12 +495,8 @@ int lt_mappings_load(const char *dir, const char *override_dir, struct lt_mappin
 int lt_mappings_unchanged(const char *override_dir)
 {
 	const struct lt_mappings *set = lt_mappings_in_use();
-	unsigned char now[32];
-	if (!set || !set->has_digest)
-		return 0;
-	const char *over = override_dir && *override_dir && !lt_same_dir(set->dir, override_dir) ? override_dir : "";
-	return strcmp(over, set->override_dir) == 0 && lt_files_digest(set->dir, over, ".map", now) == 0 &&
-	       memcmp(now, set->digest, sizeof now) == 0;
+	const char *over = override_dir && set && !lt_same_dir(set->dir, override_dir) ? override_dir : "";
+	return set && !strcmp(over, set->override_dir) && lt_files_same(&set->read_from, set->dir, over, ".map");
 }
 
 void lt_mappings_describe(const struct lt_mappings *set, char *out, size_t n)

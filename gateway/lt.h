@@ -64,6 +64,15 @@ int lt_same_dir(const char *a, const char *b);
  * directory of dirs (a colon list) and then in more (NULL or ""), in name
  * order, with its name, size and bytes. 0, or -1 when one cannot be read. */
 int lt_files_digest(const char *dirs, const char *more, const char *suffix, unsigned char out[32]);
+/* What a loader read, as a digest taken before the load (after = 0) and again
+ * after it (after = 1), kept only when both agree (the files did not change
+ * while they were read); lt_files_same: they are still those bytes. */
+struct lt_files_mark {
+	unsigned char digest[32];
+	int state;                 /* 0 none, 1 taken before, 2 before and after agree */
+};
+void lt_files_mark(struct lt_files_mark *m, const char *dirs, const char *more, const char *suffix, int after);
+int lt_files_same(const struct lt_files_mark *m, const char *dirs, const char *more, const char *suffix);
 void lt_buf_reset(struct lt_buf *b);
 void lt_buf_free(struct lt_buf *b);
 

@@ -292,3 +292,21 @@ int lt_files_digest(const char *dirs, const char *more, const char *suffix, unsi
 	EVP_MD_CTX_free(md);
 	return rc;
 }
+
+void lt_files_mark(struct lt_files_mark *m, const char *dirs, const char *more, const char *suffix, int after)
+{
+	unsigned char now[32];
+	int ok = lt_files_digest(dirs, more, suffix, now) == 0;
+	if (!after) {
+		m->state = ok;
+		memcpy(m->digest, now, sizeof now);
+	} else {
+		m->state = ok && m->state == 1 && memcmp(now, m->digest, sizeof now) == 0 ? 2 : 0;
+	}
+}
+
+int lt_files_same(const struct lt_files_mark *m, const char *dirs, const char *more, const char *suffix)
+{
+	unsigned char now[32];
+	return m->state == 2 && lt_files_digest(dirs, more, suffix, now) == 0 && memcmp(now, m->digest, sizeof now) == 0;
+}
