@@ -304,6 +304,8 @@ static void reload_done(struct lt_job *job)
 		       "%s: keys and certificates not reloaded, the running ones stay: %s", r->why,
 		       r->errors.data ? r->errors.data : "");
 	} else {
+		/* NULL: the files were the same bytes, the sets in use stay (reload_run) */
+		const char *codes = r->codes ? "read again" : "unchanged", *maps = r->maps ? "read again" : "unchanged";
 		swap_in(r);
 		r->done++;
 		if (r->full) {
@@ -313,11 +315,12 @@ static void reload_done(struct lt_job *job)
 				lt_log(LT_WARN, "config.restart_needed", json_pack("{s:s}", "setting", line), "%s", line);
 			}
 			lt_log(LT_INFO, "config.reloaded",
-			       json_pack("{s:s,s:s,s:I,s:i,s:i}", "reason", r->why, "file", gw->cfg->path, "generation",
-					 (json_int_t)gw->generation, "peers", (int)gw->cfg->npeers, "routes", (int)gw->cfg->nroutes),
-			       "%s: %s reloaded (generation %lld: %zu peers, %zu routes, limits, retry, code tables and "
-			       "mapping files); new requests and attempts use it, those in flight finish with the previous one",
-			       r->why, gw->cfg->path, (long long)gw->generation, gw->cfg->npeers, gw->cfg->nroutes);
+			       json_pack("{s:s,s:s,s:I,s:i,s:i,s:s,s:s}", "reason", r->why, "file", gw->cfg->path, "generation",
+					 (json_int_t)gw->generation, "peers", (int)gw->cfg->npeers, "routes", (int)gw->cfg->nroutes,
+					 "code_tables", codes, "mapping_files", maps),
+			       "%s: %s reloaded (generation %lld: %zu peers, %zu routes, limits, retry; code tables %s, "
+			       "mapping files %s); new requests and attempts use it, those in flight finish with the previous one",
+			       r->why, gw->cfg->path, (long long)gw->generation, gw->cfg->npeers, gw->cfg->nroutes, codes, maps);
 		}
 		lt_log(LT_INFO, "security.reloaded",
 		       json_pack("{s:s,s:I,s:I}", "reason", r->why, "certificates", (json_int_t)gw->sec->ncerts, "crls",

@@ -6,11 +6,12 @@ changes nothing and every mistake is logged with its FILE:LINE; a setting that n
 restart keeps its running value and says so. (Certificate rotation by SIGHUP:
 test_rotation.py.)"""
 import json
+import os
 import re
 import subprocess
 import time
 
-from harness import LIENTHONG, Gateway, Peersim, Sender, event, wait_until
+from harness import BUILD, LIENTHONG, Gateway, Peersim, Sender, event, wait_until
 from test_codes import deployment_codes, shipped_section, tracking
 from test_mapped import VENDOR_B, write as write_mapping
 from test_onestop import sample
@@ -146,16 +147,18 @@ def test_reloads_of_unchanged_files_keep_memory_flat_and_every_change_is_still_r
     gw.reload(peers, routes)
     before = rss_kib(gw)
     for _ in range(40):
-        gw.reload(peers, routes)
+        line = gw.reload(peers, routes)
+        assert line["code_tables"] == "unchanged" and line["mapping_files"] == "unchanged", line
     grown = rss_kib(gw) - before
-    assert grown < 4096, "40 reloads of the same files grew the gateway by %d KiB" % grown
     print("    40 reloads of the same files: VmRSS %d -> %d KiB" % (before, before + grown))
+    if "asan" not in os.path.basename(BUILD.rstrip("/")):       # ASan keeps what is freed in quarantine
+        assert grown < 4096, "40 reloads of the same files grew the gateway by %d KiB" % grown
     deployment_codes(tmp, "postal.codes", shipped_section("postal.codes", "postal.tracking"))
-    gw.reload(peers, routes)
+    assert gw.reload(peers, routes)["code_tables"] == "read again"
     status, doc, _ = gw.post(post, tracking("000.00.12.H12-250311-0010", 8), "r-1")
     assert status == 422 and 'unknown VNPost status code "8"' in doc["detail"], doc
     deployment_codes(tmp, "postal.codes", with_8)
-    gw.reload(peers, routes)
+    assert gw.reload(peers, routes)["code_tables"] == "read again"
     assert gw.post(post, tracking("000.00.12.H12-250311-0010", 8), "r-2")[0] == 202
 
 
