@@ -55,12 +55,11 @@ struct lt_admin {
 };
 
 /* One latency histogram of the store, in seconds. */
-static void hist_metric(struct lt_buf *b, const char *name, const char *help, const struct lt_store_hist *h)
+static void hist_metric(struct lt_buf *b, const char *name, const char *help, const struct lt_hist *h)
 {
 	lt_buf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
-	for (int i = 0; i < 8; i++)
-		lt_buf_printf(b, "%s_bucket{le=\"%g\"} %lld\n", name, lt_store_commit_bounds_ms[i] / 1000,
-			      (long long)h->buckets[i]);
+	for (int i = 0; i < LT_HIST_BUCKETS; i++)
+		lt_buf_printf(b, "%s_bucket{le=\"%g\"} %lld\n", name, h->bounds_ms[i] / 1000, (long long)h->buckets[i]);
 	lt_buf_printf(b, "%s_bucket{le=\"+Inf\"} %lld\n%s_sum %.6f\n%s_count %lld\n", name, (long long)h->count, name,
 		      h->sum_ms / 1000, name, (long long)h->count);
 }
@@ -151,24 +150,16 @@ static void metrics_text(struct lt_gateway *gw, const struct lt_stats *st, struc
 				lt_buf_printf(b, "%lld\n", p ? (long long)p->dead : 0LL);
 		}
 	}
-	struct lt_store_hist commits, fsyncs;
+	struct lt_hist commits, fsyncs;
 	lt_store_commit_stats(gw->store, &commits, &fsyncs);
 	hist_metric(b, "lienthong_store_commit_seconds", "Group commit latency (fsync included).", &commits);
 	hist_metric(b, "lienthong_store_fsync_seconds", "The SQLite store's fsyncs of its log, each making every "
 		    "commit before it durable (how slow the disk is; none with PostgreSQL).", &fsyncs);
 	if (gw->pool) {
-		double wait_ms;
-		long long waits, wait_buckets[LT_POOL_WAIT_BUCKETS];
-		lt_pool_wait_stats(gw->pool, &wait_ms, &waits, wait_buckets);
-		lt_buf_printf(b, "# HELP lienthong_pool_queue_wait_seconds How long jobs waited for a worker ([gateway] "
-				 "workers): ingest's verify and decode, deliveries' encode and answers, polls.\n"
-				 "# TYPE lienthong_pool_queue_wait_seconds histogram\n");
-		for (int i = 0; i < LT_POOL_WAIT_BUCKETS; i++)
-			lt_buf_printf(b, "lienthong_pool_queue_wait_seconds_bucket{le=\"%g\"} %lld\n",
-				      lt_pool_wait_bounds_ms[i] / 1000, wait_buckets[i]);
-		lt_buf_printf(b, "lienthong_pool_queue_wait_seconds_bucket{le=\"+Inf\"} %lld\n"
-				 "lienthong_pool_queue_wait_seconds_sum %.6f\nlienthong_pool_queue_wait_seconds_count %lld\n",
-			      waits, wait_ms / 1000, waits);
+		struct lt_hist waits;
+		lt_pool_wait_stats(gw->pool, &waits);
+		hist_metric(b, "lienthong_pool_queue_wait_seconds", "How long jobs waited for a worker ([gateway] "
+			    "workers): ingest's verify and decode, deliveries' encode and answers, polls.", &waits);
 	}
 	int64_t retries[2];
 	lt_store_retries(gw->store, retries);

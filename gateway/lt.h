@@ -57,6 +57,17 @@ struct lt_mistakes {
 	const char *file;
 };
 void lt_mistake(struct lt_mistakes *m, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A latency histogram for /metrics: cumulative counts by upper bound (ms,
+ * LT_HIST_BUCKETS of them, bounds set by its owner), the sum and the count.
+ * lt_hist_add under the owner's lock. */
+#define LT_HIST_BUCKETS 8
+struct lt_hist {
+	const double *bounds_ms;
+	double sum_ms;
+	int64_t count, buckets[LT_HIST_BUCKETS];
+};
+void lt_hist_add(struct lt_hist *h, double ms);
+
 /* 1 when paths a and b name the same file or directory (both exist). */
 int lt_same_dir(const char *a, const char *b);
 /* A digest of what a loader reads from directories: every regular file (by

@@ -1,16 +1,16 @@
 /* pool.c — worker threads with completions handed back to the loop. */
 #include "pool.h"
+#include "lt.h"
 
 #include <event2/event.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #define POOL_QUEUE_LIMIT 20000
 
-const double lt_pool_wait_bounds_ms[LT_POOL_WAIT_BUCKETS] = { 0.1, 0.25, 0.5, 1, 2, 5, 10, 100 };
+static const double wait_bounds_ms[LT_HIST_BUCKETS] = { 0.1, 0.25, 0.5, 1, 2, 5, 10, 100 };
 
 struct lt_pool {
 	pthread_t *threads;
@@ -22,9 +22,7 @@ struct lt_pool {
 	struct lt_job *done, **done_tail;
 	struct event *wake;
 	int closing;
-	/* how long jobs waited for a worker (under lock) */
-	double wait_sum_ms;
-	long long wait_count, wait_buckets[LT_POOL_WAIT_BUCKETS];
+	struct lt_hist waits;   /* how long jobs waited for a worker (under lock) */
 };
 
 static long long now_ns(void)
@@ -32,17 +30,6 @@ static long long now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* Under p->lock: a job leaves the queue for a worker. */
-static void note_wait(struct lt_pool *p, const struct lt_job *job)
-{
-	double ms = (double)(now_ns() - job->queued_ns) / 1e6;
-	p->wait_sum_ms += ms;
-	p->wait_count++;
-	for (int i = 0; i < LT_POOL_WAIT_BUCKETS; i++)
-		if (ms <= lt_pool_wait_bounds_ms[i])
-			p->wait_buckets[i]++;
 }
 
 static void *worker(void *arg)
@@ -61,7 +48,7 @@ static void *worker(void *arg)
 		if (!p->queue)
 			p->queue_tail = &p->queue;
 		p->queued--;
-		note_wait(p, job);
+		lt_hist_add(&p->waits, (double)(now_ns() - job->queued_ns) / 1e6);  /* it leaves the queue */
 		pthread_mutex_unlock(&p->lock);
 
 		job->next = NULL;
@@ -102,6 +89,7 @@ struct lt_pool *lt_pool_new(struct event_base *base, int threads)
 		threads = n < 2 ? 2 : (int)n;
 	}
 	struct lt_pool *p = calloc(1, sizeof *p);
+	p->waits.bounds_ms = wait_bounds_ms;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
 	p->queue_tail = &p->queue;
@@ -143,12 +131,10 @@ int lt_pool_queued(struct lt_pool *p)
 	return n;
 }
 
-void lt_pool_wait_stats(struct lt_pool *p, double *sum_ms, long long *count, long long buckets[LT_POOL_WAIT_BUCKETS])
+void lt_pool_wait_stats(struct lt_pool *p, struct lt_hist *out)
 {
 	pthread_mutex_lock(&p->lock);
-	*sum_ms = p->wait_sum_ms;
-	*count = p->wait_count;
-	memcpy(buckets, p->wait_buckets, sizeof p->wait_buckets);
+	*out = p->waits;
 	pthread_mutex_unlock(&p->lock);
 }
 

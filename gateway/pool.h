@@ -7,6 +7,7 @@
 #define LT_POOL_H
 
 struct event_base;
+struct lt_hist;
 
 struct lt_job {
 	void (*run)(struct lt_job *job);    /* worker thread */
@@ -23,11 +24,9 @@ struct lt_pool *lt_pool_new(struct event_base *base, int threads);
 int lt_pool_submit(struct lt_pool *p, struct lt_job *job);
 int lt_pool_queued(struct lt_pool *p);
 /* How long jobs waited in the queue for a worker (every kind: ingest's verify
- * and decode, deliveries' encode and answers, polls, reloads): the sum, the
- * count and cumulative buckets of lt_pool_wait_bounds_ms, for /metrics. */
-#define LT_POOL_WAIT_BUCKETS 8
-extern const double lt_pool_wait_bounds_ms[LT_POOL_WAIT_BUCKETS];
-void lt_pool_wait_stats(struct lt_pool *p, double *sum_ms, long long *count, long long buckets[LT_POOL_WAIT_BUCKETS]);
+ * and decode, deliveries' encode and answers, polls, reloads), 0.1 to 100 ms,
+ * for /metrics. */
+void lt_pool_wait_stats(struct lt_pool *p, struct lt_hist *out);
 /* Finish queued jobs, join the workers, run remaining `done` callbacks. */
 void lt_pool_free(struct lt_pool *p);
 

@@ -310,3 +310,12 @@ int lt_files_same(const struct lt_files_mark *m, const char *dirs, const char *m
 	unsigned char now[32];
 	return m->state == 2 && lt_files_digest(dirs, more, suffix, now) == 0 && memcmp(now, m->digest, sizeof now) == 0;
 }
+
+void lt_hist_add(struct lt_hist *h, double ms)
+{
+	h->sum_ms += ms;
+	h->count++;
+	for (int i = 0; i < LT_HIST_BUCKETS; i++)
+		if (ms <= h->bounds_ms[i])
+			h->buckets[i]++;
+}

@@ -30,7 +30,7 @@ static const struct lt_store_backend *const backends[] = {
 	&lt_store_pg,
 };
 
-const double lt_store_commit_bounds_ms[8] = { 1, 2, 5, 10, 25, 50, 100, 1000 };
+static const double commit_bounds_ms[LT_HIST_BUCKETS] = { 1, 2, 5, 10, 25, 50, 100, 1000 };
 
 struct lt_store {
 	const struct lt_store_backend *be;
@@ -48,7 +48,7 @@ struct lt_store {
 	int recount;            /* a commit failed: what reached the disk is unknown, count again */
 	int64_t counted_ms;     /* when the backlog was last counted (shared backends count often) */
 	/* commit latency, written by the store or sync thread under lock; and the sync thread's fsyncs */
-	struct lt_store_hist commits, fsyncs;
+	struct lt_hist commits, fsyncs;
 	int64_t retries[2];     /* batches run again after a deadlock [0] or a serialization failure [1] */
 	/* the pipelined group commit (be->commit_lazy): batches committed but not yet durable */
 	int pipelined;
@@ -258,16 +258,6 @@ static struct lt_store_op *claims_last(struct lt_store_op *batch)
 	return head;
 }
 
-/* A latency into a histogram (locked). */
-static void hist_add(struct lt_store_hist *h, double ms)
-{
-	h->sum_ms += ms;
-	h->count++;
-	for (int i = 0; i < 8; i++)
-		if (ms <= lt_store_commit_bounds_ms[i])
-			h->buckets[i]++;
-}
-
 /* Store thread: wait until every batch handed to the sync thread is done. */
 static void drain(struct lt_store *s)
 {
@@ -379,7 +369,7 @@ again:
 	if (!s->pipelined || rc || fault.code)  /* else the sync says whether the store works */
 		s->healthy = rc == 0 && !fault.code;
 	if (!s->pipelined)
-		hist_add(&s->commits, ms);
+		lt_hist_add(&s->commits, ms);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
@@ -564,7 +554,7 @@ static void *sync_main(void *arg)
 
 		pthread_mutex_lock(&s->lock);
 		if (epoch >= 0)
-			hist_add(&s->fsyncs, (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+			lt_hist_add(&s->fsyncs, (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
 		if (rc) {
 			s->broken_epoch = epoch;
 			s->sync_err = err;
@@ -584,7 +574,7 @@ static void *sync_main(void *arg)
 				last = op;
 			}
 			if (b->lazy && b->epoch != s->broken_epoch)
-				hist_add(&s->commits, (t1.tv_sec - b->t0.tv_sec) * 1e3 + (t1.tv_nsec - b->t0.tv_nsec) / 1e6);
+				lt_hist_add(&s->commits, (t1.tv_sec - b->t0.tv_sec) * 1e3 + (t1.tv_nsec - b->t0.tv_nsec) / 1e6);
 			*s->done_tail = b->ops;
 			s->done_tail = &last->next;
 			free(b);
@@ -645,6 +635,7 @@ int lt_store_open_backend(const struct lt_store_backend *be, const char *dsn, co
 	static const struct lt_store_node default_node = { "gw-1", LT_STORE_LEASE_MS };
 	struct lt_store *s = calloc(1, sizeof *s);
 	s->be = be;
+	s->commits.bounds_ms = s->fsyncs.bounds_ms = commit_bounds_ms;
 	int rc = be->open(dsn, cal, node ? node : &default_node, &s->db, err);
 	if (!rc)
 		rc = be->recover(s->db, &s->backlog, err);
@@ -730,7 +721,7 @@ int lt_store_healthy(struct lt_store *s)
 	return h;
 }
 
-void lt_store_commit_stats(struct lt_store *s, struct lt_store_hist *commits, struct lt_store_hist *fsyncs)
+void lt_store_commit_stats(struct lt_store *s, struct lt_hist *commits, struct lt_hist *fsyncs)
 {
 	pthread_mutex_lock(&s->lock);
 	*commits = s->commits;

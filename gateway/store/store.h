@@ -261,15 +261,11 @@ int lt_store_queue_len(struct lt_store *s);
 int lt_store_healthy(struct lt_store *s);
 /* Deliveries not yet done or dead (as of the last commit). */
 int64_t lt_store_backlog(struct lt_store *s);
-/* Latency histograms for /metrics (bounds: lt_store_commit_bounds_ms): the group
- * commits (a batch's start to its ops answered, fsync included), and the sync
- * thread's fsyncs of the log alone (SQLite's pipelined commit; none for PostgreSQL),
- * which show a slow disk apart from a busy store. */
-struct lt_store_hist {
-	double sum_ms;
-	int64_t count, buckets[8];
-};
-void lt_store_commit_stats(struct lt_store *s, struct lt_store_hist *commits, struct lt_store_hist *fsyncs);
+/* Latency histograms for /metrics (1 ms to 1 s): the group commits (a batch's
+ * start to its ops answered, fsync included), and the sync thread's fsyncs of
+ * the log alone (SQLite's pipelined commit; none for PostgreSQL), which show a
+ * slow disk apart from a busy store. */
+void lt_store_commit_stats(struct lt_store *s, struct lt_hist *commits, struct lt_hist *fsyncs);
 /* Batches run again at once because the database ended their transaction
  * in a conflict with another node's: [0] deadlock, [1] serialization. */
 void lt_store_retries(struct lt_store *s, int64_t out[2]);
@@ -277,7 +273,6 @@ void lt_store_retries(struct lt_store *s, int64_t out[2]);
  * 1 000 log frames, once every commit is synced; none for PostgreSQL) and its seconds in them,
  * when no batch is written. */
 void lt_store_checkpoints(struct lt_store *s, int64_t *count, double *seconds);
-extern const double lt_store_commit_bounds_ms[8];
 
 void lt_claim_release(struct lt_claim *c);
 
